@@ -1,0 +1,45 @@
+"""asyncpg pools with the codecs every service uses.
+
+JSON and JSONB columns are encoded with orjson (several times faster than the stdlib json module on
+the hot paths: event append and read-model writes). Pools are created inside the running event loop
+(in a lifespan or worker start-up), never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Register orjson codecs for json/jsonb on a new connection."""
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    """A pool sized for two cores: few connections, each kept busy, statements cached."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        command_timeout=30,
+        max_inactive_connection_lifetime=300,
+        **kwargs,
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection with our codecs (for CLIs, the relay's listener, migrations)."""
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn

@@ -1,0 +1,344 @@
+"""The PostgreSQL event store: append with optimistic concurrency, plus the transactional outbox.
+
+Guarantees and how they are kept:
+
+* **No lost update.** ``append`` inserts versions ``expected+1 ..`` only when the stream's head is
+  still ``expected`` (checked in the same statement), and ``unique (stream_id, version)`` settles
+  the race between two writers that both saw the same head: the loser's insert waits for the
+  winner's commit, then fails, and becomes ``ConcurrencyConflict``. No table lock: writers on
+  different streams never wait for each other.
+* **Nothing published that was not committed; nothing committed that is not published.** The
+  outbox rows for Kafka are inserted by the *same statement* as the events, so they commit or roll
+  back together; the relay publishes only committed rows.
+* **Commit order for readers without gaps.** Identity values are handed out at insert time, not at
+  commit, so a reader that remembers "last position seen" can skip a row whose transaction commits
+  late. Each row records its transaction id (``xid8``); ``read_all`` only returns rows of
+  transactions older than the oldest still running one (``pg_snapshot_xmin``), ordered by
+  ``(tx_id, position)``. A checkpoint on that pair never skips a row.
+* **Personal data** is encrypted per subject before it is written (``shared.privacy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from shared.catalog import CATALOG, Catalog, DomainEvent
+from shared.envelope import Envelope, source_for
+from shared.errors import ConcurrencyConflict
+from shared.ids import uuid7
+from shared.logging import actor_var, causation_id_var, correlation_id_var
+from shared.privacy import KeyStore, decrypt_fields, encrypt_fields
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    """Why an event happened: who asked, in which conversation, caused by which event."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    traceparent: str | None = None
+    actor: str | None = None
+
+    @classmethod
+    def from_context(cls) -> EventMetadata:
+        """Metadata of the request or event being handled (from the logging context vars)."""
+        return cls(
+            correlation_id=correlation_id_var.get(),
+            causation_id=causation_id_var.get(),
+            actor=actor_var.get(),
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("correlation_id", self.correlation_id), ("causation_id", self.causation_id),
+                                  ("traceparent", self.traceparent), ("actor", self.actor)) if v}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: its payload (latest model version) and where it sits in the log."""
+
+    position: int
+    event_id: UUID
+    stream_id: str
+    stream_type: str
+    version: int
+    event: DomainEvent
+    subject: str
+    occurred_at: datetime
+    recorded_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event_type(self) -> str:
+        return self.event.event_type
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Checkpoint:
+    """A position in commit order: ``(transaction id, position)``."""
+
+    tx_id: int
+    position: int
+
+
+_APPEND_SQL = """
+with head as (
+    select coalesce(max(version), 0) as version from events where stream_id = $1
+),
+new_events as (
+    insert into events (event_id, stream_id, stream_type, version, event_type, event_version,
+                        subject, data, metadata, occurred_at)
+    select e.event_id, $1, $2, e.version, e.event_type, e.event_version, $3, e.data, $4, $5
+    from unnest($6::uuid[], $7::int[], $8::text[], $9::int[], $10::jsonb[])
+         as e(event_id, version, event_type, event_version, data)
+    where (select version from head) = $11
+    returning position, event_id, version, recorded_at
+),
+new_outbox as (
+    insert into outbox (topic, key, headers, payload)
+    select $12, $13, o.headers, o.payload
+    from unnest($14::uuid[], $15::jsonb[], $16::bytea[]) as o(event_id, headers, payload)
+    join new_events n on n.event_id = o.event_id
+    order by n.position
+    returning 1
+)
+select n.position, n.event_id, n.version, n.recorded_at, (select count(*) from new_outbox) as queued
+from new_events n order by n.position
+"""
+
+_COLUMNS = (
+    "position, event_id, stream_id, stream_type, version, event_type, event_version, subject, data, "
+    "metadata, occurred_at, recorded_at"
+)
+
+
+class EventStore:
+    """One service's event store. Every method takes the connection of the caller's transaction."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        topic: str | None,
+        catalog: Catalog = CATALOG,
+        keys: KeyStore | None = None,
+    ) -> None:
+        self.service = service
+        self.topic = topic
+        self.catalog = catalog
+        self.keys = keys or KeyStore()
+        self.source = source_for(service)
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+        metadata: EventMetadata | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` after ``expected_version``; raises ``ConcurrencyConflict`` if it moved.
+
+        Must run inside a transaction the caller owns (the unit of work), so the caller's other
+        writes (read models, idempotency record) commit or roll back with the events.
+        """
+        if not events:
+            return []
+        metadata = metadata or EventMetadata.from_context()
+        moment = occurred_at or datetime.now(UTC)
+        key = None
+        if any(e.personal_fields() for e in events):
+            key = await self.keys.key_for(conn, subject)
+
+        ids: list[UUID] = []
+        datas: list[dict[str, Any]] = []
+        headers: list[dict[str, str]] = []
+        payloads: list[bytes] = []
+        for offset, event in enumerate(events, start=1):
+            event_id = uuid7()
+            data = event.model_dump(mode="json")
+            personal = event.personal_fields()
+            if personal:
+                data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
+            ids.append(event_id)
+            datas.append(data)
+            envelope = Envelope(
+                id=event_id,
+                type=event.ce_type(),
+                source=self.source,
+                subject=subject,
+                time=moment,
+                data=b"",
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                stream_id=stream_id,
+                stream_version=expected_version + offset,
+                traceparent=metadata.traceparent,
+            )
+            headers.append(envelope.header_map())
+            payloads.append(orjson.dumps(data))
+
+        try:
+            rows = await conn.fetch(
+                _APPEND_SQL,
+                stream_id,
+                stream_type,
+                subject,
+                metadata.as_dict(),
+                moment,
+                ids,
+                [expected_version + i for i in range(1, len(events) + 1)],
+                [e.event_type for e in events],
+                [e.event_version for e in events],
+                datas,
+                expected_version,
+                self.topic or "",
+                subject.encode(),
+                ids if self.topic else [],
+                headers,
+                payloads,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyConflict(
+                f"stream {stream_id} changed concurrently (expected version {expected_version})",
+                expected_version=expected_version,
+            ) from None
+        if not rows:
+            current = await self.stream_version(conn, stream_id)
+            raise ConcurrencyConflict(
+                f"stream {stream_id} is at version {current}, not {expected_version}",
+                expected_version=expected_version,
+                current_version=current,
+            )
+        return [
+            RecordedEvent(
+                position=row["position"],
+                event_id=row["event_id"],
+                stream_id=stream_id,
+                stream_type=stream_type,
+                version=row["version"],
+                event=event,
+                subject=subject,
+                occurred_at=moment,
+                recorded_at=row["recorded_at"],
+                metadata=metadata.as_dict(),
+            )
+            for row, event in zip(rows, events, strict=True)
+        ]
+
+    async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
+        value = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream_id)
+        return int(value)
+
+    async def load(
+        self, conn: asyncpg.Connection, stream_id: str, *, after_version: int = 0, up_to: datetime | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events in version order (optionally only those recorded up to ``up_to``)."""
+        rows = await conn.fetch(
+            f"select {_COLUMNS} from events where stream_id = $1 and version > $2"
+            " and ($3::timestamptz is null or recorded_at <= $3) order by version",
+            stream_id,
+            after_version,
+            up_to,
+        )
+        return await self._decode_rows(conn, rows)
+
+    async def load_subject(self, conn: asyncpg.Connection, subject: str) -> list[RecordedEvent]:
+        """Every event about one subject (customer), in the order they were recorded."""
+        rows = await conn.fetch(f"select {_COLUMNS} from events where subject = $1 order by position", subject)
+        return await self._decode_rows(conn, rows)
+
+    async def read_all(
+        self, conn: asyncpg.Connection, *, after: Checkpoint | None = None, limit: int = 1000
+    ) -> tuple[list[RecordedEvent], Checkpoint | None]:
+        """Events in commit order after ``after``; returns them and the checkpoint to resume from.
+
+        Rows of transactions that may still be running are held back until they finish, so no
+        row ever appears "behind" a checkpoint that was already handed out.
+        """
+        start = after or Checkpoint(0, 0)
+        rows = await conn.fetch(
+            f"select {_COLUMNS}, tx_id::text::bigint as tx from events"
+            " where (tx_id, position) > ($1::text::xid8, $2)"
+            " and tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+            " order by tx_id, position limit $3",
+            str(start.tx_id),
+            start.position,
+            limit,
+        )
+        if not rows:
+            return [], after
+        last = rows[-1]
+        return await self._decode_rows(conn, rows), Checkpoint(last["tx"], last["position"])
+
+    async def _decode_rows(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
+        keys: dict[str, bytes] = {}
+        needs_keys = {
+            r["subject"]
+            for r in rows
+            if self.catalog.model(r["event_type"], r["event_version"]).personal_fields()
+        }
+        if needs_keys:
+            keys = await self.keys.existing_keys(conn, needs_keys)
+        result = []
+        for r in rows:
+            data = r["data"]
+            personal = self.catalog.model(r["event_type"], r["event_version"]).personal_fields()
+            if personal:
+                data = decrypt_fields(data, personal, keys.get(r["subject"]), r["subject"])
+            result.append(
+                RecordedEvent(
+                    position=r["position"],
+                    event_id=r["event_id"],
+                    stream_id=r["stream_id"],
+                    stream_type=r["stream_type"],
+                    version=r["version"],
+                    event=self.catalog.decode(r["event_type"], r["event_version"], data),
+                    subject=r["subject"],
+                    occurred_at=r["occurred_at"],
+                    recorded_at=r["recorded_at"],
+                    metadata=r["metadata"],
+                )
+            )
+        return result
+
+
+def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {k: (None if k in fields else v) for k, v in data.items()}
+
+
+class Outbox:
+    """Queue any message for Kafka inside the caller's transaction (e.g. message requests)."""
+
+    async def enqueue(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        topic: str,
+        key: str | None,
+        headers: dict[str, str],
+        payload: bytes,
+    ) -> None:
+        await conn.execute(
+            "insert into outbox (topic, key, headers, payload) values ($1, $2, $3, $4)",
+            topic,
+            key.encode() if key is not None else None,
+            headers,
+            payload,
+        )
+
+    async def enqueue_envelope(self, conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
+        await self.enqueue(
+            conn, topic=topic, key=envelope.subject, headers=envelope.header_map(), payload=envelope.data
+        )

@@ -1,0 +1,98 @@
+"""Idempotency keys, stored in the same transaction as the command's effect.
+
+Why inside the transaction: if the key were recorded in a transaction of its own, a crash between
+"effect committed" and "answer stored" would leave a retry with two bad choices, running the command
+twice or never answering. Here the key row, the events and the stored answer commit together.
+
+Concurrency: the first request inserts the key row; a second request with the same key blocks on
+that row until the first commits, then finds the stored answer and replays it. A failed command
+rolls its key row back, so the client may retry it. The same key with a different request body is a
+client error (422), never a silent replay of something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+
+from shared.errors import Conflict, InvalidInput
+from shared.eventstore import EventStore
+from shared.uow import UnitOfWork
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class IdempotencyKeyed(Protocol):
+    """What the HTTP layer extracts from a request carrying ``Idempotency-Key``."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The answer of a command, as it will be (re)played to the client."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+
+async def _claim(conn: asyncpg.Connection, request: IdempotencyKeyed) -> CommandResult | None:
+    inserted = await conn.fetchval(
+        """insert into idempotency_keys (scope, key, fingerprint) values ($1, $2, $3)
+           on conflict (scope, key) do nothing returning true""",
+        request.scope,
+        request.key,
+        request.fingerprint,
+    )
+    if inserted:
+        return None
+    row = await conn.fetchrow(
+        "select fingerprint, status, body, headers from idempotency_keys where scope = $1 and key = $2",
+        request.scope,
+        request.key,
+    )
+    if row is None:  # the other request rolled back between our insert and select; treat as new
+        raise Conflict("a request with this Idempotency-Key was just abandoned; retry it")
+    if row["fingerprint"] != request.fingerprint:
+        raise InvalidInput(
+            "this Idempotency-Key was already used with a different request",
+            idempotency_key=request.key,
+        )
+    if row["status"] is None:
+        raise Conflict("a request with this Idempotency-Key is still being processed")
+    return CommandResult(row["status"], row["body"], dict(row["headers"] or {}), replayed=True)
+
+
+async def run_command(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    command: Callable[[UnitOfWork], Awaitable[CommandResult]],
+    idempotency: IdempotencyKeyed | None = None,
+) -> CommandResult:
+    """Run ``command`` in a unit of work; with a key, at most once per key (replaying the answer)."""
+    async with UnitOfWork(pool, store) as uow:
+        if idempotency is not None:
+            stored = await _claim(uow.conn, idempotency)
+            if stored is not None:
+                return stored
+        result = await command(uow)
+        if idempotency is not None:
+            await uow.conn.execute(
+                "update idempotency_keys set status = $3, body = $4, headers = $5 where scope = $1 and key = $2",
+                idempotency.scope,
+                idempotency.key,
+                result.status,
+                result.body,
+                result.headers,
+            )
+        return result

@@ -1,0 +1,1 @@
+"""Helpers the local infrastructure scripts call (readiness probes)."""

@@ -1,0 +1,99 @@
+"""One settings base for every process, read from the environment (pydantic-settings).
+
+The same variable names work in the local run, docker-compose and Kubernetes. Shared settings have
+no prefix (``KAFKA_BOOTSTRAP_SERVERS``, ``AUTH_JWT_SECRET``); a service's own settings carry its name
+(``CUSTOMER_DATABASE_URL``). Outside ``ENVIRONMENT=local``/``test`` a placeholder secret is refused at
+start-up, so a forgotten Secret fails loudly instead of running with a known key.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_JWT_SECRET = "local-development-secret-change-me-0123456789"
+PLACEHOLDER_SECRETS = frozenset({LOCAL_JWT_SECRET, "changeme", "change-me", "secret", ""})
+
+SERVICE_PORTS: dict[str, int] = {"customer": 8001, "ticketing": 8002, "campaigns": 8003, "analytics": 8004}
+
+
+class PlatformSettings(BaseSettings):
+    """Settings every process shares."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["local", "test", "dev", "staging", "prod"] = "local"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = Field(
+        default="", description="Prepended to every topic name; tests use it to isolate themselves."
+    )
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    kafka_dlq_retention_ms: int = Field(default=14 * 24 * 3600 * 1000, ge=60_000)
+
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "c360"
+    postgres_password: str = "c360"
+
+    auth_jwt_secret: str = LOCAL_JWT_SECRET
+    auth_jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    auth_jwt_public_key: str | None = None
+    auth_jwt_issuer: str = "customer360"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> PlatformSettings:
+        if self.environment not in ("local", "test"):
+            if self.auth_jwt_algorithm == "HS256" and self.auth_jwt_secret in PLACEHOLDER_SECRETS:
+                raise ValueError("AUTH_JWT_SECRET must be set to a real secret outside local/test")
+            if self.auth_jwt_algorithm == "HS256" and len(self.auth_jwt_secret) < 32:
+                raise ValueError("AUTH_JWT_SECRET must be at least 32 characters")
+        if self.auth_jwt_algorithm == "RS256" and not self.auth_jwt_public_key:
+            raise ValueError("AUTH_JWT_PUBLIC_KEY is required when AUTH_JWT_ALGORITHM=RS256")
+        return self
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a logical one (``customer.events``)."""
+        return f"{self.kafka_topic_prefix}{name}"
+
+    def database_url_for(self, database: str) -> str:
+        """A DSN on the configured server for ``database``."""
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@{self.postgres_host}:{self.postgres_port}/{database}"
+        )
+
+
+class ServiceSettings(PlatformSettings):
+    """Settings of one service; subclasses set ``service_name``.
+
+    ``database_url`` comes from ``<SERVICE>_DATABASE_URL`` when set, else from the ``POSTGRES_*``
+    settings and a database named after the service.
+    """
+
+    service_name: ClassVar[str] = ""
+
+    database_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _fill_service_defaults(self) -> ServiceSettings:
+        name = self.service_name
+        if not self.database_url:
+            url = os.environ.get(f"{name.upper()}_DATABASE_URL") or self.database_url_for(name)
+            object.__setattr__(self, "database_url", url)
+        if not self.http_port:
+            port = os.environ.get(f"{name.upper()}_HTTP_PORT") or SERVICE_PORTS.get(name, 8000)
+            object.__setattr__(self, "http_port", int(port))
+        return self

@@ -1,0 +1,176 @@
+"""pytest plugin: real Kafka and PostgreSQL, isolated per test.
+
+Every test that asks for a database gets a fresh one, cloned from a template that already has the
+migrations applied (cloning is much faster than migrating); every test that asks for topics gets
+its own prefix. Templates, databases and topics are removed afterwards. Load it from
+``tests/conftest.py`` with ``pytest_plugins = ["shared.testing.plugin"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.migrations import PLATFORM_MIGRATIONS, migrate
+from shared.settings import PlatformSettings
+from shared.testing.infra import Infrastructure, InfrastructureMissing, discover, dsn_with_database
+from shared.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    try:
+        infra = discover()
+    except InfrastructureMissing as exc:
+        pytest.exit(f"REAL INFRASTRUCTURE MISSING: {exc}", returncode=3)
+    os.environ.setdefault("ENVIRONMENT", "test")
+    yield infra
+    infra.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infrastructure: Infrastructure) -> str:
+    """Bootstrap servers of the real broker."""
+    return infrastructure.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn(infrastructure: Infrastructure) -> str:
+    """A DSN allowed to create databases on the real server."""
+    return infrastructure.postgres_admin_dsn
+
+
+class DatabaseFactory:
+    """Creates per-test databases from per-session templates (platform or a service's schema)."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+        self._templates: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self.created: list[str] = []
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.admin_dsn)
+
+    async def template(self, service: str | None) -> str:
+        name = f"c360tpl_{_RUN_ID}_{service or 'platform'}"
+        async with self._lock:
+            if name in self._templates:
+                return name
+            conn = await self._admin()
+            try:
+                await conn.execute(f'drop database if exists "{name}" with (force)')
+                await conn.execute(f'create database "{name}"')
+            finally:
+                await conn.close()
+            target = await asyncpg.connect(dsn_with_database(self.admin_dsn, name))
+            try:
+                sets = [("platform", PLATFORM_MIGRATIONS)]
+                if service:
+                    sets.append((service, REPO_ROOT / "services" / service / "migrations"))
+                await migrate(target, sets)
+            finally:
+                await target.close()
+            self._templates[name] = name
+            return name
+
+    async def create(self, service: str | None = None) -> str:
+        """A new database (platform tables, plus ``service``'s migrations) and its DSN."""
+        template = await self.template(service)
+        name = f"c360t_{uuid.uuid4().hex[:12]}"
+        conn = await self._admin()
+        try:
+            await conn.execute(f'create database "{name}" template "{template}"')
+        finally:
+            await conn.close()
+        self.created.append(name)
+        return dsn_with_database(self.admin_dsn, name)
+
+    async def drop(self, names: list[str]) -> None:
+        conn = await self._admin()
+        try:
+            for name in names:
+                await conn.execute(f'drop database if exists "{name}" with (force)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_factory(postgres_admin_dsn: str) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(postgres_admin_dsn)
+    yield factory
+    asyncio.run(factory.drop(list(factory._templates)))
+
+
+@pytest.fixture
+async def make_database(database_factory: DatabaseFactory) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """``await make_database("customer")`` → DSN of a fresh database with that service's schema."""
+    mine: list[str] = []
+
+    async def create(service: str | None = None) -> str:
+        dsn = await database_factory.create(service)
+        mine.append(dsn.rsplit("/", 1)[1])
+        return dsn
+
+    yield create
+    await database_factory.drop(mine)
+
+
+@pytest.fixture
+async def fresh_dsn(make_database: Callable[..., Awaitable[str]]) -> str:
+    """DSN of a fresh database with the platform tables (event store, outbox, inbox, ...)."""
+    return await make_database(None)
+
+
+@pytest.fixture
+def topic_prefix(kafka_bootstrap: str) -> Iterator[str]:
+    """A unique topic-name prefix for this test; its topics are deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    delete_topics(kafka_bootstrap, prefix)
+
+
+@pytest.fixture
+def platform_settings(kafka_bootstrap: str, postgres_admin_dsn: str, topic_prefix: str) -> PlatformSettings:
+    """Settings pointing at the real infrastructure with this test's topic prefix (2 partitions)."""
+    from urllib.parse import urlparse
+
+    pg = urlparse(postgres_admin_dsn)
+    return PlatformSettings(
+        environment="test",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        kafka_topic_partitions=2,
+        postgres_host=pg.hostname or "127.0.0.1",
+        postgres_port=pg.port or 5432,
+        postgres_user=pg.username or "c360",
+        postgres_password=pg.password or "c360",
+    )
+
+
+@pytest.fixture
+def make_topics(kafka_bootstrap: str, topic_prefix: str) -> Callable[..., list[str]]:
+    """``make_topics("a", "b", partitions=3)`` → physical names, created under this test's prefix."""
+
+    def create(*names: str, partitions: int = 2) -> list[str]:
+        physical = [f"{topic_prefix}{name}" for name in names]
+        ensure_topics(kafka_bootstrap, [TopicSpec(n, partitions) for n in physical])
+        return physical
+
+    return create
+
+
+@pytest.fixture
+def platform_topics_created(platform_settings: PlatformSettings) -> PlatformSettings:
+    """All platform topics (and DLQs) exist under this test's prefix."""
+    ensure_topics(platform_settings.kafka_bootstrap_servers, platform_topics(platform_settings))
+    return platform_settings

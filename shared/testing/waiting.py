@@ -1,0 +1,49 @@
+"""Waiting for a condition instead of sleeping: the condition is polled until true or a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    until: Callable[[T], bool] = bool,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    message: str = "condition not met",
+) -> T:
+    """Poll ``probe`` until ``until(result)`` holds; AssertionError with the last result on timeout."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = await probe()
+        if until(last):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} within {timeout}s; last value: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def eventually_sync(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], bool] = bool,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    message: str = "condition not met",
+) -> T:
+    """The blocking twin of ``eventually`` for code that is not async."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = probe()
+        if until(last):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} within {timeout}s; last value: {last!r}")
+        time.sleep(interval)

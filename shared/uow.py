@@ -1,0 +1,85 @@
+"""The unit of work: one connection, one transaction, and the only place that commits.
+
+Command handlers receive a ``UnitOfWork`` and do all their writes through it: events (through the
+event store, which also fills the outbox), inline read models, the idempotency record. Leaving the
+``async with`` block normally commits; an exception rolls everything back. Nothing else commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import asyncpg
+
+from shared.catalog import DomainEvent
+from shared.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
+
+
+class UnitOfWork:
+    """A transaction on a pooled connection, with the service's event store bound to it."""
+
+    def __init__(self, pool: asyncpg.Pool, store: EventStore) -> None:
+        self._pool = pool
+        self.store = store
+        self.outbox = Outbox()
+        self._conn: Any = None
+        self._tx: Any = None
+        self.recorded: list[RecordedEvent] = []
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        conn: asyncpg.Connection = self._conn
+        return conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._pool.acquire()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            await self._pool.release(self._conn)
+            self._conn = None
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    async def append(
+        self,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+        metadata: EventMetadata | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Append to the event store in this transaction (and queue the events for Kafka)."""
+        recorded = await self.store.append(
+            self.conn,
+            stream_id=stream_id,
+            stream_type=stream_type,
+            expected_version=expected_version,
+            events=events,
+            subject=subject,
+            metadata=metadata,
+            occurred_at=occurred_at,
+        )
+        self.recorded.extend(recorded)
+        return recorded

@@ -1,0 +1,159 @@
+"""``create_service_app``: the one way a service becomes a FastAPI app.
+
+Four services, one behaviour: the same error format, ids, access log, body limit, metrics, health
+routes and OpenAPI conventions, so an operator (or a client) who knows one service knows all four.
+
+Nothing is built at import time. The factory only wires objects together; connection pools are
+created by the service's ``lifespan`` inside the running event loop and stored on ``app.state``,
+and readiness checks reach them through the app they are given.
+
+JSON encoding: FastAPI's default response class is kept on purpose. For routes that declare a
+response model (all of ours: ``XRead`` schemas) FastAPI serialises straight to bytes in pydantic's
+Rust core, the fastest path available; naming any custom default class (``ORJSONResponse``, now
+deprecated upstream) would switch that path off. Problem answers and health bodies use orjson.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final
+
+from fastapi import APIRouter, FastAPI
+
+from shared.settings import ServiceSettings
+from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
+from shared.web.health import ReadinessCheck, health_router
+from shared.web.metrics import MetricsMiddleware, create_registry, metrics_router
+from shared.web.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+)
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+"""A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
+
+_PROBLEM_REF: Final = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION_SCHEMAS: Final = ("HTTPValidationError", "ValidationError")
+
+
+class ServiceApp(FastAPI):
+    """A FastAPI app whose OpenAPI document describes the platform's conventions.
+
+    Every operation documents ``4XX`` answers as ``application/problem+json``, FastAPI's own 422
+    schema is replaced by ours, and the bearer scheme is declared even before any route uses it, so
+    ``/docs`` always has an Authorize button.
+    """
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document, built once and cached."""
+        if self.openapi_schema is None:
+            self.openapi_schema = _with_problem_responses(super().openapi())
+        return self.openapi_schema
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    version: str,
+    routers: Sequence[APIRouter],
+    lifespan: Lifespan | None,
+    readiness: Mapping[str, ReadinessCheck],
+) -> FastAPI:
+    """Build a service's app: problems, ids, access log, body limit, metrics, health, OpenAPI, routers.
+
+    ``readiness`` maps a check name to ``async (app) -> None`` (raise when not ready); checks that
+    hold resources (``KafkaCheck``) are closed when the app shuts down. ``app.state.settings`` and
+    ``app.state.metrics_registry`` are set here; the service's ``lifespan`` adds its own state.
+    """
+    validate_auth_settings(settings)
+    registry = create_registry()
+    app = ServiceApp(
+        title=title,
+        description=description,
+        version=version,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=_lifespan_closing_checks(lifespan, readiness),
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = registry
+
+    install_problem_handlers(app)
+    # add_middleware wraps what is already there, so the innermost goes first.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, registry=registry)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health_router(readiness))
+    app.include_router(metrics_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _lifespan_closing_checks(
+    lifespan: Lifespan | None, readiness: Mapping[str, ReadinessCheck]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await _close_checks(readiness.values())
+
+    return run
+
+
+async def _close_checks(checks: Iterable[ReadinessCheck]) -> None:
+    loop = asyncio.get_running_loop()
+    for check in checks:
+        close = getattr(check, "close", None)
+        if close is None:
+            continue
+        if inspect.iscoroutinefunction(close):
+            await close()
+        else:
+            # Closing a blocking client (kafka-python) blocks too: keep it off the event loop.
+            await loop.run_in_executor(None, close)
+
+
+def _with_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    components.setdefault("securitySchemes", {}).setdefault(
+        BEARER_SCHEME_NAME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "422" in responses:
+                responses["422"] = {"description": "Validation failed", "content": problem_content}
+            responses.setdefault(
+                "4XX", {"description": "Client error (RFC 9457 problem details)", "content": problem_content}
+            )
+    # FastAPI's validation schemas are now unused (each refers to the next): drop them in order.
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        if f'"#/components/schemas/{name}"' not in json.dumps(schema):
+            schemas.pop(name, None)
+    return schema

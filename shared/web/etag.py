@@ -1,0 +1,91 @@
+"""ETags and ``If-Match``: optimistic concurrency made visible over HTTP.
+
+A resource's ETag is its stream version, so a client that read version 7 sends ``If-Match: "7"`` with
+its update and the service appends with expected version 7; a writer that got there first turns
+into a 412 instead of a silently lost update. Only numeric versions are meaningful here, so anything
+else in ``If-Match`` is a 400 rather than a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final
+
+from fastapi import Depends, Header
+
+from shared.errors import PlatformError, PreconditionFailed, PreconditionRequired
+
+IF_MATCH_HEADER: Final = "If-Match"
+_ETAG = re.compile(r'(?:W/)?"(0|[1-9][0-9]{0,18})"')
+
+
+class MalformedIfMatchError(PlatformError):
+    """``If-Match`` is neither ``*`` nor a single ETag this service issued (400)."""
+
+    title, slug = "Malformed If-Match", "malformed-if-match"
+
+
+def etag_for(version: int) -> str:
+    """The strong ETag of a resource at ``version``, e.g. ``"7"`` (quotes included)."""
+    if version < 0:
+        raise ValueError("a version is never negative")
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an ``If-Match`` value names; ``None`` when absent or ``*`` (any version).
+
+    Accepts ``"7"`` and the weak form ``W/"7"``. Raises ``MalformedIfMatchError`` (400) for anything else,
+    including lists of several ETags, which a single-version resource cannot honour.
+    """
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    match = _ETAG.fullmatch(value)
+    if match is None:
+        raise MalformedIfMatchError('If-Match must be "*" or one ETag such as "7".', header=IF_MATCH_HEADER)
+    return int(match.group(1))
+
+
+def ensure_version_matches(expected: int | None, current: int) -> None:
+    """Raise ``PreconditionFailed`` (412) when the client's ``If-Match`` version is not ``current``."""
+    if expected is not None and expected != current:
+        raise PreconditionFailed(
+            f"The resource is at version {current}, not {expected}; fetch it again and retry.",
+            current_etag=etag_for(current),
+        )
+
+
+async def if_match(
+    value: Annotated[
+        str | None,
+        Header(alias=IF_MATCH_HEADER, description='The ETag you last read, e.g. "7"; "*" for any.'),
+    ] = None,
+) -> int | None:
+    """Dependency: the ``If-Match`` version, or ``None`` when absent or ``*``."""
+    return parse_if_match(value)
+
+
+async def require_if_match(
+    value: Annotated[
+        str | None,
+        Header(alias=IF_MATCH_HEADER, description='Required: the ETag you last read, e.g. "7".'),
+    ] = None,
+) -> int:
+    """Dependency: the ``If-Match`` version; a missing header (or ``*``) is a 428 problem."""
+    version = parse_if_match(value)
+    if version is None:
+        raise PreconditionRequired(
+            'This operation requires an If-Match header naming the version you read, e.g. "7".',
+            header=IF_MATCH_HEADER,
+        )
+    return version
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+"""Route parameter type for an optional ``If-Match``."""
+
+IfMatchRequired = Annotated[int, Depends(require_if_match)]
+"""Route parameter type for a mandatory ``If-Match``."""

@@ -1,0 +1,204 @@
+"""Pure ASGI middleware: request ids, access log, body size limit, last-resort error answer.
+
+Pure ASGI rather than ``BaseHTTPMiddleware``: no extra task per request, no buffering of streamed
+bodies, and context variables set here are visible to the handler (same task) and to the log lines
+it writes.
+
+Order, outermost first (``shared.web.app`` installs it):
+
+1. ``RequestContextMiddleware``: ids in and out, access log line. Outermost so even a refused body
+   or a crash is logged with its request id and echoed headers.
+2. ``shared.web.metrics.MetricsMiddleware``: counts what the client actually received.
+3. ``BodySizeLimitMiddleware``: refuses oversized bodies before anything reads them.
+4. ``UnhandledErrorMiddleware``: turns an exception nothing else handled into a 500 problem, so
+   the middleware above sees (and counts, and logs) a normal 500 answer instead of an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Final
+
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import PayloadTooLarge
+from shared.ids import uuid7
+from shared.logging import actor_var, correlation_id_var, request_id_var
+from shared.web.metrics import route_template
+from shared.web.problems import problem_for_exception, problem_response
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
+QUIET_PATHS: Final = frozenset({"/health/live", "/health/ready", "/metrics"})
+"""Probes and scrapes arrive every few seconds; their access lines are logged at DEBUG."""
+
+# Ids from clients end up in logs and headers: accept only short, plain tokens (no log injection).
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+access_logger = logging.getLogger("shared.web.access")
+logger = logging.getLogger("shared.web.middleware")
+
+
+class RequestContextMiddleware:
+    """Sets request id, correlation id (and clears the actor) for the request; logs one access line.
+
+    ``X-Request-ID`` identifies this hop and ``X-Correlation-ID`` the whole conversation (it defaults
+    to the request id and travels on into events). Both are echoed on the response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Bind the ids for the duration of the request and log how it ended."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        request_id = _valid_id(headers.get(b"x-request-id")) or str(uuid7())
+        correlation_id = _valid_id(headers.get(b"x-correlation-id")) or request_id
+        tokens = (
+            request_id_var.set(request_id),
+            correlation_id_var.set(correlation_id),
+            actor_var.set(None),
+        )
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = MutableHeaders(scope=message)
+                if REQUEST_ID_HEADER not in response_headers:
+                    response_headers.append(REQUEST_ID_HEADER, request_id)
+                if CORRELATION_ID_HEADER not in response_headers:
+                    response_headers.append(CORRELATION_ID_HEADER, correlation_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            path = scope.get("path", "")
+            access_logger.log(
+                logging.DEBUG if path in QUIET_PATHS else logging.INFO,
+                "%s %s %s",
+                scope.get("method"),
+                path,
+                status,
+                extra={
+                    "method": scope.get("method"),
+                    "route": route_template(scope),
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "actor": actor_var.get(),
+                },
+            )
+            for var, token in zip((request_id_var, correlation_id_var, actor_var), tokens, strict=True):
+                var.reset(token)
+
+
+class RequestBodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    An ``HTTPException`` on purpose: FastAPI re-raises those from body parsing (anything else
+    becomes a vague 400), and the problem handlers then answer 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds the limit of {limit} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies larger than ``max_body_bytes`` with a 413 problem.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs. Since that header may
+    be missing (chunked uploads) or wrong, the bytes actually received are counted as well, and
+    reading stops at the limit, so a service never buffers more than ``max_body_bytes`` per request.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the declared length, then meter the stream."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _headers(scope).get(b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            response = problem_response(
+                status=PayloadTooLarge.status,
+                title=PayloadTooLarge.title,
+                slug=PayloadTooLarge.slug,
+                detail=f"The request body exceeds the limit of {limit} bytes.",
+                instance=scope.get("path", "/"),
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def metered_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestBodyTooLarge(limit)
+            return message
+
+        await self.app(scope, metered_receive, send)
+
+
+class UnhandledErrorMiddleware:
+    """Last resort: an exception no handler took becomes a problem answer (usually a logged 500).
+
+    Starlette's own last resort answers in plain text and then re-raises to the server, which logs
+    the traceback a second time; here the exception is logged once, with the request id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; answer with a problem if it raises before starting its response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception as exc:
+            if response_started:
+                # Too late for a problem body; the server must cut the connection.
+                logger.exception("error after the response started")
+                raise
+            response = problem_for_exception(exc, scope)
+            await response(scope, receive, send)
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope.get("headers", ())}
+
+
+def _valid_id(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    value = raw.decode("latin-1").strip()
+    return value if _VALID_ID.fullmatch(value) else None
