@@ -1,0 +1,328 @@
+"""The consumer kit: decode, dead-letter, batch, deduplicate, apply — for every projection.
+
+A *projector* turns events into read-model rows. The kit guarantees it sees each event at most
+once, however often Kafka redelivers (restarts, rebalances, rewound offsets, relay republishing):
+
+1. **Decode** each record with the one codec (``shared.envelope``) and validate its data against the
+   catalog, upcasting old versions. Anything undecodable, invalid, of an unknown type or of a
+   version newer than this reader knows goes to ``<topic>.dlq`` with headers saying why and where
+   it came from; the partition keeps flowing.
+2. **Deduplicate and apply in one transaction.** The batch's event ids are inserted into the
+   ``inbox`` table (``on conflict do nothing``); only ids that were new are handed to the projector,
+   and the inbox rows commit or roll back together with the projector's writes. A replay is a no-op.
+3. **Never lose a batch.** Transient failures (database or broker down) are retried with backoff
+   and the batch is not acknowledged until applied. Any other failure is narrowed down by applying
+   events one at a time: the ones that still fail are dead-lettered with ``apply_failed``.
+
+Faust acknowledges a ``take_events`` batch when the body returns (even by exception), so the body
+must not raise: ``BatchProcessor.process`` only returns once every event is applied or
+dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+
+from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
+from shared.envelope import Envelope, EnvelopeError, format_time, from_kafka
+from shared.logging import causation_id_var, correlation_id_var
+from shared.privacy import decrypt_fields, is_encrypted
+from shared.topics import dlq_of
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.QueryCanceledError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A Kafka record as the transport delivered it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedEvent:
+    """A decoded event: its envelope, its payload as the latest model version, and its origin."""
+
+    envelope: Envelope
+    event: DomainEvent
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+
+    @property
+    def event_type(self) -> str:
+        return self.event.event_type
+
+    @property
+    def event_id(self) -> UUID:
+        return self.envelope.id
+
+    @property
+    def subject(self) -> str:
+        return self.envelope.subject
+
+    @property
+    def time(self) -> datetime:
+        return self.envelope.time
+
+
+class Projector(Protocol):
+    """Applies events to a read model. ``name`` is its consumer group and inbox key."""
+
+    name: str
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None: ...
+
+
+class KeyProvider(Protocol):
+    """Supplies per-subject data keys to open personal fields (``shared.privacy``)."""
+
+    async def keys_for(self, source: str, subjects: set[str]) -> Mapping[str, bytes]: ...
+
+
+class PoisonRecord(Exception):
+    """A record that can never be applied; ``reason`` is a short machine-readable word."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+DeadLetterSink = Callable[[RawRecord, str, str], Awaitable[None]]
+
+
+def dead_letter_headers(record: RawRecord, consumer: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
+    """The original headers plus ``dlq_*`` headers saying why and where the record came from."""
+    extra = {
+        "dlq_reason": reason,
+        "dlq_detail": detail[:2000],
+        "dlq_consumer": consumer,
+        "dlq_original_topic": record.topic,
+        "dlq_original_partition": str(record.partition),
+        "dlq_original_offset": str(record.offset),
+        "dlq_time": format_time(datetime.now(UTC)),
+    }
+    kept = [(k, v) for k, v in record.headers if not k.startswith("dlq_")]
+    return kept + [(k, v.encode()) for k, v in extra.items()]
+
+
+def decode_record(record: RawRecord, catalog: Catalog = CATALOG) -> tuple[Envelope, dict[str, Any]]:
+    """Envelope and raw data dict of a record; ``PoisonRecord`` for anything malformed."""
+    try:
+        envelope = from_kafka(record.key, record.value, record.headers)
+        data = envelope.data_dict()
+    except EnvelopeError as exc:
+        raise PoisonRecord(exc.reason, exc.detail) from None
+    return envelope, data
+
+
+def validate(envelope: Envelope, data: dict[str, Any], catalog: Catalog = CATALOG) -> DomainEvent:
+    name = envelope.type_name
+    try:
+        return catalog.decode(name.event_type, name.version, data)
+    except UnknownEventType as exc:
+        raise PoisonRecord("unknown_version" if "newer" in str(exc) else "unknown_type", str(exc)) from None
+    except InvalidEventData as exc:
+        raise PoisonRecord("invalid_data", f"{exc}; {exc.errors[:3]}") from None
+
+
+@dataclass
+class ProcessorStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class BatchProcessor:
+    """Transport-independent core of the kit: one call per batch of raw records."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        projector: Projector,
+        dead_letter: DeadLetterSink,
+        catalog: Catalog = CATALOG,
+        keys: KeyProvider | None = None,
+        metrics: Any | None = None,
+        retry_initial: float = 0.2,
+        retry_max: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.projector = projector
+        self.dead_letter = dead_letter
+        self.catalog = catalog
+        self.keys = keys
+        self.metrics = metrics
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.stats = ProcessorStats()
+
+    async def process(self, records: Sequence[RawRecord]) -> None:
+        """Apply or dead-letter every record; returns only when all are settled."""
+        decoded: list[tuple[RawRecord, ReceivedEvent]] = []
+        pending: list[tuple[RawRecord, Envelope, dict[str, Any]]] = []
+        for record in records:
+            try:
+                envelope, data = decode_record(record, self.catalog)
+            except PoisonRecord as poison:
+                await self._dead_letter(record, poison.reason, poison.detail)
+                continue
+            pending.append((record, envelope, data))
+        if self.keys is not None:
+            pending = await self._open_personal_fields(pending)
+        for record, envelope, data in pending:
+            try:
+                event = validate(envelope, data, self.catalog)
+            except PoisonRecord as poison:
+                await self._dead_letter(record, poison.reason, poison.detail)
+                continue
+            decoded.append((record, ReceivedEvent(envelope, event, record.topic, record.partition, record.offset)))
+        if decoded:
+            await self._apply_with_retry(decoded)
+        self.stats.batches += 1
+
+    async def _open_personal_fields(
+        self, pending: list[tuple[RawRecord, Envelope, dict[str, Any]]]
+    ) -> list[tuple[RawRecord, Envelope, dict[str, Any]]]:
+        assert self.keys is not None
+        wanted: dict[str, set[str]] = {}
+        for _, envelope, data in pending:
+            if any(is_encrypted(v) for v in data.values()):
+                wanted.setdefault(envelope.source, set()).add(envelope.subject)
+        if not wanted:
+            return pending
+        keys: dict[tuple[str, str], bytes] = {}
+        for source, subjects in wanted.items():
+            found = await self.keys.keys_for(source, subjects)
+            keys.update({(source, s): k for s, k in found.items()})
+        opened = []
+        for record, envelope, data in pending:
+            fields = [k for k, v in data.items() if is_encrypted(v)]
+            if fields:
+                data = decrypt_fields(data, fields, keys.get((envelope.source, envelope.subject)), envelope.subject)
+            opened.append((record, envelope, data))
+        return opened
+
+    async def _apply_with_retry(self, decoded: list[tuple[RawRecord, ReceivedEvent]]) -> None:
+        delay = self.retry_initial
+        while True:
+            try:
+                await self._apply(decoded)
+                return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("transient failure applying a batch; retrying",
+                            extra={"consumer": self.projector.name, "error": repr(exc), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+            except Exception as exc:  # noqa: BLE001 - isolate the poison event instead of stalling
+                if len(decoded) == 1:
+                    record, received = decoded[0]
+                    log.error("event could not be applied; dead-lettering",
+                              extra={"consumer": self.projector.name, "event_id": str(received.event_id),
+                                     "error": repr(exc)})
+                    await self._dead_letter(record, "apply_failed", repr(exc))
+                    return
+                for single in decoded:
+                    await self._apply_with_retry([single])
+                return
+
+    async def _apply(self, decoded: list[tuple[RawRecord, ReceivedEvent]]) -> None:
+        unique: dict[UUID, ReceivedEvent] = {}
+        for _, received in decoded:
+            unique.setdefault(received.event_id, received)
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "insert into inbox (consumer, event_id) select $1, unnest($2::uuid[])"
+                " on conflict do nothing returning event_id",
+                self.projector.name,
+                list(unique),
+            )
+            fresh_ids = {r["event_id"] for r in rows}
+            fresh = [e for e in unique.values() if e.event_id in fresh_ids]
+            if fresh:
+                token_c = correlation_id_var.set(fresh[-1].envelope.correlation_id)
+                token_k = causation_id_var.set(str(fresh[-1].event_id))
+                try:
+                    await self.projector.apply(conn, fresh)
+                finally:
+                    correlation_id_var.reset(token_c)
+                    causation_id_var.reset(token_k)
+        self.stats.applied += len(fresh)
+        self.stats.duplicates += len(decoded) - len(fresh)
+        for event in fresh:
+            self.stats.by_type[event.event_type] = self.stats.by_type.get(event.event_type, 0) + 1
+            if self.metrics is not None:
+                self.metrics.events_applied.labels(consumer=self.projector.name, event_type=event.event_type).inc()
+
+    async def _dead_letter(self, record: RawRecord, reason: str, detail: str) -> None:
+        delay = self.retry_initial
+        while True:
+            try:
+                await self.dead_letter(record, reason, detail)
+                self.stats.dead_lettered += 1
+                log.warning("record dead-lettered", extra={"consumer": self.projector.name, "reason": reason,
+                                                           "topic": record.topic, "partition": record.partition,
+                                                           "offset": record.offset})
+                return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("dead-letter topic unavailable; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+
+async def apply_records(
+    pool: asyncpg.Pool,
+    projector: Projector,
+    records: Sequence[RawRecord],
+    *,
+    catalog: Catalog = CATALOG,
+    keys: KeyProvider | None = None,
+) -> list[tuple[RawRecord, str, str]]:
+    """Run records through the kit without Kafka (tests); returns what would be dead-lettered."""
+    dead: list[tuple[RawRecord, str, str]] = []
+
+    async def sink(record: RawRecord, reason: str, detail: str) -> None:
+        dead.append((record, reason, detail))
+
+    await BatchProcessor(pool=pool, projector=projector, dead_letter=sink, catalog=catalog, keys=keys).process(records)
+    return dead
+
+
+def record_for(envelope: Envelope, *, topic: str = "", partition: int = 0, offset: int = 0) -> RawRecord:
+    """The raw record a producer would write for ``envelope`` (tests, replays)."""
+    from shared.envelope import to_kafka
+
+    key, value, headers = to_kafka(envelope)
+    return RawRecord(topic, partition, offset, key, value, headers)
+
+
+def dlq_topic_for(topic: str) -> str:
+    return dlq_of(topic)

@@ -1,0 +1,229 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+
+One relay process runs per service (``c360 relay <service>``); more may run for availability.
+Only the holder of a PostgreSQL advisory lock publishes, so two relays never publish the same row
+concurrently and per-stream order is kept; the others wait as hot standbys and take over within a
+poll interval when the leader's connection dies (the lock goes with it).
+
+The leader drains in batches: fetch up to ``batch_size`` unpublished rows in position order, hand
+them to kafka-python's idempotent producer (``acks=all``) in a worker thread (kafka-python blocks and
+must never run in the event loop), wait for every acknowledgement, then mark the rows published.
+Latency comes from LISTEN/NOTIFY (the outbox trigger notifies on every insert); a periodic poll is
+the safety net for a lost notification.
+
+Why "unpublished rows" and not "rows after the last position": positions are assigned when a
+transaction inserts, not when it commits, so a row can become visible *behind* rows already
+published. Selecting by ``published_at is null`` picks it up whenever it commits (see
+``test_relay_publishes_a_transaction_that_commits_late``).
+
+A crash between "Kafka acknowledged" and "marked published" republishes the batch: delivery is at
+least once and consumers deduplicate by event id (``shared.consumer``'s inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from kafka import KafkaProducer
+
+from shared.db import connect
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK_KEY = 0x7265_6C61  # "rela": one leader per service database
+_FETCH_SQL = (
+    "select position, topic, key, headers, payload from outbox"
+    " where published_at is null order by position limit $1"
+)
+
+
+class RelayPublishError(RuntimeError):
+    """Kafka did not acknowledge every record of a batch; the batch stays unpublished."""
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
+    """kafka-python producer tuned for the relay: idempotent, acks=all, batched."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 2,
+        "batch_size": 256 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "request_timeout_ms": 15_000,
+        "retries": 2_147_483_647,
+        "client_id": "c360-relay",
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def _send_batch(producer: KafkaProducer, rows: Sequence[asyncpg.Record], timeout: float) -> None:
+    futures = []
+    for row in rows:
+        headers = [(name, str(value).encode()) for name, value in row["headers"].items()]
+        futures.append(producer.send(row["topic"], value=row["payload"], key=row["key"], headers=headers))
+    producer.flush(timeout=timeout)
+    failures = []
+    for future in futures:
+        if future.failed():
+            failures.append(future.exception)
+        elif not future.is_done:
+            failures.append(TimeoutError("not acknowledged in time"))
+    if failures:
+        raise RelayPublishError(f"{len(failures)} of {len(rows)} records not acknowledged: {failures[0]!r}")
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    last_error: str | None = None
+
+
+async def publish_pending(
+    conn: asyncpg.Connection,
+    producer: KafkaProducer,
+    executor: ThreadPoolExecutor,
+    *,
+    batch_size: int = 5000,
+    flush_timeout: float = 30.0,
+) -> int:
+    """Publish one batch of unpublished outbox rows; return how many were published."""
+    rows = await conn.fetch(_FETCH_SQL, batch_size)
+    if not rows:
+        return 0
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(executor, _send_batch, producer, rows, flush_timeout)
+    await conn.execute(
+        "update outbox set published_at = clock_timestamp() where position = any($1::bigint[])",
+        [r["position"] for r in rows],
+    )
+    return len(rows)
+
+
+class OutboxRelay:
+    """Leader-elected loop that drains a service database's outbox to Kafka."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        bootstrap_servers: str,
+        name: str = "relay",
+        batch_size: int = 5000,
+        poll_interval: float = 1.0,
+        retention_seconds: float = 3600.0,
+        producer: KafkaProducer | None = None,
+        metrics: Any | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.bootstrap_servers = bootstrap_servers
+        self.name = name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention_seconds = retention_seconds
+        self._producer = producer
+        self._metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-kafka")
+        self._wake = asyncio.Event()
+        self.stats = RelayStats()
+        self.is_leader = False
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; survives database and broker outages by retrying."""
+        backoff = self.poll_interval
+        try:
+            while not stop.is_set():
+                try:
+                    await self._lead(stop)
+                    backoff = self.poll_interval
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RelayPublishError) as exc:
+                    self.is_leader = False
+                    self.stats.last_error = repr(exc)
+                    log.warning("relay interrupted; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                await asyncio.get_running_loop().run_in_executor(self._executor, producer.close, 10)
+            self._executor.shutdown(wait=True)
+
+    async def _producer_ready(self) -> KafkaProducer:
+        if self._producer is None:
+            loop = asyncio.get_running_loop()
+            self._producer = await loop.run_in_executor(self._executor, make_producer, self.bootstrap_servers)
+        return self._producer
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        conn = await connect(self.dsn)
+        try:
+            while not stop.is_set():
+                if await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+                    break
+                self.is_leader = False
+                await _wait(stop, self.poll_interval)
+            if stop.is_set():
+                return
+            self.is_leader = True
+            log.info("relay is the leader", extra={"relay": self.name})
+            await conn.add_listener("outbox", self._notified)
+            producer = await self._producer_ready()
+            last_purge = 0.0
+            while not stop.is_set():
+                self._wake.clear()
+                published = await publish_pending(conn, producer, self._executor, batch_size=self.batch_size)
+                if published:
+                    self.stats.published += published
+                    self.stats.batches += 1
+                    if self._metrics is not None:
+                        self._metrics.relay_published.labels(topic="all").inc(published)
+                if time.monotonic() - last_purge > 60:
+                    await self._purge_and_measure(conn)
+                    last_purge = time.monotonic()
+                if published < self.batch_size:
+                    await _wait_any(stop, self._wake, self.poll_interval)
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
+    async def _purge_and_measure(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "delete from outbox where published_at < clock_timestamp() - make_interval(secs => $1)",
+            self.retention_seconds,
+        )
+        if self._metrics is not None:
+            row = await conn.fetchrow(
+                "select count(*) as backlog, extract(epoch from clock_timestamp() - min(created_at)) as age"
+                " from outbox where published_at is null"
+            )
+            self._metrics.outbox_backlog.set(row["backlog"])
+            self._metrics.outbox_oldest_age.set(float(row["age"] or 0))
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

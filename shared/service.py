@@ -1,0 +1,45 @@
+"""How a service describes itself to the platform's CLI and tooling.
+
+Each ``services/<name>/bootstrap.py`` defines ``SERVICE = ServiceDefinition(...)``. The ``c360`` CLI
+finds it by name (``c360 api customer``, ``c360 relay customer``, ``c360 migrate customer``) without
+the shared library importing any service: services depend on ``shared``, never the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.settings import ServiceSettings
+
+SERVICE_NAMES = ("customer", "ticketing", "campaigns", "analytics")
+
+BackgroundTask = Callable[[ServiceSettings, asyncio.Event], Awaitable[None]]
+"""A long-running loop (scheduler, worker) that stops when the event is set."""
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """A service's name, settings, HTTP app, migrations, produced topic and background processes."""
+
+    name: str
+    settings_factory: Callable[[], ServiceSettings]
+    app_factory: Callable[[ServiceSettings], Any]
+    migrations: Path
+    produces: str | None = None
+    """The logical topic its event store publishes to (``customer.events``)."""
+    workers: Mapping[str, BackgroundTask] = field(default_factory=dict)
+    """Named background processes: Kafka consumers and schedulers (``c360 worker <service> <name>``)."""
+
+
+def load_service(name: str) -> ServiceDefinition:
+    """Import ``services.<name>.bootstrap`` and return its ``SERVICE``."""
+    if name not in SERVICE_NAMES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICE_NAMES)}")
+    module = importlib.import_module(f"services.{name}.bootstrap")
+    definition: ServiceDefinition = module.SERVICE
+    return definition

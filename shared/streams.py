@@ -1,0 +1,138 @@
+"""Faust adapter of the consumer kit: a projector becomes an agent on its topics.
+
+The agent stays thin: it takes batches from Faust (``take_events``), converts them to
+``RawRecord``s and hands them to ``shared.consumer.BatchProcessor``, which decodes, dead-letters,
+deduplicates and applies. Faust keeps each partition's order and commits offsets after the batch.
+
+Run one with ``c360 worker <service> <name>``; tests start the same app inside their event loop
+with ``ProjectionWorker.start()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+import faust
+
+from shared.catalog import CATALOG, Catalog
+from shared.consumer import BatchProcessor, KeyProvider, Projector, RawRecord, dead_letter_headers
+from shared.db import create_pool
+from shared.settings import PlatformSettings
+from shared.topics import dlq_of
+
+log = logging.getLogger(__name__)
+
+
+def broker_url(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+class ProjectionWorker:
+    """A Faust app running one projector over ``topics`` (logical names; the prefix is applied)."""
+
+    def __init__(
+        self,
+        *,
+        settings: PlatformSettings,
+        dsn: str,
+        projector: Projector,
+        topics: Sequence[str],
+        batch_size: int = 1000,
+        batch_window: float = 0.05,
+        catalog: Catalog = CATALOG,
+        keys: KeyProvider | None = None,
+        metrics: Any | None = None,
+        pool_size: int = 4,
+    ) -> None:
+        self.settings = settings
+        self.dsn = dsn
+        self.projector = projector
+        self.topics = [settings.topic(t) for t in topics]
+        self.batch_size = batch_size
+        self.batch_window = batch_window
+        self.catalog = catalog
+        self.keys = keys
+        self.metrics = metrics
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+        self.processor: BatchProcessor | None = None
+        self.app = self._build_app()
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.settings.kafka_topic_prefix}{self.projector.name}"
+
+    def _build_app(self) -> faust.App:
+        app = faust.App(
+            self.group_id,
+            broker=broker_url(self.settings.kafka_bootstrap_servers),
+            value_serializer="raw",
+            key_serializer="raw",
+            web_enabled=False,
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            store="memory://",
+            producer_acks=-1,
+            broker_commit_every=self.batch_size,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=max(4096, self.batch_size * 2),
+        )
+        source = app.topic(*self.topics, value_serializer="raw", key_serializer="raw")
+        dlqs = {t: app.topic(dlq_of(t), value_serializer="raw", key_serializer="raw") for t in self.topics}
+
+        async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
+            topic = dlqs.get(record.topic) or app.topic(dlq_of(record.topic), value_serializer="raw")
+            headers = dead_letter_headers(record, self.projector.name, reason, detail)
+            fut = await topic.send(key=record.key, value=record.value or b"", headers=headers)
+            await fut  # delivered before the original is acknowledged
+
+        async def run_batches(stream: Any) -> None:
+            async for events in stream.take_events(self.batch_size, within=self.batch_window):
+                processor = await self._processor(dead_letter)
+                await processor.process([_raw(e) for e in events])
+
+        app.agent(source, name=f"{self.projector.name}-agent")(run_batches)
+        return app
+
+    async def _processor(self, dead_letter: Callable[..., Any]) -> BatchProcessor:
+        if self.processor is None:
+            self.pool = await create_pool(self.dsn, min_size=1, max_size=self.pool_size)
+            self.processor = BatchProcessor(pool=self.pool, projector=self.projector, dead_letter=dead_letter,
+                                            catalog=self.catalog, keys=self.keys, metrics=self.metrics)
+        return self.processor
+
+    async def start(self) -> None:
+        """Start consuming inside the running event loop (tests, embedded use)."""
+        self.app.finalize()
+        await self.app.start()
+
+    async def stop(self) -> None:
+        await self.app.stop()
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (the ``c360 worker`` process)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def _raw(event: Any) -> RawRecord:
+    message = event.message
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple(message.headers or ()),
+    )

@@ -1,0 +1,94 @@
+"""Reading real topics and draining real outboxes from tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from shared.db import connect
+from shared.relay import make_producer, publish_pending
+from shared.settings import PlatformSettings
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: Any
+    raw_value: bytes
+    headers: dict[str, str]
+
+
+def read_topic(
+    bootstrap: str, topic: str, *, expected: int, timeout: float = 20.0, from_beginning: bool = True
+) -> list[ConsumedRecord]:
+    """Read ``topic`` (all partitions, no consumer group) until ``expected`` records arrived.
+
+    Returns early with what was read when the timeout passes, so the caller's assertion shows
+    what was missing. Values are JSON-decoded when possible.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
+                             consumer_timeout_ms=500)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        deadline = time.monotonic() + timeout
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.1)
+            partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        if from_beginning:
+            consumer.seek_to_beginning(*assignment)
+        records: list[ConsumedRecord] = []
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for messages in batch.values():
+                for m in messages:
+                    try:
+                        value = orjson.loads(m.value) if m.value is not None else None
+                    except orjson.JSONDecodeError:
+                        value = None
+                    records.append(ConsumedRecord(
+                        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=value,
+                        raw_value=m.value or b"",
+                        headers={k: (v.decode(errors="replace") if v is not None else "") for k, v in m.headers},
+                    ))
+        return records
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    """Total number of records ever written to ``topic`` (sum of partition end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+async def drain_outbox(dsn: str, settings: PlatformSettings | str) -> int:
+    """Publish everything in the database's outbox to the real broker; return how many."""
+    bootstrap = settings if isinstance(settings, str) else settings.kafka_bootstrap_servers
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=1)
+    producer = await loop.run_in_executor(executor, make_producer, bootstrap)
+    conn = await connect(dsn)
+    total = 0
+    try:
+        while published := await publish_pending(conn, producer, executor):
+            total += published
+    finally:
+        await conn.close()
+        await loop.run_in_executor(executor, producer.close, 10)
+        executor.shutdown()
+    return total

@@ -1,0 +1,137 @@
+"""The consumer kit against real Kafka and PostgreSQL: idempotent, batched, dead-lettering."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import asyncpg
+from kafka import KafkaProducer
+
+from shared.catalog import ce_type_for
+from shared.consumer import RawRecord, ReceivedEvent, apply_records, record_for
+from shared.db import create_pool
+from shared.envelope import new_envelope, to_kafka
+from shared.settings import PlatformSettings
+from shared.streams import ProjectionWorker
+from shared.testing.kafka import read_topic
+from shared.testing.waiting import eventually
+from tests.shared.sample_events import TEST_CATALOG, ThingHappened
+
+
+class TotalsProjector:
+    """Sums amounts per customer: any double application shows as a wrong total."""
+
+    name = "totals"
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        await conn.executemany(
+            """insert into totals (customer_id, total, events) values ($1, $2, 1)
+               on conflict (customer_id) do update set total = totals.total + excluded.total,
+               events = totals.events + 1""",
+            [(e.subject, e.event.amount) for e in events],  # type: ignore[attr-defined]
+        )
+
+
+async def totals_table(pool: asyncpg.Pool) -> None:
+    await pool.execute("create table totals (customer_id text primary key, total numeric not null, events int)")
+
+
+async def totals(pool: asyncpg.Pool) -> dict[str, tuple[Decimal, int]]:
+    rows = await pool.fetch("select customer_id, total, events from totals")
+    return {r["customer_id"]: (r["total"], r["events"]) for r in rows}
+
+
+def thing(customer: str, amount: str) -> RawRecord:
+    env = new_envelope(ThingHappened(customer_id=customer, amount=Decimal(amount)), service="testing",
+                       subject=customer)
+    return record_for(env, topic="things")
+
+
+async def test_redelivered_events_are_applied_once(fresh_dsn: str) -> None:
+    pool = await create_pool(fresh_dsn)
+    try:
+        await totals_table(pool)
+        records = [thing("a", "10.00"), thing("a", "5.50"), thing("b", "1.00")]
+        await apply_records(pool, TotalsProjector(), records, catalog=TEST_CATALOG)
+        await apply_records(pool, TotalsProjector(), records + records[:1], catalog=TEST_CATALOG)
+        assert await totals(pool) == {"a": (Decimal("15.50"), 2), "b": (Decimal("1.00"), 1)}
+    finally:
+        await pool.close()
+
+
+async def test_poison_records_are_dead_lettered_with_a_reason_and_the_rest_applied(fresh_dsn: str) -> None:
+    pool = await create_pool(fresh_dsn)
+    try:
+        await totals_table(pool)
+        good = thing("a", "1.00")
+        key, value, headers = good.key, good.value, list(good.headers)
+        with_type = lambda t: [(k, (t.encode() if k == "ce_type" else v)) for k, v in headers]  # noqa: E731
+        poison = [
+            RawRecord("things", 0, 1, key, b"{not json", headers),
+            RawRecord("things", 0, 2, key, b'{"customer_id": 5, "amount": "x"}', headers),
+            RawRecord("things", 0, 3, key, value, with_type(ce_type_for("testing", "NoSuchThing", 1))),
+            RawRecord("things", 0, 4, key, value, with_type(ce_type_for("testing", "ThingHappened", 9))),
+            RawRecord("things", 0, 5, key, value, [h for h in headers if h[0] != "ce_id"]),
+        ]
+        dead = await apply_records(pool, TotalsProjector(), [*poison, good], catalog=TEST_CATALOG)
+        assert sorted((r.offset, reason) for r, reason, _ in dead) == [
+            (1, "invalid_json"), (2, "invalid_data"), (3, "unknown_type"), (4, "unknown_version"),
+            (5, "missing_headers"),
+        ]
+        assert await totals(pool) == {"a": (Decimal("1.00"), 1)}
+    finally:
+        await pool.close()
+
+
+async def test_an_event_the_projector_cannot_apply_is_isolated_and_dead_lettered(fresh_dsn: str) -> None:
+    class Picky(TotalsProjector):
+        async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+            if any(e.event.amount < 0 for e in events):  # type: ignore[attr-defined]
+                raise ValueError("negative amounts are not allowed")
+            await super().apply(conn, events)
+
+    pool = await create_pool(fresh_dsn)
+    try:
+        await totals_table(pool)
+        dead = await apply_records(pool, Picky(), [thing("a", "2.00"), thing("a", "-1.00"), thing("b", "3.00")],
+                                   catalog=TEST_CATALOG)
+        assert [reason for _, reason, _ in dead] == ["apply_failed"]
+        assert await totals(pool) == {"a": (Decimal("2.00"), 1), "b": (Decimal("3.00"), 1)}
+    finally:
+        await pool.close()
+
+
+async def test_faust_worker_applies_from_a_real_topic_and_dead_letters_poison(
+    fresh_dsn: str, platform_settings: PlatformSettings, make_topics: Callable[..., list[str]], kafka_bootstrap: str
+) -> None:
+    topic, dlq = make_topics("things", "things.dlq", partitions=2)
+    pool = await create_pool(fresh_dsn)
+    await totals_table(pool)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for n in range(200):
+        customer = f"c{n % 7}"
+        key, value, headers = to_kafka(new_envelope(ThingHappened(customer_id=customer, amount=Decimal("1.00")),
+                                                    service="testing", subject=customer))
+        producer.send(topic, key=key, value=value, headers=headers)
+        if n == 100:
+            producer.send(topic, key=b"c1", value=b"\x00garbage", headers=[("ce_specversion", b"1.0")])
+    producer.flush()
+    producer.close()
+    worker = ProjectionWorker(settings=platform_settings, dsn=fresh_dsn, projector=TotalsProjector(),
+                              topics=["things"], catalog=TEST_CATALOG)
+    await worker.start()
+    try:
+        async def applied() -> int:
+            return int(await pool.fetchval("select coalesce(sum(events), 0) from totals"))
+
+        assert await eventually(applied, until=lambda n: n == 200, timeout=60) == 200
+        dead = await asyncio.to_thread(read_topic, kafka_bootstrap, dlq, expected=1)
+        assert len(dead) == 1
+        assert dead[0].headers["dlq_reason"] == "missing_headers"
+        assert dead[0].headers["dlq_original_topic"] == topic
+        assert dead[0].raw_value == b"\x00garbage"
+    finally:
+        await worker.stop()
+        await pool.close()

@@ -1,0 +1,134 @@
+"""The outbox relay against real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+
+from shared.db import create_pool
+from shared.eventstore import EventStore
+from shared.relay import OutboxRelay
+from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.waiting import eventually
+from tests.shared.sample_events import TEST_CATALOG, ThingHappened
+
+
+async def append(pool: asyncpg.Pool, store: EventStore, stream: str, count: int = 1, expected: int = 0) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await store.append(conn, stream_id=stream, stream_type="thing", expected_version=expected,
+                           events=[ThingHappened(customer_id=stream, note=str(i)) for i in range(count)],
+                           subject=stream)
+
+
+async def unpublished(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("select count(*) from outbox where published_at is null"))
+
+
+async def test_relay_publishes_events_in_stream_order_with_cloudevents_headers(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    (topic,) = make_topics("things", partitions=3)
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    try:
+        for n in range(3):
+            await append(pool, store, f"cust-{n}", count=5)
+        assert await drain_outbox(fresh_dsn, kafka_bootstrap) == 15
+        records = read_topic(kafka_bootstrap, topic, expected=15)
+        assert len(records) == 15
+        for n in range(3):
+            mine = [r for r in records if r.key == f"cust-{n}".encode()]
+            assert len({r.partition for r in mine}) == 1  # one customer, one partition
+            assert [r.value["note"] for r in sorted(mine, key=lambda r: r.offset)] == ["0", "1", "2", "3", "4"]
+            assert [int(r.headers["ce_streamversion"]) for r in sorted(mine, key=lambda r: r.offset)] == [1, 2, 3, 4, 5]
+        first = records[0]
+        assert first.headers["ce_specversion"] == "1.0"
+        assert first.headers["ce_type"] == "customer360.testing.ThingHappened.v1"
+        assert first.headers["content-type"] == "application/json"
+        assert await unpublished(pool) == 0
+    finally:
+        await pool.close()
+
+
+async def test_relay_publishes_a_transaction_that_commits_late(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    """Two transactions commit in reverse order of their outbox positions: both get published."""
+    (topic,) = make_topics("late")
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn, min_size=2, max_size=3)
+    try:
+        early = await pool.acquire()
+        tx = early.transaction()
+        await tx.start()
+        await store.append(early, stream_id="early", stream_type="thing", expected_version=0,
+                           events=[ThingHappened(customer_id="early")], subject="early")  # lower position
+        await append(pool, store, "later")  # higher position, commits first
+        assert await drain_outbox(fresh_dsn, kafka_bootstrap) == 1
+        await tx.commit()
+        await pool.release(early)
+        assert await drain_outbox(fresh_dsn, kafka_bootstrap) == 1
+        keys = sorted(r.key for r in read_topic(kafka_bootstrap, topic, expected=2))
+        assert keys == [b"early", b"later"]
+    finally:
+        await pool.close()
+
+
+async def test_only_one_of_two_relays_leads_and_nothing_is_published_twice(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    (topic,) = make_topics("leader")
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    stop = asyncio.Event()
+    relays = [OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, name=f"r{i}", poll_interval=0.2)
+              for i in range(2)]
+    tasks = [asyncio.create_task(r.run(stop)) for r in relays]
+    try:
+        await eventually(lambda: _any_leader(relays), message="a relay to lead")
+        for n in range(40):
+            await append(pool, store, f"c{n % 4}", expected=n // 4)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0, message="outbox drained")
+        assert sum(1 for r in relays if r.is_leader) == 1
+        assert sum(r.stats.published for r in relays) == 40
+        records = read_topic(kafka_bootstrap, topic, expected=40)
+        assert len(records) == 40
+        assert len({r.headers["ce_id"] for r in records}) == 40
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await pool.close()
+
+
+async def _any_leader(relays: list[OutboxRelay]) -> bool:
+    return any(r.is_leader for r in relays)
+
+
+async def test_standby_takes_over_when_the_leader_dies(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    (topic,) = make_topics("failover")
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    first = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, name="first", poll_interval=0.2)
+    first_task = asyncio.create_task(first.run(stop_first))
+    await eventually(lambda: _any_leader([first]), message="first relay leads")
+    second = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, name="second", poll_interval=0.2)
+    second_task = asyncio.create_task(second.run(stop_second))
+    try:
+        await append(pool, store, "a")
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0)
+        stop_first.set()
+        await first_task
+        await eventually(lambda: _any_leader([second]), message="standby takes over")
+        await append(pool, store, "b")
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0)
+        assert second.stats.published == 1
+        assert sorted(r.key for r in read_topic(kafka_bootstrap, topic, expected=2)) == [b"a", b"b"]
+    finally:
+        stop_second.set()
+        await second_task
+        await pool.close()
