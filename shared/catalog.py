@@ -118,9 +118,10 @@ class Catalog:
         """Register a model (usable as a class decorator). Registering the same class twice is a no-op."""
         key = (model.event_type, model.event_version)
         existing = self._models.get(key)
-        if existing is not None and existing is not model:
-            if existing.__qualname__ != model.__qualname__ or existing.__module__ != model.__module__:
-                raise ValueError(f"{model.event_type} v{model.event_version} is already registered")
+        if existing is not None and existing is not model and (
+            existing.__qualname__ != model.__qualname__ or existing.__module__ != model.__module__
+        ):
+            raise ValueError(f"{model.event_type} v{model.event_version} is already registered")
         self._models[key] = model
         return model
 

@@ -242,7 +242,7 @@ class BatchProcessor:
                             extra={"consumer": self.projector.name, "error": repr(exc), "retry_in_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
-            except Exception as exc:  # noqa: BLE001 - isolate the poison event instead of stalling
+            except Exception as exc:
                 if len(decoded) == 1:
                     record, received = decoded[0]
                     log.error("event could not be applied; dead-lettering",

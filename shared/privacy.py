@@ -69,7 +69,7 @@ def decrypt_fields(
     result = dict(data)
     for field in fields:
         value = result.get(field)
-        if is_encrypted(value):
+        if isinstance(value, str) and is_encrypted(value):
             result[field] = None if key is None else decrypt_value(key, subject, field, value)
     return result
 
@@ -99,7 +99,8 @@ class KeyStore:
 
     async def existing_key(self, conn: asyncpg.Connection, subject: str) -> bytes | None:
         """The subject's key if one exists and was not destroyed (never creates one)."""
-        return await conn.fetchval("select key from personal_data_keys where subject = $1", subject)
+        key: bytes | None = await conn.fetchval("select key from personal_data_keys where subject = $1", subject)
+        return key
 
     async def existing_keys(self, conn: asyncpg.Connection, subjects: Iterable[str]) -> dict[str, bytes]:
         rows = await conn.fetch(

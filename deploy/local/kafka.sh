@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local Apache Kafka (KRaft, single node) without Docker.
-#   deploy/local/kafka.sh start|stop|status|clean
+#   deploy/local/kafka.sh start|stop|status|clean|check
 # Jars come from Maven Central through deploy/local/kafka/pom.xml into $C360_HOME/kafka/libs (cached).
 # Settings: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xms512m -Xmx1g).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -126,10 +126,22 @@ status() {
 
 clean() { stop; rm -rf "$DATA" "$CONF"; say "removed Kafka data"; }
 
+check() {
+  pid_alive "$PIDFILE" && return 0
+  if port_in_use "$PORT" && ! "$(venv_python)" -m shared.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout 5 >/dev/null 2>&1; then
+    die "port $PORT is taken by $(port_owner "$PORT" || echo 'another process'), which is not a Kafka broker; free it or set KAFKA_PORT"
+  fi
+  if ! port_in_use "$PORT" && port_in_use "$CPORT"; then
+    die "port $CPORT (Kafka controller) is taken by $(port_owner "$CPORT" || echo 'another process'); free it or set KAFKA_CONTROLLER_PORT"
+  fi
+  return 0
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
   clean) clean ;;
-  *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
+  check) check ;;
+  *) echo "usage: $0 start|stop|status|clean|check" >&2; exit 2 ;;
 esac

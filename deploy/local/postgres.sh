@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local PostgreSQL without Docker.
-#   deploy/local/postgres.sh start|stop|status|clean
+#   deploy/local/postgres.sh start|stop|status|clean|check
 # Uses a server already listening on 127.0.0.1:$PGPORT when it accepts our credentials; otherwise
 # runs a private cluster under $C360_HOME/pg (installing Debian's postgresql package when missing).
 # Creates the role $PGUSER/$PGPASSWORD and one database per service, idempotently.
@@ -140,10 +140,19 @@ status() {
 
 clean() { stop; rm -rf "$PG_DIR"; say "removed PostgreSQL data"; }
 
+check() {
+  pid_alive "$PIDFILE" && return 0
+  if port_in_use "$PORT" && ! can_login; then
+    die "port $PORT is taken by $(port_owner "$PORT" || echo 'another process'), which does not accept $USER_NAME/****; free the port, or set PGPORT/PGUSER/PGPASSWORD to a server we may use"
+  fi
+  return 0
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
   clean) clean ;;
-  *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
+  check) check ;;
+  *) echo "usage: $0 start|stop|status|clean|check" >&2; exit 2 ;;
 esac

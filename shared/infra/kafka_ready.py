@@ -48,7 +48,8 @@ def wait_for_broker(bootstrap: str, timeout: float, pid_file: str | None = None)
 
 def _alive(pid_file: str) -> bool:
     try:
-        pid = int(open(pid_file).read().strip())
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return False

@@ -44,7 +44,7 @@ def _docker_answers() -> bool:
         client = docker.from_env(timeout=3)
         client.ping()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "no engine here"; we fall through
+    except Exception:
         return False
 
 

@@ -1,0 +1,74 @@
+# Customer 360 platform: one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+LOCAL := deploy/local
+PYTEST_ARGS ?=
+
+.PHONY: help install infra-up infra-down up down clean status test test-fast lint format schemas bench token
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the project with pinned dependencies
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+	@echo "==> virtual environment ready in $(VENV)"
+
+infra-up: install ## start Kafka and PostgreSQL, create topics, migrate databases
+	@$(LOCAL)/kafka.sh check && $(LOCAL)/postgres.sh check
+	@$(LOCAL)/postgres.sh start
+	@$(LOCAL)/kafka.sh start
+	@$(BIN)/c360 topics
+	@$(BIN)/c360 migrate all
+
+infra-down: ## stop Kafka and PostgreSQL (data kept)
+	@$(LOCAL)/kafka.sh stop
+	@$(LOCAL)/postgres.sh stop
+
+up: infra-up ## run the whole platform locally with demo data
+	@$(LOCAL)/platform.sh start
+	@$(LOCAL)/welcome.sh
+
+down: ## stop everything 'make up' started (data kept)
+	@$(LOCAL)/platform.sh stop
+	@$(LOCAL)/kafka.sh stop
+	@$(LOCAL)/postgres.sh stop
+
+clean: down ## stop everything and delete local data (Kafka log, databases, logs)
+	@$(LOCAL)/kafka.sh clean
+	@$(LOCAL)/postgres.sh clean
+	@rm -rf .local/logs .local/run .local/demo-loaded
+
+status: ## what is running
+	@$(LOCAL)/postgres.sh status; $(LOCAL)/kafka.sh status; $(LOCAL)/platform.sh status
+
+lint: install ## ruff and mypy
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy shared services
+	@echo "==> lint clean"
+
+format: install ## apply ruff's formatter and import sorting
+	@$(BIN)/ruff check --fix --select I .
+	@$(BIN)/ruff format .
+
+test: lint infra-up ## lint, then the whole test suite against real Kafka and PostgreSQL
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install ## unit tests only (no infrastructure)
+	@$(BIN)/pytest -q tests -k unit $(PYTEST_ARGS)
+
+schemas: install ## regenerate schemas/ and docs/asyncapi.yaml from the event models
+	@$(BIN)/python -m shared.schemagen
+
+bench: infra-up ## run the benchmarks against the real local infrastructure
+	@$(BIN)/python -m bench $(BENCH_ARGS)
+
+token: install ## print an admin token for local use
+	@$(BIN)/c360 token

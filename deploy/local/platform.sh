@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Start/stop every service process of the platform in the background (APIs, relays, workers).
+#   deploy/local/platform.sh start|stop|status
+# The process list comes from 'c360 processes'; pids in $C360_HOME/run/proc-*.pid, logs in
+# $C360_HOME/logs/<name>.log.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+C360="$REPO_ROOT/.venv/bin/c360"
+
+start() {
+  [[ -x "$C360" ]] || die "the virtual environment is missing: run 'make install' first"
+  local started=0 name cmd pidfile
+  while IFS=$'\t' read -r name cmd; do
+    [[ -n "$name" ]] || continue
+    pidfile="$RUN_DIR/proc-$name.pid"
+    if pid_alive "$pidfile"; then continue; fi
+    # shellcheck disable=SC2086 # cmd is a word list from 'c360 processes'
+    setsid "$REPO_ROOT/.venv/bin/"$cmd >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+    started=$((started + 1))
+  done < <("$C360" processes)
+  if (( started )); then say "started $started process(es)"; else say "all platform processes already running"; fi
+  wait_apis
+}
+
+wait_apis() {
+  local port name ok
+  for pair in customer:8001 ticketing:8002 campaigns:8003 analytics:8004; do
+    name="${pair%%:*}"; port="${pair##*:}"
+    pid_alive "$RUN_DIR/proc-$name-api.pid" || continue
+    ok=0
+    for _ in $(seq 1 300); do
+      if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then ok=1; break; fi
+      pid_alive "$RUN_DIR/proc-$name-api.pid" || break
+      sleep 0.2
+    done
+    if (( ok )); then say "$name API ready on http://127.0.0.1:$port"
+    else warn "$name API is not ready; see $LOG_DIR/$name-api.log"; tail -5 "$LOG_DIR/$name-api.log" >&2 || true; fi
+  done
+}
+
+stop() {
+  local f name
+  shopt -s nullglob
+  for f in "$RUN_DIR"/proc-*.pid; do
+    name="$(basename "$f" .pid)"; name="${name#proc-}"
+    stop_pidfile "$f" "$name"
+  done
+}
+
+status() {
+  local f name
+  shopt -s nullglob
+  for f in "$RUN_DIR"/proc-*.pid; do
+    name="$(basename "$f" .pid)"; name="${name#proc-}"
+    if pid_alive "$f"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,193 @@
+"""``c360``: the platform's command line.
+
+    c360 api customer                 serve a service's HTTP API (uvicorn)
+    c360 relay customer               publish a service's outbox to Kafka
+    c360 worker analytics projector   run a named background worker (consumer, scheduler)
+    c360 migrate all                  apply database migrations (platform tables + each service's)
+    c360 topics                       create every Kafka topic (idempotent)
+    c360 token --scope admin          mint a bearer token for local use and tests
+    c360 processes                    list the processes ``make up`` starts
+
+Every command reads the same environment variables as the services (see README, Configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from shared.logging import configure_logging
+from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
+from shared.settings import PlatformSettings
+
+log = logging.getLogger("c360")
+
+
+def _available_services() -> list[ServiceDefinition]:
+    found = []
+    for name in SERVICE_NAMES:
+        try:
+            found.append(load_service(name))
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"services.{name}"):
+                continue  # a service that has no bootstrap yet
+            raise
+    return found
+
+
+def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``main(stop)`` on uvloop; SIGTERM/SIGINT set ``stop`` for a clean shutdown."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def cmd_api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    service = load_service(args.service)
+    settings = service.settings_factory()
+    configure_logging(service.name, settings.log_level, settings.log_format)
+    app = service.app_factory(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.http_host,
+        port=args.port or settings.http_port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_relay(args: argparse.Namespace) -> None:
+    from shared.relay import OutboxRelay
+
+    service = load_service(args.service)
+    settings = service.settings_factory()
+    configure_logging(f"{service.name}-relay", settings.log_level, settings.log_format)
+    relay = OutboxRelay(dsn=settings.database_url, bootstrap_servers=settings.kafka_bootstrap_servers,
+                        name=f"{service.name}-relay", batch_size=args.batch_size)
+    log.info("relay starting", extra={"service": service.name})
+    _run_until_signalled(relay.run)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    service = load_service(args.service)
+    if args.name not in service.workers:
+        sys.exit(f"{service.name} has no worker {args.name!r}; it has: {', '.join(service.workers) or 'none'}")
+    settings = service.settings_factory()
+    configure_logging(f"{service.name}-{args.name}", settings.log_level, settings.log_format)
+    task = service.workers[args.name]
+    _run_until_signalled(lambda stop: task(settings, stop))
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from shared.migrations import migrate_service
+
+    services = _available_services() if args.service == "all" else [load_service(args.service)]
+    configure_logging("migrate", "INFO", "console")
+
+    async def run() -> None:
+        for service in services:
+            settings = service.settings_factory()
+            applied = await migrate_service(settings.database_url, service.name, service.migrations)
+            detail = f" ({', '.join(applied)})" if applied else ""
+            print(f"{service.name}: {len(applied)} migration(s) applied{detail}")
+
+    asyncio.run(run())
+
+
+def cmd_topics(args: argparse.Namespace) -> None:
+    from shared.topics import ensure_topics, platform_topics
+
+    overrides = {"kafka_topic_partitions": args.partitions} if args.partitions else {}
+    settings = PlatformSettings(**overrides)
+    created = ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
+    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ", all present"))
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from shared.web.auth import mint_token
+
+    settings = PlatformSettings()
+    scopes = args.scope or ["admin"]
+    print(mint_token(settings, args.sub, scopes, customer_id=args.customer_id, ttl_seconds=args.ttl))
+
+
+def cmd_processes(args: argparse.Namespace) -> None:
+    for service in _available_services():
+        print(f"{service.name}-api\tc360 api {service.name}")
+        if service.produces:
+            print(f"{service.name}-relay\tc360 relay {service.name}")
+        for worker in service.workers:
+            print(f"{service.name}-{worker}\tc360 worker {service.name} {worker}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="c360", description="Customer 360 platform command line.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("api", help="serve a service's HTTP API")
+    p.add_argument("service", choices=SERVICE_NAMES)
+    p.add_argument("--host", help="bind address (default: the service's HTTP_HOST setting)")
+    p.add_argument("--port", type=int, help="port (default: the service's standard port)")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("relay", help="publish a service's outbox to Kafka")
+    p.add_argument("service", choices=SERVICE_NAMES)
+    p.add_argument("--batch-size", type=int, default=5000, help="outbox rows per Kafka batch (default 5000)")
+    p.set_defaults(func=cmd_relay)
+
+    p = sub.add_parser("worker", help="run a named background worker of a service")
+    p.add_argument("service", choices=SERVICE_NAMES)
+    p.add_argument("name", help="the worker's name (see 'c360 processes')")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("service", choices=[*SERVICE_NAMES, "all"])
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("topics", help="create every Kafka topic (idempotent)")
+    p.add_argument("--partitions", type=int, help="partitions for new topics (default KAFKA_TOPIC_PARTITIONS)")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("token", help="mint a bearer token (HS256 with AUTH_JWT_SECRET)")
+    p.add_argument("--sub", default="local-admin", help="subject (default local-admin)")
+    p.add_argument("--scope", action="append", help="a scope; repeat for several (default admin)")
+    p.add_argument("--customer-id", help="for self-service tokens (scope 'self')")
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("processes", help="list the processes 'make up' starts")
+    p.set_defaults(func=cmd_processes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

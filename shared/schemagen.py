@@ -1,0 +1,247 @@
+"""Generate the published event contracts: ``schemas/`` (JSON Schema) and ``docs/asyncapi.yaml``.
+
+Run ``make schemas`` (``python -m shared.schemagen``). The generated files are committed: they are
+what downstream teams read. Two guards keep them honest:
+
+* a test fails when the committed files differ from what the models generate (someone changed a
+  model without regenerating);
+* a published schema is never overwritten by an incompatible one. Removing or renaming a field,
+  changing its type, making an optional field required or adding a required field breaks existing
+  subscribers or old events; such a change needs a new event version (with an upcaster), so
+  ``make schemas`` refuses it, and the test says which rule was broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from shared.catalog import CATALOG, Catalog, DomainEvent
+from shared.envelope import REQUIRED_HEADERS
+from shared.privacy import PREFIX as ENCRYPTED_PREFIX
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+ASYNCAPI_PATH = REPO_ROOT / "docs" / "asyncapi.yaml"
+SCHEMA_BASE_URI = "https://customer360.dev/schemas"
+
+_IGNORED_KEYWORDS = {"title", "description", "default", "examples", "x-personal"}
+
+
+def schema_path(model: type[DomainEvent], root: Path = SCHEMAS_DIR) -> Path:
+    return root / model.domain / model.event_type / f"v{model.event_version}.json"
+
+
+def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
+    """The JSON Schema of one event version's data, as it travels on Kafka."""
+    schema = model.model_json_schema(mode="serialization")
+    for name in model.personal_fields():
+        prop = schema["properties"][name]
+        schema["properties"][name] = {
+            "anyOf": [prop, {"type": "string", "pattern": f"^{ENCRYPTED_PREFIX}"}],
+            "x-personal": True,
+            "description": "Personal data: encrypted on the wire (crypto-shredded on erasure).",
+        }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_BASE_URI}/{model.domain}/{model.event_type}/v{model.event_version}.json",
+        "x-event-type": model.event_type,
+        "x-event-version": model.event_version,
+        "x-ce-type": model.ce_type(),
+        "x-topic": f"{model.domain}.events",
+        **schema,
+        "title": f"{model.event_type} v{model.event_version}",
+        "description": (model.__doc__ or model.description or "").strip().split("\n\n")[0],
+    }
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node and node["$ref"].startswith("#/$defs/"):
+            return _inline_refs(copy.deepcopy(defs[node["$ref"].split("/")[-1]]), defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def _shape(node: Any) -> Any:
+    """A schema with documentation-only keywords removed, for comparing types."""
+    if isinstance(node, dict):
+        return {k: _shape(v) for k, v in node.items() if k not in _IGNORED_KEYWORDS}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return node
+
+
+def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
+    """Why ``new`` cannot replace the published ``old`` under the same version (empty when compatible)."""
+    old = _inline_refs(old, old.get("$defs", {}))
+    new = _inline_refs(new, new.get("$defs", {}))
+    return _compare_objects(old, new, path)
+
+
+def _compare_objects(old: dict[str, Any], new: dict[str, Any], path: str) -> list[str]:
+    problems: list[str] = []
+    old_props: dict[str, Any] = old.get("properties", {})
+    new_props: dict[str, Any] = new.get("properties", {})
+    old_required = set(old.get("required", []))
+    new_required = set(new.get("required", []))
+    for name, old_prop in old_props.items():
+        where = f"{path}{name}"
+        if name not in new_props:
+            problems.append(f"field '{where}' was removed or renamed")
+            continue
+        new_prop = new_props[name]
+        if name not in old_required and name in new_required:
+            problems.append(f"optional field '{where}' was made required")
+        if old_prop.get("type") == "object" and new_prop.get("type") == "object":
+            problems.extend(_compare_objects(old_prop, new_prop, f"{where}."))
+        elif old_prop.get("type") == "array" and new_prop.get("type") == "array":
+            old_items, new_items = old_prop.get("items", {}), new_prop.get("items", {})
+            if old_items.get("type") == "object" or "properties" in old_items:
+                problems.extend(_compare_objects(old_items, new_items, f"{where}[]."))
+            elif _shape(old_items) != _shape(new_items):
+                problems.append(f"type of '{where}[]' changed")
+        elif _shape(old_prop) != _shape(new_prop):
+            problems.append(f"type of '{where}' changed")
+    for name in new_required - set(old_props):
+        problems.append(f"required field '{path}{name}' was added")
+    return problems
+
+
+def _header_schema() -> dict[str, Any]:
+    props: dict[str, Any] = {name: {"type": "string"} for name in REQUIRED_HEADERS}
+    props.update({
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string", "format": "uuid", "description": "Unique event id (UUIDv7, time-ordered)."},
+        "ce_source": {"type": "string", "description": "The producing service, e.g. /customer360/customer."},
+        "ce_type": {"type": "string", "description": "customer360.<domain>.<EventType>.v<N>"},
+        "ce_subject": {"type": "string", "description": "The customer id (also the record key)."},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "content-type": {"type": "string", "const": "application/json"},
+        "ce_correlationid": {"type": "string", "description": "Shared by every event one request caused."},
+        "ce_causationid": {"type": "string", "description": "Id of the event or request that caused this one."},
+        "ce_streamid": {"type": "string", "description": "The aggregate (stream) the event belongs to."},
+        "ce_streamversion": {"type": "string", "description": "The event's version within its stream."},
+        "ce_traceparent": {"type": "string", "description": "W3C trace context."},
+    })
+    return {"type": "object", "required": [*REQUIRED_HEADERS, "ce_subject", "content-type"], "properties": props}
+
+
+def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
+    """An AsyncAPI 3.0 document: every topic, its key, headers and messages."""
+    models = list(catalog)
+    topics = sorted({f"{m.domain}.events" for m in models} | {"campaigns.messages"})
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for model in models:
+        key = f"{model.event_type}V{model.event_version}"
+        schema = event_schema(model)
+        schema.pop("$schema", None)
+        schemas[key] = schema
+        messages[key] = {
+            "name": model.event_type,
+            "title": f"{model.event_type} v{model.event_version}",
+            "summary": schema.get("description") or model.event_type,
+            "contentType": "application/json",
+            "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
+            "payload": {"$ref": f"#/components/schemas/{key}"},
+            "bindings": {"kafka": {"key": {"type": "string", "description": "customer id"}, "bindingVersion": "0.5.0"}},
+        }
+    for topic in topics:
+        channel_id = topic.replace(".", "_")
+        domain = topic.split(".")[0]
+        channel_messages = {
+            f"{m.event_type}V{m.event_version}": {"$ref": f"#/components/messages/{m.event_type}V{m.event_version}"}
+            for m in models
+            if f"{m.domain}.events" == topic
+        }
+        channels[channel_id] = {
+            "address": topic,
+            "description": (
+                f"Domain events of the {domain} service, keyed by customer id (one customer's events stay "
+                f"ordered). Undeliverable records of consumers go to {topic}.dlq."
+            ),
+            "messages": channel_messages,
+            "bindings": {
+                "kafka": {"partitions": 6, "topicConfiguration": {"retention.ms": -1}, "bindingVersion": "0.5.0"}
+            },
+        }
+        operations[f"publish_{channel_id}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "summary": f"The {domain} service publishes through its transactional outbox.",
+        }
+    schemas["CloudEventHeaders"] = _header_schema()
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Customer 360 event contracts",
+            "version": "1.0.0",
+            "description": (
+                "CloudEvents 1.0 in Kafka binary mode: attributes in ce_* headers, the event data as the JSON "
+                "value. Generated from shared/contracts by `make schemas`; do not edit by hand."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {"local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "make up"}},
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+
+
+def render_asyncapi(catalog: Catalog) -> str:
+    return yaml.safe_dump(asyncapi_document(catalog), sort_keys=True, width=110, allow_unicode=True)
+
+
+def generated_files(catalog: Catalog, root: Path = REPO_ROOT) -> dict[Path, bytes]:
+    files = {schema_path(m, root / "schemas"): _dump(event_schema(m)) for m in catalog}
+    files[root / "docs" / "asyncapi.yaml"] = render_asyncapi(catalog).encode()
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate schemas/ and docs/asyncapi.yaml from the event models.")
+    parser.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
+    args = parser.parse_args(argv)
+    import shared.contracts  # noqa: F401 - registers every event type
+
+    problems: list[str] = []
+    changed: list[Path] = []
+    for path, content in generated_files(CATALOG).items():
+        if path.exists() and path.read_bytes() == content:
+            continue
+        if path.suffix == ".json" and path.exists():
+            broken = breaking_changes(orjson.loads(path.read_bytes()), orjson.loads(content))
+            if broken:
+                problems.append(f"{path.relative_to(REPO_ROOT)}: {'; '.join(broken)}")
+                continue
+        changed.append(path)
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    for problem in problems:
+        print(f"BREAKING (add a new event version with an upcaster instead): {problem}", file=sys.stderr)
+    for path in changed:
+        print(f"{'differs' if args.check else 'wrote'} {path.relative_to(REPO_ROOT)}")
+    if problems or (args.check and changed):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
