@@ -1,0 +1,249 @@
+"""The customer replica: what the campaigns service knows about each customer, from events only.
+
+Each consumed event changes at most one row with one statement. The consumer kit applies an event
+at most once (inbox), so counters (orders) may be incremented without double counting; open
+complaints are a set of ticket ids, so a redelivered ComplaintFiled cannot count twice anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.campaigns.domain.decision import CustomerSnapshot
+from shared.contracts.campaigns import Channel
+
+_ENSURE = "insert into customer_replica (customer_id) values ($1) on conflict (customer_id) do nothing"
+
+Updater = Callable[[asyncpg.Connection, str, Mapping[str, Any], datetime], Awaitable[None]]
+
+
+async def _registered(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    consents = data.get("consents") or {}
+    granted = [c for c in ("email", "sms", "push") if _get(consents, c)]
+    await conn.execute(
+        """insert into customer_replica (customer_id, registered, consents, birthday, timezone,
+                                         relationship_type, interests)
+           values ($1, true, $2, $3, $4, $5, $6)
+           on conflict (customer_id) do update set registered = true, consents = excluded.consents,
+               birthday = excluded.birthday, timezone = excluded.timezone,
+               relationship_type = excluded.relationship_type, interests = excluded.interests, updated_at = now()""",
+        cid, granted, _as_date(data.get("birth_date")), data.get("timezone"),
+        data.get("relationship_type"), list(data.get("interests") or []),
+    )
+
+
+async def _profile_updated(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    changed = set(data.get("changed_fields") or [])
+    await conn.execute(_ENSURE, cid)
+    await conn.execute(
+        """update customer_replica set
+               birthday = case when $2 then $3 else birthday end,
+               timezone = case when $4 then $5 else timezone end,
+               relationship_type = coalesce($6, relationship_type),
+               interests = coalesce($7, interests), updated_at = now()
+           where customer_id = $1""",
+        cid, "birth_date" in changed, _as_date(data.get("birth_date")), "timezone" in changed, data.get("timezone"),
+        data.get("relationship_type"), data.get("interests"),
+    )
+
+
+async def _consent_changed(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    channel = str(data.get("channel"))
+    await conn.execute(_ENSURE, cid)
+    await conn.execute(
+        """update customer_replica set consents = case when $3 then array(select distinct unnest(consents || $2::text))
+                                                  else array_remove(consents, $2) end, updated_at = now()
+           where customer_id = $1""",
+        cid, channel, bool(data.get("granted")),
+    )
+
+
+async def _merged(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    duplicate = str(data.get("duplicate_id"))
+    await conn.execute(
+        """insert into customer_replica (customer_id, merged_into) values ($1, $2)
+           on conflict (customer_id) do update set merged_into = $2, updated_at = now()""",
+        duplicate, cid,
+    )
+
+
+async def _unmerged(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute("update customer_replica set merged_into = null where customer_id = $1",
+                       str(data.get("duplicate_id")))
+
+
+async def _erased(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    # Right to be forgotten: keep only the flag that stops every campaign, drop what was personal.
+    await conn.execute(
+        """insert into customer_replica (customer_id, erased) values ($1, true)
+           on conflict (customer_id) do update set erased = true, birthday = null, interests = '{}',
+               timezone = null, updated_at = now()""",
+        cid,
+    )
+
+
+async def _order_placed(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    total = Decimal(str(data.get("total") or "0"))
+    placed_at = data.get("placed_at") or at
+    await conn.execute(
+        """insert into customer_replica (customer_id, orders_count, orders_total, last_order_total, last_order_at)
+           values ($1, 1, $2, $2, $3)
+           on conflict (customer_id) do update set orders_count = customer_replica.orders_count + 1,
+               orders_total = customer_replica.orders_total + $2, last_order_total = $2,
+               last_order_at = greatest(customer_replica.last_order_at, $3), updated_at = now()""",
+        cid, total, placed_at,
+    )
+
+
+async def _order_cancelled(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute(
+        """update customer_replica set orders_total = greatest(orders_total - $2, 0), updated_at = now()
+           where customer_id = $1""",
+        cid, Decimal(str(data.get("total") or "0")),
+    )
+
+
+async def _complaint_filed(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute(
+        """insert into customer_replica (customer_id, open_complaints) values ($1, array[$2])
+           on conflict (customer_id) do update set
+               open_complaints = array(select distinct unnest(customer_replica.open_complaints || $2::text)),
+               updated_at = now()""",
+        cid, str(data.get("ticket_id")),
+    )
+
+
+async def _ticket_closed(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute(
+        "update customer_replica set open_complaints = array_remove(open_complaints, $2) where customer_id = $1",
+        cid, str(data.get("ticket_id")),
+    )
+
+
+async def _sla_breached(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    breached_at = data.get("breached_at") or at
+    await conn.execute(
+        """insert into customer_replica (customer_id, last_sla_breach_at) values ($1, $2)
+           on conflict (customer_id) do update set
+               last_sla_breach_at = greatest(customer_replica.last_sla_breach_at, $2), updated_at = now()""",
+        cid, breached_at,
+    )
+
+
+async def _segment_entered(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute(
+        """insert into customer_replica (customer_id, segments) values ($1, array[$2])
+           on conflict (customer_id) do update set
+               segments = array(select distinct unnest(customer_replica.segments || $2::text)), updated_at = now()""",
+        cid, str(data.get("segment")),
+    )
+
+
+async def _segment_exited(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    await conn.execute("update customer_replica set segments = array_remove(segments, $2) where customer_id = $1",
+                       cid, str(data.get("segment")))
+
+
+def _set_column(column: str, key: str) -> Updater:
+    async def update(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+        await conn.execute(
+            f"""insert into customer_replica (customer_id, {column}) values ($1, $2)
+                on conflict (customer_id) do update set {column} = $2, updated_at = now()""",
+            cid, None if data.get(key) is None else str(data.get(key)),
+        )
+
+    return update
+
+
+UPDATERS: dict[str, Updater] = {
+    "CustomerRegistered": _registered,
+    "CustomerProfileUpdated": _profile_updated,
+    "ContactPreferencesChanged": _consent_changed,
+    "CustomersMerged": _merged,
+    "CustomersUnmerged": _unmerged,
+    "CustomerErased": _erased,
+    "OrderPlaced": _order_placed,
+    "OrderCancelled": _order_cancelled,
+    "ComplaintFiled": _complaint_filed,
+    "TicketResolved": _ticket_closed,
+    "TicketClosed": _ticket_closed,
+    "SlaBreached": _sla_breached,
+    "SegmentEntered": _segment_entered,
+    "SegmentExited": _segment_exited,
+    "LifecycleStageChanged": _set_column("lifecycle_stage", "to_stage"),
+    "ChurnRiskChanged": _set_column("churn_band", "to_band"),
+    "ValueTierChanged": _set_column("value_tier", "to_tier"),
+}
+"""Event type → how it changes the replica; events not listed leave it alone."""
+
+
+async def apply_to_replica(
+    conn: asyncpg.Connection, event_type: str, customer_id: str, data: Mapping[str, Any], at: datetime
+) -> None:
+    """Fold one consumed event into the replica."""
+    updater = UPDATERS.get(event_type)
+    if updater is not None:
+        await updater(conn, customer_id, data, at)
+
+
+async def record_detractor(conn: asyncpg.Connection, customer_id: str, at: datetime) -> None:
+    """A detractor answer holds promotions for a while (service-aware marketing)."""
+    await conn.execute(
+        """insert into customer_replica (customer_id, last_detractor_at) values ($1, $2)
+           on conflict (customer_id) do update set last_detractor_at = $2, updated_at = now()""",
+        customer_id, at,
+    )
+
+
+async def load_snapshot(conn: asyncpg.Connection, customer_id: str) -> CustomerSnapshot:
+    """The customer as the engine sees them; ``known=False`` when nothing says they were registered."""
+    row = await conn.fetchrow("select * from customer_replica where customer_id = $1", customer_id)
+    if row is None:
+        return CustomerSnapshot(customer_id=customer_id, known=False)
+    return snapshot_from_row(row)
+
+
+def snapshot_from_row(row: Mapping[str, Any]) -> CustomerSnapshot:
+    return CustomerSnapshot(
+        customer_id=row["customer_id"],
+        known=row["registered"],
+        erased=row["erased"],
+        merged_into=row["merged_into"],
+        consents=frozenset(Channel(c) for c in row["consents"] if c in Channel.__members__.values()),
+        orders_count=row["orders_count"],
+        orders_total=row["orders_total"],
+        last_order_total=row["last_order_total"],
+        last_order_at=row["last_order_at"],
+        open_complaints=len(row["open_complaints"]),
+        last_sla_breach_at=row["last_sla_breach_at"],
+        last_detractor_at=row["last_detractor_at"],
+        segments=frozenset(row["segments"]),
+        lifecycle_stage=row["lifecycle_stage"],
+        churn_band=row["churn_band"],
+        value_tier=row["value_tier"],
+        relationship_type=row["relationship_type"],
+        interests=tuple(row["interests"]),
+        birthday=row["birthday"],
+        timezone=row["timezone"],
+    )
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else getattr(value, key, None)
+
+
+def _as_date(value: Any) -> date | None:
+    """Birth dates travel as personal (encrypted) fields; anything that is not a date is unknown."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,1 @@
+"""Campaigns service: event-based marketing, offers, budgets, control groups and surveys."""

@@ -1,0 +1,62 @@
+"""The campaigns service's HTTP app. Run it with ``c360 api campaigns`` (port 8003)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.campaigns.api.routes import router
+from services.campaigns.application.engine import Engine
+from services.campaigns.config import CampaignsSettings
+from shared.clock import Clock, SystemClock
+from shared.contracts.campaigns import MESSAGES_TOPIC
+from shared.db import create_pool
+from shared.eventstore import EventStore
+from shared.settings import ServiceSettings
+from shared.web import create_service_app, kafka_check, postgres_check
+
+EVENTS_TOPIC = "campaigns.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``campaigns.events`` topic."""
+    return EventStore(service="campaigns", topic=settings.topic(EVENTS_TOPIC))
+
+
+def build_engine(settings: ServiceSettings) -> Engine:
+    """The engine with this deployment's marketing policy and topics."""
+    policy = settings.policy() if isinstance(settings, CampaignsSettings) else CampaignsSettings().policy()
+    return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy)
+
+
+def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the pool is created by the lifespan, inside the running loop."""
+    settings = settings or CampaignsSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        app.state.store = event_store(settings)
+        app.state.engine = build_engine(settings)
+        app.state.clock = clock or SystemClock()
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    return create_service_app(
+        settings=settings,
+        title="Customer 360: campaigns service",
+        description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
+        version="1.0.0",
+        routers=[router],
+        lifespan=lifespan,
+        readiness={
+            "postgres": postgres_check(lambda app: app.state.pool),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+        },
+    )

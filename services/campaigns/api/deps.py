@@ -1,0 +1,15 @@
+"""Annotated dependency aliases for the campaigns routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from shared.web import Principal, require
+
+Reader = Annotated[Principal, Depends(require("campaigns:read"))]
+Writer = Annotated[Principal, Depends(require("campaigns:write"))]
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=500, description="The next_cursor of the previous page.")]

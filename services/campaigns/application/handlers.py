@@ -1,0 +1,153 @@
+"""Command handlers of the campaigns service: one async function per command, run in a unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from services.campaigns.adapters import replica
+from services.campaigns.domain.definition import parse_definition
+from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
+from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
+from shared.contracts.campaigns import Channel, MessageRequested, NpsCategory, SurveyKind, SurveySent
+from shared.errors import NotFound
+from shared.idempotency import CommandResult
+from shared.uow import UnitOfWork
+from shared.web import ensure_version_matches, etag_for
+
+from .engine import Engine, create_survey, request_message, schedule_sweep, token_hash
+from .queries import campaign_read
+from .triggers import trigger_event_fields
+
+
+def _stream(campaign_id: str) -> str:
+    return f"campaign-{campaign_id}"
+
+
+async def create_campaign(uow: UnitOfWork, *, document: dict[str, Any]) -> CommandResult:
+    """Save a new draft campaign (validating its condition against the contracts)."""
+    parsed, definition = parse_definition(document)
+    raw = parsed.model_dump(mode="json")
+    campaign_id = str(uuid.uuid4())
+    campaign = Campaign.create(campaign_id, definition, raw, event_fields=trigger_event_fields())
+    await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=0,
+                     events=campaign.pull_events(), subject=campaign_id)
+    await uow.conn.execute(
+        """insert into campaigns (id, name, objective, status, trigger_event_type, schedule, definition, version)
+           values ($1, $2, $3, 'draft', $4, $5, $6, $7)""",
+        uuid.UUID(campaign_id), definition.name, definition.objective.value, definition.trigger.event_type,
+        definition.trigger.schedule.value if definition.trigger.schedule else None, raw, campaign.version,
+    )
+    await uow.conn.execute(
+        "insert into campaign_budgets (campaign_id, total) values ($1, $2)",
+        uuid.UUID(campaign_id), definition.budget.total if definition.budget else None,
+    )
+    body = await campaign_read(uow.conn, campaign_id)
+    return CommandResult(201, body, {"ETag": etag_for(campaign.version), "Location": f"/v1/campaigns/{campaign_id}"})
+
+
+async def _load(uow: UnitOfWork, campaign_id: str) -> Campaign:
+    history = await uow.store.load(uow.conn, _stream(campaign_id))
+    if not history:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return Campaign.rehydrate(e.event for e in history)
+
+
+async def update_campaign(
+    uow: UnitOfWork, *, campaign_id: str, changes: dict[str, Any], if_match: int | None
+) -> CommandResult:
+    """Change a draft or paused campaign (merge of the given top-level fields)."""
+    campaign = await _load(uow, campaign_id)
+    if if_match is not None:
+        ensure_version_matches(if_match, campaign.version)
+    merged = {**campaign.raw_definition, **changes}
+    parsed, definition = parse_definition(merged)
+    raw = parsed.model_dump(mode="json")
+    campaign.update(definition, raw, sorted(changes), event_fields=trigger_event_fields())
+    expected = campaign.expected_version
+    await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
+                     events=campaign.pull_events(), subject=campaign_id)
+    await uow.conn.execute(
+        """update campaigns set name = $2, objective = $3, trigger_event_type = $4, schedule = $5, definition = $6,
+               version = $7, updated_at = now() where id = $1""",
+        uuid.UUID(campaign_id), definition.name, definition.objective.value, definition.trigger.event_type,
+        definition.trigger.schedule.value if definition.trigger.schedule else None, raw, campaign.version,
+    )
+    await uow.conn.execute("update campaign_budgets set total = $2 where campaign_id = $1", uuid.UUID(campaign_id),
+                           definition.budget.total if definition.budget else None)
+    return CommandResult(200, await campaign_read(uow.conn, campaign_id), {"ETag": etag_for(campaign.version)})
+
+
+async def change_status(
+    uow: UnitOfWork, *, campaign_id: str, to: CampaignStatus, if_match: int | None, now: datetime
+) -> CommandResult:
+    """Activate, pause or complete a campaign."""
+    campaign = await _load(uow, campaign_id)
+    if if_match is not None:
+        ensure_version_matches(if_match, campaign.version)
+    {CampaignStatus.ACTIVE: campaign.activate, CampaignStatus.PAUSED: campaign.pause,
+     CampaignStatus.COMPLETED: campaign.complete}[to]()
+    expected = campaign.expected_version
+    events = campaign.pull_events()
+    if events:
+        await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
+                         events=events, subject=campaign_id)
+        await uow.conn.execute("update campaigns set status = $2, version = $3, updated_at = now() where id = $1",
+                               uuid.UUID(campaign_id), campaign.status.value, campaign.version)
+        schedule = await uow.conn.fetchval("select schedule from campaigns where id = $1", uuid.UUID(campaign_id))
+        if campaign.status is CampaignStatus.ACTIVE and schedule in (Schedule.BIRTHDAY, Schedule.INACTIVITY):
+            await schedule_sweep(uow.conn, campaign_id, now)
+    return CommandResult(200, await campaign_read(uow.conn, campaign_id), {"ETag": etag_for(campaign.version)})
+
+
+async def send_survey(
+    uow: UnitOfWork, engine: Engine, *, customer_id: str, kind: SurveyKind, ticket_id: str | None, now: datetime
+) -> CommandResult:
+    """Send an NPS or CSAT survey now; the answer carries the response token for the link."""
+    snapshot = await replica.load_snapshot(uow.conn, customer_id)
+    channel = next((c for c in (Channel.EMAIL, Channel.SMS, Channel.PUSH) if c in snapshot.consents), None)
+    survey_id, token = await create_survey(uow.conn, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
+                                           campaign_id=None, channel=channel, now=now)
+    expires_at = now + SURVEY_VALIDITY
+    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=0, subject=customer_id,
+                     events=[SurveySent(survey_id=survey_id, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
+                                        channel=channel, expires_at=expires_at)])
+    if channel is not None:
+        await request_message(engine, uow.conn, MessageRequested(
+            message_id=str(uuid.uuid4()), customer_id=customer_id, channel=channel, template=f"{kind.value}-survey",
+            kind="survey", variables={"survey_id": survey_id, "response_token": token}))
+    body = {"id": survey_id, "customer_id": customer_id, "kind": kind.value, "ticket_id": ticket_id,
+            "channel": channel.value if channel else None, "response_token": token,
+            "expires_at": expires_at.isoformat().replace("+00:00", "Z"), "status": "sent"}
+    return CommandResult(201, body, {"Location": f"/v1/surveys/{survey_id}"})
+
+
+async def answer(
+    uow: UnitOfWork, *, survey_id: str, token: str, score: int, comment: str | None, now: datetime
+) -> CommandResult:
+    """Record a customer's answer (once, before expiry, with the survey's token)."""
+    row = await uow.conn.fetchrow("select * from surveys where id = $1 for update", _uuid_or_404(survey_id))
+    if row is None:
+        raise NotFound(f"survey {survey_id} not found")
+    # Compare hashes: the stored token is a hash, the domain compares in constant time.
+    state = SurveyState(survey_id, row["customer_id"], SurveyKind(row["kind"]), row["token_hash"], row["expires_at"],
+                        row["answered_at"] is not None, row["ticket_id"],
+                        str(row["campaign_id"]) if row["campaign_id"] else None)
+    answered = answer_survey(state, token=token_hash(token), score=score, comment=comment, now=now)
+    await uow.conn.execute("update surveys set answered_at = $2, score = $3 where id = $1", row["id"], now, score)
+    version = await uow.store.stream_version(uow.conn, f"survey-{survey_id}")
+    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=version,
+                     events=[answered], subject=row["customer_id"])
+    if answered.nps_category is NpsCategory.DETRACTOR:
+        await replica.record_detractor(uow.conn, row["customer_id"], now)
+    body = {"survey_id": survey_id, "score": score,
+            "nps_category": answered.nps_category.value if answered.nps_category else None}
+    return CommandResult(201, body)
+
+
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"survey {value} not found") from None

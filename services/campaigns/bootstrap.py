@@ -1,0 +1,61 @@
+"""The campaigns service's composition root: ``SERVICE`` for the ``c360`` CLI.
+
+``c360 api campaigns`` serves the HTTP API (port 8003), ``c360 relay campaigns`` publishes the
+outbox (``campaigns.events`` and ``campaigns.messages``), ``c360 worker campaigns engine`` runs the
+campaign engine over the other domains' events and ``c360 worker campaigns timers`` fires delayed,
+deferred and scheduled triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from services.campaigns.api.app import EVENTS_TOPIC, build_engine, create_app
+from services.campaigns.application.engine import fire_due_timers
+from services.campaigns.config import CampaignsSettings
+from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
+from shared.clock import SystemClock
+from shared.db import create_pool
+from shared.service import ServiceDefinition
+from shared.settings import ServiceSettings
+from shared.streams import ProjectionWorker
+
+log = logging.getLogger(__name__)
+
+
+async def run_engine(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Consume customer, ticketing and analytics events and decide campaigns."""
+    worker = ProjectionWorker(settings=settings, dsn=settings.database_url,
+                              projector=CampaignEngine(build_engine(settings)), topics=CONSUMED_TOPICS)
+    await worker.run(stop)
+
+
+async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Fire due timers every few seconds; safe to run on several replicas (skip locked)."""
+    interval = getattr(settings, "timer_poll_seconds", 5.0)
+    engine = build_engine(settings)
+    clock = SystemClock()
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        while not stop.is_set():
+            try:
+                await fire_due_timers(pool, engine, now=clock.now())
+            except (OSError, ConnectionError) as exc:
+                log.warning("firing timers failed; retrying", extra={"error": repr(exc)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        await pool.close()
+
+
+SERVICE = ServiceDefinition(
+    name="campaigns",
+    settings_factory=CampaignsSettings,
+    app_factory=create_app,
+    migrations=Path(__file__).parent / "migrations",
+    produces=EVENTS_TOPIC,
+    workers={"engine": run_engine, "timers": run_timers},
+)

@@ -1,0 +1,33 @@
+"""The campaign engine as a projector for ``shared.consumer``: thin, the work is in the application layer.
+
+Consumes ``customer.events``, ``ticketing.events`` and ``analytics.events``; run it with
+``c360 worker campaigns engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.campaigns.application.engine import Engine, handle_event
+from shared.clock import Clock, SystemClock
+from shared.consumer import ReceivedEvent
+
+CONSUMED_TOPICS = ("customer.events", "ticketing.events", "analytics.events")
+
+
+class CampaignEngine:
+    """Applies each consumed event once: replica, attribution, then decisions for triggered campaigns."""
+
+    name = "campaigns-engine"
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or SystemClock()
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        """Handle a batch in the kit's transaction, in partition order."""
+        for received in events:
+            await handle_event(self.engine, conn, event_id=str(received.event_id), event=received.event,
+                               subject=received.subject, at=received.time, now=self.clock.now())

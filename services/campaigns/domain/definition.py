@@ -1,0 +1,137 @@
+"""The campaign definition as a document: the JSON a marketer sends and the event log stores.
+
+The document is parsed into the domain's frozen ``CampaignDefinition`` in one place, so the API,
+the engine (which rebuilds definitions from the read model) and the ready-made campaigns all agree
+on what a definition means. Pydantic here is parsing, not I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.catalog import Money
+from shared.contracts.campaigns import ActionKind, Channel, Objective, SurveyKind
+from shared.errors import InvalidInput
+
+from .model import Action, Audience, Budget, CampaignDefinition, OfferSpec, Schedule, Trigger, parse_delay
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriggerDocument(_Strict):
+    """An event type (optionally delayed, with a condition) or a schedule (birthday, inactivity)."""
+
+    event_type: str | None = Field(default=None, examples=["OrderPlaced"])
+    condition: str | None = Field(default=None, max_length=1000, examples=["event.total > 1000"])
+    delay: str | None = Field(default=None, examples=["30 days after"])
+    schedule: Schedule | None = None
+    inactivity_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class AudienceDocument(_Strict):
+    """Segments and lifecycle stages to include or exclude."""
+
+    include_segments: list[str] = Field(default_factory=list)
+    exclude_segments: list[str] = Field(default_factory=list)
+    include_stages: list[str] = Field(default_factory=list)
+    exclude_stages: list[str] = Field(default_factory=list)
+
+
+class OfferDocument(_Strict):
+    """The product or category, the discount and how many days the code is valid."""
+
+    sku: str | None = None
+    category: str | None = None
+    discount_pct: int = Field(default=0, ge=0, le=100)
+    valid_days: int = Field(default=30, ge=1, le=365)
+
+
+class ActionDocument(_Strict):
+    """Offer, message or survey; channels in preference order; template."""
+
+    kind: ActionKind
+    channels: list[Channel] = Field(min_length=1)
+    template: str = Field(min_length=1, max_length=200)
+    offer: OfferDocument | None = None
+    survey_kind: SurveyKind | None = None
+
+
+class CapsDocument(_Strict):
+    """How often one customer may be reached by this campaign (default once)."""
+
+    per_customer: int = Field(default=1, ge=1, le=1000)
+
+
+class BudgetDocument(_Strict):
+    """Total budget and cost per send per channel (decimal strings)."""
+
+    total: Money = Field(ge=0)
+    cost_per_send: dict[Channel, Money] = Field(default_factory=dict)
+
+
+class DefinitionDocument(_Strict):
+    """A whole campaign definition."""
+
+    name: str = Field(min_length=1, max_length=200)
+    objective: Objective
+    trigger: TriggerDocument
+    audience: AudienceDocument = Field(default_factory=AudienceDocument)
+    action: ActionDocument
+    caps: CapsDocument = Field(default_factory=CapsDocument)
+    budget: BudgetDocument | None = None
+    control_group_pct: int = Field(default=0, ge=0, le=50)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def to_definition(self) -> CampaignDefinition:
+        """The domain's value object for this document."""
+        offer = self.action.offer
+        return CampaignDefinition(
+            name=self.name,
+            objective=self.objective,
+            trigger=Trigger(
+                event_type=self.trigger.event_type,
+                condition=self.trigger.condition,
+                delay=parse_delay(self.trigger.delay) if self.trigger.delay else None,
+                schedule=self.trigger.schedule,
+                inactivity_days=self.trigger.inactivity_days,
+            ),
+            audience=Audience(
+                include_segments=frozenset(self.audience.include_segments),
+                exclude_segments=frozenset(self.audience.exclude_segments),
+                include_stages=frozenset(self.audience.include_stages),
+                exclude_stages=frozenset(self.audience.exclude_stages),
+            ),
+            action=Action(
+                kind=self.action.kind,
+                channels=tuple(self.action.channels),
+                template=self.action.template,
+                offer=OfferSpec(offer.sku, offer.category, offer.discount_pct, offer.valid_days) if offer else None,
+                survey_kind=self.action.survey_kind,
+            ),
+            per_customer_cap=self.caps.per_customer,
+            budget=Budget(self.budget.total, dict(self.budget.cost_per_send)) if self.budget else None,
+            control_group_pct=self.control_group_pct,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+        )
+
+
+def parse_definition(raw: dict[str, Any]) -> tuple[DefinitionDocument, CampaignDefinition]:
+    """Parse a stored or submitted definition; ``InvalidInput`` (422) when it does not fit."""
+    try:
+        document = DefinitionDocument.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"{location}: {first['msg']}", field=location) from None
+    return document, document.to_definition()
+
+
+ZERO = Decimal("0.00")

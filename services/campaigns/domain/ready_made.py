@@ -1,0 +1,113 @@
+"""The nine ready-made campaigns, as definition documents the demo loads through ``POST /v1/campaigns``.
+
+Data, not code: each is exactly the JSON body a marketer would send, so the demo exercises the same
+validation and the same engine as any hand-made campaign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WELCOME_AFTER_FIRST_ORDER: dict[str, Any] = {
+    "name": "Welcome after the first order",
+    "objective": "onboarding",
+    "trigger": {"event_type": "OrderPlaced", "condition": "customer.orders_count == 1"},
+    "action": {"kind": "message", "channels": ["email", "push", "sms"], "template": "welcome"},
+    "caps": {"per_customer": 1},
+    "budget": {"total": "500.00", "cost_per_send": {"email": "0.05", "push": "0.01", "sms": "0.40"}},
+    "control_group_pct": 10,
+}
+
+NPS_AFTER_FIRST_ORDER: dict[str, Any] = {
+    "name": "NPS survey 30 days after the first order",
+    "objective": "survey",
+    "trigger": {"event_type": "OrderPlaced", "condition": "customer.orders_count == 1", "delay": "30 days"},
+    "action": {"kind": "survey", "survey_kind": "nps", "channels": ["email", "sms"], "template": "nps-survey"},
+    "caps": {"per_customer": 1},
+}
+
+CSAT_WHEN_TICKET_RESOLVED: dict[str, Any] = {
+    "name": "CSAT survey when a ticket is resolved",
+    "objective": "survey",
+    "trigger": {"event_type": "TicketResolved"},
+    "action": {"kind": "survey", "survey_kind": "csat", "channels": ["email", "sms"], "template": "csat-survey"},
+    "caps": {"per_customer": 100},
+}
+
+SERVICE_RECOVERY_AFTER_SLA_BREACH: dict[str, Any] = {
+    "name": "Service recovery: apology and voucher after an SLA breach",
+    "objective": "service_recovery",
+    "trigger": {"event_type": "SlaBreached"},
+    "action": {"kind": "offer", "channels": ["email", "sms"], "template": "apology-voucher",
+               "offer": {"category": "service-voucher", "discount_pct": 15, "valid_days": 60}},
+    "caps": {"per_customer": 3},
+    "budget": {"total": "2000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
+}
+
+WINBACK_ON_HIGH_CHURN_RISK: dict[str, Any] = {
+    "name": "Win-back when churn risk turns high",
+    "objective": "winback",
+    "trigger": {"event_type": "ChurnRiskChanged", "condition": "event.to_band == 'high'"},
+    "audience": {"exclude_segments": ["fraud_flagged", "serial_complainer"]},
+    "action": {"kind": "offer", "channels": ["email", "sms"], "template": "we-miss-you",
+               "offer": {"category": "winback", "discount_pct": 20, "valid_days": 30}},
+    "caps": {"per_customer": 1},
+    "budget": {"total": "3000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
+    "control_group_pct": 20,
+}
+
+LOYALTY_REWARD_HIGH_VALUE: dict[str, Any] = {
+    "name": "Loyalty reward on entering the high-value segment",
+    "objective": "loyalty",
+    "trigger": {"event_type": "SegmentEntered", "condition": "event.segment == 'high_value'"},
+    "action": {"kind": "offer", "channels": ["email", "push"], "template": "loyalty-reward",
+               "offer": {"category": "loyalty-reward", "discount_pct": 10, "valid_days": 90}},
+    "caps": {"per_customer": 1},
+    "budget": {"total": "5000.00", "cost_per_send": {"email": "0.10", "push": "0.02"}},
+    "control_group_pct": 10,
+}
+
+CASHBACK_OVER_THRESHOLD: dict[str, Any] = {
+    "name": "Cashback over a spend threshold",
+    "objective": "loyalty",
+    "trigger": {"event_type": "OrderPlaced", "condition": "event.total >= 2000"},
+    "audience": {"exclude_segments": ["fraud_flagged", "deal_seeker"]},
+    "action": {"kind": "offer", "channels": ["email", "sms"], "template": "cashback",
+               "offer": {"category": "cashback", "discount_pct": 5, "valid_days": 30}},
+    "caps": {"per_customer": 5},
+    "budget": {"total": "10000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
+    "control_group_pct": 10,
+}
+
+BIRTHDAY_GREETING: dict[str, Any] = {
+    "name": "Birthday greeting",
+    "objective": "loyalty",
+    "trigger": {"schedule": "birthday"},
+    "action": {"kind": "message", "channels": ["email", "push", "sms"], "template": "happy-birthday"},
+    "caps": {"per_customer": 100},
+}
+
+CROSS_SELL_FROM_RECOMMENDATIONS: dict[str, Any] = {
+    "name": "Cross-sell accessories after a big order",
+    "objective": "cross_sell",
+    "trigger": {"event_type": "OrderPlaced", "condition": "event.total > 1000 and customer.orders_count >= 2"},
+    "audience": {"exclude_segments": ["fraud_flagged"]},
+    "action": {"kind": "offer", "channels": ["email", "sms"], "template": "recommended-for-you",
+               "offer": {"category": "recommended", "discount_pct": 10, "valid_days": 30}},
+    "caps": {"per_customer": 2},
+    "budget": {"total": "1000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
+    "control_group_pct": 10,
+}
+
+READY_MADE: dict[str, dict[str, Any]] = {
+    "welcome": WELCOME_AFTER_FIRST_ORDER,
+    "nps_after_first_order": NPS_AFTER_FIRST_ORDER,
+    "csat_ticket_resolved": CSAT_WHEN_TICKET_RESOLVED,
+    "service_recovery": SERVICE_RECOVERY_AFTER_SLA_BREACH,
+    "winback": WINBACK_ON_HIGH_CHURN_RISK,
+    "loyalty_high_value": LOYALTY_REWARD_HIGH_VALUE,
+    "cashback": CASHBACK_OVER_THRESHOLD,
+    "birthday": BIRTHDAY_GREETING,
+    "cross_sell": CROSS_SELL_FROM_RECOMMENDATIONS,
+}
+"""Key → definition document; the demo POSTs each and activates it."""

@@ -1,0 +1,53 @@
+"""The customer service's HTTP app. Run it with ``c360 api customer`` (port 8001)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.customer.api.routes import router
+from services.customer.config import CustomerSettings
+from shared.clock import Clock, SystemClock
+from shared.db import create_pool
+from shared.eventstore import EventStore
+from shared.settings import ServiceSettings
+from shared.web import create_service_app, kafka_check, postgres_check
+
+EVENTS_TOPIC = "customer.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``customer.events`` topic."""
+    return EventStore(service="customer", topic=settings.topic(EVENTS_TOPIC))
+
+
+def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the pool is created by the lifespan, inside the running loop."""
+    settings = settings or CustomerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        app.state.store = event_store(settings)
+        app.state.clock = clock or SystemClock()
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    return create_service_app(
+        settings=settings,
+        title="Customer 360: customer service",
+        description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
+        version="1.0.0",
+        routers=[router],
+        lifespan=lifespan,
+        readiness={
+            "postgres": postgres_check(lambda app: app.state.pool),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+        },
+    )

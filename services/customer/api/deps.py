@@ -1,0 +1,22 @@
+"""Annotated dependency aliases for the customer routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from shared.web import Principal, require
+
+Reader = Annotated[Principal, Depends(require("customers:read"))]
+Writer = Annotated[Principal, Depends(require("customers:write"))]
+SelfReader = Annotated[Principal, Depends(require("customers:read", allow_self=True))]
+SelfWriter = Annotated[Principal, Depends(require("customers:write", allow_self=True))]
+OrderWriter = Annotated[Principal, Depends(require("orders:write"))]
+SelfOrderWriter = Annotated[Principal, Depends(require("orders:write", allow_self=True))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+KeyReader = Annotated[Principal, Depends(require("keys:read"))]
+SelfOnly = Annotated[Principal, Depends(require("self", allow_self=True))]
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=500, description="The next_cursor of the previous page.")]

@@ -1,0 +1,458 @@
+"""Thin routes: parse, call a handler through ``run_command`` (or a query), answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.customer.api import schemas
+from services.customer.api.deps import (
+    Admin,
+    Cursor,
+    KeyReader,
+    Limit,
+    OrderWriter,
+    Reader,
+    SelfOnly,
+    SelfOrderWriter,
+    SelfReader,
+    SelfWriter,
+    Writer,
+)
+from services.customer.application import handlers, queries
+from services.customer.domain.model import LineRequest
+from shared.errors import Forbidden, NotFound
+from shared.idempotency import REPLAY_HEADER, CommandResult, run_command
+from shared.uow import UnitOfWork
+from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+
+router = APIRouter(prefix="/v1")
+
+OrderStatusFilter = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
+
+
+def _now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
+def _answer(result: CommandResult) -> Response:
+    headers = dict(result.headers)
+    if result.replayed:
+        headers[REPLAY_HEADER] = "true"
+    if result.status == 204:
+        return Response(status_code=204, headers=headers)
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+async def _run(
+    request: Request, command: Callable[[UnitOfWork], Awaitable[CommandResult]], idempotency: Any = None
+) -> Response:
+    state = request.app.state
+    return _answer(await run_command(state.pool, state.store, command, idempotency))
+
+
+async def _read(request: Request, query: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        return await query(conn)
+
+
+def _lines(body: schemas.OrderCreate | schemas.MyOrderCreate) -> list[LineRequest]:
+    return [LineRequest(**line.model_dump()) for line in body.lines]
+
+
+# --- customers ------------------------------------------------------------------------------------
+
+
+@router.post("/customers", status_code=201, response_model=schemas.CustomerRead, tags=["customers"])
+async def register_customer(
+    body: schemas.CustomerCreate, request: Request, principal: Writer, idempotency: IdempotencyKey
+) -> Response:
+    """Register a customer (409 with existing_customer_id when the email or phone is taken)."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.register_customer(
+            uow, now=now, **body.model_dump(exclude={"consents"}), consents=body.consents.given()
+        ),
+        idempotency,
+    )
+
+
+@router.get("/customers", response_model=schemas.CustomerPage, tags=["customers"])
+async def search_customers(
+    request: Request,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    phone: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Part of the name.")] = None,
+) -> dict[str, Any]:
+    """Search customers by email, phone or name."""
+    return await _read(
+        request,
+        lambda conn: queries.search_customers(conn, email=email, phone=phone, q=q, limit=limit, cursor=cursor),
+    )
+
+
+@router.get("/customers/duplicates", response_model=schemas.DuplicatePage, tags=["identity"])
+async def duplicate_candidates(
+    request: Request, principal: Reader, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """Candidate duplicates with the evidence, for an operator to merge."""
+    return await _read(request, lambda conn: queries.duplicate_candidates(conn, limit=limit, cursor=cursor))
+
+
+async def _customer_response(request: Request, customer_id: UUID) -> Response:
+    body = await _read(request, lambda conn: queries.visible_customer(conn, customer_id))
+    return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
+
+
+@router.get("/customers/{customer_id}", response_model=schemas.CustomerRead, tags=["customers"])
+async def get_customer(customer_id: UUID, request: Request, principal: SelfReader) -> Response:
+    """A customer's profile (a merged duplicate answers with merged_into; erased is 410)."""
+    return await _customer_response(request, customer_id)
+
+
+@router.patch("/customers/{customer_id}", response_model=schemas.CustomerRead, tags=["customers"])
+async def update_customer(
+    customer_id: UUID, body: schemas.CustomerUpdate, request: Request, principal: Writer, expected: IfMatch
+) -> Response:
+    """Change profile fields; If-Match with a stale version is a 412."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.update_profile(
+            uow, customer_id=customer_id, changes=body.changes(), expected_version=expected, now=now
+        ),
+    )
+
+
+def _consent_source(principal: Principal) -> Literal["self_service", "operator"]:
+    return "self_service" if principal.is_self_service else "operator"
+
+
+@router.put("/customers/{customer_id}/consents", response_model=schemas.CustomerRead, tags=["customers"])
+async def change_consents(
+    customer_id: UUID, body: schemas.ConsentsInput, request: Request, principal: SelfWriter, expected: IfMatch
+) -> Response:
+    """Grant or withdraw contact consent per channel."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.change_consents(
+            uow,
+            customer_id=customer_id,
+            consents=body.given(),
+            source=_consent_source(principal),
+            now=now,
+            expected_version=expected,
+        ),
+    )
+
+
+@router.put("/customers/{customer_id}/account-manager", response_model=schemas.CustomerRead, tags=["customers"])
+async def assign_account_manager(
+    customer_id: UUID, body: schemas.AccountManagerAssign, request: Request, principal: Writer, expected: IfMatch
+) -> Response:
+    """Assign the customer's dedicated account manager."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.assign_account_manager(
+            uow,
+            customer_id=customer_id,
+            account_manager_id=body.account_manager_id,
+            by=principal.subject,
+            now=now,
+            expected_version=expected,
+        ),
+    )
+
+
+@router.post("/customers/{customer_id}/merge", response_model=schemas.CustomerRead, tags=["identity"])
+async def merge_customers(
+    customer_id: UUID, body: schemas.MergeRequest, request: Request, principal: Writer
+) -> Response:
+    """Merge a duplicate into this customer, recording who, why and the evidence."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.merge_customers(
+            uow,
+            survivor_id=customer_id,
+            duplicate_id=body.duplicate_id,
+            reason=body.reason,
+            by=principal.subject,
+            now=now,
+        ),
+    )
+
+
+@router.post("/customers/{customer_id}/unmerge", response_model=schemas.CustomerRead, tags=["identity"])
+async def unmerge_customers(
+    customer_id: UUID, body: schemas.UnmergeRequest, request: Request, principal: Writer
+) -> Response:
+    """Undo a merge: the duplicate's history is its own again."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.unmerge_customers(
+            uow,
+            survivor_id=customer_id,
+            duplicate_id=body.duplicate_id,
+            reason=body.reason,
+            by=principal.subject,
+            now=now,
+        ),
+    )
+
+
+@router.delete("/customers/{customer_id}", status_code=204, tags=["privacy"])
+async def erase_customer(customer_id: UUID, request: Request, principal: Admin) -> Response:
+    """Erase the customer's personal data (right to be forgotten); their key is destroyed."""
+    now = _now(request)
+    return await _run(
+        request, lambda uow: handlers.erase_customer(uow, customer_id=customer_id, by=principal.subject, now=now)
+    )
+
+
+@router.get("/customers/{customer_id}/export", tags=["privacy"])
+async def export_customer(customer_id: UUID, request: Request, principal: SelfReader) -> dict[str, Any]:
+    """Everything this service holds about the customer (right of access)."""
+    store = request.app.state.store
+    return await _read(request, lambda conn: queries.export(conn, store, customer_id))
+
+
+@router.get("/customers/{customer_id}/orders", response_model=schemas.OrderPage, tags=["orders"])
+async def customer_orders(
+    customer_id: UUID,
+    request: Request,
+    principal: SelfReader,
+    status: OrderStatusFilter | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The customer's orders, newest first (merged duplicates' orders included)."""
+    await _read(request, lambda conn: queries.visible_customer(conn, customer_id))
+    return await _read(
+        request,
+        lambda conn: queries.customer_orders(conn, customer_id=customer_id, status=status, limit=limit, cursor=cursor),
+    )
+
+
+# --- orders, invoices, payments -------------------------------------------------------------------
+
+
+@router.post("/orders", status_code=201, response_model=schemas.OrderRead, tags=["orders"])
+async def place_order(
+    body: schemas.OrderCreate, request: Request, principal: SelfOrderWriter, idempotency: IdempotencyKey
+) -> Response:
+    """Place an order; totals and margin are computed here with exact decimals."""
+    principal.ensure_can_access_customer(body.customer_id)
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.place_order(
+            uow,
+            customer_id=body.customer_id,
+            lines=_lines(body),
+            currency=body.currency,
+            channel=body.channel,
+            offer_code=body.offer_code,
+            promised_delivery_date=body.promised_delivery_date,
+            now=now,
+        ),
+        idempotency,
+    )
+
+
+async def _order_for(request: Request, order_id: UUID, principal: Principal) -> dict[str, Any]:
+    async def find(conn: Any) -> dict[str, Any]:
+        found = await queries.order(conn, order_id)
+        if found is None:
+            raise NotFound(f"order {order_id} does not exist")
+        return found
+
+    body = await _read(request, find)
+    if principal.is_self_service and body["customer_id"] != str(UUID(str(principal.customer_id))):
+        raise Forbidden("This token may only access its own customer's data.")
+    return body
+
+
+@router.get("/orders/{order_id}", response_model=schemas.OrderRead, tags=["orders"])
+async def get_order(order_id: UUID, request: Request, principal: SelfReader) -> Response:
+    """An order and its status."""
+    body = await _order_for(request, order_id, principal)
+    return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
+
+
+@router.post("/orders/{order_id}/ship", response_model=schemas.OrderRead, tags=["orders"])
+async def ship_order(
+    order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ShipRequest | None = None
+) -> Response:
+    """Mark a placed order shipped."""
+    now, ship = _now(request), body or schemas.ShipRequest()
+    return await _run(
+        request,
+        lambda uow: handlers.ship_order(
+            uow, order_id=order_id, now=now, carrier=ship.carrier, tracking_number=ship.tracking_number
+        ),
+    )
+
+
+@router.post("/orders/{order_id}/deliver", response_model=schemas.OrderRead, tags=["orders"])
+async def deliver_order(order_id: UUID, request: Request, principal: OrderWriter) -> Response:
+    """Mark a shipped order delivered."""
+    now = _now(request)
+    return await _run(request, lambda uow: handlers.deliver_order(uow, order_id=order_id, now=now))
+
+
+@router.post("/orders/{order_id}/cancel", response_model=schemas.OrderRead, tags=["orders"])
+async def cancel_order(
+    order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ReasonRequest | None = None
+) -> Response:
+    """Cancel an order that is placed or shipped."""
+    now, reason = _now(request), (body.reason if body else None)
+    return await _run(request, lambda uow: handlers.cancel_order(uow, order_id=order_id, now=now, reason=reason))
+
+
+@router.post("/orders/{order_id}/return", response_model=schemas.OrderRead, tags=["orders"])
+async def return_order(
+    order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ReasonRequest | None = None
+) -> Response:
+    """Take back a delivered order within the return window."""
+    now, reason = _now(request), (body.reason if body else None)
+    window = timedelta(days=request.app.state.settings.return_window_days)
+    return await _run(
+        request, lambda uow: handlers.return_order(uow, order_id=order_id, now=now, window=window, reason=reason)
+    )
+
+
+@router.post("/invoices", status_code=201, response_model=schemas.InvoiceRead, tags=["billing"])
+async def issue_invoice(
+    body: schemas.InvoiceCreate, request: Request, principal: OrderWriter, idempotency: IdempotencyKey
+) -> Response:
+    """Issue the invoice of an order."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.issue_invoice(uow, order_id=body.order_id, due_date=body.due_date, now=now),
+        idempotency,
+    )
+
+
+@router.get("/invoices/{invoice_id}", response_model=schemas.InvoiceRead, tags=["billing"])
+async def get_invoice(invoice_id: UUID, request: Request, principal: Reader) -> dict[str, Any]:
+    """An invoice with what is paid and outstanding."""
+
+    async def find(conn: Any) -> dict[str, Any]:
+        found = await queries.invoice(conn, invoice_id)
+        if found is None:
+            raise NotFound(f"invoice {invoice_id} does not exist")
+        return found
+
+    return await _read(request, find)
+
+
+@router.post("/payments", status_code=201, response_model=schemas.PaymentRead, tags=["billing"])
+async def receive_payment(
+    body: schemas.PaymentCreate, request: Request, principal: OrderWriter, idempotency: IdempotencyKey
+) -> Response:
+    """Record a payment; partial payments add up, overpayment is a 422."""
+    now = _now(request)
+    return await _run(
+        request,
+        lambda uow: handlers.receive_payment(
+            uow, invoice_id=body.invoice_id, amount=body.amount, method=body.method, now=now
+        ),
+        idempotency,
+    )
+
+
+# --- self-service ---------------------------------------------------------------------------------
+
+
+def _me(principal: Principal) -> UUID:
+    return UUID(str(principal.customer_id))
+
+
+@router.get("/me", response_model=schemas.CustomerRead, tags=["self-service"])
+async def my_profile(request: Request, principal: SelfOnly) -> Response:
+    """The calling customer's own profile."""
+    return await _customer_response(request, _me(principal))
+
+
+@router.get("/me/orders", response_model=schemas.OrderPage, tags=["self-service"])
+async def my_orders(
+    request: Request,
+    principal: SelfOnly,
+    status: OrderStatusFilter | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The calling customer's orders, newest first."""
+    me = _me(principal)
+    return await _read(
+        request, lambda conn: queries.customer_orders(conn, customer_id=me, status=status, limit=limit, cursor=cursor)
+    )
+
+
+@router.get("/me/orders/{order_id}", response_model=schemas.OrderRead, tags=["self-service"])
+async def my_order(order_id: UUID, request: Request, principal: SelfOnly) -> dict[str, Any]:
+    """Track one of the calling customer's orders."""
+    return await _order_for(request, order_id, principal)
+
+
+@router.post("/me/orders", status_code=201, response_model=schemas.OrderRead, tags=["self-service"])
+async def place_my_order(
+    body: schemas.MyOrderCreate, request: Request, principal: SelfOnly, idempotency: IdempotencyKey
+) -> Response:
+    """Place an order for the calling customer."""
+    now, me = _now(request), _me(principal)
+    return await _run(
+        request,
+        lambda uow: handlers.place_order(
+            uow,
+            customer_id=me,
+            lines=_lines(body),
+            currency=body.currency,
+            channel=body.channel,
+            offer_code=body.offer_code,
+            promised_delivery_date=body.promised_delivery_date,
+            now=now,
+        ),
+        idempotency,
+    )
+
+
+@router.put("/me/consents", response_model=schemas.CustomerRead, tags=["self-service"])
+async def change_my_consents(body: schemas.ConsentsInput, request: Request, principal: SelfOnly) -> Response:
+    """Change the calling customer's own contact consents."""
+    now, me = _now(request), _me(principal)
+    return await _run(
+        request,
+        lambda uow: handlers.change_consents(
+            uow, customer_id=me, consents=body.given(), source="self_service", now=now
+        ),
+    )
+
+
+# --- internal -------------------------------------------------------------------------------------
+
+
+@router.get("/internal/keys/{subject}", response_model=schemas.DataKeyRead, tags=["internal"])
+async def data_key(subject: str, request: Request, principal: KeyReader) -> dict[str, Any]:
+    """A subject's data key, so subscribers can decrypt personal fields (410 after erasure)."""
+    key = await _read(request, lambda conn: _key(conn, subject))
+    return key
+
+
+async def _key(conn: Any, subject: str) -> dict[str, Any]:
+    return {"subject": subject, "algorithm": "AES-256-GCM", "key": await queries.data_key(conn, subject)}

@@ -1,0 +1,263 @@
+"""Request and response bodies of the customer API (never database rows or domain objects)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from shared.catalog import Money
+from shared.contracts.customer import (
+    AcquisitionChannel,
+    ContactChannel,
+    MatchEvidence,
+    PaymentMethod,
+    RelationshipType,
+)
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _no_float(value: Any) -> Any:
+    """Money arrives as a decimal string ("19.99"); a JSON float may already have lost a cent."""
+    if isinstance(value, float):
+        raise ValueError('money must be a decimal string such as "19.99", not a JSON number')
+    return value
+
+
+MoneyInput = Annotated[Money, BeforeValidator(_no_float)]
+NonNegativeMoney = Annotated[MoneyInput, Field(ge=Decimal("0"))]
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentsInput(_Input):
+    email: bool | None = None
+    sms: bool | None = None
+    push: bool | None = None
+    phone: bool | None = None
+
+    def given(self) -> dict[ContactChannel, bool]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}  # type: ignore[misc]
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None and value not in _TIMEZONES:
+        raise ValueError("timezone must be an IANA time zone such as Europe/Istanbul")
+    return value
+
+
+class CustomerCreate(_Input):
+    name: Text
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    phone: Annotated[str | None, Field(max_length=32, description="E.164, e.g. +905551234567")] = None
+    birth_date: date | None = None
+    address: Annotated[str | None, Field(max_length=500)] = None
+    acquisition_channel: AcquisitionChannel | None = None
+    referred_by: UUID | None = None
+    acquisition_cost: NonNegativeMoney | None = None
+    timezone: str | None = None
+    relationship_type: RelationshipType = "transactional"
+    consents: ConsentsInput = Field(default_factory=ConsentsInput)
+    interests: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=50)
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class CustomerUpdate(_Input):
+    """Only the fields sent are changed; ``null`` clears an optional one."""
+
+    name: Text | None = None
+    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
+    phone: Annotated[str | None, Field(max_length=32)] = None
+    birth_date: date | None = None
+    address: Annotated[str | None, Field(max_length=500)] = None
+    timezone: str | None = None
+    relationship_type: RelationshipType | None = None
+    interests: list[Annotated[str, Field(max_length=50)]] | None = Field(default=None, max_length=50)
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class AccountManagerAssign(_Input):
+    account_manager_id: Text
+
+
+class MergeRequest(_Input):
+    duplicate_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class UnmergeRequest(_Input):
+    duplicate_id: UUID
+    reason: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class Consents(BaseModel):
+    email: bool = False
+    sms: bool = False
+    push: bool = False
+    phone: bool = False
+
+
+class CustomerRead(BaseModel):
+    id: UUID
+    status: Literal["active", "merged", "erased"]
+    merged_into: UUID | None
+    name: str | None
+    email: str | None
+    phone: str | None
+    birth_date: date | None
+    address: str | None
+    timezone: str | None
+    relationship_type: RelationshipType
+    acquisition_channel: AcquisitionChannel | None
+    referred_by: UUID | None
+    acquisition_cost: Money | None
+    consents: Consents
+    interests: list[str]
+    account_manager_id: str | None
+    version: int
+    registered_at: str
+    updated_at: str
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerRead]
+    next_cursor: str | None
+
+
+class DuplicateCandidate(BaseModel):
+    customer_id: UUID
+    duplicate_id: UUID
+    evidence: list[MatchEvidence]
+
+
+class DuplicatePage(BaseModel):
+    items: list[DuplicateCandidate]
+    next_cursor: str | None
+
+
+class LineCreate(_Input):
+    sku: Text
+    name: Text
+    category: Text
+    quantity: Annotated[int, Field(gt=0, le=100_000)]
+    unit_price: NonNegativeMoney
+    unit_cost: NonNegativeMoney | None = None
+
+
+class OrderCreate(_Input):
+    customer_id: UUID
+    lines: list[LineCreate] = Field(min_length=1, max_length=500)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+    channel: Annotated[str, Field(min_length=1, max_length=50)]
+    offer_code: Annotated[str | None, Field(max_length=100)] = None
+    promised_delivery_date: date | None = None
+
+
+class MyOrderCreate(_Input):
+    """A self-service order: the customer is the token's."""
+
+    lines: list[LineCreate] = Field(min_length=1, max_length=500)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    channel: Annotated[str, Field(min_length=1, max_length=50)] = "web"
+    offer_code: Annotated[str | None, Field(max_length=100)] = None
+    promised_delivery_date: date | None = None
+
+
+class OrderLineRead(BaseModel):
+    sku: str
+    name: str
+    category: str
+    quantity: int
+    unit_price: Money
+    unit_cost: Money | None = None
+    line_total: Money
+    line_cost: Money | None = None
+
+
+class OrderRead(BaseModel):
+    id: UUID
+    customer_id: UUID
+    status: Literal["placed", "shipped", "delivered", "cancelled", "returned"]
+    lines: list[OrderLineRead]
+    total: Money
+    cost: Money | None
+    margin: Money | None
+    currency: str
+    channel: str
+    offer_code: str | None
+    promised_delivery_date: date | None
+    placed_at: str
+    shipped_at: str | None
+    delivered_at: str | None
+    cancelled_at: str | None
+    returned_at: str | None
+    version: int
+
+
+class OrderPage(BaseModel):
+    items: list[OrderRead]
+    next_cursor: str | None
+
+
+class ShipRequest(_Input):
+    carrier: Annotated[str | None, Field(max_length=100)] = None
+    tracking_number: Annotated[str | None, Field(max_length=100)] = None
+
+
+class ReasonRequest(_Input):
+    reason: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class InvoiceCreate(_Input):
+    order_id: UUID
+    due_date: date
+
+
+class InvoiceRead(BaseModel):
+    id: UUID
+    order_id: UUID
+    customer_id: UUID
+    amount: Money
+    paid: Money
+    outstanding: Money
+    currency: str
+    due_date: date
+    issued_at: str
+    status: Literal["open", "overdue", "paid"]
+    version: int
+
+
+class PaymentCreate(_Input):
+    invoice_id: UUID
+    amount: Annotated[MoneyInput, Field(gt=Decimal("0"))]
+    method: PaymentMethod
+
+
+class PaymentRead(BaseModel):
+    id: UUID
+    invoice_id: UUID
+    customer_id: UUID
+    amount: Money
+    method: PaymentMethod
+    paid_at: str
+    outstanding: Money
+
+
+class DataKeyRead(BaseModel):
+    subject: str
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    key: str = Field(description="The subject's data key, base64.")

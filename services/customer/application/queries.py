@@ -1,0 +1,273 @@
+"""The read side: functions taking a connection and returning JSON-ready dicts.
+
+Values are already in their wire form (ids as strings, money as ``"1890.00"``, RFC 3339 UTC times),
+because the same dicts are stored as idempotent answers and replayed byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from services.customer.domain.model import (
+    Identity,
+    is_duplicate_candidate,
+    match_evidence,
+    name_key,
+    normalise_email,
+    normalise_phone,
+)
+from shared.envelope import format_time
+from shared.errors import Gone, InvalidInput, NotFound
+from shared.eventstore import EventStore
+
+MAX_LIMIT = 200
+
+
+def wire(value: Any) -> Any:
+    """A database value in its JSON form."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire(v) for k, v in value.items()}
+    return value
+
+
+def _row(record: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {k: wire(v) for k, v in record.items() if k not in skip}
+
+
+def encode_cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([wire(p) for p in parts])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    """The parts of a cursor this service handed out; 400-class ``InvalidInput`` for anything else."""
+    if cursor is None:
+        return None
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise InvalidInput("cursor is not one this service issued", field="cursor") from None
+    if not isinstance(parts, list) or len(parts) != size:
+        raise InvalidInput("cursor is not one this service issued", field="cursor")
+    return parts
+
+
+def _page(items: list[dict[str, Any]], limit: int, *cursor_of: str) -> dict[str, Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(*(items[-1][k] for k in cursor_of)) if more and items else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+_CUSTOMER_COLUMNS = """
+    id, case when status = 'erased' then 'erased' when merged_into is not null then 'merged' else 'active' end
+    as status, merged_into, name, email, phone, birth_date, address, timezone, relationship_type,
+    acquisition_channel, referred_by, acquisition_cost, consents, interests, account_manager_id, version,
+    registered_at, updated_at
+"""
+
+
+async def customer(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any] | None:
+    """The customer's profile, or ``None`` when unknown (erased ones are returned with status erased)."""
+    row = await conn.fetchrow(f"select {_CUSTOMER_COLUMNS} from customers where id = $1", customer_id)
+    return None if row is None else _row(row)
+
+
+async def visible_customer(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]:
+    """The profile for a GET: 404 when unknown, 410 when erased."""
+    found = await customer(conn, customer_id)
+    if found is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    if found["status"] == "erased":
+        raise Gone(f"customer {customer_id} was erased")
+    return found
+
+
+async def search_customers(
+    conn: asyncpg.Connection,
+    *,
+    email: str | None,
+    phone: str | None,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Customers matching every given filter, oldest first (ids are time-ordered), cursor-paginated."""
+    after = decode_cursor(cursor, 1)
+    normalised_email = normalise_email(email) if email else None
+    normalised_phone = normalise_phone(phone) if phone else None
+    pattern = f"%{_like_escape(name_key(q))}%" if q and q.strip() else None
+    rows = await conn.fetch(
+        f"""select {_CUSTOMER_COLUMNS} from customers
+            where status = 'active'
+              and ($1::text is null or email = $1)
+              and ($2::text is null or phone = $2)
+              and ($3::text is null or name_key like $3)
+              and ($4::uuid is null or id > $4)
+            order by id limit $5""",
+        normalised_email,
+        normalised_phone,
+        pattern,
+        UUID(after[0]) if after else None,
+        limit + 1,
+    )
+    return _page([_row(r) for r in rows], limit, "id")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def duplicate_candidates(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Pairs of active customers that look like one person (same mailbox, or similar name + birth date)."""
+    after = decode_cursor(cursor, 2)
+    rows = await conn.fetch(
+        """with active as (
+               select id, name, email, phone, birth_date, name_key, email_canonical from customers
+               where status = 'active' and merged_into is null),
+           pairs as (
+               select a.id as a_id, b.id as b_id from active a join active b
+                   on a.email_canonical = b.email_canonical and a.id < b.id
+               union
+               select a.id, b.id from active a join active b
+                   on a.birth_date = b.birth_date and a.id < b.id and similarity(a.name_key, b.name_key) > 0.5
+           )
+           select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
+                  a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
+                  b.birth_date as b_birth_date
+           from pairs p join active a on a.id = p.a_id join active b on b.id = p.b_id
+           where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
+           order by p.a_id, p.b_id limit $3""",
+        UUID(after[0]) if after else None,
+        UUID(after[1]) if after else None,
+        limit + 1,
+    )
+    items = []
+    for r in rows:
+        left = Identity(r["a_name"], r["a_email"], r["a_phone"], r["a_birth_date"])
+        right = Identity(r["b_name"], r["b_email"], r["b_phone"], r["b_birth_date"])
+        evidence = match_evidence(left, right)
+        items.append(
+            {
+                "customer_id": str(r["a_id"]),
+                "duplicate_id": str(r["b_id"]),
+                "evidence": evidence,
+                "candidate": is_duplicate_candidate(evidence),
+            }
+        )
+    page = _page(items, limit, "customer_id", "duplicate_id")
+    page["items"] = [{k: v for k, v in i.items() if k != "candidate"} for i in page["items"] if i["candidate"]]
+    return page
+
+
+_ORDER_COLUMNS = """
+    id, customer_id, status, lines, total, cost, margin, currency, channel, offer_code,
+    promised_delivery_date, placed_at, shipped_at, delivered_at, cancelled_at, returned_at, version
+"""
+
+
+async def order(conn: asyncpg.Connection, order_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"select {_ORDER_COLUMNS} from orders where id = $1", order_id)
+    return None if row is None else _row(row)
+
+
+async def customer_orders(
+    conn: asyncpg.Connection, *, customer_id: UUID, status: str | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """The customer's orders, newest first, including those of duplicates merged into them."""
+    after = decode_cursor(cursor, 2)
+    rows = await conn.fetch(
+        f"""select {_ORDER_COLUMNS} from orders
+            where customer_id in (select id from customers where id = $1 or merged_into = $1)
+              and ($2::text is null or status = $2)
+              and ($3::timestamptz is null or (placed_at, id) < ($3::timestamptz, $4::uuid))
+            order by placed_at desc, id desc limit $5""",
+        customer_id,
+        status,
+        datetime.fromisoformat(after[0].replace("Z", "+00:00")).astimezone(UTC) if after else None,
+        UUID(after[1]) if after else None,
+        limit + 1,
+    )
+    return _page([_row(r) for r in rows], limit, "placed_at", "id")
+
+
+_INVOICE_COLUMNS = """
+    id, order_id, customer_id, amount, paid, amount - paid as outstanding, currency, due_date, issued_at,
+    case when paid >= amount then 'paid' when overdue_at is not null then 'overdue' else 'open' end as status,
+    version
+"""
+
+
+async def invoice(conn: asyncpg.Connection, invoice_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"select {_INVOICE_COLUMNS} from invoices where id = $1", invoice_id)
+    return None if row is None else _row(row)
+
+
+async def payment(conn: asyncpg.Connection, payment_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """select p.id, p.invoice_id, p.customer_id, p.amount, p.method, p.paid_at,
+                  i.amount - i.paid as outstanding
+           from payments p join invoices i on i.id = p.invoice_id where p.id = $1""",
+        payment_id,
+    )
+    return None if row is None else _row(row)
+
+
+async def export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID) -> dict[str, Any]:
+    """Everything this service holds about a customer (right of access), event history included."""
+    profile = await visible_customer(conn, customer_id)
+    orders = await conn.fetch(
+        f"select {_ORDER_COLUMNS} from orders where customer_id = $1 order by placed_at", customer_id
+    )
+    invoices = await conn.fetch(
+        f"select {_INVOICE_COLUMNS} from invoices where customer_id = $1 order by issued_at", customer_id
+    )
+    payments = await conn.fetch(
+        "select id, invoice_id, amount, method, paid_at from payments where customer_id = $1 order by paid_at",
+        customer_id,
+    )
+    history = await store.load_subject(conn, str(customer_id))
+    return {
+        "customer": profile,
+        "orders": [_row(r) for r in orders],
+        "invoices": [_row(r) for r in invoices],
+        "payments": [_row(r) for r in payments],
+        "events": [
+            {
+                "event_id": str(e.event_id),
+                "type": e.event_type,
+                "stream_id": e.stream_id,
+                "occurred_at": format_time(e.occurred_at),
+                "data": e.event.model_dump(mode="json"),
+            }
+            for e in history
+        ],
+        "exported_at": format_time(datetime.now(UTC)),
+    }
+
+
+async def data_key(conn: asyncpg.Connection, subject: str) -> str:
+    """The subject's data key (base64) for subscribers; 410 once destroyed, 404 when there is none."""
+    row = await conn.fetchrow("select key, destroyed_at from personal_data_keys where subject = $1", subject)
+    if row is None:
+        raise NotFound(f"no data key for {subject}")
+    if row["key"] is None:
+        raise Gone(f"the data key of {subject} was destroyed (the customer was erased)")
+    return base64.b64encode(row["key"]).decode()

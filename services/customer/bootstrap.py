@@ -1,0 +1,38 @@
+"""The customer service's composition root: ``SERVICE`` for the ``c360`` CLI.
+
+``c360 api customer`` serves the HTTP API, ``c360 relay customer`` publishes the outbox and
+``c360 worker customer scheduler`` runs the overdue-payment scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from services.customer.api.app import EVENTS_TOPIC, create_app, event_store
+from services.customer.application.overdue import run_overdue_scheduler
+from services.customer.config import CustomerSettings
+from shared.clock import SystemClock
+from shared.db import create_pool
+from shared.service import ServiceDefinition
+from shared.settings import ServiceSettings
+
+
+async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Emit ``PaymentOverdue`` for invoices unpaid past their due date, every N seconds."""
+    interval = getattr(settings, "overdue_scan_interval_seconds", 60.0)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        await run_overdue_scheduler(pool, event_store(settings), SystemClock(), stop, interval_seconds=interval)
+    finally:
+        await pool.close()
+
+
+SERVICE = ServiceDefinition(
+    name="customer",
+    settings_factory=CustomerSettings,
+    app_factory=create_app,
+    migrations=Path(__file__).parent / "migrations",
+    produces=EVENTS_TOPIC,
+    workers={"scheduler": run_scheduler},
+)

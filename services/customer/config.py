@@ -1,0 +1,28 @@
+"""Settings of the customer service (``CUSTOMER_*`` variables on top of the platform's)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AliasChoices, Field
+
+from shared.settings import ServiceSettings
+
+
+class CustomerSettings(ServiceSettings):
+    """The customer service's knobs: the return window and the overdue scheduler's pace."""
+
+    service_name: ClassVar[str] = "customer"
+
+    return_window_days: int = Field(
+        default=30,
+        ge=0,
+        validation_alias=AliasChoices("CUSTOMER_RETURN_WINDOW_DAYS", "return_window_days"),
+        description="How long after delivery an order may be returned.",
+    )
+    overdue_scan_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices("CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS", "overdue_scan_interval_seconds"),
+        description="How often the scheduler looks for invoices unpaid past their due date.",
+    )

@@ -1,0 +1,380 @@
+"""Events published by the campaigns service on ``campaigns.events`` (and ``campaigns.messages``).
+
+Two kinds of subject:
+
+* campaign lifecycle events (``CampaignCreated`` .. ``CampaignBudgetExhausted``) are about a
+  campaign: their Kafka key / ``ce_subject`` is the campaign id;
+* every customer-level event (offers, messages, suppressions, control group, redemptions, surveys)
+  carries ``customer_id`` and is keyed by it, so it stays ordered with that customer's other events.
+
+``triggering_event_id`` is the ``ce_id`` of the event that caused a decision; with ``campaign_id`` and
+``customer_id`` it identifies the decision, which the engine records exactly once.
+
+``MessageRequested`` is the one model published on ``campaigns.messages``: the request a delivery
+system (email, SMS, push sender) acts on. It is not stored in the event log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from shared.catalog import DomainEvent, Money, Personal, event
+
+DOMAIN = "campaigns"
+MESSAGES_TOPIC = "campaigns.messages"
+
+
+class Objective(StrEnum):
+    """What a campaign is for."""
+
+    ONBOARDING = "onboarding"
+    UPSELL = "upsell"
+    CROSS_SELL = "cross_sell"
+    LOYALTY = "loyalty"
+    RETENTION = "retention"
+    WINBACK = "winback"
+    SERVICE_RECOVERY = "service_recovery"
+    SURVEY = "survey"
+
+
+class Channel(StrEnum):
+    """Outbound channels a delivery system serves."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+
+
+class ActionKind(StrEnum):
+    """What a campaign does for a customer it reaches."""
+
+    OFFER = "offer"
+    MESSAGE = "message"
+    SURVEY = "survey"
+
+
+class SurveyKind(StrEnum):
+    """NPS asks 0-10 (would you recommend us), CSAT asks 1-5 (how satisfied were you)."""
+
+    NPS = "nps"
+    CSAT = "csat"
+
+
+class NpsCategory(StrEnum):
+    """NPS bands: 9-10 promoter, 7-8 passive, 0-6 detractor."""
+
+    PROMOTER = "promoter"
+    PASSIVE = "passive"
+    DETRACTOR = "detractor"
+
+
+class SuppressionReason(StrEnum):
+    """Why a campaign did not reach a customer it was triggered for.
+
+    * ``no_consent``: the customer has consented to none of the campaign's channels.
+    * ``campaign_cap``: this campaign already reached the customer as often as its cap allows.
+    * ``frequency_cap``: the global cap of marketing messages per customer per window is reached.
+    * ``channel_conflict``: the customer already holds a live offer for the same product
+      (from any campaign, on any channel): never two offers for one product.
+    * ``budget_exhausted``: the campaign's budget cannot pay for another send.
+    * ``customer_inactive``: the customer is erased, merged into another, or unknown.
+    * ``service_recovery_hold``: an open complaint, a recent SLA breach or a recent detractor answer;
+      promotions wait while service recovers.
+    * ``quiet_hours_deferred``: inside quiet hours in the customer's time zone; the decision is
+      deferred (``deferred_until``) and taken again then, not dropped.
+
+    A customer outside the audience, or an event for which the condition is false, is not
+    triggered at all: no decision, no event.
+    """
+
+    NO_CONSENT = "no_consent"
+    CAMPAIGN_CAP = "campaign_cap"
+    FREQUENCY_CAP = "frequency_cap"
+    CHANNEL_CONFLICT = "channel_conflict"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    CUSTOMER_INACTIVE = "customer_inactive"
+    SERVICE_RECOVERY_HOLD = "service_recovery_hold"
+    QUIET_HOURS_DEFERRED = "quiet_hours_deferred"
+
+
+class InvalidRedemptionReason(StrEnum):
+    """Why an order's offer code did not count as a redemption."""
+
+    UNKNOWN_CODE = "unknown_code"
+    EXPIRED = "expired"
+    WRONG_CUSTOMER = "wrong_customer"
+    ALREADY_REDEEMED = "already_redeemed"
+
+
+class _CampaignsEvent(DomainEvent):
+    domain: ClassVar[str] = DOMAIN
+
+
+# --- campaign lifecycle (subject: campaign id) -------------------------------------------------
+
+
+@event
+class CampaignCreated(_CampaignsEvent):
+    """A campaign definition was saved as a draft."""
+
+    event_type: ClassVar[str] = "CampaignCreated"
+    description: ClassVar[str] = "A campaign definition was saved (status draft)."
+
+    campaign_id: str
+    name: str
+    objective: Objective
+    trigger_event_type: str | None = None
+    action_kind: ActionKind
+    control_group_pct: int = Field(ge=0, le=50)
+    budget_total: Money | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    definition: dict[str, object] = Field(default_factory=dict, description="The full definition as saved.")
+
+
+@event
+class CampaignUpdated(_CampaignsEvent):
+    """A draft or paused campaign's definition changed."""
+
+    event_type: ClassVar[str] = "CampaignUpdated"
+    description: ClassVar[str] = "A draft or paused campaign's definition changed."
+
+    campaign_id: str
+    changed_fields: list[str]
+    definition: dict[str, object] = Field(default_factory=dict)
+
+
+@event
+class CampaignActivated(_CampaignsEvent):
+    """The campaign started reacting to events."""
+
+    event_type: ClassVar[str] = "CampaignActivated"
+    description: ClassVar[str] = "The campaign started reacting to events."
+
+    campaign_id: str
+
+
+@event
+class CampaignPaused(_CampaignsEvent):
+    """The campaign stopped reacting to events for now."""
+
+    event_type: ClassVar[str] = "CampaignPaused"
+    description: ClassVar[str] = "The campaign stopped reacting to events for now."
+
+    campaign_id: str
+
+
+@event
+class CampaignCompleted(_CampaignsEvent):
+    """The campaign ended for good."""
+
+    event_type: ClassVar[str] = "CampaignCompleted"
+    description: ClassVar[str] = "The campaign ended for good."
+
+    campaign_id: str
+
+
+@event
+class CampaignBudgetExhausted(_CampaignsEvent):
+    """The campaign's budget cannot pay for another send; no further sends happen."""
+
+    event_type: ClassVar[str] = "CampaignBudgetExhausted"
+    description: ClassVar[str] = "The campaign's budget cannot pay for another send."
+
+    campaign_id: str
+    budget_total: Money
+    spent: Money
+
+
+# --- decisions about one customer (subject: customer id) ---------------------------------------
+
+
+@event
+class OfferSent(_CampaignsEvent):
+    """An offer went to a customer on one channel, with a unique code."""
+
+    event_type: ClassVar[str] = "OfferSent"
+    description: ClassVar[str] = "An offer went to a customer on one channel, with a unique offer code."
+
+    campaign_id: str
+    customer_id: str
+    message_id: str
+    offer_code: str
+    sku: str | None = None
+    category: str | None = None
+    discount_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    channel: Channel
+    template: str
+    cost: Money
+    valid_until: datetime
+    triggering_event_id: str
+
+
+@event
+class MessageSent(_CampaignsEvent):
+    """A (non-offer) message went to a customer on one channel."""
+
+    event_type: ClassVar[str] = "MessageSent"
+    description: ClassVar[str] = "A message without an offer (greeting, apology, survey invitation) was sent."
+
+    campaign_id: str
+    customer_id: str
+    message_id: str
+    channel: Channel
+    template: str
+    cost: Money
+    triggering_event_id: str
+
+
+@event
+class MessageSuppressed(_CampaignsEvent):
+    """A campaign was triggered for a customer but did not reach them, and why."""
+
+    event_type: ClassVar[str] = "MessageSuppressed"
+    description: ClassVar[str] = "A triggered campaign did not reach the customer; reason says why."
+
+    campaign_id: str
+    customer_id: str
+    reason: SuppressionReason
+    detail: str | None = None
+    deferred_until: datetime | None = None
+    triggering_event_id: str
+
+
+@event
+class HeldOut(_CampaignsEvent):
+    """The customer is in the campaign's control group and was deliberately not contacted."""
+
+    event_type: ClassVar[str] = "HeldOut"
+    description: ClassVar[str] = "The customer is in the campaign's control group (measures uplift)."
+
+    campaign_id: str
+    customer_id: str
+    triggering_event_id: str
+
+
+@event
+class OfferRedeemed(_CampaignsEvent):
+    """An order used a valid offer code of this customer."""
+
+    event_type: ClassVar[str] = "OfferRedeemed"
+    description: ClassVar[str] = "An order used a valid, unexpired offer code belonging to the customer."
+
+    campaign_id: str
+    customer_id: str
+    offer_code: str
+    order_id: str
+    total: Money
+    margin: Money | None = None
+
+
+@event
+class InvalidRedemption(_CampaignsEvent):
+    """An order carried an offer code that does not count (unknown, expired, someone else's, reused)."""
+
+    event_type: ClassVar[str] = "InvalidRedemption"
+    description: ClassVar[str] = "An order carried an offer code that does not count as a redemption."
+
+    customer_id: str
+    offer_code: str
+    order_id: str
+    reason: InvalidRedemptionReason
+    campaign_id: str | None = None
+
+
+@event
+class SurveySent(_CampaignsEvent):
+    """An NPS or CSAT survey was sent to a customer."""
+
+    event_type: ClassVar[str] = "SurveySent"
+    description: ClassVar[str] = "An NPS (0-10) or CSAT (1-5) survey was sent to a customer."
+
+    survey_id: str
+    customer_id: str
+    kind: SurveyKind
+    ticket_id: str | None = None
+    campaign_id: str | None = None
+    channel: Channel | None = None
+    expires_at: datetime
+    triggering_event_id: str | None = None
+
+
+@event
+class SurveyAnswered(_CampaignsEvent):
+    """A customer answered a survey."""
+
+    event_type: ClassVar[str] = "SurveyAnswered"
+    description: ClassVar[str] = "A customer answered a survey; NPS answers carry their category."
+
+    survey_id: str
+    customer_id: str
+    kind: SurveyKind
+    score: Annotated[int, Field(ge=0, le=10)]
+    comment: Annotated[str | None, Personal(default=None)]
+    nps_category: NpsCategory | None = None
+    ticket_id: str | None = None
+    campaign_id: str | None = None
+
+
+# --- campaigns.messages -------------------------------------------------------------------------
+
+
+@event
+class MessageRequested(_CampaignsEvent):
+    """Published on ``campaigns.messages`` (not ``campaigns.events``): a delivery system should send it.
+
+    The delivery system looks up the customer's address itself; ``variables`` fill the template
+    (offer code, discount, survey link, ...).
+    """
+
+    event_type: ClassVar[str] = "MessageRequested"
+    description: ClassVar[str] = "Outbound message request on campaigns.messages for delivery systems."
+
+    message_id: str
+    customer_id: str
+    campaign_id: str | None = None
+    channel: Channel
+    template: str
+    kind: Literal["offer", "message", "survey"]
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
+def nps_category(score: int) -> NpsCategory:
+    """The NPS band of a 0-10 score."""
+    if score >= 9:
+        return NpsCategory.PROMOTER
+    if score >= 7:
+        return NpsCategory.PASSIVE
+    return NpsCategory.DETRACTOR
+
+
+__all__ = [
+    "MESSAGES_TOPIC",
+    "ActionKind",
+    "CampaignActivated",
+    "CampaignBudgetExhausted",
+    "CampaignCompleted",
+    "CampaignCreated",
+    "CampaignPaused",
+    "CampaignUpdated",
+    "Channel",
+    "HeldOut",
+    "InvalidRedemption",
+    "InvalidRedemptionReason",
+    "MessageRequested",
+    "MessageSent",
+    "MessageSuppressed",
+    "NpsCategory",
+    "Objective",
+    "OfferRedeemed",
+    "OfferSent",
+    "SuppressionReason",
+    "SurveyAnswered",
+    "SurveyKind",
+    "SurveySent",
+    "nps_category",
+]

@@ -1,0 +1,342 @@
+"""Events published by the customer service on ``customer.events``.
+
+The customer service owns who the customer is (profile, identity, consent, account manager), what
+they bought (orders and their lifecycle) and what they paid (invoices, payments). Every event carries
+``customer_id``, which is also the CloudEvents subject and the Kafka key, so one customer's events
+stay in order on one partition.
+
+Personal data (name, email, phone, birth date, address, free text) is marked ``Personal()``: the
+event store encrypts those fields under the customer's data key before they are stored and
+published (``enc:v1:...`` strings on the topic). A subscriber that needs them fetches the key from
+``GET /v1/internal/keys/{customer_id}`` (scope ``keys:read``); after ``CustomerErased`` the key is
+gone (410) and the fields read as ``None`` forever. That is why every personal field is optional.
+
+Money is a decimal string (``"1890.00"``), times are RFC 3339 UTC, ids are UUIDs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.catalog import DomainEvent, Money, Personal, event
+
+ContactChannel = Literal["email", "sms", "push", "phone"]
+"""Channels a customer can consent to be contacted on."""
+
+AcquisitionChannel = Literal["web", "store", "phone", "partner", "referral", "campaign"]
+"""How the customer came to us."""
+
+RelationshipType = Literal[
+    "transactional",
+    "long_term",
+    "personal_assistance",
+    "dedicated_assistance",
+    "self_service",
+    "automated",
+    "community",
+]
+"""The relationship types of seed 002."""
+
+PaymentMethod = Literal["card", "transfer", "cash", "wallet", "direct_debit"]
+
+MatchEvidence = Literal["email", "phone", "name", "birth_date"]
+"""What two customer records were found to share when they were merged or proposed as duplicates."""
+
+ConsentSource = Literal["registration", "operator", "self_service", "import"]
+"""Who changed a consent: the registration form, an operator, the customer themself, a bulk import."""
+
+
+class _CustomerEvent(DomainEvent):
+    domain = "customer"
+
+    customer_id: UUID = Field(description="The customer this event is about; also the Kafka key.")
+
+
+class Consents(BaseModel):
+    """Consent per contact channel; ``False`` unless the customer opted in."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    email: bool = False
+    sms: bool = False
+    push: bool = False
+    phone: bool = False
+
+
+@event
+class CustomerRegistered(_CustomerEvent):
+    """A new customer was registered (by an operator, a partner feed or self sign-up)."""
+
+    event_type = "CustomerRegistered"
+    event_version = 1
+    description = "A customer was registered with their profile, acquisition data and consents."
+
+    name: Annotated[str | None, Personal()] = None
+    email: Annotated[str | None, Personal(description="Normalised: trimmed, lower-case.")] = None
+    phone: Annotated[str | None, Personal(description="E.164, e.g. +905551234567.")] = None
+    birth_date: Annotated[date | None, Personal()] = None
+    address: Annotated[str | None, Personal()] = None
+    acquisition_channel: AcquisitionChannel | None = None
+    referred_by: UUID | None = Field(default=None, description="The referring customer, if any.")
+    acquisition_cost: Money | None = Field(default=None, description="Cost of acquiring the customer.")
+    timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Istanbul.")
+    relationship_type: RelationshipType = "transactional"
+    consents: Consents = Field(default_factory=Consents)
+    interests: list[str] = Field(default_factory=list)
+    registered_at: datetime
+
+
+@event
+class CustomerProfileUpdated(_CustomerEvent):
+    """Some profile fields changed; ``changed_fields`` names them, the other fields are not meaningful."""
+
+    event_type = "CustomerProfileUpdated"
+    event_version = 1
+    description = "Profile fields changed; only the fields in changed_fields carry new values."
+
+    changed_fields: list[str] = Field(description="Names of the fields this update changed.")
+    name: Annotated[str | None, Personal()] = None
+    email: Annotated[str | None, Personal()] = None
+    phone: Annotated[str | None, Personal()] = None
+    birth_date: Annotated[date | None, Personal()] = None
+    address: Annotated[str | None, Personal()] = None
+    timezone: str | None = None
+    relationship_type: RelationshipType | None = None
+    interests: list[str] | None = None
+    updated_at: datetime
+
+
+@event
+class ContactPreferencesChanged(_CustomerEvent):
+    """Consent for one channel was granted or withdrawn (campaigns must honour it at once)."""
+
+    event_type = "ContactPreferencesChanged"
+    event_version = 1
+    description = "Consent for one contact channel was granted or withdrawn."
+
+    channel: ContactChannel
+    granted: bool
+    changed_at: datetime
+    source: ConsentSource
+
+
+@event
+class AccountManagerAssigned(_CustomerEvent):
+    """A dedicated account manager (seed 002's dedicated personal assistant) now owns the customer."""
+
+    event_type = "AccountManagerAssigned"
+    event_version = 1
+    description = "A dedicated account manager was assigned to the customer."
+
+    account_manager_id: str = Field(description="Employee id of the account manager.")
+    previous_account_manager_id: str | None = None
+    assigned_by: str | None = None
+    assigned_at: datetime
+
+
+@event
+class CustomersMerged(_CustomerEvent):
+    """``duplicate_id`` was merged into ``customer_id`` (the survivor): its history now belongs to it."""
+
+    event_type = "CustomersMerged"
+    event_version = 1
+    description = "A duplicate customer record was merged into the surviving one (customer_id)."
+
+    duplicate_id: UUID
+    reason: Annotated[str | None, Personal(description="Operator's free text.")] = None
+    evidence: list[MatchEvidence] = Field(default_factory=list)
+    merged_by: str | None = None
+    merged_at: datetime
+
+
+@event
+class CustomersUnmerged(_CustomerEvent):
+    """A merge was undone: ``duplicate_id``'s history is its own again."""
+
+    event_type = "CustomersUnmerged"
+    event_version = 1
+    description = "A previous merge was reversed; the two histories are separate again."
+
+    duplicate_id: UUID
+    reason: Annotated[str | None, Personal(description="Operator's free text.")] = None
+    unmerged_by: str | None = None
+    unmerged_at: datetime
+
+
+class OrderLine(BaseModel):
+    """One line of an order, with totals computed by the customer service."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str
+    name: str
+    category: str
+    quantity: int = Field(gt=0)
+    unit_price: Money
+    unit_cost: Money | None = None
+    line_total: Money = Field(description="quantity x unit_price")
+    line_cost: Money | None = Field(default=None, description="quantity x unit_cost, when the cost is known")
+
+
+@event
+class OrderPlaced(_CustomerEvent):
+    """An order was placed; totals are exact decimals computed by the service."""
+
+    event_type = "OrderPlaced"
+    event_version = 1
+    description = "An order was placed, with its lines, total, margin (if costs are known) and offer code."
+
+    order_id: UUID
+    lines: list[OrderLine]
+    total: Money
+    cost: Money | None = Field(default=None, description="Sum of line costs when every line has a cost.")
+    margin: Money | None = Field(default=None, description="total - cost when every line has a cost.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    channel: str
+    offer_code: str | None = None
+    promised_delivery_date: date | None = None
+    placed_at: datetime
+
+
+@event
+class OrderShipped(_CustomerEvent):
+    event_type = "OrderShipped"
+    event_version = 1
+    description = "An order left the warehouse."
+
+    order_id: UUID
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: datetime
+
+
+@event
+class OrderDelivered(_CustomerEvent):
+    event_type = "OrderDelivered"
+    event_version = 1
+    description = "An order reached the customer; on_time compares with the promised date when there was one."
+
+    order_id: UUID
+    delivered_at: datetime
+    promised_delivery_date: date | None = None
+    on_time: bool | None = None
+
+
+@event
+class OrderCancelled(_CustomerEvent):
+    event_type = "OrderCancelled"
+    event_version = 1
+    description = "An order was cancelled before delivery."
+
+    order_id: UUID
+    reason: str | None = None
+    total: Money
+    currency: str
+    cancelled_at: datetime
+
+
+@event
+class OrderReturned(_CustomerEvent):
+    event_type = "OrderReturned"
+    event_version = 1
+    description = "A delivered order was returned within the return window."
+
+    order_id: UUID
+    reason: str | None = None
+    refund_amount: Money
+    currency: str
+    returned_at: datetime
+
+
+@event
+class InvoiceIssued(_CustomerEvent):
+    event_type = "InvoiceIssued"
+    event_version = 1
+    description = "An invoice was issued for an order."
+
+    invoice_id: UUID
+    order_id: UUID
+    amount: Money
+    currency: str
+    due_date: date
+    issued_at: datetime
+
+
+@event
+class PaymentReceived(_CustomerEvent):
+    event_type = "PaymentReceived"
+    event_version = 1
+    description = "A (possibly partial) payment was received; carries the invoice totals after it."
+
+    payment_id: UUID
+    invoice_id: UUID
+    order_id: UUID
+    amount: Money
+    currency: str
+    method: PaymentMethod
+    paid_at: datetime
+    invoice_amount: Money
+    amount_paid: Money = Field(description="Everything paid on the invoice so far, this payment included.")
+    outstanding: Money
+    fully_paid: bool
+    due_date: date
+    days_late: int = Field(ge=0, description="Days after the due date this payment arrived (0 when on time).")
+
+
+@event
+class PaymentOverdue(_CustomerEvent):
+    event_type = "PaymentOverdue"
+    event_version = 1
+    description = "An invoice is unpaid past its due date (emitted once per invoice)."
+
+    invoice_id: UUID
+    order_id: UUID
+    due_date: date
+    days_overdue: int = Field(gt=0)
+    invoice_amount: Money
+    outstanding: Money
+    currency: str
+    detected_at: datetime
+
+
+@event
+class CustomerErased(_CustomerEvent):
+    """The customer's personal data was erased (right to be forgotten); their key is destroyed."""
+
+    event_type = "CustomerErased"
+    event_version = 1
+    description = "Personal data was erased; subscribers must drop everything personal they hold."
+
+    erased_at: datetime
+    erased_by: str | None = None
+
+
+__all__ = [
+    "AccountManagerAssigned",
+    "AcquisitionChannel",
+    "ConsentSource",
+    "Consents",
+    "ContactChannel",
+    "ContactPreferencesChanged",
+    "CustomerErased",
+    "CustomerProfileUpdated",
+    "CustomerRegistered",
+    "CustomersMerged",
+    "CustomersUnmerged",
+    "InvoiceIssued",
+    "MatchEvidence",
+    "OrderCancelled",
+    "OrderDelivered",
+    "OrderLine",
+    "OrderPlaced",
+    "OrderReturned",
+    "OrderShipped",
+    "PaymentMethod",
+    "PaymentOverdue",
+    "PaymentReceived",
+    "RelationshipType",
+]
