@@ -12,6 +12,7 @@ Personal data is marked on the model (``Annotated[str, Personal()]``) so the sto
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,7 +33,7 @@ Money = Annotated[
 ]
 
 
-def Personal(**kwargs: Any) -> Any:  # noqa: N802 - reads as a marker: Annotated[str, Personal()]
+def Personal(**kwargs: Any) -> Any:
     """Marks a field as personal data: encrypted at rest, erased with the customer's key."""
     return Field(json_schema_extra={"x-personal": True}, **kwargs)
 
@@ -59,12 +60,16 @@ class DomainEvent(BaseModel):
 
     @classmethod
     def personal_fields(cls) -> frozenset[str]:
-        """Names of the fields marked ``Personal()``."""
-        return frozenset(
-            name
-            for name, info in cls.model_fields.items()
-            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-personal")
-        )
+        """Names of the fields marked ``Personal()`` (computed once per class: it is on the hot path)."""
+        cached = cls.__dict__.get("_personal_fields_cache")
+        if cached is None:
+            cached = frozenset(
+                name
+                for name, info in cls.model_fields.items()
+                if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-personal")
+            )
+            type.__setattr__(cls, "_personal_fields_cache", cached)
+        return cached
 
 
 def ce_type_for(domain: str, event_type: str, version: int) -> str:
@@ -81,6 +86,7 @@ class TypeName:
     version: int
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_ce_type(value: str) -> TypeName:
     """Parse ``customer360.<domain>.<EventType>.v<N>``; ValueError when it is not one of ours."""
     parts = value.split(".")
@@ -113,6 +119,7 @@ class Catalog:
     def __init__(self) -> None:
         self._models: dict[tuple[str, int], type[DomainEvent]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._latest: dict[str, int] = {}
 
     def register(self, model: type[DomainEvent]) -> type[DomainEvent]:
         """Register a model (usable as a class decorator). Registering the same class twice is a no-op."""
@@ -123,6 +130,7 @@ class Catalog:
         ):
             raise ValueError(f"{model.event_type} v{model.event_version} is already registered")
         self._models[key] = model
+        self._latest[model.event_type] = max(self._latest.get(model.event_type, 0), model.event_version)
         return model
 
     def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -135,10 +143,10 @@ class Catalog:
         return decorator
 
     def latest_version(self, event_type: str) -> int:
-        versions = [v for (name, v) in self._models if name == event_type]
-        if not versions:
-            raise UnknownEventType(event_type)
-        return max(versions)
+        try:
+            return self._latest[event_type]
+        except KeyError:
+            raise UnknownEventType(event_type) from None
 
     def model(self, event_type: str, version: int | None = None) -> type[DomainEvent]:
         """The model for a type (latest version by default)."""
@@ -156,7 +164,7 @@ class Catalog:
             raise UnknownEventType(f"{event_type} v{version} is newer than this reader knows (v{latest})")
         if (event_type, version) not in self._models:
             raise UnknownEventType(f"{event_type} v{version}")
-        current = dict(data)
+        current = data if version == latest else dict(data)
         for step in range(version, latest):
             upcast = self._upcasters.get((event_type, step))
             if upcast is None:

@@ -32,7 +32,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
-from shared.envelope import Envelope, EnvelopeError, format_time, from_kafka
+from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time
 from shared.logging import causation_id_var, correlation_id_var
 from shared.privacy import decrypt_fields, is_encrypted
 from shared.topics import dlq_of
@@ -134,11 +134,9 @@ def dead_letter_headers(record: RawRecord, consumer: str, reason: str, detail: s
 def decode_record(record: RawRecord, catalog: Catalog = CATALOG) -> tuple[Envelope, dict[str, Any]]:
     """Envelope and raw data dict of a record; ``PoisonRecord`` for anything malformed."""
     try:
-        envelope = from_kafka(record.key, record.value, record.headers)
-        data = envelope.data_dict()
+        return decode_kafka(record.key, record.value, record.headers)
     except EnvelopeError as exc:
         raise PoisonRecord(exc.reason, exc.detail) from None
-    return envelope, data
 
 
 def validate(envelope: Envelope, data: dict[str, Any], catalog: Catalog = CATALOG) -> DomainEvent:
@@ -196,8 +194,7 @@ class BatchProcessor:
                 await self._dead_letter(record, poison.reason, poison.detail)
                 continue
             pending.append((record, envelope, data))
-        if self.keys is not None:
-            pending = await self._open_personal_fields(pending)
+        pending = await self._open_personal_fields(pending)
         for record, envelope, data in pending:
             try:
                 event = validate(envelope, data, self.catalog)
@@ -212,7 +209,7 @@ class BatchProcessor:
     async def _open_personal_fields(
         self, pending: list[tuple[RawRecord, Envelope, dict[str, Any]]]
     ) -> list[tuple[RawRecord, Envelope, dict[str, Any]]]:
-        assert self.keys is not None
+        # Without a key provider, sealed personal fields read as None: never as their ciphertext.
         wanted: dict[str, set[str]] = {}
         for _, envelope, data in pending:
             if any(is_encrypted(v) for v in data.values()):
@@ -220,9 +217,10 @@ class BatchProcessor:
         if not wanted:
             return pending
         keys: dict[tuple[str, str], bytes] = {}
-        for source, subjects in wanted.items():
-            found = await self.keys.keys_for(source, subjects)
-            keys.update({(source, s): k for s, k in found.items()})
+        if self.keys is not None:
+            for source, subjects in wanted.items():
+                found = await self.keys.keys_for(source, subjects)
+                keys.update({(source, s): k for s, k in found.items()})
         opened = []
         for record, envelope, data in pending:
             fields = [k for k, v in data.items() if is_encrypted(v)]

@@ -161,12 +161,32 @@ def _header_dict(headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str
     return result
 
 
+_KNOWN_HEADERS = frozenset(REQUIRED_HEADERS) | {
+    "ce_subject",
+    "content-type",
+    "ce_correlationid",
+    "ce_causationid",
+    "ce_streamid",
+    "ce_streamversion",
+    "ce_traceparent",
+}
+
+
 def from_kafka(
     key: bytes | None,
     value: bytes | None,
     headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, Any] | None,
 ) -> Envelope:
     """Decode a Kafka record; raises ``EnvelopeError`` with a reason for anything malformed."""
+    return decode_kafka(key, value, headers)[0]
+
+
+def decode_kafka(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, Any] | None,
+) -> tuple[Envelope, dict[str, Any]]:
+    """Decode a Kafka record into its envelope and its parsed data (the JSON is parsed once)."""
     h = _header_dict(headers)
     missing = [name for name in REQUIRED_HEADERS if not h.get(name)]
     if missing:
@@ -202,16 +222,7 @@ def from_kafka(
         stream_version = int(version_text) if version_text else None
     except ValueError:
         raise EnvelopeError("invalid_header", f"ce_streamversion={version_text!r}") from None
-    known = set(REQUIRED_HEADERS) | {
-        "ce_subject",
-        "content-type",
-        "ce_correlationid",
-        "ce_causationid",
-        "ce_streamid",
-        "ce_streamversion",
-        "ce_traceparent",
-    }
-    return Envelope(
+    envelope = Envelope(
         id=event_id,
         type=h["ce_type"],
         source=h["ce_source"],
@@ -223,5 +234,6 @@ def from_kafka(
         stream_id=h.get("ce_streamid"),
         stream_version=stream_version,
         traceparent=h.get("ce_traceparent"),
-        extra={k: v for k, v in h.items() if k not in known},
+        extra={k: v for k, v in h.items() if k not in _KNOWN_HEADERS},
     )
+    return envelope, parsed

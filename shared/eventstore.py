@@ -95,16 +95,16 @@ with head as (
 new_events as (
     insert into events (event_id, stream_id, stream_type, version, event_type, event_version,
                         subject, data, metadata, occurred_at)
-    select e.event_id, $1, $2, e.version, e.event_type, e.event_version, $3, e.data, $4, $5
-    from unnest($6::uuid[], $7::int[], $8::text[], $9::int[], $10::jsonb[])
+    select e.event_id, $1, $2, e.version, e.event_type, e.event_version, $3, e.data::jsonb, $4, $5
+    from unnest($6::uuid[], $7::int[], $8::text[], $9::int[], $10::text[])
          as e(event_id, version, event_type, event_version, data)
     where (select version from head) = $11
     returning position, event_id, version, recorded_at
 ),
 new_outbox as (
     insert into outbox (topic, key, headers, payload)
-    select $12, $13, o.headers, o.payload
-    from unnest($14::uuid[], $15::jsonb[], $16::bytea[]) as o(event_id, headers, payload)
+    select $12, $13, o.headers::jsonb, o.payload
+    from unnest($14::uuid[], $15::text[], $16::bytea[]) as o(event_id, headers, payload)
     join new_events n on n.event_id = o.event_id
     order by n.position
     returning 1
@@ -112,6 +112,8 @@ new_outbox as (
 select n.position, n.event_id, n.version, n.recorded_at, (select count(*) from new_outbox) as queued
 from new_events n order by n.position
 """
+
+_NIL = UUID(int=0)
 
 _COLUMNS = (
     "position, event_id, stream_id, stream_type, version, event_type, event_version, subject, data, "
@@ -129,7 +131,10 @@ class EventStore:
         topic: str | None,
         catalog: Catalog = CATALOG,
         keys: KeyStore | None = None,
+        metrics: Any | None = None,
     ) -> None:
+        self.metrics = metrics
+        """``shared.web.metrics.PlatformMetrics``; committed appends are counted by event type."""
         self.service = service
         self.topic = topic
         self.catalog = catalog
@@ -161,33 +166,41 @@ class EventStore:
         if any(e.personal_fields() for e in events):
             key = await self.keys.key_for(conn, subject)
 
+        # Hot path: serialise each event once (the same bytes become the jsonb column and the Kafka
+        # value) and build the CloudEvents headers from a per-append template.
+        template = Envelope(
+            id=_NIL,
+            type="",
+            source=self.source,
+            subject=subject,
+            time=moment,
+            data=b"",
+            correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id,
+            stream_id=stream_id,
+            stream_version=0,
+            traceparent=metadata.traceparent,
+        ).header_map()
         ids: list[UUID] = []
-        datas: list[dict[str, Any]] = []
-        headers: list[dict[str, str]] = []
+        datas: list[str] = []
+        headers: list[str] = []
         payloads: list[bytes] = []
         for offset, event in enumerate(events, start=1):
             event_id = uuid7()
-            data = event.model_dump(mode="json")
             personal = event.personal_fields()
             if personal:
+                data = event.model_dump(mode="json")
                 data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
+                payload = orjson.dumps(data)
+            else:
+                payload = event.__pydantic_serializer__.to_json(event)
             ids.append(event_id)
-            datas.append(data)
-            envelope = Envelope(
-                id=event_id,
-                type=event.ce_type(),
-                source=self.source,
-                subject=subject,
-                time=moment,
-                data=b"",
-                correlation_id=metadata.correlation_id,
-                causation_id=metadata.causation_id,
-                stream_id=stream_id,
-                stream_version=expected_version + offset,
-                traceparent=metadata.traceparent,
-            )
-            headers.append(envelope.header_map())
-            payloads.append(orjson.dumps(data))
+            payloads.append(payload)
+            datas.append(payload.decode())
+            template["ce_id"] = str(event_id)
+            template["ce_type"] = event.ce_type()
+            template["ce_streamversion"] = str(expected_version + offset)
+            headers.append(orjson.dumps(template).decode())
 
         try:
             rows = await conn.fetch(
@@ -236,6 +249,12 @@ class EventStore:
             )
             for row, event in zip(rows, events, strict=True)
         ]
+
+    def count_committed(self, recorded: Sequence[RecordedEvent]) -> None:
+        """Count events whose transaction committed (called by the unit of work's owner)."""
+        if self.metrics is not None:
+            for event in recorded:
+                self.metrics.events_appended.labels(event_type=event.event_type).inc()
 
     async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
         value = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream_id)

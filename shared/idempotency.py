@@ -95,4 +95,5 @@ async def run_command(
                 result.body,
                 result.headers,
             )
-        return result
+    store.count_committed(uow.recorded)
+    return result

@@ -227,3 +227,28 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) ->
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a relay for any database: ``python -m shared.relay --dsn ... --bootstrap ...``.
+
+    ``c360 relay <service>`` is the usual way; this entry point serves tests and one-off drains.
+    """
+    import argparse
+
+    from shared.cli import _run_until_signalled
+    from shared.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description="Publish a database's outbox to Kafka.")
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    args = parser.parse_args(argv)
+    configure_logging("relay", "INFO")
+    relay = OutboxRelay(dsn=args.dsn, bootstrap_servers=args.bootstrap, batch_size=args.batch_size,
+                        poll_interval=0.2)
+    _run_until_signalled(relay.run)
+
+
+if __name__ == "__main__":
+    main()

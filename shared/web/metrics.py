@@ -160,6 +160,8 @@ def metrics_router() -> APIRouter:
     async def metrics(request: Request) -> Response:
         """Prometheus scrape endpoint."""
         registry: CollectorRegistry = request.app.state.metrics_registry
+        for refresh in getattr(request.app.state, "metrics_refreshers", ()):
+            await refresh(request.app)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

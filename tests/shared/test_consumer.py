@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import asyncpg
+import orjson
 from kafka import KafkaProducer
 
 from shared.catalog import ce_type_for
@@ -67,7 +69,10 @@ async def test_poison_records_are_dead_lettered_with_a_reason_and_the_rest_appli
         await totals_table(pool)
         good = thing("a", "1.00")
         key, value, headers = good.key, good.value, list(good.headers)
-        with_type = lambda t: [(k, (t.encode() if k == "ce_type" else v)) for k, v in headers]  # noqa: E731
+
+        def with_type(t: str) -> list[tuple[str, bytes]]:
+            return [(k, (t.encode() if k == "ce_type" else v)) for k, v in headers]
+
         poison = [
             RawRecord("things", 0, 1, key, b"{not json", headers),
             RawRecord("things", 0, 2, key, b'{"customer_id": 5, "amount": "x"}', headers),
@@ -135,3 +140,31 @@ async def test_faust_worker_applies_from_a_real_topic_and_dead_letters_poison(
     finally:
         await worker.stop()
         await pool.close()
+
+
+async def test_sealed_personal_fields_read_as_none_without_a_key_provider(fresh_dsn: str) -> None:
+    from shared.privacy import encrypt_fields
+    from tests.shared.sample_events import PersonRenamed
+
+    seen: list[object] = []
+
+    class Names:
+        name = "names"
+
+        async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+            seen.extend(e.event for e in events)
+
+    event = PersonRenamed(customer_id="p1", given_name="Ada", family_name="Lovelace")
+    env = new_envelope(event, service="testing", subject="p1")
+    sealed = encrypt_fields(event.model_dump(mode="json"), event.personal_fields(), bytes(32), "p1")
+
+
+    record = record_for(replace(env, data=orjson.dumps(sealed)))
+    pool = await create_pool(fresh_dsn)
+    try:
+        assert await apply_records(pool, Names(), [record], catalog=TEST_CATALOG) == []
+    finally:
+        await pool.close()
+    (applied,) = seen
+    assert applied.given_name is None and applied.family_name is None  # type: ignore[attr-defined]
+    assert applied.customer_id == "p1"  # type: ignore[attr-defined]

@@ -1,0 +1,66 @@
+"""The ticketing service's HTTP app. Run it with ``c360 api ticketing`` (port 8002)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared.clock import Clock, SystemClock
+from shared.db import create_pool
+from shared.eventstore import EventStore
+from shared.settings import ServiceSettings
+from shared.web import create_service_app, kafka_check, postgres_check
+
+from ..application.handlers import TicketingPolicy
+from ..config import TicketingSettings
+from .metrics import ticketing_metrics
+from .routes import router
+
+EVENTS_TOPIC = "ticketing.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``ticketing.events`` topic."""
+    return EventStore(service="ticketing", topic=settings.topic(EVENTS_TOPIC))
+
+
+def ticketing_policy(settings: ServiceSettings) -> TicketingPolicy:
+    """The rules and SLA policy configured for this deployment."""
+    ticketing = settings if isinstance(settings, TicketingSettings) else TicketingSettings()
+    return TicketingPolicy(rules=ticketing.rules, sla=ticketing.sla_policy)
+
+
+def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the pool is created by the lifespan, inside the running loop."""
+    settings = settings or TicketingSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        app.state.store = event_store(settings)
+        app.state.clock = clock or SystemClock()
+        app.state.policy = ticketing_policy(settings)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = create_service_app(
+        settings=settings,
+        title="Customer 360: ticketing service",
+        description="Complaints and support tickets: an owner from the first contact, SLA clocks, escalation, "
+        "conversation history and root cause.",
+        version="1.0.0",
+        routers=[router],
+        lifespan=lifespan,
+        readiness={
+            "postgres": postgres_check(lambda app: app.state.pool),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+        },
+    )
+    app.state.ticket_metrics = ticketing_metrics(app.state.metrics_registry)
+    return app

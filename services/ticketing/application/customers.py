@@ -1,0 +1,90 @@
+"""Reactions to the customer domain: keep the replica, reconcile tickets, merge, erase.
+
+Each function runs inside the consumer's transaction (``conn``), so the replica change, the ticket
+events it causes and the consumer's inbox record commit together: a redelivered customer event is
+never applied twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from shared.eventstore import EventStore
+
+from ..adapters import readmodel, replica
+from ..domain.model import Ticket
+from ..domain.sla import tier_for
+from .handlers import load_tickets, persist_tickets
+
+
+async def customer_registered(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    *,
+    customer_id: UUID,
+    relationship_type: str | None,
+    registered_at: datetime | None,
+    now: datetime,
+) -> int:
+    """Remember the customer and confirm their provisional tickets (ADR 0003); returns how many."""
+    await replica.register(conn, customer_id, relationship_type, registered_at)
+    rows = await conn.fetch(
+        "select id from tickets where customer_id = $1 and not customer_verified and status <> 'closed'", customer_id
+    )
+    tickets = await load_tickets(conn, [r["id"] for r in rows])
+    changed = [t for t in tickets if t.verify_customer(customer_tier=tier_for(relationship_type), now=now)]
+    await persist_tickets(conn, store, changed, now)
+    return len(changed)
+
+
+async def relationship_changed(conn: asyncpg.Connection, *, customer_id: UUID, relationship_type: str) -> None:
+    """A new relationship type changes the SLA tier of tickets opened from now on."""
+    await replica.set_relationship_type(conn, customer_id, relationship_type)
+
+
+async def account_manager_assigned(
+    conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID, account_manager_id: str, now: datetime
+) -> int:
+    """Remember the account manager and give them the customer's unowned tickets; returns how many."""
+    await replica.set_account_manager(conn, customer_id, account_manager_id)
+    rows = await conn.fetch(
+        "select id from tickets where customer_id = $1 and owner_id is null and status = 'open'", customer_id
+    )
+    tickets = await load_tickets(conn, [r["id"] for r in rows])
+    for ticket in tickets:
+        ticket.assign(agent_id=account_manager_id, by=None, now=now, routing="account_manager")
+    await persist_tickets(conn, store, tickets, now)
+    return len(tickets)
+
+
+async def customers_merged(
+    conn: asyncpg.Connection, store: EventStore, *, survivor_id: UUID, duplicate_id: UUID, now: datetime
+) -> int:
+    """Move the duplicate's unfinished tickets to the survivor; closed ones stay as history."""
+    await replica.mark_merged(conn, duplicate_id, survivor_id)
+    ids = await readmodel.tickets_of_customer(conn, duplicate_id, unfinished_only=True)
+    tickets: list[Ticket] = await load_tickets(conn, ids)
+    moved = [t for t in tickets if t.move_to_customer(survivor_id, now)]
+    await persist_tickets(conn, store, moved, now)
+    return len(moved)
+
+
+async def customers_unmerged(conn: asyncpg.Connection, *, duplicate_id: UUID) -> None:
+    """The duplicate is a customer of its own again; tickets already moved stay with the survivor."""
+    await replica.mark_unmerged(conn, duplicate_id)
+
+
+async def customer_erased(conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID) -> int:
+    """Right to be forgotten: drop the read side's free text and destroy the keys of the event store.
+
+    Duplicates merged into the customer are the same person, so their keys go too. Anonymous facts
+    (times, counts, priorities, root causes) stay for the KPIs. Returns how many tickets changed.
+    """
+    people = await replica.mark_erased(conn, customer_id)
+    changed = await readmodel.erase_personal_text(conn, people)
+    for person in people:
+        await store.keys.destroy(conn, str(person))
+    return changed

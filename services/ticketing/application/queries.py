@@ -1,0 +1,203 @@
+"""Read side: the ticket with its history, the queue, and SLA back-testing over recorded history."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from shared.catalog import CATALOG
+from shared.contracts.ticketing import TicketCommented
+from shared.errors import InvalidInput, NotFound
+from shared.eventstore import EventStore
+
+from ..adapters import readmodel
+from ..domain.simulation import SimulationReport, event_time, simulate
+from ..domain.sla import SlaPolicy
+
+_INFINITY = datetime.max  # asyncpg sends the naive maximum as PostgreSQL 'infinity'
+SORTS = ("due", "newest")
+
+
+def ticket_json(row: asyncpg.Record) -> dict[str, Any]:
+    """The API's view of a ``tickets`` row (times RFC 3339, ids as strings)."""
+    queue_due = row["queue_due"]
+    return {
+        "id": str(row["id"]),
+        "customer_id": str(row["customer_id"]),
+        "kind": row["kind"],
+        "channel": row["channel"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "category": row["category"],
+        "order_id": None if row["order_id"] is None else str(row["order_id"]),
+        "subject": row["subject"],
+        "description": row["description"],
+        "owner_id": row["owner_id"],
+        "opened_by": row["opened_by"],
+        "transfer_count": row["transfer_count"],
+        "escalation_level": row["escalation_level"],
+        "reopen_count": row["reopen_count"],
+        "customer_verified": row["customer_verified"],
+        "customer_tier": row["customer_tier"],
+        "first_response_due": _time(row["first_response_due"]),
+        "resolution_due": _time(row["resolution_due"]),
+        "first_responded_at": _time(row["first_responded_at"]),
+        "next_due_at": None if _is_infinite(queue_due) else _time(queue_due),
+        "breached": row["breached"],
+        "resolution": row["resolution"],
+        "root_cause": row["root_cause"],
+        "opened_at": _time(row["opened_at"]),
+        "resolved_at": _time(row["resolved_at"]),
+        "closed_at": _time(row["closed_at"]),
+        "version": row["version"],
+    }
+
+
+async def get_ticket(
+    conn: asyncpg.Connection, store: EventStore, ticket_id: UUID, *, include_internal: bool
+) -> dict[str, Any]:
+    """The ticket with its full history (internal comments only for staff)."""
+    row = await readmodel.ticket_row(conn, ticket_id)
+    if row is None:
+        raise NotFound(f"ticket {ticket_id} does not exist", ticket_id=str(ticket_id))
+    recorded = await store.load(conn, str(ticket_id))
+    history = []
+    for r in recorded:
+        event = r.event
+        if isinstance(event, TicketCommented) and event.visibility == "internal" and not include_internal:
+            continue
+        data = event.model_dump(mode="json", exclude={"ticket_id"})
+        history.append(
+            {"version": r.version, "type": r.event_type, "at": _time(event_time(event) or r.occurred_at), "data": data}
+        )
+    return {**ticket_json(row), "history": history}
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What ``GET /v1/tickets`` filters on (all optional)."""
+
+    customer_id: UUID | None = None
+    owner_id: str | None = None
+    status: Sequence[str] = ()
+    kind: str | None = None
+    priority: str | None = None
+    breached: bool | None = None
+
+
+async def list_tickets(
+    conn: asyncpg.Connection, filters: TicketFilter, *, limit: int, cursor: str | None, sort: str = "due"
+) -> dict[str, Any]:
+    """A page of tickets; ``due`` puts what breaches next first (the agent's queue)."""
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be one of: {', '.join(SORTS)}", field="sort")
+    after = _decode_cursor(cursor, sort) if cursor else None
+    where = [
+        "($1::uuid is null or customer_id = $1)",
+        "($2::text is null or owner_id = $2)",
+        "(cardinality($3::text[]) = 0 or status = any($3::text[]))",
+        "($4::text is null or kind = $4)",
+        "($5::text is null or priority = $5)",
+        "($6::bool is null or breached = $6)",
+    ]
+    args: list[Any] = [
+        filters.customer_id,
+        filters.owner_id,
+        list(filters.status),
+        filters.kind,
+        filters.priority,
+        filters.breached,
+    ]
+    if sort == "due":
+        order = "queue_due, id"
+        if after is not None:
+            where.append("(queue_due, id) > ($7::timestamptz, $8::uuid)")
+            args += list(after)
+    else:
+        order = "opened_at desc, id desc"
+        if after is not None:
+            where.append("(opened_at, id) < ($7::timestamptz, $8::uuid)")
+            args += list(after)
+    rows = await conn.fetch(
+        f"select * from tickets where {' and '.join(where)} order by {order} limit {int(limit) + 1}", *args
+    )
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more and page:
+        last = page[-1]
+        next_cursor = _encode_cursor(last["queue_due"] if sort == "due" else last["opened_at"], last["id"], sort)
+    return {"items": [ticket_json(r) for r in page], "next_cursor": next_cursor}
+
+
+_SIMULATED_TYPES = [
+    "TicketOpened",
+    "TicketCommented",
+    "CustomerContacted",
+    "TicketWaitingOnCustomer",
+    "TicketResumed",
+    "TicketResolved",
+    "TicketReopened",
+    "TicketClosed",
+    "SlaBreached",
+]
+
+
+async def simulate_policy(
+    conn: asyncpg.Connection, policy: SlaPolicy, now: datetime, *, opened_since: datetime | None = None
+) -> SimulationReport:
+    """Replay every recorded ticket (opened since ``opened_since``) under ``policy``.
+
+    Events are decoded without decrypting: the SLA replay reads only times and flags, never the
+    personal free text, so erased customers' tickets still count.
+    """
+    rows = await conn.fetch(
+        """select e.stream_id, e.event_type, e.event_version, e.data from events e
+           where e.stream_type = 'ticket' and e.event_type = any($1::text[])
+             and ($2::timestamptz is null or e.stream_id in (
+                 select o.stream_id from events o where o.stream_type = 'ticket'
+                   and o.event_type = 'TicketOpened' and o.occurred_at >= $2))
+           order by e.stream_id, e.version""",
+        _SIMULATED_TYPES,
+        opened_since,
+    )
+    histories: dict[str, list[Any]] = {}
+    for r in rows:
+        histories.setdefault(r["stream_id"], []).append(CATALOG.decode(r["event_type"], r["event_version"], r["data"]))
+    return simulate(histories.values(), policy, now)
+
+
+def report_json(report: SimulationReport) -> dict[str, Any]:
+    return asdict(report)
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _is_infinite(value: datetime) -> bool:
+    return value.year >= 9999
+
+
+def _encode_cursor(value: datetime, ticket_id: UUID, sort: str) -> str:
+    moment = "infinity" if _is_infinite(value) else value.isoformat()
+    return base64.urlsafe_b64encode(orjson.dumps([sort, moment, str(ticket_id)])).decode()
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, UUID]:
+    try:
+        cursor_sort, moment, ticket_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if cursor_sort != sort:
+            raise ValueError("cursor was made for another sort")
+        when: Any = _INFINITY if moment == "infinity" else datetime.fromisoformat(moment)
+        return when, UUID(ticket_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not valid for this list; start again without it", field="cursor") from exc

@@ -1,0 +1,65 @@
+"""The ticketing service's composition root: ``SERVICE`` for the ``c360`` CLI.
+
+``c360 api ticketing`` serves the HTTP API (port 8002), ``c360 relay ticketing`` publishes the
+outbox to ``ticketing.events``, ``c360 worker ticketing scheduler`` runs the SLA and
+unknown-customer sweeps, and ``c360 worker ticketing customer-replica`` consumes ``customer.events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from shared.clock import SystemClock
+from shared.db import create_pool
+from shared.service import ServiceDefinition
+from shared.settings import ServiceSettings
+from shared.streams import ProjectionWorker
+
+from .api.app import EVENTS_TOPIC, create_app, event_store
+from .application.scheduler import run_scheduler
+from .config import TicketingSettings
+from .consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
+
+
+def _ticketing(settings: ServiceSettings) -> TicketingSettings:
+    return settings if isinstance(settings, TicketingSettings) else TicketingSettings()
+
+
+async def scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Emit SlaBreached/TicketEscalated when targets pass; close tickets of customers that never appeared."""
+    config = _ticketing(settings)
+    pool = await create_pool(config.database_url, min_size=1, max_size=2)
+    try:
+        await run_scheduler(
+            pool,
+            event_store(config),
+            SystemClock(),
+            stop,
+            interval_seconds=config.ticketing_scheduler_interval_seconds,
+            unverified_grace=config.unverified_grace,
+        )
+    finally:
+        await pool.close()
+
+
+async def customer_replica(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Consume ``customer.events`` into the customer replica (merges, erasure, account managers)."""
+    worker = ProjectionWorker(
+        settings=settings,
+        dsn=settings.database_url,
+        projector=CustomerReplicaProjector(event_store(settings)),
+        topics=TOPICS,
+        keys=WithoutPersonalData(),
+    )
+    await worker.run(stop)
+
+
+SERVICE = ServiceDefinition(
+    name="ticketing",
+    settings_factory=TicketingSettings,
+    app_factory=create_app,
+    migrations=Path(__file__).parent / "migrations",
+    produces=EVENTS_TOPIC,
+    workers={"scheduler": scheduler, "customer-replica": customer_replica},
+)

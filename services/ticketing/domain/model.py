@@ -1,0 +1,601 @@
+"""The Ticket aggregate: ownership, conversation, SLA, escalation and resolution rules.
+
+Seed 004's founding rule shapes the model: the first person who talks to the customer owns the
+problem. So an agent who takes a contact owns the ticket from its first event, assignment only
+applies to an unowned ticket, and every later change of owner is a *transfer* that needs a reason
+and is counted. Impossible transitions raise ``Conflict`` naming the current status.
+
+Status machine::
+
+    open ──assign──▶ in_progress ⇄ waiting_customer
+                          │               │
+                          └────resolve────┴──▶ resolved ──close──▶ closed
+                                                  │
+                          in_progress ◀─resume── reopened ◀─reopen─┘
+
+``open`` means "nobody owns it yet": assigning the owner starts the work. A ticket whose customer
+never turned up (ADR 0003) is closed from any unfinished status with reason ``customer_unknown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from shared.aggregate import Aggregate
+from shared.contracts.ticketing import (
+    ComplaintFiled,
+    CustomerContacted,
+    SlaBreached,
+    TicketAssigned,
+    TicketClosed,
+    TicketCommented,
+    TicketCustomerChanged,
+    TicketCustomerVerified,
+    TicketEscalated,
+    TicketOpened,
+    TicketReopened,
+    TicketResolved,
+    TicketResumed,
+    TicketTransferred,
+    TicketWaitingOnCustomer,
+)
+from shared.errors import Conflict, InvalidInput
+
+from .sla import STANDARD_TIER, SlaClock, SlaPolicy, SlaTargets
+
+KINDS = ("complaint", "question", "incident", "request")
+CHANNELS = ("phone", "email", "web", "chat", "social", "store")
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("open", "in_progress", "waiting_customer", "resolved", "reopened", "closed")
+DEFAULT_TRANSFER_REASONS = (
+    "wrong_skill",
+    "escalation_required",
+    "out_of_office",
+    "workload_balancing",
+    "customer_request",
+    "other",
+)
+DEFAULT_ROOT_CAUSES = (
+    "product_defect",
+    "delivery_delay",
+    "billing_error",
+    "wrong_item",
+    "service_failure",
+    "staff_behaviour",
+    "process_gap",
+    "customer_misunderstanding",
+    "third_party",
+    "other",
+)
+
+Kind = Literal["complaint", "question", "incident", "request"]
+Routing = Literal["first_contact", "account_manager", "manual"]
+_FINISHED = ("resolved", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRules:
+    """The configurable lists and windows the ticket enforces (from settings)."""
+
+    transfer_reasons: Collection[str] = DEFAULT_TRANSFER_REASONS
+    root_causes: Collection[str] = DEFAULT_ROOT_CAUSES
+    reopen_window: timedelta = timedelta(days=14)
+
+
+class Ticket(Aggregate):
+    """A customer's complaint, question, incident or request, from opening to closing."""
+
+    def _initial_state(self) -> None:
+        self.id: UUID | None = None
+        self.customer_id: UUID | None = None
+        self.kind = ""
+        self.channel = ""
+        self.priority = "normal"
+        self.category: str | None = None
+        self.order_id: UUID | None = None
+        self.status = "open"
+        self.owner_id: str | None = None
+        self.first_contact_agent: str | None = None
+        self.transfer_count = 0
+        self.escalation_level = 0
+        self.reopen_count = 0
+        self.customer_tier = STANDARD_TIER
+        self.customer_verified = True
+        self.opened_at: datetime | None = None
+        self.resolved_at: datetime | None = None
+        self.closed_at: datetime | None = None
+        self.root_cause: str | None = None
+        self.time_to_first_response_seconds: int | None = None
+        self.clock: SlaClock | None = None
+
+    # ---- commands -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        ticket_id: UUID,
+        customer_id: UUID,
+        kind: str,
+        channel: str,
+        subject: str | None,
+        description: str | None,
+        now: datetime,
+        policy: SlaPolicy,
+        priority: str = "normal",
+        category: str | None = None,
+        order_id: UUID | None = None,
+        agent_id: str | None = None,
+        account_manager_id: str | None = None,
+        customer_tier: str = STANDARD_TIER,
+        customer_verified: bool = True,
+    ) -> Ticket:
+        """Open a ticket; the contact-taking agent (or else the account manager) owns it at once."""
+        _require_choice("kind", kind, KINDS)
+        _require_choice("channel", channel, CHANNELS)
+        _require_choice("priority", priority, PRIORITIES)
+        targets = policy.targets_for(priority, customer_tier)
+        ticket = cls()
+        ticket._record(
+            TicketOpened(
+                ticket_id=ticket_id,
+                customer_id=customer_id,
+                kind=kind,
+                channel=channel,
+                priority=priority,
+                category=category,
+                order_id=order_id,
+                subject=subject,
+                details=description,
+                opened_by=agent_id,
+                customer_tier=customer_tier,
+                customer_verified=customer_verified,
+                opened_at=now,
+                first_response_due=now + targets.first_response,
+                resolution_due=now + targets.resolution,
+            )
+        )
+        if kind == "complaint":
+            ticket._record(
+                ComplaintFiled(
+                    ticket_id=ticket_id,
+                    customer_id=customer_id,
+                    channel=channel,
+                    priority=priority,
+                    category=category,
+                    order_id=order_id,
+                    filed_at=now,
+                )
+            )
+        owner, routing = (agent_id, "first_contact") if agent_id else (account_manager_id, "account_manager")
+        if owner:
+            ticket._record(
+                TicketAssigned(
+                    ticket_id=ticket_id,
+                    customer_id=customer_id,
+                    agent_id=owner,
+                    routing=routing,  # type: ignore[arg-type]
+                    assigned_by=agent_id,
+                    assigned_at=now,
+                )
+            )
+        return ticket
+
+    def assign(self, *, agent_id: str, by: str | None, now: datetime, routing: Routing = "manual") -> None:
+        """Give an unowned ticket its owner; changing an owner is a transfer, not an assignment."""
+        self._refuse_when(_FINISHED, "assign")
+        if self.owner_id is not None:
+            raise Conflict(
+                f"ticket already owned by {self.owner_id}; changing the owner is a transfer",
+                current_status=self.status,
+                owner_id=self.owner_id,
+            )
+        self._record(
+            TicketAssigned(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                agent_id=agent_id,
+                routing=routing,
+                assigned_by=by,
+                assigned_at=now,
+            )
+        )
+
+    def transfer(
+        self, *, to_agent_id: str, reason: str, note: str | None, by: str | None, now: datetime, rules: TicketRules
+    ) -> None:
+        """Move ownership to another agent: an exception, with a reason from the configured list."""
+        _require_choice("reason", reason, tuple(rules.transfer_reasons))
+        self._refuse_when(_FINISHED, "transfer")
+        if self.owner_id is None:
+            raise Conflict("ticket has no owner yet; assign it instead", current_status=self.status)
+        if to_agent_id == self.owner_id:
+            raise InvalidInput(f"ticket is already owned by {to_agent_id}", field="to_agent_id")
+        self._record(
+            TicketTransferred(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                from_agent_id=self.owner_id,
+                to_agent_id=to_agent_id,
+                reason=reason,
+                note=note,
+                transfer_count=self.transfer_count + 1,
+                transferred_by=by,
+                transferred_at=now,
+            )
+        )
+
+    def comment(
+        self,
+        *,
+        comment_id: UUID,
+        author_id: str,
+        body: str,
+        visibility: Literal["public", "internal"],
+        now: datetime,
+        author_type: Literal["agent", "customer"] = "agent",
+    ) -> None:
+        """Add to the conversation; the first public agent reply stops the first-response clock.
+
+        A public reply from the customer while the ticket waits on them resumes the work.
+        """
+        self._refuse_when(("closed",), "comment on")
+        first = author_type == "agent" and visibility == "public" and self._awaiting_first_response
+        self._record(
+            TicketCommented(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                comment_id=comment_id,
+                author_id=author_id,
+                author_type=author_type,
+                visibility=visibility,
+                body=body,
+                first_response=first,
+                commented_at=now,
+            )
+        )
+        if author_type == "customer" and visibility == "public" and self.status == "waiting_customer":
+            self.resume(by=author_id, now=now)
+
+    def log_contact(
+        self,
+        *,
+        contact_id: UUID,
+        agent_id: str,
+        method: Literal["call", "email", "visit", "chat", "sms"],
+        direction: Literal["inbound", "outbound"],
+        summary: str | None,
+        now: datetime,
+    ) -> None:
+        """Log a call, email or visit; speaking with the customer counts as the first response."""
+        self._refuse_when(("closed",), "log a contact on")
+        self._record(
+            CustomerContacted(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                contact_id=contact_id,
+                agent_id=agent_id,
+                method=method,
+                direction=direction,
+                summary=summary,
+                first_response=self._awaiting_first_response,
+                contacted_at=now,
+            )
+        )
+
+    def wait_for_customer(self, *, by: str | None, now: datetime) -> None:
+        """in_progress → waiting_customer: the SLA clocks pause."""
+        self._require_status(("in_progress",), "wait for the customer")
+        self._record(
+            TicketWaitingOnCustomer(ticket_id=self._id, customer_id=self._customer_id, changed_by=by, waiting_since=now)
+        )
+
+    def resume(self, *, by: str | None, now: datetime) -> None:
+        """waiting_customer or reopened → in_progress: the clocks run again, moved by the pause."""
+        self._require_status(("waiting_customer", "reopened"), "resume")
+        clock = self._clock
+        paused = max(timedelta(0), now - clock.paused_since) if clock.paused_since else timedelta(0)
+        self._record(
+            TicketResumed(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                previous_status=self.status,
+                paused_seconds=int(paused.total_seconds()),
+                first_response_due=clock.first_response_due
+                + (paused if clock.first_responded_at is None else timedelta(0)),
+                resolution_due=clock.resolution_due + paused,
+                changed_by=by,
+                resumed_at=now,
+            )
+        )
+
+    def escalate(self, *, by: str | None, note: str | None, now: datetime) -> None:
+        """Raise the escalation level by hand."""
+        self._refuse_when(_FINISHED, "escalate")
+        self._record(
+            TicketEscalated(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                level=self.escalation_level + 1,
+                previous_level=self.escalation_level,
+                trigger="manual",
+                escalated_by=by,
+                note=note,
+                escalated_at=now,
+            )
+        )
+
+    def record_sla_breaches(self, now: datetime) -> int:
+        """Report every target past due at ``now`` (once each) and escalate once per breach."""
+        if self.status in _FINISHED or self.clock is None:
+            return 0
+        breaches = self.clock.due_breaches(now)
+        for breach in breaches:
+            self._record(
+                SlaBreached(
+                    ticket_id=self._id,
+                    customer_id=self._customer_id,
+                    target=breach.target,
+                    priority=self.priority,
+                    customer_tier=self.customer_tier,
+                    due_at=breach.due_at,
+                    breached_at=now,
+                    breached_by_seconds=breach.late_by_seconds,
+                )
+            )
+            self._record(
+                TicketEscalated(
+                    ticket_id=self._id,
+                    customer_id=self._customer_id,
+                    level=self.escalation_level + 1,
+                    previous_level=self.escalation_level,
+                    trigger="sla_breach",
+                    sla_target=breach.target,
+                    escalated_at=now,
+                )
+            )
+        return len(breaches)
+
+    def resolve(
+        self, *, resolution: str, root_cause: str | None, by: str | None, now: datetime, rules: TicketRules
+    ) -> None:
+        """Resolve with KPIs; a complaint needs a root cause so the problem does not recur.
+
+        A breach that is due but not yet reported is reported first, so a late resolution is never
+        counted as on time just because the scheduler had not run.
+        """
+        self._require_status(("in_progress", "waiting_customer"), "resolve")
+        if root_cause is not None:
+            _require_choice("root_cause", root_cause, tuple(rules.root_causes))
+        elif self.kind == "complaint":
+            raise InvalidInput("a complaint needs a root_cause to be resolved", field="root_cause")
+        self.record_sla_breaches(now)
+        clock = self._clock
+        opened_at = self.opened_at or now
+        paused_now = (now - clock.paused_since) if clock.paused_since else timedelta(0)
+        self._record(
+            TicketResolved(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                kind=self.kind,
+                priority=self.priority,
+                category=self.category,
+                resolution=resolution,
+                root_cause=root_cause,
+                resolved_by=by,
+                time_to_first_response_seconds=self.time_to_first_response_seconds,
+                time_to_resolve_seconds=max(
+                    0, clock.business_seconds(opened_at, now) - int(paused_now.total_seconds())
+                ),
+                transfer_count=self.transfer_count,
+                escalation_level=self.escalation_level,
+                first_contact_resolution=(
+                    self.first_contact_agent is not None
+                    and self.owner_id == self.first_contact_agent
+                    and self.transfer_count == 0
+                    and self.reopen_count == 0
+                ),
+                sla_breached=clock.ever_breached,
+                resolved_at=now,
+            )
+        )
+
+    def reopen(self, *, reason: str | None, by: str | None, now: datetime, rules: TicketRules) -> None:
+        """resolved → reopened, only within the reopen window; a new resolution clock starts."""
+        self._require_status(("resolved",), "reopen")
+        if self.resolved_at is not None and now - self.resolved_at > rules.reopen_window:
+            raise Conflict(
+                f"the reopen window of {rules.reopen_window.days} days has passed; open a new ticket",
+                current_status=self.status,
+            )
+        self._record(
+            TicketReopened(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                reason=reason,
+                reopened_by=by,
+                reopen_count=self.reopen_count + 1,
+                resolution_due=now + self._clock.targets.resolution,
+                reopened_at=now,
+            )
+        )
+
+    def close(self, *, by: str | None, now: datetime) -> None:
+        """resolved → closed."""
+        self._require_status(("resolved",), "close")
+        self._record(
+            TicketClosed(
+                ticket_id=self._id, customer_id=self._customer_id, reason="resolved", closed_by=by, closed_at=now
+            )
+        )
+
+    def close_for_unknown_customer(self, now: datetime) -> bool:
+        """Close a ticket whose customer never appeared (ADR 0003); False when nothing to do."""
+        if self.customer_verified or self.status == "closed":
+            return False
+        self._record(
+            TicketClosed(ticket_id=self._id, customer_id=self._customer_id, reason="customer_unknown", closed_at=now)
+        )
+        return True
+
+    def verify_customer(self, *, customer_tier: str, now: datetime) -> bool:
+        """The customer turned up in the replica: the ticket is no longer provisional."""
+        if self.customer_verified:
+            return False
+        self._record(
+            TicketCustomerVerified(
+                ticket_id=self._id, customer_id=self._customer_id, customer_tier=customer_tier, verified_at=now
+            )
+        )
+        return True
+
+    def move_to_customer(self, survivor_id: UUID, now: datetime) -> bool:
+        """A merged duplicate's ticket follows the surviving customer; closed tickets stay history."""
+        if self.status == "closed" or survivor_id == self.customer_id:
+            return False
+        self._record(
+            TicketCustomerChanged(
+                ticket_id=self._id,
+                customer_id=survivor_id,
+                previous_customer_id=self._customer_id,
+                changed_at=now,
+            )
+        )
+        return True
+
+    # ---- queries --------------------------------------------------------------------------------
+
+    @property
+    def next_due(self) -> datetime | None:
+        """When this ticket breaches next (its place in the agent's queue)."""
+        if self.clock is None or self.status in _FINISHED:
+            return None
+        return self.clock.next_due()
+
+    @property
+    def breached(self) -> bool:
+        return self.clock is not None and self.clock.ever_breached
+
+    # ---- evolution ------------------------------------------------------------------------------
+
+    def _on_TicketOpened(self, e: TicketOpened) -> None:  # noqa: N802
+        self.id, self.customer_id = e.ticket_id, e.customer_id
+        self.kind, self.channel, self.priority = e.kind, e.channel, e.priority
+        self.category, self.order_id = e.category, e.order_id
+        self.first_contact_agent = e.opened_by
+        self.customer_tier, self.customer_verified = e.customer_tier, e.customer_verified
+        self.opened_at = e.opened_at
+        self.status = "open"
+        self.clock = SlaClock(
+            opened_at=e.opened_at,
+            targets=SlaTargets(e.first_response_due - e.opened_at, e.resolution_due - e.opened_at),
+            first_response_due=e.first_response_due,
+            resolution_due=e.resolution_due,
+        )
+
+    def _on_TicketAssigned(self, e: TicketAssigned) -> None:  # noqa: N802
+        self.owner_id = e.agent_id
+        if self.status == "open":
+            self.status = "in_progress"
+
+    def _on_TicketTransferred(self, e: TicketTransferred) -> None:  # noqa: N802
+        self.owner_id = e.to_agent_id
+        self.transfer_count = e.transfer_count
+
+    def _on_TicketCommented(self, e: TicketCommented) -> None:  # noqa: N802
+        if e.first_response:
+            self._first_response(e.commented_at)
+
+    def _on_CustomerContacted(self, e: CustomerContacted) -> None:  # noqa: N802
+        if e.first_response:
+            self._first_response(e.contacted_at)
+
+    def _first_response(self, at: datetime) -> None:
+        clock = self._clock
+        if clock.respond(at) and self.opened_at is not None:
+            self.time_to_first_response_seconds = clock.business_seconds(self.opened_at, at)
+
+    def _on_TicketWaitingOnCustomer(self, e: TicketWaitingOnCustomer) -> None:  # noqa: N802
+        self.status = "waiting_customer"
+        self._clock.pause(e.waiting_since)
+
+    def _on_TicketResumed(self, e: TicketResumed) -> None:  # noqa: N802
+        self.status = "in_progress"
+        clock = self._clock
+        clock.resume(e.resumed_at)
+        clock.first_response_due, clock.resolution_due = e.first_response_due, e.resolution_due
+
+    def _on_SlaBreached(self, e: SlaBreached) -> None:  # noqa: N802
+        self._clock.mark_breached(e.target)
+
+    def _on_TicketEscalated(self, e: TicketEscalated) -> None:  # noqa: N802
+        self.escalation_level = e.level
+
+    def _on_TicketResolved(self, e: TicketResolved) -> None:  # noqa: N802
+        self.status = "resolved"
+        self.resolved_at = e.resolved_at
+        self.root_cause = e.root_cause
+        self._clock.resolve(e.resolved_at)
+
+    def _on_TicketReopened(self, e: TicketReopened) -> None:  # noqa: N802
+        self.status = "reopened"
+        self.reopen_count = e.reopen_count
+        self.resolved_at = None
+        clock = self._clock
+        clock.restart_resolution(e.reopened_at)
+        clock.resolution_due = e.resolution_due
+
+    def _on_TicketClosed(self, e: TicketClosed) -> None:  # noqa: N802
+        self.status = "closed"
+        self.closed_at = e.closed_at
+
+    def _on_TicketCustomerVerified(self, e: TicketCustomerVerified) -> None:  # noqa: N802
+        self.customer_verified = True
+        self.customer_tier = e.customer_tier
+
+    def _on_TicketCustomerChanged(self, e: TicketCustomerChanged) -> None:  # noqa: N802
+        self.customer_id = e.customer_id
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    @property
+    def _clock(self) -> SlaClock:
+        if self.clock is None:
+            raise Conflict("ticket was never opened")
+        return self.clock
+
+    @property
+    def _id(self) -> UUID:
+        if self.id is None:
+            raise Conflict("ticket was never opened")
+        return self.id
+
+    @property
+    def _customer_id(self) -> UUID:
+        if self.customer_id is None:
+            raise Conflict("ticket was never opened")
+        return self.customer_id
+
+    @property
+    def _awaiting_first_response(self) -> bool:
+        return self.clock is not None and self.clock.first_responded_at is None
+
+    def _require_status(self, allowed: Sequence[str], action: str) -> None:
+        if self.status not in allowed:
+            raise Conflict(
+                f"cannot {action} a ticket that is {self.status} (allowed from: {', '.join(allowed)})",
+                current_status=self.status,
+            )
+
+    def _refuse_when(self, refused: Sequence[str], action: str) -> None:
+        if self.status in refused:
+            raise Conflict(f"cannot {action} a ticket that is {self.status}", current_status=self.status)
+
+
+def _require_choice(field: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InvalidInput(f"{field} must be one of: {', '.join(allowed)}", field=field, allowed=list(allowed))

@@ -1,0 +1,127 @@
+"""Events published by the analytics service on ``analytics.events``.
+
+These are *derived signals*: analytics folds every domain's events into the 360 view and, whenever a
+customer's segment membership, lifecycle stage, churn band or value tier changes, publishes exactly
+one event describing the change. The campaigns service triggers event-based marketing on them.
+
+Every event carries ``customer_id`` (also the CloudEvents subject and the Kafka key), the ``rule``
+that decided (a stable identifier documented in ``docs/analytics-rules.md``), a human ``reason``
+and ``provenance``: the ids of the domain events that drove the decision, so any signal can be
+explained. ``decided_at`` is the event time of the fact that caused the change (or the sweep's clock
+for time-based rules), not the wall-clock time of the projection, so a rebuild decides identically.
+No personal data travels on this topic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.catalog import DomainEvent, event
+
+Segment = Literal[
+    "high_value",
+    "loyal",
+    "at_risk",
+    "loss_making",
+    "serial_complainer",
+    "late_payer",
+    "deal_seeker",
+    "fraud_flagged",
+]
+"""The customer segments analytics maintains (seed 003); rules in ``docs/analytics-rules.md``."""
+
+LifecycleStage = Literal["discovery", "awareness", "expansion", "commitment", "dissolution"]
+"""The relationship lifecycle stages of seed 002, in their natural order."""
+
+ChurnBand = Literal["low", "medium", "high"]
+"""Churn risk score bucketed by configurable thresholds."""
+
+ValueTier = Literal["bronze", "silver", "gold", "platinum"]
+"""Customer value tier from lifetime value thresholds."""
+
+
+class _AnalyticsEvent(DomainEvent):
+    domain = "analytics"
+
+    customer_id: UUID = Field(description="The customer the signal is about (also the subject and key).")
+    rule: str = Field(description="Identifier of the rule that decided, see docs/analytics-rules.md.")
+    reason: str = Field(default="", description="Why, in words an agent or marketer understands.")
+    provenance: list[UUID] = Field(
+        default_factory=list, description="Ids of the domain events that drove this decision."
+    )
+    decided_at: datetime = Field(description="Event time of the deciding fact (or the sweep's clock).")
+
+
+@event
+class SegmentEntered(_AnalyticsEvent):
+    """The customer now belongs to a segment (e.g. became ``at_risk`` or ``high_value``)."""
+
+    event_type = "SegmentEntered"
+    description = "A customer entered a segment."
+
+    segment: Segment
+
+
+@event
+class SegmentExited(_AnalyticsEvent):
+    """The customer no longer belongs to a segment; ``since`` is when they had entered it."""
+
+    event_type = "SegmentExited"
+    description = "A customer left a segment."
+
+    segment: Segment
+    since: datetime | None = None
+
+
+@event
+class LifecycleStageChanged(_AnalyticsEvent):
+    """The customer moved between lifecycle stages (``from_stage`` is None on the first placement)."""
+
+    event_type = "LifecycleStageChanged"
+    description = "A customer's lifecycle stage changed."
+
+    from_stage: LifecycleStage | None = None
+    to_stage: LifecycleStage
+
+
+@event
+class ChurnRiskChanged(_AnalyticsEvent):
+    """The customer's churn band changed; ``score`` is 0-1 with the factors that produced it."""
+
+    event_type = "ChurnRiskChanged"
+    description = "A customer's churn risk band changed."
+
+    from_band: ChurnBand | None = None
+    to_band: ChurnBand
+    score: Decimal = Field(ge=0, le=1, max_digits=6, decimal_places=4)
+    factors: dict[str, Decimal] = Field(default_factory=dict)
+
+
+@event
+class ValueTierChanged(_AnalyticsEvent):
+    """The customer's value tier changed; ``clv`` is the lifetime value that placed them there."""
+
+    event_type = "ValueTierChanged"
+    description = "A customer's value tier changed."
+
+    from_tier: ValueTier | None = None
+    to_tier: ValueTier
+    clv: Decimal = Field(max_digits=18, decimal_places=2)
+
+
+__all__ = [
+    "ChurnBand",
+    "ChurnRiskChanged",
+    "LifecycleStage",
+    "LifecycleStageChanged",
+    "Segment",
+    "SegmentEntered",
+    "SegmentExited",
+    "ValueTier",
+    "ValueTierChanged",
+]

@@ -1,0 +1,89 @@
+"""Platform gauges measured when Prometheus scrapes: outbox backlog and age, consumer lag.
+
+These are facts of the database and the broker, not of one process, so they are read on scrape
+rather than counted in memory: any API replica reports the truth, and a restarted process does not
+reset them. Each refresher swallows its own failure (a scrape must not fail because Kafka is down;
+``/health/ready`` reports that) and the broker lookups are cached briefly and run in a thread
+because kafka-python blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from shared.web.metrics import PlatformMetrics, platform_metrics
+
+log = logging.getLogger(__name__)
+
+Refresher = Callable[[Any], Awaitable[None]]
+
+
+def outbox_refresher(get_pool: Callable[[Any], asyncpg.Pool]) -> Refresher:
+    """Sets ``outbox_backlog`` and ``outbox_oldest_age_seconds`` from the service's outbox."""
+
+    async def refresh(app: Any) -> None:
+        metrics: PlatformMetrics = platform_metrics(app.state.metrics_registry)
+        try:
+            row = await asyncio.wait_for(
+                get_pool(app).fetchrow(
+                    "select count(*) as backlog,"
+                    " coalesce(extract(epoch from clock_timestamp() - min(created_at)), 0) as age"
+                    " from outbox where published_at is null"
+                ),
+                timeout=2,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, AttributeError) as exc:
+            log.debug("outbox metrics unavailable", extra={"error": repr(exc)})
+            return
+        metrics.outbox_backlog.set(row["backlog"])
+        metrics.outbox_oldest_age.set(float(row["age"]))
+
+    return refresh
+
+
+def consumer_lag(bootstrap_servers: str, groups: Sequence[str]) -> dict[tuple[str, str, int], int]:
+    """Messages behind the log end per (group, topic, partition), from committed offsets (blocking)."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="c360-lag")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), client_id="c360-lag")
+    try:
+        lags: dict[tuple[str, str, int], int] = {}
+        for group in groups:
+            committed = admin.list_consumer_group_offsets(group)
+            if not committed:
+                continue
+            ends = consumer.end_offsets(list(committed))
+            for tp, meta in committed.items():
+                lags[(group, tp.topic, tp.partition)] = max(0, ends.get(tp, 0) - max(meta.offset, 0))
+        return lags
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def consumer_lag_refresher(bootstrap_servers: str, groups: Sequence[str], *, ttl: float = 10.0) -> Refresher:
+    """Sets ``consumer_lag{group,topic,partition}`` for the service's consumer groups."""
+    last = 0.0
+
+    async def refresh(app: Any) -> None:
+        nonlocal last
+        if time.monotonic() - last < ttl:
+            return
+        last = time.monotonic()
+        metrics: PlatformMetrics = platform_metrics(app.state.metrics_registry)
+        try:
+            lags = await asyncio.wait_for(asyncio.to_thread(consumer_lag, bootstrap_servers, list(groups)), 5)
+        except Exception as exc:
+            log.debug("consumer lag unavailable", extra={"error": repr(exc)})
+            return
+        for (group, topic, partition), lag in lags.items():
+            metrics.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(lag)
+
+    return refresh

@@ -1,0 +1,146 @@
+"""The customer replica (ADR 0003), merges and erasure, through the consumer kit and the API."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from uuid import UUID
+
+from services.ticketing.application.scheduler import close_tickets_of_unknown_customers
+from shared.contracts.customer import AccountManagerAssigned, CustomerErased, CustomerRegistered, CustomersMerged
+from shared.ids import new_id
+from tests.ticketing.api.conftest import START, TicketingService
+
+
+async def test_a_ticket_for_an_unseen_customer_is_provisional_and_verified_when_they_register(
+    ticketing: TicketingService,
+) -> None:
+    newcomer = str(new_id())
+    ticket = await ticketing.open(customer_id=newcomer, agent_id="agent-ayse")
+    assert ticket["customer_verified"] is False
+    opened = (await ticketing.outbox(ticket["id"]))[0]["data"]
+    assert opened["customer_verified"] is False
+
+    await ticketing.customer_events(
+        CustomerRegistered(
+            customer_id=UUID(newcomer),
+            relationship_type="dedicated_assistance",
+            registered_at=START,
+            name="Ayse Yilmaz",
+            email="ayse@example.com",
+            birth_date=date(1990, 5, 17),
+        )
+    )
+    view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
+    assert (view["customer_verified"], view["customer_tier"]) == (True, "dedicated_assistance")
+    assert (await ticketing.types(ticket["id"]))[-1] == "TicketCustomerVerified"
+    grace_over = ticketing.clock.advance(timedelta(days=3))
+    closed = await close_tickets_of_unknown_customers(
+        ticketing.pool, ticketing.store, grace_over, grace=ticketing.settings.unverified_grace
+    )
+    assert closed == 0
+
+
+async def test_a_ticket_whose_customer_never_appears_is_closed_after_the_grace_window(
+    ticketing: TicketingService,
+) -> None:
+    ticket = await ticketing.open(customer_id=str(new_id()), agent_id="agent-ayse")
+    known = await ticketing.open(agent_id="agent-ayse")
+    grace = ticketing.settings.unverified_grace
+    early = ticketing.clock.advance(grace - timedelta(minutes=1))
+    assert await close_tickets_of_unknown_customers(ticketing.pool, ticketing.store, early, grace=grace) == 0
+    late = ticketing.clock.advance(timedelta(minutes=2))
+    assert await close_tickets_of_unknown_customers(ticketing.pool, ticketing.store, late, grace=grace) == 1
+    view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
+    assert view["status"] == "closed"
+    closed = (await ticketing.outbox(ticket["id"]))[-1]
+    assert (closed["type"], closed["data"]["reason"]) == ("TicketClosed", "customer_unknown")
+    assert (await ticketing.types(known["id"]))[-1] != "TicketClosed"
+
+
+async def test_an_erased_customer_gets_no_new_ticket(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    await ticketing.customer_events(CustomerErased(customer_id=UUID(customer_id), erased_at=START))
+    response = await ticketing.client.post(
+        "/v1/tickets",
+        json={"customer_id": customer_id, "kind": "question", "channel": "web", "subject": "s", "description": "d"},
+        headers=ticketing.staff,
+    )
+    assert response.status_code == 410
+
+
+async def test_a_merge_moves_the_duplicates_open_tickets_and_routes_new_ones_to_the_survivor(
+    ticketing: TicketingService,
+) -> None:
+    survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
+    open_ticket = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")
+    done = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")
+    await ticketing.act(done["id"], "resolve", {"resolution": "ok"})
+    await ticketing.act(done["id"], "close")
+
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START)
+    )
+    moved = (await ticketing.client.get(f"/v1/tickets/{open_ticket['id']}", headers=ticketing.staff)).json()
+    assert moved["customer_id"] == survivor
+    event = (await ticketing.outbox(open_ticket["id"]))[-1]
+    assert (event["type"], event["key"], event["data"]["previous_customer_id"]) == (
+        "TicketCustomerChanged",
+        survivor,
+        duplicate,
+    )
+    kept = (await ticketing.client.get(f"/v1/tickets/{done['id']}", headers=ticketing.staff)).json()
+    assert kept["customer_id"] == duplicate, "closed tickets stay as history"
+    new = await ticketing.open(customer_id=duplicate)
+    assert new["customer_id"] == survivor
+
+
+async def test_erasure_removes_personal_text_and_keeps_the_anonymous_facts(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    ticket = await ticketing.open(customer_id=customer_id, kind="complaint", agent_id="agent-ayse")
+    await ticketing.act(ticket["id"], "comments", {"body": "My address is Bağdat Cd. 5", "visibility": "public"})
+    await ticketing.act(ticket["id"], "resolve", {"resolution": "Refund to IBAN TR12", "root_cause": "billing_error"})
+
+    await ticketing.customer_events(CustomerErased(customer_id=UUID(customer_id), erased_at=START))
+
+    view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
+    assert (view["subject"], view["description"], view["resolution"]) == (None, None, None)
+    assert (view["root_cause"], view["status"], view["kind"]) == ("billing_error", "resolved", "complaint")
+    comment = next(h for h in view["history"] if h["type"] == "TicketCommented")
+    assert comment["data"]["body"] is None
+    resolved = next(h for h in view["history"] if h["type"] == "TicketResolved")
+    assert resolved["data"]["resolution"] is None and resolved["data"]["transfer_count"] == 0
+    key = await ticketing.pool.fetchrow(
+        "select key, destroyed_at from personal_data_keys where subject = $1", customer_id
+    )
+    assert key["key"] is None and key["destroyed_at"] is not None
+
+
+async def test_a_new_account_manager_takes_the_customers_unowned_tickets(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    unowned = await ticketing.open(customer_id=customer_id)
+    owned = await ticketing.open(customer_id=customer_id, agent_id="agent-ayse")
+    await ticketing.customer_events(
+        AccountManagerAssigned(customer_id=UUID(customer_id), account_manager_id="am-kemal", assigned_at=START)
+    )
+    view = (await ticketing.client.get(f"/v1/tickets/{unowned['id']}", headers=ticketing.staff)).json()
+    assert (view["owner_id"], view["status"]) == ("am-kemal", "in_progress")
+    still = (await ticketing.client.get(f"/v1/tickets/{owned['id']}", headers=ticketing.staff)).json()
+    assert still["owner_id"] == "agent-ayse"
+
+
+async def test_a_redelivered_customer_event_is_applied_once(ticketing: TicketingService) -> None:
+    from services.ticketing.consumers.customers import CustomerReplicaProjector
+    from shared.consumer import apply_records, record_for
+    from shared.envelope import new_envelope
+
+    survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
+    ticket = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")
+    envelope = new_envelope(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START),
+        service="customer",
+        subject=survivor,
+    )
+    projector = CustomerReplicaProjector(ticketing.store, ticketing.clock)
+    for _ in range(2):
+        assert await apply_records(ticketing.pool, projector, [record_for(envelope)]) == []
+    assert (await ticketing.types(ticket["id"])).count("TicketCustomerChanged") == 1

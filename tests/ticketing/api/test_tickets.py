@@ -1,0 +1,341 @@
+"""Tickets over HTTP against real PostgreSQL: answers, events queued for ticketing.events, every 4xx."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from shared.ids import new_id
+from tests.ticketing.api.conftest import START, TicketingService
+
+
+async def test_opening_a_complaint_answers_201_and_queues_opened_filed_and_assigned(
+    ticketing: TicketingService,
+) -> None:
+    customer_id = await ticketing.a_known_customer()
+    response = await ticketing.client.post(
+        "/v1/tickets",
+        json={
+            "customer_id": customer_id,
+            "kind": "complaint",
+            "channel": "phone",
+            "subject": "Broken kettle",
+            "description": "Arrived broken",
+            "priority": "high",
+            "agent_id": "agent-ayse",
+        },
+        headers=ticketing.staff,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["customer_id"] == customer_id
+    assert (body["kind"], body["status"], body["priority"], body["owner_id"]) == (
+        "complaint",
+        "in_progress",
+        "high",
+        "agent-ayse",
+    )
+    assert (body["transfer_count"], body["escalation_level"], body["version"]) == (0, 0, 3)
+    assert body["first_response_due"] == (START + timedelta(hours=4)).isoformat().replace("+00:00", "Z")
+    assert body["resolution_due"] == (START + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
+    assert body["customer_verified"] is True
+    assert response.headers["ETag"] == '"3"'
+    assert response.headers["Location"] == f"/v1/tickets/{body['id']}"
+
+    events = await ticketing.outbox(body["id"])
+    assert [e["type"] for e in events] == ["TicketOpened", "ComplaintFiled", "TicketAssigned"]
+    for event in events:
+        assert event["key"] == customer_id
+        assert event["headers"]["ce_subject"] == customer_id
+        assert event["headers"]["ce_streamid"] == body["id"]
+        assert event["headers"]["ce_source"] == "/customer360/ticketing"
+    opened = events[0]["data"]
+    assert opened["subject"].startswith("enc:v1:") and opened["details"].startswith("enc:v1:")
+
+
+async def test_a_ticket_nobody_took_goes_to_the_key_accounts_manager(ticketing: TicketingService) -> None:
+    from shared.contracts.customer import AccountManagerAssigned
+
+    customer_id = await ticketing.a_known_customer("dedicated_assistance")
+    await ticketing.customer_events(
+        AccountManagerAssigned(customer_id=UUID(customer_id), account_manager_id="am-kemal", assigned_at=START)
+    )
+    ticket = await ticketing.open(customer_id=customer_id, priority="high")
+    assert (ticket["owner_id"], ticket["status"], ticket["customer_tier"]) == (
+        "am-kemal",
+        "in_progress",
+        "dedicated_assistance",
+    )
+    assert ticket["first_response_due"] == (START + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assigned = (await ticketing.outbox(ticket["id"]))[-1]
+    assert (assigned["type"], assigned["data"]["routing"]) == ("TicketAssigned", "account_manager")
+
+
+async def test_the_same_idempotency_key_and_body_open_one_ticket(ticketing: TicketingService) -> None:
+    body = {
+        "customer_id": await ticketing.a_known_customer(),
+        "kind": "question",
+        "channel": "web",
+        "subject": "Invoice copy",
+        "description": "Please send it again",
+    }
+    headers = {**ticketing.staff, "Idempotency-Key": f"k-{new_id()}"}
+    first = await ticketing.client.post("/v1/tickets", json=body, headers=headers)
+    second = await ticketing.client.post("/v1/tickets", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert await ticketing.pool.fetchval("select count(*) from tickets") == 1
+    other = await ticketing.client.post("/v1/tickets", json={**body, "subject": "else"}, headers=headers)
+    assert other.status_code == 422
+
+
+async def test_bad_input_is_a_4xx_problem_that_changes_nothing(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    good = {"customer_id": customer_id, "kind": "question", "channel": "web", "subject": "s", "description": "d"}
+    cases = [
+        ({**good, "kind": "rant"}, 422),
+        ({**good, "priority": "asap"}, 422),
+        ({**good, "customer_id": "not-a-uuid"}, 422),
+        ({k: v for k, v in good.items() if k != "subject"}, 422),
+        ({**good, "subject": ""}, 422),
+        ({**good, "unexpected": 1}, 422),
+    ]
+    for body, status in cases:
+        response = await ticketing.client.post("/v1/tickets", json=body, headers=ticketing.staff)
+        assert response.status_code == status, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    no_json = await ticketing.client.post("/v1/tickets", content=b"{", headers=ticketing.staff)
+    assert no_json.status_code in (400, 422)
+    assert (await ticketing.client.post("/v1/tickets", json=good)).status_code == 401
+    reader = ticketing.token("tickets:read")
+    assert (await ticketing.client.post("/v1/tickets", json=good, headers=reader)).status_code == 403
+    assert await ticketing.pool.fetchval("select count(*) from events where stream_type = 'ticket'") == 0
+
+
+async def test_unknown_tickets_are_404_and_bad_ids_422(ticketing: TicketingService) -> None:
+    missing = await ticketing.client.get(f"/v1/tickets/{new_id()}", headers=ticketing.staff)
+    assert missing.status_code == 404
+    assert (await ticketing.act(str(new_id()), "close")).status_code == 404
+    assert (await ticketing.client.get("/v1/tickets/42", headers=ticketing.staff)).status_code == 422
+
+
+async def test_assigning_an_owned_ticket_is_409_and_an_unowned_one_starts_work(ticketing: TicketingService) -> None:
+    owned = await ticketing.open(agent_id="agent-ayse")
+    conflict = await ticketing.act(owned["id"], "assign", {"agent_id": "agent-bora"})
+    assert conflict.status_code == 409
+    assert conflict.json()["current_status"] == "in_progress"
+    unowned = await ticketing.open()
+    assert unowned["status"] == "open" and unowned["owner_id"] is None
+    assigned = await ticketing.act(unowned["id"], "assign", {"agent_id": "agent-bora"})
+    assert assigned.status_code == 200, assigned.text
+    assert (assigned.json()["owner_id"], assigned.json()["status"]) == ("agent-bora", "in_progress")
+
+
+async def test_a_transfer_needs_a_known_reason_is_counted_and_published(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    bad = await ticketing.act(ticket["id"], "transfer", {"to_agent_id": "agent-bora", "reason": "bored"})
+    assert bad.status_code == 422 and "reason" in bad.json()["detail"]
+    missing = await ticketing.act(ticket["id"], "transfer", {"to_agent_id": "agent-bora"})
+    assert missing.status_code == 422
+    moved = await ticketing.act(
+        ticket["id"], "transfer", {"to_agent_id": "agent-bora", "reason": "wrong_skill", "note": "billing issue"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["owner_id"], moved.json()["transfer_count"]) == ("agent-bora", 1)
+    transferred = (await ticketing.outbox(ticket["id"]))[-1]
+    assert transferred["type"] == "TicketTransferred"
+    data = transferred["data"]
+    assert (data["from_agent_id"], data["to_agent_id"], data["reason"], data["transfer_count"]) == (
+        "agent-ayse",
+        "agent-bora",
+        "wrong_skill",
+        1,
+    )
+    assert data["note"].startswith("enc:v1:")
+    metrics = (await ticketing.client.get("/metrics")).text
+    assert 'ticket_transfers_total{reason="wrong_skill"} 1.0' in metrics
+
+
+async def test_if_match_guards_updates(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    stale = await ticketing.act(ticket["id"], "escalate", headers={**ticketing.staff, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    bad = await ticketing.act(ticket["id"], "escalate", headers={**ticketing.staff, "If-Match": "yesterday"})
+    assert bad.status_code == 400
+    ok = await ticketing.act(
+        ticket["id"], "escalate", {"note": "VIP"}, headers={**ticketing.staff, "If-Match": f'"{ticket["version"]}"'}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["escalation_level"] == 1
+    assert ok.headers["ETag"] == f'"{ticket["version"] + 1}"'
+
+
+async def test_the_first_public_reply_is_the_first_response_and_internal_notes_stay_internal(
+    ticketing: TicketingService,
+) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    ticketing.clock.advance(timedelta(minutes=10))
+    note = await ticketing.act(ticket["id"], "comments", {"body": "check warehouse", "visibility": "internal"})
+    assert note.status_code == 201 and note.json()["first_responded_at"] is None
+    ticketing.clock.advance(timedelta(minutes=20))
+    reply = await ticketing.act(ticket["id"], "comments", {"body": "We are on it", "visibility": "public"})
+    assert reply.json()["first_responded_at"] == (START + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+    call = await ticketing.act(ticket["id"], "contacts", {"method": "call", "summary": "Called back"})
+    assert call.status_code == 201, call.text
+
+    staff_view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
+    comments = [h for h in staff_view["history"] if h["type"] == "TicketCommented"]
+    assert [(c["data"]["visibility"], c["data"]["body"], c["data"]["first_response"]) for c in comments] == [
+        ("internal", "check warehouse", False),
+        ("public", "We are on it", True),
+    ]
+    assert staff_view["history"][-1]["type"] == "CustomerContacted"
+
+    own = ticketing.token("self", customer_id=ticket["customer_id"], subject="customer")
+    customer_view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=own)).json()
+    assert [h["data"]["body"] for h in customer_view["history"] if h["type"] == "TicketCommented"] == ["We are on it"]
+
+
+async def test_the_status_machine_over_http(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    tid = ticket["id"]
+    closing_early = await ticketing.act(tid, "close")
+    assert closing_early.status_code == 409
+    assert closing_early.json()["current_status"] == "in_progress"
+    assert "in_progress" in closing_early.json()["detail"]
+    assert (await ticketing.act(tid, "wait-for-customer")).json()["status"] == "waiting_customer"
+    assert (await ticketing.act(tid, "wait-for-customer")).status_code == 409
+    assert (await ticketing.act(tid, "resume")).json()["status"] == "in_progress"
+    resolved = await ticketing.act(tid, "resolve", {"resolution": "Reshipped"})
+    assert resolved.json()["status"] == "resolved", resolved.text
+    assert (await ticketing.act(tid, "reopen", {"reason": "still broken"})).json()["status"] == "reopened"
+    assert (await ticketing.act(tid, "resume")).json()["status"] == "in_progress"
+    assert (await ticketing.act(tid, "resolve", {"resolution": "Refunded"})).json()["status"] == "resolved"
+    closed = await ticketing.act(tid, "close")
+    assert closed.json()["status"] == "closed"
+    assert (await ticketing.act(tid, "comments", {"body": "late"})).status_code == 409
+    assert await ticketing.types(tid) == [
+        "TicketOpened",
+        "TicketAssigned",
+        "TicketWaitingOnCustomer",
+        "TicketResumed",
+        "TicketResolved",
+        "TicketReopened",
+        "TicketResumed",
+        "TicketResolved",
+        "TicketClosed",
+    ]
+
+
+async def test_a_complaint_resolves_only_with_a_root_cause_and_reports_kpis(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(kind="complaint", agent_id="agent-ayse")
+    ticketing.clock.advance(timedelta(minutes=15))
+    await ticketing.act(ticket["id"], "comments", {"body": "Sorry! Replacing it.", "visibility": "public"})
+    ticketing.clock.advance(timedelta(hours=2))
+    missing = await ticketing.act(ticket["id"], "resolve", {"resolution": "Replaced"})
+    assert missing.status_code == 422 and "root_cause" in missing.json()["detail"]
+    unknown = await ticketing.act(ticket["id"], "resolve", {"resolution": "Replaced", "root_cause": "gremlins"})
+    assert unknown.status_code == 422
+    resolved = await ticketing.act(ticket["id"], "resolve", {"resolution": "Replaced", "root_cause": "product_defect"})
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["root_cause"] == "product_defect"
+    event = (await ticketing.outbox(ticket["id"]))[-1]
+    assert event["type"] == "TicketResolved"
+    data = event["data"]
+    assert (data["time_to_first_response_seconds"], data["time_to_resolve_seconds"]) == (900, 900 + 7200)
+    assert (data["transfer_count"], data["first_contact_resolution"], data["root_cause"]) == (0, True, "product_defect")
+    assert data["resolution"].startswith("enc:v1:")
+
+
+async def test_reopening_after_the_window_is_409(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    await ticketing.act(ticket["id"], "resolve", {"resolution": "Done"})
+    ticketing.clock.advance(timedelta(days=15))
+    late = await ticketing.act(ticket["id"], "reopen")
+    assert late.status_code == 409 and "window" in late.json()["detail"]
+
+
+async def test_the_queue_lists_what_breaches_next_first_with_filters_and_cursor(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    low = await ticketing.open(customer_id=customer_id, priority="low", agent_id="agent-ayse")
+    urgent = await ticketing.open(customer_id=customer_id, priority="urgent", agent_id="agent-ayse")
+    normal = await ticketing.open(customer_id=customer_id, priority="normal", agent_id="agent-bora")
+    other = await ticketing.open(priority="urgent")
+    url = f"/v1/tickets?customer_id={customer_id}&limit=2"
+    first = (await ticketing.client.get(url, headers=ticketing.staff)).json()
+    assert [t["id"] for t in first["items"]] == [urgent["id"], normal["id"]]
+    assert first["next_cursor"]
+    second = (await ticketing.client.get(f"{url}&cursor={first['next_cursor']}", headers=ticketing.staff)).json()
+    assert [t["id"] for t in second["items"]] == [low["id"]]
+    assert second["next_cursor"] is None
+    mine = (await ticketing.client.get("/v1/tickets?owner_id=agent-ayse", headers=ticketing.staff)).json()
+    assert {t["id"] for t in mine["items"]} == {low["id"], urgent["id"]}
+    unowned = (await ticketing.client.get("/v1/tickets?status=open", headers=ticketing.staff)).json()
+    assert [t["id"] for t in unowned["items"]] == [other["id"]]
+    newest = (await ticketing.client.get("/v1/tickets?sort=newest&limit=1", headers=ticketing.staff)).json()
+    assert newest["items"][0]["id"] == other["id"]
+    bad_cursor = await ticketing.client.get("/v1/tickets?cursor=nonsense", headers=ticketing.staff)
+    assert bad_cursor.status_code == 422
+    assert (await ticketing.client.get("/v1/tickets?limit=0", headers=ticketing.staff)).status_code == 422
+    assert (await ticketing.client.get("/v1/tickets?status=lost", headers=ticketing.staff)).status_code == 422
+
+
+async def test_self_service_sees_and_opens_only_its_own_tickets(ticketing: TicketingService) -> None:
+    mine_id = await ticketing.a_known_customer()
+    theirs = await ticketing.open()
+    own = ticketing.token("self", customer_id=mine_id, subject="customer")
+    opened = await ticketing.client.post(
+        "/v1/tickets",
+        json={
+            "customer_id": mine_id,
+            "kind": "request",
+            "channel": "web",
+            "subject": "Address",
+            "description": "Change my address",
+            "agent_id": "agent-x",
+        },
+        headers=own,
+    )
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["owner_id"] is None, "a customer cannot pick the owner"
+    for_someone_else = await ticketing.client.post(
+        "/v1/tickets",
+        json={
+            "customer_id": theirs["customer_id"],
+            "kind": "request",
+            "channel": "web",
+            "subject": "x",
+            "description": "y",
+        },
+        headers=own,
+    )
+    assert for_someone_else.status_code == 403
+    assert (await ticketing.client.get(f"/v1/tickets/{theirs['id']}", headers=own)).status_code == 404
+    listed = (await ticketing.client.get("/v1/tickets", headers=own)).json()
+    assert [t["id"] for t in listed["items"]] == [opened.json()["id"]]
+    assert (await ticketing.act(theirs["id"], "close", headers=own)).status_code == 403
+
+
+async def test_finished_tickets_sort_last_and_still_paginate(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    done = []
+    for _ in range(3):
+        ticket = await ticketing.open(customer_id=customer_id, agent_id="agent-ayse")
+        await ticketing.act(ticket["id"], "resolve", {"resolution": "ok"})
+        done.append(ticket["id"])
+    waiting = await ticketing.open(customer_id=customer_id, agent_id="agent-ayse")
+    await ticketing.act(waiting["id"], "wait-for-customer")
+    active = await ticketing.open(customer_id=customer_id, agent_id="agent-ayse", priority="low")
+    seen, cursor = [], None
+    while True:
+        url = f"/v1/tickets?customer_id={customer_id}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await ticketing.client.get(url, headers=ticketing.staff)).json()
+        seen += [(t["id"], t["next_due_at"]) for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen[0] == (active["id"], active["first_response_due"])
+    assert {i for i, _ in seen[1:]} == {waiting["id"], *done}
+    assert all(due is None for _, due in seen[1:])
+    assert len(seen) == 5

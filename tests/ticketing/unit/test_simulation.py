@@ -1,0 +1,69 @@
+"""SLA back-testing replays recorded histories through the SLA clock with a proposed policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.ticketing.domain.model import Ticket, TicketRules
+from services.ticketing.domain.simulation import simulate
+from services.ticketing.domain.sla import DEFAULT_POLICY, DEFAULT_POLICY_MINUTES, SlaPolicy
+from shared.catalog import DomainEvent
+from shared.ids import new_id
+
+from ..builders import T0
+
+HOUR = timedelta(hours=1)
+
+
+def history_answered_after(delay: timedelta, priority: str = "normal") -> list[DomainEvent]:
+    ticket = Ticket.open(
+        ticket_id=new_id(),
+        customer_id=new_id(),
+        kind="question",
+        channel="email",
+        subject=None,
+        description=None,
+        now=T0,
+        policy=DEFAULT_POLICY,
+        priority=priority,
+        agent_id="a",
+    )
+    ticket.comment(comment_id=new_id(), author_id="a", body="hi", visibility="public", now=T0 + delay)
+    ticket.resolve(resolution="ok", root_cause=None, by="a", now=T0 + delay + HOUR, rules=TicketRules())
+    return ticket.pull_events()
+
+
+def policy_with_normal(first_minutes: int, resolution_minutes: int) -> SlaPolicy:
+    table = {tier: dict(rows) for tier, rows in DEFAULT_POLICY_MINUTES.items()}
+    table["standard"]["normal"] = (first_minutes, resolution_minutes)
+    return SlaPolicy.from_minutes(table)
+
+
+def test_a_tighter_policy_would_have_breached_what_the_current_one_did_not() -> None:
+    histories = [history_answered_after(2 * HOUR), history_answered_after(HOUR / 2)]
+    current = simulate(histories, DEFAULT_POLICY, now=T0 + 100 * HOUR)
+    tighter = simulate(histories, policy_with_normal(60, 600), now=T0 + 100 * HOUR)
+    assert (current.breaches, current.breach_rate) == (0, 0.0)
+    assert (tighter.breaches, tighter.escalations, tighter.breached_tickets, tighter.breach_rate) == (1, 1, 1, 0.5)
+    [normal] = tighter.by_priority
+    assert normal.first_response_breaches == 1
+    assert normal.mean_first_response_seconds == (7200 + 1800) / 2
+
+
+def test_an_unfinished_ticket_is_judged_at_now() -> None:
+    ticket = Ticket.open(
+        ticket_id=new_id(),
+        customer_id=new_id(),
+        kind="question",
+        channel="email",
+        subject=None,
+        description=None,
+        now=T0,
+        policy=DEFAULT_POLICY,
+    )
+    report = simulate([ticket.pull_events()], policy_with_normal(60, 120), now=T0 + 3 * HOUR)
+    assert report.breaches == 2
+
+
+def test_histories_without_an_opening_are_skipped() -> None:
+    assert simulate([[]], DEFAULT_POLICY, now=T0).tickets == 0
