@@ -33,7 +33,7 @@ Money = Annotated[
 ]
 
 
-def Personal(**kwargs: Any) -> Any:
+def Personal(**kwargs: Any) -> Any:  # noqa: N802 - reads as a marker: Annotated[str, Personal()]
     """Marks a field as personal data: encrypted at rest, erased with the customer's key."""
     return Field(json_schema_extra={"x-personal": True}, **kwargs)
 

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate schemas/ and docs/asyncapi.yaml from the event models.")
     parser.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
     args = parser.parse_args(argv)
-    import shared.contracts
+    import shared.contracts  # noqa: F401 - registers every event type
 
     problems: list[str] = []
     changed: list[Path] = []

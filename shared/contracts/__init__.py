@@ -6,6 +6,6 @@ domain module and consume others' through the catalog; no service imports anothe
 
 from shared.catalog import CATALOG
 
-from . import analytics, campaigns, customer, ticketing
+from . import analytics, campaigns, customer, ticketing  # noqa: F401 - registration side effect
 
 __all__ = ["CATALOG"]
