@@ -24,10 +24,11 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 
+from shared.observability import consumer_lag_refresher, outbox_refresher
 from shared.settings import ServiceSettings
 from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
 from shared.web.health import ReadinessCheck, health_router
-from shared.web.metrics import MetricsMiddleware, create_registry, metrics_router
+from shared.web.metrics import MetricsMiddleware, create_registry, metrics_router, platform_metrics
 from shared.web.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -66,12 +67,17 @@ def create_service_app(
     routers: Sequence[APIRouter],
     lifespan: Lifespan | None,
     readiness: Mapping[str, ReadinessCheck],
+    consumer_groups: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service's app: problems, ids, access log, body limit, metrics, health, OpenAPI, routers.
 
     ``readiness`` maps a check name to ``async (app) -> None`` (raise when not ready); checks that
     hold resources (``KafkaCheck``) are closed when the app shuts down. ``app.state.settings`` and
     ``app.state.metrics_registry`` are set here; the service's ``lifespan`` adds its own state.
+
+    Platform gauges come for free: when the lifespan puts a pool on ``app.state.pool`` the outbox
+    backlog and age are read on every scrape; an ``app.state.store`` (event store) counts committed
+    appends; ``consumer_groups`` (logical names; the topic prefix is applied) get a lag gauge.
     """
     validate_auth_settings(settings)
     registry = create_registry()
@@ -87,6 +93,15 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    app.state.metrics_refreshers = [
+        outbox_refresher(lambda app: app.state.pool),
+        *(
+            [consumer_lag_refresher(settings.kafka_bootstrap_servers,
+                                    [f"{settings.kafka_topic_prefix}{g}" for g in consumer_groups])]
+            if consumer_groups
+            else []
+        ),
+    ]
 
     install_problem_handlers(app)
     # add_middleware wraps what is already there, so the innermost goes first.
@@ -112,6 +127,9 @@ def _lifespan_closing_checks(
                 yield
             else:
                 async with lifespan(app):
+                    store = getattr(app.state, "store", None)
+                    if store is not None and getattr(store, "metrics", False) is None:
+                        store.metrics = platform_metrics(app.state.metrics_registry)
                     yield
         finally:
             await _close_checks(readiness.values())

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.campaigns.api.routes import router
 from services.campaigns.application.engine import Engine
 from services.campaigns.config import CampaignsSettings
+from services.campaigns.consumers.engine import CampaignEngine
 from shared.clock import Clock, SystemClock
 from shared.contracts.campaigns import MESSAGES_TOPIC
 from shared.db import create_pool
@@ -59,4 +60,5 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
+        consumer_groups=[CampaignEngine.name],
     )

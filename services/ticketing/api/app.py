@@ -15,6 +15,7 @@ from shared.web import create_service_app, kafka_check, postgres_check
 
 from ..application.handlers import TicketingPolicy
 from ..config import TicketingSettings
+from ..consumers.customers import CustomerReplicaProjector
 from .metrics import ticketing_metrics
 from .routes import router
 
@@ -61,6 +62,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
+        consumer_groups=[CustomerReplicaProjector.name],
     )
     app.state.ticket_metrics = ticketing_metrics(app.state.metrics_registry)
     return app
