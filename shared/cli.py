@@ -6,6 +6,7 @@
     c360 migrate all                  apply database migrations (platform tables + each service's)
     c360 topics                       create every Kafka topic (idempotent)
     c360 token --scope admin          mint a bearer token for local use and tests
+    c360 dlq show customer.events     inspect a dead-letter topic; 'replay' republishes after a fix
     c360 processes                    list the processes ``make up`` starts
 
 Every command reads the same environment variables as the services (see README, Configuration).
@@ -17,11 +18,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from shared.logging import configure_logging
+from shared.observability import process_metrics, serve_process_metrics
 from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
 from shared.settings import PlatformSettings
 
@@ -60,6 +63,13 @@ def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> No
     asyncio.run(runner())
 
 
+def _serve_metrics_if_asked() -> None:
+    """Relays and workers have no HTTP API; ``METRICS_PORT`` gives them a Prometheus endpoint."""
+    port = int(os.environ.get("METRICS_PORT", "0") or 0)
+    if port:
+        serve_process_metrics(port)
+
+
 def cmd_api(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -85,8 +95,9 @@ def cmd_relay(args: argparse.Namespace) -> None:
     service = load_service(args.service)
     settings = service.settings_factory()
     configure_logging(f"{service.name}-relay", settings.log_level, settings.log_format)
+    _serve_metrics_if_asked()
     relay = OutboxRelay(dsn=settings.database_url, bootstrap_servers=settings.kafka_bootstrap_servers,
-                        name=f"{service.name}-relay", batch_size=args.batch_size)
+                        name=f"{service.name}-relay", batch_size=args.batch_size, metrics=process_metrics())
     log.info("relay starting", extra={"service": service.name})
     _run_until_signalled(relay.run)
 
@@ -98,6 +109,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     settings = service.settings_factory()
     configure_logging(f"{service.name}-{args.name}", settings.log_level, settings.log_format)
     task = service.workers[args.name]
+    _serve_metrics_if_asked()
     _run_until_signalled(lambda stop: task(settings, stop))
 
 
@@ -132,6 +144,27 @@ def cmd_token(args: argparse.Namespace) -> None:
     settings = PlatformSettings()
     scopes = args.scope or ["admin"]
     print(mint_token(settings, args.sub, scopes, customer_id=args.customer_id, ttl_seconds=args.ttl))
+
+
+def cmd_dlq(args: argparse.Namespace) -> None:
+    from shared.dlq import read_dead_letters, replay
+
+    settings = PlatformSettings()
+    topic = settings.topic(args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq")
+    if args.action == "show":
+        shown = 0
+        for letter in read_dead_letters(settings.kafka_bootstrap_servers, topic):
+            print(f"{letter.partition}:{letter.offset}\t{letter.reason}\t{letter.header('ce_type') or '-'}\t"
+                  f"{letter.header('dlq_detail')[:120]}")
+            shown += 1
+            if shown >= args.limit:
+                break
+        print(f"{shown} dead letter(s) shown from {topic}")
+    else:
+        done, skipped = replay(settings.kafka_bootstrap_servers, topic, reason=args.reason, dry_run=args.dry_run,
+                               from_beginning=args.from_beginning)
+        verb = "would replay" if args.dry_run else "replayed"
+        print(f"{verb} {done} record(s) from {topic}; {skipped} skipped")
 
 
 def cmd_processes(args: argparse.Namespace) -> None:
@@ -178,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customer-id", help="for self-service tokens (scope 'self')")
     p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
+    p.add_argument("action", choices=["show", "replay"])
+    p.add_argument("topic", help="the topic or its .dlq (e.g. customer.events)")
+    p.add_argument("--reason", help="replay only records dead-lettered for this reason")
+    p.add_argument("--limit", type=int, default=50, help="records to show (default 50)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be replayed")
+    p.add_argument("--from-beginning", action="store_true", help="replay everything, not only what is new")
+    p.set_defaults(func=cmd_dlq)
 
     p = sub.add_parser("processes", help="list the processes 'make up' starts")
     p.set_defaults(func=cmd_processes)

@@ -87,3 +87,25 @@ def consumer_lag_refresher(bootstrap_servers: str, groups: Sequence[str], *, ttl
             metrics.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(lag)
 
     return refresh
+
+
+
+_PROCESS_REGISTRY: Any = None
+
+
+def process_metrics() -> PlatformMetrics:
+    """Platform instruments of a worker or relay process (one registry per process)."""
+    global _PROCESS_REGISTRY
+    if _PROCESS_REGISTRY is None:
+        from shared.web.metrics import create_registry
+
+        _PROCESS_REGISTRY = create_registry()
+    return platform_metrics(_PROCESS_REGISTRY)
+
+
+def serve_process_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Expose ``process_metrics()`` on ``http://host:port/metrics`` from a background thread."""
+    from prometheus_client import start_http_server
+
+    process_metrics()
+    start_http_server(port, addr=host, registry=_PROCESS_REGISTRY)

@@ -153,6 +153,8 @@ class OutboxRelay:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RelayPublishError) as exc:
                     self.is_leader = False
                     self.stats.last_error = repr(exc)
+                    if self._metrics is not None:
+                        self._metrics.relay_errors.inc()
                     log.warning("relay interrupted; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 10.0)

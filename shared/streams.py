@@ -21,6 +21,7 @@ import faust
 from shared.catalog import CATALOG, Catalog
 from shared.consumer import BatchProcessor, KeyProvider, Projector, RawRecord, dead_letter_headers
 from shared.db import create_pool
+from shared.observability import process_metrics
 from shared.settings import PlatformSettings
 from shared.topics import dlq_of
 
@@ -56,7 +57,7 @@ class ProjectionWorker:
         self.batch_window = batch_window
         self.catalog = catalog
         self.keys = keys
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else process_metrics()
         self.pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
         self.processor: BatchProcessor | None = None

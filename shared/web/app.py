@@ -24,7 +24,6 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 
-from shared.observability import consumer_lag_refresher, outbox_refresher
 from shared.settings import ServiceSettings
 from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
 from shared.web.health import ReadinessCheck, health_router
@@ -93,6 +92,8 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    from shared.observability import consumer_lag_refresher, outbox_refresher
+
     app.state.metrics_refreshers = [
         outbox_refresher(lambda app: app.state.pool),
         *(

@@ -59,6 +59,7 @@ class PlatformMetrics:
     - ``outbox_oldest_age`` (``outbox_oldest_age_seconds``): age of the oldest unpublished row; the
       alert that catches a stuck relay even when the backlog is small.
     - ``relay_published`` (``relay_published_total{topic}``): events the relay got acknowledged.
+    - ``relay_errors`` (``relay_errors_total``): relay retries after a database or broker failure.
     - ``consumer_lag`` (``consumer_lag{group,topic,partition}``): messages behind the log end.
     - ``events_applied`` (``events_applied_total{consumer,event_type}``): events applied to a read
       model (duplicates skipped by the inbox are not counted).
@@ -68,6 +69,7 @@ class PlatformMetrics:
     outbox_backlog: Gauge
     outbox_oldest_age: Gauge
     relay_published: Counter
+    relay_errors: Counter
     consumer_lag: Gauge
     events_applied: Counter
 
@@ -134,6 +136,11 @@ def platform_metrics(registry: CollectorRegistry) -> PlatformMetrics:
                 "relay_published_total",
                 "Events the relay published and Kafka acknowledged.",
                 ("topic",),
+                registry=registry,
+            ),
+            relay_errors=Counter(
+                "relay_errors_total",
+                "Relay interruptions (database or broker failures) that forced a retry.",
                 registry=registry,
             ),
             consumer_lag=Gauge(
