@@ -1,0 +1,360 @@
+"""Thin SQL over the analytics read models: every function is one set-based statement.
+
+The projector calls these with whole batches (arrays bound with ``unnest``), never per event, so a
+batch of thousands of events costs a handful of round trips. Table names are unqualified: the
+connection's ``search_path`` picks the live schema or a rebuild's (see ``config.with_search_path``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.analytics.domain.model import Fact, State
+
+
+@dataclass(frozen=True, slots=True)
+class StoredView:
+    state: State
+    merged_into: str | None
+    signal_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRow:
+    """One customer_views row to write (columns derived from the state by the projector)."""
+
+    customer_id: str
+    state: State
+    merged_into: str | None
+    status: str
+    lifecycle_stage: str | None
+    churn_band: str | None
+    churn_score: Decimal | None
+    value_tier: str | None
+    clv: Decimal
+    segments: list[str]
+    name_search: str | None
+    acquisition_channel: str | None
+    customer_since: datetime | None
+    dissolved_at: datetime | None
+    last_event_at: datetime | None
+    signal_version: int
+
+
+async def load_views(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, StoredView]:
+    rows = await conn.fetch(
+        "select customer_id::text as id, state, merged_into::text as merged_into, signal_version"
+        " from customer_views where customer_id = any($1::uuid[])",
+        list(customer_ids),
+    )
+    return {r["id"]: StoredView(r["state"], r["merged_into"], r["signal_version"]) for r in rows}
+
+
+async def load_view(conn: asyncpg.Connection, customer_id: str) -> StoredView | None:
+    return (await load_views(conn, [customer_id])).get(customer_id)
+
+
+async def aliases_of(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, str]:
+    """duplicate → survivor for the ids that were merged away."""
+    rows = await conn.fetch(
+        "select duplicate_id::text as d, survivor_id::text as s from customer_aliases"
+        " where duplicate_id = any($1::uuid[])",
+        list(customer_ids),
+    )
+    return {r["d"]: r["s"] for r in rows}
+
+
+async def record_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+    """Insert timeline rows ``(event_id, owner, origin, type, domain, at, data, correlation)``; fresh ids."""
+    if not rows:
+        return set()
+    columns = list(zip(*rows, strict=True))
+    inserted = await conn.fetch(
+        """insert into customer_events
+               (event_id, customer_id, origin, event_type, domain, occurred_at, data, correlation_id)
+           select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                                $6::timestamptz[], $7::jsonb[], $8::text[])
+           on conflict (event_id) do nothing
+           returning event_id::text as id""",
+        *[list(column) for column in columns],
+    )
+    return {r["id"] for r in inserted}
+
+
+def _fact(row: Mapping[str, Any]) -> Fact:
+    return Fact(row["id"], row["event_type"], row["occurred_at"], row["data"], row["origin"])
+
+
+async def load_histories(
+    conn: asyncpg.Connection, customer_ids: Iterable[str], *, up_to: datetime | None = None
+) -> dict[str, list[Fact]]:
+    """Every stored fact of each customer (optionally only up to an instant), one query."""
+    rows = await conn.fetch(
+        """select event_id::text as id, customer_id::text as owner, origin::text as origin, event_type,
+                  occurred_at, data
+           from customer_events
+           where customer_id = any($1::uuid[]) and ($2::timestamptz is null or occurred_at <= $2)""",
+        list(customer_ids),
+        up_to,
+    )
+    result: dict[str, list[Fact]] = {}
+    for row in rows:
+        result.setdefault(row["owner"], []).append(_fact(row))
+    return result
+
+
+async def reassign_events(conn: asyncpg.Connection, origin: str, owner: str) -> None:
+    """Every event published for ``origin`` now belongs to ``owner`` (merge, or unmerge back)."""
+    await conn.execute(
+        "update customer_events set customer_id = $2 where origin = $1 and customer_id <> $2", origin, owner
+    )
+
+
+async def set_alias(conn: asyncpg.Connection, duplicate: str, survivor: str) -> None:
+    await conn.execute(
+        "insert into customer_aliases (duplicate_id, survivor_id) values ($1, $2)"
+        " on conflict (duplicate_id) do update set survivor_id = excluded.survivor_id",
+        duplicate,
+        survivor,
+    )
+    # anything merged into the duplicate earlier now belongs to the survivor as well
+    await conn.execute("update customer_aliases set survivor_id = $2 where survivor_id = $1", duplicate, survivor)
+
+
+async def drop_alias(conn: asyncpg.Connection, duplicate: str) -> None:
+    await conn.execute("delete from customer_aliases where duplicate_id = $1", duplicate)
+
+
+async def redact_events(conn: asyncpg.Connection, customer_id: str, personal: Mapping[str, Sequence[str]]) -> None:
+    """Null every personal field of the customer's stored events (erasure), one statement per type."""
+    for event_type, fields in personal.items():
+        if fields:
+            await conn.execute(
+                """update customer_events
+                   set data = data || (select jsonb_object_agg(f, null) from unnest($3::text[]) f)
+                   where origin = $1 and event_type = $2""",
+                customer_id,
+                event_type,
+                list(fields),
+            )
+
+
+async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> None:
+    """Upsert the views of a batch in one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        """insert into customer_views (customer_id, state, merged_into, status, lifecycle_stage, churn_band,
+                                       churn_score, value_tier, clv, segments, name_search,
+                                       acquisition_channel, customer_since, dissolved_at, last_event_at,
+                                       signal_version, updated_at)
+           select v.customer_id, v.state, v.merged_into, v.status, v.lifecycle_stage, v.churn_band,
+                  v.churn_score, v.value_tier, v.clv, coalesce(string_to_array(nullif(v.segments, ''), ','), '{}'),
+                  v.name_search, v.acquisition_channel, v.customer_since, v.dissolved_at, v.last_event_at,
+                  v.signal_version, clock_timestamp()
+           from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                       $7::numeric[], $8::text[], $9::numeric[], $10::text[], $11::text[], $12::text[],
+                       $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::int[])
+                as v(customer_id, state, merged_into, status, lifecycle_stage, churn_band, churn_score,
+                     value_tier, clv, segments, name_search, acquisition_channel, customer_since,
+                     dissolved_at, last_event_at, signal_version)
+           on conflict (customer_id) do update set
+               state = excluded.state, merged_into = excluded.merged_into, status = excluded.status,
+               lifecycle_stage = excluded.lifecycle_stage, churn_band = excluded.churn_band,
+               churn_score = excluded.churn_score, value_tier = excluded.value_tier, clv = excluded.clv,
+               segments = excluded.segments, name_search = excluded.name_search,
+               acquisition_channel = excluded.acquisition_channel, customer_since = excluded.customer_since,
+               dissolved_at = excluded.dissolved_at, last_event_at = excluded.last_event_at,
+               signal_version = excluded.signal_version, updated_at = excluded.updated_at""",
+        [r.customer_id for r in rows],
+        [r.state for r in rows],
+        [r.merged_into for r in rows],
+        [r.status for r in rows],
+        [r.lifecycle_stage for r in rows],
+        [r.churn_band for r in rows],
+        [r.churn_score for r in rows],
+        [r.value_tier for r in rows],
+        [r.clv for r in rows],
+        [",".join(r.segments) for r in rows],
+        [r.name_search for r in rows],
+        [r.acquisition_channel for r in rows],
+        [r.customer_since for r in rows],
+        [r.dissolved_at for r in rows],
+        [r.last_event_at for r in rows],
+        [r.signal_version for r in rows],
+    )
+
+
+async def record_survey_answers(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``(event_id, customer_id, kind, score, answered_at)`` rows for the NPS/CSAT KPIs."""
+    if rows:
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        await conn.execute(
+            """insert into survey_answers (event_id, customer_id, kind, score, answered_at)
+               select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[])
+               on conflict do nothing""",
+            *columns,
+        )
+
+
+async def record_ticket_facts(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Merge partial ticket facts (opened / breached / transferred / resolved) in one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        """insert into ticket_facts as t (ticket_id, customer_id, kind, opened_at, resolved_at,
+                                           first_response_seconds, resolution_seconds, transfers,
+                                           sla_breached, first_contact_resolution, root_cause)
+           select ticket_id, customer_id, kind, opened_at, resolved_at, first_response_seconds,
+                  resolution_seconds, coalesce(transfers, 0), coalesce(sla_breached, false), fcr, root_cause
+           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[],
+                       $7::int[], $8::int[], $9::bool[], $10::bool[], $11::text[])
+                as u(ticket_id, customer_id, kind, opened_at, resolved_at, first_response_seconds,
+                     resolution_seconds, transfers, sla_breached, fcr, root_cause)
+           on conflict (ticket_id) do update set
+               customer_id = coalesce(excluded.customer_id, t.customer_id),
+               kind = coalesce(excluded.kind, t.kind),
+               opened_at = coalesce(excluded.opened_at, t.opened_at),
+               resolved_at = coalesce(excluded.resolved_at, t.resolved_at),
+               first_response_seconds = coalesce(excluded.first_response_seconds, t.first_response_seconds),
+               resolution_seconds = coalesce(excluded.resolution_seconds, t.resolution_seconds),
+               transfers = greatest(excluded.transfers, t.transfers),
+               sla_breached = excluded.sla_breached or t.sla_breached,
+               first_contact_resolution = coalesce(excluded.first_contact_resolution, t.first_contact_resolution),
+               root_cause = coalesce(excluded.root_cause, t.root_cause)""",
+        *[
+            [row.get(name) for row in rows]
+            for name in (
+                "ticket_id",
+                "customer_id",
+                "kind",
+                "opened_at",
+                "resolved_at",
+                "first_response_seconds",
+                "resolution_seconds",
+                "transfers",
+                "sla_breached",
+                "fcr",
+                "root_cause",
+            )
+        ],
+    )
+
+
+async def record_campaign_stats(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add per-campaign increments (sends, cost, hold-outs, redemptions, revenue, margin, control)."""
+    if not rows:
+        return
+    names = (
+        "campaign_id",
+        "name",
+        "objective",
+        "sends",
+        "send_cost",
+        "held_out",
+        "redemptions",
+        "redemption_revenue",
+        "redemption_margin",
+        "control_conversions",
+        "send_at",
+    )
+    await conn.execute(
+        """insert into campaign_stats as c (campaign_id, name, objective, sends, send_cost, held_out, redemptions,
+                                            redemption_revenue, redemption_margin, control_conversions,
+                                            first_send_at, last_send_at)
+           select campaign_id, max(name), max(objective), sum(sends), sum(send_cost), sum(held_out),
+                  sum(redemptions), sum(redemption_revenue), sum(redemption_margin), sum(control_conversions),
+                  min(send_at), max(send_at)
+           from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::numeric[], $6::int[], $7::int[],
+                       $8::numeric[], $9::numeric[], $10::int[], $11::timestamptz[])
+                as u(campaign_id, name, objective, sends, send_cost, held_out, redemptions,
+                     redemption_revenue, redemption_margin, control_conversions, send_at)
+           group by campaign_id
+           on conflict (campaign_id) do update set
+               name = coalesce(excluded.name, c.name), objective = coalesce(excluded.objective, c.objective),
+               sends = c.sends + excluded.sends, send_cost = c.send_cost + excluded.send_cost,
+               held_out = c.held_out + excluded.held_out, redemptions = c.redemptions + excluded.redemptions,
+               redemption_revenue = c.redemption_revenue + excluded.redemption_revenue,
+               redemption_margin = c.redemption_margin + excluded.redemption_margin,
+               control_conversions = c.control_conversions + excluded.control_conversions,
+               first_send_at = least(c.first_send_at, excluded.first_send_at),
+               last_send_at = greatest(c.last_send_at, excluded.last_send_at)""",
+        *[
+            [row.get(name, 0 if name not in ("campaign_id", "name", "objective", "send_at") else None) for row in rows]
+            for name in names
+        ],
+    )
+
+
+async def record_holdouts(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, datetime]]) -> None:
+    if rows:
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        await conn.execute(
+            """insert into campaign_holdouts (campaign_id, customer_id, held_out_at)
+               select * from unnest($1::text[], $2::uuid[], $3::timestamptz[]) on conflict do nothing""",
+            *columns,
+        )
+
+
+async def convert_holdouts(conn: asyncpg.Connection, orders: Sequence[tuple[str, datetime]]) -> None:
+    """Orders by held-out customers within 30 days count as control-group conversions (once each)."""
+    if not orders:
+        return
+    await conn.execute(
+        """with converted as (
+               update campaign_holdouts h set converted = true
+               from unnest($1::uuid[], $2::timestamptz[]) as o(customer_id, placed_at)
+               where h.customer_id = o.customer_id and not h.converted
+                 and o.placed_at >= h.held_out_at and o.placed_at < h.held_out_at + interval '30 days'
+               returning h.campaign_id)
+           update campaign_stats c set control_conversions = c.control_conversions + n.count
+           from (select campaign_id, count(*) from converted group by campaign_id) n
+           where c.campaign_id = n.campaign_id""",
+        [customer for customer, _ in orders],
+        [placed for _, placed in orders],
+    )
+
+
+async def add_co_purchases(conn: asyncpg.Connection, deltas: Sequence[tuple[str, str, int]]) -> None:
+    """Apply ``(sku_a, sku_b, ±1)`` changes to "customers who bought both" (callers pass both directions)."""
+    if deltas:
+        await conn.execute(
+            """insert into co_purchases as c (sku_a, sku_b, customers)
+               select a, b, sum(d) from unnest($1::text[], $2::text[], $3::int[]) as p(a, b, d) group by a, b
+               on conflict (sku_a, sku_b) do update set customers = c.customers + excluded.customers""",
+            [a for a, _, _ in deltas],
+            [b for _, b, _ in deltas],
+            [d for _, _, d in deltas],
+        )
+
+
+async def co_purchases_for(
+    conn: asyncpg.Connection, skus: Sequence[str], limit: int = 200
+) -> dict[str, dict[str, int]]:
+    rows = await conn.fetch(
+        """select sku_a, sku_b, customers from (
+               select sku_a, sku_b, customers,
+                      row_number() over (partition by sku_a order by customers desc, sku_b) as rank
+               from co_purchases where sku_a = any($1::text[]) and customers > 0) ranked
+           where rank <= $2""",
+        list(skus),
+        limit,
+    )
+    result: dict[str, dict[str, int]] = {}
+    for row in rows:
+        result.setdefault(row["sku_a"], {})[row["sku_b"]] = row["customers"]
+    return result
+
+
+def uuid_or_none(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except (TypeError, ValueError):
+        return None

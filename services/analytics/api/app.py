@@ -1,0 +1,64 @@
+"""The analytics service's HTTP app. Run it with ``c360 api analytics`` (port 8004)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.analytics.api.routes import router
+from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
+from shared.clock import Clock, SystemClock
+from shared.db import connect, create_pool
+from shared.settings import ServiceSettings
+from shared.web import create_service_app, kafka_check, postgres_check
+
+
+def analytics_settings(settings: ServiceSettings | None) -> AnalyticsSettings:
+    """Accept platform-built settings (tests, the CLI) and read them as analytics settings."""
+    if isinstance(settings, AnalyticsSettings):
+        return settings
+    if settings is None:
+        return AnalyticsSettings()
+    return AnalyticsSettings(**settings.model_dump())
+
+
+def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the pool is created by the lifespan, inside the running loop."""
+    config = analytics_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            config.read_model_dsn, min_size=config.db_pool_min, max_size=config.db_pool_max
+        )
+        app.state.rules = config.rules
+        app.state.clock = clock or SystemClock()
+        listener = await connect(config.database_url)
+
+        def swapped(*_: object) -> None:
+            # pooled connections hold prepared statements bound to the retired tables
+            asyncio.get_running_loop().create_task(app.state.pool.expire_connections())
+
+        await listener.add_listener(SWAP_CHANNEL, swapped)
+        try:
+            yield
+        finally:
+            await listener.close()
+            await app.state.pool.close()
+
+    return create_service_app(
+        settings=config,
+        title="Customer 360: analytics service",
+        description="The 360° customer view, its timeline and time travel, segments, lifecycle, churn "
+        "risk, CLV, recommendations and KPIs, projected from every domain's events.",
+        version="1.0.0",
+        routers=[router],
+        lifespan=lifespan,
+        readiness={
+            "postgres": postgres_check(lambda app: app.state.pool),
+            "kafka": kafka_check(config.kafka_bootstrap_servers),
+        },
+    )

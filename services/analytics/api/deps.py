@@ -1,0 +1,63 @@
+"""Annotated dependency aliases of the analytics API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Query, Request
+
+from services.analytics.domain.rules import AnalyticsRules
+from shared.errors import InvalidInput
+from shared.web import Principal, require
+
+Reader = Annotated[Principal, Depends(require("analytics:read"))]
+"""Staff with ``analytics:read``; self-service tokens are refused (lists and KPIs span customers)."""
+
+OwnReader = Annotated[Principal, Depends(require("analytics:read", allow_self=True))]
+"""``analytics:read``, or a self-service token reading its own customer."""
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    """The read-model pool created by the lifespan."""
+    value: asyncpg.Pool = request.app.state.pool
+    return value
+
+
+def rules(request: Request) -> AnalyticsRules:
+    value: AnalyticsRules = request.app.state.rules
+    return value
+
+
+def now(request: Request) -> datetime:
+    moment: datetime = request.app.state.clock.now()
+    return moment
+
+
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+Rules = Annotated[AnalyticsRules, Depends(rules)]
+Now = Annotated[datetime, Depends(now)]
+
+
+def utc(value: datetime, name: str) -> datetime:
+    """Naive times are refused: every time on this API is RFC 3339 with an offset."""
+    if value.tzinfo is None:
+        raise InvalidInput(f"{name} must carry a UTC offset (e.g. 2026-05-01T00:00:00Z)", field=name)
+    return value.astimezone(UTC)
+
+
+def time_range(
+    from_: Annotated[datetime, Query(alias="from", description="Start (inclusive), RFC 3339.")],
+    to: Annotated[datetime, Query(description="End (exclusive), RFC 3339.")],
+) -> tuple[datetime, datetime]:
+    """A validated ``from``/``to`` pair."""
+    start, end = utc(from_, "from"), utc(to, "to")
+    if end <= start:
+        raise InvalidInput("'to' must be after 'from'", field="to")
+    if (end - start).days > 3660:
+        raise InvalidInput("the range may span at most ten years", field="to")
+    return start, end
+
+
+TimeRange = Annotated[tuple[datetime, datetime], Depends(time_range)]

@@ -1,0 +1,334 @@
+"""The 360 projector: every domain event into the read models, in batches, with derived signals.
+
+``AnalyticsProjector.apply(conn, events)`` runs inside the consumer kit's transaction with events
+not applied before. Per batch it costs a fixed number of statements whatever its size: resolve
+merged ids, record the timeline (which also deduplicates), load the affected views in one query,
+fold in memory, write the views back in one statement, add the KPI facts set-based. Signals are
+appended to analytics' own event store in the same transaction (and from there, through the
+outbox, to ``analytics.events``), so a change is published exactly once or not at all.
+
+A rebuild runs the same projector with ``store=None``: it recomputes the read models without
+publishing the signals a second time.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.analytics.adapters import readmodel as rm
+from services.analytics.adapters.signals import SignalAppend, append_signals
+from services.analytics.domain import model
+from services.analytics.domain.model import Fact, State
+from services.analytics.domain.rules import AnalyticsRules
+from services.analytics.domain.signals import changes
+from shared.catalog import CATALOG
+from shared.consumer import ReceivedEvent
+from shared.eventstore import EventStore
+
+log = logging.getLogger(__name__)
+
+PROJECTOR_NAME = "analytics-360"
+SIGNAL_STREAM_TYPE = "customer-signals"
+
+
+def signal_stream(customer_id: str) -> str:
+    return f"customer-signals-{customer_id}"
+
+
+def _customer_of(received: ReceivedEvent, data: dict[str, Any]) -> str | None:
+    value = data.get("customer_id")
+    if value is None:
+        return None
+    parsed = rm.uuid_or_none(value)
+    return str(parsed) if parsed else None
+
+
+def _when(data: dict[str, Any], name: str) -> datetime | None:
+    value = data.get(name)
+    if not value:
+        return None
+    return model.parse_iso(str(value))
+
+
+def view_row(state: State, *, merged_into: str | None, signal_version: int) -> rm.ViewRow:
+    """The list columns of a view, derived from its state."""
+    traits = state["traits"]
+    lifecycle = traits["lifecycle"]
+    churn = traits["churn"]
+    tier = traits["tier"]
+    name = state["profile"]["name"]
+    since = state["profile"]["customer_since"] or state["first_at"]
+    status = "merged" if merged_into else ("active" if state["status"] == "unknown" else state["status"])
+    return rm.ViewRow(
+        customer_id=state["customer_id"],
+        state=state,
+        merged_into=merged_into,
+        status=status,
+        lifecycle_stage=lifecycle["stage"] if lifecycle else None,
+        churn_band=churn["band"] if churn else None,
+        churn_score=Decimal(churn["score"]) if churn else None,
+        value_tier=tier["tier"] if tier else None,
+        clv=model.historic_clv(state),
+        segments=sorted(traits["segments"]),
+        name_search=name.lower() if isinstance(name, str) and not name.startswith(model.ENCRYPTED_PREFIX) else None,
+        acquisition_channel=state["profile"]["acquisition_channel"],
+        customer_since=model.parse_iso(since) if since else None,
+        dissolved_at=model.parse_iso(lifecycle["since"]) if lifecycle and lifecycle["stage"] == "dissolution" else None,
+        last_event_at=model.parse_iso(state["last_event_at"]) if state["last_event_at"] else None,
+        signal_version=signal_version,
+    )
+
+
+@dataclass
+class _Batch:
+    facts: dict[str, list[Fact]] = field(default_factory=dict)
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    refold: set[str] = field(default_factory=set)
+    merged_into: dict[str, str | None] = field(default_factory=dict)
+    erased: set[str] = field(default_factory=set)
+    surveys: list[tuple[Any, ...]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    holdouts: list[tuple[str, str, datetime]] = field(default_factory=list)
+    orders: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+class AnalyticsProjector:
+    """Folds every domain topic into the 360 views, timeline and KPI read models."""
+
+    def __init__(
+        self,
+        *,
+        rules: AnalyticsRules,
+        store: EventStore | None,
+        name: str = PROJECTOR_NAME,
+    ) -> None:
+        self.rules = rules
+        self.store = store
+        self.name = name
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        """Apply one batch (inside the kit's transaction)."""
+        batch = _Batch()
+        decoded = [(received, received.event.model_dump(mode="json")) for received in events]
+        origins = {c for r, d in decoded if (c := _customer_of(r, d))}
+        aliases = await rm.aliases_of(conn, origins) if origins else {}
+
+        for received, data in sorted(decoded, key=lambda item: (item[0].time, str(item[0].event_id))):
+            origin = _customer_of(received, data)
+            self._collect_kpis(batch, received, data, origin)
+            if origin is None:
+                continue
+            if received.event_type == "CustomersMerged":
+                duplicate = str(data["duplicate_id"])
+                await rm.set_alias(conn, duplicate, origin)
+                await rm.reassign_events(conn, duplicate, origin)
+                aliases[duplicate] = origin
+                batch.refold.update({origin, duplicate})
+                batch.merged_into[duplicate] = origin
+            elif received.event_type == "CustomersUnmerged":
+                duplicate = str(data["duplicate_id"])
+                await rm.drop_alias(conn, duplicate)
+                await rm.reassign_events(conn, duplicate, duplicate)
+                aliases.pop(duplicate, None)
+                batch.refold.update({origin, duplicate})
+                batch.merged_into[duplicate] = None
+            elif received.event_type == "CustomerErased":
+                batch.erased.add(origin)
+            owner = aliases.get(origin, origin)
+            fact = Fact(str(received.event_id), received.event_type, received.time, data, origin)
+            batch.facts.setdefault(owner, []).append(fact)
+            batch.timeline.append(
+                (
+                    received.event_id,
+                    owner,
+                    origin,
+                    received.event_type,
+                    received.event.domain,
+                    received.time,
+                    data,
+                    received.envelope.correlation_id,
+                )
+            )
+
+        fresh = await rm.record_events(conn, batch.timeline)
+        for owner, facts in list(batch.facts.items()):
+            batch.facts[owner] = [f for f in facts if f.event_id in fresh]
+        for origin in batch.erased:
+            await rm.redact_events(conn, origin, _personal_fields())
+
+        owners = {o for o, facts in batch.facts.items() if facts} | batch.refold | set(batch.merged_into)
+        if owners:
+            await self._fold_and_write(conn, batch, owners)
+        await self._write_kpis(conn, batch)
+
+    async def _fold_and_write(self, conn: asyncpg.Connection, batch: _Batch, owners: set[str]) -> None:
+        stored = await rm.load_views(conn, owners)
+        refold = set(batch.refold)
+        for owner in owners:
+            facts = batch.facts.get(owner, [])
+            old = stored.get(owner)
+            if facts and old is not None and old.state["key"] is not None:
+                first = min(fact.sort_key for fact in facts)
+                if first <= tuple(old.state["key"]):
+                    refold.add(owner)
+        histories = await rm.load_histories(conn, refold) if refold else {}
+
+        rows: list[rm.ViewRow] = []
+        appends: list[SignalAppend] = []
+        skus_before_after: list[tuple[list[str], list[str]]] = []
+        for owner in sorted(owners):
+            old = stored.get(owner)
+            # the stored state is folded in place (it was loaded for this batch only): keep what the
+            # signals and the co-purchase deltas compare against first
+            before = {"traits": copy.deepcopy(old.state["traits"])} if old else None
+            owned_before = model.owned_products(old.state) if old else []
+            if owner in refold:
+                state = model.fold(owner, histories.get(owner, []), self.rules)
+            else:
+                facts = batch.facts.get(owner, [])
+                state = model.project(old.state if old else None, owner, facts, list, self.rules, in_place=True)
+            merged_into = batch.merged_into.get(owner, old.merged_into if old else None)
+            version = old.signal_version if old else 0
+            if self.store is not None and merged_into is None:
+                version = self._signal(owner, before, state, version, appends)
+            skus_before_after.append((owned_before, model.owned_products(state)))
+            rows.append(view_row(state, merged_into=merged_into, signal_version=version))
+        await rm.write_views(conn, rows)
+        if appends and self.store is not None:
+            await append_signals(conn, appends, service=self.store.service, topic=self.store.topic)
+        await rm.add_co_purchases(conn, _new_pairs(skus_before_after))
+
+    def _signal(self, owner: str, before: State | None, after: State, version: int, out: list[SignalAppend]) -> int:
+        """Queue the signals of one customer's change; returns the stream's version after them."""
+        emitted = changes(before, after, now=datetime.now(UTC))
+        if not emitted:
+            return version
+        out.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted))
+        return version + len(emitted)
+
+    def _collect_kpis(self, batch: _Batch, received: ReceivedEvent, data: dict[str, Any], customer: str | None) -> None:
+        kind = received.event_type
+        if kind == "SurveyAnswered" and customer:
+            batch.surveys.append(
+                (received.event_id, customer, data.get("kind") or "nps", int(data["score"]), received.time)
+            )
+        elif kind in ("TicketOpened", "SlaBreached", "TicketTransferred", "TicketResolved"):
+            row: dict[str, Any] = {
+                "ticket_id": rm.uuid_or_none(data.get("ticket_id")),
+                "customer_id": rm.uuid_or_none(customer),
+            }
+            if row["ticket_id"] is None:
+                return
+            if kind == "TicketOpened":
+                row.update(kind=data.get("kind"), opened_at=_when(data, "opened_at") or received.time)
+            elif kind == "SlaBreached":
+                row["sla_breached"] = True
+            elif kind == "TicketTransferred":
+                row["transfers"] = int(data.get("transfer_count") or 1)
+            else:
+                row.update(
+                    resolved_at=_when(data, "resolved_at") or received.time,
+                    first_response_seconds=data.get("time_to_first_response_seconds"),
+                    resolution_seconds=data.get("time_to_resolve_seconds"),
+                    transfers=int(data.get("transfer_count") or 0),
+                    sla_breached=bool(data.get("sla_breached")),
+                    fcr=bool(data.get("first_contact_resolution")),
+                    root_cause=data.get("root_cause"),
+                )
+            batch.tickets.append(row)
+        elif kind in ("CampaignCreated", "CampaignUpdated") and data.get("campaign_id"):
+            definition = data.get("definition") or {}
+            batch.campaigns.append(
+                {
+                    "campaign_id": data["campaign_id"],
+                    "name": data.get("name") or definition.get("name"),
+                    "objective": data.get("objective") or definition.get("objective"),
+                }
+            )
+        elif kind in ("OfferSent", "MessageSent") and data.get("campaign_id"):
+            batch.campaigns.append(
+                {
+                    "campaign_id": data["campaign_id"],
+                    "sends": 1,
+                    "send_cost": Decimal(str(data.get("cost") or 0)),
+                    "send_at": received.time,
+                }
+            )
+        elif kind == "HeldOut" and data.get("campaign_id") and customer:
+            batch.campaigns.append({"campaign_id": data["campaign_id"], "held_out": 1})
+            batch.holdouts.append((data["campaign_id"], customer, received.time))
+        elif kind == "OfferRedeemed" and data.get("campaign_id"):
+            batch.campaigns.append(
+                {
+                    "campaign_id": data["campaign_id"],
+                    "redemptions": 1,
+                    "redemption_revenue": Decimal(str(data.get("total") or 0)),
+                    "redemption_margin": Decimal(str(data.get("margin") or 0)),
+                }
+            )
+        elif kind == "OrderPlaced" and customer:
+            batch.orders.append((customer, received.time))
+
+    async def _write_kpis(self, conn: asyncpg.Connection, batch: _Batch) -> None:
+        await rm.record_survey_answers(conn, batch.surveys)
+        await rm.record_ticket_facts(conn, _merge_ticket_rows(batch.tickets))
+        await rm.record_campaign_stats(conn, batch.campaigns)
+        await rm.record_holdouts(conn, batch.holdouts)
+        await rm.convert_holdouts(conn, batch.orders)
+
+
+def _merge_ticket_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per ticket (an upsert may touch a row once per statement), merged like the SQL merges."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        current = merged.setdefault(row["ticket_id"], {})
+        for name, value in row.items():
+            if value is None:
+                continue
+            if name == "transfers":
+                current[name] = max(current.get(name, 0), value)
+            elif name == "sla_breached":
+                current[name] = current.get(name, False) or value
+            else:
+                current[name] = value
+    return list(merged.values())
+
+
+def _new_pairs(before_after: Sequence[tuple[list[str], list[str]]]) -> list[tuple[str, str, int]]:
+    """Co-purchase deltas: +1 for each pair a customer now owns and did not, -1 for each it no longer owns.
+
+    Counting the difference of the pair sets (not only additions) keeps the table equal to "customers
+    owning both" whatever the order of placements and cancellations, so a rebuild gives the same counts.
+    """
+    deltas: list[tuple[str, str, int]] = []
+    for before, after in before_after:
+        old, new = set(before), set(after)
+        if old == new:
+            continue
+        old_pairs = {(a, b) for a in old for b in old if a != b}
+        new_pairs = {(a, b) for a in new for b in new if a != b}
+        deltas.extend((a, b, 1) for a, b in new_pairs - old_pairs)
+        deltas.extend((a, b, -1) for a, b in old_pairs - new_pairs)
+    return deltas
+
+
+_PERSONAL: dict[str, list[str]] = {}
+
+
+def _personal_fields() -> dict[str, list[str]]:
+    """Personal fields of every customer-level event type in the catalog (for erasure)."""
+    if not _PERSONAL:
+        for event_model in CATALOG:
+            fields = sorted(event_model.personal_fields())
+            if fields:
+                _PERSONAL[event_model.event_type] = fields
+    return _PERSONAL

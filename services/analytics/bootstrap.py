@@ -1,0 +1,85 @@
+"""The analytics service's composition root: ``SERVICE`` for the ``c360`` CLI.
+
+``c360 api analytics`` serves the HTTP API (port 8004), ``c360 relay analytics`` publishes the
+signals to ``analytics.events``, ``c360 worker analytics projector`` consumes every domain topic into
+the read models, ``c360 worker analytics sweep`` evaluates the time-based rules periodically, and
+``python -m services.analytics.rebuild`` rebuilds the read models from the topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.analytics.adapters.keys import CustomerKeyClient
+from services.analytics.api.app import analytics_settings, create_app
+from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.application.sweep import run_sweeps
+from shared.clock import SystemClock
+from shared.db import create_pool
+from shared.eventstore import EventStore
+from shared.service import ServiceDefinition
+from shared.settings import PlatformSettings, ServiceSettings
+
+if TYPE_CHECKING:
+    from shared.streams import ProjectionWorker
+
+EVENTS_TOPIC = "analytics.events"
+CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
+
+
+def event_store(settings: PlatformSettings) -> EventStore:
+    """Analytics' own event store: the signals, published to ``analytics.events``."""
+    return EventStore(service="analytics", topic=settings.topic(EVENTS_TOPIC))
+
+
+def projector_worker(settings: ServiceSettings, *, batch_size: int | None = None) -> ProjectionWorker:
+    """The Faust worker running the 360 projector over every domain topic."""
+    from shared.streams import ProjectionWorker
+
+    config = analytics_settings(settings)
+    keys = None
+    if config.analytics_key_token:
+        keys = CustomerKeyClient(base_url=config.analytics_customer_api_url, token=config.analytics_key_token)
+    return ProjectionWorker(
+        settings=config,
+        dsn=config.read_model_dsn,
+        projector=AnalyticsProjector(rules=config.rules, store=event_store(config)),
+        topics=CONSUMED_TOPICS,
+        batch_size=batch_size or config.analytics_batch_size,
+        keys=keys,
+    )
+
+
+async def run_projector(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Consume customer, ticketing and campaigns events into the read models until stopped."""
+    worker = projector_worker(settings)
+    await worker.run(stop)
+
+
+async def run_sweep(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Re-evaluate the time-based rules every ``ANALYTICS_SWEEP_INTERVAL_SECONDS``."""
+    config = analytics_settings(settings)
+    pool = await create_pool(config.read_model_dsn, min_size=1, max_size=2)
+    try:
+        await run_sweeps(
+            pool,
+            clock=SystemClock(),
+            rules=config.rules,
+            store=event_store(config),
+            interval=config.analytics_sweep_interval_seconds,
+            stop=stop,
+        )
+    finally:
+        await pool.close()
+
+
+SERVICE = ServiceDefinition(
+    name="analytics",
+    settings_factory=lambda: analytics_settings(None),
+    app_factory=create_app,
+    migrations=Path(__file__).parent / "migrations",
+    produces=EVENTS_TOPIC,
+    workers={"projector": run_projector, "sweep": run_sweep},
+)

@@ -1,0 +1,935 @@
+"""The customer fold: every domain event of one customer, folded into the state behind the 360 view.
+
+Why a sorted fold: one customer's events reach analytics on three topics (customer, ticketing,
+campaigns) with no order between them; a survey answer may arrive before the registration. The
+state is defined as the fold of the customer's facts sorted by ``(event time, event id)``, so it
+does not depend on arrival order. ``project`` keeps that cheap: a fact that sorts after everything
+already folded is applied incrementally (the common case); one that sorts earlier makes it refold
+the customer's stored history, giving exactly what in-order arrival would have given.
+
+Traits (segments, lifecycle stage, churn band, value tier) are evaluated after every fact *at that
+fact's time*, so "since when" and the provenance are deterministic: a rebuild or a time-travel
+query computes the same answers as the live projection. Time-based rules (inactivity, dissolution)
+need a clock; ``evaluate`` re-evaluates at any ``now`` (the sweep, ``as_of``).
+
+The state is a plain JSON-ready dict (money as strings, times as RFC 3339) because it is stored as
+JSONB and loaded/written in bulk; this module is the only code that reads or writes its inside.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from services.analytics.domain import formulas as f
+from services.analytics.domain.rules import AnalyticsRules
+
+State = dict[str, Any]
+ENCRYPTED_PREFIX = "enc:v1:"
+PERSONAL_PROFILE_FIELDS = ("name", "email", "phone", "birth_date", "address")
+PROFILE_UPDATABLE = (*PERSONAL_PROFILE_FIELDS, "timezone", "relationship_type", "interests")
+OPEN_TICKET_STATUSES = ("open", "in_progress", "waiting_customer", "reopened")
+SUSPICIOUS_REDEMPTIONS = ("wrong_customer", "already_redeemed")
+ACTIVITY = frozenset(
+    {
+        "CustomerRegistered",
+        "CustomerProfileUpdated",
+        "ContactPreferencesChanged",
+        "OrderPlaced",
+        "OrderReturned",
+        "PaymentReceived",
+        "TicketOpened",
+        "ComplaintFiled",
+        "CustomerContacted",
+        "SurveyAnswered",
+        "OfferRedeemed",
+    }
+)
+"""Event types that show the customer is engaged (inactivity is measured from the last of them)."""
+
+TRAIT_DRIVERS: dict[str, tuple[str, ...]] = {
+    "high_value": ("orders", "profile"),
+    "loyal": ("orders",),
+    "at_risk": ("complaints", "surveys", "payments", "tickets", "orders"),
+    "loss_making": ("orders", "profile"),
+    "serial_complainer": ("complaints",),
+    "late_payer": ("payments",),
+    "deal_seeker": ("orders", "offers"),
+    "fraud_flagged": ("fraud",),
+    "lifecycle": ("orders", "profile", "fraud"),
+    "churn": ("complaints", "surveys", "payments", "tickets", "orders"),
+    "tier": ("orders", "profile"),
+}
+"""Which kinds of facts drive each trait: its provenance lists their most recent event ids."""
+
+
+@lru_cache(maxsize=65536)
+def iso(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds; fixed width, so strings sort like the instants they name."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@lru_cache(maxsize=65536)
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def _money(value: Decimal) -> str:
+    return f"{f.money(value):.2f}"
+
+
+def _when(data: Mapping[str, Any], name: str, fallback: str) -> str:
+    """A time field of the event data normalised to our format, else the envelope time."""
+    value = data.get(name)
+    if isinstance(value, str) and value:
+        try:
+            return iso(parse_iso(value))
+        except ValueError:
+            return fallback
+    return fallback
+
+
+def _days(later: str, earlier: str) -> int:
+    return max((parse_iso(later) - parse_iso(earlier)).days, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One domain event as analytics keeps it: id, type, envelope time, data, original subject."""
+
+    event_id: str
+    event_type: str
+    at: datetime
+    data: Mapping[str, Any]
+    origin: str
+    """The customer the event was published for (differs from the owner after a merge)."""
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return iso(self.at), self.event_id
+
+
+# --- the state -----------------------------------------------------------------------------------
+
+
+def empty_state(customer_id: str) -> State:
+    """The state of a customer analytics has seen nothing about yet."""
+    return {
+        "customer_id": customer_id,
+        "status": "unknown",
+        "registered": False,
+        "profile": {
+            "name": None,
+            "email": None,
+            "phone": None,
+            "birth_date": None,
+            "address": None,
+            "timezone": None,
+            "relationship_type": None,
+            "account_manager": None,
+            "acquisition_channel": None,
+            "acquisition_cost": None,
+            "referred_by": None,
+            "consents": {"email": False, "sms": False, "push": False, "phone": False},
+            "interests": [],
+            "customer_since": None,
+        },
+        "merged_ids": [],
+        "orders": {},
+        "n_orders": 0,
+        "n_offer_orders": 0,
+        "n_returns": 0,
+        "spent": "0.00",
+        "margin_known": "0.00",
+        "revenue_without_cost": "0.00",
+        "categories": {},
+        "invoices": {},
+        "methods": {},
+        "overdue_total": 0,
+        "overdue_open": 0,
+        "days_late_sum": 0,
+        "payments_count": 0,
+        "tickets": {},
+        "complaints": {},
+        "complaint_times": [],
+        "breach_times": [],
+        "transfers": 0,
+        "resolution_seconds_sum": 0,
+        "resolved_count": 0,
+        "nps": None,
+        "csat_sum": 0,
+        "csat_count": 0,
+        "survey_count": 0,
+        "offers_received": 0,
+        "offers_redeemed": 0,
+        "last_offer": None,
+        "last_suppressed_at": None,
+        "fraud_signals": 0,
+        "first_at": None,
+        "last_event_at": None,
+        "last_activity_at": None,
+        "last_order_at": None,
+        "event_count": 0,
+        "key": None,
+        "why": {},
+        "traits": {"segments": {}, "lifecycle": None, "churn": None, "tier": None},
+    }
+
+
+def project(
+    state: State | None,
+    customer_id: str,
+    new: Sequence[Fact],
+    history: Callable[[], Iterable[Fact]],
+    rules: AnalyticsRules,
+    *,
+    in_place: bool = False,
+) -> State:
+    """Fold newly received facts into the state, refolding from ``history`` when one arrives late.
+
+    ``history`` returns every fact of the customer already folded (the adapter reads the timeline);
+    it is only called when needed. Facts are assumed new (the inbox and the timeline's primary key
+    deduplicate before this point). ``in_place`` skips copying a state the caller owns (the projector
+    loads a fresh one from the database per batch).
+    """
+    ordered = sorted(new, key=lambda fact: fact.sort_key)
+    if not ordered:
+        return state if state is not None else empty_state(customer_id)
+    if state is not None and state["key"] is not None and ordered[0].sort_key <= tuple(state["key"]):
+        merged = {fact.event_id: fact for fact in history()}
+        merged.update((fact.event_id, fact) for fact in ordered)
+        return fold(customer_id, merged.values(), rules)
+    if state is None:
+        state = empty_state(customer_id)
+    elif not in_place:
+        state = copy.deepcopy(state)
+    for fact in ordered:
+        apply(state, fact, rules)
+    return state
+
+
+def fold(customer_id: str, facts: Iterable[Fact], rules: AnalyticsRules) -> State:
+    """The state from nothing: every fact in ``(time, id)`` order."""
+    state = empty_state(customer_id)
+    for fact in sorted(facts, key=lambda fact: fact.sort_key):
+        apply(state, fact, rules)
+    return state
+
+
+def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
+    """Apply one fact (in place, returning the state) and re-evaluate the traits at its time."""
+    at = iso(fact.at)
+    handler = _HANDLERS.get(fact.event_type)
+    if handler is not None:
+        handler(state, fact, at)
+    if fact.event_type in ACTIVITY and (state["last_activity_at"] is None or at > state["last_activity_at"]):
+        state["last_activity_at"] = at
+    if state["first_at"] is None or at < state["first_at"]:
+        state["first_at"] = at
+    state["last_event_at"] = at if state["last_event_at"] is None else max(state["last_event_at"], at)
+    state["event_count"] += 1
+    state["key"] = [at, fact.event_id]
+    evaluate(state, fact.at, rules, at_event=fact.event_id)
+    return state
+
+
+def _remember(state: State, kind: str, event_id: str, limit: int = 10) -> None:
+    ids: list[str] = state["why"].setdefault(kind, [])
+    ids.append(event_id)
+    if len(ids) > limit:
+        del ids[: len(ids) - limit]
+
+
+# --- event handlers ------------------------------------------------------------------------------
+
+
+def _registered(state: State, fact: Fact, at: str) -> None:
+    d, profile = fact.data, state["profile"]
+    since = _when(d, "registered_at", at)
+    if profile["customer_since"] is None or since < profile["customer_since"]:
+        profile["customer_since"] = since
+    if fact.origin != state["customer_id"] and state["registered"]:
+        return  # a merged duplicate's registration: its history counts, its profile does not
+    if state["status"] != "erased":
+        for name in PERSONAL_PROFILE_FIELDS:
+            profile[name] = d.get(name)
+        profile["interests"] = list(d.get("interests") or [])
+        state["status"] = "active"
+    profile["timezone"] = d.get("timezone")
+    profile["relationship_type"] = d.get("relationship_type")
+    profile["acquisition_channel"] = d.get("acquisition_channel")
+    profile["acquisition_cost"] = d.get("acquisition_cost")
+    profile["referred_by"] = d.get("referred_by")
+    consents = d.get("consents") or {}
+    profile["consents"] = {channel: bool(consents.get(channel, False)) for channel in profile["consents"]}
+    state["registered"] = fact.origin == state["customer_id"] or state["registered"]
+    _remember(state, "profile", fact.event_id)
+
+
+def _profile_updated(state: State, fact: Fact, at: str) -> None:
+    if fact.origin != state["customer_id"] or state["status"] == "erased":
+        return
+    for name in fact.data.get("changed_fields") or []:
+        if name in PROFILE_UPDATABLE:
+            value = fact.data.get(name)
+            state["profile"][name] = list(value or []) if name == "interests" else value
+
+
+def _contact_preferences(state: State, fact: Fact, at: str) -> None:
+    channel = fact.data.get("channel")
+    if fact.origin == state["customer_id"] and channel in state["profile"]["consents"]:
+        state["profile"]["consents"][channel] = bool(fact.data.get("granted"))
+
+
+def _account_manager(state: State, fact: Fact, at: str) -> None:
+    if fact.origin == state["customer_id"]:
+        state["profile"]["account_manager"] = fact.data.get("account_manager_id")
+
+
+def _merged(state: State, fact: Fact, at: str) -> None:
+    duplicate = str(fact.data.get("duplicate_id"))
+    if duplicate not in state["merged_ids"]:
+        state["merged_ids"].append(duplicate)
+
+
+def _unmerged(state: State, fact: Fact, at: str) -> None:
+    duplicate = str(fact.data.get("duplicate_id"))
+    if duplicate in state["merged_ids"]:
+        state["merged_ids"].remove(duplicate)
+
+
+def _erased(state: State, fact: Fact, at: str) -> None:
+    state["status"] = "erased"
+    for name in PERSONAL_PROFILE_FIELDS:
+        state["profile"][name] = None
+    state["profile"]["interests"] = []
+    for ticket in state["tickets"].values():
+        ticket["subject"] = None
+    _remember(state, "profile", fact.event_id)
+
+
+def _order(state: State, order_id: str) -> dict[str, Any]:
+    orders: dict[str, dict[str, Any]] = state["orders"]
+    if order_id not in orders:
+        orders[order_id] = {
+            "at": None,
+            "total": None,
+            "cost": None,
+            "margin": None,
+            "status": "unknown",
+            "promised": None,
+            "lines": [],
+            "offer": False,
+            "counted": False,
+            "updated_at": None,
+        }
+    return orders[order_id]
+
+
+def _add_order_value(state: State, order: dict[str, Any], sign: int) -> None:
+    total = _dec(order["total"])
+    state["spent"] = _money(_dec(state["spent"]) + sign * total)
+    if order["margin"] is not None:
+        state["margin_known"] = _money(_dec(state["margin_known"]) + sign * _dec(order["margin"]))
+    else:
+        state["revenue_without_cost"] = _money(_dec(state["revenue_without_cost"]) + sign * total)
+    state["n_orders"] += sign
+    if sign > 0 and order["at"] and (state["last_order_at"] is None or order["at"] > state["last_order_at"]):
+        state["last_order_at"] = order["at"]
+    elif sign < 0:
+        counted = [o["at"] for o in state["orders"].values() if o["counted"] and o["at"]]
+        state["last_order_at"] = max(counted, default=None)
+    state["n_offer_orders"] += sign if order["offer"] else 0
+    for _sku, _name, category, quantity in order["lines"]:
+        state["categories"][category] = state["categories"].get(category, 0) + sign * quantity
+        if state["categories"][category] <= 0:
+            del state["categories"][category]
+
+
+def _quantity(line: Mapping[str, Any]) -> int:
+    return int(line.get("quantity") or 1)
+
+
+def _order_placed(state: State, fact: Fact, at: str) -> None:
+    d = fact.data
+    order = _order(state, str(d["order_id"]))
+    if order["counted"]:
+        return
+    order.update(
+        at=_when(d, "placed_at", at),
+        total=d.get("total"),
+        cost=d.get("cost"),
+        margin=d.get("margin"),
+        promised=d.get("promised_delivery_date"),
+        lines=[
+            [line.get("sku"), line.get("name"), line.get("category") or "other", _quantity(line)]
+            for line in d.get("lines") or []
+        ],
+        offer=bool(d.get("offer_code")),
+        channel=d.get("channel"),
+    )
+    if order["status"] == "unknown":
+        order["status"] = "placed"
+    order["updated_at"] = at
+    if order["status"] != "cancelled":
+        order["counted"] = True
+        _add_order_value(state, order, +1)
+    _remember(state, "orders", fact.event_id)
+
+
+def _order_status(status: str, time_field: str) -> Callable[[State, Fact, str], None]:
+    def handle(state: State, fact: Fact, at: str) -> None:
+        order = _order(state, str(fact.data["order_id"]))
+        if order["status"] in ("cancelled", "returned") and status in ("shipped", "delivered"):
+            return
+        order["status"] = status
+        order["updated_at"] = _when(fact.data, time_field, at)
+        if status == "cancelled" and order["counted"]:
+            order["counted"] = False
+            _add_order_value(state, order, -1)
+        if status == "returned":
+            state["n_returns"] += 1
+            refund = _dec(fact.data.get("refund_amount"))
+            total = _dec(order["total"])
+            state["spent"] = _money(_dec(state["spent"]) - refund)
+            if order["margin"] is not None and total > 0:
+                lost = _dec(order["margin"]) * refund / total
+                state["margin_known"] = _money(_dec(state["margin_known"]) - lost)
+            else:
+                state["revenue_without_cost"] = _money(_dec(state["revenue_without_cost"]) - refund)
+        _remember(state, "orders", fact.event_id)
+
+    return handle
+
+
+def _invoice(state: State, invoice_id: str) -> dict[str, Any]:
+    invoices: dict[str, dict[str, Any]] = state["invoices"]
+    if invoice_id not in invoices:
+        invoices[invoice_id] = {
+            "amount": "0.00",
+            "paid": "0.00",
+            "outstanding": "0.00",
+            "due": None,
+            "overdue": False,
+            "fully_paid": False,
+        }
+    return invoices[invoice_id]
+
+
+def _invoice_issued(state: State, fact: Fact, at: str) -> None:
+    invoice = _invoice(state, str(fact.data["invoice_id"]))
+    invoice["amount"] = fact.data.get("amount") or "0.00"
+    invoice["due"] = fact.data.get("due_date")
+    if not invoice["fully_paid"] and _dec(invoice["paid"]) == 0:
+        invoice["outstanding"] = invoice["amount"]
+    _remember(state, "payments", fact.event_id)
+
+
+def _payment_received(state: State, fact: Fact, at: str) -> None:
+    d = fact.data
+    invoice = _invoice(state, str(d["invoice_id"]))
+    invoice["amount"] = d.get("invoice_amount") or invoice["amount"]
+    if _dec(d.get("amount_paid")) >= _dec(invoice["paid"]):
+        invoice["paid"] = d.get("amount_paid") or invoice["paid"]
+        invoice["outstanding"] = d.get("outstanding") or "0.00"
+    was_open_overdue = invoice["overdue"] and not invoice["fully_paid"]
+    invoice["fully_paid"] = invoice["fully_paid"] or bool(d.get("fully_paid"))
+    if was_open_overdue and invoice["fully_paid"]:
+        state["overdue_open"] -= 1
+    method = d.get("method") or "unknown"
+    state["methods"][method] = state["methods"].get(method, 0) + 1
+    state["days_late_sum"] += int(d.get("days_late") or 0)
+    state["payments_count"] += 1
+    _remember(state, "payments", fact.event_id)
+
+
+def _payment_overdue(state: State, fact: Fact, at: str) -> None:
+    invoice = _invoice(state, str(fact.data["invoice_id"]))
+    if invoice["overdue"]:
+        return
+    invoice["overdue"] = True
+    invoice["amount"] = fact.data.get("invoice_amount") or invoice["amount"]
+    if not invoice["fully_paid"]:
+        invoice["outstanding"] = fact.data.get("outstanding") or invoice["outstanding"]
+        state["overdue_open"] += 1
+    state["overdue_total"] += 1
+    _remember(state, "payments", fact.event_id)
+
+
+def _ticket(state: State, ticket_id: str) -> dict[str, Any]:
+    tickets: dict[str, dict[str, Any]] = state["tickets"]
+    if ticket_id not in tickets:
+        tickets[ticket_id] = {
+            "kind": None,
+            "category": None,
+            "subject": None,
+            "owner": None,
+            "opened_at": None,
+            "due": None,
+            "status": "open",
+            "transfers": 0,
+            "breaches": 0,
+            "resolved_at": None,
+            "root_cause": None,
+        }
+    return tickets[ticket_id]
+
+
+def _ticket_opened(state: State, fact: Fact, at: str) -> None:
+    d = fact.data
+    ticket = _ticket(state, str(d["ticket_id"]))
+    ticket.update(
+        kind=d.get("kind"),
+        category=d.get("category"),
+        subject=None if state["status"] == "erased" else d.get("subject"),
+        opened_at=_when(d, "opened_at", at),
+        due=d.get("resolution_due"),
+    )
+    _remember(state, "tickets", fact.event_id)
+
+
+def _complaint_filed(state: State, fact: Fact, at: str) -> None:
+    ticket_id = str(fact.data["ticket_id"])
+    if ticket_id in state["complaints"]:
+        return
+    filed = _when(fact.data, "filed_at", at)
+    state["complaints"][ticket_id] = filed
+    bisect.insort(state["complaint_times"], filed)
+    ticket = _ticket(state, ticket_id)
+    ticket["kind"] = ticket["kind"] or "complaint"
+    ticket["category"] = ticket["category"] or fact.data.get("category")
+    _remember(state, "complaints", fact.event_id)
+
+
+def _ticket_assigned(state: State, fact: Fact, at: str) -> None:
+    ticket = _ticket(state, str(fact.data["ticket_id"]))
+    ticket["owner"] = fact.data.get("agent_id")
+    if ticket["status"] == "open":
+        ticket["status"] = "in_progress"
+
+
+def _ticket_transferred(state: State, fact: Fact, at: str) -> None:
+    ticket = _ticket(state, str(fact.data["ticket_id"]))
+    ticket["owner"] = fact.data.get("to_agent_id")
+    ticket["transfers"] += 1
+    state["transfers"] += 1
+    _remember(state, "tickets", fact.event_id)
+
+
+def _sla_breached(state: State, fact: Fact, at: str) -> None:
+    ticket = _ticket(state, str(fact.data["ticket_id"]))
+    ticket["breaches"] += 1
+    bisect.insort(state["breach_times"], _when(fact.data, "breached_at", at))
+    _remember(state, "tickets", fact.event_id)
+
+
+def _ticket_status(status: str) -> Callable[[State, Fact, str], None]:
+    def handle(state: State, fact: Fact, at: str) -> None:
+        ticket = _ticket(state, str(fact.data["ticket_id"]))
+        if ticket["status"] == "closed" and status != "reopened":
+            return
+        ticket["status"] = status
+        if status == "resolved":
+            ticket["resolved_at"] = _when(fact.data, "resolved_at", at)
+            ticket["root_cause"] = fact.data.get("root_cause")
+            state["resolution_seconds_sum"] += int(fact.data.get("time_to_resolve_seconds") or 0)
+            state["resolved_count"] += 1
+        if status == "reopened" and fact.data.get("resolution_due"):
+            ticket["due"] = fact.data.get("resolution_due")
+        if status == "in_progress" and fact.data.get("resolution_due"):
+            ticket["due"] = fact.data.get("resolution_due")
+
+    return handle
+
+
+def _survey_answered(state: State, fact: Fact, at: str) -> None:
+    d = fact.data
+    score = int(d.get("score") or 0)
+    state["survey_count"] += 1
+    if d.get("kind") == "csat":
+        state["csat_sum"] += score
+        state["csat_count"] += 1
+    else:
+        state["nps"] = {"score": score, "at": at, "survey_id": d.get("survey_id")}
+    _remember(state, "surveys", fact.event_id)
+
+
+def _offer_sent(state: State, fact: Fact, at: str) -> None:
+    d = fact.data
+    state["offers_received"] += 1
+    state["last_offer"] = {
+        "campaign_id": d.get("campaign_id"),
+        "offer_code": d.get("offer_code"),
+        "sku": d.get("sku"),
+        "category": d.get("category"),
+        "discount_pct": d.get("discount_pct"),
+        "channel": d.get("channel"),
+        "sent_at": at,
+        "valid_until": d.get("valid_until"),
+    }
+    _remember(state, "offers", fact.event_id)
+
+
+def _offer_redeemed(state: State, fact: Fact, at: str) -> None:
+    state["offers_redeemed"] += 1
+    _remember(state, "offers", fact.event_id)
+
+
+def _suppressed(state: State, fact: Fact, at: str) -> None:
+    if state["last_suppressed_at"] is None or at > state["last_suppressed_at"]:
+        state["last_suppressed_at"] = at
+
+
+def _invalid_redemption(state: State, fact: Fact, at: str) -> None:
+    if fact.data.get("reason") in SUSPICIOUS_REDEMPTIONS:
+        state["fraud_signals"] += 1
+        _remember(state, "fraud", fact.event_id)
+
+
+_HANDLERS: dict[str, Callable[[State, Fact, str], None]] = {
+    "CustomerRegistered": _registered,
+    "CustomerProfileUpdated": _profile_updated,
+    "ContactPreferencesChanged": _contact_preferences,
+    "AccountManagerAssigned": _account_manager,
+    "CustomersMerged": _merged,
+    "CustomersUnmerged": _unmerged,
+    "CustomerErased": _erased,
+    "OrderPlaced": _order_placed,
+    "OrderShipped": _order_status("shipped", "shipped_at"),
+    "OrderDelivered": _order_status("delivered", "delivered_at"),
+    "OrderCancelled": _order_status("cancelled", "cancelled_at"),
+    "OrderReturned": _order_status("returned", "returned_at"),
+    "InvoiceIssued": _invoice_issued,
+    "PaymentReceived": _payment_received,
+    "PaymentOverdue": _payment_overdue,
+    "TicketOpened": _ticket_opened,
+    "ComplaintFiled": _complaint_filed,
+    "TicketAssigned": _ticket_assigned,
+    "TicketTransferred": _ticket_transferred,
+    "SlaBreached": _sla_breached,
+    "TicketWaitingOnCustomer": _ticket_status("waiting_customer"),
+    "TicketResumed": _ticket_status("in_progress"),
+    "TicketResolved": _ticket_status("resolved"),
+    "TicketReopened": _ticket_status("reopened"),
+    "TicketClosed": _ticket_status("closed"),
+    "SurveyAnswered": _survey_answered,
+    "OfferSent": _offer_sent,
+    "OfferRedeemed": _offer_redeemed,
+    "MessageSuppressed": _suppressed,
+    "InvalidRedemption": _invalid_redemption,
+}
+
+HANDLED_EVENT_TYPES = frozenset(_HANDLERS)
+
+
+# --- metrics and traits --------------------------------------------------------------------------
+
+
+def _count_since(times: list[str], start: str, end: str) -> int:
+    return bisect.bisect_right(times, end) - bisect.bisect_right(times, start)
+
+
+def historic_clv(state: State) -> Decimal:
+    """Margin (or revenue where cost is unknown) minus the acquisition cost."""
+    return f.clv_historic(
+        margin_known=_dec(state["margin_known"]),
+        revenue_without_cost=_dec(state["revenue_without_cost"]),
+        acquisition_cost=_dec(state["profile"]["acquisition_cost"]),
+    )
+
+
+def _inputs(
+    state: State, now: datetime, rules: AnalyticsRules
+) -> tuple[f.TraitInputs, f.ChurnInputs, Decimal, f.ChurnRisk]:
+    end = iso(now)
+    recent_start = iso(now - timedelta(days=rules.complaints_recent_days))
+    window_start = (
+        recent_start
+        if rules.serial_complainer_window_days == rules.complaints_recent_days
+        else iso(now - timedelta(days=rules.serial_complainer_window_days))
+    )
+    last_activity = state["last_activity_at"] or state["first_at"] or end
+    since = state["profile"]["customer_since"] or state["first_at"] or end
+    last_order = state["last_order_at"]
+    nps = state["nps"]
+    churn_in = f.ChurnInputs(
+        days_inactive=_days(end, last_activity),
+        complaints_recent=_count_since(state["complaint_times"], recent_start, end),
+        last_nps_category=f.nps_category(nps["score"], rules) if nps else None,
+        overdue_open=state["overdue_open"],
+        sla_breaches_recent=_count_since(state["breach_times"], recent_start, end),
+        orders=state["n_orders"],
+        returns=state["n_returns"],
+    )
+    historic = historic_clv(state)
+    churn = f.churn_risk(churn_in, rules)
+    payments = state["payments_count"]
+    trait_in = f.TraitInputs(
+        status=state["status"],
+        orders=state["n_orders"],
+        tenure_days=_days(end, since),
+        days_since_last_order=_days(end, last_order) if last_order else None,
+        days_inactive=churn_in.days_inactive,
+        clv_historic=historic,
+        total_margin=_dec(state["margin_known"]),
+        churn_score=churn.score,
+        complaints_in_window=_count_since(state["complaint_times"], window_start, end),
+        overdue_total=state["overdue_total"],
+        average_days_late=Decimal(state["days_late_sum"]) / Decimal(payments) if payments else None,
+        orders_with_offer=state["n_offer_orders"],
+        fraud_signals=state["fraud_signals"],
+    )
+    return trait_in, churn_in, historic, churn
+
+
+def provenance_of(state: State, trait: str, limit: int) -> list[str]:
+    ids: list[str] = []
+    for kind in TRAIT_DRIVERS[trait]:
+        ids.extend(state["why"].get(kind, []))
+    return sorted(set(ids))[-limit:]
+
+
+def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, at_event: str | None = None) -> State:
+    """Re-evaluate every trait as of ``now`` (in place); a changed trait gets ``since = now``."""
+    when = iso(now)
+    trait_in, _, historic, churn = _inputs(state, now, rules)
+    traits = state["traits"]
+    limit = rules.provenance_limit
+
+    wanted = f.segments(trait_in, rules)
+    current: dict[str, Any] = traits["segments"]
+    for name in [n for n in current if n not in wanted]:
+        del current[name]
+    for name, rule in wanted.items():
+        if name not in current:
+            current[name] = {"since": when, "rule": rule, "provenance": provenance_of(state, name, limit)}
+        elif current[name]["rule"] != rule:
+            current[name]["rule"] = rule
+
+    stage, rule = f.lifecycle_stage(trait_in, rules)
+    lifecycle = traits["lifecycle"]
+    if lifecycle is None or lifecycle["stage"] != stage:
+        traits["lifecycle"] = {
+            "stage": stage,
+            "rule": rule,
+            "since": when,
+            "provenance": provenance_of(state, "lifecycle", limit),
+        }
+
+    old_churn = traits["churn"]
+    traits["churn"] = {
+        "score": str(churn.score),
+        "band": churn.band,
+        "factors": {k: str(v) for k, v in churn.factors.items()},
+        "since": when if old_churn is None or old_churn["band"] != churn.band else old_churn["since"],
+        "provenance": provenance_of(state, "churn", limit)
+        if old_churn is None or old_churn["band"] != churn.band
+        else old_churn["provenance"],
+    }
+
+    tier = f.value_tier(historic, rules)
+    old_tier = traits["tier"]
+    if old_tier is None or old_tier["tier"] != tier:
+        traits["tier"] = {
+            "tier": tier,
+            "clv": _money(historic),
+            "since": when,
+            "provenance": provenance_of(state, "tier", limit),
+        }
+    else:
+        old_tier["clv"] = _money(historic)
+    return state
+
+
+# --- the 360 document ----------------------------------------------------------------------------
+
+
+def _personal(value: Any) -> Any:
+    """Personal fields still encrypted (no key available) read as ``None``."""
+    return None if isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX) else value
+
+
+def render(
+    state: State,
+    *,
+    now: datetime,
+    rules: AnalyticsRules,
+    merged_into: str | None = None,
+    recommendations: list[dict[str, object]] | None = None,
+) -> dict[str, Any]:
+    """The 360 document as of ``now`` (JSON-ready: money as strings, times as RFC 3339)."""
+    evaluated = evaluate(copy.deepcopy(state), now, rules)
+    traits = evaluated["traits"]
+    trait_in, churn_in, historic, _ = _inputs(evaluated, now, rules)
+    churn = traits["churn"]
+    end = iso(now)
+    profile = state["profile"]
+    orders = state["orders"]
+    counted = [o for o in orders.values() if o["counted"]]
+    last_order = max(counted, key=lambda o: o["at"] or "", default=None)
+    n_orders = state["n_orders"]
+    spent = _dec(state["spent"])
+    invoices = state["invoices"].values()
+    tickets = state["tickets"]
+    nps = state["nps"]
+    margin_plus_revenue = _dec(state["margin_known"]) + _dec(state["revenue_without_cost"])
+    predicted = f.clv_predicted(
+        historic=historic,
+        value_to_date=margin_plus_revenue,
+        tenure_days=trait_in.tenure_days,
+        churn_score=Decimal(churn["score"]),
+        rules=rules,
+    )
+    status = "merged" if merged_into else ("active" if state["status"] == "unknown" else state["status"])
+    methods: dict[str, int] = state["methods"]
+    return {
+        "customer_id": state["customer_id"],
+        "status": status,
+        "merged_into": merged_into,
+        "known": state["registered"],
+        "profile": {
+            "name": _personal(profile["name"]),
+            "email": _personal(profile["email"]),
+            "phone": _personal(profile["phone"]),
+            "birth_date": _personal(profile["birth_date"]),
+            "address": _personal(profile["address"]),
+            "timezone": profile["timezone"],
+            "relationship_type": profile["relationship_type"],
+            "account_manager": profile["account_manager"],
+            "acquisition_channel": profile["acquisition_channel"],
+            "acquisition_cost": profile["acquisition_cost"],
+            "consents": profile["consents"],
+            "interests": profile["interests"],
+            "customer_since": profile["customer_since"],
+            "merged_ids": sorted(state["merged_ids"]),
+        },
+        "orders": {
+            "count": n_orders,
+            "total_spent": _money(spent),
+            "total_margin": _money(_dec(state["margin_known"])),
+            "average_order_value": _money(spent / n_orders) if n_orders else "0.00",
+            "last_order_at": last_order["at"] if last_order else None,
+            "last_order": _order_summary(orders, last_order),
+            "pending": [
+                {
+                    "order_id": order_id,
+                    "status": o["status"],
+                    "placed_at": o["at"],
+                    "promised_delivery_date": o["promised"],
+                    "total": o["total"],
+                }
+                for order_id, o in sorted(orders.items(), key=lambda item: item[1]["at"] or "")
+                if o["status"] in ("placed", "shipped") and o["counted"]
+            ],
+            "returns": state["n_returns"],
+            "top_categories": [
+                {"category": name, "quantity": quantity}
+                for name, quantity in sorted(state["categories"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            ],
+        },
+        "payments": {
+            "invoiced": _money(sum((_dec(i["amount"]) for i in invoices), Decimal(0))),
+            "paid": _money(sum((_dec(i["paid"]) for i in invoices), Decimal(0))),
+            "outstanding": _money(sum((_dec(i["outstanding"]) for i in invoices if not i["fully_paid"]), Decimal(0))),
+            "overdue_count": state["overdue_open"],
+            "overdue_total": state["overdue_total"],
+            "average_days_to_pay": None if trait_in.average_days_late is None else f"{trait_in.average_days_late:.1f}",
+            "preferred_method": min(methods, key=lambda m: (-methods[m], m)) if methods else None,
+        },
+        "service": {
+            "open_tickets": sum(1 for t in tickets.values() if t["status"] in OPEN_TICKET_STATUSES),
+            "complaints_total": len(state["complaints"]),
+            "complaints_90d": churn_in.complaints_recent,
+            "last_complaint_at": state["complaint_times"][-1] if state["complaint_times"] else None,
+            "sla_breaches": len(state["breach_times"]),
+            "transfers": state["transfers"],
+            "average_resolution_hours": None
+            if not state["resolved_count"]
+            else f"{state['resolution_seconds_sum'] / state['resolved_count'] / 3600:.1f}",
+            "open": [
+                {
+                    "ticket_id": ticket_id,
+                    "kind": t["kind"],
+                    "subject": _personal(t["subject"]),
+                    "owner": t["owner"],
+                    "status": t["status"],
+                    "due": t["due"],
+                    "opened_at": t["opened_at"],
+                }
+                for ticket_id, t in sorted(tickets.items(), key=lambda item: item[1]["opened_at"] or "")
+                if t["status"] in OPEN_TICKET_STATUSES
+            ],
+        },
+        "feedback": {
+            "last_nps": nps["score"] if nps else None,
+            "last_nps_at": nps["at"] if nps else None,
+            "nps_category": f.nps_category(nps["score"], rules) if nps else None,
+            "csat_average": f"{state['csat_sum'] / state['csat_count']:.2f}" if state["csat_count"] else None,
+            "survey_count": state["survey_count"],
+        },
+        "marketing": {
+            "offers_received": state["offers_received"],
+            "offers_redeemed": state["offers_redeemed"],
+            "last_offer": state["last_offer"],
+            "suppressed_recently": state["last_suppressed_at"] is not None
+            and state["last_suppressed_at"] >= iso(now - timedelta(days=30)),
+        },
+        "value": {
+            "clv_historic": _money(historic),
+            "clv_predicted": _money(predicted),
+            "value_tier": traits["tier"]["tier"] if traits["tier"] else None,
+            "provenance": traits["tier"]["provenance"] if traits["tier"] else [],
+        },
+        "risk": {
+            "churn_risk": churn["score"],
+            "churn_band": churn["band"],
+            "factors": churn["factors"],
+            "since": churn["since"],
+            "provenance": churn["provenance"],
+        },
+        "lifecycle_stage": traits["lifecycle"],
+        "segments": [{"segment": name, **value} for name, value in sorted(traits["segments"].items())],
+        "recommendations": recommendations or [],
+        "freshness": {"last_event_at": state["last_event_at"], "evaluated_at": end},
+    }
+
+
+def _order_summary(orders: Mapping[str, Any], order: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if order is None:
+        return None
+    order_id = next(key for key, value in orders.items() if value is order)
+    return {
+        "order_id": order_id,
+        "placed_at": order["at"],
+        "total": order["total"],
+        "status": order["status"],
+        "items": [{"sku": sku, "name": name, "category": cat, "quantity": q} for sku, name, cat, q in order["lines"]],
+    }
+
+
+def owned_products(state: State) -> list[str]:
+    """Skus the customer bought (orders not cancelled)."""
+    return sorted({line[0] for o in state["orders"].values() if o["counted"] for line in o["lines"]})
+
+
+def traits_summary(state: State) -> dict[str, Any]:
+    """The comparable part of the traits: what a signal is emitted for when it changes."""
+    traits = state["traits"]
+    return {
+        "segments": {name: value["since"] for name, value in traits["segments"].items()},
+        "lifecycle": traits["lifecycle"]["stage"] if traits["lifecycle"] else None,
+        "churn_band": traits["churn"]["band"] if traits["churn"] else None,
+        "tier": traits["tier"]["tier"] if traits["tier"] else None,
+    }

@@ -1,0 +1,123 @@
+"""Derived signals: what changed between two states of a customer, as ``analytics.events``.
+
+The projector compares the traits stored before a batch with the traits after it and publishes one
+event per change, in the same transaction as the read-model write, so each change is published
+exactly once whatever Kafka redelivers (a redelivered event is not applied again, so it changes
+nothing). A trait that flips and flips back inside one batch changed nothing observable: no signal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from services.analytics.domain.model import State, parse_iso, provenance_of
+from shared.catalog import DomainEvent
+from shared.contracts.analytics import (
+    ChurnRiskChanged,
+    LifecycleStageChanged,
+    SegmentEntered,
+    SegmentExited,
+    ValueTierChanged,
+)
+
+
+def _uuids(ids: list[str]) -> list[UUID]:
+    result = []
+    for value in ids:
+        try:
+            result.append(UUID(value))
+        except ValueError:
+            continue
+    return result
+
+
+def _moment(value: str | None, fallback: datetime) -> datetime:
+    return parse_iso(value) if value else fallback
+
+
+def changes(before: State | None, after: State, *, now: datetime) -> list[DomainEvent]:
+    """The signals that turn ``before``'s traits into ``after``'s (``before`` None: a new customer)."""
+    customer = UUID(after["customer_id"])
+    old: dict[str, Any] = (
+        before["traits"] if before else {"segments": {}, "lifecycle": None, "churn": None, "tier": None}
+    )
+    new: dict[str, Any] = after["traits"]
+    events: list[DomainEvent] = []
+
+    for name in sorted(set(old["segments"]) - set(new["segments"])):
+        gone = old["segments"][name]
+        events.append(
+            SegmentExited(
+                customer_id=customer,
+                segment=name,
+                rule=gone["rule"],
+                reason=f"no longer matches {gone['rule']}",
+                provenance=_uuids(provenance_of(after, name, 10)),
+                decided_at=_moment(after["last_event_at"], now),
+                since=_moment(gone["since"], now),
+            )
+        )
+    for name in sorted(set(new["segments"]) - set(old["segments"])):
+        entered = new["segments"][name]
+        events.append(
+            SegmentEntered(
+                customer_id=customer,
+                segment=name,
+                rule=entered["rule"],
+                reason=f"matches {entered['rule']}",
+                provenance=_uuids(entered["provenance"]),
+                decided_at=_moment(entered["since"], now),
+            )
+        )
+
+    old_stage = old["lifecycle"]["stage"] if old["lifecycle"] else None
+    if new["lifecycle"] and new["lifecycle"]["stage"] != old_stage:
+        stage = new["lifecycle"]
+        events.append(
+            LifecycleStageChanged(
+                customer_id=customer,
+                from_stage=old_stage,
+                to_stage=stage["stage"],
+                rule=stage["rule"],
+                reason=f"{old_stage or 'new'} -> {stage['stage']} by {stage['rule']}",
+                provenance=_uuids(stage["provenance"]),
+                decided_at=_moment(stage["since"], now),
+            )
+        )
+
+    old_band = old["churn"]["band"] if old["churn"] else "low"  # a new customer starts at low risk
+    if new["churn"] and new["churn"]["band"] != old_band:
+        churn = new["churn"]
+        events.append(
+            ChurnRiskChanged(
+                customer_id=customer,
+                from_band=old_band,  # type: ignore[arg-type]  # a band from our own rules
+                to_band=churn["band"],
+                score=Decimal(churn["score"]),
+                factors={k: Decimal(v) for k, v in churn["factors"].items()},
+                rule="churn.weighted_factors",
+                reason=", ".join(sorted(churn["factors"])) or "no risk factors",
+                provenance=_uuids(churn["provenance"]),
+                decided_at=_moment(churn["since"], now),
+            )
+        )
+
+    old_tier = old["tier"]["tier"] if old["tier"] else "bronze"  # and in the lowest tier
+    if new["tier"] and new["tier"]["tier"] != old_tier:
+        tier = new["tier"]
+        events.append(
+            ValueTierChanged(
+                customer_id=customer,
+                from_tier=old_tier,  # type: ignore[arg-type]  # a tier from our own rules
+                to_tier=tier["tier"],
+                clv=Decimal(tier["clv"]),
+                rule="value_tier.clv_historic",
+                reason=f"historic CLV {tier['clv']}",
+                provenance=_uuids(tier["provenance"]),
+                decided_at=_moment(tier["since"], now),
+            )
+        )
+    return events

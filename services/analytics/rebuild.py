@@ -1,0 +1,215 @@
+"""Rebuild the analytics read models from the topics, beside the live ones, then swap atomically.
+
+Run it with ``python -m services.analytics.rebuild`` (``--no-swap`` to only build, ``--batch N``).
+
+1. A fresh schema ``analytics_rebuild_<time>`` gets the read-model tables from the same definition
+   the migration uses (``analytics_create_read_model``).
+2. Every domain topic is read from the beginning up to the end offsets taken at the start (a plain
+   kafka-python consumer without a group, in a thread), and applied by the same projector as the
+   live one, through the same consumer kit, with signals switched off (they were published when
+   the changes happened). A tqdm bar shows events/s and the ETA.
+3. The swap, in one transaction: lock the live tables (waiting for in-flight projector batches),
+   apply what reached the topics since step 2, rename ``analytics`` away and the rebuilt schema to
+   ``analytics``, drop the old one, and ``NOTIFY analytics_read_model_swapped`` so API processes
+   drop their pooled connections (whose prepared statements still point at the old tables).
+   Projector workers should be restarted after a swap; their next batches are deduplicated by the
+   rebuilt schema's own inbox, so nothing is applied twice or lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from kafka import KafkaConsumer, TopicPartition
+from tqdm import tqdm
+
+from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.bootstrap import CONSUMED_TOPICS
+from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
+from shared.consumer import BatchProcessor, RawRecord
+from shared.db import connect, create_pool
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    schema: str
+    events: int
+    seconds: float
+    dead_lettered: int
+    swapped: bool
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class TopicReader:
+    """Reads topics from the beginning up to given end offsets (blocking; run it in a thread)."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            enable_auto_commit=False,
+            group_id=None,
+            max_poll_records=5000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        self.partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        self.consumer.assign(self.partitions)
+        self.consumer.seek_to_beginning(*self.partitions)
+        self.targets: dict[TopicPartition, int] = {}
+
+    def snapshot(self) -> int:
+        """Fix the end offsets to read up to; returns how many records remain from the current positions."""
+        self.consumer.resume(*self.consumer.paused())
+        self.targets = dict(self.consumer.end_offsets(self.partitions)) if self.partitions else {}
+        return sum(max(end - self.consumer.position(tp), 0) for tp, end in self.targets.items())
+
+    def done(self) -> bool:
+        return all(self.consumer.position(tp) >= end for tp, end in self.targets.items())
+
+    def poll(self, max_records: int) -> list[RawRecord]:
+        """The next records, none beyond the snapshot's end offsets."""
+        batch = self.consumer.poll(timeout_ms=500, max_records=max_records)
+        result: list[RawRecord] = []
+        for tp, messages in batch.items():
+            end = self.targets.get(tp, 0)
+            kept = [m for m in messages if m.offset < end]
+            if len(kept) < len(messages):
+                self.consumer.seek(tp, end)  # read the rest after the next snapshot, not never
+                self.consumer.pause(tp)
+            result.extend(
+                RawRecord(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers or ())) for m in kept
+            )
+        return result
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+async def _replay(
+    reader: TopicReader, processor: BatchProcessor, executor: ThreadPoolExecutor, batch: int, bar: Any
+) -> int:
+    loop = asyncio.get_running_loop()
+    applied = 0
+    pending = loop.run_in_executor(executor, reader.poll, batch)
+    while True:
+        records = await pending
+        finished = await loop.run_in_executor(executor, reader.done)
+        if finished and not records:
+            return applied
+        pending = loop.run_in_executor(executor, reader.poll, batch)
+        if records:
+            await processor.process(records)
+            applied += len(records)
+            if bar is not None:
+                bar.update(len(records))
+
+
+async def rebuild(
+    settings: AnalyticsSettings, *, swap: bool = True, batch: int = 5000, progress: bool = True
+) -> RebuildReport:
+    """Replay every domain topic into a fresh schema; swap it in when ``swap``."""
+    started = time.monotonic()
+    schema = f"analytics_rebuild_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+    admin = await connect(settings.database_url)
+    try:
+        await admin.execute("select analytics_create_read_model($1)", schema)
+    finally:
+        await admin.close()
+
+    pool = await create_pool(with_search_path(settings.database_url, schema), min_size=1, max_size=2)
+    dead: list[tuple[str, str]] = []
+
+    async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
+        dead.append((reason, detail))  # the live worker already dead-lettered these records
+
+    processor = BatchProcessor(
+        pool=pool, projector=AnalyticsProjector(rules=settings.rules, store=None), dead_letter=dead_letter
+    )
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-reader")
+    loop = asyncio.get_running_loop()
+    topics = [settings.topic(t) for t in CONSUMED_TOPICS]
+    reader = await loop.run_in_executor(executor, TopicReader, settings.kafka_bootstrap_servers, topics)
+    try:
+        total = await loop.run_in_executor(executor, reader.snapshot)
+        bar = tqdm(total=total, unit="ev", unit_scale=True, desc="rebuild", disable=not progress, smoothing=0.1)
+        applied = await _replay(reader, processor, executor, batch, bar)
+        swapped = False
+        if swap:
+            applied += await _swap(settings, schema, reader, processor, executor, batch, bar)
+            swapped = True
+        bar.close()
+    finally:
+        await loop.run_in_executor(executor, reader.close)
+        executor.shutdown()
+        await pool.close()
+    return RebuildReport(schema, applied, time.monotonic() - started, len(dead), swapped)
+
+
+async def _swap(
+    settings: AnalyticsSettings,
+    schema: str,
+    reader: TopicReader,
+    processor: BatchProcessor,
+    executor: ThreadPoolExecutor,
+    batch: int,
+    bar: Any,
+) -> int:
+    """Catch up under the live tables' locks, then rename the schemas in the same transaction."""
+    loop = asyncio.get_running_loop()
+    conn: asyncpg.Connection = await connect(settings.database_url)
+    try:
+        async with conn.transaction():
+            tables = await conn.fetch(
+                "select tablename from pg_tables where schemaname = $1 order by tablename", READ_MODEL_SCHEMA
+            )
+            if tables:
+                names = ", ".join(f'{READ_MODEL_SCHEMA}."{t["tablename"]}"' for t in tables)
+                await conn.execute(f"lock table {names} in exclusive mode")
+            remaining = await loop.run_in_executor(executor, reader.snapshot)
+            if bar is not None and remaining:
+                bar.total += remaining
+            caught_up = await _replay(reader, processor, executor, batch, bar)
+            retired = f"analytics_retired_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+            exists = await conn.fetchval("select count(*) from pg_namespace where nspname = $1", READ_MODEL_SCHEMA)
+            if exists:
+                await conn.execute(f'alter schema {READ_MODEL_SCHEMA} rename to "{retired}"')
+            await conn.execute(f'alter schema "{schema}" rename to {READ_MODEL_SCHEMA}')
+            if exists:
+                await conn.execute(f'drop schema "{retired}" cascade')
+            await conn.execute("select pg_notify($1, $2)", SWAP_CHANNEL, schema)
+        return caught_up
+    finally:
+        await conn.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m services.analytics.rebuild [--no-swap] [--batch N]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--no-swap", action="store_true", help="build the new schema but keep the live one")
+    parser.add_argument("--batch", type=int, default=5000, help="events per projector batch")
+    args = parser.parse_args(argv)
+    report = asyncio.run(rebuild(AnalyticsSettings(), swap=not args.no_swap, batch=args.batch))
+    print(
+        f"rebuilt {report.events} events in {report.seconds:.1f}s ({report.events_per_second:,.0f} events/s) "
+        f"into {report.schema}; dead-lettered {report.dead_lettered}; "
+        + ("swapped in as the live read model; restart the projector workers." if report.swapped else "not swapped.")
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Real topics: the Faust projector worker end to end, signals on analytics.events, and the rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.bootstrap import event_store, projector_worker
+from services.analytics.rebuild import rebuild
+from shared.clock import FixedClock
+from shared.consumer import apply_records
+from shared.db import create_pool
+from shared.envelope import to_kafka
+from shared.relay import make_producer
+from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.waiting import eventually
+from tests.analytics.builders import at, generated_history, new_customer_id, order_placed, registered
+from tests.analytics.integration.support import analytics_settings, api, envelope_of, records, token
+
+
+def publish(settings, facts) -> None:
+    """Publish facts to their real (prefixed) domain topics, keyed by customer, as the relay would."""
+    producer = make_producer(settings.kafka_bootstrap_servers)
+    try:
+        for fact in facts:
+            envelope = envelope_of(fact)
+            key, value, headers = to_kafka(envelope)
+            producer.send(settings.topic(f"{envelope.type_name.domain}.events"), key=key, value=value, headers=headers)
+        producer.flush(30)
+    finally:
+        producer.close(10)
+
+
+async def in_thread(function, *args):
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+
+async def test_published_events_reach_the_360_and_signals_reach_analytics_events(
+    make_database, platform_topics_created
+) -> None:
+    settings = analytics_settings(platform_topics_created, await make_database("analytics"))
+    cid = new_customer_id()
+    facts = [registered(cid, at(0)), order_placed(cid, at(1), total="20000.00", margin="12000.00")]
+    await in_thread(publish, settings, facts)
+    worker = projector_worker(settings, batch_size=100)
+    await worker.start()
+    try:
+        async with api(settings, FixedClock(at(2))) as client:
+
+            async def orders() -> int:
+                response = await client.get(f"/v1/customers/{cid}/360", headers=token(settings))
+                return response.json()["orders"]["count"] if response.status_code == 200 else -1
+
+            await eventually(orders, until=lambda n: n == 1, timeout=60, message="order visible in the 360")
+    finally:
+        await worker.stop()
+    assert await drain_outbox(settings.database_url, settings) >= 3
+    published = await in_thread(
+        lambda: read_topic(settings.kafka_bootstrap_servers, settings.topic("analytics.events"), expected=3)
+    )
+    kinds = sorted(r.headers["ce_type"].split(".")[2] for r in published)
+    assert kinds == ["LifecycleStageChanged", "SegmentEntered", "ValueTierChanged"]
+    assert {r.key.decode() for r in published} == {cid}
+    entered = next(r.value for r in published if "SegmentEntered" in r.headers["ce_type"])
+    assert entered["segment"] == "high_value"
+
+
+@pytest.mark.timeout(600)
+async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database, platform_topics_created) -> None:
+    settings = analytics_settings(platform_topics_created, await make_database("analytics"))
+    history = generated_history(400)
+    assert len(history) >= 3000
+    await in_thread(publish, settings, history)
+
+    # the live projection saw the same events in another order and other batches
+    shuffled = records(history)
+    random.Random(3).shuffle(shuffled)
+    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=2)
+    try:
+        live = AnalyticsProjector(rules=settings.rules, store=event_store(settings))
+        for start in range(0, len(shuffled), 700):
+            assert await apply_records(pool, live, shuffled[start : start + 700]) == []
+        before = {
+            r["customer_id"]: r["state"]
+            for r in await pool.fetch("select customer_id::text, state from customer_views")
+        }
+        kpis_before = await pool.fetch("select * from survey_answers order by event_id")
+        co_before = await pool.fetch("select * from co_purchases order by sku_a, sku_b")
+    finally:
+        await pool.close()
+
+    report = await rebuild(settings, batch=500, progress=False)
+    assert report.swapped and report.dead_lettered == 0
+    assert report.events == len(history)
+
+    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=2)
+    try:
+        after = {
+            r["customer_id"]: r["state"]
+            for r in await pool.fetch("select customer_id::text, state from customer_views")
+        }
+        assert len(after) == 400
+        assert after == before
+        assert await pool.fetch("select * from survey_answers order by event_id") == kpis_before
+        co_after = await pool.fetch("select * from co_purchases where customers <> 0 order by sku_a, sku_b")
+        assert co_after == [r for r in co_before if r["customers"] != 0]
+        assert await pool.fetchval("select count(*) from customer_events") == len(history)
+        schemas = await pool.fetch("select nspname from pg_namespace where nspname like 'analytics%'")
+        assert [r["nspname"] for r in schemas] == ["analytics"]
+    finally:
+        await pool.close()

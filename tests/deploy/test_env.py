@@ -1,0 +1,73 @@
+"""Every setting a service reads is configured, under a name it reads, in compose and in Kubernetes,
+and the configured values pass the service's own settings validation."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from shared.service import load_service
+from tests.deploy.conftest import OVERLAYS, Rendered
+from tests.deploy.envvars import settings_read_by
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+SECRET_STAND_IN = "a-stand-in-for-a-secret-from-the-secret-store-0123456789"
+
+
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """The environment compose gives a container when nothing is set in the shell (defaults applied)."""
+    env = {}
+    for key, value in (service.get("environment") or {}).items():
+        text = "" if value is None else str(value)
+        env[key] = _INTERPOLATION.sub(lambda m: m.group(2) or "", text).replace("$$", "$")
+    return env
+
+
+def kubernetes_env(docs: list[dict[str, Any]], deployment: str) -> dict[str, str]:
+    """The environment of a Deployment's container from its envFrom ConfigMaps/Secrets and env entries."""
+    index = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    container = index[("Deployment", deployment)]["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(index[("ConfigMap", source["configMapRef"]["name"])].get("data", {}))
+        else:
+            name = source["secretRef"]["name"]
+            if ("Secret", name) in index:
+                data = index[("Secret", name)].get("data", {})
+                env.update({k: base64.b64decode(v).decode() for k, v in data.items()})
+            else:
+                external = next(
+                    d for d in docs if d["kind"] == "ExternalSecret" and d["spec"]["target"]["name"] == name
+                )
+                env.update(dict.fromkeys(external["spec"]["target"]["template"]["data"], SECRET_STAND_IN))
+    for entry in container.get("env", []):
+        env[entry["name"]] = entry.get("value", SECRET_STAND_IN)
+    return env
+
+
+def assert_configured(service: str, env: dict[str, str], where: str) -> None:
+    missing = [
+        f"{s.field} ({' or '.join(sorted(s.names))})" for s in settings_read_by(service) if not s.configured_in(env)
+    ]
+    assert not missing, f"{where}: settings of {service} not configured: {', '.join(missing)}"
+    with mock.patch.dict(os.environ, env, clear=True):
+        load_service(service).settings_factory()  # raises on a value the service would refuse
+
+
+def test_compose_configures_every_setting(compose: dict[str, Any], processes: dict[str, list[str]]) -> None:
+    for name, args in processes.items():
+        assert_configured(args[1], compose_env(compose["services"][name]), f"docker-compose.yml {name}")
+    for service in {args[1] for args in processes.values()}:
+        assert_configured(service, compose_env(compose["services"]["init"]), "docker-compose.yml init")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_configures_every_setting(rendered: Rendered, processes: dict[str, list[str]], overlay: str) -> None:
+    for name, args in processes.items():
+        assert_configured(args[1], kubernetes_env(rendered[overlay], name), f"{overlay} Deployment {name}")
