@@ -37,6 +37,10 @@ class PlatformSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_min_insync_replicas: int = Field(default=1, ge=1)
     kafka_dlq_retention_ms: int = Field(default=14 * 24 * 3600 * 1000, ge=60_000)
+    faust_datadir: str = Field(
+        default="",
+        description="Where Faust workers keep their local state (default: a folder in the system temp dir).",
+    )
 
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432

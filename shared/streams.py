@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,6 +80,7 @@ class ProjectionWorker:
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             store="memory://",
+            datadir=self.settings.faust_datadir or os.path.join(tempfile.gettempdir(), "c360-faust"),
             producer_acks=-1,
             broker_commit_every=self.batch_size,
             broker_commit_interval=1.0,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import ClassVar
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import AliasChoices, Field
 
 from services.campaigns.domain.decision import MarketingPolicy
 from shared.settings import ServiceSettings
@@ -15,18 +14,40 @@ from shared.settings import ServiceSettings
 class CampaignsSettings(ServiceSettings):
     """Database, marketing policy (frequency cap, holds, quiet hours) and timer polling."""
 
-    model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_", env_file=None, extra="ignore", frozen=True)
+    # No env_prefix: it would also apply to the inherited platform settings (ENVIRONMENT,
+    # AUTH_JWT_SECRET, KAFKA_BOOTSTRAP_SERVERS...). Only this service's own knobs carry the prefix.
     service_name: ClassVar[str] = "campaigns"
 
-    frequency_cap: int = Field(default=3, ge=1, description="Marketing messages per customer per window.")
-    frequency_window_days: int = Field(default=7, ge=1)
-    complaint_hold: bool = True
-    sla_breach_hold_days: int = Field(default=7, ge=0)
-    detractor_hold_days: int = Field(default=30, ge=0)
-    quiet_hours_start: time = time(21, 0)
-    quiet_hours_end: time = time(8, 0)
-    attribution_window_days: int = Field(default=30, ge=1)
-    timer_poll_seconds: float = Field(default=5.0, gt=0)
+    frequency_cap: int = Field(
+        default=3,
+        ge=1,
+        description="Marketing messages per customer per window.",
+        validation_alias=AliasChoices("CAMPAIGNS_FREQUENCY_CAP", "frequency_cap"),
+    )
+    frequency_window_days: int = Field(
+        default=7, ge=1, validation_alias=AliasChoices("CAMPAIGNS_FREQUENCY_WINDOW_DAYS", "frequency_window_days")
+    )
+    complaint_hold: bool = Field(
+        default=True, validation_alias=AliasChoices("CAMPAIGNS_COMPLAINT_HOLD", "complaint_hold")
+    )
+    sla_breach_hold_days: int = Field(
+        default=7, ge=0, validation_alias=AliasChoices("CAMPAIGNS_SLA_BREACH_HOLD_DAYS", "sla_breach_hold_days")
+    )
+    detractor_hold_days: int = Field(
+        default=30, ge=0, validation_alias=AliasChoices("CAMPAIGNS_DETRACTOR_HOLD_DAYS", "detractor_hold_days")
+    )
+    quiet_hours_start: time = Field(
+        default=time(21, 0), validation_alias=AliasChoices("CAMPAIGNS_QUIET_HOURS_START", "quiet_hours_start")
+    )
+    quiet_hours_end: time = Field(
+        default=time(8, 0), validation_alias=AliasChoices("CAMPAIGNS_QUIET_HOURS_END", "quiet_hours_end")
+    )
+    attribution_window_days: int = Field(
+        default=30, ge=1, validation_alias=AliasChoices("CAMPAIGNS_ATTRIBUTION_WINDOW_DAYS", "attribution_window_days")
+    )
+    timer_poll_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=AliasChoices("CAMPAIGNS_TIMER_POLL_SECONDS", "timer_poll_seconds")
+    )
 
     def policy(self) -> MarketingPolicy:
         """The marketing policy the engine decides with."""

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.analytics.api.routes import router
+from services.analytics.console import console_router
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from shared.clock import Clock, SystemClock
 from shared.db import connect, create_pool
@@ -55,7 +56,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         description="The 360° customer view, its timeline and time travel, segments, lifecycle, churn "
         "risk, CLV, recommendations and KPIs, projected from every domain's events.",
         version="1.0.0",
-        routers=[router],
+        routers=[router, console_router()],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),
