@@ -42,6 +42,14 @@ class PlatformSettings(BaseSettings):
         description="Where Faust workers keep their local state (default: a folder in the system temp dir).",
     )
 
+    customer_api_url: str = "http://127.0.0.1:8001"
+    ticketing_api_url: str = "http://127.0.0.1:8002"
+    campaigns_api_url: str = "http://127.0.0.1:8003"
+    analytics_api_url: str = "http://127.0.0.1:8004"
+    service_token: str | None = Field(
+        default=None, description="Bearer token for service-to-service calls; minted from the HS256 secret if unset."
+    )
+
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
     postgres_user: str = "c360"

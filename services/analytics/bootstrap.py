@@ -12,13 +12,13 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.analytics.adapters.keys import CustomerKeyClient
 from services.analytics.api.app import analytics_settings, create_app
 from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps
 from shared.clock import SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.keyaccess import key_provider_for
 from shared.service import ServiceDefinition
 from shared.settings import PlatformSettings, ServiceSettings
 
@@ -39,9 +39,7 @@ def projector_worker(settings: ServiceSettings, *, batch_size: int | None = None
     from shared.streams import ProjectionWorker
 
     config = analytics_settings(settings)
-    keys = None
-    if config.analytics_key_token:
-        keys = CustomerKeyClient(base_url=config.analytics_customer_api_url, token=config.analytics_key_token)
+    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
     return ProjectionWorker(
         settings=config,
         dsn=config.read_model_dsn,

@@ -40,10 +40,6 @@ class AnalyticsSettings(ServiceSettings):
     analytics_batch_size: int = Field(default=2000, ge=1)
     analytics_sweep_interval_seconds: float = Field(default=3600, gt=0)
     analytics_sweep_batch: int = Field(default=2000, ge=1)
-    analytics_customer_api_url: str = "http://127.0.0.1:8001"
-    analytics_key_token: str | None = Field(
-        default=None, description="Bearer token with keys:read for the customer service's key endpoint."
-    )
 
     @cached_property
     def rules(self) -> AnalyticsRules:

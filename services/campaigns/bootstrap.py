@@ -19,6 +19,7 @@ from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
 from shared.clock import SystemClock
 from shared.db import create_pool
+from shared.keyaccess import key_provider_for
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 async def run_engine(settings: ServiceSettings, stop: asyncio.Event) -> None:
     """Consume customer, ticketing and analytics events and decide campaigns."""
     worker = ProjectionWorker(settings=settings, dsn=settings.database_url,
-                              projector=CampaignEngine(build_engine(settings)), topics=CONSUMED_TOPICS)
+                              projector=CampaignEngine(build_engine(settings)), topics=CONSUMED_TOPICS,
+                              keys=key_provider_for(settings, ["customer"], caller="campaigns"))
     await worker.run(stop)
 
 

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.analytics.api.routes import router
-from services.analytics.console import console_router
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
+from services.analytics.console import console_router
 from shared.clock import Clock, SystemClock
 from shared.db import connect, create_pool
 from shared.settings import ServiceSettings

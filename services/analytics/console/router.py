@@ -34,6 +34,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.staticfiles import StaticFiles
 
+from shared.settings import PlatformSettings
+
 STATIC_DIR: Final = Path(__file__).parent / "static"
 SERVICES: Final = ("customer", "ticketing", "campaigns", "analytics")
 DEFAULT_URLS: Final = {
@@ -73,7 +75,12 @@ class ConsoleConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleConfig:
         """Read ``<SERVICE>_API_URL`` and ``CONSOLE_LIVE_POLL_SECONDS`` (defaults: local ports)."""
         env = os.environ if environ is None else environ
-        urls = {name: env.get(f"{name.upper()}_API_URL", url).rstrip("/") for name, url in DEFAULT_URLS.items()}
+        settings = PlatformSettings() if environ is None else None
+        urls = {
+            name: (getattr(settings, f"{name}_api_url") if settings else env.get(f"{name.upper()}_API_URL", url))
+            .rstrip("/")
+            for name, url in DEFAULT_URLS.items()
+        }
         return cls(base_urls=urls, live_poll_seconds=float(env.get("CONSOLE_LIVE_POLL_SECONDS", "1.5")))
 
 

@@ -15,6 +15,7 @@ from shared.clock import Clock, SystemClock
 from shared.contracts.campaigns import MESSAGES_TOPIC
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.keyaccess import keys_router
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
@@ -54,7 +55,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
         version="1.0.0",
-        routers=[router],
+        routers=[router, keys_router()],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

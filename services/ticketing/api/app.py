@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.keyaccess import keys_router
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
@@ -56,7 +57,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         description="Complaints and support tickets: an owner from the first contact, SLA clocks, escalation, "
         "conversation history and root cause.",
         version="1.0.0",
-        routers=[router],
+        routers=[router, keys_router()],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

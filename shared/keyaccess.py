@@ -1,0 +1,156 @@
+"""Key access between services: how subscribers open personal fields they are entitled to.
+
+Every producing service encrypts personal fields under per-customer keys (``shared.privacy``) and
+serves a key at ``GET /v1/internal/keys/{subject}`` (scope ``keys:read``; 410 once destroyed by an
+erasure). A subscriber that must show personal data (the analytics 360 view, a birthday campaign)
+asks the producer named by the event's ``ce_source`` through ``RemoteKeyProvider``. Keys are cached
+briefly; a destroyed key is remembered for good, so an erased customer's data stays closed even
+in a replay. See docs/adr/0002-crypto-shredding-and-key-access.md.
+
+The service token: ``SERVICE_TOKEN`` when set (RS256 deployments, where services cannot mint);
+otherwise the subscriber mints a short-lived ``keys:read`` token with the shared HS256 secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+
+from shared.envelope import source_for
+from shared.errors import Gone, NotFound
+from shared.settings import PlatformSettings
+from shared.web.auth import Principal, mint_token, require
+
+log = logging.getLogger(__name__)
+
+KEY_PATH = "/v1/internal/keys/{subject}"
+
+
+def keys_router() -> APIRouter:
+    """The key route for a service whose lifespan puts its pool on ``app.state.pool``."""
+    router = APIRouter(tags=["internal"])
+
+    @router.get(KEY_PATH)
+    async def data_key(
+        subject: str, request: Request, principal: Annotated[Principal, Depends(require("keys:read"))]
+    ) -> dict[str, str]:
+        """A subject's data key, so entitled subscribers can open personal fields (410 after erasure)."""
+        row = await request.app.state.pool.fetchrow(
+            "select key from personal_data_keys where subject = $1", subject
+        )
+        if row is None:
+            raise NotFound(f"no data key for {subject}")
+        if row["key"] is None:
+            raise Gone(f"the data key of {subject} was destroyed (erased)")
+        return {"subject": subject, "algorithm": "AES-256-GCM", "key": base64.b64encode(row["key"]).decode()}
+
+    return router
+
+
+class ServiceToken:
+    """A bearer token for service-to-service calls, re-minted before it expires."""
+
+    def __init__(self, settings: PlatformSettings, subject: str, ttl_seconds: int = 900) -> None:
+        self.settings = settings
+        self.subject = subject
+        self.ttl = ttl_seconds
+        self._token = settings.service_token or ""
+        self._expires = float("inf") if settings.service_token else 0.0
+
+    def get(self) -> str:
+        if time.monotonic() > self._expires:
+            self._token = mint_token(self.settings, self.subject, ["keys:read"], ttl_seconds=self.ttl)
+            self._expires = time.monotonic() + self.ttl * 0.8
+        return self._token
+
+
+class RemoteKeyProvider:
+    """``shared.consumer.KeyProvider`` fetching keys from the producing services over HTTP."""
+
+    def __init__(
+        self,
+        *,
+        base_urls: Mapping[str, str],
+        token: ServiceToken,
+        ttl_seconds: float = 300.0,
+        max_entries: int = 100_000,
+        concurrency: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._urls = {source: url.rstrip("/") for source, url in base_urls.items()}
+        self._token = token
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(2.0), transport=transport)
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._limit = asyncio.Semaphore(concurrency)
+        self._cache: OrderedDict[tuple[str, str], tuple[bytes | None, float]] = OrderedDict()
+
+    async def keys_for(self, source: str, subjects: set[str]) -> Mapping[str, bytes]:
+        """Keys of the subjects that have one (cached, else fetched concurrently)."""
+        base = self._urls.get(source)
+        if base is None:
+            return {}
+        now = time.monotonic()
+        found: dict[str, bytes] = {}
+        missing: list[str] = []
+        for subject in subjects:
+            cached = self._cache.get((source, subject))
+            if cached is not None and cached[1] > now:
+                if cached[0] is not None:
+                    found[subject] = cached[0]
+            else:
+                missing.append(subject)
+        fetched = await asyncio.gather(*(self._fetch(source, base, s) for s in missing))
+        found.update({s: k for s, k in zip(missing, fetched, strict=True) if k is not None})
+        return found
+
+    async def _fetch(self, source: str, base: str, subject: str) -> bytes | None:
+        async with self._limit:
+            try:
+                response = await self._client.get(
+                    base + KEY_PATH.format(subject=subject), headers={"Authorization": f"Bearer {self._token.get()}"}
+                )
+            except httpx.HTTPError as exc:
+                log.warning("data key unavailable", extra={"source": source, "error": repr(exc)})
+                return None
+        if response.status_code == 200:
+            key = base64.b64decode(response.json()["key"])
+            self._remember(source, subject, key, self._ttl)
+            return key
+        if response.status_code == 410:
+            self._remember(source, subject, None, float("inf"))  # erased: the key never comes back
+        elif response.status_code == 404:
+            self._remember(source, subject, None, min(self._ttl, 30.0))
+        else:
+            log.warning("data key refused", extra={"source": source, "status": response.status_code})
+        return None
+
+    def _remember(self, source: str, subject: str, key: bytes | None, ttl: float) -> None:
+        self._cache[(source, subject)] = (key, time.monotonic() + ttl)
+        self._cache.move_to_end((source, subject))
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    def forget(self, subject: str) -> None:
+        """Drop cached keys of ``subject`` (on its erasure event) so nothing opens its data again."""
+        for key in [k for k in self._cache if k[1] == subject]:
+            self._cache[key] = (None, float("inf"))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def key_provider_for(settings: PlatformSettings, services: list[str], *, caller: str) -> RemoteKeyProvider:
+    """A provider for events of ``services`` (e.g. ``["customer", "ticketing"]``), as ``caller``."""
+    urls: dict[str, Any] = {
+        source_for(name): getattr(settings, f"{name}_api_url") for name in services
+    }
+    return RemoteKeyProvider(base_urls=urls, token=ServiceToken(settings, f"service:{caller}"))
