@@ -34,6 +34,7 @@ infra-down: ## stop Kafka and PostgreSQL (data kept)
 
 up: infra-up ## run the whole platform locally with demo data
 	@$(LOCAL)/platform.sh start
+	@$(LOCAL)/demo.sh
 	@$(LOCAL)/welcome.sh
 
 down: ## stop everything 'make up' started (data kept)
@@ -44,7 +45,7 @@ down: ## stop everything 'make up' started (data kept)
 clean: down ## stop everything and delete local data (Kafka log, databases, logs)
 	@$(LOCAL)/kafka.sh clean
 	@$(LOCAL)/postgres.sh clean
-	@rm -rf .local/logs .local/run .local/demo-loaded
+	@rm -rf .local/logs .local/run .local/demo-loaded /tmp/c360-faust
 
 status: ## what is running
 	@$(LOCAL)/postgres.sh status; $(LOCAL)/kafka.sh status; $(LOCAL)/platform.sh status

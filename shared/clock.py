@@ -6,8 +6,22 @@ Schedulers (payment overdue, SLA breaches, delayed campaign triggers, inactivity
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
+"""The simulated time of the request being handled (local and test environments only).
+
+The demo generator replays months of history through the real APIs; it sends ``X-Simulated-Time``
+with each call and ``shared.web.middleware.SimulatedTimeMiddleware`` puts it here, so every clock
+reading and every event timestamp of that request is the simulated one. Production never sets it.
+"""
+
+
+def utc_now() -> datetime:
+    """The current time: the request's simulated time when one is set, else the wall clock (UTC)."""
+    return simulated_now.get() or datetime.now(UTC)
 
 
 class Clock(Protocol):
@@ -18,7 +32,7 @@ class SystemClock:
     """Wall-clock time in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utc_now()
 
 
 class FixedClock:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ import asyncpg
 import orjson
 
 from shared.catalog import CATALOG, Catalog, DomainEvent
+from shared.clock import utc_now
 from shared.envelope import Envelope, source_for
 from shared.errors import ConcurrencyConflict
 from shared.ids import uuid7
@@ -161,7 +162,7 @@ class EventStore:
         if not events:
             return []
         metadata = metadata or EventMetadata.from_context()
-        moment = occurred_at or datetime.now(UTC)
+        moment = occurred_at or utc_now()
         key = None
         if any(e.personal_fields() for e in events):
             key = await self.keys.key_for(conn, subject)

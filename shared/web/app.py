@@ -31,6 +31,7 @@ from shared.web.metrics import MetricsMiddleware, create_registry, metrics_route
 from shared.web.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
+    SimulatedTimeMiddleware,
     UnhandledErrorMiddleware,
 )
 from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
@@ -110,6 +111,8 @@ def create_service_app(
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.add_middleware(RequestContextMiddleware)
+    if settings.environment in ("local", "test"):
+        app.add_middleware(SimulatedTimeMiddleware)
 
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())

@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import UTC, datetime
 from typing import Final
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.clock import simulated_now
 from shared.errors import PayloadTooLarge
 from shared.ids import uuid7
 from shared.logging import actor_var, correlation_id_var, request_id_var
@@ -202,3 +204,43 @@ def _valid_id(raw: bytes | None) -> str | None:
         return None
     value = raw.decode("latin-1").strip()
     return value if _VALID_ID.fullmatch(value) else None
+
+
+SIMULATED_TIME_HEADER = b"x-simulated-time"
+
+
+class SimulatedTimeMiddleware:
+    """Honours ``X-Simulated-Time`` (RFC 3339) so the demo can replay history through the real APIs.
+
+    Installed only when ``ENVIRONMENT`` is ``local`` or ``test``: in any other environment the header
+    is ignored, because a client choosing the time of its own events would corrupt SLA clocks, KPIs
+    and the audit trail. A malformed value is ignored rather than refused, so a stray header never
+    breaks a request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with ``shared.clock.simulated_now`` set from the header, if any."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        moment = None
+        for name, value in scope.get("headers", ()):
+            if name == SIMULATED_TIME_HEADER:
+                try:
+                    moment = datetime.fromisoformat(value.decode().replace("Z", "+00:00"))
+                except (ValueError, UnicodeDecodeError):
+                    moment = None
+                if moment is not None and moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                break
+        if moment is None:
+            await self.app(scope, receive, send)
+            return
+        token = simulated_now.set(moment.astimezone(UTC))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            simulated_now.reset(token)

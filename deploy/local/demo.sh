@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Demo data for 'make up': loaded once through the services' HTTP APIs (a progress bar shows it),
+# then a gentle live stream of activity in the background so the console moves.
+#   DEMO_CUSTOMERS (300), DEMO_MONTHS (6), DEMO_SEED (42), DEMO_LIVE (1; 0 to disable)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PY="$(venv_python)"
+MARKER="$C360_HOME/demo-loaded"
+LIVE_PID="$RUN_DIR/proc-demo-live.pid"
+ARGS=(--customers "${DEMO_CUSTOMERS:-300}" --months "${DEMO_MONTHS:-6}" --seed "${DEMO_SEED:-42}")
+
+if [[ ! -f "$MARKER" ]]; then
+  say "loading demo data through the APIs (first run only)"
+  (cd "$REPO_ROOT" && "$PY" -m demo "${ARGS[@]}") || die "the demo could not be loaded; see the service logs in $LOG_DIR"
+  date -u +%FT%TZ > "$MARKER"
+fi
+
+if [[ "${DEMO_LIVE:-1}" != "0" ]] && ! pid_alive "$LIVE_PID"; then
+  (cd "$REPO_ROOT" && setsid "$PY" -m demo "${ARGS[@]}" --live --no-progress >>"$LOG_DIR/demo-live.log" 2>&1 < /dev/null &
+   echo $! > "$LIVE_PID")
+  say "live demo activity started (log: $LOG_DIR/demo-live.log; DEMO_LIVE=0 disables it)"
+fi
