@@ -67,3 +67,17 @@ async def test_metrics_show_committed_appends_and_the_unpublished_outbox(fresh_d
         assert metric(after, "outbox_oldest_age_seconds") > 0
         assert metric(after, 'events_appended_total{event_type="ThingHappened"}') == 3
         await client.aclose()
+
+
+async def test_the_correlation_id_of_a_request_travels_into_its_events(fresh_dsn: str) -> None:
+    app = probe_app(fresh_dsn)
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe")
+        response = await client.post("/v1/things", headers={"X-Correlation-ID": "order-flow-42"})
+        assert response.status_code == 201
+        assert response.headers["X-Correlation-ID"] == "order-flow-42"
+        headers = await app.state.pool.fetchval("select headers from outbox")
+        metadata = await app.state.pool.fetchval("select metadata from events")
+        await client.aclose()
+    assert headers["ce_correlationid"] == "order-flow-42"
+    assert metadata["correlation_id"] == "order-flow-42"
