@@ -25,8 +25,7 @@ infra-up: install ## start Kafka and PostgreSQL, create topics, migrate database
 	@$(LOCAL)/kafka.sh check && $(LOCAL)/postgres.sh check
 	@$(LOCAL)/postgres.sh start
 	@$(LOCAL)/kafka.sh start
-	@$(BIN)/c360 topics
-	@$(BIN)/c360 migrate all
+	@$(LOCAL)/provision.sh
 
 infra-down: ## stop Kafka and PostgreSQL (data kept)
 	@$(LOCAL)/kafka.sh stop

@@ -124,7 +124,7 @@ status() {
   if pid_alive "$PIDFILE"; then echo "kafka: running (pid $(cat "$PIDFILE")) on $BOOTSTRAP"; else echo "kafka: stopped"; fi
 }
 
-clean() { stop; rm -rf "$DATA" "$CONF"; say "removed Kafka data"; }
+clean() { stop; rm -rf "$DATA" "$CONF" "$KAFKA_DIR"/topics-*; say "removed Kafka data"; }
 
 check() {
   pid_alive "$PIDFILE" && return 0

@@ -6,6 +6,18 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 C360="$REPO_ROOT/.venv/bin/c360"
+PROCESS_LIST="$RUN_DIR/processes.tsv"
+
+# 'c360 processes' imports every service; cache its answer until a bootstrap.py changes.
+process_list() {
+  local key
+  key="$(cat "$REPO_ROOT"/services/*/bootstrap.py "$REPO_ROOT"/shared/cli.py | sha1sum | cut -c1-16)"
+  if [[ ! -f "$PROCESS_LIST.$key" ]]; then
+    rm -f "$PROCESS_LIST".*
+    "$C360" processes > "$PROCESS_LIST.$key.tmp" && mv "$PROCESS_LIST.$key.tmp" "$PROCESS_LIST.$key"
+  fi
+  cat "$PROCESS_LIST.$key"
+}
 
 start() {
   [[ -x "$C360" ]] || die "the virtual environment is missing: run 'make install' first"
@@ -18,7 +30,7 @@ start() {
     setsid "$REPO_ROOT/.venv/bin/"$cmd >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
     echo $! > "$pidfile"
     started=$((started + 1))
-  done < <("$C360" processes)
+  done < <(process_list)
   if (( started )); then say "started $started process(es)"; else say "all platform processes already running"; fi
   wait_apis
 }
