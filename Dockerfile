@@ -41,8 +41,9 @@ RUN groupadd --system --gid 10001 c360 \
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=root:root /app /app
 # Which process a container runs decides what "healthy" means: an API answers /health/live on its port;
-# a relay or worker has no HTTP server, so it is healthy while it runs (it exits on a fatal error and
-# the orchestrator restarts it). Read from PID 1's command line, so one HEALTHCHECK fits every process.
+# a relay or worker answers /metrics on METRICS_PORT when that is set (shared/cli.py), and otherwise is
+# healthy while it runs (it exits on a fatal error and the orchestrator restarts it). Read from PID 1's
+# command line and environment, so one HEALTHCHECK fits every process.
 COPY --chmod=0755 <<'PY' /usr/local/bin/c360-healthcheck
 #!/opt/venv/bin/python
 """Docker HEALTHCHECK for any c360 process (see the Dockerfile)."""
@@ -53,13 +54,17 @@ import urllib.request
 PORTS = {"customer": 8001, "ticketing": 8002, "campaigns": 8003, "analytics": 8004}
 with open("/proc/1/cmdline", "rb") as f:
     argv = [a.decode() for a in f.read().split(b"\0") if a]
-if "api" not in argv:
+if "api" in argv:
+    service = argv[argv.index("api") + 1]
+    port = (argv[argv.index("--port") + 1] if "--port" in argv else None) \
+        or os.environ.get(f"{service.upper()}_HTTP_PORT") or os.environ.get("HTTP_PORT") or PORTS.get(service, 8000)
+    url = f"http://127.0.0.1:{port}/health/live"
+elif ("relay" in argv or "worker" in argv) and os.environ.get("METRICS_PORT", "0") not in ("", "0"):
+    url = f"http://127.0.0.1:{os.environ['METRICS_PORT']}/metrics"
+else:
     sys.exit(0)
-service = argv[argv.index("api") + 1]
-port = (argv[argv.index("--port") + 1] if "--port" in argv else None) \
-    or os.environ.get(f"{service.upper()}_HTTP_PORT") or os.environ.get("HTTP_PORT") or PORTS.get(service, 8000)
 try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=3) as answer:
+    with urllib.request.urlopen(url, timeout=3) as answer:
         sys.exit(0 if answer.status == 200 else 1)
 except OSError as exc:
     print(f"unhealthy: {exc}", file=sys.stderr)
@@ -69,12 +74,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HTTP_HOST=0.0.0.0 \
-    LOG_FORMAT=json
-# The working directory is the writable /tmp (tmpfs in compose, emptyDir in Kubernetes): the root
-# filesystem is read-only, and Faust keeps its data directory relative to the working directory.
+    LOG_FORMAT=json \
+    FAUST_DATADIR=/tmp/faust
+# The root filesystem is read-only in compose and Kubernetes; /tmp (tmpfs / emptyDir) is the only writable
+# path, so it is the working directory and where Faust workers keep their state (FAUST_DATADIR).
 WORKDIR /tmp
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8001 8002 8003 8004 9100
 HEALTHCHECK --interval=10s --timeout=4s --start-period=20s --retries=3 CMD ["c360-healthcheck"]
 ENTRYPOINT ["c360"]
 CMD ["processes"]

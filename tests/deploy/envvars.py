@@ -2,9 +2,9 @@
 
 A setting is read under one or more names: pydantic-settings uses ``env_prefix + field name`` unless
 the field has a validation alias (then only the alias choices). ``ServiceSettings`` additionally falls
-back to ``<SERVICE>_DATABASE_URL`` and ``<SERVICE>_HTTP_PORT`` (see its ``_fill_service_defaults``), and
-the analytics console reads ``<SERVICE>_API_URL`` and ``CONSOLE_LIVE_POLL_SECONDS`` directly.
-A setting counts as configured when any one of its names is set.
+back to ``<SERVICE>_DATABASE_URL`` and ``<SERVICE>_HTTP_PORT`` (see its ``_fill_service_defaults``), the
+analytics console reads ``CONSOLE_LIVE_POLL_SECONDS`` directly, and relays and workers read
+``METRICS_PORT`` (``shared.cli``). A setting counts as configured when any one of its names is set.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 from shared.service import load_service
 from shared.settings import ServiceSettings
 
+METRICS_PORT = "METRICS_PORT"
 FALLBACK_NAMES = {"database_url": "{SERVICE}_DATABASE_URL", "http_port": "{SERVICE}_HTTP_PORT"}
 
 
@@ -58,9 +59,22 @@ def settings_read_by(service: str) -> list[Setting]:
             names.add(FALLBACK_NAMES[field].format(SERVICE=service.upper()))
         found.append(Setting(service, field, frozenset(names)))
     if service == "analytics":
-        from services.analytics.console.router import DEFAULT_URLS
-
-        for name in DEFAULT_URLS:
-            found.append(Setting(service, f"console:{name}", frozenset({f"{name.upper()}_API_URL"})))
         found.append(Setting(service, "console:live_poll", frozenset({"CONSOLE_LIVE_POLL_SECONDS"})))
     return found
+
+
+def process_settings(args: list[str]) -> list[Setting]:
+    """What ``c360 <args>`` reads: its service's settings, plus METRICS_PORT for a relay or a worker."""
+    found = settings_read_by(args[1])
+    if args[0] in ("relay", "worker"):
+        found.append(Setting(args[1], "cli:metrics_port", frozenset({METRICS_PORT})))
+    return found
+
+
+def names_read_anywhere(services: list[str]) -> frozenset[str]:
+    """Every variable name some process of ``services`` reads."""
+    names = {METRICS_PORT}
+    for service in services:
+        for setting in settings_read_by(service):
+            names |= setting.names
+    return frozenset(names)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.deploy.conftest import Tools
+import yaml
+
+from shared.settings import SERVICE_PORTS
+from tests.deploy.conftest import REPO, Tools
+from tests.deploy.test_env import compose_env
 
 INFRA = {"kafka", "postgres"}
 
@@ -59,8 +63,6 @@ def test_infrastructure_and_apis_have_healthchecks(compose: dict[str, Any], proc
 
 
 def test_one_database_per_service_is_created(processes: dict[str, list[str]]) -> None:
-    from tests.deploy.conftest import REPO
-
     sql = (REPO / "deploy" / "compose" / "postgres" / "01-databases.sql").read_text()
     for service in {args[1] for args in processes.values()}:
         assert f"CREATE DATABASE {service};" in sql
@@ -72,3 +74,23 @@ def test_monitoring_profile_adds_prometheus_and_grafana_with_our_dashboards(comp
         assert services[name]["profiles"] == ["monitoring"]
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in services["grafana"]["volumes"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+
+
+def test_prometheus_scrapes_every_process_where_it_serves_metrics(
+    compose: dict[str, Any], processes: dict[str, list[str]]
+) -> None:
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
+    for name, args in processes.items():
+        env = compose_env(compose["services"][name])
+        if args[0] == "api":
+            port = SERVICE_PORTS[args[1]]
+            assert compose["services"][name]["ports"] == [f"{port}:{port}"], name
+        else:
+            assert env.get("METRICS_PORT", "0") not in ("", "0"), f"{name} serves no metrics (METRICS_PORT)"
+            port = int(env["METRICS_PORT"])
+        assert name in jobs, f"Prometheus does not scrape {name}"
+        assert [c["targets"] for c in jobs[name]] == [[f"{name}:{port}"]], name
+        assert jobs[name][0]["labels"]["c360_service"] == args[1], name
+        assert jobs[name][0]["labels"]["c360_component"] == args[0], name
+    assert set(jobs) == set(processes), "Prometheus scrapes something that does not run"

@@ -21,8 +21,8 @@ REQUESTED = {
     "analytics_nps",
     "analytics_customers_by_churn_band",
     "campaign_messages_sent_total",
-    "relay_publish_errors_total",
 }
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|\))")
 _FUNCTIONS = {"rate", "increase", "sum", "max", "min", "avg", "deriv", "histogram_quantile", "count", "offset"}
@@ -49,7 +49,9 @@ def exported_metrics() -> set[str]:
 
 
 def metrics_in(expr: str) -> set[str]:
-    return {m for m in _METRIC.findall(_GROUPING.sub("", expr)) if m not in _FUNCTIONS}
+    """Metric names in a PromQL expression (label values and grouping labels are not names)."""
+    bare = _GROUPING.sub("", _STRINGS.sub('""', expr))
+    return {m for m in _METRIC.findall(bare) if m not in _FUNCTIONS}
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
@@ -96,3 +98,17 @@ def test_the_platform_dashboard_covers_what_sres_watch() -> None:
         "campaign_messages_sent_total",
     ):
         assert metric in text, metric
+
+
+def test_the_runbook_defines_every_requested_metric() -> None:
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    waiting = runbook.split("### Metrics the dashboards are waiting for", 1)[1].split("\n## ", 1)[0]
+    assert [m for m in sorted(REQUESTED) if f"`{m}" not in waiting] == []
+
+
+def test_relay_and_worker_panels_and_alerts_use_the_process_metrics() -> None:
+    text = " ".join(expr for _, expr in dashboard_queries() + alert_queries())
+    for metric in ("relay_errors_total", "relay_published_total", "events_applied_total"):
+        assert metric in text, metric
+    assert "relay_errors_total" in dict(alert_queries())["C360RelayErrors"]
+    assert 'c360_component=~"relay|worker"' in dict(alert_queries())["C360ProcessDown"]

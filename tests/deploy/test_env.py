@@ -1,5 +1,6 @@
-"""Every setting a service reads is configured, under a name it reads, in compose and in Kubernetes,
-and the configured values pass the service's own settings validation."""
+"""Every setting a process reads is configured, under a name it reads, in compose and in Kubernetes, the
+configured values pass the service's own settings validation, and nothing is set that no process reads
+(a renamed or removed setting would otherwise linger in the manifests, silently ignored)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from shared.service import load_service
 from tests.deploy.conftest import OVERLAYS, Rendered
-from tests.deploy.envvars import settings_read_by
+from tests.deploy.envvars import Setting, names_read_anywhere, process_settings
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 SECRET_STAND_IN = "a-stand-in-for-a-secret-from-the-secret-store-0123456789"
@@ -51,23 +52,48 @@ def kubernetes_env(docs: list[dict[str, Any]], deployment: str) -> dict[str, str
     return env
 
 
-def assert_configured(service: str, env: dict[str, str], where: str) -> None:
-    missing = [
-        f"{s.field} ({' or '.join(sorted(s.names))})" for s in settings_read_by(service) if not s.configured_in(env)
-    ]
-    assert not missing, f"{where}: settings of {service} not configured: {', '.join(missing)}"
+def assert_configured(service: str, settings: list[Setting], env: dict[str, str], where: str) -> None:
+    missing = [f"{s.field} ({' or '.join(sorted(s.names))})" for s in settings if not s.configured_in(env)]
+    assert not missing, f"{where}: settings not configured: {', '.join(missing)}"
     with mock.patch.dict(os.environ, env, clear=True):
         load_service(service).settings_factory()  # raises on a value the service would refuse
 
 
+def assert_nothing_unread(env: dict[str, str], processes: dict[str, list[str]], where: str) -> None:
+    unread = sorted(set(env) - names_read_anywhere(sorted({args[1] for args in processes.values()})))
+    assert not unread, f"{where} sets variables no process reads: {', '.join(unread)}"
+
+
 def test_compose_configures_every_setting(compose: dict[str, Any], processes: dict[str, list[str]]) -> None:
     for name, args in processes.items():
-        assert_configured(args[1], compose_env(compose["services"][name]), f"docker-compose.yml {name}")
+        assert_configured(
+            args[1], process_settings(args), compose_env(compose["services"][name]), f"docker-compose.yml {name}"
+        )
     for service in {args[1] for args in processes.values()}:
-        assert_configured(service, compose_env(compose["services"]["init"]), "docker-compose.yml init")
+        assert_configured(
+            service,
+            process_settings(["migrate", service]),
+            compose_env(compose["services"]["init"]),
+            "docker-compose.yml init",
+        )
+
+
+def test_compose_sets_nothing_that_no_process_reads(compose: dict[str, Any], processes: dict[str, list[str]]) -> None:
+    for name in [*processes, "init"]:
+        assert_nothing_unread(compose_env(compose["services"][name]), processes, f"docker-compose.yml {name}")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kubernetes_configures_every_setting(rendered: Rendered, processes: dict[str, list[str]], overlay: str) -> None:
     for name, args in processes.items():
-        assert_configured(args[1], kubernetes_env(rendered[overlay], name), f"{overlay} Deployment {name}")
+        assert_configured(
+            args[1], process_settings(args), kubernetes_env(rendered[overlay], name), f"{overlay} Deployment {name}"
+        )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_sets_nothing_that_no_process_reads(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    for name in processes:
+        assert_nothing_unread(kubernetes_env(rendered[overlay], name), processes, f"{overlay} Deployment {name}")

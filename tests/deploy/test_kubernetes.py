@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import KUBERNETES_VERSION, OVERLAYS, REPO, Rendered, Tools
+from tests.deploy.netpol import may_connect, outside, pods_of, selects
 
 CORE_GROUPS = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1"}
 
@@ -184,3 +185,70 @@ def test_prometheus_rule_matches_the_compose_rule_file(rendered: Rendered) -> No
         "C360SlaBreachSurge",
     ):
         assert required in alerts
+
+
+def relays_and_workers(processes: dict[str, list[str]]) -> list[str]:
+    return [name for name, args in processes.items() if args[0] != "api"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_relays_and_workers_serve_metrics_on_a_named_port_the_pod_monitor_scrapes(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    deployments = by_kind(docs, "Deployment")
+    monitor = by_kind(docs, "PodMonitor")["c360-relays-and-workers"]["spec"]
+    assert [e["port"] for e in monitor["podMetricsEndpoints"]] == ["metrics"]
+    assert all(e["path"] == "/metrics" for e in monitor["podMetricsEndpoints"])
+    scraped = []
+    for name in relays_and_workers(processes):
+        pod = deployments[name]["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        assert env.get("METRICS_PORT") and int(env["METRICS_PORT"]) == ports.get("metrics"), name
+        if selects(monitor["selector"], pod["metadata"]["labels"]):
+            scraped.append(name)
+        assert pod["metadata"]["labels"].get(monitor["jobLabel"]) == name, name
+    assert scraped == relays_and_workers(processes)
+    apis = [d for n, d in deployments.items() if processes[n][0] == "api"]
+    assert not any(selects(monitor["selector"], d["spec"]["template"]["metadata"]["labels"]) for d in apis)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_let_through_exactly_the_traffic_the_platform_needs(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    namespace = next(d["metadata"]["name"] for d in docs if d["kind"] == "Namespace")
+    pods = pods_of(docs, namespace)
+    prometheus, ingress = outside("monitoring"), outside("ingress-nginx")
+    apis = {name: pods[name].ports["http"] for name, args in processes.items() if args[0] == "api"}
+    for api, port in apis.items():
+        assert may_connect(docs, prometheus, pods[api], port), f"Prometheus cannot scrape {api}"
+        assert may_connect(docs, ingress, pods[api], port), f"the ingress controller cannot reach {api}"
+        for caller in ("analytics-api", "analytics-projector"):  # console proxy; data keys
+            assert may_connect(docs, pods[caller], pods[api], port), f"{caller} cannot call {api}"
+    for name in relays_and_workers(processes):
+        metrics_port = pods[name].ports["metrics"]
+        assert may_connect(docs, prometheus, pods[name], metrics_port), f"Prometheus cannot scrape {name}"
+        assert not may_connect(docs, ingress, pods[name], metrics_port), f"{name} is reachable from the ingress"
+        assert not may_connect(docs, pods["analytics-api"], pods[name], metrics_port), name
+    # The campaigns engine reads birthdays: it fetches data keys from the customer API, and only there.
+    assert may_connect(docs, pods["campaigns-engine"], pods["customer-api"], apis["customer-api"])
+    assert not may_connect(docs, pods["campaigns-engine"], pods["ticketing-api"], apis["ticketing-api"])
+    assert not may_connect(docs, pods["customer-relay"], pods["customer-api"], apis["customer-api"])
+    assert not may_connect(docs, outside("default"), pods["customer-api"], apis["customer-api"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workers_keep_faust_state_on_the_writable_volume_and_service_token_is_optional(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("c360-config"))
+    assert config["data"]["FAUST_DATADIR"].startswith("/tmp/")
+    for name, deployment in by_kind(docs, "Deployment").items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        token = next(e for e in container["env"] if e["name"] == "SERVICE_TOKEN")["valueFrom"]["secretKeyRef"]
+        assert token["optional"] is True and token["name"].startswith("c360-secrets"), name
