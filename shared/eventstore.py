@@ -252,10 +252,19 @@ class EventStore:
         ]
 
     def count_committed(self, recorded: Sequence[RecordedEvent]) -> None:
-        """Count events whose transaction committed (called by the unit of work's owner)."""
-        if self.metrics is not None:
-            for event in recorded:
-                self.metrics.events_appended.labels(event_type=event.event_type).inc()
+        """Count events whose transaction committed (the unit of work calls it after commit).
+
+        APIs count into their app's registry (the service kit sets ``metrics``); workers and
+        schedulers into the process registry served on ``METRICS_PORT``.
+        """
+        if not recorded:
+            return
+        if self.metrics is None:
+            from shared.observability import process_metrics
+
+            self.metrics = process_metrics()
+        for event in recorded:
+            self.metrics.events_appended.labels(event_type=event.event_type).inc()
 
     async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
         value = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream_id)

@@ -95,5 +95,4 @@ async def run_command(
                 result.body,
                 result.headers,
             )
-    store.count_committed(uow.recorded)
     return result

@@ -53,6 +53,7 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 await self._tx.commit()
+                self.store.count_committed(self.recorded)
             else:
                 await self._tx.rollback()
         finally:

@@ -36,6 +36,7 @@ from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
 from shared.consumer import BatchProcessor, RawRecord
 from shared.db import connect, create_pool
+from shared.keyaccess import key_provider_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +138,14 @@ async def rebuild(
     async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
         dead.append((reason, detail))  # the live worker already dead-lettered these records
 
+    # The same key access as the live projector: a rebuild must show what the live view shows, and
+    # an erased customer's destroyed keys keep their data closed in the rebuilt view too.
+    keys = key_provider_for(settings, ["customer", "ticketing", "campaigns"], caller="analytics-rebuild")
     processor = BatchProcessor(
-        pool=pool, projector=AnalyticsProjector(rules=settings.rules, store=None), dead_letter=dead_letter
+        pool=pool,
+        projector=AnalyticsProjector(rules=settings.rules, store=None),
+        dead_letter=dead_letter,
+        keys=keys,
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-reader")
     loop = asyncio.get_running_loop()
