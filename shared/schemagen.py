@@ -54,11 +54,17 @@ def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
         "x-event-type": model.event_type,
         "x-event-version": model.event_version,
         "x-ce-type": model.ce_type(),
-        "x-topic": f"{model.domain}.events",
+        "x-topic": ", ".join(topics_of(model)),
         **schema,
         "title": f"{model.event_type} v{model.event_version}",
         "description": (model.__doc__ or model.description or "").strip().split("\n\n")[0],
     }
+
+
+def topics_of(model: type[DomainEvent]) -> tuple[str, ...]:
+    """The topics an event type is published on: its domain's, unless the model names several."""
+    topics: tuple[str, ...] = getattr(model, "published_on", None) or (f"{model.domain}.events",)
+    return topics
 
 
 def _dump(document: dict[str, Any]) -> bytes:
@@ -142,7 +148,7 @@ def _header_schema() -> dict[str, Any]:
 def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
     """An AsyncAPI 3.0 document: every topic, its key, headers and messages."""
     models = list(catalog)
-    topics = sorted({f"{m.domain}.events" for m in models} | {"campaigns.messages"})
+    topics = sorted({t for m in models for t in topics_of(m)} | {"campaigns.messages"})
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
@@ -167,7 +173,7 @@ def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
         channel_messages = {
             f"{m.event_type}V{m.event_version}": {"$ref": f"#/components/messages/{m.event_type}V{m.event_version}"}
             for m in models
-            if f"{m.domain}.events" == topic
+            if topic in topics_of(m)
         }
         channels[channel_id] = {
             "address": topic,

@@ -1,7 +1,8 @@
 """The customer service's composition root: ``SERVICE`` for the ``c360`` CLI.
 
-``c360 api customer`` serves the HTTP API, ``c360 relay customer`` publishes the outbox and
-``c360 worker customer scheduler`` runs the overdue-payment scheduler.
+``c360 api customer`` serves the HTTP API, ``c360 relay customer`` publishes the outbox,
+``c360 worker customer scheduler`` runs the overdue-payment scheduler and
+``c360 worker customer erasure-acks`` collects the other services' erasure acknowledgements.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from pathlib import Path
 from services.customer.api.app import EVENTS_TOPIC, create_app, event_store
 from services.customer.application.overdue import run_overdue_scheduler
 from services.customer.config import CustomerSettings
+from services.customer.consumers.erasure_acks import TOPICS as ACKNOWLEDGING_TOPICS
+from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import SystemClock
 from shared.db import create_pool
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
+from shared.streams import ProjectionWorker
 
 
 async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
@@ -28,11 +32,23 @@ async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
         await pool.close()
 
 
+async def run_erasure_acks(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Mark services done in ``erasure_status`` as their ``CustomerDataErased`` arrive."""
+    worker = ProjectionWorker(
+        settings=settings,
+        dsn=settings.database_url,
+        projector=ErasureAcknowledgements(),
+        topics=ACKNOWLEDGING_TOPICS,
+        batch_size=500,
+    )
+    await worker.run(stop)
+
+
 SERVICE = ServiceDefinition(
     name="customer",
     settings_factory=CustomerSettings,
     app_factory=create_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
-    workers={"scheduler": run_scheduler},
+    workers={"scheduler": run_scheduler, "erasure-acks": run_erasure_acks},
 )

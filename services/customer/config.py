@@ -10,7 +10,7 @@ from shared.settings import ServiceSettings
 
 
 class CustomerSettings(ServiceSettings):
-    """The customer service's knobs: the return window and the overdue scheduler's pace."""
+    """The customer service's knobs: return window, overdue scheduler's pace, erasure acknowledgers."""
 
     service_name: ClassVar[str] = "customer"
 
@@ -26,3 +26,16 @@ class CustomerSettings(ServiceSettings):
         validation_alias=AliasChoices("CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS", "overdue_scan_interval_seconds"),
         description="How often the scheduler looks for invoices unpaid past their due date.",
     )
+    erasure_acknowledgers: str = Field(
+        default="ticketing,campaigns,analytics",
+        validation_alias=AliasChoices("CUSTOMER_ERASURE_ACKNOWLEDGERS", "erasure_acknowledgers"),
+        description=(
+            "Comma-separated services that must acknowledge an erasure (CustomerDataErased) before it "
+            "counts as complete; the customer service acknowledges its own on DELETE."
+        ),
+    )
+
+    @property
+    def erasure_services(self) -> tuple[str, ...]:
+        """The services whose acknowledgement an erasure waits for (besides the customer service)."""
+        return tuple(name.strip() for name in self.erasure_acknowledgers.split(",") if name.strip())

@@ -1,11 +1,13 @@
 """The published event contracts of every domain, registered in ``shared.catalog.CATALOG``.
 
 Importing this package registers every event type. Services produce the events of their own
-domain module and consume others' through the catalog; no service imports another service.
+domain module and consume others' through the catalog; no service imports another service. The
+one exception to "one module per producing domain" is ``privacy``: every service publishes its
+``CustomerDataErased`` acknowledgement on its own topic.
 """
 
 from shared.catalog import CATALOG
 
-from . import analytics, campaigns, customer, ticketing  # noqa: F401 - registration side effect
+from . import analytics, campaigns, customer, privacy, ticketing  # noqa: F401 - registration side effect
 
 __all__ = ["CATALOG"]

@@ -25,6 +25,7 @@ from services.customer.api.deps import (
     Writer,
 )
 from services.customer.application import handlers, queries
+from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
 from shared.errors import Forbidden, NotFound
 from shared.idempotency import REPLAY_HEADER, CommandResult, run_command
@@ -218,9 +219,26 @@ async def unmerge_customers(
 async def erase_customer(customer_id: UUID, request: Request, principal: Admin) -> Response:
     """Erase the customer's personal data (right to be forgotten); their key is destroyed."""
     now = _now(request)
+    acknowledgers = _erasure_acknowledgers(request)
     return await _run(
-        request, lambda uow: handlers.erase_customer(uow, customer_id=customer_id, by=principal.subject, now=now)
+        request,
+        lambda uow: handlers.erase_customer(
+            uow, customer_id=customer_id, by=principal.subject, now=now, acknowledgers=acknowledgers
+        ),
     )
+
+
+def _erasure_acknowledgers(request: Request) -> tuple[str, ...]:
+    settings = request.app.state.settings
+    if isinstance(settings, CustomerSettings):
+        return settings.erasure_services
+    return CustomerSettings().erasure_services
+
+
+@router.get("/customers/{customer_id}/erasure", response_model=schemas.ErasureRead, tags=["privacy"])
+async def erasure_status(customer_id: UUID, request: Request, principal: Admin) -> dict[str, Any]:
+    """Each service's acknowledgement of the customer's erasure: pending or done, and when."""
+    return await _read(request, lambda conn: queries.erasure_status(conn, customer_id))
 
 
 @router.get("/customers/{customer_id}/export", tags=["privacy"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -261,3 +261,22 @@ class DataKeyRead(BaseModel):
     subject: str
     algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
     key: str = Field(description="The subject's data key, base64.")
+
+
+class ServiceErasureRead(BaseModel):
+    """One service's part of an erasure."""
+
+    service: str
+    status: Literal["pending", "done"]
+    finished_at: datetime | None = Field(description="When the service's data was clean; null while pending.")
+    details: dict[str, int] = Field(description="What the service cleaned, as counts.")
+
+
+class ErasureRead(BaseModel):
+    """Erasure with proof: every service's acknowledgement (``CustomerDataErased``) of one erasure."""
+
+    customer_id: UUID
+    requested_at: datetime
+    complete: bool = Field(description="True once every service acknowledged.")
+    completed_at: datetime | None = Field(description="When the last service finished; null until complete.")
+    services: list[ServiceErasureRead]

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from services.customer.adapters import readmodel
+from services.customer.adapters import erasure, readmodel
 from services.customer.application import queries
 from services.customer.domain.model import Customer, Invoice, LineRequest, Order
 from shared.contracts.customer import (
@@ -26,6 +26,7 @@ from shared.contracts.customer import (
     PaymentReceived,
     RelationshipType,
 )
+from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.idempotency import CommandResult
 from shared.ids import new_id
@@ -209,13 +210,46 @@ async def unmerge_customers(
     return _customer_answer(200, await _customer_body(uow, survivor_id))
 
 
-async def erase_customer(uow: UnitOfWork, *, customer_id: UUID, by: str | None, now: datetime) -> CommandResult:
-    """Right to be forgotten: ``CustomerErased``, personal read-model data deleted, key destroyed."""
+async def erase_customer(
+    uow: UnitOfWork,
+    *,
+    customer_id: UUID,
+    by: str | None,
+    now: datetime,
+    acknowledgers: Iterable[str] = (),
+) -> CommandResult:
+    """Right to be forgotten: ``CustomerErased``, personal read-model data deleted, key destroyed.
+
+    The customer service's own data is clean when this transaction commits, so it acknowledges in
+    the same transaction (``CustomerDataErased``) and opens the erasure's ledger with the other
+    ``acknowledgers`` pending until their own acknowledgements arrive.
+    """
     customer = await _load_customer(uow, customer_id)
     customer.erase(by=by, now=now)
     await _append_customer(uow, customer)
+    erasure_event_id = uow.recorded[-1].event_id
     await readmodel.erase_customer(uow.conn, customer_id, now=now, version=customer.version)
+    answers = await erasure.forget_stored_answers(uow.conn, customer_id)
     await uow.store.keys.destroy(uow.conn, str(customer_id))
+    details = {"profiles_erased": 1, "stored_answers_redacted": answers, "keys_destroyed": 1}
+    await uow.append(
+        stream_id=erasure_stream(customer_id),
+        stream_type="erasure",
+        expected_version=0,
+        events=[
+            CustomerDataErased(
+                customer_id=customer_id,
+                service="customer",
+                erased_at=now,
+                erasure_event_id=erasure_event_id,
+                details=details,
+            )
+        ],
+        subject=str(customer_id),
+    )
+    await erasure.record_requested(
+        uow.conn, customer_id, done={"customer": details}, pending=acknowledgers, now=now
+    )
     return CommandResult(204, None)
 
 

@@ -271,3 +271,35 @@ async def data_key(conn: asyncpg.Connection, subject: str) -> str:
     if row["key"] is None:
         raise Gone(f"the data key of {subject} was destroyed (the customer was erased)")
     return base64.b64encode(row["key"]).decode()
+
+
+async def erasure_status(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]:
+    """The erasure's ledger: each service pending or done, when it finished and what it cleaned."""
+    rows = await conn.fetch(
+        """select service, status, requested_at, finished_at, details from erasure_status
+           where customer_id = $1 order by service = 'customer' desc, service""",
+        customer_id,
+    )
+    if not rows:
+        known = await conn.fetchval("select true from customers where id = $1", customer_id)
+        if not known:
+            raise NotFound(f"customer {customer_id} does not exist")
+        raise NotFound(f"customer {customer_id} has not been erased")
+    services = [
+        {
+            "service": r["service"],
+            "status": r["status"],
+            "finished_at": None if r["finished_at"] is None else format_time(r["finished_at"]),
+            "details": r["details"],
+        }
+        for r in rows
+    ]
+    finished = [r["finished_at"] for r in rows]
+    complete = all(r["status"] == "done" for r in rows)
+    return {
+        "customer_id": str(customer_id),
+        "requested_at": format_time(min(r["requested_at"] for r in rows)),
+        "complete": complete,
+        "completed_at": format_time(max(f for f in finished if f is not None)) if complete else None,
+        "services": services,
+    }

@@ -122,6 +122,26 @@ async def erase_personal_text(conn: asyncpg.Connection, customer_ids: Sequence[U
     return int(result.split()[-1])
 
 
+PERSONAL_ANSWER_FIELDS = ("subject", "description", "resolution")
+"""Personal fields of a ticket body (``TicketRead``) that a stored idempotent answer may hold."""
+
+
+async def forget_stored_answers(conn: asyncpg.Connection, customer_ids: Sequence[UUID]) -> int:
+    """Blank the free text of stored ``Idempotency-Key`` answers about these customers' tickets.
+
+    Opening, commenting on or resolving a ticket answers with the ticket, and that answer is kept
+    for replays: without this the erased customer's words would outlive the erasure there.
+    """
+    result = await conn.execute(
+        """update idempotency_keys set body = body || $2
+           where jsonb_typeof(body) = 'object' and body->>'customer_id' = any($1::text[])
+             and body ? 'description'""",
+        [str(c) for c in customer_ids],
+        dict.fromkeys(PERSONAL_ANSWER_FIELDS),
+    )
+    return int(result.split()[-1])
+
+
 async def ticket_row(conn: asyncpg.Connection, ticket_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("select * from tickets where id = $1", ticket_id)
 

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.eventstore import EventStore
 
 from ..adapters import readmodel, replica
@@ -77,14 +78,45 @@ async def customers_unmerged(conn: asyncpg.Connection, *, duplicate_id: UUID) ->
     await replica.mark_unmerged(conn, duplicate_id)
 
 
-async def customer_erased(conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID) -> int:
+async def customer_erased(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    *,
+    customer_id: UUID,
+    now: datetime,
+    erasure_event_id: UUID | None = None,
+) -> int:
     """Right to be forgotten: drop the read side's free text and destroy the keys of the event store.
 
     Duplicates merged into the customer are the same person, so their keys go too. Anonymous facts
-    (times, counts, priorities, root causes) stay for the KPIs. Returns how many tickets changed.
+    (times, counts, priorities, root causes) stay for the KPIs. Once all that is done, in the same
+    transaction, ticketing acknowledges with ``CustomerDataErased`` on ``ticketing.events``: the
+    acknowledgement commits exactly when the cleaning does. Returns how many tickets changed.
     """
     people = await replica.mark_erased(conn, customer_id)
     changed = await readmodel.erase_personal_text(conn, people)
+    answers = await readmodel.forget_stored_answers(conn, people)
     for person in people:
         await store.keys.destroy(conn, str(person))
+    stream = erasure_stream(customer_id)
+    await store.append(
+        conn,
+        stream_id=stream,
+        stream_type="erasure",
+        expected_version=await store.stream_version(conn, stream),
+        events=[
+            CustomerDataErased(
+                customer_id=customer_id,
+                service="ticketing",
+                erased_at=now,
+                erasure_event_id=erasure_event_id,
+                details={
+                    "tickets_redacted": changed,
+                    "stored_answers_redacted": answers,
+                    "keys_destroyed": len(people),
+                },
+            )
+        ],
+        subject=str(customer_id),
+    )
     return changed

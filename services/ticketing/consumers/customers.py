@@ -82,4 +82,6 @@ class CustomerReplicaProjector:
             elif isinstance(event, CustomersUnmerged):
                 await customers.customers_unmerged(conn, duplicate_id=event.duplicate_id)
             elif isinstance(event, CustomerErased):
-                await customers.customer_erased(conn, self.store, customer_id=event.customer_id)
+                await customers.customer_erased(
+                    conn, self.store, customer_id=event.customer_id, now=now, erasure_event_id=received.event_id
+                )

@@ -1,0 +1,64 @@
+"""The erasure acknowledgement: how every service proves it forgot an erased customer.
+
+``CustomerErased`` (on ``customer.events``) asks every service to drop what it holds about a
+customer. Each service answers, once its own data is clean and in the same transaction as the
+cleaning, with ``CustomerDataErased`` on its *own* topic (``customer.events``,
+``ticketing.events``, ``campaigns.events``, ``analytics.events``): the customer service collects
+the answers into ``GET /v1/customers/{id}/erasure``, so a data-protection officer can show when each
+service finished. An answer published in the cleaning's transaction cannot claim more than was done:
+if the cleaning rolls back, so does the answer.
+
+The event is shared by all producing services, so it lives in a domain of its own (``privacy``); the
+publisher is the CloudEvents ``source`` and, redundantly, ``service``. It carries no personal data:
+``details`` are counts of what was cleaned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.catalog import DomainEvent, event
+
+ERASURE_TOPICS = ("customer.events", "ticketing.events", "campaigns.events", "analytics.events")
+"""Every topic a ``CustomerDataErased`` is published on: each service answers on its own."""
+
+
+def erasure_stream(customer_id: UUID | str) -> str:
+    """The stream holding a service's acknowledgement(s) of one customer's erasure."""
+    return f"erasure-{customer_id}"
+
+
+@event
+class CustomerDataErased(DomainEvent):
+    """A service acknowledges an erasure: it holds no personal data of the customer any more."""
+
+    event_type: ClassVar[str] = "CustomerDataErased"
+    event_version: ClassVar[int] = 1
+    domain: ClassVar[str] = "privacy"
+    published_on: ClassVar[tuple[str, ...]] = ERASURE_TOPICS
+    description: ClassVar[str] = (
+        "A service finished erasing a customer's personal data (read models cleaned, keys destroyed); "
+        "published by each service on its own topic."
+    )
+
+    customer_id: UUID = Field(description="The erased customer; also the CloudEvents subject and the Kafka key.")
+    service: str = Field(
+        min_length=1,
+        max_length=50,
+        description="The acknowledging service (customer, ticketing, campaigns, analytics).",
+    )
+    erased_at: datetime = Field(description="When this service's data was clean (its cleaning transaction).")
+    erasure_event_id: UUID | None = Field(
+        default=None, description="The id of the CustomerErased event acknowledged, when known."
+    )
+    details: dict[str, int] = Field(
+        default_factory=dict,
+        description="What was cleaned, as counts (e.g. tickets_redacted, keys_destroyed); never personal data.",
+    )
+
+
+__all__ = ["ERASURE_TOPICS", "CustomerDataErased", "erasure_stream"]
