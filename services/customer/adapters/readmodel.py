@@ -231,6 +231,23 @@ async def mark_invoices_overdue(conn: asyncpg.Connection, events: Sequence[tuple
     )
 
 
+async def merged_duplicates(conn: asyncpg.Connection, customer_id: UUID) -> list[UUID]:
+    """Customers merged into ``customer_id`` (they are the same person)."""
+    rows = await conn.fetch("select id from customers where merged_into = $1", customer_id)
+    return [r["id"] for r in rows]
+
+
+async def forget_personal_data(conn: asyncpg.Connection, customer_ids: list[UUID], *, now: datetime) -> None:
+    """Blank the personal values of merged duplicates, keeping their merged status and version."""
+    await conn.execute(
+        """update customers set name = null, email = null, phone = null, birth_date = null, address = null,
+                  name_key = null, email_canonical = null, updated_at = $2
+           where id = any($1::uuid[])""",
+        customer_ids,
+        now,
+    )
+
+
 async def erase_customer(conn: asyncpg.Connection, customer_id: UUID, *, now: datetime, version: int) -> None:
     """Delete every personal value this service holds outside the (encrypted) log."""
     await conn.execute(

@@ -229,9 +229,19 @@ async def erase_customer(
     await _append_customer(uow, customer)
     erasure_event_id = uow.recorded[-1].event_id
     await readmodel.erase_customer(uow.conn, customer_id, now=now, version=customer.version)
-    answers = await erasure.forget_stored_answers(uow.conn, customer_id)
-    await uow.store.keys.destroy(uow.conn, str(customer_id))
-    details = {"profiles_erased": 1, "stored_answers_redacted": answers, "keys_destroyed": 1}
+    # Duplicates merged into this customer are the same person: their data goes too.
+    duplicates = await readmodel.merged_duplicates(uow.conn, customer_id)
+    if duplicates:
+        await readmodel.forget_personal_data(uow.conn, duplicates, now=now)
+    answers = 0
+    for person in [customer_id, *duplicates]:
+        answers += await erasure.forget_stored_answers(uow.conn, person)
+        await uow.store.keys.destroy(uow.conn, str(person))
+    details = {
+        "profiles_erased": 1 + len(duplicates),
+        "stored_answers_redacted": answers,
+        "keys_destroyed": 1 + len(duplicates),
+    }
     await uow.append(
         stream_id=erasure_stream(customer_id),
         stream_type="erasure",

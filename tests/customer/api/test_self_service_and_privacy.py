@@ -127,3 +127,27 @@ async def test_events_land_on_customer_events_with_headers_keys_and_data(
         assert record.value["customer_id"] == customer["id"]
     assert records[0].value["email"].startswith("enc:v1:")
     assert records[1].value["total"] == "47.48"
+
+
+async def test_erasing_a_customer_also_forgets_the_duplicates_merged_into_them(
+    customer_service: CustomerService,
+) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    admin, keys = customer_service.token("admin"), customer_service.token("keys:read")
+    survivor = await customer_service.register(name="Sam Same", email="sam.one@example.com")
+    duplicate = await customer_service.register(name="Sam Same", email="sam.two@example.com")
+    merge = await client.post(f"/v1/customers/{survivor['id']}/merge",
+                              json={"duplicate_id": duplicate["id"], "reason": "same person"}, headers=staff)
+    assert merge.status_code == 200
+    assert (await client.delete(f"/v1/customers/{survivor['id']}", headers=admin)).status_code == 204
+
+    assert (await client.get(f"/v1/internal/keys/{duplicate['id']}", headers=keys)).status_code == 410
+    pool, store = customer_service.app.state.pool, customer_service.app.state.store
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("select name, email, merged_into::text from customers where id = $1",
+                                  duplicate["id"])
+        history = await store.load(conn, duplicate["id"])
+    assert dict(row) == {"name": None, "email": None, "merged_into": survivor["id"]}
+    assert history[0].event.name is None and history[0].event.email is None  # type: ignore[attr-defined]
+    again = await client.post("/v1/customers", json={"name": "Sam", "email": "sam.two@example.com"}, headers=staff)
+    assert again.status_code == 201  # the duplicate's identity is released too
