@@ -17,7 +17,8 @@ from services.campaigns.api.app import EVENTS_TOPIC, build_engine, create_app
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
+from shared.consumer import TRANSIENT_ERRORS, KeyProvider
 from shared.db import create_pool
 from shared.keyaccess import key_provider_for
 from shared.service import ServiceDefinition
@@ -27,12 +28,26 @@ from shared.streams import ProjectionWorker
 log = logging.getLogger(__name__)
 
 
+def engine_worker(
+    settings: ServiceSettings, *, keys: KeyProvider | None = None, clock: Clock | None = None, batch_size: int = 1000
+) -> ProjectionWorker:
+    """The engine as a Faust worker over its topics (the ``engine`` process; tests start it in-process).
+
+    ``keys`` opens the customer domain's personal fields the engine needs (the birth date for
+    birthday campaigns); without it they read as unknown.
+    """
+    return ProjectionWorker(settings=settings, dsn=settings.database_url,
+                            projector=CampaignEngine(build_engine(settings), clock), topics=CONSUMED_TOPICS,
+                            keys=keys, batch_size=batch_size)
+
+
 async def run_engine(settings: ServiceSettings, stop: asyncio.Event) -> None:
-    """Consume customer, ticketing and analytics events and decide campaigns."""
-    worker = ProjectionWorker(settings=settings, dsn=settings.database_url,
-                              projector=CampaignEngine(build_engine(settings)), topics=CONSUMED_TOPICS,
-                              keys=key_provider_for(settings, ["customer"], caller="campaigns"))
-    await worker.run(stop)
+    """Consume customer, ticketing, analytics and campaigns events and decide campaigns."""
+    keys = key_provider_for(settings, ["customer"], caller="campaigns")
+    try:
+        await engine_worker(settings, keys=keys).run(stop)
+    finally:
+        await keys.close()
 
 
 async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
@@ -45,7 +60,7 @@ async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await fire_due_timers(pool, engine, now=clock.now())
-            except (OSError, ConnectionError) as exc:
+            except TRANSIENT_ERRORS as exc:  # database down, or a deadlock with the engine: next poll retries
                 log.warning("firing timers failed; retrying", extra={"error": repr(exc)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

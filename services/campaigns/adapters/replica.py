@@ -7,7 +7,7 @@ complaints are a set of ticket ids, so a redelivered ComplaintFiled cannot count
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -149,6 +149,11 @@ async def _segment_exited(conn: asyncpg.Connection, cid: str, data: Mapping[str,
                        cid, str(data.get("segment")))
 
 
+async def _survey_answered(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
+    if str(data.get("nps_category")) == "detractor":
+        await record_detractor(conn, cid, at)
+
+
 def _set_column(column: str, key: str) -> Updater:
     async def update(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
         await conn.execute(
@@ -175,6 +180,7 @@ UPDATERS: dict[str, Updater] = {
     "SlaBreached": _sla_breached,
     "SegmentEntered": _segment_entered,
     "SegmentExited": _segment_exited,
+    "SurveyAnswered": _survey_answered,
     "LifecycleStageChanged": _set_column("lifecycle_stage", "to_stage"),
     "ChurnRiskChanged": _set_column("churn_band", "to_band"),
     "ValueTierChanged": _set_column("value_tier", "to_tier"),
@@ -192,10 +198,15 @@ async def apply_to_replica(
 
 
 async def record_detractor(conn: asyncpg.Connection, customer_id: str, at: datetime) -> None:
-    """A detractor answer holds promotions for a while (service-aware marketing)."""
+    """A detractor answer holds promotions for a while (service-aware marketing).
+
+    Recorded twice for one answer (by the API at once, by the engine when it reads the answer back
+    from ``campaigns.events``): ``greatest`` makes the second a no-op and an old replay harmless.
+    """
     await conn.execute(
         """insert into customer_replica (customer_id, last_detractor_at) values ($1, $2)
-           on conflict (customer_id) do update set last_detractor_at = $2, updated_at = now()""",
+           on conflict (customer_id) do update set
+               last_detractor_at = greatest(customer_replica.last_detractor_at, $2), updated_at = now()""",
         customer_id, at,
     )
 
@@ -206,6 +217,12 @@ async def load_snapshot(conn: asyncpg.Connection, customer_id: str) -> CustomerS
     if row is None:
         return CustomerSnapshot(customer_id=customer_id, known=False)
     return snapshot_from_row(row)
+
+
+async def load_snapshots(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> dict[str, CustomerSnapshot]:
+    """Snapshots of many customers in one query; customers the replica does not know are absent."""
+    rows = await conn.fetch("select * from customer_replica where customer_id = any($1::text[])", list(customer_ids))
+    return {row["customer_id"]: snapshot_from_row(row) for row in rows}
 
 
 def snapshot_from_row(row: Mapping[str, Any]) -> CustomerSnapshot:

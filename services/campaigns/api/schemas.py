@@ -59,17 +59,22 @@ class PerformanceRead(BaseModel):
     """How a campaign did: reach, suppressions by reason, control group, conversions, money."""
 
     campaign_id: str
-    sent: int
-    suppressed: dict[str, int]
-    held_out: int
-    redeemed: int
-    conversion_rate_treated: float | None
-    conversion_rate_control: float | None
-    uplift: float | None
-    attributed_revenue: str
-    attributed_margin: str
-    cost: str
-    roi: float | None
+    sent: int = Field(description="Customers the campaign reached (OfferSent, MessageSent or SurveySent).")
+    suppressed: dict[str, int] = Field(description="Suppression reason → count (deferred ones included).")
+    held_out: int = Field(description="Eligible customers deliberately held out in the control group.")
+    redeemed: int = Field(description="Offers redeemed with a valid code (OfferRedeemed).")
+    conversion_rate_treated: float | None = Field(
+        description="Sent customers who ordered within the attribution window / sent; null when none sent.")
+    conversion_rate_control: float | None = Field(
+        description="Held-out customers who ordered within the attribution window / held out; null when none.")
+    uplift: float | None = Field(
+        description="conversion_rate_treated - conversion_rate_control (fractions, not percent points).")
+    attributed_revenue: str = Field(description="Sum of the totals of orders that redeemed the campaign's codes.")
+    attributed_margin: str = Field(description="Sum of the margins of those orders, where known.")
+    cost: str = Field(description="What the sends cost (budget spent).")
+    roi: float | None = Field(
+        description="(attributed_margin - cost) / cost; revenue stands in for margin when no margin is known; "
+                    "null when nothing was spent.")
 
 
 class SurveyCreate(BaseModel):

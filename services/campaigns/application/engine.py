@@ -5,18 +5,29 @@ decision row, its events (event store → outbox → ``campaigns.events``) and t
 (outbox → ``campaigns.messages``) commit together or not at all.
 
 Exactly once per (campaign, customer, triggering event): the ``decisions`` primary key, checked
-after taking the campaign's budget row lock. The lock serialises decisions of one campaign, which
-is what makes budget and per-campaign caps hold with several consumers; decisions of different
-campaigns never wait for each other.
+after taking the customer's advisory lock and the campaign's budget row lock. The row lock
+serialises decisions of one campaign, which is what makes budget and per-campaign caps hold with
+several consumers and timer instances; the customer lock does the same for the rules that span
+campaigns (global frequency cap, channel integration).
+
+The engine also consumes its own ``campaigns.events``, for what customers do in this domain (a
+survey answer, a redeemed offer). It cannot loop: only those customer actions can trigger a
+campaign (``triggers.CUSTOMER_ACTIONS_IN_CAMPAIGNS``), never a decision (``OfferSent``,
+``MessageSuppressed``...), and an event never triggers the campaign it names itself.
+
+Sweeps (birthdays, inactivity) and every other decision go through ``decide_many``: a fixed number
+of statements per call, however many customers it decides for.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +35,10 @@ import asyncpg
 import orjson
 
 from services.campaigns.adapters import replica
+from services.campaigns.adapters.decision_log import StreamAppend, append_to_streams
 from services.campaigns.domain.decision import (
     Counters,
+    CustomerSnapshot,
     Decision,
     MarketingPolicy,
     Outcome,
@@ -54,7 +67,7 @@ from shared.contracts.campaigns import (
 from shared.envelope import new_envelope
 from shared.eventstore import EventStore, Outbox
 
-from .triggers import trigger_event_fields
+from .triggers import is_trigger_source, trigger_event_fields
 
 _NAMESPACE = uuid.UUID("6d1a7c1e-3b0f-4f51-9a57-4c0a2b0c3600")
 
@@ -101,6 +114,8 @@ async def handle_event(
     now: datetime,
 ) -> None:
     """Everything one consumed event causes, in the caller's transaction."""
+    if not is_trigger_source(event):
+        return  # the engine's own decisions, read back from campaigns.events: never a trigger
     data = event.model_dump()
     customer_id = str(data.get("customer_id") or subject)
     await replica.apply_to_replica(conn, event.event_type, customer_id, data, at)
@@ -109,6 +124,8 @@ async def handle_event(
     trigger = TriggeringEvent(event_id, event.event_type, data)
     fields = trigger_event_fields().get(event.event_type, frozenset())
     for campaign in await active_campaigns_for(conn, event.event_type):
+        if str(data.get("campaign_id")) == campaign.campaign_id:
+            continue  # an answer to this campaign's own survey, its own offer redeemed: no self-trigger
         if campaign.definition.trigger.delay is not None:
             # Condition and audience are judged now, on the facts of the event; the rest when due.
             probe = decide(campaign_id=campaign.campaign_id, campaign=campaign.definition,
@@ -133,128 +150,267 @@ async def decide_and_record(
     now: datetime,
     check_condition: bool = True,
 ) -> Decision | None:
-    """Decide once for (campaign, customer, trigger) and record the decision with its effects."""
+    """Decide once for (campaign, customer, trigger) and record the decision; None when already decided."""
+    return (await decide_many(engine, conn, campaign=campaign, pairs=[(customer_id, trigger)], now=now,
+                              check_condition=check_condition))[0]
+
+
+async def lock_customers(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> None:
+    """Serialise decisions about the same customers across campaigns, the engine and timer instances.
+
+    The budget row lock serialises one campaign; the global frequency cap and channel integration
+    span campaigns, so two transactions deciding for one customer (an engine batch and a timer, two
+    timer instances) must not both count "no live offer yet". All locks of a call are taken in one
+    statement, in sorted order; a deadlock with another batch is detected by PostgreSQL and retried
+    (by the consumer kit, a transient error, or by the next timer poll).
+    """
+    if customer_ids:
+        await conn.execute(
+            """select pg_advisory_xact_lock(hashtextextended('campaigns:customer:' || c, 0))
+               from (select distinct unnest($1::text[]) as c order by 1) as ids""",
+            list(customer_ids),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    customer: CustomerSnapshot
+    trigger: TriggeringEvent
+    counters: Counters
+    existing: str | None
+
+
+async def _load_candidates(
+    engine: Engine, conn: asyncpg.Connection, campaign_id: uuid.UUID,
+    pairs: Sequence[tuple[str, TriggeringEvent]], now: datetime,
+) -> list[_Candidate]:
+    """Snapshots, counters and earlier decisions of every pair in two statements, whatever their number."""
+    customer_ids = [c for c, _ in pairs]
+    counted = await conn.fetch(
+        """select r.ord,
+                  (select count(*) from decisions d where d.campaign_id = $2 and d.customer_id = r.customer_id
+                       and d.outcome in ('sent', 'held_out')) as reached,
+                  (select count(*) from decisions d where d.customer_id = r.customer_id and d.outcome = 'sent'
+                       and d.promotional and d.decided_at > $3) as recent,
+                  (select coalesce(array_agg(distinct o.product_key), '{}') from offers o
+                       where o.customer_id = r.customer_id and o.redeemed_at is null and o.valid_until > $4) as live,
+                  (select d.outcome from decisions d where d.campaign_id = $2 and d.customer_id = r.customer_id
+                       and d.triggering_event_id = r.triggering_event_id) as existing
+           from unnest($1::text[], $5::text[]) with ordinality as r(customer_id, triggering_event_id, ord)
+           order by r.ord""",
+        customer_ids, campaign_id, now - engine.policy.frequency_window, now, [t.event_id for _, t in pairs],
+    )
+    snapshots = await replica.load_snapshots(conn, customer_ids)
+    return [
+        _Candidate(
+            customer=snapshots.get(customer_id) or CustomerSnapshot(customer_id=customer_id, known=False),
+            trigger=trigger,
+            counters=Counters(reached_by_campaign=row["reached"], marketing_sent_in_window=row["recent"],
+                              live_offer_products=frozenset(row["live"])),
+            existing=row["existing"],
+        )
+        for (customer_id, trigger), row in zip(pairs, counted, strict=True)
+    ]
+
+
+async def decide_many(
+    engine: Engine,
+    conn: asyncpg.Connection,
+    *,
+    campaign: ActiveCampaign,
+    pairs: Sequence[tuple[str, TriggeringEvent]],
+    now: datetime,
+    check_condition: bool = True,
+) -> list[Decision | None]:
+    """Decide for many (customer, trigger) pairs of one campaign with a fixed number of statements.
+
+    The same rules as one decision at a time: the customers' and the campaign's locks first, then
+    the counters, then the pure ``decide`` per pair in order, carrying forward what earlier pairs of
+    this call spent and sent. Returns one entry per pair: None where it was already decided.
+    """
     cid = uuid.UUID(campaign.campaign_id)
+    definition = campaign.definition
+    await lock_customers(conn, [c for c, _ in pairs])
     budget_row = await conn.fetchrow(
         "select total, spent, exhausted_at from campaign_budgets where campaign_id = $1 for update", cid
     )
-    existing = await conn.fetchval(
-        "select outcome from decisions where campaign_id = $1 and customer_id = $2 and triggering_event_id = $3",
-        cid, customer_id, trigger.event_id,
-    )
-    if existing is not None and existing != "deferred":
-        return None  # already decided: a redelivery, a replay or a second timer instance
-    definition = campaign.definition
-    counts = await conn.fetchrow(
-        """select
-             (select count(*) from decisions where campaign_id = $1 and customer_id = $2
-                 and outcome in ('sent', 'held_out')) as reached,
-             (select count(*) from decisions where customer_id = $2 and outcome = 'sent' and promotional
-                 and decided_at > $3) as recent,
-             (select coalesce(array_agg(distinct product_key), '{}') from offers where customer_id = $2
-                 and redeemed_at is null and valid_until > $4) as live""",
-        cid, customer_id, now - engine.policy.frequency_window, now,
-    )
-    counters = Counters(
-        reached_by_campaign=counts["reached"],
-        marketing_sent_in_window=counts["recent"],
-        live_offer_products=frozenset(counts["live"]),
-        budget_spent=budget_row["spent"] if budget_row else Decimal("0.00"),
-    )
-    snapshot = await replica.load_snapshot(conn, customer_id)
-    decision = decide(campaign_id=campaign.campaign_id, campaign=definition, customer=snapshot, event=trigger,
-                      counters=counters, policy=engine.policy, now=now,
-                      event_fields=trigger_event_fields().get(trigger.event_type, frozenset()),
-                      check_condition=check_condition)
-    if not decision.is_recorded:
-        return decision
-    deferred = decision.deferred_until is not None
-    outcome = "deferred" if deferred else decision.outcome.value
-    await conn.execute(
-        """insert into decisions (campaign_id, customer_id, triggering_event_id, outcome, reason, channel, cost,
-                                  promotional, decided_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           on conflict (campaign_id, customer_id, triggering_event_id) do update
-               set outcome = excluded.outcome, reason = excluded.reason, channel = excluded.channel,
-                   cost = excluded.cost, decided_at = excluded.decided_at
-               where decisions.outcome = 'deferred'""",
-        cid, customer_id, trigger.event_id, outcome, decision.reason.value if decision.reason else None,
-        decision.channel.value if decision.channel else None, decision.cost, definition.is_promotion, now,
-    )
-    events: list[DomainEvent] = []
-    base = {"campaign_id": campaign.campaign_id, "customer_id": customer_id}
-    if decision.outcome is Outcome.SUPPRESSED and decision.reason is not None:
-        events.append(MessageSuppressed(**base, reason=decision.reason, detail=decision.detail,
-                                        deferred_until=decision.deferred_until,
-                                        triggering_event_id=trigger.event_id))
-        if deferred and decision.deferred_until is not None:
-            await schedule_timer(conn, kind="deferred_decision", due_at=decision.deferred_until,
-                                 key=f"defer:{campaign.campaign_id}:{customer_id}:{trigger.event_id}",
-                                 payload={"campaign_id": campaign.campaign_id, "customer_id": customer_id,
-                                          "event_id": trigger.event_id, "event_type": trigger.event_type})
-    elif decision.outcome is Outcome.HELD_OUT:
-        events.append(HeldOut(**base, triggering_event_id=trigger.event_id))
-    elif decision.outcome is Outcome.SENT and decision.channel is not None:
-        events.extend(await _send(engine, conn, campaign, customer_id, trigger, decision.channel, decision.cost, now))
-    await _append(engine, conn, f"decision-{campaign.campaign_id}-{customer_id}-{trigger.event_id}",
-                  events, subject=customer_id)
-    if decision.budget_now_exhausted and budget_row is not None and budget_row["exhausted_at"] is None:
-        spent = counters.budget_spent + (decision.cost if decision.outcome is Outcome.SENT else Decimal("0"))
+    spent: Decimal = budget_row["spent"] if budget_row else Decimal("0.00")
+    candidates = await _load_candidates(engine, conn, cid, pairs, now)
+    reached: dict[str, int] = {}
+    recent: dict[str, int] = {}
+    live: dict[str, set[str]] = {}
+    product = definition.action.offer.product_key if definition.action.offer else None
+    fields = trigger_event_fields()
+    results: list[Decision | None] = []
+    recorded: list[tuple[str, TriggeringEvent, Decision]] = []
+    exhausted_now = False
+    for candidate in candidates:
+        if candidate.existing is not None and candidate.existing != "deferred":
+            results.append(None)  # already decided: a redelivery, a replay or a second timer instance
+            continue
+        customer_id = candidate.customer.customer_id
+        counters = replace(
+            candidate.counters,
+            reached_by_campaign=candidate.counters.reached_by_campaign + reached.get(customer_id, 0),
+            marketing_sent_in_window=candidate.counters.marketing_sent_in_window + recent.get(customer_id, 0),
+            live_offer_products=candidate.counters.live_offer_products | live.get(customer_id, set()),
+            budget_spent=spent,
+        )
+        decision = decide(campaign_id=campaign.campaign_id, campaign=definition, customer=candidate.customer,
+                          event=candidate.trigger, counters=counters, policy=engine.policy, now=now,
+                          event_fields=fields.get(candidate.trigger.event_type, frozenset()),
+                          check_condition=check_condition)
+        results.append(decision)
+        if not decision.is_recorded:
+            continue
+        recorded.append((customer_id, candidate.trigger, decision))
+        exhausted_now = exhausted_now or decision.budget_now_exhausted
+        if decision.outcome in (Outcome.SENT, Outcome.HELD_OUT):
+            reached[customer_id] = reached.get(customer_id, 0) + 1
+        if decision.outcome is Outcome.SENT:
+            spent += decision.cost
+            if definition.is_promotion:
+                recent[customer_id] = recent.get(customer_id, 0) + 1
+            if product is not None and definition.action.kind is ActionKind.OFFER:
+                live.setdefault(customer_id, set()).add(product)
+    await _record(engine, conn, campaign, recorded, now)
+    if exhausted_now and budget_row is not None and budget_row["exhausted_at"] is None:
         await conn.execute("update campaign_budgets set exhausted_at = $2 where campaign_id = $1", cid, now)
         await _append(engine, conn, f"campaign-budget-{campaign.campaign_id}",
                       [CampaignBudgetExhausted(campaign_id=campaign.campaign_id, budget_total=budget_row["total"],
                                                spent=spent)], subject=campaign.campaign_id)
-    return decision
+    return results
 
 
-async def _send(
+@dataclass
+class _Effects:
+    """Everything a set of decisions writes, gathered so each table gets one statement."""
+
+    decisions: list[tuple[str, str, str, str | None, str | None, Decimal]] = field(default_factory=list)
+    streams: list[StreamAppend] = field(default_factory=list)
+    offers: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
+    surveys: list[tuple[uuid.UUID, str, str, str, str | None, str]] = field(default_factory=list)
+    messages: list[MessageRequested] = field(default_factory=list)
+    timers: list[TimerSpec] = field(default_factory=list)
+    cost: Decimal = Decimal("0.00")
+
+
+async def _record(
     engine: Engine,
     conn: asyncpg.Connection,
+    campaign: ActiveCampaign,
+    recorded: Sequence[tuple[str, TriggeringEvent, Decision]],
+    now: datetime,
+) -> None:
+    """Write the decisions with their events, offers, surveys, message requests and timers."""
+    if not recorded:
+        return
+    cid = uuid.UUID(campaign.campaign_id)
+    definition = campaign.definition
+    effects = _Effects()
+    for customer_id, trigger, decision in recorded:
+        deferred = decision.deferred_until is not None
+        effects.decisions.append((customer_id, trigger.event_id, "deferred" if deferred else decision.outcome.value,
+                                  decision.reason.value if decision.reason else None,
+                                  decision.channel.value if decision.channel else None, decision.cost))
+        base = {"campaign_id": campaign.campaign_id, "customer_id": customer_id}
+        events: list[DomainEvent] = []
+        if decision.outcome is Outcome.SUPPRESSED and decision.reason is not None:
+            events.append(MessageSuppressed(**base, reason=decision.reason, detail=decision.detail,
+                                            deferred_until=decision.deferred_until,
+                                            triggering_event_id=trigger.event_id))
+            if decision.deferred_until is not None:
+                effects.timers.append(("deferred_decision", decision.deferred_until,
+                                       f"defer:{campaign.campaign_id}:{customer_id}:{trigger.event_id}",
+                                       {"campaign_id": campaign.campaign_id, "customer_id": customer_id,
+                                        "event_id": trigger.event_id, "event_type": trigger.event_type}))
+        elif decision.outcome is Outcome.HELD_OUT:
+            events.append(HeldOut(**base, triggering_event_id=trigger.event_id))
+        elif decision.outcome is Outcome.SENT and decision.channel is not None:
+            events.append(_plan_send(effects, campaign, customer_id, trigger, decision.channel, decision.cost, now))
+            effects.cost += decision.cost
+        effects.streams.append(StreamAppend(f"decision-{campaign.campaign_id}-{customer_id}-{trigger.event_id}",
+                                            customer_id, events))
+    columns = list(zip(*effects.decisions, strict=True))
+    await conn.execute(
+        """insert into decisions (campaign_id, customer_id, triggering_event_id, outcome, reason, channel, cost,
+                                  promotional, decided_at)
+           select $1, d.customer_id, d.event_id, d.outcome, d.reason, d.channel, d.cost, $8, $9
+           from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[])
+                as d(customer_id, event_id, outcome, reason, channel, cost)
+           on conflict (campaign_id, customer_id, triggering_event_id) do update
+               set outcome = excluded.outcome, reason = excluded.reason, channel = excluded.channel,
+                   cost = excluded.cost, decided_at = excluded.decided_at
+               where decisions.outcome = 'deferred'""",
+        cid, *columns, definition.is_promotion, now,
+    )
+    if effects.cost:
+        await conn.execute("update campaign_budgets set spent = spent + $2 where campaign_id = $1", cid, effects.cost)
+    if effects.offers and definition.action.offer is not None:
+        codes, customers, product_keys, channels, valid = zip(*effects.offers, strict=True)
+        await conn.execute(
+            """insert into offers (code, campaign_id, customer_id, product_key, channel, issued_at, valid_until)
+               select o.code, $1, o.customer_id, o.product_key, o.channel, $6, o.valid_until
+               from unnest($2::text[], $3::text[], $4::text[], $5::text[], $7::timestamptz[])
+                    as o(code, customer_id, product_key, channel, valid_until)""",
+            cid, list(codes), list(customers), list(product_keys), list(channels), now, list(valid),
+        )
+    if effects.surveys:
+        ids, customers, kinds, hashes, tickets, channels = zip(*effects.surveys, strict=True)
+        await conn.execute(
+            """insert into surveys (id, customer_id, kind, token_hash, ticket_id, campaign_id, channel, sent_at,
+                                    expires_at)
+               select s.id, s.customer_id, s.kind, s.token_hash, s.ticket_id, $1, s.channel, $7, $8
+               from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $9::text[])
+                    as s(id, customer_id, kind, token_hash, ticket_id, channel)""",
+            cid, list(ids), list(customers), list(kinds), list(hashes), list(tickets), now, now + SURVEY_VALIDITY,
+            list(channels),
+        )
+    await append_to_streams(conn, engine.store, stream_type="campaign_decision", appends=effects.streams)
+    await request_messages(engine, conn, effects.messages)
+    await schedule_timers(conn, effects.timers)
+
+
+def _plan_send(
+    effects: _Effects,
     campaign: ActiveCampaign,
     customer_id: str,
     trigger: TriggeringEvent,
     channel: Channel,
     cost: Decimal,
     now: datetime,
-) -> list[DomainEvent]:
-    definition = campaign.definition
-    action = definition.action
+) -> DomainEvent:
+    """The sent event of one decision; its offer, survey and message request go into ``effects``."""
+    action = campaign.definition.action
     message_id = str(uuid.uuid5(_NAMESPACE, f"{campaign.campaign_id}:{customer_id}:{trigger.event_id}"))
-    await conn.execute("update campaign_budgets set spent = spent + $2 where campaign_id = $1",
-                       uuid.UUID(campaign.campaign_id), cost)
     variables: dict[str, str] = {}
-    events: list[DomainEvent] = []
+    sent: DomainEvent
     if action.kind is ActionKind.OFFER and action.offer is not None:
         code = offer_code_for(campaign.campaign_id, customer_id, trigger.event_id)
         valid_until = now + timedelta(days=action.offer.valid_days)
-        await conn.execute(
-            """insert into offers (code, campaign_id, customer_id, product_key, channel, issued_at, valid_until)
-               values ($1, $2, $3, $4, $5, $6, $7)""",
-            code, uuid.UUID(campaign.campaign_id), customer_id, action.offer.product_key, channel.value, now,
-            valid_until,
-        )
+        effects.offers.append((code, customer_id, action.offer.product_key, channel.value, valid_until))
         variables = {"offer_code": code, "discount_pct": str(action.offer.discount_pct),
                      "valid_until": valid_until.isoformat()}
-        events.append(OfferSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
-                                offer_code=code, sku=action.offer.sku, category=action.offer.category,
-                                discount_pct=action.offer.discount_pct, channel=channel, template=action.template,
-                                cost=cost, valid_until=valid_until, triggering_event_id=trigger.event_id))
+        sent = OfferSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
+                         offer_code=code, sku=action.offer.sku, category=action.offer.category,
+                         discount_pct=action.offer.discount_pct, channel=channel, template=action.template,
+                         cost=cost, valid_until=valid_until, triggering_event_id=trigger.event_id)
     elif action.kind is ActionKind.SURVEY and action.survey_kind is not None:
-        survey_id, token = await create_survey(conn, customer_id=customer_id, kind=action.survey_kind,
-                                               ticket_id=_ticket_of(trigger), campaign_id=campaign.campaign_id,
-                                               channel=channel, now=now)
+        survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        effects.surveys.append((uuid.UUID(survey_id), customer_id, action.survey_kind.value, token_hash(token),
+                                _ticket_of(trigger), channel.value))
         variables = {"survey_id": survey_id, "response_token": token}
-        events.append(SurveySent(survey_id=survey_id, customer_id=customer_id, kind=action.survey_kind,
-                                 ticket_id=_ticket_of(trigger), campaign_id=campaign.campaign_id, channel=channel,
-                                 expires_at=now + SURVEY_VALIDITY, triggering_event_id=trigger.event_id))
+        sent = SurveySent(survey_id=survey_id, customer_id=customer_id, kind=action.survey_kind,
+                          ticket_id=_ticket_of(trigger), campaign_id=campaign.campaign_id, channel=channel,
+                          expires_at=now + SURVEY_VALIDITY, triggering_event_id=trigger.event_id)
     else:
-        events.append(MessageSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
-                                  channel=channel, template=action.template, cost=cost,
-                                  triggering_event_id=trigger.event_id))
-    await request_message(engine, conn, MessageRequested(
+        sent = MessageSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
+                           channel=channel, template=action.template, cost=cost,
+                           triggering_event_id=trigger.event_id)
+    effects.messages.append(MessageRequested(
         message_id=message_id, customer_id=customer_id, campaign_id=campaign.campaign_id, channel=channel,
         template=action.template, kind=action.kind.value, variables=variables))
-    return events
+    return sent
 
 
 def _ticket_of(trigger: TriggeringEvent) -> str | None:
@@ -266,6 +422,21 @@ async def request_message(engine: Engine, conn: asyncpg.Connection, message: Mes
     """Queue a message request on ``campaigns.messages`` in this transaction."""
     envelope = new_envelope(message, service="campaigns", subject=message.customer_id)
     await engine.outbox.enqueue_envelope(conn, engine.messages_topic, envelope)
+
+
+async def request_messages(engine: Engine, conn: asyncpg.Connection, messages: Sequence[MessageRequested]) -> None:
+    """Queue many message requests on ``campaigns.messages`` with one statement, in order."""
+    if not messages:
+        return
+    envelopes = [new_envelope(m, service="campaigns", subject=m.customer_id) for m in messages]
+    await conn.execute(
+        """insert into outbox (topic, key, headers, payload)
+           select $1, m.key, m.headers::jsonb, m.payload
+           from unnest($2::bytea[], $3::text[], $4::bytea[]) with ordinality as m(key, headers, payload, n)
+           order by m.n""",
+        engine.messages_topic, [e.subject.encode() for e in envelopes],
+        [orjson.dumps(e.header_map()).decode() for e in envelopes], [e.data for e in envelopes],
+    )
 
 
 async def create_survey(
@@ -356,9 +527,25 @@ async def _attribute_order(
 async def schedule_timer(conn: asyncpg.Connection, *, kind: str, due_at: datetime, key: str,
                          payload: dict[str, Any]) -> None:
     """A timer with a deterministic id: scheduling the same thing twice (redelivery) keeps one timer."""
+    await schedule_timers(conn, [(kind, due_at, key, payload)])
+
+
+TimerSpec = tuple[str, datetime, str, dict[str, Any]]
+"""``(kind, due_at, key, payload)`` of a durable timer."""
+
+
+async def schedule_timers(conn: asyncpg.Connection, timers: Sequence[TimerSpec]) -> None:
+    """Many timers ``(kind, due_at, key, payload)`` in one statement; each id derives from kind and key."""
+    if not timers:
+        return
     await conn.execute(
-        "insert into timers (id, kind, due_at, payload) values ($1, $2, $3, $4) on conflict (id) do nothing",
-        uuid.uuid5(_NAMESPACE, f"{kind}:{key}"), kind, due_at, orjson.loads(orjson.dumps(payload)),
+        """insert into timers (id, kind, due_at, payload)
+           select t.id, t.kind, t.due_at, t.payload::jsonb
+           from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) as t(id, kind, due_at, payload)
+           on conflict (id) do nothing""",
+        [uuid.uuid5(_NAMESPACE, f"{kind}:{key}") for kind, _, key, _ in timers],
+        [kind for kind, _, _, _ in timers], [due for _, due, _, _ in timers],
+        [orjson.dumps(payload).decode() for _, _, _, payload in timers],
     )
 
 
@@ -405,28 +592,52 @@ async def _fire(engine: Engine, conn: asyncpg.Connection, kind: str, payload: di
         await schedule_sweep(conn, campaign.campaign_id, now + timedelta(days=1))
 
 
+SWEEP_CHUNK = 1000
+"""Customers decided per statement set in a sweep: bounded memory, a fixed number of round trips each."""
+
+
 async def _sweep(engine: Engine, conn: asyncpg.Connection, campaign: ActiveCampaign, now: datetime) -> None:
+    """Decide a scheduled campaign for every customer it is due for, a chunk of customers at a time.
+
+    Set-based: each chunk is one query for the customers, then ``decide_many`` (a fixed number of
+    statements whatever the chunk's size), never a round trip per customer.
+    """
     trigger = campaign.definition.trigger
-    if trigger.schedule is Schedule.BIRTHDAY:
-        rows = await conn.fetch(
-            """select customer_id, null::timestamptz as episode from customer_replica
-               where birthday is not null and not erased
-                 and extract(month from birthday) = $1 and extract(day from birthday) = $2""",
-            now.month, now.day,
-        )
-        episode = f"birthday:{now.date()}"
-    elif trigger.schedule is Schedule.INACTIVITY and trigger.inactivity_days:
-        rows = await conn.fetch(
-            """select customer_id, last_order_at as episode from customer_replica
-               where not erased and last_order_at < $1""",
-            now - timedelta(days=trigger.inactivity_days),
-        )
-        episode = "inactive-since"
-    else:
-        return
-    for row in rows:
-        # One decision per episode: one per birthday, one per "no order since <last order>".
-        marker = f"{episode}:{row['episode'].isoformat()}" if row["episode"] else episode
-        event_id = str(uuid.uuid5(_NAMESPACE, f"{campaign.campaign_id}:{row['customer_id']}:{marker}"))
-        await decide_and_record(engine, conn, campaign=campaign, customer_id=row["customer_id"],
-                                trigger=TriggeringEvent(event_id, "Scheduled", {}), now=now, check_condition=False)
+    after = ""
+    while True:
+        if trigger.schedule is Schedule.BIRTHDAY:
+            rows = await conn.fetch(
+                """select customer_id, null::timestamptz as episode from customer_replica
+                   where birthday is not null and not erased and customer_id > $4
+                     and ((extract(month from birthday) = $1 and extract(day from birthday) = $2)
+                          or ($3 and extract(month from birthday) = 2 and extract(day from birthday) = 29))
+                   order by customer_id limit $5""",
+                now.month, now.day, _feb_29_falls_on_feb_28(now.date()), after, SWEEP_CHUNK,
+            )
+            episode = f"birthday:{now.date()}"
+        elif trigger.schedule is Schedule.INACTIVITY and trigger.inactivity_days:
+            rows = await conn.fetch(
+                """select customer_id, last_order_at as episode from customer_replica
+                   where not erased and last_order_at < $1 and customer_id > $2
+                   order by customer_id limit $3""",
+                now - timedelta(days=trigger.inactivity_days), after, SWEEP_CHUNK,
+            )
+            episode = "inactive-since"
+        else:
+            return
+        pairs = []
+        for row in rows:
+            # One decision per episode: one per birthday, one per "no order since <last order>".
+            marker = f"{episode}:{row['episode'].isoformat()}" if row["episode"] else episode
+            event_id = str(uuid.uuid5(_NAMESPACE, f"{campaign.campaign_id}:{row['customer_id']}:{marker}"))
+            pairs.append((row["customer_id"], TriggeringEvent(event_id, "Scheduled", {})))
+        if pairs:
+            await decide_many(engine, conn, campaign=campaign, pairs=pairs, now=now, check_condition=False)
+        if len(rows) < SWEEP_CHUNK:
+            return
+        after = rows[-1]["customer_id"]
+
+
+def _feb_29_falls_on_feb_28(today: date) -> bool:
+    """Outside leap years, customers born on 29 February celebrate on the 28th."""
+    return today.month == 2 and today.day == 28 and not calendar.isleap(today.year)

@@ -1,7 +1,8 @@
 """The campaign engine as a projector for ``shared.consumer``: thin, the work is in the application layer.
 
-Consumes ``customer.events``, ``ticketing.events`` and ``analytics.events``; run it with
-``c360 worker campaigns engine``.
+Consumes ``customer.events``, ``ticketing.events``, ``analytics.events`` and its own
+``campaigns.events`` (survey answers and redemptions trigger campaigns too; the engine's own
+decisions are ignored there, see ``application.triggers``); run it with ``c360 worker campaigns engine``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from services.campaigns.application.engine import Engine, handle_event
 from shared.clock import Clock, SystemClock
 from shared.consumer import ReceivedEvent
 
-CONSUMED_TOPICS = ("customer.events", "ticketing.events", "analytics.events")
+CONSUMED_TOPICS = ("customer.events", "ticketing.events", "analytics.events", "campaigns.events")
 
 
 class CampaignEngine:

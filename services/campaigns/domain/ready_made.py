@@ -1,4 +1,4 @@
-"""The nine ready-made campaigns, as definition documents the demo loads through ``POST /v1/campaigns``.
+"""The ready-made campaigns, as definition documents the demo loads through ``POST /v1/campaigns``.
 
 Data, not code: each is exactly the JSON body a marketer would send, so the demo exercises the same
 validation and the same engine as any hand-made campaign.
@@ -43,6 +43,19 @@ SERVICE_RECOVERY_AFTER_SLA_BREACH: dict[str, Any] = {
     "caps": {"per_customer": 3},
     "budget": {"total": "2000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
 }
+
+SERVICE_RECOVERY_AFTER_DETRACTOR_ANSWER: dict[str, Any] = {
+    "name": "Service recovery: apology and voucher after a detractor answer",
+    "objective": "service_recovery",
+    "trigger": {"event_type": "SurveyAnswered", "condition": "event.nps_category == 'detractor'"},
+    "action": {"kind": "offer", "channels": ["email", "sms"], "template": "apology-voucher",
+               "offer": {"category": "service-voucher", "discount_pct": 15, "valid_days": 60}},
+    "caps": {"per_customer": 3},
+    "budget": {"total": "2000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
+}
+"""Service recovery has two triggers, hence two definitions sharing one voucher: an SLA breach and a
+detractor answer. The same ``service-voucher`` category means channel integration never gives one
+customer two live vouchers when both happen."""
 
 WINBACK_ON_HIGH_CHURN_RISK: dict[str, Any] = {
     "name": "Win-back when churn risk turns high",
@@ -104,6 +117,7 @@ READY_MADE: dict[str, dict[str, Any]] = {
     "nps_after_first_order": NPS_AFTER_FIRST_ORDER,
     "csat_ticket_resolved": CSAT_WHEN_TICKET_RESOLVED,
     "service_recovery": SERVICE_RECOVERY_AFTER_SLA_BREACH,
+    "service_recovery_detractor": SERVICE_RECOVERY_AFTER_DETRACTOR_ANSWER,
     "winback": WINBACK_ON_HIGH_CHURN_RISK,
     "loyalty_high_value": LOYALTY_REWARD_HIGH_VALUE,
     "cashback": CASHBACK_OVER_THRESHOLD,

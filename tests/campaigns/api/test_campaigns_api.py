@@ -71,7 +71,9 @@ async def test_ready_made_campaigns_load_through_the_api(client: httpx.AsyncClie
     page = (await client.get("/v1/campaigns", params={"limit": 5})).json()
     assert len(page["items"]) == 5 and page["next_cursor"]
     rest = (await client.get("/v1/campaigns", params={"limit": 5, "cursor": page["next_cursor"]})).json()
-    assert len(rest["items"]) == 4 and rest["next_cursor"] is None
+    assert len(rest["items"]) == len(READY_MADE) - 5 and rest["next_cursor"] is None
+    names = {item["name"] for item in page["items"] + rest["items"]}
+    assert names == {document["name"] for document in READY_MADE.values()}
 
 
 async def test_performance_of_a_new_campaign_is_all_zero(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.campaigns.application.triggers import trigger_event_fields
+from services.campaigns.application.triggers import is_trigger_source, trigger_event_fields
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus
 from services.campaigns.domain.ready_made import READY_MADE
@@ -77,5 +77,29 @@ def test_every_ready_made_campaign_is_valid(key: str) -> None:
     assert create(READY_MADE[key]).status is CampaignStatus.DRAFT
 
 
-def test_there_are_nine_ready_made_campaigns() -> None:
-    assert len(READY_MADE) == 9
+def test_there_are_ten_ready_made_campaigns_service_recovery_having_two_triggers() -> None:
+    assert len(READY_MADE) == 10
+    recovery = [d for d in READY_MADE.values() if d["objective"] == "service_recovery"]
+    assert sorted(d["trigger"]["event_type"] for d in recovery) == ["SlaBreached", "SurveyAnswered"]
+
+
+@pytest.mark.parametrize("decision", ["OfferSent", "MessageSent", "MessageSuppressed", "HeldOut", "SurveySent"])
+def test_a_campaign_decision_cannot_trigger_a_campaign(decision: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        create(a_definition_document(trigger={"event_type": decision}))
+    assert refused.value.extra["field"] == "trigger.event_type"
+
+
+def test_what_customers_do_in_campaigns_can_trigger_a_campaign() -> None:
+    document = a_definition_document(trigger={"event_type": "SurveyAnswered",
+                                              "condition": "event.nps_category == 'detractor'"})
+    assert create(document).status is CampaignStatus.DRAFT
+
+
+def test_the_engine_ignores_its_own_decisions_read_back_from_campaigns_events() -> None:
+    from shared.contracts.campaigns import HeldOut, NpsCategory, SurveyAnswered, SurveyKind
+
+    answered = SurveyAnswered(survey_id="s", customer_id="c", kind=SurveyKind.NPS, score=2, comment=None,
+                              nps_category=NpsCategory.DETRACTOR)
+    assert is_trigger_source(answered)
+    assert not is_trigger_source(HeldOut(campaign_id="x", customer_id="c", triggering_event_id="e"))

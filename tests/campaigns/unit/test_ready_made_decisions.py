@@ -24,6 +24,8 @@ CASES: dict[str, tuple[str | None, dict[str, Any], dict[str, Any], dict[str, Any
     "csat_ticket_resolved": ("TicketResolved", {"ticket_id": "t-1"}, {"open_complaints": 1}, None),
     "service_recovery": ("SlaBreached", {"ticket_id": "t-1"}, {"open_complaints": 1,
                                                                "last_sla_breach_at": NOON}, None),
+    "service_recovery_detractor": ("SurveyAnswered", {"nps_category": "detractor", "score": 3},
+                                   {"last_detractor_at": NOON}, {"nps_category": "passive", "score": 7}),
     "winback": ("ChurnRiskChanged", {"to_band": "high"}, {}, {"to_band": "medium"}),
     "loyalty_high_value": ("SegmentEntered", {"segment": "high_value"}, {}, {"segment": "loyal"}),
     "cashback": ("OrderPlaced", {"total": Decimal("2500.00")}, {}, {"total": Decimal("1999.99")}),
