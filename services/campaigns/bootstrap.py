@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -36,8 +37,9 @@ def engine_worker(
     ``keys`` opens the customer domain's personal fields the engine needs (the birth date for
     birthday campaigns); without it they read as unknown.
     """
+    engine = dataclasses.replace(build_engine(settings), keys=keys)
     return ProjectionWorker(settings=settings, dsn=settings.database_url,
-                            projector=CampaignEngine(build_engine(settings), clock), topics=CONSUMED_TOPICS,
+                            projector=CampaignEngine(engine, clock), topics=CONSUMED_TOPICS,
                             keys=keys, batch_size=batch_size)
 
 

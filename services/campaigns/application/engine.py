@@ -64,6 +64,7 @@ from shared.contracts.campaigns import (
     SurveyKind,
     SurveySent,
 )
+from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.envelope import new_envelope
 from shared.eventstore import EventStore, Outbox
 
@@ -81,6 +82,8 @@ class Engine:
     policy: MarketingPolicy = field(default_factory=MarketingPolicy)
     attribution_window: timedelta = timedelta(days=30)
     outbox: Outbox = field(default_factory=Outbox)
+    keys: Any = None
+    """The worker's key provider, told to forget an erased customer's cached keys (optional)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ async def handle_event(
     data = event.model_dump()
     customer_id = str(data.get("customer_id") or subject)
     await replica.apply_to_replica(conn, event.event_type, customer_id, data, at)
+    if event.event_type == "CustomerErased":
+        await forget_customer(engine, conn, customer_id=customer_id, erasure_event_id=event_id, now=now)
+        return
     if event.event_type == "OrderPlaced":
         await _attribute_order(engine, conn, customer_id, data, at)
     trigger = TriggeringEvent(event_id, event.event_type, data)
@@ -138,6 +144,31 @@ async def handle_event(
                                               "event_id": event_id, "event_type": event.event_type})
             continue
         await decide_and_record(engine, conn, campaign=campaign, customer_id=customer_id, trigger=trigger, now=now)
+
+
+async def forget_customer(
+    engine: Engine, conn: asyncpg.Connection, *, customer_id: str, erasure_event_id: str, now: datetime
+) -> None:
+    """Right to be forgotten, campaigns' part: destroy the keys sealing what the customer wrote (survey
+    comments), for duplicates merged into them too, and acknowledge in the same transaction."""
+    people = [customer_id, *[str(r["customer_id"]) for r in await conn.fetch(
+        "select customer_id from customer_replica where merged_into = $1", customer_id)]]
+    for person in people:
+        await engine.store.keys.destroy(conn, person)
+    forget = getattr(engine.keys, "forget", None)
+    for person in people if forget else ():
+        forget(person)
+    stream = erasure_stream(customer_id)
+    await engine.store.append(
+        conn,
+        stream_id=stream,
+        stream_type="erasure",
+        expected_version=await engine.store.stream_version(conn, stream),
+        events=[CustomerDataErased(customer_id=uuid.UUID(customer_id), service="campaigns", erased_at=now,
+                                   erasure_event_id=uuid.UUID(erasure_event_id),
+                                   details={"keys_destroyed": len(people)})],
+        subject=customer_id,
+    )
 
 
 async def decide_and_record(

@@ -190,3 +190,21 @@ async def test_service_recovery_hold_and_erased_customers(world: World) -> None:
     await world.deliver(envelope(an_order(customer)))
     reasons = [d["reason"] for k, d in await world.events_about(customer) if k == "MessageSuppressed"]
     assert reasons == ["service_recovery_hold"]
+
+
+async def test_an_erased_customer_is_forgotten_and_the_erasure_acknowledged_once(world: World) -> None:
+    from shared.contracts.customer import CustomerErased
+    from shared.privacy import KeyStore
+
+    customer = await world.customer()
+    async with world.pool.acquire() as conn:
+        await KeyStore().key_for(conn, customer)  # what seals the customer's survey comments
+    erasure = envelope(CustomerErased(customer_id=uuid.UUID(customer), erased_at=NOON))
+    await world.deliver(erasure)
+    await world.deliver(erasure)  # redelivered: still one acknowledgement
+
+    async with world.pool.acquire() as conn:
+        assert await KeyStore().existing_key(conn, customer) is None
+    acks = [d for k, d in await world.events_about(customer) if k == "CustomerDataErased"]
+    assert len(acks) == 1
+    assert acks[0]["service"] == "campaigns" and acks[0]["erasure_event_id"] == str(erasure.id)
