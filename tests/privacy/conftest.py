@@ -131,7 +131,6 @@ def privacy_platform(database_factory: DatabaseFactory, kafka_bootstrap: str) ->
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_TOPIC_PARTITIONS": "2",
-        "ANALYTICS_CUSTOMER_API_URL": urls["customer"],
         "PYTHONUNBUFFERED": "1",
     }
     for name in SERVICES:
