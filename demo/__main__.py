@@ -5,8 +5,14 @@
 
 It never writes to a database: every customer, order, invoice, payment, ticket and survey answer
 goes through the same API a real client uses, and the ready-made campaigns of the campaigns service
-are created and activated first. Re-running the same command is safe: creates carry idempotency
-keys derived from the seed, so nothing is created twice.
+are created and activated first. History is replayed in simulated time (``X-Simulated-Time``, honoured
+by services running with ``ENVIRONMENT`` local or test): the months end today, and every event is
+stamped with the moment it happens in the plan. Re-running the same command is safe: creates carry
+idempotency keys derived from the seed, so nothing is created twice. A re-run on a later day must
+pass the first run's ``--as-of`` (printed when it finishes) to replay exactly the same requests.
+
+``--live`` builds on a population an earlier run loaded (it finds the customers by email instead of
+replaying their history), or loads it first, then keeps acting at the real time.
 
 The bearer token comes from ``--token`` or ``C360_TOKEN``; without either, an admin token is
 minted with the platform's ``AUTH_JWT_SECRET`` (the local default works with ``make up``). Service
@@ -25,6 +31,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -52,11 +59,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--live-interval", type=float, default=3.0, help="seconds between live actions (about)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent HTTP calls (default 16)")
     parser.add_argument("--token", default=os.environ.get("C360_TOKEN"), help="bearer token (default: mint one)")
+    parser.add_argument("--as-of", type=_moment, default=None, metavar="RFC3339",
+                        help="the simulated present the history ends at (default: now)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.months < 1 or args.concurrency < 1:
         parser.error("--customers, --months and --concurrency must be at least 1")
     return args
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def service_urls() -> dict[str, str]:
@@ -76,23 +93,33 @@ async def run(args: argparse.Namespace) -> int:
     """Load the plan (and with ``--live`` keep going until interrupted)."""
     from services.campaigns.domain.ready_made import READY_MADE
 
-    plan = build_plan(seed=args.seed, customers=args.customers, months=args.months)
+    plan = build_plan(seed=args.seed, customers=args.customers, months=args.months, now=args.as_of)
     token = args.token or admin_token()
     started = time.monotonic()
-    bar = tqdm(total=plan.operations(), unit="call", desc="demo", disable=args.no_progress, dynamic_ncols=True)
     limits = httpx.Limits(max_connections=args.concurrency * 2, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
-        api = Api(client=client, urls=service_urls(), token=token, concurrency=args.concurrency, progress=_Bar(bar))
+        api = Api(client=client, urls=service_urls(), token=token, concurrency=args.concurrency)
         loader = Loader(api, plan)
         try:
-            loaded = await loader.load(READY_MADE)
+            if args.live and await loader.already_loaded():
+                found = await loader.attach()
+                print(f"demo: {found} customers of an earlier load found; not replaying their history")
+            else:
+                bar = tqdm(total=plan.operations(), unit="call", desc="demo", disable=args.no_progress,
+                           dynamic_ncols=True)
+                api.progress = _Bar(bar)
+                try:
+                    loaded = await loader.load(READY_MADE)
+                finally:
+                    bar.close()
+                    api.progress = Progress()
+                print(f"demo: {len(loaded.customers)} customers, {len(loaded.orders)} orders, "
+                      f"{len(loaded.tickets)} tickets, {len(loaded.campaigns)} campaigns active, from {plan.start} "
+                      f"to {plan.now:%Y-%m-%d}, in {time.monotonic() - started:.0f}s "
+                      f"(seed {args.seed}; --as-of {plan.now.isoformat().replace('+00:00', 'Z')} replays it exactly)")
         except DemoError as exc:
-            bar.close()
             print(f"demo: failed: {exc}", file=sys.stderr)
             return 1
-        bar.close()
-        print(f"demo: {len(loaded.customers)} customers, {len(loaded.orders)} orders, {len(loaded.tickets)} tickets, "
-              f"{len(loaded.campaigns)} campaigns active, in {time.monotonic() - started:.0f}s (seed {args.seed})")
         if args.live:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -1,9 +1,14 @@
-"""The demo's population plan: who the customers are and what happens to them, month by month.
+"""The demo's population plan: who the customers are and what happens to them, moment by moment.
 
-Pure and deterministic: ``build_plan(seed=..., customers=..., months=...)`` draws everything from one
-``random.Random(seed)``, so the same seed always gives the same plan (and therefore the same
-idempotency keys, which is what makes a re-run after a crash create nothing twice). Nothing here
-does I/O; ``demo.runner`` turns the plan into HTTP calls.
+Pure and deterministic: ``build_plan(seed=..., customers=..., months=..., now=...)`` draws everything
+from one ``random.Random(seed)``, so the same seed always gives the same people and stories (and
+therefore the same idempotency keys, which is what makes a re-run after a crash create nothing
+twice). Every step carries the simulated moment it happens at: registration before the first order,
+shipping and delivery days after the order, the invoice at delivery, payments on time or late,
+returns inside the window, tickets answered and resolved over hours and days, surveys a few days
+after a delivery. ``CustomerPlan.steps()`` lists one customer's steps in that order. The months end
+with ``now`` (the real present by default), and what would happen after it has not happened yet.
+Nothing here does I/O; ``demo.runner`` replays the steps as HTTP calls in simulated time.
 
 The shape follows the brief: acquisition channels and relationship types of seed 002, personas
 that land customers in the segments of seed 003 (loyal, high value, deal seeker, late payer,
@@ -17,7 +22,7 @@ import random
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Final, Literal, TypeVar, cast
 
@@ -112,16 +117,35 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class OrderPlan:
+    """One order and the moments its story happens; a moment after the plan's ``now`` has not happened."""
+
     key: str
     month: int
     lines: tuple[Line, ...]
     channel: str
     fate: OrderFate
+    """Where the order stands at the plan's ``now`` (a delivery still under way leaves it ``shipped``)."""
     payment: PaymentBehaviour
     method: str
     due_days: int
-    """Days after the simulated order date the invoice falls due (in the past for late payers)."""
-    order_day: date
+    """Days after delivery the invoice falls due."""
+    placed_at: datetime
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    returned_at: datetime | None = None
+    invoiced_at: datetime | None = None
+    """Invoices are issued when the parcel is delivered (a couple of hours later)."""
+    paid_at: datetime | None = None
+    """When the invoice is paid (after the due date for late payers; never for overdue ones)."""
+
+    @property
+    def order_day(self) -> date:
+        return self.placed_at.date()
+
+    @property
+    def due_date(self) -> date | None:
+        return None if self.delivered_at is None else self.delivered_at.date() + timedelta(days=self.due_days)
 
     @property
     def total(self) -> Decimal:
@@ -141,18 +165,70 @@ class TicketPlan:
     agent: str | None
     transfers: tuple[str, ...]
     """Agents the ticket is passed to, in order (each transfer is an exception with a reason)."""
-    answered: bool
-    """Whether an agent replies publicly (the first response stops that SLA clock)."""
-    resolved: bool
+    opened_at: datetime
+    transferred_at: tuple[datetime, ...] = ()
+    escalated_at: datetime | None = None
+    answered_at: datetime | None = None
+    """When an agent first replies publicly (the first response stops that SLA clock)."""
+    resolved_at: datetime | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None
 
 
 @dataclass(frozen=True, slots=True)
 class SurveyPlan:
     key: str
-    month: int
     kind: Literal["nps", "csat"]
     score: int
     comment: str | None
+    sent_at: datetime
+    answered_at: datetime | None = None
+    """``None``: the customer never answered (a churner ignores the win-back survey)."""
+    ticket_key: str | None = None
+    """The ticket a CSAT survey asks about."""
+
+    @property
+    def month(self) -> date:
+        return self.sent_at.date().replace(day=1)
+
+
+Action = Literal[
+    "register", "assign_manager", "place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
+    "pay_invoice", "return_order", "open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",
+    "resolve_ticket", "send_survey", "answer_survey",
+]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Step:
+    """One thing that happens to a customer at a simulated moment (``ref`` names the order, ticket or survey)."""
+
+    at: datetime
+    rank: int
+    """Tie-breaker for steps at the same moment: the order of ``ACTIONS`` (an order is placed before shipped)."""
+    action: Action = field(compare=False)
+    ref: str = field(compare=False)
+    n: int = field(default=0, compare=False)
+    """Which transfer, for ``transfer_ticket``."""
+
+
+ACTIONS: Final[tuple[Action, ...]] = (
+    "register", "assign_manager", "place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
+    "pay_invoice", "return_order", "open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",
+    "resolve_ticket", "send_survey", "answer_survey",
+)
+INVOICE_DELAY: Final = timedelta(hours=2)
+MANAGER_DELAY: Final = timedelta(minutes=30)
+
+
+def _step(at: datetime, action: Action, ref: str, n: int = 0) -> Step:
+    return Step(at, ACTIONS.index(action), action, ref, n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +244,7 @@ class CustomerPlan:
     relationship_type: RelationshipType
     persona: Persona
     joined_month: int
+    registered_at: datetime
     consents: dict[str, bool]
     interests: tuple[str, ...]
     account_manager: str | None
@@ -175,29 +252,49 @@ class CustomerPlan:
     tickets: tuple[TicketPlan, ...] = ()
     surveys: tuple[SurveyPlan, ...] = ()
 
+    def steps(self) -> list[Step]:
+        """Everything that happens to this customer, in simulated-time order (the order it is replayed in)."""
+        found = [_step(self.registered_at, "register", self.key)]
+        if self.account_manager:
+            found.append(_step(self.registered_at + MANAGER_DELAY, "assign_manager", self.key))
+        for o in self.orders:
+            found.append(_step(o.placed_at, "place_order", o.key))
+            for action, moment in (("ship_order", o.shipped_at), ("deliver_order", o.delivered_at),
+                                   ("cancel_order", o.cancelled_at), ("issue_invoice", o.invoiced_at),
+                                   ("pay_invoice", o.paid_at), ("return_order", o.returned_at)):
+                if moment is not None:
+                    found.append(_step(moment, cast(Action, action), o.key))
+        for t in self.tickets:
+            found.append(_step(t.opened_at, "open_ticket", t.key))
+            found.extend(_step(moment, "transfer_ticket", t.key, n) for n, moment in enumerate(t.transferred_at))
+            for action, moment in (("escalate_ticket", t.escalated_at), ("answer_ticket", t.answered_at),
+                                   ("resolve_ticket", t.resolved_at)):
+                if moment is not None:
+                    found.append(_step(moment, cast(Action, action), t.key))
+        for s in self.surveys:
+            found.append(_step(s.sent_at, "send_survey", s.key))
+            if s.answered_at is not None:
+                found.append(_step(s.answered_at, "answer_survey", s.key))
+        return sorted(found)
+
 
 @dataclass(frozen=True, slots=True)
 class PopulationPlan:
     seed: int
     months: int
     start: date
+    now: datetime
+    """The simulated present: the plan's last month is the one ``now`` falls in, and nothing happens after it."""
     customers: tuple[CustomerPlan, ...] = field(default_factory=tuple)
 
     def operations(self) -> int:
-        """Roughly how many HTTP calls loading the plan takes (for the progress bar)."""
-        total = 0
-        for c in self.customers:
-            total += 1 + (1 if c.account_manager else 0)
-            for o in c.orders:
-                total += {"placed": 1, "shipped": 2, "cancelled": 2, "delivered": 5, "returned": 6}[o.fate]
-            for t in c.tickets:
-                total += 1 + len(t.transfers) + (1 if t.answered else 0) + (1 if t.resolved else 0)
-            total += 2 * len(c.surveys)
-        return total
+        """How many HTTP calls loading the plan takes (for the progress bar)."""
+        return sum(len(c.steps()) for c in self.customers)
 
     def nps_categories(self) -> Counter[str]:
-        """How the planned NPS answers split into promoters, passives and detractors."""
-        return Counter(nps_category(s.score) for c in self.customers for s in c.surveys if s.kind == "nps")
+        """How the planned (answered) NPS answers split into promoters, passives and detractors."""
+        return Counter(nps_category(s.score) for c in self.customers for s in c.surveys
+                       if s.kind == "nps" and s.answered_at is not None)
 
 
 def nps_category(score: int) -> str:
@@ -227,26 +324,80 @@ def _month_start(start: date, month: int) -> date:
     return date(start.year + year, index + 1, 1)
 
 
-def build_plan(*, seed: int, customers: int, months: int, today: date | None = None) -> PopulationPlan:
-    """The population for ``seed``: ``customers`` people over the last ``months`` simulated months."""
+class _Calendar:
+    """Turns the plan's months into moments, and knows the present (nothing happens after ``now``)."""
+
+    def __init__(self, start: date, months: int, now: datetime) -> None:
+        self.start, self.months, self.now = start, months, now
+
+    def month_bounds(self, month: int) -> tuple[datetime, datetime]:
+        begin = datetime.combine(_month_start(self.start, month), time(0), UTC)
+        end = datetime.combine(_month_start(self.start, month + 1), time(0), UTC)
+        return begin, min(end, self.now)
+
+    def moment_in(self, rng: random.Random, month: int, *, not_before: datetime | None = None) -> datetime:
+        """A daytime moment in ``month`` (after ``not_before``); past ``now`` only when the month has no room.
+
+        Always the same four draws, so what follows in the plan does not depend on the present.
+        """
+        share, hour, minute, second = rng.random(), rng.randint(8, 20), rng.randrange(60), rng.randrange(60)
+        begin, end = self.month_bounds(month)
+        if not_before is not None and not_before > begin:
+            begin = not_before
+        if begin >= end:
+            return begin
+        day = begin + timedelta(seconds=share * (end - begin).total_seconds())
+        moment = day.replace(hour=hour, minute=minute, second=second, microsecond=0)
+        return moment if begin <= moment < end else day
+
+    def happened(self, moment: datetime) -> datetime | None:
+        """``moment`` if it is in the simulated past, else ``None`` (it has not happened yet)."""
+        return moment if moment < self.now else None
+
+
+def _later(rng: random.Random, low_hours: float, high_hours: float) -> timedelta:
+    return timedelta(seconds=round(rng.uniform(low_hours, high_hours) * 3600))
+
+
+def build_plan(*, seed: int, customers: int, months: int, now: datetime | None = None) -> PopulationPlan:
+    """The population for ``seed``: ``customers`` people over the ``months`` that end with ``now``.
+
+    ``now`` (default: the real present) is the last moment of simulated history: the plan's last
+    month is the month it falls in, and whatever would happen after it (a parcel still on its way,
+    a payment not yet due) has not happened. The random draws do not depend on ``now``, so the same
+    seed gives the same people, orders and tickets whatever day the demo is loaded.
+    """
     if customers < 1 or months < 1:
         raise ValueError("customers and months must be at least 1")
+    present = (now or datetime.now(UTC)).astimezone(UTC)
     rng = random.Random(seed)
-    end = today or date(2026, 6, 1)
-    start = _month_start(date(end.year, end.month, 1), -(months - 1))
-    people = tuple(_customer(rng, seed, index, months, start) for index in range(customers))
-    return PopulationPlan(seed=seed, months=months, start=start, customers=people)
+    start = _month_start(present.date().replace(day=1), -(months - 1))
+    calendar = _Calendar(start, months, present)
+    people = tuple(_customer(rng, seed, index, calendar) for index in range(customers))
+    return PopulationPlan(seed=seed, months=months, start=start, now=present, customers=people)
 
 
-def _customer(rng: random.Random, seed: int, index: int, months: int, start: date) -> CustomerPlan:
+def _joined_month(rng: random.Random, persona: Persona, months: int) -> int:
+    if persona == "churner":
+        # Churners leave months before today, so the history shows them buying, then going quiet.
+        return rng.randrange(max(1, months // 3))
+    return 0 if rng.random() < 0.55 else rng.randrange(months)
+
+
+def _customer(rng: random.Random, seed: int, index: int, calendar: _Calendar) -> CustomerPlan:
+    months = calendar.months
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     channel = _weighted(rng, CHANNEL_WEIGHTS)
     relationship = _weighted(rng, RELATIONSHIP_WEIGHTS)
     persona: Persona = "vip" if relationship == "dedicated_assistance" else _weighted(rng, PERSONA_WEIGHTS)
     low, high = ACQUISITION_COST[channel]
-    joined = 0 if rng.random() < 0.55 else rng.randrange(months)
+    joined = _joined_month(rng, persona, months)
     key = f"s{seed}-c{index:05d}"
     email_name = f"{_ascii(first)}.{_ascii(last)}".lower()
+    begin, end = calendar.month_bounds(joined)
+    # Registered in the first part of the month they joined, so their first order can follow it.
+    registered = calendar.moment_in(rng, joined)
+    registered = min(registered, begin + (end - begin) * 0.6)
     plan = CustomerPlan(
         key=key,
         index=index,
@@ -259,15 +410,16 @@ def _customer(rng: random.Random, seed: int, index: int, months: int, start: dat
         relationship_type=relationship,
         persona=persona,
         joined_month=joined,
+        registered_at=registered,
         consents={"email": rng.random() < 0.85, "sms": rng.random() < 0.5, "push": rng.random() < 0.35,
                   "phone": rng.random() < 0.2},
         interests=tuple(sorted(rng.sample(INTERESTS, rng.randint(1, 3)))),
         account_manager=rng.choice(ACCOUNT_MANAGERS) if relationship in ("dedicated_assistance",
                                                                          "personal_assistance") else None,
     )
-    orders = _orders(rng, plan, months, start)
-    tickets = _tickets(rng, plan, months, orders)
-    surveys = _surveys(rng, plan, months, orders, tickets)
+    orders = _orders(rng, plan, calendar)
+    tickets = _tickets(rng, plan, calendar, orders)
+    surveys = _surveys(rng, plan, calendar, orders, tickets)
     return replace(plan, orders=orders, tickets=tickets, surveys=surveys)
 
 
@@ -277,101 +429,157 @@ def _ascii(text: str) -> str:
     return "".join(ch for ch in plain if ch.isascii() and ch.isalnum())
 
 
-def _orders(rng: random.Random, plan: CustomerPlan, months: int, start: date) -> tuple[OrderPlan, ...]:
+def _active_months(plan: CustomerPlan, months: int) -> range:
+    """The months a customer still buys in (a churner stops two months after joining)."""
+    if plan.persona == "churner":
+        return range(plan.joined_month, min(months, plan.joined_month + 2))
+    return range(plan.joined_month, months)
+
+
+def _orders(rng: random.Random, plan: CustomerPlan, calendar: _Calendar) -> tuple[OrderPlan, ...]:
     orders: list[OrderPlan] = []
-    for month in range(plan.joined_month, months):
-        if plan.persona == "churner" and month >= plan.joined_month + 2:
-            break
+    for month in _active_months(plan, calendar.months):
         count = _poisson(rng, ORDERS_PER_MONTH[plan.persona])
         if month == plan.joined_month and count == 0 and plan.persona != "occasional":
             count = 1  # people register when they buy
-        for _ in range(count):
-            orders.append(_order(rng, plan, month, months, start, len(orders)))
+        moments = sorted(calendar.moment_in(rng, month, not_before=plan.registered_at + timedelta(minutes=5))
+                         for _ in range(count))
+        for moment in moments:
+            order = _order(rng, plan, month, calendar, moment, len(orders))
+            if calendar.happened(moment):
+                orders.append(order)
     return tuple(orders)
 
 
-def _order(rng: random.Random, plan: CustomerPlan, month: int, months: int, start: date, n: int) -> OrderPlan:
+def _order(
+    rng: random.Random, plan: CustomerPlan, month: int, calendar: _Calendar, placed: datetime, n: int
+) -> OrderPlan:
     affordable: list[Product] = [p for p in PRODUCTS if plan.persona == "vip" or p.price < Decimal("2500")]
     if plan.persona == "deal_seeker":
         affordable = [p for p in affordable if p.price < Decimal("300")]
     picked = rng.sample(affordable, rng.randint(1, 3))
     lines = tuple(Line(p.sku, p.name, p.category, rng.randint(1, 2), p.price, p.cost) for p in picked)
-    recent = month == months - 1
-    roll = rng.random()
     return_rate = 0.2 if plan.persona in ("complainer", "deal_seeker") else 0.07
-    if recent and roll < 0.45:
-        fate: OrderFate = "placed" if roll < 0.2 else "shipped"
-    elif roll < 0.04 + (0.45 if recent else 0):
-        fate = "cancelled"
-    elif rng.random() < return_rate:
-        fate = "returned"
-    else:
-        fate = "delivered"
+    roll = rng.random()
+    intended: OrderFate = "cancelled" if roll < 0.04 else "returned" if rng.random() < return_rate else "delivered"
     if plan.persona == "late_payer":
         payment = cast(PaymentBehaviour, rng.choices(["on_time", "late", "overdue"], weights=[30, 45, 25])[0])
     else:
         payment = cast(PaymentBehaviour,
                        rng.choices(["on_time", "late", "overdue", "partial"], weights=[88, 7, 3, 2])[0])
-    day = _month_start(start, month) + timedelta(days=rng.randrange(28))
-    return OrderPlan(
-        key=f"{plan.key}-o{n:03d}",
-        month=month,
-        lines=lines,
-        channel=rng.choice(("web", "web", "mobile", "store", "phone")),
-        fate=fate,
-        payment=payment,
-        method=rng.choice(PAYMENT_METHODS),
-        due_days=14 if payment == "on_time" else rng.choice((7, 10, 14)),
-        order_day=day,
-    )
+    due_days = 14 if payment == "on_time" else rng.choice((7, 10, 14))
+    # The story's moments, drawn whatever the present is (so the draws never depend on the day).
+    cancel_after, ship_after, deliver_after = _later(rng, 1, 20), _later(rng, 6, 48), _later(rng, 20, 96)
+    pay_after = (timedelta(days=rng.randint(0, due_days - 1)) + _later(rng, 1, 10) if payment in ("on_time", "partial")
+                 else timedelta(days=due_days + rng.randint(3, 40)) + _later(rng, 1, 10))
+    return_after = timedelta(days=rng.randint(2, 25)) + _later(rng, 1, 10)
+
+    happened = calendar.happened
+    order = OrderPlan(key=f"{plan.key}-o{n:03d}", month=month, lines=lines,
+                      channel=rng.choice(("web", "web", "mobile", "store", "phone")), fate="placed",
+                      payment=payment, method=rng.choice(PAYMENT_METHODS), due_days=due_days, placed_at=placed)
+    if intended == "cancelled":
+        cancelled = happened(placed + cancel_after)
+        return replace(order, cancelled_at=cancelled, fate="cancelled" if cancelled else "placed")
+    shipped = happened(placed + ship_after)
+    if shipped is None:
+        return order
+    delivered = happened(shipped + deliver_after)
+    if delivered is None:
+        return replace(order, shipped_at=shipped, fate="shipped")
+    invoiced = happened(delivered + INVOICE_DELAY)
+    paid = None if payment == "overdue" or invoiced is None else happened(invoiced + pay_after)
+    returned = happened(delivered + return_after) if intended == "returned" else None
+    return replace(order, shipped_at=shipped, delivered_at=delivered, invoiced_at=invoiced, paid_at=paid,
+                   returned_at=returned, fate="returned" if returned else "delivered")
 
 
 def _tickets(
-    rng: random.Random, plan: CustomerPlan, months: int, orders: tuple[OrderPlan, ...]
+    rng: random.Random, plan: CustomerPlan, calendar: _Calendar, orders: tuple[OrderPlan, ...]
 ) -> tuple[TicketPlan, ...]:
     tickets: list[TicketPlan] = []
+    active = _active_months(plan, calendar.months)
     for n in range(_poisson(rng, TICKETS_PER_CUSTOMER[plan.persona])):
         kind = cast(TicketKind, rng.choices(["complaint", "question", "request", "incident"],
                                             weights=[70 if plan.persona == "complainer" else 40, 35, 15, 10])[0])
-        month = rng.randrange(plan.joined_month, months)
+        month = rng.choice(active)
         subject, category, cause = rng.choice(TICKET_SUBJECTS[kind])
-        recent = month == months - 1
         transfers = tuple(rng.sample(AGENTS, k=rng.choices([0, 1, 2], weights=[75, 20, 5])[0]))
         priority = rng.choices(["low", "normal", "high", "urgent"], weights=[15, 50, 25, 10])[0]
-        answered = not recent or rng.random() < 0.5
+        opened = calendar.moment_in(rng, month, not_before=plan.registered_at + timedelta(hours=1))
+        # Transfers within hours; a slow first answer (some breach their SLA) and a resolution days later.
+        moments, at = [], opened
+        for _ in transfers:
+            at += _later(rng, 0.2, 6)
+            moments.append(at)
+        escalate = kind == "complaint" and priority in ("high", "urgent") and rng.random() < 0.35
+        escalated = at + _later(rng, 1, 12) if escalate else None
+        # Most answers and resolutions land inside the default SLA targets; some do not.
+        answered = (escalated or at) + (_later(rng, 0.25, 3) if rng.random() < 0.8 else _later(rng, 6, 48))
+        unanswered = rng.random() < 0.08
+        resolved = answered + (_later(rng, 1, 20) if rng.random() < 0.8 else _later(rng, 30, 24 * 6))
+        unresolved = rng.random() < 0.1
+        happened = calendar.happened
+        answered_at = None if unanswered else happened(answered)
+        channel = rng.choice(("phone", "email", "web", "chat", "social", "store"))
+        agent = None if rng.random() < 0.15 else rng.choice(AGENTS)
+        if not happened(opened):
+            continue
         tickets.append(TicketPlan(
             key=f"{plan.key}-t{n:02d}",
             month=month,
             kind=kind,
-            channel=rng.choice(("phone", "email", "web", "chat", "social", "store")),
+            channel=channel,
             priority=priority,
             subject=subject,
             category=category,
             root_cause=cause or "other",
-            agent=None if rng.random() < 0.15 else rng.choice(AGENTS),
+            agent=agent,
             transfers=transfers,
-            answered=answered,
-            resolved=answered and (not recent or rng.random() < 0.3),
+            opened_at=opened,
+            transferred_at=tuple(m for m in moments if happened(m)),
+            escalated_at=happened(escalated) if escalated else None,
+            answered_at=answered_at,
+            resolved_at=happened(resolved) if answered_at and not unresolved else None,
         ))
-    return tuple(sorted(tickets, key=lambda t: (t.month, t.key)))
+    return tuple(sorted(tickets, key=lambda t: (t.opened_at, t.key)))
 
 
 def _surveys(
-    rng: random.Random, plan: CustomerPlan, months: int, orders: tuple[OrderPlan, ...],
+    rng: random.Random, plan: CustomerPlan, calendar: _Calendar, orders: tuple[OrderPlan, ...],
     tickets: tuple[TicketPlan, ...],
 ) -> tuple[SurveyPlan, ...]:
+    """NPS a few days after some deliveries, CSAT after resolved tickets, a win-back NPS for churners."""
     surveys: list[SurveyPlan] = []
-    if orders and rng.random() < 0.6:
-        promoters, passives, _ = NPS_MIX[plan.persona]
-        roll = rng.randrange(100)
+    promoters, passives, _ = NPS_MIX[plan.persona]
+    happened = calendar.happened
+    for order in orders:
+        # Every draw is made whether or not the survey happens by ``now``: the plan stays the same
+        # for the rest of the population whatever the present is.
+        wanted, roll = rng.random() < 0.4, rng.randrange(100)
         score = rng.randint(9, 10) if roll < promoters else rng.randint(7, 8) if roll < promoters + passives \
             else rng.randint(0, 6)
         comment = {"promoter": "Great service, will buy again.", "passive": "Fine, nothing special.",
                    "detractor": "Too many problems lately."}[nps_category(score)] if rng.random() < 0.5 else None
-        month = min(months - 1, orders[0].month + 1)
-        surveys.append(SurveyPlan(f"{plan.key}-nps", month, "nps", score, comment))
+        send_after = timedelta(days=rng.randint(2, 6)) + _later(rng, 0, 8)
+        answer_after = _later(rng, 1, 24 * 4)
+        if wanted and order.delivered_at is not None and happened(order.delivered_at + send_after):
+            sent = order.delivered_at + send_after
+            surveys.append(SurveyPlan(f"{order.key}-nps", "nps", score, comment, sent, happened(sent + answer_after)))
     for ticket in tickets:
-        if ticket.resolved and rng.random() < 0.4:
-            score = rng.randint(1, 3) if ticket.transfers or plan.persona == "complainer" else rng.randint(3, 5)
-            surveys.append(SurveyPlan(f"{ticket.key}-csat", ticket.month, "csat", score, None))
-    return tuple(surveys)
+        wanted = rng.random() < 0.4
+        score = rng.randint(1, 3) if ticket.transfers or plan.persona == "complainer" else rng.randint(3, 5)
+        send_after, answer_after = _later(rng, 1, 24), _later(rng, 1, 24 * 3)
+        if wanted and ticket.resolved_at is not None and happened(ticket.resolved_at + send_after):
+            sent = ticket.resolved_at + send_after
+            surveys.append(SurveyPlan(f"{ticket.key}-csat", "csat", score, None, sent, happened(sent + answer_after),
+                                      ticket_key=ticket.key))
+    if plan.persona == "churner":
+        # Nobody answers: the survey only shows the company noticed too late (and lets the 360
+        # re-evaluate the quiet customer at that moment, so dissolution is dated in the history).
+        so_far = replace(plan, orders=orders, tickets=tickets, surveys=tuple(surveys)).steps()
+        quiet_since = max(step.at for step in so_far)
+        sent = quiet_since + timedelta(days=rng.randint(70, 100)) + _later(rng, 0, 8)
+        if happened(sent):
+            surveys.append(SurveyPlan(f"{plan.key}-winback", "nps", 0, None, sent, None))
+    return tuple(sorted(surveys, key=lambda s: (s.sent_at, s.key)))

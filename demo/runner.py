@@ -1,15 +1,16 @@
 """Loading a ``PopulationPlan`` into the running services, through their HTTP APIs only.
 
-Months run in order (so the event history reads in the simulated order); within a month every
-customer's story runs concurrently, bounded by one semaphore over all HTTP calls. Every create carries
-an ``Idempotency-Key`` derived from the seed and the plan's own keys, so re-running the same command
-after a crash replays the first answers instead of creating anything twice; state changes that
-take no key (ship, deliver, cancel, return, answering a survey) answer 409 when they were already
-done, which the loader takes as "already done".
+History is replayed in simulated time: every call carries ``X-Simulated-Time`` with the moment its
+step happens in the plan, and the services (in the local and test environments) use it as their
+clock and as the time of the events they append, so the 360 timeline, the KPIs by month and the
+service times show the months the plan covers. One customer's steps run one after the other, in
+simulated-time order (``CustomerPlan.steps()``); different customers run concurrently, bounded by
+one semaphore over all HTTP calls.
 
-The services stamp events with their own clock, so the simulated months shape the *order* of
-events, the invoices' due dates (late and overdue payments) and the orders' promised dates, not
-the event timestamps.
+Every create carries an ``Idempotency-Key`` derived from the seed and the plan's own keys, so
+re-running the same command (same seed, same ``--as-of``) after a crash replays the first answers
+instead of creating anything twice; state changes that take no key (ship, deliver, cancel, return,
+answering a survey) answer 409 when they were already done, which the loader takes as "already done".
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
 import httpx
 
-from demo.plan import CustomerPlan, Line, OrderPlan, PopulationPlan, SurveyPlan, TicketPlan
+from demo.plan import CustomerPlan, Line, OrderPlan, PopulationPlan, Step, SurveyPlan, TicketPlan
 
 log = logging.getLogger("demo")
 
@@ -38,7 +39,17 @@ DEFAULT_URLS: Final = {
     "campaigns": "http://127.0.0.1:8003",
     "analytics": "http://127.0.0.1:8004",
 }
-RETRYABLE: Final = frozenset({502, 503, 504})
+RETRYABLE: Final = frozenset({500, 502, 503, 504})
+"""Answers worth repeating. 500 is among them because a failed command rolled back whole (its
+idempotency record too), so repeating it is safe, and under the demo's load a transient database
+error (a deadlock between concurrent ticket updates, for one) still surfaces as a 500; each such
+repeat is logged, and a 500 that persists still fails the step."""
+SIMULATED_TIME_HEADER: Final = "X-Simulated-Time"
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-03-01T10:00:00Z``: the form ``X-Simulated-Time`` takes."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class DemoError(RuntimeError):
@@ -76,11 +87,14 @@ class Api:
         key: str | None = None,
         params: Mapping[str, Any] | None = None,
         done_on_conflict: bool = False,
+        at: datetime | None = None,
     ) -> dict[str, Any] | None:
-        """One call; ``None`` for a 409 when ``done_on_conflict`` (the step was already done)."""
+        """One call, at simulated moment ``at`` when given; ``None`` for a 409 when ``done_on_conflict``."""
         headers = {"Authorization": f"Bearer {self.token}"}
         if key:
             headers["Idempotency-Key"] = key
+        if at is not None:
+            headers[SIMULATED_TIME_HEADER] = rfc3339(at)
         url = f"{self.urls[service].rstrip('/')}/v1/{path}"
         delay = 0.2
         for attempt in range(self.attempts):
@@ -94,6 +108,8 @@ class Api:
                 delay *= 2
                 continue
             if answer.status_code in RETRYABLE and attempt < self.attempts - 1:
+                if answer.status_code == 500:
+                    log.warning("repeating %s %s %s after a 500: %s", method, service, path, answer.text[:200])
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
@@ -119,30 +135,57 @@ class Loaded:
     """order id -> (customer id, status) for orders still placed or shipped."""
     tickets: dict[str, str] = field(default_factory=dict)
     campaigns: dict[str, str] = field(default_factory=dict)
+    invoices: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
+    """order key -> (invoice id, amount)."""
+    owners: dict[str, str | None] = field(default_factory=dict)
+    """ticket key -> the agent who owns it now."""
+    surveys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """survey key -> (survey id, response token)."""
 
 
 class Loader:
-    """Turns a plan into API calls."""
+    """Replays a plan as API calls, in simulated time."""
 
-    def __init__(self, api: Api, plan: PopulationPlan, *, today: date | None = None) -> None:
+    def __init__(self, api: Api, plan: PopulationPlan) -> None:
         self.api = api
         self.plan = plan
-        self.today = today or datetime.now(UTC).date()
         self.loaded = Loaded()
         self.transfer_reasons: list[str] = ["wrong_skill"]
         self.root_causes: list[str] = ["other"]
+        self._orders = {o.key: o for c in plan.customers for o in c.orders}
+        self._tickets = {t.key: t for c in plan.customers for t in c.tickets}
+        self._surveys = {s.key: s for c in plan.customers for s in c.surveys}
 
     def key(self, *parts: str) -> str:
         return ":".join(("demo", str(self.plan.seed), *parts))
 
     async def load(self, campaigns: Mapping[str, Mapping[str, Any]]) -> Loaded:
-        """Activate the ready-made campaigns, then play every month of the plan."""
+        """Activate the ready-made campaigns, then replay every customer's story (customers concurrently)."""
         await self.read_ticket_settings()
         await self.activate_campaigns(campaigns)
-        for month in range(self.plan.months):
-            stories = [self.customer_month(c, month) for c in self.plan.customers if c.joined_month <= month]
-            await _all(stories)
+        await _all(self.customer_story(c) for c in self.plan.customers)
         return self.loaded
+
+    async def attach(self) -> int:
+        """Find the customers an earlier run loaded (by email), without replaying anything; returns how many.
+
+        The live mode builds on an existing population: replaying it would cost thousands of calls,
+        and on another day than the first load it would not even match (see ``--as-of``).
+        """
+        async def find(c: CustomerPlan) -> None:
+            page = await self.api.call("GET", "customer", "customers", params={"email": c.email})
+            items = (page or {}).get("items") or []
+            if items:
+                self.loaded.customers[c.key] = str(items[0]["id"])
+
+        await _all(find(c) for c in self.plan.customers)
+        return len(self.loaded.customers)
+
+    async def already_loaded(self) -> bool:
+        """Whether the plan's first customer exists (an earlier run loaded this demo)."""
+        first = self.plan.customers[0]
+        page = await self.api.call("GET", "customer", "customers", params={"email": first.email})
+        return bool((page or {}).get("items"))
 
     async def read_ticket_settings(self) -> None:
         vocabulary = await self.api.call("GET", "ticketing", "ticket-settings")
@@ -170,18 +213,28 @@ class Loader:
             if found.get("status") in ("draft", "paused"):
                 await self.api.call("POST", "campaigns", f"campaigns/{found['id']}/activate", done_on_conflict=True)
 
-    async def customer_month(self, customer: CustomerPlan, month: int) -> None:
-        if month == customer.joined_month:
-            await self.register(customer)
-        customer_id = self.loaded.customers[customer.key]
-        for order in (o for o in customer.orders if o.month == month):
-            await self.order_story(customer_id, order)
-        for ticket in (t for t in customer.tickets if t.month == month):
-            await self.ticket_story(customer_id, ticket)
-        for survey in (s for s in customer.surveys if s.month == month):
-            await self.survey_story(customer_id, survey)
+    async def customer_story(self, customer: CustomerPlan) -> None:
+        """One customer's steps, one after the other, each at its simulated moment."""
+        for step in customer.steps():
+            await self.play(customer, step)
 
-    async def register(self, c: CustomerPlan) -> None:
+    async def play(self, customer: CustomerPlan, step: Step) -> None:
+        """Dispatch one step to the call that performs it."""
+        if step.action == "register":
+            await self.register(customer, step.at)
+            return
+        customer_id = self.loaded.customers[customer.key]
+        if step.action == "assign_manager":
+            await self.api.call("PUT", "customer", f"customers/{customer_id}/account-manager", at=step.at,
+                                body={"account_manager_id": customer.account_manager}, done_on_conflict=True)
+        elif step.action in ORDER_ACTIONS:
+            await self.order_step(customer_id, self._orders[step.ref], step)
+        elif step.action in TICKET_ACTIONS:
+            await self.ticket_step(customer_id, self._tickets[step.ref], step)
+        else:
+            await self.survey_step(customer_id, self._surveys[step.ref], step)
+
+    async def register(self, c: CustomerPlan, at: datetime) -> None:
         body = {
             "name": c.name,
             "email": c.email,
@@ -195,7 +248,8 @@ class Loader:
             "timezone": "Europe/Istanbul",
         }
         try:
-            created = await self.api.call("POST", "customer", "customers", body=body, key=self.key(c.key, "register"))
+            created = await self.api.call("POST", "customer", "customers", body=body, key=self.key(c.key, "register"),
+                                          at=at)
             assert created is not None
             customer_id = str(created["id"])
         except DemoError as exc:
@@ -208,101 +262,119 @@ class Loader:
                 raise
             customer_id = str(items[0]["id"])
         self.loaded.customers[c.key] = customer_id
-        if c.account_manager:
-            await self.api.call("PUT", "customer", f"customers/{customer_id}/account-manager",
-                                body={"account_manager_id": c.account_manager}, done_on_conflict=True)
 
-    async def order_story(self, customer_id: str, o: OrderPlan) -> None:
-        promised = self.today + timedelta(days=5)  # the service refuses promises in the past
-        created = await self.api.call("POST", "customer", "orders", key=self.key(o.key, "order"), body={
-            "customer_id": customer_id,
-            "lines": [_line(line) for line in o.lines],
-            "currency": "TRY",
-            "channel": o.channel,
-            "promised_delivery_date": promised.isoformat(),
-        })
-        assert created is not None
-        order_id = str(created["id"])
-        self.loaded.orders[o.key] = order_id
-        if o.fate == "placed":
-            self.loaded.pending_orders[order_id] = (customer_id, "placed")
+    async def order_step(self, customer_id: str, o: OrderPlan, step: Step) -> None:
+        at, call = step.at, self.api.call
+        if step.action == "place_order":
+            created = await call("POST", "customer", "orders", key=self.key(o.key, "order"), at=at, body={
+                "customer_id": customer_id,
+                "lines": [_line(line) for line in o.lines],
+                "currency": "TRY",
+                "channel": o.channel,
+                "promised_delivery_date": (o.order_day + PROMISED_DELIVERY).isoformat(),
+            })
+            assert created is not None
+            order_id = str(created["id"])
+            self.loaded.orders[o.key] = order_id
+            if o.fate in ("placed", "shipped"):
+                self.loaded.pending_orders[order_id] = (customer_id, o.fate)
             return
-        if o.fate == "cancelled":
-            await self.api.call("POST", "customer", f"orders/{order_id}/cancel",
-                                body={"reason": "customer changed their mind"}, done_on_conflict=True)
-            return
-        await self.api.call("POST", "customer", f"orders/{order_id}/ship", done_on_conflict=True,
-                            body={"carrier": "Demo Kargo", "tracking_number": f"DK{zlib.crc32(o.key.encode()):010d}"})
-        if o.fate == "shipped":
-            self.loaded.pending_orders[order_id] = (customer_id, "shipped")
-            return
-        await self.api.call("POST", "customer", f"orders/{order_id}/deliver", done_on_conflict=True)
-        due = self.today + timedelta(days=14) if o.payment == "on_time" else o.order_day + timedelta(days=o.due_days)
-        invoice = await self.api.call("POST", "customer", "invoices", key=self.key(o.key, "invoice"),
-                                      body={"order_id": order_id, "due_date": due.isoformat()})
-        assert invoice is not None
-        amount = Decimal(str(invoice["amount"]))
-        if o.payment != "overdue" and amount > 0:
+        order_id = self.loaded.orders[o.key]
+        if step.action == "cancel_order":
+            await call("POST", "customer", f"orders/{order_id}/cancel", at=at,
+                       body={"reason": "customer changed their mind"}, done_on_conflict=True)
+        elif step.action == "ship_order":
+            await call("POST", "customer", f"orders/{order_id}/ship", done_on_conflict=True, at=at,
+                       body={"carrier": "Demo Kargo", "tracking_number": f"DK{zlib.crc32(o.key.encode()):010d}"})
+        elif step.action == "deliver_order":
+            await call("POST", "customer", f"orders/{order_id}/deliver", done_on_conflict=True, at=at)
+        elif step.action == "issue_invoice":
+            assert o.due_date is not None
+            invoice = await call("POST", "customer", "invoices", key=self.key(o.key, "invoice"), at=at,
+                                 body={"order_id": order_id, "due_date": o.due_date.isoformat()})
+            assert invoice is not None
+            self.loaded.invoices[o.key] = (str(invoice["id"]), Decimal(str(invoice["amount"])))
+        elif step.action == "pay_invoice":
+            invoice_id, amount = self.loaded.invoices[o.key]
             paid = (amount / 2).quantize(Decimal("0.01")) if o.payment == "partial" else amount
-            await self.api.call("POST", "customer", "payments", key=self.key(o.key, "payment"),
-                                body={"invoice_id": invoice["id"], "amount": str(paid), "method": o.method})
-        if o.fate == "returned":
-            await self.api.call("POST", "customer", f"orders/{order_id}/return",
-                                body={"reason": "did not meet expectations"}, done_on_conflict=True)
+            if paid > 0:
+                await call("POST", "customer", "payments", key=self.key(o.key, "payment"), at=at,
+                           body={"invoice_id": invoice_id, "amount": str(paid), "method": o.method})
+        elif step.action == "return_order":
+            await call("POST", "customer", f"orders/{order_id}/return", at=at,
+                       body={"reason": "did not meet expectations"}, done_on_conflict=True)
 
-    async def ticket_story(self, customer_id: str, t: TicketPlan) -> None:
-        body: dict[str, Any] = {
-            "customer_id": customer_id,
-            "kind": t.kind,
-            "channel": t.channel,
-            "subject": t.subject,
-            "description": f"{t.subject}. Reported on the {t.channel} channel.",
-            "priority": t.priority,
-            "category": t.category,
-        }
-        if t.agent:
-            body["agent_id"] = t.agent
-        ticket = await self.api.call("POST", "ticketing", "tickets", body=body, key=self.key(t.key, "open"))
-        assert ticket is not None
-        ticket_id, owner = str(ticket["id"]), ticket.get("owner_id")
-        self.loaded.tickets[t.key] = ticket_id
-        for n, agent in enumerate(t.transfers):
+    async def ticket_step(self, customer_id: str, t: TicketPlan, step: Step) -> None:
+        at, call = step.at, self.api.call
+        if step.action == "open_ticket":
+            body: dict[str, Any] = {
+                "customer_id": customer_id,
+                "kind": t.kind,
+                "channel": t.channel,
+                "subject": t.subject,
+                "description": f"{t.subject}. Reported on the {t.channel} channel.",
+                "priority": t.priority,
+                "category": t.category,
+            }
+            if t.agent:
+                body["agent_id"] = t.agent
+            ticket = await call("POST", "ticketing", "tickets", body=body, key=self.key(t.key, "open"), at=at)
+            assert ticket is not None
+            self.loaded.tickets[t.key] = str(ticket["id"])
+            self.loaded.owners[t.key] = ticket.get("owner_id")
+            return
+        ticket_id, owner = self.loaded.tickets[t.key], self.loaded.owners.get(t.key)
+        if step.action == "transfer_ticket":
+            agent, n = t.transfers[step.n], step.n
             if agent == owner:
-                continue
+                return
             if owner is None:
-                await self.api.call("POST", "ticketing", f"tickets/{ticket_id}/assign", body={"agent_id": agent},
-                                    key=self.key(t.key, f"assign{n}"), done_on_conflict=True)
+                await call("POST", "ticketing", f"tickets/{ticket_id}/assign", body={"agent_id": agent}, at=at,
+                           key=self.key(t.key, f"assign{n}"), done_on_conflict=True)
             else:
                 reason = self.transfer_reasons[(len(t.key) + n) % len(self.transfer_reasons)]
-                await self.api.call("POST", "ticketing", f"tickets/{ticket_id}/transfer",
-                                    key=self.key(t.key, f"move{n}"),
-                                    body={"to_agent_id": agent, "reason": reason, "note": "needs a specialist"},
-                                    done_on_conflict=True)
-            owner = agent
-        if t.answered:
-            await self.api.call("POST", "ticketing", f"tickets/{ticket_id}/comments", key=self.key(t.key, "reply"),
-                                body={"body": "Thank you, we are on it and will keep you posted.",
-                                      "visibility": "public", **({"author_id": owner} if owner else {})},
-                                done_on_conflict=True)
-        if t.resolved:
+                await call("POST", "ticketing", f"tickets/{ticket_id}/transfer", key=self.key(t.key, f"move{n}"),
+                           body={"to_agent_id": agent, "reason": reason, "note": "needs a specialist"},
+                           done_on_conflict=True, at=at)
+            self.loaded.owners[t.key] = agent
+        elif step.action == "escalate_ticket":
+            await call("POST", "ticketing", f"tickets/{ticket_id}/escalate", key=self.key(t.key, "escalate"), at=at,
+                       body={"note": "The customer is upset; a team lead takes a look."}, done_on_conflict=True)
+        elif step.action == "answer_ticket":
+            await call("POST", "ticketing", f"tickets/{ticket_id}/comments", key=self.key(t.key, "reply"), at=at,
+                       body={"body": "Thank you, we are on it and will keep you posted.",
+                             "visibility": "public", **({"author_id": owner} if owner else {})},
+                       done_on_conflict=True)
+        elif step.action == "resolve_ticket":
             cause = t.root_cause if t.root_cause in self.root_causes else self.root_causes[-1]
-            await self.api.call("POST", "ticketing", f"tickets/{ticket_id}/resolve", key=self.key(t.key, "resolve"),
-                                body={"resolution": "Solved with the customer.", "root_cause": cause},
-                                done_on_conflict=True)
+            await call("POST", "ticketing", f"tickets/{ticket_id}/resolve", key=self.key(t.key, "resolve"), at=at,
+                       body={"resolution": "Solved with the customer.", "root_cause": cause},
+                       done_on_conflict=True)
 
-    async def survey_story(self, customer_id: str, s: SurveyPlan) -> None:
-        body: dict[str, Any] = {"customer_id": customer_id, "kind": s.kind}
-        if s.kind == "csat":
-            ticket_id = self.loaded.tickets.get(s.key.removesuffix("-csat"))
-            if ticket_id:
-                body["ticket_id"] = ticket_id
-        survey = await self.api.call("POST", "campaigns", "surveys", body=body, key=self.key(s.key, "send"))
-        assert survey is not None
-        answer: dict[str, Any] = {"token": survey["response_token"], "score": s.score}
+    async def survey_step(self, customer_id: str, s: SurveyPlan, step: Step) -> None:
+        if step.action == "send_survey":
+            body: dict[str, Any] = {"customer_id": customer_id, "kind": s.kind}
+            if s.ticket_key and s.ticket_key in self.loaded.tickets:
+                body["ticket_id"] = self.loaded.tickets[s.ticket_key]
+            survey = await self.api.call("POST", "campaigns", "surveys", body=body, key=self.key(s.key, "send"),
+                                         at=step.at)
+            assert survey is not None
+            self.loaded.surveys[s.key] = (str(survey["id"]), str(survey["response_token"]))
+            return
+        survey_id, token = self.loaded.surveys[s.key]
+        answer: dict[str, Any] = {"token": token, "score": s.score}
         if s.comment:
             answer["comment"] = s.comment
-        await self.api.call("POST", "campaigns", f"surveys/{survey['id']}/responses", body=answer,
+        await self.api.call("POST", "campaigns", f"surveys/{survey_id}/responses", body=answer, at=step.at,
                             done_on_conflict=True)
+
+
+ORDER_ACTIONS: Final = frozenset({"place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
+                                  "pay_invoice", "return_order"})
+TICKET_ACTIONS: Final = frozenset({"open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",
+                                   "resolve_ticket"})
+PROMISED_DELIVERY: Final = timedelta(days=5)
+"""Orders promise delivery five days after the order day (late deliveries show as not on time)."""
 
 
 def _line(line: Line) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,6 +76,8 @@ class Platform:
     env: dict[str, str]
     settings: PlatformSettings
     admin_token: str
+    as_of: datetime
+    """The simulated present the demo's history ends at (the plan depends on it)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -89,10 +92,10 @@ class Platform:
 
     def demo_customer(self) -> CustomerPlan:
         """A demo customer with orders, a complaint and an NPS answer (the plan is deterministic)."""
-        plan = build_plan(seed=DEMO_SEED, customers=DEMO_CUSTOMERS, months=DEMO_MONTHS)
+        plan = build_plan(seed=DEMO_SEED, customers=DEMO_CUSTOMERS, months=DEMO_MONTHS, now=self.as_of)
         for customer in plan.customers:
             has_complaint = any(t.kind == "complaint" for t in customer.tickets)
-            has_nps = any(s.kind == "nps" for s in customer.surveys)
+            has_nps = any(s.kind == "nps" and s.answered_at is not None for s in customer.surveys)
             if customer.orders and has_complaint and has_nps:
                 return customer
         raise AssertionError("the demo plan has no customer with orders, a complaint and an NPS answer")
@@ -171,7 +174,7 @@ def platform(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iterato
         env[f"{name.upper()}_DATABASE_URL"] = dsns[name]
         env[f"{name.upper()}_HTTP_PORT"] = str(ports[name])
         env[f"{name.upper()}_API_URL"] = urls[name]
-    platform = Platform(urls=urls, env=env, settings=settings,
+    platform = Platform(urls=urls, env=env, settings=settings, as_of=datetime.now(UTC).replace(microsecond=0),
                         admin_token=mint_token(settings, "e2e-admin", ["admin"], ttl_seconds=4 * 3600))
     c360 = [str(Path(sys.executable).parent / "c360")]
     try:
@@ -185,7 +188,8 @@ def platform(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iterato
         _wait_ready(platform)
         demo = subprocess.run(
             [sys.executable, "-m", "demo", "--customers", str(DEMO_CUSTOMERS), "--months", str(DEMO_MONTHS),
-             "--seed", str(DEMO_SEED), "--no-progress", "--token", platform.admin_token],
+             "--seed", str(DEMO_SEED), "--as-of", platform.as_of.isoformat(), "--no-progress",
+             "--token", platform.admin_token],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
         )
         (ARTIFACTS / "logs" / "demo.log").write_text(demo.stdout + demo.stderr)

@@ -15,7 +15,7 @@ def create_app() -> FastAPI:
     """Analytics' own app, plus the console router when the app does not mount it yet."""
     from services.analytics.bootstrap import SERVICE
 
-    app = SERVICE.app_factory(SERVICE.settings_factory())
+    app: FastAPI = SERVICE.app_factory(SERVICE.settings_factory())
     if not any(str(getattr(route, "path", "")).startswith("/console") for route in app.routes):
         app.include_router(console_router())
     return app
