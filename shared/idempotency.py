@@ -12,6 +12,8 @@ client error (422), never a silent replay of something else.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -73,13 +75,38 @@ async def _claim(conn: asyncpg.Connection, request: IdempotencyKeyed) -> Command
     return CommandResult(row["status"], row["body"], dict(row["headers"] or {}), replayed=True)
 
 
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+ATTEMPTS = 4
+
+
 async def run_command(
     pool: asyncpg.Pool,
     store: EventStore,
     command: Callable[[UnitOfWork], Awaitable[CommandResult]],
     idempotency: IdempotencyKeyed | None = None,
 ) -> CommandResult:
-    """Run ``command`` in a unit of work; with a key, at most once per key (replaying the answer)."""
+    """Run ``command`` in a unit of work; with a key, at most once per key (replaying the answer).
+
+    A deadlock or serialization failure rolls the whole unit of work back, so running the command
+    again from scratch is safe: it reloads its state. After a few attempts the error surfaces (the
+    service kit answers 503 with Retry-After), never as a 500.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await _run_once(pool, store, command, idempotency)
+        except RETRYABLE:
+            if attempt == ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _run_once(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    command: Callable[[UnitOfWork], Awaitable[CommandResult]],
+    idempotency: IdempotencyKeyed | None,
+) -> CommandResult:
     async with UnitOfWork(pool, store) as uow:
         if idempotency is not None:
             stored = await _claim(uow.conn, idempotency)

@@ -6,6 +6,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 C360="$REPO_ROOT/.venv/bin/c360"
+# The local run is a demo: analytics judges a six-month history with rules sized for it
+# (docs/analytics-rules.md); set ANALYTICS_RULES_FILE to use your own.
+export ANALYTICS_RULES_FILE="${ANALYTICS_RULES_FILE:-$REPO_ROOT/demo/analytics-rules.yaml}"
 PROCESS_LIST="$RUN_DIR/processes.tsv"
 
 # 'c360 processes' imports every service; cache its answer until a bootstrap.py changes.

@@ -84,6 +84,11 @@ _DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # A deadlock or serialization failure that survived the unit of work's retries, or a statement
+    # timeout: the request itself was fine, so it is a 503 the client may retry, never a 500.
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.QueryCanceledError,
     OSError,
 )
 
