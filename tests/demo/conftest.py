@@ -135,8 +135,6 @@ def loaded_demo(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iter
         "KAFKA_TOPIC_PARTITIONS": "2",
         "ANALYTICS_RULES_FILE": str(REPO_ROOT / "demo" / "analytics-rules.yaml"),
         "ANALYTICS_SWEEP_INTERVAL_SECONDS": "10",
-        "ANALYTICS_CUSTOMER_API_URL": urls["customer"],
-        "ANALYTICS_KEY_TOKEN": mint_token(settings, "analytics", ["keys:read"], ttl_seconds=24 * 3600),
         "PYTHONUNBUFFERED": "1",
     }
     for name in SERVICES:

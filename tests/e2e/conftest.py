@@ -165,8 +165,6 @@ def platform(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iterato
         "TICKETING_SCHEDULER_INTERVAL_SECONDS": "5",
         "CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS": "5",
         "ANALYTICS_SWEEP_INTERVAL_SECONDS": "30",
-        "ANALYTICS_CUSTOMER_API_URL": urls["customer"],
-        "ANALYTICS_KEY_TOKEN": mint_token(settings, "analytics", ["keys:read"], ttl_seconds=24 * 3600),
         "CONSOLE_LIVE_POLL_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
     }
