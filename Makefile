@@ -51,7 +51,7 @@ status: ## what is running
 
 lint: install ## ruff and mypy
 	@$(BIN)/ruff check .
-	@$(BIN)/mypy shared services
+	@$(BIN)/mypy shared services demo bench
 	@echo "==> lint clean"
 
 format: install ## apply ruff's formatter and import sorting

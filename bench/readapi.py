@@ -1,0 +1,111 @@
+"""API reads: ``GET /v1/customers/{id}/360`` and the timeline's first page at a fixed rate.
+
+A fresh analytics database is filled with ``size`` customers through the real projector (each
+registered, with one order and one survey answer), a real ``c360 api analytics`` process serves it
+on port 18004, and an open-loop generator requests random customers at a fixed rate. The generator
+runs on the same two cores as the server, so the latencies include some client-side queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import httpx
+
+from bench.loadgen import fixed_rate
+from bench.processes import Processes
+from bench.projection import projector, read_model_dsn
+from bench.report import Figure, Progress, median, percentile
+from bench.setup import Scratch, Size
+from shared.consumer import BatchProcessor, RawRecord
+from shared.db import create_pool
+from shared.settings import PlatformSettings
+from shared.web.auth import mint_token
+from tests.analytics.builders import at, order_placed, registered, survey_answered
+from tests.analytics.integration.support import records
+
+SIZE = Size(default=5_000, smoke=40, full=100_000, counts="customers in the read model")
+PORT = 18004
+RATE = {"default": 200.0, "full": 1000.0}
+
+
+def seed_records(customers: int, prefix: str) -> tuple[list[str], list[RawRecord]]:
+    rng = random.Random(3)
+    ids = [f"{rng.getrandbits(128):032x}" for _ in range(customers)]
+    ids = [f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}" for h in ids]
+    facts = []
+    for n, cid in enumerate(ids):
+        facts.append(registered(cid, at(n % 300)))
+        facts.append(order_placed(cid, at(n % 300, hours=2), sku=f"SKU-{n % 40}"))
+        facts.append(survey_answered(cid, n % 11, at(n % 300, hours=5)))
+    return ids, records(facts, prefix)
+
+
+async def seed(dsn: str, prefix: str, customers: int) -> list[str]:
+    ids, items = seed_records(customers, prefix)
+    pool = await create_pool(read_model_dsn(dsn), min_size=1, max_size=2)
+
+    async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
+        raise RuntimeError(f"seed record dead-lettered: {reason} {detail}")
+
+    processor = BatchProcessor(pool=pool, projector=projector(prefix), dead_letter=dead_letter)
+    try:
+        with Progress.bar(total=len(items), desc="seed read model", unit="ev") as bar:
+            for start in range(0, len(items), 3000):
+                await processor.process(items[start:start + 3000])
+                bar.update(min(3000, len(items) - start))
+    finally:
+        await pool.close()
+    return ids
+
+
+async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> list[Figure]:
+    rate = rate or (RATE["full"] if size >= 100_000 else RATE["default"])
+    count = max(20, int(rate * seconds)) if size > 100 else 40
+    async with Scratch("analytics") as scratch:
+        ids = await seed(scratch.dsn, scratch.prefix, size)
+        settings = PlatformSettings(environment="test", kafka_bootstrap_servers=scratch.bootstrap,
+                                    kafka_topic_prefix=scratch.prefix)
+        processes = Processes({"KAFKA_BOOTSTRAP_SERVERS": scratch.bootstrap, "KAFKA_TOPIC_PREFIX": scratch.prefix,
+                               "ANALYTICS_DATABASE_URL": scratch.dsn, "ANALYTICS_HTTP_PORT": str(PORT)})
+        base = f"http://127.0.0.1:{PORT}"
+        token = mint_token(settings, "bench", ["analytics:read"], ttl_seconds=3600)
+        try:
+            processes.start("reads-analytics-api", "api", "analytics")
+            await asyncio.to_thread(processes.wait_ready, {"analytics": base})
+            figures: list[Figure] = []
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
+                                         timeout=10.0, limits=limits) as http:
+                for path, label in (("360", "GET /360"), ("timeline?limit=20", "GET /timeline first page")):
+                    figures += await _measure(http, ids, path, label, rate, count)
+        finally:
+            processes.stop()
+    return figures
+
+
+async def _measure(
+    http: httpx.AsyncClient, ids: list[str], path: str, label: str, rate: float, count: int
+) -> list[Figure]:
+    rng = random.Random(5)
+    chosen = [rng.choice(ids) for _ in range(count)]
+    for cid in chosen[:10]:  # warm the pool's connections and prepared statements
+        (await http.get(f"/v1/customers/{cid}/{path}")).raise_for_status()
+    latencies: list[float] = []
+
+    async def call(n: int) -> None:
+        began = time.perf_counter()
+        response: Any = await http.get(f"/v1/customers/{chosen[n]}/{path}")
+        latencies.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, response.status_code
+
+    elapsed, failures = await fixed_rate(rate, count, call, desc=label)
+    return [
+        Figure("reads", f"{label} p50 at {rate:,.0f}/s over {len(ids):,} customers", median(latencies), "ms",
+               comparison=f"achieved {count / elapsed:,.0f} req/s"),
+        Figure("reads", f"{label} p99", percentile(latencies, 99), "ms", target=15 if "360" in path else None,
+               op="<=", comparison=f"{failures} errors of {count}"),
+    ]
