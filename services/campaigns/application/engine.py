@@ -156,8 +156,9 @@ async def forget_customer(
     for person in people:
         await engine.store.keys.destroy(conn, person)
     forget = getattr(engine.keys, "forget", None)
-    for person in people if forget else ():
-        forget(person)
+    if forget is not None:
+        for person in people:
+            forget(person)
     stream = erasure_stream(customer_id)
     await engine.store.append(
         conn,
