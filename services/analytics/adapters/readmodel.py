@@ -132,6 +132,23 @@ async def drop_alias(conn: asyncpg.Connection, duplicate: str) -> None:
     await conn.execute("delete from customer_aliases where duplicate_id = $1", duplicate)
 
 
+async def erased_owners(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> set[str]:
+    """Which of these customers' views are already erased."""
+    rows = await conn.fetch(
+        "select customer_id::text as c from customer_views where customer_id = any($1::uuid[]) and status = 'erased'",
+        list(customer_ids),
+    )
+    return {r["c"] for r in rows}
+
+
+async def duplicates_of(conn: asyncpg.Connection, survivors: Iterable[str]) -> set[str]:
+    """Customers merged into any of ``survivors``."""
+    rows = await conn.fetch(
+        "select duplicate_id::text as d from customer_aliases where survivor_id = any($1::uuid[])", list(survivors)
+    )
+    return {r["d"] for r in rows}
+
+
 async def redact_events(conn: asyncpg.Connection, customer_id: str, personal: Mapping[str, Sequence[str]]) -> None:
     """Null every personal field of the customer's stored events (erasure), one statement per type."""
     for event_type, fields in personal.items():

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -31,6 +32,7 @@ from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes
 from shared.catalog import CATALOG
 from shared.consumer import ReceivedEvent
+from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.eventstore import EventStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class _Batch:
     refold: set[str] = field(default_factory=set)
     merged_into: dict[str, str | None] = field(default_factory=dict)
     erased: set[str] = field(default_factory=set)
+    erasure_ids: dict[str, str] = field(default_factory=dict)
     surveys: list[tuple[Any, ...]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
     campaigns: list[dict[str, Any]] = field(default_factory=list)
@@ -143,6 +146,7 @@ class AnalyticsProjector:
                 batch.merged_into[duplicate] = None
             elif received.event_type == "CustomerErased":
                 batch.erased.add(origin)
+                batch.erasure_ids[origin] = str(received.event_id)
             owner = aliases.get(origin, origin)
             fact = Fact(str(received.event_id), received.event_type, received.time, data, origin)
             batch.facts.setdefault(owner, []).append(fact)
@@ -162,13 +166,40 @@ class AnalyticsProjector:
         fresh = await rm.record_events(conn, batch.timeline)
         for owner, facts in list(batch.facts.items()):
             batch.facts[owner] = [f for f in facts if f.event_id in fresh]
-        for origin in batch.erased:
-            await rm.redact_events(conn, origin, _personal_fields())
+        await self._forget_erased(conn, batch)
 
         owners = {o for o, facts in batch.facts.items() if facts} | batch.refold | set(batch.merged_into)
         if owners:
             await self._fold_and_write(conn, batch, owners)
         await self._write_kpis(conn, batch)
+
+    async def _forget_erased(self, conn: asyncpg.Connection, batch: _Batch) -> None:
+        """Right to be forgotten, analytics' part, in the batch's transaction.
+
+        Redacts the stored timeline of customers erased in this batch, of customers erased earlier
+        whose events arrive late (another topic may lag behind ``customer.events``), and of the
+        duplicates merged into either; then acknowledges each new erasure with ``CustomerDataErased``.
+        """
+        owners = {row[1] for row in batch.timeline}
+        erased = set(batch.erased) | (await rm.erased_owners(conn, owners - batch.erased) if owners else set())
+        if not erased:
+            return
+        for person in erased | await rm.duplicates_of(conn, erased):
+            await rm.redact_events(conn, person, _personal_fields())
+        if self.store is None:  # a rebuild replays history; the erasure was acknowledged live
+            return
+        for origin in batch.erased:
+            stream = erasure_stream(origin)
+            await self.store.append(
+                conn,
+                stream_id=stream,
+                stream_type="erasure",
+                expected_version=await self.store.stream_version(conn, stream),
+                events=[CustomerDataErased(customer_id=UUID(origin), service="analytics",
+                                           erased_at=datetime.now(UTC),
+                                           erasure_event_id=UUID(batch.erasure_ids[origin]))],
+                subject=origin,
+            )
 
     async def _fold_and_write(self, conn: asyncpg.Connection, batch: _Batch, owners: set[str]) -> None:
         stored = await rm.load_views(conn, owners)
