@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ async def publish_pending(
     *,
     batch_size: int = 5000,
     flush_timeout: float = 30.0,
+    metrics: Any | None = None,
 ) -> int:
     """Publish one batch of unpublished outbox rows; return how many were published."""
     rows = await conn.fetch(_FETCH_SQL, batch_size)
@@ -108,6 +110,9 @@ async def publish_pending(
         "update outbox set published_at = clock_timestamp() where position = any($1::bigint[])",
         [r["position"] for r in rows],
     )
+    if metrics is not None:
+        for topic, count in Counter(r["topic"] for r in rows).items():
+            metrics.relay_published.labels(topic=topic).inc(count)
     return len(rows)
 
 
@@ -187,12 +192,11 @@ class OutboxRelay:
             last_purge = 0.0
             while not stop.is_set():
                 self._wake.clear()
-                published = await publish_pending(conn, producer, self._executor, batch_size=self.batch_size)
+                published = await publish_pending(conn, producer, self._executor, batch_size=self.batch_size,
+                                                  metrics=self._metrics)
                 if published:
                     self.stats.published += published
                     self.stats.batches += 1
-                    if self._metrics is not None:
-                        self._metrics.relay_published.labels(topic="all").inc(published)
                 if time.monotonic() - last_purge > 60:
                     await self._purge_and_measure(conn)
                     last_purge = time.monotonic()
