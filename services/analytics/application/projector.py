@@ -13,7 +13,6 @@ publishing the signals a second time.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -220,7 +219,7 @@ class AnalyticsProjector:
             old = stored.get(owner)
             # the stored state is folded in place (it was loaded for this batch only): keep what the
             # signals and the co-purchase deltas compare against first
-            before = {"traits": _copied(old.state["traits"])} if old else None
+            before = {"traits": model.copy_state(old.state["traits"])} if old else None
             owned_before = model.owned_products(old.state) if old else []
             if owner in refold:
                 state = model.fold(owner, histories.get(owner, []), self.rules)
@@ -317,21 +316,6 @@ class AnalyticsProjector:
         await rm.convert_holdouts(conn, batch.orders)
 
 
-def _copied(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, immutable scalars).
-
-    ``copy.deepcopy`` cost a third of the projector's CPU (its memo and dispatch per object); the
-    traits loaded from JSONB only hold dicts, lists and scalars, so this walks just those. Anything
-    else still goes through ``deepcopy``, so the result is the same for any input.
-    """
-    kind = type(value)
-    if kind is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    if kind is list:
-        return [_copied(v) for v in value]
-    if kind in (str, int, float, bool, type(None)):
-        return value
-    return copy.deepcopy(value)
 
 
 def _merge_ticket_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ parameter, so tests (and back-testing) drive it with a controllable clock.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from datetime import datetime
 
@@ -52,7 +51,7 @@ async def sweep(
                 last = before["last_event_at"]
                 if last is not None and model.parse_iso(last) >= now:
                     continue
-                after_state = model.evaluate(copy.deepcopy(before), now, rules)
+                after_state = model.evaluate(model.copy_state(before), now, rules)
                 if model.traits_summary(after_state) == model.traits_summary(before):
                     continue
                 version = row["signal_version"]
