@@ -54,6 +54,7 @@ async def applied(pool: Any) -> int:
 async def wait_applied(pool: Any, total: int, label: str, give_up_after: float = 1800) -> float:
     """Events/s from the first applied batch to the last (start-up and group join excluded)."""
     first: tuple[float, int] | None = None
+    started = time.perf_counter()
     deadline = time.monotonic() + give_up_after
     with progress(total=total, desc=label, unit="ev") as bar:
         done = 0
@@ -68,6 +69,8 @@ async def wait_applied(pool: Any, total: int, label: str, give_up_after: float =
             await asyncio.sleep(0.05)
         finished = time.perf_counter()
     assert first is not None
+    if first[1] >= total:  # everything landed in the first batch we saw (tiny sizes): count from start
+        return total / max(finished - started, 1e-6)
     return (total - first[1]) / max(finished - first[0], 1e-6)
 
 
