@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from shared.db import connect
 
@@ -62,6 +63,7 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         "max_request_size": 4 * 1024 * 1024,
         "request_timeout_ms": 15_000,
         "retries": 2_147_483_647,
+        "max_block_ms": 10_000,  # fail a send fast while the broker is away; the relay retries
         "client_id": "c360-relay",
     }
     config.update(overrides)
@@ -155,8 +157,11 @@ class OutboxRelay:
                 try:
                     await self._lead(stop)
                     backoff = self.poll_interval
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RelayPublishError) as exc:
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RelayPublishError,
+                        KafkaError) as exc:
                     self.is_leader = False
+                    if isinstance(exc, KafkaError | RelayPublishError):
+                        await self._drop_producer()  # rebuilt on the next attempt, with fresh metadata
                     self.stats.last_error = repr(exc)
                     if self._metrics is not None:
                         self._metrics.relay_errors.inc()
@@ -164,10 +169,14 @@ class OutboxRelay:
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
-            if self._producer is not None:
-                producer, self._producer = self._producer, None
-                await asyncio.get_running_loop().run_in_executor(self._executor, producer.close, 10)
+            await self._drop_producer()
             self._executor.shutdown(wait=True)
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(KafkaError, OSError):
+                await asyncio.get_running_loop().run_in_executor(self._executor, producer.close, 5)
 
     async def _producer_ready(self) -> KafkaProducer:
         if self._producer is None:

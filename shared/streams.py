@@ -11,6 +11,7 @@ with ``ProjectionWorker.start()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -21,7 +22,14 @@ import asyncpg
 import faust
 
 from shared.catalog import CATALOG, Catalog
-from shared.consumer import BatchProcessor, KeyProvider, Projector, RawRecord, dead_letter_headers
+from shared.consumer import (
+    TRANSIENT_ERRORS,
+    BatchProcessor,
+    KeyProvider,
+    Projector,
+    RawRecord,
+    dead_letter_headers,
+)
 from shared.db import create_pool
 from shared.observability import process_metrics
 from shared.settings import PlatformSettings
@@ -85,6 +93,9 @@ class ProjectionWorker:
             broker_commit_every=self.batch_size,
             broker_commit_interval=1.0,
             stream_buffer_maxsize=max(4096, self.batch_size * 2),
+            # A killed worker's partitions move to the survivors within ~10 s instead of a minute.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
         )
         source = app.topic(*self.topics, value_serializer="raw", key_serializer="raw")
         dlqs = {t: app.topic(dlq_of(t), value_serializer="raw", key_serializer="raw") for t in self.topics}
@@ -104,8 +115,17 @@ class ProjectionWorker:
         return app
 
     async def _processor(self, dead_letter: Callable[..., Any]) -> BatchProcessor:
-        if self.processor is None:
-            self.pool = await create_pool(self.dsn, min_size=1, max_size=self.pool_size)
+        # Faust acknowledges a batch when the agent body returns or raises, so failing to reach the
+        # database here must not escape: wait for it (the batch stays unacknowledged meanwhile).
+        delay = 0.5
+        while self.processor is None:
+            try:
+                self.pool = await create_pool(self.dsn, min_size=1, max_size=self.pool_size)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("database unavailable; the batch waits", extra={"error": repr(exc), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
             self.processor = BatchProcessor(pool=self.pool, projector=self.projector, dead_letter=dead_letter,
                                             catalog=self.catalog, keys=self.keys, metrics=self.metrics)
         return self.processor
@@ -122,8 +142,22 @@ class ProjectionWorker:
             self.pool = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set (the ``c360 worker`` process)."""
-        await self.start()
+        """Run until ``stop`` is set (the ``c360 worker`` process); wait for the broker if it is away."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                await self.start()
+                break
+            except Exception as exc:  # aiokafka raises several kinds of error when it cannot bootstrap
+                log.warning("Kafka unavailable at start; retrying", extra={"error": repr(exc), "retry_in_s": delay})
+                with contextlib.suppress(Exception):
+                    await self.app.stop()
+                self.app = self._build_app()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                delay = min(delay * 2, 15.0)
+        if stop.is_set() and not self.app.started:
+            return
         try:
             await stop.wait()
         finally:

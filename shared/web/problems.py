@@ -92,6 +92,13 @@ _DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
     OSError,
 )
 
+# Text PostgreSQL cannot store (a NUL character, valid JSON "\u0000") can only come from a client's
+# input: it is a 422, never a 500. Which field held it is unknown here, so the detail stays general.
+_UNSTORABLE_TEXT_ERRORS: Final[tuple[type[Exception], ...]] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+
 logger = logging.getLogger("shared.web.problems")
 
 
@@ -178,6 +185,14 @@ def problem_for_exception(exc: BaseException, scope: Scope) -> Response:
         return _validation_problem(exc, instance)
     if isinstance(exc, HTTPException):
         return _http_problem(exc, scope, instance)
+    if isinstance(exc, _UNSTORABLE_TEXT_ERRORS):
+        return problem_response(
+            status=errors.InvalidInput.status,
+            title=errors.InvalidInput.title,
+            slug=errors.InvalidInput.slug,
+            detail="The request contains text that cannot be stored (for example a NUL character).",
+            instance=instance,
+        )
     if is_dependency_unavailable(exc):
         logger.warning(
             "dependency unavailable: %s: %s",
@@ -228,6 +243,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         RequestValidationError,
         HTTPException,
         *_DEPENDENCY_ERRORS,
+        *_UNSTORABLE_TEXT_ERRORS,
     )
     for family in families:
         app.add_exception_handler(family, _handle)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.analytics.api.metrics import business_metrics_refresher
 from services.analytics.api.routes import router
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from services.analytics.console import console_router
@@ -50,7 +51,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             await listener.close()
             await app.state.pool.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=config,
         title="Customer 360: analytics service",
         description="The 360° customer view, its timeline and time travel, segments, lifecycle, churn "
@@ -63,3 +64,5 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "kafka": kafka_check(config.kafka_bootstrap_servers),
         },
     )
+    app.state.metrics_refreshers.append(business_metrics_refresher(app.state.metrics_registry))
+    return app

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.campaigns.api.metrics import sent_messages_refresher
 from services.campaigns.api.routes import router
 from services.campaigns.application.engine import Engine
 from services.campaigns.config import CampaignsSettings
@@ -50,7 +51,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         finally:
             await app.state.pool.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
@@ -63,3 +64,5 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         },
         consumer_groups=[CampaignEngine.name],
     )
+    app.state.metrics_refreshers.append(sent_messages_refresher(app.state.metrics_registry))
+    return app
