@@ -17,6 +17,14 @@ import asyncpg
 from shared.catalog import DomainEvent
 from shared.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
 
+_BEGIN_ATTEMPTS = 3
+_BROKEN_CONNECTION = (
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    ConnectionError,
+)
+
 
 class UnitOfWork:
     """A transaction on a pooled connection, with the service's event store bound to it."""
@@ -37,15 +45,25 @@ class UnitOfWork:
         return conn
 
     async def __aenter__(self) -> Self:
-        self._conn = await self._pool.acquire()
-        try:
-            self._tx = self._conn.transaction()
-            await self._tx.start()
-        except BaseException:
-            await self._pool.release(self._conn)
-            self._conn = None
-            raise
-        return self
+        # After a database restart the pool may hand out a connection whose socket died under it;
+        # nothing has run yet when BEGIN fails, so drop that connection and take a fresh one.
+        for attempt in range(1, _BEGIN_ATTEMPTS + 1):
+            self._conn = await self._pool.acquire()
+            try:
+                self._tx = self._conn.transaction()
+                await self._tx.start()
+                return self
+            except _BROKEN_CONNECTION:
+                self._conn.terminate()
+                await self._pool.release(self._conn)
+                self._conn = None
+                if attempt == _BEGIN_ATTEMPTS:
+                    raise
+            except BaseException:
+                await self._pool.release(self._conn)
+                self._conn = None
+                raise
+        raise AssertionError("unreachable")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -87,6 +87,8 @@ _DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
     # A deadlock or serialization failure that survived the unit of work's retries, or a statement
     # timeout: the request itself was fine, so it is a 503 the client may retry, never a 500.
     asyncpg.exceptions.DeadlockDetectedError,
+    # A pooled connection left in a broken state by a server restart (asyncpg's own wording).
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.QueryCanceledError,
     OSError,
