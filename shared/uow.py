@@ -7,6 +7,7 @@ event store, which also fills the outbox), inline read models, the idempotency r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -54,8 +55,11 @@ class UnitOfWork:
                 await self._tx.start()
                 return self
             except _BROKEN_CONNECTION:
-                self._conn.terminate()
-                await self._pool.release(self._conn)
+                # asyncpg may already have detached the dead connection from its proxy
+                with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                    self._conn.terminate()
+                with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                    await self._pool.release(self._conn)
                 self._conn = None
                 if attempt == _BEGIN_ATTEMPTS:
                     raise
