@@ -18,20 +18,13 @@ from services.campaigns.api.schemas import (
 )
 from services.campaigns.application import handlers, queries
 from services.campaigns.domain.model import CampaignStatus
-from shared.idempotency import CommandResult, run_command
+from shared.idempotency import run_command
 from shared.web import IdempotencyKey, IfMatch, etag_for
+from shared.web.responses import command_response
 
 router = APIRouter(tags=["campaigns"])
 
 
-def _answer(result: CommandResult) -> Response:
-    import orjson
-
-    headers = dict(result.headers)
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(orjson.dumps(result.body), status_code=result.status, headers=headers,
-                    media_type="application/json")
 
 
 @router.post("/v1/campaigns", status_code=201, response_model=CampaignRead)
@@ -40,7 +33,7 @@ async def create_campaign(body: CampaignCreate, request: Request, idempotency: I
     """Save a new campaign as a draft."""
     document = body.model_dump(mode="json")
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store,
+    return command_response(await run_command(state.pool, state.store,
                                      lambda uow: handlers.create_campaign(uow, document=document), idempotency))
 
 
@@ -68,13 +61,13 @@ async def update_campaign(campaign_id: str, body: CampaignUpdate, request: Reque
     """Change a draft or paused campaign."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, lambda uow: handlers.update_campaign(
+    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.update_campaign(
         uow, campaign_id=campaign_id, changes=changes, if_match=if_match)))
 
 
 async def _status(request: Request, campaign_id: str, to: CampaignStatus, if_match: int | None) -> Response:
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, lambda uow: handlers.change_status(
+    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.change_status(
         uow, campaign_id=campaign_id, to=to, if_match=if_match, now=state.clock.now())))
 
 
@@ -108,7 +101,7 @@ async def send_survey(body: SurveyCreate, request: Request, idempotency: Idempot
                       principal: Writer) -> Response:
     """Send an NPS or CSAT survey to a customer."""
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, lambda uow: handlers.send_survey(
+    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.send_survey(
         uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id,
         now=state.clock.now()), idempotency))
 
@@ -118,6 +111,6 @@ async def send_survey(body: SurveyCreate, request: Request, idempotency: Idempot
 async def answer_survey(survey_id: str, body: SurveyResponseCreate, request: Request) -> Response:
     """Answer a survey from its link (no bearer token: the response token proves it)."""
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, lambda uow: handlers.answer(
+    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.answer(
         uow, survey_id=survey_id, token=body.token, score=body.score, comment=body.comment,
         now=state.clock.now())))

@@ -28,9 +28,10 @@ from services.customer.application import handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
 from shared.errors import Forbidden, NotFound
-from shared.idempotency import REPLAY_HEADER, CommandResult, run_command
+from shared.idempotency import CommandResult, run_command
 from shared.uow import UnitOfWork
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.responses import command_response
 
 router = APIRouter(prefix="/v1")
 
@@ -42,20 +43,13 @@ def _now(request: Request) -> datetime:
     return now
 
 
-def _answer(result: CommandResult) -> Response:
-    headers = dict(result.headers)
-    if result.replayed:
-        headers[REPLAY_HEADER] = "true"
-    if result.status == 204:
-        return Response(status_code=204, headers=headers)
-    return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
 async def _run(
     request: Request, command: Callable[[UnitOfWork], Awaitable[CommandResult]], idempotency: Any = None
 ) -> Response:
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, command, idempotency))
+    return command_response(await run_command(state.pool, state.store, command, idempotency))
 
 
 async def _read(request: Request, query: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

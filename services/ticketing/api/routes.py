@@ -14,6 +14,7 @@ from shared.errors import Forbidden, NotFound
 from shared.idempotency import REPLAY_HEADER, CommandResult, run_command
 from shared.uow import UnitOfWork
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.responses import command_response
 
 from ..application import handlers, queries
 from ..domain.sla import SlaPolicy
@@ -34,18 +35,13 @@ def _policy(request: Request) -> handlers.TicketingPolicy:
     return policy
 
 
-def _answer(result: CommandResult) -> Response:
-    headers = dict(result.headers)
-    if result.replayed:
-        headers[REPLAY_HEADER] = "true"
-    return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
 async def _run(
     request: Request, command: Callable[[UnitOfWork], Awaitable[CommandResult]], idempotency: Any = None
 ) -> Response:
     state = request.app.state
-    return _answer(await run_command(state.pool, state.store, command, idempotency))
+    return command_response(await run_command(state.pool, state.store, command, idempotency))
 
 
 def _committed(result: Response) -> bool:
