@@ -28,10 +28,8 @@ from services.customer.application import handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
 from shared.errors import Forbidden, NotFound
-from shared.idempotency import CommandResult, run_command
-from shared.uow import UnitOfWork
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
-from shared.web.responses import command_response
+from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")
 
@@ -41,15 +39,6 @@ OrderStatusFilter = Literal["placed", "shipped", "delivered", "cancelled", "retu
 def _now(request: Request) -> datetime:
     now: datetime = request.app.state.clock.now()
     return now
-
-
-
-
-async def _run(
-    request: Request, command: Callable[[UnitOfWork], Awaitable[CommandResult]], idempotency: Any = None
-) -> Response:
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store, command, idempotency))
 
 
 async def _read(request: Request, query: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -70,7 +59,7 @@ async def register_customer(
 ) -> Response:
     """Register a customer (409 with existing_customer_id when the email or phone is taken)."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.register_customer(
             uow, now=now, **body.model_dump(exclude={"consents"}), consents=body.consents.given()
@@ -121,7 +110,7 @@ async def update_customer(
 ) -> Response:
     """Change profile fields; If-Match with a stale version is a 412."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.update_profile(
             uow, customer_id=customer_id, changes=body.changes(), expected_version=expected, now=now
@@ -139,7 +128,7 @@ async def change_consents(
 ) -> Response:
     """Grant or withdraw contact consent per channel."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.change_consents(
             uow,
@@ -158,7 +147,7 @@ async def assign_account_manager(
 ) -> Response:
     """Assign the customer's dedicated account manager."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.assign_account_manager(
             uow,
@@ -177,7 +166,7 @@ async def merge_customers(
 ) -> Response:
     """Merge a duplicate into this customer, recording who, why and the evidence."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.merge_customers(
             uow,
@@ -196,7 +185,7 @@ async def unmerge_customers(
 ) -> Response:
     """Undo a merge: the duplicate's history is its own again."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.unmerge_customers(
             uow,
@@ -214,7 +203,7 @@ async def erase_customer(customer_id: UUID, request: Request, principal: Admin) 
     """Erase the customer's personal data (right to be forgotten); their key is destroyed."""
     now = _now(request)
     acknowledgers = _erasure_acknowledgers(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.erase_customer(
             uow, customer_id=customer_id, by=principal.subject, now=now, acknowledgers=acknowledgers
@@ -269,7 +258,7 @@ async def place_order(
     """Place an order; totals and margin are computed here with exact decimals."""
     principal.ensure_can_access_customer(body.customer_id)
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.place_order(
             uow,
@@ -311,7 +300,7 @@ async def ship_order(
 ) -> Response:
     """Mark a placed order shipped."""
     now, ship = _now(request), body or schemas.ShipRequest()
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.ship_order(
             uow, order_id=order_id, now=now, carrier=ship.carrier, tracking_number=ship.tracking_number
@@ -323,7 +312,7 @@ async def ship_order(
 async def deliver_order(order_id: UUID, request: Request, principal: OrderWriter) -> Response:
     """Mark a shipped order delivered."""
     now = _now(request)
-    return await _run(request, lambda uow: handlers.deliver_order(uow, order_id=order_id, now=now))
+    return await run_and_respond(request, lambda uow: handlers.deliver_order(uow, order_id=order_id, now=now))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=schemas.OrderRead, tags=["orders"])
@@ -332,7 +321,9 @@ async def cancel_order(
 ) -> Response:
     """Cancel an order that is placed or shipped."""
     now, reason = _now(request), (body.reason if body else None)
-    return await _run(request, lambda uow: handlers.cancel_order(uow, order_id=order_id, now=now, reason=reason))
+    return await run_and_respond(
+        request, lambda uow: handlers.cancel_order(uow, order_id=order_id, now=now, reason=reason)
+    )
 
 
 @router.post("/orders/{order_id}/return", response_model=schemas.OrderRead, tags=["orders"])
@@ -342,7 +333,7 @@ async def return_order(
     """Take back a delivered order within the return window."""
     now, reason = _now(request), (body.reason if body else None)
     window = timedelta(days=request.app.state.settings.return_window_days)
-    return await _run(
+    return await run_and_respond(
         request, lambda uow: handlers.return_order(uow, order_id=order_id, now=now, window=window, reason=reason)
     )
 
@@ -353,7 +344,7 @@ async def issue_invoice(
 ) -> Response:
     """Issue the invoice of an order."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.issue_invoice(uow, order_id=body.order_id, due_date=body.due_date, now=now),
         idempotency,
@@ -379,7 +370,7 @@ async def receive_payment(
 ) -> Response:
     """Record a payment; partial payments add up, overpayment is a 422."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.receive_payment(
             uow, invoice_id=body.invoice_id, amount=body.amount, method=body.method, now=now
@@ -428,7 +419,7 @@ async def place_my_order(
 ) -> Response:
     """Place an order for the calling customer."""
     now, me = _now(request), _me(principal)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.place_order(
             uow,
@@ -448,7 +439,7 @@ async def place_my_order(
 async def change_my_consents(body: schemas.ConsentsInput, request: Request, principal: SelfOnly) -> Response:
     """Change the calling customer's own contact consents."""
     now, me = _now(request), _me(principal)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.change_consents(
             uow, customer_id=me, consents=body.given(), source="self_service", now=now

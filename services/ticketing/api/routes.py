@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,10 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared.errors import Forbidden, NotFound
-from shared.idempotency import REPLAY_HEADER, CommandResult, run_command
-from shared.uow import UnitOfWork
+from shared.idempotency import REPLAY_HEADER
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
-from shared.web.responses import command_response
+from shared.web.responses import run_and_respond
 
 from ..application import handlers, queries
 from ..domain.sla import SlaPolicy
@@ -33,15 +31,6 @@ def _now(request: Request) -> datetime:
 def _policy(request: Request) -> handlers.TicketingPolicy:
     policy: handlers.TicketingPolicy = request.app.state.policy
     return policy
-
-
-
-
-async def _run(
-    request: Request, command: Callable[[UnitOfWork], Awaitable[CommandResult]], idempotency: Any = None
-) -> Response:
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store, command, idempotency))
 
 
 def _committed(result: Response) -> bool:
@@ -86,7 +75,7 @@ async def open_ticket(
         agent_id=None if principal.is_self_service else body.agent_id,
     )
     now, policy = _now(request), _policy(request)
-    response = await _run(
+    response = await run_and_respond(
         request, lambda uow: handlers.open_ticket(uow, command=command, policy=policy, now=now), idempotency
     )
     if _committed(response):
@@ -140,7 +129,7 @@ async def assign_ticket(
 ) -> Response:
     """Give an unowned ticket its owner (changing an owner is a transfer)."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.assign_ticket(
             uow, ticket_id=ticket_id, agent_id=body.agent_id, by=principal.subject, expected_version=if_match, now=now
@@ -160,7 +149,7 @@ async def transfer_ticket(
 ) -> Response:
     """Transfer the ticket to another agent, with a reason from the configured list (counted)."""
     now, policy = _now(request), _policy(request)
-    response = await _run(
+    response = await run_and_respond(
         request,
         lambda uow: handlers.transfer_ticket(
             uow,
@@ -195,7 +184,7 @@ async def comment_on_ticket(
     author = principal.subject if customer else (body.author_id or principal.subject)
     visibility = "public" if customer else body.visibility
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.comment_on_ticket(
             uow,
@@ -222,7 +211,7 @@ async def log_contact(
 ) -> Response:
     """Log a call, email or visit with the customer."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.log_customer_contact(
             uow,
@@ -244,7 +233,7 @@ async def wait_for_customer(
 ) -> Response:
     """Wait for the customer's answer (SLA clocks pause)."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.wait_for_customer(
             uow, ticket_id=ticket_id, by=principal.subject, expected_version=if_match, now=now
@@ -259,7 +248,7 @@ async def resume_ticket(
 ) -> Response:
     """Resume work on a ticket waiting on the customer or reopened (SLA clocks run again)."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.resume_ticket(
             uow, ticket_id=ticket_id, by=principal.subject, expected_version=if_match, now=now
@@ -279,7 +268,7 @@ async def escalate_ticket(
 ) -> Response:
     """Escalate the ticket one level by hand."""
     now, note = _now(request), body.note if body else None
-    response = await _run(
+    response = await run_and_respond(
         request,
         lambda uow: handlers.escalate_ticket(
             uow, ticket_id=ticket_id, by=principal.subject, note=note, expected_version=if_match, now=now
@@ -302,7 +291,7 @@ async def resolve_ticket(
 ) -> Response:
     """Resolve the ticket (complaints need a root cause)."""
     now, policy = _now(request), _policy(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.resolve_ticket(
             uow,
@@ -330,7 +319,7 @@ async def reopen_ticket(
     """Reopen a resolved ticket within the reopen window."""
     await _own_ticket(request, principal, ticket_id)
     now, policy, reason = _now(request), _policy(request), body.reason if body else None
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.reopen_ticket(
             uow,
@@ -351,7 +340,7 @@ async def close_ticket(
 ) -> Response:
     """Close a resolved ticket."""
     now = _now(request)
-    return await _run(
+    return await run_and_respond(
         request,
         lambda uow: handlers.close_ticket(
             uow, ticket_id=ticket_id, by=principal.subject, expected_version=if_match, now=now
