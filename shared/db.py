@@ -38,8 +38,16 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwar
     return pool
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    """A single connection with our codecs (for CLIs, the relay's listener, migrations)."""
-    conn = await asyncpg.connect(dsn)
+async def connect(
+    dsn: str, *, timeout: float = 60, command_timeout: float | None = None, application_name: str | None = None
+) -> asyncpg.Connection:
+    """A single connection with our codecs (for CLIs, the relay's listener, migrations).
+
+    ``application_name`` names the connection in ``pg_stat_activity`` for operators.
+    Long-lived loops pass a ``command_timeout`` so a statement that never answers (a half-open socket
+    after a database failover) fails and is retried instead of hanging the loop for ever.
+    """
+    settings = {"application_name": application_name} if application_name else None
+    conn = await asyncpg.connect(dsn, timeout=timeout, command_timeout=command_timeout, server_settings=settings)
     await init_connection(conn)
     return conn

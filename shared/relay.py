@@ -51,6 +51,13 @@ class RelayPublishError(RuntimeError):
     """Kafka did not acknowledge every record of a batch; the batch stays unpublished."""
 
 
+_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+"""What a lost or restarting database raises (asyncpg reports a connection dropped mid-statement as an
+``InternalClientError``: "cannot switch to state ...; another operation is in progress")."""
+_OUTAGE_ERRORS = (*_DATABASE_ERRORS, RelayPublishError, KafkaError)
+"""What a database or broker outage raises; logged as warnings, the rest as errors with a traceback."""
+
+
 def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
     """kafka-python producer tuned for the relay: idempotent, acks=all, batched."""
     config: dict[str, Any] = {
@@ -150,22 +157,28 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; survives database and broker outages by retrying."""
+        """Run until ``stop`` is set; survives database and broker outages, and any other error, by retrying.
+
+        The relay is the only way committed events reach Kafka: if it ends, events wait in the outbox
+        for an operator. So no exception ends it; known outage errors are warnings, anything else is
+        logged with its traceback (and counted in ``relay_errors``) and retried with a fresh producer.
+        """
         backoff = self.poll_interval
         try:
             while not stop.is_set():
                 try:
                     await self._lead(stop)
                     backoff = self.poll_interval
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RelayPublishError,
-                        KafkaError) as exc:
+                except Exception as exc:
                     self.is_leader = False
-                    if isinstance(exc, KafkaError | RelayPublishError):
+                    expected = isinstance(exc, _OUTAGE_ERRORS)
+                    if not isinstance(exc, _DATABASE_ERRORS):
                         await self._drop_producer()  # rebuilt on the next attempt, with fresh metadata
                     self.stats.last_error = repr(exc)
                     if self._metrics is not None:
                         self._metrics.relay_errors.inc()
-                    log.warning("relay interrupted; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
+                    log.log(logging.WARNING if expected else logging.ERROR, "relay interrupted; retrying",
+                            extra={"error": repr(exc), "retry_in_s": backoff}, exc_info=not expected)
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
@@ -175,7 +188,8 @@ class OutboxRelay:
     async def _drop_producer(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            with contextlib.suppress(KafkaError, OSError):
+            # A broken producer must not keep us from building a fresh one.
+            with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(self._executor, producer.close, 5)
 
     async def _producer_ready(self) -> KafkaProducer:
@@ -185,7 +199,7 @@ class OutboxRelay:
         return self._producer
 
     async def _lead(self, stop: asyncio.Event) -> None:
-        conn = await connect(self.dsn)
+        conn = await connect(self.dsn, timeout=10, command_timeout=60, application_name=self.name)
         try:
             while not stop.is_set():
                 if await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
+from kafka import KafkaProducer
 
 from shared.db import create_pool
 from shared.eventstore import EventStore
@@ -131,4 +133,68 @@ async def test_standby_takes_over_when_the_leader_dies(
     finally:
         stop_second.set()
         await second_task
+        await pool.close()
+
+
+class _FailsOnce(KafkaProducer):
+    """A real producer whose first send raises what no outage raises: a stand-in for a bug in a library."""
+
+    failed = False
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        if not _FailsOnce.failed:
+            _FailsOnce.failed = True
+            raise RuntimeError("unexpected failure inside the producer")
+        return super().send(*args, **kwargs)
+
+
+async def test_an_unexpected_error_does_not_end_the_relay(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    """Only the relay moves committed events to Kafka: an error it does not know must not end it."""
+    (topic,) = make_topics("unexpected")
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    stop = asyncio.Event()
+    relay = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, poll_interval=0.1,
+                        producer=_FailsOnce(bootstrap_servers=kafka_bootstrap))
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await append(pool, store, "x", count=3)
+        await eventually(lambda: unpublished(pool), until=lambda n: n == 0, message="outbox drained")
+        assert _FailsOnce.failed
+        assert relay.stats.last_error is not None and "unexpected failure" in relay.stats.last_error
+        assert not task.done()
+        assert [r.value["note"] for r in read_topic(kafka_bootstrap, topic, expected=3)] == ["0", "1", "2"]
+    finally:
+        stop.set()
+        await task
+        await pool.close()
+
+
+async def test_the_relay_reconnects_each_time_the_database_drops_its_connection(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    """What a database restart does to the relay, five times over, while commands keep committing."""
+    (topic,) = make_topics("dropped")
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    stop = asyncio.Event()
+    relay = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, name="dropped", poll_interval=0.1)
+    task = asyncio.create_task(relay.run(stop))
+    terminate = "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'dropped'"
+    try:
+        for round_ in range(5):
+            await eventually(lambda: _any_leader([relay]), message="the relay to lead")
+            await append(pool, store, f"s{round_}", count=4)
+            assert await pool.fetchval(terminate) == 1
+            await eventually(lambda: unpublished(pool), until=lambda n: n == 0, timeout=30,
+                             message=f"outbox drained after drop {round_}")
+        assert not task.done()
+        records = read_topic(kafka_bootstrap, topic, expected=20)
+        assert {r.headers["ce_id"] for r in records} == set(
+            await pool.fetchval("select array_agg(event_id::text) from events"))
+    finally:
+        stop.set()
+        await task
         await pool.close()
