@@ -1,8 +1,9 @@
 """Events published by the analytics service on ``analytics.events``.
 
 These are *derived signals*: analytics folds every domain's events into the 360 view and, whenever a
-customer's segment membership, lifecycle stage, churn band or value tier changes, publishes exactly
-one event describing the change. The campaigns service triggers event-based marketing on them.
+customer's segment membership, lifecycle stage, churn band, value tier or recommended products
+change, publishes exactly one event describing the change. The campaigns service triggers
+event-based marketing on them.
 
 Every event carries ``customer_id`` (also the CloudEvents subject and the Kafka key), the ``rule``
 that decided (a stable identifier documented in ``docs/analytics-rules.md``), a human ``reason``
@@ -19,7 +20,7 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalog import DomainEvent, event
 
@@ -114,11 +115,45 @@ class ValueTierChanged(_AnalyticsEvent):
     clv: Decimal = Field(max_digits=18, decimal_places=2)
 
 
+class RecommendedProduct(BaseModel):
+    """One recommended product: a sku the customer does not own, scored by co-purchases.
+
+    Analytics models products by sku only (co-purchase counts are per sku), so no category travels.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str
+    score: int = Field(ge=1, description="Customers who bought it together with what this customer owns (summed).")
+    because_of: str | None = Field(default=None, description="The owned sku that contributed most to the score.")
+
+
+@event
+class RecommendationsChanged(_AnalyticsEvent):
+    """The customer's recommended products changed, best first (empty: nothing to recommend any more).
+
+    Recomputed when the customer's own purchases change (an order placed or cancelled, a merge or an
+    unmerge), from the co-purchases of all customers at that moment; ``previous_skus`` is the list
+    published before. A campaign offers ``recommendations[0].sku`` or lets the engine pick the first
+    recommended product without a live offer.
+    """
+
+    event_type = "RecommendationsChanged"
+    description = "A customer's recommended products changed."
+
+    recommendations: list[RecommendedProduct] = Field(
+        default_factory=list, description="Best first, at most the rules' recommendations_limit."
+    )
+    previous_skus: list[str] = Field(default_factory=list, description="The skus published before, best first.")
+
+
 __all__ = [
     "ChurnBand",
     "ChurnRiskChanged",
     "LifecycleStage",
     "LifecycleStageChanged",
+    "RecommendationsChanged",
+    "RecommendedProduct",
     "Segment",
     "SegmentEntered",
     "SegmentExited",
