@@ -59,7 +59,9 @@ def order_placed(
     sku: str = "SKU-1",
     category: str = "books",
     offer_code: str | None = None,
+    also: tuple[str, ...] = (),
 ) -> Fact:
+    """An order of ``sku`` (the whole total), plus a free line for each sku in ``also``."""
     cost = None if margin is None else str(Decimal(total) - Decimal(margin))
     line = {
         "sku": sku,
@@ -71,10 +73,16 @@ def order_placed(
         "line_total": total,
         "line_cost": cost,
     }
+    extra = [
+        {"sku": other, "name": f"product {other}", "category": category, "quantity": 1, "unit_price": "0.00",
+         "unit_cost": None if cost is None else "0.00", "line_total": "0.00",
+         "line_cost": None if cost is None else "0.00"}
+        for other in also
+    ]
     event = customer.OrderPlaced(
         customer_id=cid,
         order_id=order_id or str(uuid.uuid4()),
-        lines=[line],
+        lines=[line, *extra],
         total=Decimal(total),
         cost=None if cost is None else Decimal(cost),
         margin=None if margin is None else Decimal(margin),

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from services.analytics.domain.model import Fact, State
 
@@ -368,6 +369,40 @@ async def co_purchases_for(
     for row in rows:
         result.setdefault(row["sku_a"], {})[row["sku_b"]] = row["customers"]
     return result
+
+
+async def published_recommendations(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The skus last published per customer (``public``: the publisher's memory survives rebuilds)."""
+    rows = await conn.fetch(
+        "select customer_id::text as id, skus from public.published_recommendations"
+        " where customer_id = any($1::uuid[])",
+        list(customer_ids),
+    )
+    return {r["id"]: list(r["skus"]) for r in rows}
+
+
+async def remember_published_recommendations(
+    conn: asyncpg.Connection, published: Sequence[tuple[str, list[str]]]
+) -> None:
+    """Record ``(customer_id, skus)`` just published, one statement for the batch.
+
+    The lists travel as JSON text: asyncpg would read a list of lists as a two-dimensional array.
+    """
+    if published:
+        await conn.execute(
+            """insert into public.published_recommendations (customer_id, skus)
+               select customer_id, skus::jsonb from unnest($1::uuid[], $2::text[]) as p(customer_id, skus)
+               on conflict (customer_id) do update set skus = excluded.skus, published_at = clock_timestamp()""",
+            [customer for customer, _ in published],
+            [orjson.dumps(skus).decode() for _, skus in published],
+        )
+
+
+async def forget_published_recommendations(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> None:
+    """Erasure: what was recommended to a customer says what they bought."""
+    await conn.execute(
+        "delete from public.published_recommendations where customer_id = any($1::uuid[])", list(customer_ids)
+    )
 
 
 def uuid_or_none(value: Any) -> UUID | None:

@@ -7,8 +7,13 @@ fold in memory, write the views back in one statement, add the KPI facts set-bas
 appended to analytics' own event store in the same transaction (and from there, through the
 outbox, to ``analytics.events``), so a change is published exactly once or not at all.
 
+Customers whose purchases changed in the batch (or who were merged or unmerged) get their
+recommendations recomputed: one co-purchase query for all of them, compared with what was last
+published for each (``public.published_recommendations``), and a ``RecommendationsChanged``
+among their signals when the list changed.
+
 A rebuild runs the same projector with ``store=None``: it recomputes the read models without
-publishing the signals a second time.
+publishing the signals a second time (nor recomputing recommendations, which only feed signals).
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ import asyncpg
 
 from services.analytics.adapters import readmodel as rm
 from services.analytics.adapters.signals import SignalAppend, append_signals
+from services.analytics.domain import formulas as f
 from services.analytics.domain import model
 from services.analytics.domain.model import Fact, State
 from services.analytics.domain.rules import AnalyticsRules
-from services.analytics.domain.signals import changes
-from shared.catalog import CATALOG
+from services.analytics.domain.signals import changes, recommendations_change
+from shared.catalog import CATALOG, DomainEvent
 from shared.consumer import ReceivedEvent
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.eventstore import EventStore
@@ -183,10 +189,12 @@ class AnalyticsProjector:
         erased = set(batch.erased) | (await rm.erased_owners(conn, owners - batch.erased) if owners else set())
         if not erased:
             return
-        for person in erased | await rm.duplicates_of(conn, erased):
+        people = erased | await rm.duplicates_of(conn, erased)
+        for person in people:
             await rm.redact_events(conn, person, _personal_fields())
         if self.store is None:  # a rebuild replays history; the erasure was acknowledged live
             return
+        await rm.forget_published_recommendations(conn, people)
         for origin in batch.erased:
             stream = erasure_stream(origin)
             await self.store.append(
@@ -212,9 +220,11 @@ class AnalyticsProjector:
                     refold.add(owner)
         histories = await rm.load_histories(conn, refold) if refold else {}
 
-        rows: list[rm.ViewRow] = []
-        appends: list[SignalAppend] = []
+        folded: list[tuple[str, State, str | None, int]] = []
+        signals: dict[str, list[DomainEvent]] = {}
+        recompute: dict[str, State] = {}
         skus_before_after: list[tuple[list[str], list[str]]] = []
+        now = datetime.now(UTC)
         for owner in sorted(owners):
             old = stored.get(owner)
             # the stored state is folded in place (it was loaded for this batch only): keep what the
@@ -227,23 +237,54 @@ class AnalyticsProjector:
                 facts = batch.facts.get(owner, [])
                 state = model.project(old.state if old else None, owner, facts, list, self.rules, in_place=True)
             merged_into = batch.merged_into.get(owner, old.merged_into if old else None)
-            version = old.signal_version if old else 0
+            owned_after = model.owned_products(state)
             if self.store is not None and merged_into is None:
-                version = self._signal(owner, before, state, version, appends)
-            skus_before_after.append((owned_before, model.owned_products(state)))
-            rows.append(view_row(state, merged_into=merged_into, signal_version=version))
+                signals[owner] = changes(before, state, now=now)
+                if state["status"] != "erased" and (owned_before != owned_after or owner in batch.refold):
+                    recompute[owner] = state
+            skus_before_after.append((owned_before, owned_after))
+            folded.append((owner, state, merged_into, old.signal_version if old else 0))
+        await rm.add_co_purchases(conn, _new_pairs(skus_before_after))
+        if recompute:
+            for owner, signal in (await self._recommendations(conn, recompute, now)).items():
+                signals[owner].append(signal)
+
+        rows: list[rm.ViewRow] = []
+        appends: list[SignalAppend] = []
+        for owner, state, merged_into, version in folded:
+            emitted = signals.get(owner, [])
+            if emitted:
+                appends.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted))
+            rows.append(view_row(state, merged_into=merged_into, signal_version=version + len(emitted)))
         await rm.write_views(conn, rows)
         if appends and self.store is not None:
             await append_signals(conn, appends, service=self.store.service, topic=self.store.topic)
-        await rm.add_co_purchases(conn, _new_pairs(skus_before_after))
 
-    def _signal(self, owner: str, before: State | None, after: State, version: int, out: list[SignalAppend]) -> int:
-        """Queue the signals of one customer's change; returns the stream's version after them."""
-        emitted = changes(before, after, now=datetime.now(UTC))
-        if not emitted:
-            return version
-        out.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted))
-        return version + len(emitted)
+    async def _recommendations(
+        self, conn: asyncpg.Connection, states: dict[str, State], now: datetime
+    ) -> dict[str, DomainEvent]:
+        """``RecommendationsChanged`` of the customers whose purchases changed in this batch.
+
+        Batched like the rest of the projector: one co-purchase query for every touched customer's
+        skus (the table as it stands in this transaction, this batch's pairs included), one read and
+        one write of what was last published. The formula and limit are the 360 view's.
+        """
+        owned = {owner: model.owned_products(state) for owner, state in states.items()}
+        skus = sorted({sku for products in owned.values() for sku in products})
+        co = await rm.co_purchases_for(conn, skus) if skus else {}
+        published = await rm.published_recommendations(conn, states)
+        emitted: dict[str, DomainEvent] = {}
+        remembered: list[tuple[str, list[str]]] = []
+        for owner, state in states.items():
+            recommended = f.recommend(owned[owner], co, self.rules.recommendations_limit)
+            signal = recommendations_change(
+                state, published.get(owner, []), recommended, provenance_limit=self.rules.provenance_limit, now=now
+            )
+            if signal is not None:
+                emitted[owner] = signal
+                remembered.append((owner, [product.sku for product in signal.recommendations]))
+        await rm.remember_published_recommendations(conn, remembered)
+        return emitted
 
     def _collect_kpis(self, batch: _Batch, received: ReceivedEvent, data: dict[str, Any], customer: str | None) -> None:
         kind = received.event_type

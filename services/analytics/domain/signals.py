@@ -4,10 +4,15 @@ The projector compares the traits stored before a batch with the traits after it
 event per change, in the same transaction as the read-model write, so each change is published
 exactly once whatever Kafka redelivers (a redelivered event is not applied again, so it changes
 nothing). A trait that flips and flips back inside one batch changed nothing observable: no signal.
+
+Recommendations are compared with the list analytics last *published* for the customer (not with
+the stored traits): they depend on every customer's purchases, so only the published list says
+what subscribers believe. An unchanged list, or a redelivered order, publishes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,10 +23,15 @@ from shared.catalog import DomainEvent
 from shared.contracts.analytics import (
     ChurnRiskChanged,
     LifecycleStageChanged,
+    RecommendationsChanged,
+    RecommendedProduct,
     SegmentEntered,
     SegmentExited,
     ValueTierChanged,
 )
+
+RECOMMENDATIONS_RULE = "recommendations.co_purchase"
+"""The rule id of ``RecommendationsChanged`` (docs/analytics-rules.md, Recommendations)."""
 
 
 def _uuids(ids: list[str]) -> list[UUID]:
@@ -121,3 +131,42 @@ def changes(before: State | None, after: State, *, now: datetime) -> list[Domain
             )
         )
     return events
+
+
+def recommendations_change(
+    after: State,
+    published: Sequence[str],
+    recommended: Sequence[Mapping[str, Any]],
+    *,
+    provenance_limit: int,
+    now: datetime,
+) -> RecommendationsChanged | None:
+    """The signal for a customer whose recommendations were recomputed; None when the skus did not change.
+
+    ``published`` is the ordered skus last published (empty when none was), ``recommended`` what
+    ``formulas.recommend`` answers now. Only the skus and their order count as a change: a score that
+    moves while the ranking stays is not news to a campaign. The provenance is the customer's most
+    recent order events, which are what recomputed the list.
+    """
+    skus = [str(item["sku"]) for item in recommended]
+    if skus == list(published):
+        return None
+    products = [
+        RecommendedProduct(sku=str(item["sku"]), score=int(item["score"]), because_of=item.get("because_of"))
+        for item in recommended
+    ]
+    if products:
+        best = products[0]
+        reason = f"{best.sku} first: bought by {best.score} customers together with what the customer owns"
+    else:
+        reason = "nothing left to recommend"
+    orders: list[str] = after["why"].get("orders", [])
+    return RecommendationsChanged(
+        customer_id=UUID(after["customer_id"]),
+        recommendations=products,
+        previous_skus=list(published),
+        rule=RECOMMENDATIONS_RULE,
+        reason=reason,
+        provenance=_uuids(orders[-provenance_limit:]),
+        decided_at=_moment(after["last_event_at"], now),
+    )
