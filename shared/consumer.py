@@ -32,6 +32,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
+from shared.db import TRANSIENT_DATABASE_ERRORS
 from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time
 from shared.logging import causation_id_var, correlation_id_var
 from shared.privacy import decrypt_fields, is_encrypted
@@ -39,16 +40,7 @@ from shared.topics import dlq_of
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.QueryCanceledError,
-)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = TRANSIENT_DATABASE_ERRORS
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwar
 
 
 async def connect(
-    dsn: str, *, timeout: float = 60, command_timeout: float | None = None, application_name: str | None = None
+    dsn: str, *, connect_timeout: float = 60, command_timeout: float | None = None, application_name: str | None = None
 ) -> asyncpg.Connection:
     """A single connection with our codecs (for CLIs, the relay's listener, migrations).
 
@@ -48,6 +48,29 @@ async def connect(
     after a database failover) fails and is retried instead of hanging the loop for ever.
     """
     settings = {"application_name": application_name} if application_name else None
-    conn = await asyncpg.connect(dsn, timeout=timeout, command_timeout=command_timeout, server_settings=settings)
+    conn = await asyncpg.connect(
+        dsn, timeout=connect_timeout, command_timeout=command_timeout, server_settings=settings
+    )
     await init_connection(conn)
     return conn
+
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    # Shutdown, crash recovery, "the database system is starting up", a cancelled statement.
+    asyncpg.exceptions.OperatorInterventionError,
+    # Too many connections, out of memory, disk full.
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.InterfaceError,
+    # asyncpg's own wording for a connection dropped mid-statement ("cannot switch to state ...").
+    asyncpg.InternalClientError,
+)
+"""The database is away or restarting: nothing is wrong with the work itself, so try it again later."""
+
+TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    *DATABASE_UNAVAILABLE,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+"""Errors after which the same work, retried, succeeds: never a reason to dead-letter or answer 500."""

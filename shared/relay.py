@@ -36,7 +36,7 @@ import asyncpg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from shared.db import connect
+from shared.db import DATABASE_UNAVAILABLE, connect
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,7 @@ class RelayPublishError(RuntimeError):
     """Kafka did not acknowledge every record of a batch; the batch stays unpublished."""
 
 
-_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
-"""What a lost or restarting database raises (asyncpg reports a connection dropped mid-statement as an
-``InternalClientError``: "cannot switch to state ...; another operation is in progress")."""
-_OUTAGE_ERRORS = (*_DATABASE_ERRORS, RelayPublishError, KafkaError)
+_OUTAGE_ERRORS = (*DATABASE_UNAVAILABLE, RelayPublishError, KafkaError)
 """What a database or broker outage raises; logged as warnings, the rest as errors with a traceback."""
 
 
@@ -172,7 +169,7 @@ class OutboxRelay:
                 except Exception as exc:
                     self.is_leader = False
                     expected = isinstance(exc, _OUTAGE_ERRORS)
-                    if not isinstance(exc, _DATABASE_ERRORS):
+                    if not isinstance(exc, DATABASE_UNAVAILABLE):
                         await self._drop_producer()  # rebuilt on the next attempt, with fresh metadata
                     self.stats.last_error = repr(exc)
                     if self._metrics is not None:
@@ -199,7 +196,7 @@ class OutboxRelay:
         return self._producer
 
     async def _lead(self, stop: asyncio.Event) -> None:
-        conn = await connect(self.dsn, timeout=10, command_timeout=60, application_name=self.name)
+        conn = await connect(self.dsn, connect_timeout=10, command_timeout=60, application_name=self.name)
         try:
             while not stop.is_set():
                 if await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):

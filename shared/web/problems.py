@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from shared import errors
+from shared.db import TRANSIENT_DATABASE_ERRORS
 from shared.logging import request_id_var
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
@@ -67,7 +68,8 @@ _KNOWN_STATUS: Final[Mapping[int, type[errors.PlatformError]]] = {
 
 # asyncpg raises InterfaceError for both "the pool/connection went away" (a dependency problem) and
 # API misuse (a bug). Only the former is worth a retry.
-_CLOSED_RESOURCE = re.compile(r"\b(pool|connection) is (closed|closing|not initialized)\b", re.IGNORECASE)
+# ("connection was closed in the middle of operation" is what a server restart mid-query looks like.)
+_CLOSED_RESOURCE = re.compile(r"\b(pool|connection) (is|was) (closed|closing|not initialized)\b", re.IGNORECASE)
 
 # OSError covers "connection refused" (asyncpg raises a bare OSError when every address fails) but
 # also local file-system mistakes, which are bugs, not outages.
@@ -79,20 +81,10 @@ _LOCAL_OS_ERRORS: Final = (
     PermissionError,
 )
 
-_DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
-    # A deadlock or serialization failure that survived the unit of work's retries, or a statement
-    # timeout: the request itself was fine, so it is a 503 the client may retry, never a 500.
-    asyncpg.exceptions.DeadlockDetectedError,
-    # A pooled connection left in a broken state by a server restart (asyncpg's own wording).
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.QueryCanceledError,
-    OSError,
-)
+# The database away or restarting, a deadlock or serialization failure that survived the unit of
+# work's retries, a cancelled statement: the request itself was fine, so it is a 503 the client may
+# retry, never a 500.
+_DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = TRANSIENT_DATABASE_ERRORS
 
 # Text PostgreSQL cannot store (a NUL character, valid JSON "\u0000") can only come from a client's
 # input: it is a 422, never a 500. Which field held it is unknown here, so the detail stays general.

@@ -22,6 +22,7 @@ from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes
 from shared.clock import Clock
 from shared.eventstore import EventStore
+from shared.periodic import run_every
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,9 @@ async def run_sweeps(
     stop: asyncio.Event,
 ) -> None:
     """Sweep every ``interval`` seconds until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            changed = await sweep(pool, now=clock.now(), rules=rules, store=store)
-            log.info("sweep finished", extra={"changed": changed})
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("sweep failed; retrying next interval", extra={"error": repr(exc)})
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue
+
+    async def tick() -> None:
+        changed = await sweep(pool, now=clock.now(), rules=rules, store=store)
+        log.info("sweep finished", extra={"changed": changed})
+
+    await run_every(interval, tick, stop, job="analytics sweep")

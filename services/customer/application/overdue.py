@@ -10,7 +10,6 @@ payment and an overdue report never decide on one invoice at the same time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from services.customer.domain.model import Invoice
 from shared.clock import Clock
 from shared.contracts.customer import PaymentOverdue
 from shared.eventstore import EventStore
+from shared.periodic import run_every
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,10 @@ async def run_overdue_scheduler(
     pool: asyncpg.Pool, store: EventStore, clock: Clock, stop: asyncio.Event, *, interval_seconds: float
 ) -> None:
     """Call ``emit_overdue_payments`` every ``interval_seconds`` until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            reported = await emit_overdue_payments(pool, store, clock.now())
-            if reported:
-                log.info("reported overdue invoices", extra={"count": reported})
-        except (asyncpg.PostgresError, OSError):
-            log.exception("overdue scan failed; retrying on the next tick")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def tick() -> None:
+        reported = await emit_overdue_payments(pool, store, clock.now())
+        if reported:
+            log.info("reported overdue invoices", extra={"count": reported})
+
+    await run_every(interval_seconds, tick, stop, job="overdue scan")

@@ -11,7 +11,6 @@ exactly one transaction, and ``SlaBreached`` is published exactly once through t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ import asyncpg
 from shared.clock import Clock
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventStore
+from shared.periodic import run_every
 from shared.uow import UnitOfWork
 
 from ..adapters import readmodel
@@ -103,14 +103,12 @@ async def run_scheduler(
     unverified_grace: timedelta,
 ) -> None:
     """Sweep SLA breaches and unknown customers' tickets every ``interval_seconds`` until ``stop``."""
-    while not stop.is_set():
-        try:
-            now = clock.now()
-            breaches = await emit_sla_breaches(pool, store, now)
-            closed = await close_tickets_of_unknown_customers(pool, store, now, grace=unverified_grace)
-            if breaches or closed:
-                log.info("scheduler tick", extra={"sla_breaches": breaches, "closed_unknown_customer": closed})
-        except (asyncpg.PostgresError, OSError):
-            log.exception("scheduler tick failed; retrying on the next one")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def tick() -> None:
+        now = clock.now()
+        breaches = await emit_sla_breaches(pool, store, now)
+        closed = await close_tickets_of_unknown_customers(pool, store, now, grace=unverified_grace)
+        if breaches or closed:
+            log.info("scheduler tick", extra={"sla_breaches": breaches, "closed_unknown_customer": closed})
+
+    await run_every(interval_seconds, tick, stop, job="ticketing scheduler tick")

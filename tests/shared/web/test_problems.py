@@ -165,5 +165,13 @@ def test_only_closed_pool_or_connection_interface_errors_count_as_outages() -> N
     assert is_dependency_unavailable(asyncpg.exceptions.ConnectionDoesNotExistError("closed mid-query"))
     assert is_dependency_unavailable(OSError("Multiple exceptions: [Errno 111] Connect call failed"))
     assert is_dependency_unavailable(TimeoutError())
+    # What a PostgreSQL restart raises for a statement in flight, and on a pooled connection afterwards.
+    assert is_dependency_unavailable(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+    assert is_dependency_unavailable(
+        asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    )
+    assert is_dependency_unavailable(
+        asyncpg.exceptions.InterfaceError("connection was closed in the middle of operation")
+    )
     assert not is_dependency_unavailable(PermissionError(13, "denied"))
     assert not is_dependency_unavailable(ValueError("bug"))
