@@ -342,6 +342,19 @@ def verify_timelines_exactly_once(platform: RunningPlatform, truth: GroundTruth,
             assert not missing, f"{c.customer_id}'s timeline misses {len(missing)} events"
 
 
+def _process_report(platform: RunningPlatform) -> str:
+    """Which processes died, with the end of their logs: what a failed CI run needs to be diagnosed."""
+    dead = [name for name in platform.processes if not platform.alive(name)]
+    if not dead:
+        return "every process is alive"
+    tails = []
+    for name in dead:
+        log_file = platform.log_dir / f"{name}.log"
+        text = log_file.read_text(errors="replace") if log_file.exists() else ""
+        tails.append(f"--- {name} ---\n{text[-2000:]}")
+    return f"dead: {dead}\n" + "\n".join(tails)
+
+
 async def verify_all(platform: RunningPlatform, truth: GroundTruth, *, recovery_seconds: float) -> float:
     """Wait (at most ``recovery_seconds``) until the read models equal the ground truth, then check all.
 
@@ -358,7 +371,7 @@ async def verify_all(platform: RunningPlatform, truth: GroundTruth, *, recovery_
             break
         if time.monotonic() > deadline:
             raise AssertionError(f"not recovered within {recovery_seconds}s: outboxes {outboxes}, "
-                                 f"{len(mismatches)} mismatches, e.g. {mismatches[:3]}")
+                                 f"{len(mismatches)} mismatches, e.g. {mismatches[:3]}; {_process_report(platform)}")
         await asyncio.sleep(1.0)
     converged = time.monotonic() - started
     stores = await verify_event_stores(platform, truth)
