@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from simpleeval import SimpleEval
+from simpleeval import EvalWithCompoundTypes
 
 CUSTOMER_FIELDS: frozenset[str] = frozenset(
     {
@@ -135,7 +135,11 @@ def evaluate_condition(
         "event": SimpleNamespace(**{name: event.get(name) for name in event_fields}),
         "customer": SimpleNamespace(**{name: customer.get(name) for name in CUSTOMER_FIELDS}),
     }
-    evaluator = SimpleEval(names=names, functions={})
+    # The compound-types evaluator, because the save-time gate admits list and tuple literals
+    # (``event.channel in ['web', 'store']``, ``event.recommendations != []``), which the plain one
+    # refuses at run time: such a condition was accepted and then never held. The gate still refuses
+    # dicts, sets and comprehensions before a condition is ever stored.
+    evaluator = EvalWithCompoundTypes(names=names, functions={})
     try:
         return bool(evaluator.eval(expression.strip()))
     except Exception:  # any failure of an untrusted expression means "does not hold"

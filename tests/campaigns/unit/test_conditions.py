@@ -66,3 +66,10 @@ def test_a_runtime_error_counts_as_false_not_a_crash() -> None:
 
 def test_no_condition_always_holds() -> None:
     assert evaluate_condition(None, event={}, customer={}, event_fields=ORDER_FIELDS) is True
+
+
+def test_list_and_tuple_literals_that_pass_validation_also_evaluate() -> None:
+    for condition in ("event.channel in ['web', 'store']", "event.channel in ('web', 'store')"):
+        validate_condition(condition, event_fields=ORDER_FIELDS)
+        assert evaluate_condition(condition, event={"channel": "web"}, customer={}, event_fields=ORDER_FIELDS)
+        assert not evaluate_condition(condition, event={"channel": "app"}, customer={}, event_fields=ORDER_FIELDS)
