@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from shared.catalog import DomainEvent, Money, Personal, event
+from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
 
 DOMAIN = "campaigns"
 MESSAGES_TOPIC = "campaigns.messages"
@@ -79,13 +79,17 @@ class SuppressionReason(StrEnum):
     * ``campaign_cap``: this campaign already reached the customer as often as its cap allows.
     * ``frequency_cap``: the global cap of marketing messages per customer per window is reached.
     * ``channel_conflict``: the customer already holds a live offer for the same product
-      (from any campaign, on any channel): never two offers for one product.
+      (from any campaign, on any channel): never two offers for one product. An offer taken from
+      the customer's recommendations skips recommended products with a live offer; this is the
+      reason when every one of them has one.
     * ``budget_exhausted``: the campaign's budget cannot pay for another send.
     * ``customer_inactive``: the customer is erased, merged into another, or unknown.
     * ``service_recovery_hold``: an open complaint, a recent SLA breach or a recent detractor answer;
       promotions wait while service recovers.
     * ``quiet_hours_deferred``: inside quiet hours in the customer's time zone; the decision is
       deferred (``deferred_until``) and taken again then, not dropped.
+    * ``no_recommendation``: the offer takes its product from the customer's recommendations, and
+      analytics recommends nothing to this customer (yet).
 
     A customer outside the audience, or an event for which the condition is false, is not
     triggered at all: no decision, no event.
@@ -99,6 +103,7 @@ class SuppressionReason(StrEnum):
     CUSTOMER_INACTIVE = "customer_inactive"
     SERVICE_RECOVERY_HOLD = "service_recovery_hold"
     QUIET_HOURS_DEFERRED = "quiet_hours_deferred"
+    NO_RECOMMENDATION = "no_recommendation"
 
 
 class InvalidRedemptionReason(StrEnum):
@@ -230,11 +235,62 @@ class MessageSent(_CampaignsEvent):
     triggering_event_id: str
 
 
+# MessageSuppressed v1 as published, frozen: a new reason is a new version of the event, because a
+# reader validating v1 must never meet a value it does not know. The docstrings are v1's schema text.
+class SuppressionReasonV1(StrEnum):
+    """Why a campaign did not reach a customer it was triggered for.
+
+    * ``no_consent``: the customer has consented to none of the campaign's channels.
+    * ``campaign_cap``: this campaign already reached the customer as often as its cap allows.
+    * ``frequency_cap``: the global cap of marketing messages per customer per window is reached.
+    * ``channel_conflict``: the customer already holds a live offer for the same product
+      (from any campaign, on any channel): never two offers for one product.
+    * ``budget_exhausted``: the campaign's budget cannot pay for another send.
+    * ``customer_inactive``: the customer is erased, merged into another, or unknown.
+    * ``service_recovery_hold``: an open complaint, a recent SLA breach or a recent detractor answer;
+      promotions wait while service recovers.
+    * ``quiet_hours_deferred``: inside quiet hours in the customer's time zone; the decision is
+      deferred (``deferred_until``) and taken again then, not dropped.
+
+    A customer outside the audience, or an event for which the condition is false, is not
+    triggered at all: no decision, no event.
+    """
+
+    NO_CONSENT = "no_consent"
+    CAMPAIGN_CAP = "campaign_cap"
+    FREQUENCY_CAP = "frequency_cap"
+    CHANNEL_CONFLICT = "channel_conflict"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    CUSTOMER_INACTIVE = "customer_inactive"
+    SERVICE_RECOVERY_HOLD = "service_recovery_hold"
+    QUIET_HOURS_DEFERRED = "quiet_hours_deferred"
+
+
 @event
-class MessageSuppressed(_CampaignsEvent):
+class MessageSuppressedV1(_CampaignsEvent):
     """A campaign was triggered for a customer but did not reach them, and why."""
 
     event_type: ClassVar[str] = "MessageSuppressed"
+    event_version: ClassVar[int] = 1
+    description: ClassVar[str] = "A triggered campaign did not reach the customer; reason says why."
+
+    campaign_id: str
+    customer_id: str
+    reason: SuppressionReasonV1
+    detail: str | None = None
+    deferred_until: datetime | None = None
+    triggering_event_id: str
+
+
+@event
+class MessageSuppressed(_CampaignsEvent):
+    """A campaign was triggered for a customer but did not reach them, and why.
+
+    v2 adds the reason ``no_recommendation``; nothing else changed, so v1 data reads as it is.
+    """
+
+    event_type: ClassVar[str] = "MessageSuppressed"
+    event_version: ClassVar[int] = 2
     description: ClassVar[str] = "A triggered campaign did not reach the customer; reason says why."
 
     campaign_id: str
@@ -243,6 +299,12 @@ class MessageSuppressed(_CampaignsEvent):
     detail: str | None = None
     deferred_until: datetime | None = None
     triggering_event_id: str
+
+
+@CATALOG.upcaster("MessageSuppressed", 1)
+def _message_suppressed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Every v1 reason is a v2 reason."""
+    return data
 
 
 @event
@@ -368,11 +430,13 @@ __all__ = [
     "MessageRequested",
     "MessageSent",
     "MessageSuppressed",
+    "MessageSuppressedV1",
     "NpsCategory",
     "Objective",
     "OfferRedeemed",
     "OfferSent",
     "SuppressionReason",
+    "SuppressionReasonV1",
     "SurveyAnswered",
     "SurveyKind",
     "SurveySent",
