@@ -82,7 +82,7 @@ async def _erased(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], a
     await conn.execute(
         """insert into customer_replica (customer_id, erased) values ($1, true)
            on conflict (customer_id) do update set erased = true, birthday = null, interests = '{}',
-               timezone = null, updated_at = now()""",
+               timezone = null, recommended_skus = '{}', updated_at = now()""",
         cid,
     )
 
@@ -149,6 +149,19 @@ async def _segment_exited(conn: asyncpg.Connection, cid: str, data: Mapping[str,
                        cid, str(data.get("segment")))
 
 
+async def _recommendations_changed(
+    conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime
+) -> None:
+    # The latest list replaces the previous one: a customer's analytics events share one partition,
+    # so they arrive in the order analytics published them.
+    skus = [str(_get(item, "sku")) for item in data.get("recommendations") or []]
+    await conn.execute(
+        """insert into customer_replica (customer_id, recommended_skus) values ($1, $2)
+           on conflict (customer_id) do update set recommended_skus = $2, updated_at = now()""",
+        cid, skus,
+    )
+
+
 async def _survey_answered(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
     if str(data.get("nps_category")) == "detractor":
         await record_detractor(conn, cid, at)
@@ -180,6 +193,7 @@ UPDATERS: dict[str, Updater] = {
     "SlaBreached": _sla_breached,
     "SegmentEntered": _segment_entered,
     "SegmentExited": _segment_exited,
+    "RecommendationsChanged": _recommendations_changed,
     "SurveyAnswered": _survey_answered,
     "LifecycleStageChanged": _set_column("lifecycle_stage", "to_stage"),
     "ChurnRiskChanged": _set_column("churn_band", "to_band"),
@@ -240,6 +254,7 @@ def snapshot_from_row(row: Mapping[str, Any]) -> CustomerSnapshot:
         last_sla_breach_at=row["last_sla_breach_at"],
         last_detractor_at=row["last_detractor_at"],
         segments=frozenset(row["segments"]),
+        recommended_skus=tuple(row["recommended_skus"]),
         lifecycle_stage=row["lifecycle_stage"],
         churn_band=row["churn_band"],
         value_tier=row["value_tier"],

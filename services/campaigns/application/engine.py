@@ -271,7 +271,6 @@ async def decide_many(
     reached: dict[str, int] = {}
     recent: dict[str, int] = {}
     live: dict[str, set[str]] = {}
-    product = definition.action.offer.product_key if definition.action.offer else None
     fields = trigger_event_fields()
     results: list[Decision | None] = []
     recorded: list[tuple[str, TriggeringEvent, Decision]] = []
@@ -303,8 +302,8 @@ async def decide_many(
             spent += decision.cost
             if definition.is_promotion:
                 recent[customer_id] = recent.get(customer_id, 0) + 1
-            if product is not None and definition.action.kind is ActionKind.OFFER:
-                live.setdefault(customer_id, set()).add(product)
+            if decision.offer is not None:
+                live.setdefault(customer_id, set()).add(decision.offer.product_key)
     await _record(engine, conn, campaign, recorded, now)
     if exhausted_now and budget_row is not None and budget_row["exhausted_at"] is None:
         await conn.execute("update campaign_budgets set exhausted_at = $2 where campaign_id = $1", cid, now)
@@ -359,7 +358,7 @@ async def _record(
         elif decision.outcome is Outcome.HELD_OUT:
             events.append(HeldOut(**base, triggering_event_id=trigger.event_id))
         elif decision.outcome is Outcome.SENT and decision.channel is not None:
-            events.append(_plan_send(effects, campaign, customer_id, trigger, decision.channel, decision.cost, now))
+            events.append(_plan_send(effects, campaign, customer_id, trigger, decision, decision.channel, now))
             effects.cost += decision.cost
         effects.streams.append(StreamAppend(f"decision-{campaign.campaign_id}-{customer_id}-{trigger.event_id}",
                                             customer_id, events))
@@ -378,7 +377,7 @@ async def _record(
     )
     if effects.cost:
         await conn.execute("update campaign_budgets set spent = spent + $2 where campaign_id = $1", cid, effects.cost)
-    if effects.offers and definition.action.offer is not None:
+    if effects.offers:
         codes, customers, product_keys, channels, valid = zip(*effects.offers, strict=True)
         await conn.execute(
             """insert into offers (code, campaign_id, customer_id, product_key, channel, issued_at, valid_until)
@@ -408,24 +407,32 @@ def _plan_send(
     campaign: ActiveCampaign,
     customer_id: str,
     trigger: TriggeringEvent,
+    decision: Decision,
     channel: Channel,
-    cost: Decimal,
     now: datetime,
 ) -> DomainEvent:
-    """The sent event of one decision; its offer, survey and message request go into ``effects``."""
+    """The sent event of one decision; its offer, survey and message request go into ``effects``.
+
+    An offer offers what the decision chose (``decision.offer``): the campaign's product, or the
+    customer's recommended sku; the message request names it so the template can show it.
+    """
     action = campaign.definition.action
+    cost = decision.cost
     message_id = str(uuid.uuid5(_NAMESPACE, f"{campaign.campaign_id}:{customer_id}:{trigger.event_id}"))
     variables: dict[str, str] = {}
     sent: DomainEvent
-    if action.kind is ActionKind.OFFER and action.offer is not None:
+    offer = decision.offer
+    if action.kind is ActionKind.OFFER and offer is not None:
         code = offer_code_for(campaign.campaign_id, customer_id, trigger.event_id)
-        valid_until = now + timedelta(days=action.offer.valid_days)
-        effects.offers.append((code, customer_id, action.offer.product_key, channel.value, valid_until))
-        variables = {"offer_code": code, "discount_pct": str(action.offer.discount_pct),
+        valid_until = now + timedelta(days=offer.valid_days)
+        effects.offers.append((code, customer_id, offer.product_key, channel.value, valid_until))
+        variables = {"offer_code": code, "discount_pct": str(offer.discount_pct),
                      "valid_until": valid_until.isoformat()}
+        variables.update({name: value for name, value in (("sku", offer.sku), ("category", offer.category))
+                          if value is not None})
         sent = OfferSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
-                         offer_code=code, sku=action.offer.sku, category=action.offer.category,
-                         discount_pct=action.offer.discount_pct, channel=channel, template=action.template,
+                         offer_code=code, sku=offer.sku, category=offer.category,
+                         discount_pct=offer.discount_pct, channel=channel, template=action.template,
                          cost=cost, valid_until=valid_until, triggering_event_id=trigger.event_id)
     elif action.kind is ActionKind.SURVEY and action.survey_kind is not None:
         survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)

@@ -34,6 +34,7 @@ CUSTOMER_FIELDS: frozenset[str] = frozenset(
         "consents",
         "interests",
         "timezone",
+        "recommended_skus",
     }
 )
 """What ``customer.*`` may name: the replica's profile as the engine exposes it."""

@@ -13,6 +13,9 @@ Order of the rules, and why:
 4. no consent on any allowed channel → ``no_consent``;
 5. this campaign's per-customer cap, then the global frequency cap;
 6. channel integration: a live offer for the same product from any campaign → ``channel_conflict``;
+   an offer from the customer's recommendations takes the first recommended product without a live
+   offer (``no_recommendation`` when analytics recommends nothing, ``channel_conflict`` when every
+   recommended product already has a live offer);
 7. budget → ``budget_exhausted``;
 8. control group → ``held_out`` (after every eligibility rule, so treated and control customers
    are comparable: both were eligible);
@@ -23,8 +26,8 @@ Order of the rules, and why:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -34,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shared.contracts.campaigns import ActionKind, Channel, SuppressionReason
 
 from .conditions import evaluate_condition
-from .model import CampaignDefinition
+from .model import CampaignDefinition, OfferSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,8 @@ class CustomerSnapshot:
     last_sla_breach_at: datetime | None = None
     last_detractor_at: datetime | None = None
     segments: frozenset[str] = frozenset()
+    recommended_skus: tuple[str, ...] = ()
+    """The customer's recommended products from analytics, best first."""
     lifecycle_stage: str | None = None
     churn_band: str | None = None
     value_tier: str | None = None
@@ -78,6 +83,7 @@ class CustomerSnapshot:
             "consents": sorted(self.consents),
             "interests": list(self.interests),
             "timezone": self.timezone,
+            "recommended_skus": list(self.recommended_skus),
         }
 
 
@@ -133,6 +139,8 @@ class Decision:
     detail: str | None = None
     channel: Channel | None = None
     cost: Decimal = Decimal("0.00")
+    offer: OfferSpec | None = None
+    """What a sent offer offers: the campaign's, or with the sku picked from the recommendations."""
     deferred_until: datetime | None = None
     budget_now_exhausted: bool = False
     """True when this decision is the one that finds the budget empty (after a send or a refusal)."""
@@ -162,6 +170,15 @@ def offer_code_for(campaign_id: str, customer_id: str, triggering_event_id: str)
     """A unique, unguessable-enough offer code, stable for one decision (redelivery gives the same code)."""
     digest = hashlib.sha256(f"{campaign_id}:{customer_id}:{triggering_event_id}".encode()).hexdigest()
     return f"C360-{digest[:12].upper()}"
+
+
+def recommended_offer(offer: OfferSpec, recommended: Sequence[str], live: Collection[str]) -> OfferSpec | None:
+    """The offer of the first recommended sku without a live offer (channel integration); None if none is left."""
+    for sku in recommended:
+        candidate = replace(offer, sku=sku, category=None)
+        if candidate.product_key not in live:
+            return candidate
+    return None
 
 
 def quiet_hours_end(now: datetime, timezone: str | None, policy: MarketingPolicy) -> datetime | None:
@@ -238,8 +255,16 @@ def decide(
         days = policy.frequency_window.days
         return suppressed(SuppressionReason.FREQUENCY_CAP, f"{policy.frequency_cap} messages in {days} days reached")
 
-    offer = campaign.action.offer
-    if campaign.action.kind is ActionKind.OFFER and offer and offer.product_key in counters.live_offer_products:
+    offer = campaign.action.offer if campaign.action.kind is ActionKind.OFFER else None
+    if offer is not None and offer.from_recommendations:
+        if not customer.recommended_skus:
+            return suppressed(SuppressionReason.NO_RECOMMENDATION, "analytics recommends nothing to this customer")
+        picked = recommended_offer(offer, customer.recommended_skus, counters.live_offer_products)
+        if picked is None:
+            skus = ", ".join(customer.recommended_skus)
+            return suppressed(SuppressionReason.CHANNEL_CONFLICT, f"live offers for every recommended sku: {skus}")
+        offer = picked
+    elif offer is not None and offer.product_key in counters.live_offer_products:
         return suppressed(SuppressionReason.CHANNEL_CONFLICT, f"a live offer for {offer.product_key} exists")
 
     budget = campaign.budget
@@ -260,4 +285,4 @@ def decide(
     if budget is not None:
         remaining = budget.total - counters.budget_spent - cost
         exhausted_after = remaining < budget.cheapest(campaign.action.channels) or remaining <= 0
-    return Decision(Outcome.SENT, channel=channel, cost=cost, budget_now_exhausted=exhausted_after)
+    return Decision(Outcome.SENT, channel=channel, cost=cost, offer=offer, budget_now_exhausted=exhausted_after)

@@ -44,10 +44,15 @@ class AudienceDocument(_Strict):
 
 
 class OfferDocument(_Strict):
-    """The product or category, the discount and how many days the code is valid."""
+    """The product or category (or the customer's recommendations), the discount and validity in days."""
 
     sku: str | None = None
     category: str | None = None
+    from_recommendations: bool = Field(
+        default=False,
+        description="Offer each customer the first of their recommended products (from analytics) without a "
+        "live offer, instead of a fixed sku or category.",
+    )
     discount_pct: int = Field(default=0, ge=0, le=100)
     valid_days: int = Field(default=30, ge=1, le=365)
 
@@ -112,7 +117,8 @@ class DefinitionDocument(_Strict):
                 kind=self.action.kind,
                 channels=tuple(self.action.channels),
                 template=self.action.template,
-                offer=OfferSpec(offer.sku, offer.category, offer.discount_pct, offer.valid_days) if offer else None,
+                offer=OfferSpec(offer.sku, offer.category, offer.discount_pct, offer.valid_days,
+                                offer.from_recommendations) if offer else None,
                 survey_kind=self.action.survey_kind,
             ),
             per_customer_cap=self.caps.per_customer,

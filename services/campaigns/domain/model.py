@@ -92,12 +92,17 @@ class Audience:
 
 @dataclass(frozen=True, slots=True)
 class OfferSpec:
-    """The product (sku) or category on offer, the discount and how long the code stays valid."""
+    """The product (sku) or category on offer, the discount and how long the code stays valid.
+
+    ``from_recommendations``: the product is not fixed by the campaign; the engine takes, per
+    customer, the first of their recommended skus (from analytics) without a live offer.
+    """
 
     sku: str | None = None
     category: str | None = None
     discount_pct: int = 0
     valid_days: int = 30
+    from_recommendations: bool = False
 
     @property
     def product_key(self) -> str:
@@ -176,10 +181,16 @@ class CampaignDefinition:
                 ) from None
         if not self.action.channels:
             raise InvalidInput("an action needs at least one channel", field="action.channels")
-        if self.action.kind is ActionKind.OFFER and (
-            self.action.offer is None or not (self.action.offer.sku or self.action.offer.category)
-        ):
-            raise InvalidInput("an offer needs a sku or a category", field="action.offer")
+        offer = self.action.offer
+        if offer is not None and offer.from_recommendations:
+            if self.action.kind is not ActionKind.OFFER:
+                raise InvalidInput("only an offer action can take its product from the recommendations",
+                                   field="action.offer.from_recommendations")
+            if offer.sku or offer.category:
+                raise InvalidInput("an offer from the recommendations takes its sku from them: give no sku or "
+                                   "category", field="action.offer.from_recommendations")
+        elif self.action.kind is ActionKind.OFFER and (offer is None or not (offer.sku or offer.category)):
+            raise InvalidInput("an offer needs a sku or a category (or from_recommendations)", field="action.offer")
         if self.action.kind is ActionKind.SURVEY and self.action.survey_kind is None:
             raise InvalidInput("a survey action needs survey_kind (nps or csat)", field="action.survey_kind")
         if not 0 <= self.control_group_pct <= 50:

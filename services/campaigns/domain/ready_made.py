@@ -101,16 +101,23 @@ BIRTHDAY_GREETING: dict[str, Any] = {
 }
 
 CROSS_SELL_FROM_RECOMMENDATIONS: dict[str, Any] = {
-    "name": "Cross-sell accessories after a big order",
+    "name": "Cross-sell from the customer's recommendations",
     "objective": "cross_sell",
-    "trigger": {"event_type": "OrderPlaced", "condition": "event.total > 1000 and customer.orders_count >= 2"},
+    "trigger": {"event_type": "RecommendationsChanged", "condition": "event.recommendations != []"},
     "audience": {"exclude_segments": ["fraud_flagged"]},
     "action": {"kind": "offer", "channels": ["email", "sms"], "template": "recommended-for-you",
-               "offer": {"category": "recommended", "discount_pct": 10, "valid_days": 30}},
+               "offer": {"from_recommendations": True, "discount_pct": 10, "valid_days": 30}},
     "caps": {"per_customer": 2},
     "budget": {"total": "1000.00", "cost_per_send": {"email": "0.10", "sms": "0.50"}},
     "control_group_pct": 10,
 }
+"""Triggered by analytics' ``RecommendationsChanged``, not by a big ``OrderPlaced``: a marketer means
+"offer what this customer is likely to buy next", right after a purchase changed it. The order
+reaches campaigns before analytics has folded it into the recommendations, so an order trigger
+would offer from the list as it was *before* the purchase, possibly the very product just bought.
+``RecommendationsChanged`` comes once analytics counted the purchase (owned products are never
+recommended), and only when the list really changed. The engine offers the first recommended sku
+without a live offer (channel integration); the condition skips a list that emptied."""
 
 READY_MADE: dict[str, dict[str, Any]] = {
     "welcome": WELCOME_AFTER_FIRST_ORDER,

@@ -58,6 +58,18 @@ async def test_an_unknown_field_in_a_condition_is_a_422_with_its_position(client
     assert (await client.get("/v1/campaigns")).json()["items"] == []
 
 
+async def test_an_offer_from_recommendations_that_also_names_a_sku_is_a_422(client: httpx.AsyncClient) -> None:
+    action = {"kind": "offer", "channels": ["email"], "template": "recommended-for-you",
+              "offer": {"from_recommendations": True, "sku": "SKU-1"}}
+    response = await create(client, action=action)
+    assert response.status_code == 422
+    assert response.json()["field"] == "action.offer.from_recommendations"
+    action["offer"] = {"from_recommendations": True, "discount_pct": 10}
+    created = await create(client, action=action)
+    assert created.status_code == 201, created.text
+    assert created.json()["action"]["offer"]["from_recommendations"] is True
+
+
 async def test_a_stale_if_match_is_412(client: httpx.AsyncClient) -> None:
     campaign = (await create(client)).json()
     response = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"name": "x"}, headers={"If-Match": '"9"'})

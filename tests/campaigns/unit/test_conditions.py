@@ -73,3 +73,10 @@ def test_list_and_tuple_literals_that_pass_validation_also_evaluate() -> None:
         validate_condition(condition, event_fields=ORDER_FIELDS)
         assert evaluate_condition(condition, event={"channel": "web"}, customer={}, event_fields=ORDER_FIELDS)
         assert not evaluate_condition(condition, event={"channel": "app"}, customer={}, event_fields=ORDER_FIELDS)
+
+
+def test_the_customers_recommended_skus_are_a_known_field() -> None:
+    condition = "customer.recommended_skus != [] and 'SKU-B' in customer.recommended_skus"
+    validate_condition(condition, event_fields=ORDER_FIELDS)
+    assert evaluate_condition(condition, event={}, customer={"recommended_skus": ["SKU-B"]}, event_fields=ORDER_FIELDS)
+    assert not evaluate_condition(condition, event={}, customer={"recommended_skus": []}, event_fields=ORDER_FIELDS)

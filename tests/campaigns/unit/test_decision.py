@@ -89,6 +89,47 @@ def test_a_live_offer_for_another_product_does_not_block() -> None:
     assert decide_for(counters=Counters(live_offer_products=frozenset({"sku:OTHER"}))).outcome is Outcome.SENT
 
 
+def test_a_fixed_offer_is_what_a_sent_decision_offers() -> None:
+    decision = decide_for()
+    assert decision.offer is not None and decision.offer.sku == "DEPOSIT-12M"
+
+
+RECOMMENDED_OFFER = {"kind": "offer", "channels": ["email"], "template": "recommended-for-you",
+                     "offer": {"from_recommendations": True, "discount_pct": 10, "valid_days": 14}}
+
+
+def test_an_offer_from_recommendations_offers_the_first_recommended_sku() -> None:
+    decision = decide_for(campaign=a_campaign(action=RECOMMENDED_OFFER),
+                          customer=a_customer(recommended_skus=("SKU-B", "SKU-C")))
+    assert decision.outcome is Outcome.SENT
+    assert decision.offer is not None
+    assert (decision.offer.sku, decision.offer.discount_pct, decision.offer.valid_days) == ("SKU-B", 10, 14)
+    assert decision.offer.product_key == "sku:SKU-B"
+
+
+def test_an_offer_from_recommendations_skips_a_recommended_sku_with_a_live_offer() -> None:
+    decision = decide_for(campaign=a_campaign(action=RECOMMENDED_OFFER),
+                          customer=a_customer(recommended_skus=("SKU-B", "SKU-C")),
+                          counters=Counters(live_offer_products=frozenset({"sku:SKU-B"})))
+    assert decision.outcome is Outcome.SENT
+    assert decision.offer is not None and decision.offer.sku == "SKU-C"
+
+
+def test_an_offer_from_recommendations_without_any_is_suppressed_as_no_recommendation() -> None:
+    decision = decide_for(campaign=a_campaign(action=RECOMMENDED_OFFER), customer=a_customer(recommended_skus=()))
+    assert decision.outcome is Outcome.SUPPRESSED
+    assert decision.reason is SuppressionReason.NO_RECOMMENDATION
+    assert decision.offer is None
+
+
+def test_an_offer_from_recommendations_all_on_live_offers_is_a_channel_conflict() -> None:
+    decision = decide_for(campaign=a_campaign(action=RECOMMENDED_OFFER),
+                          customer=a_customer(recommended_skus=("SKU-B", "SKU-C")),
+                          counters=Counters(live_offer_products=frozenset({"sku:SKU-B", "sku:SKU-C"})))
+    assert decision.reason is SuppressionReason.CHANNEL_CONFLICT
+    assert decision.detail is not None and "SKU-B, SKU-C" in decision.detail
+
+
 def test_budget_exhausted_is_suppressed_and_flags_exhaustion() -> None:
     decision = decide_for(counters=Counters(budget_spent=Decimal("999.95")))
     assert decision.reason is SuppressionReason.BUDGET_EXHAUSTED

@@ -51,6 +51,29 @@ def test_an_offer_needs_a_product() -> None:
         create(a_definition_document(action={"kind": "offer", "channels": ["email"], "template": "t", "offer": {}}))
 
 
+def test_an_offer_may_take_its_product_from_the_recommendations() -> None:
+    action = {"kind": "offer", "channels": ["email"], "template": "t", "offer": {"from_recommendations": True}}
+    campaign = create(a_definition_document(action=action))
+    assert campaign.definition is not None
+    offer = campaign.definition.action.offer
+    assert offer is not None and offer.from_recommendations and offer.sku is None
+
+
+@pytest.mark.parametrize("offer", [{"from_recommendations": True, "sku": "SKU-1"},
+                                   {"from_recommendations": True, "category": "books"}])
+def test_an_offer_from_the_recommendations_names_no_product_itself(offer: dict[str, object]) -> None:
+    action = {"kind": "offer", "channels": ["email"], "template": "t", "offer": offer}
+    with pytest.raises(InvalidInput, match="takes its sku from them") as caught:
+        create(a_definition_document(action=action))
+    assert caught.value.extra["field"] == "action.offer.from_recommendations"
+
+
+def test_only_an_offer_takes_its_product_from_the_recommendations() -> None:
+    action = {"kind": "message", "channels": ["email"], "template": "t", "offer": {"from_recommendations": True}}
+    with pytest.raises(InvalidInput, match="only an offer action"):
+        create(a_definition_document(action=action))
+
+
 def test_status_moves_draft_active_paused_completed() -> None:
     campaign = create(a_definition_document())
     campaign.pull_events()

@@ -30,7 +30,8 @@ CASES: dict[str, tuple[str | None, dict[str, Any], dict[str, Any], dict[str, Any
     "loyalty_high_value": ("SegmentEntered", {"segment": "high_value"}, {}, {"segment": "loyal"}),
     "cashback": ("OrderPlaced", {"total": Decimal("2500.00")}, {}, {"total": Decimal("1999.99")}),
     "birthday": (None, {}, {}, None),
-    "cross_sell": ("OrderPlaced", {"total": Decimal("1500.00")}, {"orders_count": 3}, {"total": Decimal("10")}),
+    "cross_sell": ("RecommendationsChanged", {"recommendations": [{"sku": "SKU-B", "score": 2, "because_of": "SKU-A"}]},
+                   {"recommended_skus": ("SKU-B",)}, {"recommendations": []}),
 }
 
 
@@ -69,3 +70,16 @@ def test_promotions_wait_while_a_complaint_is_open_but_service_recovery_does_not
     assert decision.reason is SuppressionReason.SERVICE_RECOVERY_HOLD
     recent = {"open_complaints": 1, "last_sla_breach_at": NOON - timedelta(hours=1)}
     assert run("service_recovery", {"ticket_id": "t"}, recent) in (Outcome.SENT, Outcome.HELD_OUT)
+
+
+def test_cross_sell_offers_the_first_recommended_product_without_a_live_offer() -> None:
+    # no control group here: a random customer id would be held out one time in ten
+    _, definition = parse_definition({**READY_MADE["cross_sell"], "control_group_pct": 0})
+    customer = a_customer(recommended_skus=("SKU-B", "SKU-C"))
+    event = TriggeringEvent("e", "RecommendationsChanged", {"recommendations": [{"sku": "SKU-B"}, {"sku": "SKU-C"}]})
+    decision = decide(campaign_id="cross-sell", campaign=definition, customer=customer, event=event,
+                      counters=Counters(live_offer_products=frozenset({"sku:SKU-B"})), policy=POLICY, now=NOON,
+                      event_fields=trigger_event_fields()["RecommendationsChanged"])
+    assert decision.outcome is Outcome.SENT
+    assert decision.offer is not None
+    assert (decision.offer.sku, decision.offer.discount_pct, decision.offer.valid_days) == ("SKU-C", 10, 30)
