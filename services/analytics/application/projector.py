@@ -222,7 +222,7 @@ class AnalyticsProjector:
 
         folded: list[tuple[str, State, str | None, int]] = []
         signals: dict[str, list[DomainEvent]] = {}
-        recompute: dict[str, State] = {}
+        recompute: dict[str, tuple[State, list[str]]] = {}
         skus_before_after: list[tuple[list[str], list[str]]] = []
         now = datetime.now(UTC)
         for owner in sorted(owners):
@@ -241,7 +241,7 @@ class AnalyticsProjector:
             if self.store is not None and merged_into is None:
                 signals[owner] = changes(before, state, now=now)
                 if state["status"] != "erased" and (owned_before != owned_after or owner in batch.refold):
-                    recompute[owner] = state
+                    recompute[owner] = (state, owned_after)
             skus_before_after.append((owned_before, owned_after))
             folded.append((owner, state, merged_into, old.signal_version if old else 0))
         await rm.add_co_purchases(conn, _new_pairs(skus_before_after))
@@ -261,7 +261,7 @@ class AnalyticsProjector:
             await append_signals(conn, appends, service=self.store.service, topic=self.store.topic)
 
     async def _recommendations(
-        self, conn: asyncpg.Connection, states: dict[str, State], now: datetime
+        self, conn: asyncpg.Connection, customers: dict[str, tuple[State, list[str]]], now: datetime
     ) -> dict[str, DomainEvent]:
         """``RecommendationsChanged`` of the customers whose purchases changed in this batch.
 
@@ -269,14 +269,13 @@ class AnalyticsProjector:
         skus (the table as it stands in this transaction, this batch's pairs included), one read and
         one write of what was last published. The formula and limit are the 360 view's.
         """
-        owned = {owner: model.owned_products(state) for owner, state in states.items()}
-        skus = sorted({sku for products in owned.values() for sku in products})
+        skus = sorted({sku for _, owned in customers.values() for sku in owned})
         co = await rm.co_purchases_for(conn, skus) if skus else {}
-        published = await rm.published_recommendations(conn, states)
+        published = await rm.published_recommendations(conn, customers)
         emitted: dict[str, DomainEvent] = {}
         remembered: list[tuple[str, list[str]]] = []
-        for owner, state in states.items():
-            recommended = f.recommend(owned[owner], co, self.rules.recommendations_limit)
+        for owner, (state, owned) in customers.items():
+            recommended = f.recommend(owned, co, self.rules.recommendations_limit)
             signal = recommendations_change(
                 state, published.get(owner, []), recommended, provenance_limit=self.rules.provenance_limit, now=now
             )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
-from services.analytics.bootstrap import projector_worker
+from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.bootstrap import event_store, projector_worker
 from services.analytics.config import AnalyticsSettings
+from shared.consumer import apply_records
+from shared.contracts.customer import CustomersMerged
 from shared.db import create_pool
 from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, read_topic
 from shared.testing.waiting import eventually
-from tests.analytics.builders import at, new_customer_id, order_placed, registered
-from tests.analytics.integration.support import analytics_settings
+from tests.analytics.builders import at, erased, fact, new_customer_id, order_placed, registered
+from tests.analytics.integration.support import analytics_settings, records
 from tests.analytics.integration.test_kafka_and_rebuild import in_thread, publish
 
 
@@ -71,3 +76,40 @@ async def test_an_order_publishes_the_customers_recommendations_once_and_redeliv
     assert signal.value["previous_skus"] == []
     assert signal.value["rule"] == "recommendations.co_purchase"
     assert signal.value["provenance"] == [first_order.event_id]
+
+
+async def published_lists(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:
+    """The RecommendationsChanged data appended for the customer, in order."""
+    rows = await pool.fetch(
+        "select data from public.events where subject = $1 and event_type = 'RecommendationsChanged'"
+        " order by position",
+        customer_id,
+    )
+    return [row["data"] for row in rows]
+
+
+async def test_a_merge_recomputes_the_survivors_list_and_erasure_forgets_it(
+    make_database, platform_settings
+) -> None:
+    settings = analytics_settings(platform_settings, await make_database("analytics"))
+    projector = AnalyticsProjector(rules=settings.rules, store=event_store(settings))
+    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=2)
+    try:
+        owner, survivor, duplicate = new_customer_id(), new_customer_id(), new_customer_id()
+        await apply_records(pool, projector, records([order_placed(owner, at(1), sku="A", also=("B",))]))
+        await apply_records(pool, projector, records([order_placed(survivor, at(2), sku="A"),
+                                                      order_placed(duplicate, at(2), sku="B")]))
+        assert [[p["sku"] for p in d["recommendations"]] for d in await published_lists(pool, survivor)] == [["B"]]
+
+        # The duplicate bought B: merged, the survivor owns A and B and has nothing left to recommend.
+        merge = fact(CustomersMerged(customer_id=survivor, duplicate_id=duplicate, merged_at=at(3)), at(3))
+        await apply_records(pool, projector, records([merge]))
+        lists = await published_lists(pool, survivor)
+        assert [(d["recommendations"], d["previous_skus"]) for d in lists[1:]] == [([], ["B"])]
+
+        remembered = "select count(*) from public.published_recommendations where customer_id = any($1::uuid[])"
+        assert await pool.fetchval(remembered, [survivor, duplicate]) == 2
+        await apply_records(pool, projector, records([erased(survivor, at(4))]))
+        assert await pool.fetchval(remembered, [survivor, duplicate]) == 0
+    finally:
+        await pool.close()
