@@ -31,7 +31,7 @@ import asyncpg
 from kafka import KafkaConsumer, TopicPartition
 from tqdm import tqdm
 
-from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.application.projector import SIGNAL_STREAM_TYPE, AnalyticsProjector, signal_stream
 from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
 from shared.consumer import BatchProcessor, RawRecord
@@ -191,6 +191,15 @@ async def _swap(
             if bar is not None and remaining:
                 bar.total += remaining
             caught_up = await _replay(reader, processor, executor, batch, bar)
+            # The replay publishes no signals, so its views count none; the live signal streams go on
+            # from where they are, or the next signal of every customer would conflict.
+            await conn.execute(
+                f"""update "{schema}".customer_views v set signal_version = s.version
+                    from (select stream_id, max(version) as version from public.events
+                          where stream_type = $1 group by stream_id) s
+                    where s.stream_id = $2 || v.customer_id::text""",
+                SIGNAL_STREAM_TYPE, signal_stream(""),
+            )
             retired = f"analytics_retired_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
             exists = await conn.fetchval("select count(*) from pg_namespace where nspname = $1", READ_MODEL_SCHEMA)
             if exists:

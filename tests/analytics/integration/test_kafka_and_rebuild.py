@@ -89,6 +89,8 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
             r["customer_id"]: r["state"]
             for r in await pool.fetch("select customer_id::text, state from customer_views")
         }
+        signals_before = dict(await pool.fetch("select customer_id::text, signal_version from customer_views"))
+        assert any(signals_before.values())  # the live projector published signals
         kpis_before = await pool.fetch("select * from survey_answers order by event_id")
         co_before = await pool.fetch("select * from co_purchases order by sku_a, sku_b")
     finally:
@@ -106,6 +108,8 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
         }
         assert len(after) == 400
         assert after == before
+        # The signal streams go on where they are: the next signal appends, it does not conflict.
+        assert dict(await pool.fetch("select customer_id::text, signal_version from customer_views")) == signals_before
         assert await pool.fetch("select * from survey_answers order by event_id") == kpis_before
         co_after = await pool.fetch("select * from co_purchases where customers <> 0 order by sku_a, sku_b")
         assert co_after == [r for r in co_before if r["customers"] != 0]
