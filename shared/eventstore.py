@@ -90,23 +90,31 @@ class Checkpoint:
 
 
 _APPEND_SQL = """
-with head as (
+with input as (
+    select * from unnest($6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[])
+        with ordinality as i(event_id, event_type, event_version, payload, ce_type, n)
+),
+head as (
     select coalesce(max(version), 0) as version from events where stream_id = $1
 ),
 new_events as (
     insert into events (event_id, stream_id, stream_type, version, event_type, event_version,
                         subject, data, metadata, occurred_at)
-    select e.event_id, $1, $2, e.version, e.event_type, e.event_version, $3, e.data::jsonb, $4, $5
-    from unnest($6::uuid[], $7::int[], $8::text[], $9::int[], $10::text[])
-         as e(event_id, version, event_type, event_version, data)
+    select i.event_id, $1, $2, $11 + i.n, i.event_type, i.event_version, $3,
+           i.payload::jsonb, $4, $5
+    from input i
     where (select version from head) = $11
+    order by i.n
     returning position, event_id, version, recorded_at
 ),
 new_outbox as (
     insert into outbox (topic, key, headers, payload)
-    select $12, $13, o.headers::jsonb, o.payload
-    from unnest($14::uuid[], $15::text[], $16::bytea[]) as o(event_id, headers, payload)
-    join new_events n on n.event_id = o.event_id
+    select $12, $13,
+           $14::jsonb || jsonb_build_object('ce_id', i.event_id::text, 'ce_type', i.ce_type,
+                                            'ce_streamversion', ($11 + i.n)::text),
+           convert_to(i.payload, 'UTF8')
+    from input i join new_events n on n.event_id = i.event_id
+    where $12 <> ''
     order by n.position
     returning 1
 )
@@ -167,8 +175,9 @@ class EventStore:
         if any(e.personal_fields() for e in events):
             key = await self.keys.key_for(conn, subject)
 
-        # Hot path: serialise each event once (the same bytes become the jsonb column and the Kafka
-        # value) and build the CloudEvents headers from a per-append template.
+        # Hot path: serialise each event once and send it once (the same text becomes the jsonb column
+        # and, byte for byte, the Kafka value); the CloudEvents headers are one template per append that
+        # the statement completes per event (ce_id, ce_type, ce_streamversion).
         template = Envelope(
             id=_NIL,
             type="",
@@ -183,25 +192,18 @@ class EventStore:
             traceparent=metadata.traceparent,
         ).header_map()
         ids: list[UUID] = []
-        datas: list[str] = []
-        headers: list[str] = []
-        payloads: list[bytes] = []
-        for offset, event in enumerate(events, start=1):
+        payloads: list[str] = []
+        for event in events:
             event_id = uuid7()
             personal = event.personal_fields()
             if personal:
                 data = event.model_dump(mode="json")
                 data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
-                payload = orjson.dumps(data)
+                payload = orjson.dumps(data).decode()
             else:
-                payload = event.__pydantic_serializer__.to_json(event)
+                payload = event.__pydantic_serializer__.to_json(event).decode()
             ids.append(event_id)
             payloads.append(payload)
-            datas.append(payload.decode())
-            template["ce_id"] = str(event_id)
-            template["ce_type"] = event.ce_type()
-            template["ce_streamversion"] = str(expected_version + offset)
-            headers.append(orjson.dumps(template).decode())
 
         try:
             rows = await conn.fetch(
@@ -212,16 +214,14 @@ class EventStore:
                 metadata.as_dict(),
                 moment,
                 ids,
-                [expected_version + i for i in range(1, len(events) + 1)],
                 [e.event_type for e in events],
                 [e.event_version for e in events],
-                datas,
+                payloads,
+                [e.ce_type() for e in events],
                 expected_version,
                 self.topic or "",
                 subject.encode(),
-                ids if self.topic else [],
-                headers,
-                payloads,
+                template,
             )
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict(
