@@ -9,9 +9,7 @@ deferred and scheduled triggers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import logging
 from pathlib import Path
 
 from services.campaigns.api.app import EVENTS_TOPIC, build_engine, create_app
@@ -19,14 +17,13 @@ from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
 from shared.clock import Clock, SystemClock
-from shared.consumer import TRANSIENT_ERRORS, KeyProvider
+from shared.consumer import KeyProvider
 from shared.db import create_pool
 from shared.keyaccess import key_provider_for
+from shared.periodic import run_every
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
-
-log = logging.getLogger(__name__)
 
 
 def engine_worker(
@@ -59,13 +56,8 @@ async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
     clock = SystemClock()
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        while not stop.is_set():
-            try:
-                await fire_due_timers(pool, engine, now=clock.now())
-            except TRANSIENT_ERRORS as exc:  # database down, or a deadlock with the engine: next poll retries
-                log.warning("firing timers failed; retrying", extra={"error": repr(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        # A database outage or a deadlock with the engine: the next poll retries.
+        await run_every(interval, lambda: fire_due_timers(pool, engine, now=clock.now()), stop, job="timers")
     finally:
         await pool.close()
 
