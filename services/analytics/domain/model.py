@@ -69,7 +69,16 @@ TRAIT_DRIVERS: dict[str, tuple[str, ...]] = {
 """Which kinds of facts drive each trait: its provenance lists their most recent event ids."""
 
 
-@lru_cache(maxsize=65536)
+TIME_CACHE_SIZE = 8192
+"""Entries of each time-string cache below (``iso``, ``parse_iso``): about 2 MiB each when full.
+
+A batch formats and parses the same instants many times over, so a small cache keeps nearly every
+hit (measured on 36,000 events: 75% of ``iso`` and 88% of ``parse_iso`` calls hit with 8,192 entries,
+75% and 89% with 65,536), while almost every instant is new to the process: 65,536 entries took
+~30 MiB and ~75,000 events to fill, which looked like a leak in the soak's memory figures."""
+
+
+@lru_cache(maxsize=TIME_CACHE_SIZE)
 def iso(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds; fixed width, so strings sort like the instants they name."""
     if moment.tzinfo is not UTC:
@@ -77,7 +86,7 @@ def iso(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TIME_CACHE_SIZE)
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
