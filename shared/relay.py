@@ -6,8 +6,10 @@ concurrently and per-stream order is kept; the others wait as hot standbys and t
 poll interval when the leader's connection dies (the lock goes with it).
 
 The leader drains in batches: fetch up to ``batch_size`` unpublished rows in position order, hand
-them to kafka-python's idempotent producer (``acks=all``) in a worker thread (kafka-python blocks and
-must never run in the event loop), wait for every acknowledgement, then mark the rows published.
+them to an idempotent producer (``acks=all``), wait for every acknowledgement, then mark the rows
+published. The producer is aiokafka's, the client Faust already runs on: it lives in the event loop
+(no thread hand-off) and builds record batches in C. On this machine it sends ~70,000 records/s where
+kafka-python, which encodes each record in Python, sends ~6,000-9,000 (see ``bench/relay.py``).
 Latency comes from LISTEN/NOTIFY (the outbox trigger notifies on every insert); a periodic poll is
 the safety net for a lost notification.
 
@@ -28,11 +30,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError as AIOKafkaError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -51,12 +54,12 @@ class RelayPublishError(RuntimeError):
     """Kafka did not acknowledge every record of a batch; the batch stays unpublished."""
 
 
-_OUTAGE_ERRORS = (*DATABASE_UNAVAILABLE, RelayPublishError, KafkaError)
+_OUTAGE_ERRORS = (*DATABASE_UNAVAILABLE, RelayPublishError, AIOKafkaError, KafkaError)
 """What a database or broker outage raises; logged as warnings, the rest as errors with a traceback."""
 
 
 def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
-    """kafka-python producer tuned for the relay: idempotent, acks=all, batched."""
+    """A blocking kafka-python producer with the relay's guarantees, for tools and tests that publish."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers.split(","),
         "acks": "all",
@@ -67,25 +70,40 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         "max_request_size": 4 * 1024 * 1024,
         "request_timeout_ms": 15_000,
         "retries": 2_147_483_647,
-        "max_block_ms": 10_000,  # fail a send fast while the broker is away; the relay retries
-        "client_id": "c360-relay",
+        "max_block_ms": 10_000,
+        "client_id": "c360-tools",
     }
     config.update(overrides)
     return KafkaProducer(**config)
 
 
-def _send_batch(producer: KafkaProducer, rows: Sequence[asyncpg.Record], timeout: float) -> None:
-    futures = []
+def make_relay_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    """The relay's producer: idempotent, ``acks=all``, batched (start it with ``await producer.start()``)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "max_batch_size": 256 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "request_timeout_ms": 15_000,
+        "client_id": "c360-relay",
+    }
+    config.update(overrides)
+    return AIOKafkaProducer(**config)
+
+
+async def _send_batch(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], ack_timeout: float) -> None:
+    """Hand every row to the producer, then wait (at most ``ack_timeout`` s) until Kafka acknowledged them all."""
+    deliveries = []
     for row in rows:
         headers = [(name, str(value).encode()) for name, value in row["headers"].items()]
-        futures.append(producer.send(row["topic"], value=row["payload"], key=row["key"], headers=headers))
-    producer.flush(timeout=timeout)
-    failures = []
-    for future in futures:
-        if future.failed():
-            failures.append(future.exception)
-        elif not future.is_done:
-            failures.append(TimeoutError("not acknowledged in time"))
+        deliveries.append(await producer.send(row["topic"], value=row["payload"], key=row["key"], headers=headers))
+    done, pending = await asyncio.wait(deliveries, timeout=ack_timeout)
+    for late in pending:
+        late.cancel()
+    failures: list[BaseException] = [TimeoutError("not acknowledged in time")] * len(pending)
+    failures += [error for future in done if (error := future.exception()) is not None]
     if failures:
         raise RelayPublishError(f"{len(failures)} of {len(rows)} records not acknowledged: {failures[0]!r}")
 
@@ -99,8 +117,7 @@ class RelayStats:
 
 async def publish_pending(
     conn: asyncpg.Connection,
-    producer: KafkaProducer,
-    executor: ThreadPoolExecutor,
+    producer: AIOKafkaProducer,
     *,
     batch_size: int = 5000,
     flush_timeout: float = 30.0,
@@ -110,8 +127,7 @@ async def publish_pending(
     rows = await conn.fetch(_FETCH_SQL, batch_size)
     if not rows:
         return 0
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(executor, _send_batch, producer, rows, flush_timeout)
+    await _send_batch(producer, rows, flush_timeout)
     await conn.execute(
         "update outbox set published_at = clock_timestamp() where position = any($1::bigint[])",
         [r["position"] for r in rows],
@@ -134,7 +150,7 @@ class OutboxRelay:
         batch_size: int = 5000,
         poll_interval: float = 1.0,
         retention_seconds: float = 3600.0,
-        producer: KafkaProducer | None = None,
+        producer: AIOKafkaProducer | None = None,
         metrics: Any | None = None,
     ) -> None:
         self.dsn = dsn
@@ -145,7 +161,6 @@ class OutboxRelay:
         self.retention_seconds = retention_seconds
         self._producer = producer
         self._metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-kafka")
         self._wake = asyncio.Event()
         self.stats = RelayStats()
         self.is_leader = False
@@ -180,19 +195,24 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 10.0)
         finally:
             await self._drop_producer()
-            self._executor.shutdown(wait=True)
 
     async def _drop_producer(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
             # A broken producer must not keep us from building a fresh one.
             with contextlib.suppress(Exception):
-                await asyncio.get_running_loop().run_in_executor(self._executor, producer.close, 5)
+                await asyncio.wait_for(producer.stop(), timeout=10)
 
-    async def _producer_ready(self) -> KafkaProducer:
+    async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            loop = asyncio.get_running_loop()
-            self._producer = await loop.run_in_executor(self._executor, make_producer, self.bootstrap_servers)
+            producer = make_relay_producer(self.bootstrap_servers)
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
         return self._producer
 
     async def _lead(self, stop: asyncio.Event) -> None:
@@ -212,7 +232,7 @@ class OutboxRelay:
             last_purge = 0.0
             while not stop.is_set():
                 self._wake.clear()
-                published = await publish_pending(conn, producer, self._executor, batch_size=self.batch_size,
+                published = await publish_pending(conn, producer, batch_size=self.batch_size,
                                                   metrics=self._metrics)
                 if published:
                     self.stats.published += published

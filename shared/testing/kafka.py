@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +10,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from shared.db import connect
-from shared.relay import make_producer, publish_pending
+from shared.relay import make_relay_producer, publish_pending
 from shared.settings import PlatformSettings
 
 
@@ -79,16 +77,14 @@ def end_offsets(bootstrap: str, topic: str) -> int:
 async def drain_outbox(dsn: str, settings: PlatformSettings | str) -> int:
     """Publish everything in the database's outbox to the real broker; return how many."""
     bootstrap = settings if isinstance(settings, str) else settings.kafka_bootstrap_servers
-    loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=1)
-    producer = await loop.run_in_executor(executor, make_producer, bootstrap)
+    producer = make_relay_producer(bootstrap)
+    await producer.start()
     conn = await connect(dsn)
     total = 0
     try:
-        while published := await publish_pending(conn, producer, executor):
+        while published := await publish_pending(conn, producer):
             total += published
     finally:
         await conn.close()
-        await loop.run_in_executor(executor, producer.close, 10)
-        executor.shutdown()
+        await producer.stop()
     return total

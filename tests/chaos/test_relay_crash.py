@@ -17,7 +17,7 @@ from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.settings import PlatformSettings
 from shared.streams import ProjectionWorker
-from shared.testing.kafka import read_topic
+from shared.testing.kafka import end_offsets, read_topic
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
 from tests.shared.test_consumer import TotalsProjector, totals_table
@@ -28,9 +28,9 @@ CUSTOMERS = 50
 EVENTS_PER_CUSTOMER = 200  # 10,000 events: several relay batches
 
 
-def start_relay(dsn: str, bootstrap: str) -> subprocess.Popen[bytes]:
+def start_relay(dsn: str, bootstrap: str, batch_size: int = 500) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.relay", "--dsn", dsn, "--bootstrap", bootstrap, "--batch-size", "500"],
+        [sys.executable, "-m", "shared.relay", "--dsn", dsn, "--bootstrap", bootstrap, "--batch-size", str(batch_size)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
 
@@ -54,7 +54,8 @@ async def test_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
                     await store.append(conn, stream_id=f"s{c}", stream_type="thing", expected_version=0,
                                        events=[ThingHappened(customer_id=f"c{c}", amount=Decimal("1.00"))
                                                for _ in range(EVENTS_PER_CUSTOMER)], subject=f"c{c}")
-        relay = start_relay(fresh_dsn, kafka_bootstrap)
+        # Small batches: the relay drains ~40,000 events/s, so large ones would be done before the kill.
+        relay = start_relay(fresh_dsn, kafka_bootstrap, batch_size=20)
         await eventually(lambda: published(pool), until=lambda n: n > 0, timeout=60, interval=0.01,
                          message="the relay to publish something")
         relay.send_signal(signal.SIGKILL)
@@ -70,7 +71,10 @@ async def test_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
             relay.terminate()
             relay.wait(timeout=30)
 
-        records = await asyncio.to_thread(read_topic, kafka_bootstrap, topic, expected=total, timeout=60)
+        # Read everything on the topic (the republished batch makes it more than ``total``).
+        on_topic = await asyncio.to_thread(end_offsets, kafka_bootstrap, topic)
+        records = await asyncio.to_thread(read_topic, kafka_bootstrap, topic, expected=on_topic, timeout=60)
+        assert len(records) == on_topic
         ids = {r.headers["ce_id"] for r in records}
         assert len(ids) == total  # every committed event is on the topic at least once
         assert len(records) >= total

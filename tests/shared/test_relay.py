@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-from kafka import KafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from shared.db import create_pool
 from shared.eventstore import EventStore
@@ -136,16 +136,16 @@ async def test_standby_takes_over_when_the_leader_dies(
         await pool.close()
 
 
-class _FailsOnce(KafkaProducer):
+class _FailsOnce(AIOKafkaProducer):
     """A real producer whose first send raises what no outage raises: a stand-in for a bug in a library."""
 
     failed = False
 
-    def send(self, *args: Any, **kwargs: Any) -> Any:
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
         if not _FailsOnce.failed:
             _FailsOnce.failed = True
             raise RuntimeError("unexpected failure inside the producer")
-        return super().send(*args, **kwargs)
+        return await super().send(*args, **kwargs)
 
 
 async def test_an_unexpected_error_does_not_end_the_relay(
@@ -156,8 +156,9 @@ async def test_an_unexpected_error_does_not_end_the_relay(
     store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
     pool = await create_pool(fresh_dsn)
     stop = asyncio.Event()
-    relay = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, poll_interval=0.1,
-                        producer=_FailsOnce(bootstrap_servers=kafka_bootstrap))
+    producer = _FailsOnce(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    relay = OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, poll_interval=0.1, producer=producer)
     task = asyncio.create_task(relay.run(stop))
     try:
         await append(pool, store, "x", count=3)
