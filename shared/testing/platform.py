@@ -1,10 +1,11 @@
-"""The real platform as processes, for tests that break it on purpose (chaos, soak, security).
+"""The real platform as processes, for tests that run it whole (e2e, demo, privacy) or break it (chaos, security).
 
 ``start_platform`` runs the chosen APIs, outbox relays and workers exactly as production runs them
 (``c360 api|relay|worker``), on spare ports, against fresh databases cloned from migrated templates
 and a unique ``KAFKA_TOPIC_PREFIX``. The returned ``RunningPlatform`` can ``kill`` (SIGKILL by
 default: no clean shutdown, no flush) and ``restart`` any one process, and ``stop`` stops exactly
-what it started, by pid.
+what it started, by pid. A test folder hands its tests a ``PlatformView`` of it (URLs, tokens,
+clients), and ``load_demo`` replays the demo's history through its APIs.
 
 ``PrivateKafka`` and ``PrivatePostgres`` start a second broker or database cluster on spare ports
 through the project's own scripts (``deploy/local/kafka.sh`` and ``postgres.sh``) under a temporary
@@ -30,6 +31,7 @@ import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -85,8 +87,9 @@ class RunningPlatform:
         return self.settings.topic(name)
 
     def token(self, *scopes: str, customer_id: str | None = None, ttl_seconds: int = 3600) -> str:
-        """A token these processes accept."""
-        return mint_token(self.settings, "chaos-tester", scopes, customer_id=customer_id, ttl_seconds=ttl_seconds)
+        """A token these processes accept (its subject names the platform, e.g. ``e2e-tester``, in audit trails)."""
+        return mint_token(self.settings, f"{self.name}-tester", scopes, customer_id=customer_id,
+                          ttl_seconds=ttl_seconds)
 
     @property
     def admin_token(self) -> str:
@@ -108,6 +111,11 @@ class RunningPlatform:
         log.close()
         self.processes[name] = process
         return process
+
+    def run(self, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a one-off command (the demo loader, a rebuild) with these processes' environment."""
+        return subprocess.run(args, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
 
     def start_copy(self, name: str, copy_name: str) -> subprocess.Popen[bytes]:
         """Start a second instance of ``name`` (e.g. another worker in the same consumer group)."""
@@ -177,26 +185,58 @@ class RunningPlatform:
                 process.wait(timeout=5)
 
 
+@dataclass
+class PlatformView:
+    """What a test folder's fixture hands its tests of a ``RunningPlatform``; subclass it to add more.
+
+    The tests see URLs, tokens and clients, not processes: the fixture alone starts and stops those.
+    """
+
+    running: RunningPlatform
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Base URL of each service's API."""
+        return self.running.urls
+
+    @property
+    def admin_token(self) -> str:
+        """An admin token these processes accept."""
+        return self.running.admin_token
+
+    def token(self, *scopes: str, customer_id: str | None = None) -> str:
+        """A token with ``scopes`` (and, for self-service, the customer it belongs to)."""
+        return self.running.token(*scopes, customer_id=customer_id)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client that sends ``token`` (an admin token by default)."""
+        return httpx.Client(headers={"Authorization": f"Bearer {token or self.admin_token}"}, timeout=30.0)
+
+
 def start_platform(
     *,
     database_factory: DatabaseFactory,
     kafka_bootstrap: str,
     services: Iterable[str] = SERVICES,
     workers: Mapping[str, Iterable[str]] | None = None,
-    relays: bool = True,
+    relays: bool | Iterable[str] = True,
     extra_env: Mapping[str, str] | None = None,
     name: str = "platform",
     partitions: int = 2,
+    log_dir: Path | None = None,
 ) -> RunningPlatform:
     """Start APIs, relays and workers of ``services`` on fresh databases and topics; wait until ready.
 
-    ``workers`` narrows the workers per service (default: every worker its ``SERVICE`` declares). Logs go to
-    ``test-artifacts/<name>-<id>/``. The caller must ``stop_platform`` it (use try/finally).
+    ``workers`` narrows the workers per service (default: every worker its ``SERVICE`` declares);
+    ``relays`` is all or nothing, or the services whose outbox relay runs. Logs go to ``log_dir``
+    (appended to), by default a new ``test-artifacts/<name>-<id>/``. The caller must ``stop_platform``
+    it (use try/finally).
     """
     chosen = tuple(services)
     run_id = uuid.uuid4().hex[:8]
-    log_dir = ARTIFACTS / f"{name}-{run_id}"
+    log_dir = log_dir if log_dir is not None else ARTIFACTS / f"{name}-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
+    relayed = (set(chosen) if relays else set()) if isinstance(relays, bool) else set(relays)
     settings = PlatformSettings(environment="test", kafka_bootstrap_servers=kafka_bootstrap,
                                 kafka_topic_prefix=f"{name[:6]}{run_id}.", kafka_topic_partitions=partitions)
     secret = (extra_env or {}).get("AUTH_JWT_SECRET")
@@ -229,7 +269,7 @@ def start_platform(
     c360 = str(Path(sys.executable).parent / "c360")
     for s in chosen:
         platform.commands[f"{s}-api"] = [c360, "api", s]
-        if relays:
+        if s in relayed:
             platform.commands[f"{s}-relay"] = [c360, "relay", s]
         names = load_service(s).workers if workers is None else workers.get(s, ())
         for worker in names:
@@ -254,6 +294,23 @@ def stop_platform(platform: RunningPlatform, database_factory: DatabaseFactory |
         # The broker may be a private one that is already gone.
         with contextlib.suppress(Exception):
             delete_topics(platform.settings.kafka_bootstrap_servers, platform.prefix)
+
+
+def load_demo(platform: RunningPlatform, *, customers: int, months: int, seed: int, as_of: datetime) -> str:
+    """Replay the demo (``python -m demo``) through the platform's APIs; its output, also in ``demo.log``.
+
+    ``as_of`` is the simulated present the history ends at: the caller builds the same plan from it
+    to know what to expect. Raises when the demo fails.
+    """
+    started = time.monotonic()
+    demo = platform.run([sys.executable, "-m", "demo", "--customers", str(customers), "--months", str(months),
+                         "--seed", str(seed), "--as-of", as_of.isoformat(), "--no-progress",
+                         "--token", platform.admin_token], timeout=600)
+    output = demo.stdout + demo.stderr + f"\n(load took {time.monotonic() - started:.1f}s)\n"
+    (platform.log_dir / "demo.log").write_text(output)
+    if demo.returncode != 0:
+        raise RuntimeError(f"the demo failed: {demo.stderr[-2000:]}")
+    return output
 
 
 class _PrivateInfra:

@@ -1,9 +1,9 @@
 """End-to-end fixtures: the whole platform as real processes on the real Kafka and PostgreSQL.
 
-One session starts every API (analytics with the console mounted), every outbox relay and every
-worker with fresh databases (cloned from migrated templates by the plugin's ``DatabaseFactory``) and
-a unique topic prefix, loads a small demo through the HTTP APIs with ``python -m demo``, and stops
-exactly the processes it started, by pid. Logs and screenshots go to ``test-artifacts/e2e/``.
+One session starts every API (analytics serves the console), every outbox relay and every worker
+with ``shared.testing.platform.start_platform``: fresh databases cloned from migrated templates, a
+unique topic prefix, and only the processes it started stopped (by pid). It then loads a small demo
+through the HTTP APIs with ``python -m demo``. Logs and screenshots go to ``test-artifacts/e2e/``.
 
 The browser is Debian's Chromium driven by Playwright (the Python package; its own browser download
 is not used): ``/usr/bin/chromium``, or ``E2E_CHROMIUM`` when set.
@@ -11,33 +11,22 @@ is not used): ``/usr/bin/chromium``, or ``E2E_CHROMIUM`` when set.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from demo.plan import CustomerPlan, build_plan
-from shared.settings import PlatformSettings
+from shared.testing.platform import PlatformView, load_demo, start_platform, stop_platform
 from shared.testing.plugin import REPO_ROOT, DatabaseFactory
-from shared.topics import delete_topics, ensure_topics, platform_topics
-from shared.web.auth import mint_token
 
-T = TypeVar("T")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
-SERVICES = ("customer", "ticketing", "campaigns", "analytics")
 WORKERS = {
     "customer": ("scheduler",),
     "ticketing": ("scheduler", "customer-replica"),
@@ -53,42 +42,25 @@ CHROMIUM_FLAGS = [
 ]
 # Short SLA targets so unanswered demo tickets breach while the session runs.
 FAST_SLA = '{"standard": {"urgent": [1, 5], "high": [2, 10], "normal": [30, 240], "low": [60, 480]}}'
-
-
-def _in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion on a fresh loop in a worker thread (safe whatever runs here)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+FAST_ENV = {
+    "TICKETING_SLA_POLICY": FAST_SLA,
+    "TICKETING_SCHEDULER_INTERVAL_SECONDS": "5",
+    "CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS": "5",
+    "ANALYTICS_SWEEP_INTERVAL_SECONDS": "30",
+    "CONSOLE_LIVE_POLL_SECONDS": "1",
+}
 
 
 @dataclass
-class Platform:
-    """The running platform: URLs, an admin token, the demo's plan and the processes started."""
+class Platform(PlatformView):
+    """The running platform seen from the browser tests: URLs, tokens, the console and the demo's plan."""
 
-    urls: dict[str, str]
-    env: dict[str, str]
-    settings: PlatformSettings
-    admin_token: str
     as_of: datetime
     """The simulated present the demo's history ends at (the plan depends on it)."""
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def console(self) -> str:
         return f"{self.urls['analytics']}/console"
-
-    def token(self, *scopes: str, customer_id: str | None = None) -> str:
-        return mint_token(self.settings, "e2e-tester", scopes, customer_id=customer_id)
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(headers={"Authorization": f"Bearer {token or self.admin_token}"}, timeout=30.0)
 
     def demo_customer(self) -> CustomerPlan:
         """A demo customer with orders, a complaint and an NPS answer (the plan is deterministic)."""
@@ -106,98 +78,17 @@ class Platform:
         return str(page["items"][0]["id"])
 
 
-def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (ARTIFACTS / "logs" / f"{name}.log").open("ab")
-    return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    for process in processes.values():
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-def _wait_ready(platform: Platform, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    pending = dict(platform.urls)
-    while pending:
-        for name, url in list(pending.items()):
-            process = platform.processes[f"{name}-api"]
-            if process.poll() is not None:
-                raise RuntimeError(f"{name}-api exited with {process.returncode}; see {ARTIFACTS}/logs/{name}-api.log")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2.0).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
-        if pending and time.monotonic() > deadline:
-            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="session")
 def platform(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iterator[Platform]:
     """Every API, relay and worker running on fresh databases and topics, with a demo loaded."""
-    (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
-    prefix = f"e2e{uuid.uuid4().hex[:8]}."
-    settings = PlatformSettings(environment="test", kafka_bootstrap_servers=kafka_bootstrap,
-                                kafka_topic_prefix=prefix, kafka_topic_partitions=2)
-    ensure_topics(kafka_bootstrap, platform_topics(settings))
-    dsns = {name: _in_thread(database_factory.create(name)) for name in SERVICES}
-    ports = {name: _free_port() for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "LOG_FORMAT": "json",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_TOPIC_PREFIX": prefix,
-        "KAFKA_TOPIC_PARTITIONS": "2",
-        "TICKETING_SLA_POLICY": FAST_SLA,
-        "TICKETING_SCHEDULER_INTERVAL_SECONDS": "5",
-        "CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS": "5",
-        "ANALYTICS_SWEEP_INTERVAL_SECONDS": "30",
-        "CONSOLE_LIVE_POLL_SECONDS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in SERVICES:
-        env[f"{name.upper()}_DATABASE_URL"] = dsns[name]
-        env[f"{name.upper()}_HTTP_PORT"] = str(ports[name])
-        env[f"{name.upper()}_API_URL"] = urls[name]
-    platform = Platform(urls=urls, env=env, settings=settings, as_of=datetime.now(UTC).replace(microsecond=0),
-                        admin_token=mint_token(settings, "e2e-admin", ["admin"], ttl_seconds=4 * 3600))
-    c360 = [str(Path(sys.executable).parent / "c360")]
+    running = start_platform(database_factory=database_factory, kafka_bootstrap=kafka_bootstrap, name="e2e",
+                             workers=WORKERS, extra_env=FAST_ENV, log_dir=ARTIFACTS / "logs")
     try:
-        for name in SERVICES:
-            api = [sys.executable, "-m", "tests.e2e.console_app"] if name == "analytics" else [*c360, "api", name]
-            platform.processes[f"{name}-api"] = _start(f"{name}-api", api, env)
-            platform.processes[f"{name}-relay"] = _start(f"{name}-relay", [*c360, "relay", name], env)
-            for worker in WORKERS[name]:
-                process = _start(f"{name}-{worker}", [*c360, "worker", name, worker], env)
-                platform.processes[f"{name}-{worker}"] = process
-        _wait_ready(platform)
-        demo = subprocess.run(
-            [sys.executable, "-m", "demo", "--customers", str(DEMO_CUSTOMERS), "--months", str(DEMO_MONTHS),
-             "--seed", str(DEMO_SEED), "--as-of", platform.as_of.isoformat(), "--no-progress",
-             "--token", platform.admin_token],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-        )
-        (ARTIFACTS / "logs" / "demo.log").write_text(demo.stdout + demo.stderr)
-        if demo.returncode != 0:
-            raise RuntimeError(f"the demo failed: {demo.stderr[-2000:]}")
+        platform = Platform(running=running, as_of=datetime.now(UTC).replace(microsecond=0))
+        load_demo(running, customers=DEMO_CUSTOMERS, months=DEMO_MONTHS, seed=DEMO_SEED, as_of=platform.as_of)
         yield platform
     finally:
-        _stop(platform.processes)
-        _in_thread(database_factory.drop([dsn.rsplit("/", 1)[1] for dsn in dsns.values()]))
-        delete_topics(kafka_bootstrap, prefix)
+        stop_platform(running, database_factory)
 
 
 @pytest.fixture(scope="session")
