@@ -13,6 +13,7 @@ from shared.envelope import source_for
 from shared.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
 from shared.privacy import KeyStore
 from shared.settings import ServiceSettings
+from shared.testing.waiting import eventually
 from shared.web import create_service_app
 
 
@@ -55,3 +56,29 @@ async def test_subscribers_get_keys_until_erasure_and_never_after(fresh_dsn: str
         assert response.status_code == 410
         assert "key" not in response.json()
         await client.aclose()
+
+
+async def test_the_key_cache_keeps_at_most_its_bound_and_sweeps_expired_keys(fresh_dsn: str) -> None:
+    app = producer_app(fresh_dsn)
+    settings = ProducerSettings(environment="test", database_url=fresh_dsn)
+    source = source_for("producer")
+    async with app.router.lifespan_context(app):
+        store = KeyStore()
+        subjects = [f"subject-{n}" for n in range(5)]
+        async with app.state.pool.acquire() as conn:
+            keys = {s: await store.key_for(conn, s) for s in subjects}
+        provider = RemoteKeyProvider(base_urls={source: "http://producer"},
+                                     token=ServiceToken(settings, "service:tests"),
+                                     transport=httpx.ASGITransport(app=app), ttl_seconds=0.2, max_entries=3)
+        try:
+            assert await provider.keys_for(source, set(subjects)) == keys  # all answered, only 3 kept
+            assert len(provider) == 3
+
+            async def entries_after_one_more_fetch() -> int:
+                await provider.keys_for(source, {"nobody"})  # a 404, remembered: remembering sweeps
+                return len(provider)
+
+            # once the five keys have expired, the sweep leaves only the latest answer
+            await eventually(entries_after_one_more_fetch, until=lambda n: n == 1, message="expired keys swept")
+        finally:
+            await provider.close()
