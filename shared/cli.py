@@ -23,6 +23,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from shared.allocator import return_large_buffers_to_the_system
 from shared.logging import configure_logging
 from shared.observability import process_metrics, serve_process_metrics
 from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
@@ -45,6 +46,7 @@ def _available_services() -> list[ServiceDefinition]:
 
 def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``main(stop)`` on uvloop; SIGTERM/SIGINT set ``stop`` for a clean shutdown."""
+    return_large_buffers_to_the_system()  # relays and workers churn Kafka buffers: see shared/allocator.py
     try:
         import uvloop
 
