@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bench import endtoend, eventstore, projection, readapi, rebuild, relay, scale
+from bench import endtoend, eventstore, memory, projection, readapi, rebuild, relay, scale
 from bench.report import DOCS_PAGE, RESULTS_DIR, Figure, Progress, docs_page, load, print_table, save
 from bench.setup import Size
 
@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rebuild": Benchmark(rebuild.run, rebuild.SIZE),
     "reads": Benchmark(readapi.run, readapi.SIZE),
     "endtoend": Benchmark(endtoend.run, endtoend.SIZE),
+    "memory": Benchmark(memory.run, memory.SIZE),
 }
 
 

@@ -1,7 +1,8 @@
 """Real platform processes for the benchmarks (``c360 api|relay|worker``), stopped by pid, with peak RSS.
 
 Logs go to ``bench/results/logs/`` (git-ignored). Peak RSS is the kernel's high-water mark
-(``VmHWM`` in ``/proc/<pid>/status``): the largest resident set the process ever had.
+(``VmHWM`` in ``/proc/<pid>/status``): the largest resident set the process ever had; the current
+RSS (``VmRSS``) is what the memory benchmark samples as events are applied.
 """
 
 from __future__ import annotations
@@ -59,16 +60,23 @@ class Processes:
 
     def peak_rss_mb(self) -> dict[str, float]:
         """Peak resident set (MiB) of every process still running."""
-        peaks: dict[str, float] = {}
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> dict[str, float]:
+        """Current resident set (MiB) of every process still running."""
+        return self._status_mb("VmRSS:")
+
+    def _status_mb(self, field: str) -> dict[str, float]:
+        values: dict[str, float] = {}
         for name, process in self.running.items():
             try:
                 with open(f"/proc/{process.pid}/status") as status:
                     for line in status:
-                        if line.startswith("VmHWM:"):
-                            peaks[name] = int(line.split()[1]) / 1024
+                        if line.startswith(field):
+                            values[name] = int(line.split()[1]) / 1024
             except OSError:
                 continue
-        return peaks
+        return values
 
     def stop(self) -> None:
         for process in self.running.values():
