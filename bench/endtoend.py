@@ -136,8 +136,7 @@ async def _platform(scratches: dict[str, Scratch], prefix: str) -> tuple[Process
     ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "KAFKA_TOPIC_PREFIX": prefix,
-           "KAFKA_TOPIC_PARTITIONS": "6", "ANALYTICS_CUSTOMER_API_URL": urls["customer"],
-           "ANALYTICS_KEY_TOKEN": mint_token(settings, "analytics", ["keys:read"], ttl_seconds=24 * 3600)}
+           "KAFKA_TOPIC_PARTITIONS": "6", "ANALYTICS_CUSTOMER_API_URL": urls["customer"]}
     for name, scratch in scratches.items():
         env[f"{name.upper()}_DATABASE_URL"] = scratch.dsn
         env[f"{name.upper()}_HTTP_PORT"] = str(PORTS[name])

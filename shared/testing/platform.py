@@ -253,7 +253,6 @@ def start_platform(
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
-        "ANALYTICS_KEY_TOKEN": mint_token(settings, "analytics", ["keys:read"], ttl_seconds=24 * 3600),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
