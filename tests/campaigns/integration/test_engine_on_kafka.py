@@ -22,22 +22,13 @@ from shared.envelope import Envelope, source_for
 from shared.idempotency import run_command
 from shared.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
 from shared.privacy import KeyStore, encrypt_fields
-from shared.settings import PlatformSettings, ServiceSettings
+from shared.settings import ServiceSettings
 from shared.testing.waiting import eventually
 from shared.web import create_service_app
 
 from .kafka_support import NOON, Stage, a_registration, an_order, envelope
 
 MakeDatabase = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def stage(make_database: MakeDatabase, platform_topics_created: PlatformSettings) -> AsyncIterator[Stage]:
-    opened = await Stage.open(platform_topics_created, await make_database("campaigns"))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def customers(n: int) -> list[str]:

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
 
 from services.campaigns.domain.ready_made import CROSS_SELL_FROM_RECOMMENDATIONS
 from shared.contracts.analytics import RecommendationsChanged, RecommendedProduct
-from shared.settings import PlatformSettings
 
 from .kafka_support import NOON, Stage, a_registration, an_order, envelope
-
-MakeDatabase = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def stage(make_database: MakeDatabase, platform_topics_created: PlatformSettings) -> AsyncIterator[Stage]:
-    opened = await Stage.open(platform_topics_created, await make_database("campaigns"))
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def recommendations(customer_id: str, *skus: str) -> RecommendationsChanged:
