@@ -37,8 +37,7 @@ from bench.processes import Processes
 from bench.projection import applied, read_model_dsn
 from bench.report import Figure, Progress, median
 from bench.setup import Scratch, Size
-from bench.workload import produce, workload
-from services.analytics.bootstrap import CONSUMED_TOPICS
+from bench.workload import analytics_topics, produce, workload
 from shared.db import create_pool
 
 progress = Progress.bar
@@ -117,10 +116,7 @@ def figures(samples: list[Sample], total: int, peak: float) -> list[Figure]:
 
 async def run(size: int) -> list[Figure]:
     async with Scratch("analytics") as scratch:
-        for name in CONSUMED_TOPICS:
-            scratch.topic(name)
-            scratch.topic(f"{name}.dlq")
-        scratch.topic("analytics.events")
+        analytics_topics(scratch)
         load = workload(size, prefix=scratch.prefix)
         total = len(load)
         await asyncio.to_thread(produce, scratch.bootstrap, load.records)

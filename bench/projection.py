@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
-from bench.workload import produce, workload
+from bench.workload import analytics_topics, produce, workload
 from services.analytics.application.projector import PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import with_search_path
@@ -163,10 +163,7 @@ async def naive(bootstrap: str, topics: list[str], dsn: str, prefix: str, total:
 
 async def run(size: int) -> list[Figure]:
     async with Scratch("analytics") as scratch, Scratch("analytics") as naive_db:
-        topics = [scratch.topic(t) for t in CONSUMED_TOPICS]
-        scratch.topic("analytics.events")
-        for t in CONSUMED_TOPICS:
-            scratch.topic(f"{t}.dlq")
+        topics = analytics_topics(scratch)
         load = workload(size, prefix=scratch.prefix)
         await asyncio.to_thread(produce, scratch.bootstrap, load.records)
         total = len(load)

@@ -93,7 +93,7 @@ def machine() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     libraries = []
-    for name in ("asyncpg", "kafka-python", "faust-streaming", "orjson", "eventsourcing", "psycopg"):
+    for name in ("asyncpg", "kafka-python", "aiokafka", "faust-streaming", "orjson", "eventsourcing", "psycopg"):
         try:
             libraries.append(f"{name} {version(name)}")
         except PackageNotFoundError:

@@ -13,8 +13,7 @@ from bench.processes import Processes
 from bench.projection import read_model_dsn, wait_applied
 from bench.report import Figure
 from bench.setup import Scratch, Size
-from bench.workload import produce, workload
-from services.analytics.bootstrap import CONSUMED_TOPICS
+from bench.workload import analytics_topics, produce, workload
 from shared.db import create_pool
 
 SIZE = Size(default=20_000, smoke=300, full=1_000_000, counts="events in the topics (each run)")
@@ -22,10 +21,7 @@ SIZE = Size(default=20_000, smoke=300, full=1_000_000, counts="events in the top
 
 async def throughput(size: int, workers: int) -> float:
     async with Scratch("analytics") as scratch:
-        for name in CONSUMED_TOPICS:
-            scratch.topic(name)
-            scratch.topic(f"{name}.dlq")
-        scratch.topic("analytics.events")
+        analytics_topics(scratch)
         load = workload(size, prefix=scratch.prefix)
         await asyncio.to_thread(produce, scratch.bootstrap, load.records)
         processes = Processes({"KAFKA_BOOTSTRAP_SERVERS": scratch.bootstrap, "KAFKA_TOPIC_PREFIX": scratch.prefix,

@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.setup import Scratch
 from services.analytics.domain.model import Fact
 from shared.consumer import RawRecord
 from tests.analytics.builders import generated_history
@@ -44,6 +45,17 @@ def workload(events: int, *, prefix: str = "", seed: int = 7) -> Workload:
     facts = history_for(events, seed)
     customers = sorted({f.origin for f in facts})
     return Workload(records(facts, prefix), customers)
+
+
+def analytics_topics(scratch: Scratch) -> list[str]:
+    """Create what an analytics projector reads and writes in ``scratch``; return the topics it reads."""
+    from services.analytics.bootstrap import CONSUMED_TOPICS
+
+    consumed = [scratch.topic(name) for name in CONSUMED_TOPICS]
+    for name in CONSUMED_TOPICS:
+        scratch.topic(f"{name}.dlq")
+    scratch.topic("analytics.events")
+    return consumed
 
 
 def produce(bootstrap: str, items: list[RawRecord]) -> None:
