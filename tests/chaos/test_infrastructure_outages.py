@@ -82,7 +82,8 @@ def _steady(platform: RunningPlatform, truth: GroundTruth) -> None:
     finds the start-up bugs reported in the change requests instead).
     """
     before = sum(c.nps is not None for c in truth.snapshot())
-    eventually_sync(lambda: (sum(c.nps is not None for c in truth.snapshot()), read_model_mismatches(platform, truth)),
+    eventually_sync(lambda: (sum(c.nps is not None for c in truth.snapshot()),
+                             read_model_mismatches(platform, truth, latest=50, kpis=False)),
                     until=lambda done: done[0] >= before + 2 and not done[1], timeout=120, interval=1.0,
                     message="the workers to apply whole stories before the fault")
 
