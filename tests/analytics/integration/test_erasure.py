@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-
-import asyncpg
-import pytest
 
 from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import event_store
-from services.analytics.config import AnalyticsSettings
 from shared.consumer import apply_records
-from shared.db import create_pool
 from tests.analytics.builders import at, erased, new_customer_id, registered, ticket_opened
-from tests.analytics.integration.support import analytics_settings, records
-
-
-@pytest.fixture
-async def settings(make_database, platform_settings) -> AnalyticsSettings:
-    return analytics_settings(platform_settings, await make_database("analytics"))
-
-
-@pytest.fixture
-async def pool(settings: AnalyticsSettings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=3)
-    yield pool
-    await pool.close()
+from tests.analytics.integration.support import records
 
 
 async def test_late_events_of_an_erased_customer_keep_no_personal_data_and_one_ack_is_sent(settings, pool) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import event_store
@@ -15,7 +13,6 @@ from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
-from shared.db import create_pool
 from tests.analytics.builders import (
     at,
     complaint_filed,
@@ -28,21 +25,9 @@ from tests.analytics.builders import (
     survey_answered,
     ticket_opened,
 )
-from tests.analytics.integration.support import analytics_settings, api, records, token
+from tests.analytics.integration.support import api, records, token
 
 CLOCK = FixedClock(at(10))
-
-
-@pytest.fixture
-async def settings(make_database, platform_settings) -> AnalyticsSettings:
-    return analytics_settings(platform_settings, await make_database("analytics"))
-
-
-@pytest.fixture
-async def pool(settings: AnalyticsSettings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=3)
-    yield pool
-    await pool.close()
 
 
 def projector(settings: AnalyticsSettings) -> AnalyticsProjector:
