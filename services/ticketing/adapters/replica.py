@@ -29,6 +29,17 @@ async def find(conn: asyncpg.Connection, customer_id: UUID) -> KnownCustomer | N
     return None if row is None else KnownCustomer(**dict(row))
 
 
+async def erased_among(conn: asyncpg.Connection, customer_ids: list[UUID]) -> set[UUID]:
+    """The customers among ``customer_ids`` who were erased, directly or as a duplicate of an erased survivor."""
+    rows = await conn.fetch(
+        """select r.customer_id from customer_replica r
+           left join customer_replica s on s.customer_id = r.merged_into
+           where r.customer_id = any($1::uuid[]) and (r.status = 'erased' or s.status = 'erased')""",
+        customer_ids,
+    )
+    return {r["customer_id"] for r in rows}
+
+
 async def known_ids(conn: asyncpg.Connection, customer_ids: list[UUID]) -> set[UUID]:
     rows = await conn.fetch(
         "select customer_id from customer_replica where customer_id = any($1::uuid[])", customer_ids

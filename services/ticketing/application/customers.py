@@ -64,11 +64,20 @@ async def account_manager_assigned(
 async def customers_merged(
     conn: asyncpg.Connection, store: EventStore, *, survivor_id: UUID, duplicate_id: UUID, now: datetime
 ) -> int:
-    """Move the duplicate's unfinished tickets to the survivor; closed ones stay as history."""
+    """Move the duplicate's unfinished tickets to the survivor; closed ones stay as history.
+
+    A merge proves the duplicate existed, so a provisional ticket (ADR 0003: opened before ticketing
+    saw the duplicate's registration, which travels on another partition than the merge) is verified
+    with the survivor's tier when the survivor is known; otherwise the survivor's registration does it.
+    """
     await replica.mark_merged(conn, duplicate_id, survivor_id)
+    survivor = await replica.find(conn, survivor_id)
     ids = await readmodel.tickets_of_customer(conn, duplicate_id, unfinished_only=True)
     tickets: list[Ticket] = await load_tickets(conn, ids)
     moved = [t for t in tickets if t.move_to_customer(survivor_id, now)]
+    if survivor is not None and survivor.status == "active":
+        for ticket in moved:
+            ticket.verify_customer(customer_tier=tier_for(survivor.relationship_type), now=now)
     await persist_tickets(conn, store, moved, now)
     return len(moved)
 

@@ -77,11 +77,20 @@ async def persist_tickets(
     *,
     personal: dict[UUID | None, dict[str, str | None]] | None = None,
 ) -> None:
-    """Append each ticket's pending events in the caller's transaction, then upsert their read rows at once."""
+    """Append each ticket's pending events in the caller's transaction, then upsert their read rows at once.
+
+    ``personal`` free text is kept in the read row only while the ticket's customer is not erased: the
+    event store already stores ``None`` for an erased subject, and the read side (and the idempotent
+    answer built from it) must not hold in clear what the event store cannot.
+    """
     for ticket in tickets:
         await append_pending(conn, store, ticket, now)
     if tickets:
         text = {k: v for k, v in (personal or {}).items() if k is not None}
+        if text:
+            owners = {t.id: t.customer_id for t in tickets if t.id in text and t.customer_id is not None}
+            erased = await replica.erased_among(conn, list(set(owners.values())))
+            text = {k: v for k, v in text.items() if owners.get(k) not in erased}
         await readmodel.save_tickets(conn, tickets, personal=text)
 
 
@@ -119,12 +128,19 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
     """Open a ticket (ADR 0003: an unseen customer gives a provisional, flagged ticket)."""
     customer = await replica.find(uow.conn, command.customer_id)
     customer_id, tier, verified, manager = command.customer_id, STANDARD_TIER, False, None
+    for _ in range(10):
+        # A merged duplicate's tickets belong to the survivor (which may itself have been merged since);
+        # a survivor the replica has not seen yet is known to exist: the duplicate's record stands for it.
+        if customer is None or customer.status != "merged" or customer.merged_into is None:
+            break
+        customer_id = customer.merged_into
+        survivor = await replica.find(uow.conn, customer_id)
+        if survivor is None:
+            break
+        customer = survivor
     if customer is not None:
         if customer.status == "erased":
             raise Gone(f"customer {customer_id} was erased", customer_id=str(customer_id))
-        if customer.status == "merged" and customer.merged_into is not None:
-            customer_id = customer.merged_into
-            customer = await replica.find(uow.conn, customer_id) or customer
         tier, verified, manager = tier_for(customer.relationship_type), True, customer.account_manager_id
     ticket = Ticket.open(
         ticket_id=new_id(),

@@ -144,3 +144,75 @@ async def test_a_redelivered_customer_event_is_applied_once(ticketing: Ticketing
     for _ in range(2):
         assert await apply_records(ticketing.pool, projector, [record_for(envelope)]) == []
     assert (await ticketing.types(ticket["id"])).count("TicketCustomerChanged") == 1
+
+
+async def test_text_written_after_the_erasure_never_reaches_the_read_side_or_the_log(
+    ticketing: TicketingService,
+) -> None:
+    customer_id = await ticketing.a_known_customer()
+    ticket = await ticketing.open(customer_id=customer_id, agent_id="agent-ayse")
+    await ticketing.customer_events(CustomerErased(customer_id=UUID(customer_id), erased_at=START))
+
+    commented = await ticketing.act(ticket["id"], "comments", {"body": "Call me on 0532 000", "visibility": "public"})
+    assert commented.status_code == 201, commented.text
+    resolved = await ticketing.act(ticket["id"], "resolve", {"resolution": "Refund to IBAN TR99"})
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["resolution"] is None
+    row = await ticketing.pool.fetchrow("select subject, description, resolution from tickets where id = $1",
+                                        UUID(ticket["id"]))
+    assert tuple(row) == (None, None, None)
+    stored = await ticketing.pool.fetch(
+        "select data::text as data from events where stream_id = $1 and event_type in ('TicketCommented', 'TicketResolved')",
+        ticket["id"],
+    )
+    assert len(stored) == 2
+    assert all("0532" not in r["data"] and "TR99" not in r["data"] for r in stored)
+
+
+async def test_a_duplicate_merged_into_an_erased_survivor_gets_no_new_ticket(ticketing: TicketingService) -> None:
+    survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START),
+        CustomerErased(customer_id=UUID(survivor), erased_at=START),
+    )
+    response = await ticketing.client.post(
+        "/v1/tickets",
+        json={"customer_id": duplicate, "kind": "question", "channel": "web", "subject": "s", "description": "d"},
+        headers=ticketing.staff,
+    )
+    assert response.status_code == 410, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert await ticketing.pool.fetchval("select count(*) from tickets") == 0
+
+
+async def test_a_merge_chain_routes_a_new_ticket_to_the_last_survivor(ticketing: TicketingService) -> None:
+    ids = [await ticketing.a_known_customer() for _ in range(3)]
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(ids[1]), duplicate_id=UUID(ids[0]), merged_at=START),
+        CustomersMerged(customer_id=UUID(ids[2]), duplicate_id=UUID(ids[1]), merged_at=START),
+    )
+    ticket = await ticketing.open(customer_id=ids[0])
+    assert ticket["customer_id"] == ids[2]
+
+
+async def test_a_provisional_ticket_moved_by_a_merge_is_verified_by_the_known_survivor(
+    ticketing: TicketingService,
+) -> None:
+    survivor = await ticketing.a_known_customer("dedicated_assistance")
+    duplicate = str(new_id())  # its registration travels on another partition and has not arrived yet
+    ticket = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")
+    assert ticket["customer_verified"] is False
+
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START)
+    )
+    view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
+    assert (view["customer_id"], view["customer_verified"], view["customer_tier"]) == (
+        survivor,
+        True,
+        "dedicated_assistance",
+    )
+    assert (await ticketing.types(ticket["id"]))[-2:] == ["TicketCustomerChanged", "TicketCustomerVerified"]
+    grace = ticketing.settings.unverified_grace
+    later = ticketing.clock.advance(grace + timedelta(hours=1))
+    assert await close_tickets_of_unknown_customers(ticketing.pool, ticketing.store, later, grace=grace) == 0
