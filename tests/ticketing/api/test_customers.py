@@ -158,11 +158,13 @@ async def test_text_written_after_the_erasure_never_reaches_the_read_side_or_the
     resolved = await ticketing.act(ticket["id"], "resolve", {"resolution": "Refund to IBAN TR99"})
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["resolution"] is None
-    row = await ticketing.pool.fetchrow("select subject, description, resolution from tickets where id = $1",
-                                        UUID(ticket["id"]))
+    row = await ticketing.pool.fetchrow(
+        "select subject, description, resolution from tickets where id = $1", UUID(ticket["id"])
+    )
     assert tuple(row) == (None, None, None)
     stored = await ticketing.pool.fetch(
-        "select data::text as data from events where stream_id = $1 and event_type in ('TicketCommented', 'TicketResolved')",
+        "select data::text as data from events"
+        " where stream_id = $1 and event_type in ('TicketCommented', 'TicketResolved')",
         ticket["id"],
     )
     assert len(stored) == 2
