@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from shared.catalog import DomainEvent
 from shared.clock import FixedClock
 from shared.consumer import apply_records, record_for
 from shared.contracts.customer import CustomerRegistered, RelationshipType
-from shared.envelope import new_envelope
+from shared.envelope import Envelope, new_envelope
 from shared.ids import new_id
 from shared.privacy import encrypt_fields
 from shared.settings import PlatformSettings
@@ -91,22 +92,54 @@ class TicketingService:
             }
             for r in rows
         ]
-        return [e for e in events if ticket_id is None or e["data"]["ticket_id"] == ticket_id]
+        return [e for e in events if ticket_id is None or e["data"].get("ticket_id") == ticket_id]
 
     async def types(self, ticket_id: str) -> list[str]:
         return [e["type"] for e in await self.outbox(ticket_id)]
 
 
-async def deliver_customer_events(pool: Any, projector: CustomerReplicaProjector, *events: DomainEvent) -> None:
-    """Seal personal fields with a key ticketing never sees, then apply through the consumer kit."""
+def sealed_customer_envelopes(*events: DomainEvent) -> list[Envelope]:
+    """The envelopes the customer service publishes: personal fields sealed with a key ticketing never sees."""
     key = AESGCM.generate_key(bit_length=256)
-    records = []
-    for offset, event in enumerate(events):
+    envelopes = []
+    for event in events:
         envelope = new_envelope(event, service="customer", subject=str(event.model_dump()["customer_id"]))
         data = encrypt_fields(orjson.loads(envelope.data), event.personal_fields(), key, envelope.subject)
-        records.append(record_for(replace(envelope, data=orjson.dumps(data)), offset=offset))
+        envelopes.append(replace(envelope, data=orjson.dumps(data)))
+    return envelopes
+
+
+async def deliver_customer_events(pool: Any, projector: CustomerReplicaProjector, *events: DomainEvent) -> None:
+    """Apply sealed customer events through the consumer kit (its decoding and inbox), without Kafka."""
+    records = [
+        record_for(envelope, offset=offset) for offset, envelope in enumerate(sealed_customer_envelopes(*events))
+    ]
     dead = await apply_records(pool, projector, records, keys=WithoutPersonalData())
     assert dead == []
+
+
+def ticketing_settings(platform_settings: PlatformSettings, dsn: str, **overrides: Any) -> TicketingSettings:
+    """Settings for a test service on ``dsn`` and this test's topics; ``overrides`` are ``TICKETING_*`` knobs."""
+    return TicketingSettings(
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=platform_settings.kafka_bootstrap_servers,
+        kafka_topic_prefix=platform_settings.kafka_topic_prefix,
+        kafka_topic_partitions=2,
+        db_pool_max=8,
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def running_service(settings: TicketingSettings) -> AsyncIterator[TicketingService]:
+    """The app with its lifespan running, an in-process client and a clock the test moves."""
+    clock = FixedClock(START)
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ticketing") as client:
+            yield TicketingService(app, client, settings, clock, settings.database_url)
 
 
 @pytest.fixture
@@ -114,17 +147,5 @@ async def ticketing(
     make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings
 ) -> AsyncIterator[TicketingService]:
     dsn = await make_database("ticketing")
-    settings = TicketingSettings(
-        environment="test",
-        database_url=dsn,
-        kafka_bootstrap_servers=platform_settings.kafka_bootstrap_servers,
-        kafka_topic_prefix=platform_settings.kafka_topic_prefix,
-        kafka_topic_partitions=2,
-        db_pool_max=8,
-    )
-    clock = FixedClock(START)
-    app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ticketing") as client:
-            yield TicketingService(app, client, settings, clock, dsn)
+    async with running_service(ticketing_settings(platform_settings, dsn)) as service:
+        yield service

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from uuid import UUID
 
 from services.ticketing.application.scheduler import close_tickets_of_unknown_customers
+from services.ticketing.bootstrap import customer_replica
+from services.ticketing.consumers.customers import CustomerReplicaProjector
 from shared.contracts.customer import AccountManagerAssigned, CustomerErased, CustomerRegistered, CustomersMerged
+from shared.envelope import to_kafka
 from shared.ids import new_id
-from tests.ticketing.api.conftest import START, TicketingService
+from shared.relay import make_producer
+from shared.settings import PlatformSettings
+from shared.testing.waiting import eventually
+from tests.ticketing.api.conftest import START, TicketingService, sealed_customer_envelopes
 
 
 async def test_a_ticket_for_an_unseen_customer_is_provisional_and_verified_when_they_register(
@@ -218,3 +225,65 @@ async def test_a_provisional_ticket_moved_by_a_merge_is_verified_by_the_known_su
     grace = ticketing.settings.unverified_grace
     later = ticketing.clock.advance(grace + timedelta(hours=1))
     assert await close_tickets_of_unknown_customers(ticketing.pool, ticketing.store, later, grace=grace) == 0
+
+
+async def test_the_customer_replica_worker_consumes_customer_events_from_kafka(
+    ticketing: TicketingService, platform_topics_created: PlatformSettings
+) -> None:
+    """``c360 worker ticketing customer-replica`` as deployed: a Faust consumer on the real topic."""
+    newcomer, erased = str(new_id()), await ticketing.a_known_customer()
+    provisional = await ticketing.open(customer_id=newcomer)
+    assert (provisional["customer_verified"], provisional["owner_id"]) == (False, None)
+    to_forget = await ticketing.open(customer_id=erased, agent_id="agent-ayse")
+    envelopes = sealed_customer_envelopes(
+        CustomerRegistered(
+            customer_id=UUID(newcomer),
+            relationship_type="dedicated_assistance",
+            registered_at=START,
+            name="Ayse Yilmaz",
+            birth_date=date(1990, 5, 17),
+        ),
+        AccountManagerAssigned(customer_id=UUID(newcomer), account_manager_id="am-kemal", assigned_at=START),
+        CustomerErased(customer_id=UUID(erased), erased_at=START),
+    )
+
+    def publish() -> None:
+        producer = make_producer(platform_topics_created.kafka_bootstrap_servers)
+        try:
+            for envelope in envelopes:
+                key, value, headers = to_kafka(envelope)
+                producer.send(platform_topics_created.topic("customer.events"), key=key, value=value, headers=headers)
+            producer.flush(30)
+        finally:
+            producer.close(10)
+
+    await asyncio.to_thread(publish)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(customer_replica(ticketing.settings, stop))
+    try:
+
+        async def state() -> tuple[object, ...]:
+            row = await ticketing.pool.fetchrow(
+                "select customer_verified, customer_tier, owner_id from tickets where id = $1", UUID(provisional["id"])
+            )
+            gone = await ticketing.pool.fetchval("select description from tickets where id = $1", UUID(to_forget["id"]))
+            return (*row, gone)
+
+        await eventually(
+            state,
+            until=lambda s: s == (True, "dedicated_assistance", "am-kemal", None),
+            timeout=60,
+            message="customer events applied from Kafka",
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=60)
+    assert await ticketing.types(provisional["id"]) == ["TicketOpened", "TicketCustomerVerified", "TicketAssigned"]
+    assigned = (await ticketing.outbox(provisional["id"]))[-1]["data"]
+    assert (assigned["agent_id"], assigned["routing"]) == ("am-kemal", "account_manager")
+    inbox = await ticketing.pool.fetchval(
+        "select count(*) from inbox where consumer = $1 and event_id = any($2::uuid[])",
+        CustomerReplicaProjector.name,
+        [e.id for e in envelopes],
+    )
+    assert inbox == len(envelopes), "each Kafka record applied once, through the inbox"

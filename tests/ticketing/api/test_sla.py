@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
-from services.ticketing.application.scheduler import emit_sla_breaches
+from services.ticketing.api.app import event_store
+from services.ticketing.application.scheduler import emit_sla_breaches, run_scheduler
+from shared.clock import FixedClock
+from shared.db import connect, create_pool
 from shared.settings import PlatformSettings
 from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.waiting import eventually
 from tests.ticketing.api.conftest import TicketingService
 
 
@@ -145,3 +150,140 @@ async def test_the_service_definition_and_openapi_describe_the_service(ticketing
     assert "/v1/sla-policies/simulate" in schema["paths"]
     summaries = [op.get("summary") for path in schema["paths"].values() for op in path.values()]
     assert all(summaries)
+
+
+class _CountingClock:
+    """The test's clock, counting how often a scheduler read it (once per tick)."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        self.clock = clock
+        self.reads = 0
+
+    def now(self) -> datetime:
+        self.reads += 1
+        return self.clock.now()
+
+
+async def test_two_scheduler_instances_with_their_own_pools_breach_each_target_exactly_once(
+    ticketing: TicketingService, platform_topics_created: PlatformSettings
+) -> None:
+    tickets = [await ticketing.open(priority="urgent", agent_id="agent-ayse") for _ in range(30)]
+    answered = tickets[:10]
+    for ticket in answered:
+        await ticketing.act(ticket["id"], "comments", {"body": "on it", "visibility": "public"})
+    # Two instances as two processes would run them: their own pool, store and clock reader.
+    pools = [await create_pool(ticketing.dsn, min_size=1, max_size=2) for _ in range(2)]
+    clocks = [_CountingClock(ticketing.clock), _CountingClock(ticketing.clock)]
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(
+            run_scheduler(
+                pool,
+                event_store(ticketing.settings),
+                clock,
+                stop,
+                interval_seconds=0.01,
+                unverified_grace=timedelta(hours=24),
+            )
+        )
+        for pool, clock in zip(pools, clocks, strict=True)
+    ]
+
+    async def breaches() -> list[str]:
+        rows = await ticketing.pool.fetch(
+            "select data->>'target' as target from events where event_type = 'SlaBreached'"
+        )
+        return [r["target"] for r in rows]
+
+    async def a_few_more_ticks() -> None:
+        """Both instances start at least three more ticks: any duplicate they could write is written by then."""
+        seen = [c.reads for c in clocks]
+
+        async def reads() -> list[int]:
+            return [c.reads for c in clocks]
+
+        await eventually(reads, until=lambda now: all(n >= s + 3 for n, s in zip(now, seen, strict=True)))
+
+    try:
+        ticketing.clock.advance(timedelta(hours=1, minutes=1))
+        await eventually(breaches, until=lambda found: len(found) >= 20, message="first-response breaches")
+        await a_few_more_ticks()
+        assert sorted(await breaches()) == ["first_response"] * 20
+        ticketing.clock.advance(timedelta(hours=7))
+        await eventually(breaches, until=lambda found: len(found) >= 50, message="resolution breaches")
+        await a_few_more_ticks()
+        assert sorted(await breaches()) == ["first_response"] * 20 + ["resolution"] * 30
+    finally:
+        stop.set()
+        await asyncio.gather(*loops)
+        for pool in pools:
+            await pool.close()
+
+    for ticket in tickets:
+        events = await ticketing.outbox(ticket["id"])
+        escalations = [e["data"]["level"] for e in events if e["type"] == "TicketEscalated"]
+        targets = [e["data"]["target"] for e in events if e["type"] == "SlaBreached"]
+        if ticket in answered:
+            assert (targets, escalations) == (["resolution"], [1])
+        else:
+            assert (targets, escalations) == (["first_response", "resolution"], [1, 2])
+    assert all(c.reads > 0 for c in clocks), "both instances were running"
+
+    published = await drain_outbox(ticketing.dsn, ticketing.settings)
+    topic = platform_topics_created.topic("ticketing.events")
+    records = await asyncio.to_thread(
+        read_topic, platform_topics_created.kafka_bootstrap_servers, topic, expected=published
+    )
+    on_kafka = [(r.value["ticket_id"], r.value["target"]) for r in records if "SlaBreached" in r.headers["ce_type"]]
+    assert len(on_kafka) == len(set(on_kafka)) == 50
+
+
+async def test_a_scheduler_that_loses_the_race_to_an_agent_skips_and_breaches_once_on_the_next_tick(
+    ticketing: TicketingService,
+) -> None:
+    from shared.contracts.ticketing import TicketCommented
+    from shared.ids import new_id
+
+    ticket = await ticketing.open(priority="urgent", agent_id="agent-ayse")
+    now = ticketing.clock.advance(timedelta(hours=2))
+    agent = await connect(ticketing.dsn)
+    try:
+        txn = agent.transaction()
+        await txn.start()
+        # An agent's internal note, appended but not yet committed, when the scheduler looks.
+        await ticketing.store.append(
+            agent,
+            stream_id=ticket["id"],
+            stream_type="ticket",
+            expected_version=ticket["version"],
+            events=[
+                TicketCommented(
+                    ticket_id=UUID(ticket["id"]),
+                    customer_id=UUID(ticket["customer_id"]),
+                    comment_id=new_id(),
+                    author_id="agent-ayse",
+                    visibility="internal",
+                    body="checking",
+                    commented_at=now,
+                )
+            ],
+            subject=ticket["customer_id"],
+        )
+        sweep = asyncio.create_task(emit_sla_breaches(ticketing.pool, ticketing.store, now))
+
+        async def scheduler_blocked() -> bool:
+            waiting = await ticketing.pool.fetchval(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
+            )
+            return bool(waiting)
+
+        await eventually(scheduler_blocked, message="the scheduler waits on the agent's append")
+        await txn.commit()
+        assert await sweep == 0, "the stale decision is dropped, not appended over the agent's event"
+    finally:
+        await agent.close()
+    assert await ticketing.types(ticket["id"]) == ["TicketOpened", "TicketAssigned", "TicketCommented"]
+    assert await emit_sla_breaches(ticketing.pool, ticketing.store, now) == 1
+    assert await emit_sla_breaches(ticketing.pool, ticketing.store, now) == 0
+    types = await ticketing.types(ticket["id"])
+    assert types[3:] == ["SlaBreached", "TicketEscalated"]

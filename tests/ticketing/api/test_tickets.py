@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID
 
 from shared.ids import new_id
-from tests.ticketing.api.conftest import START, TicketingService
+from shared.settings import PlatformSettings
+from tests.ticketing.api.conftest import START, TicketingService, running_service, ticketing_settings
 
 
 async def test_opening_a_complaint_answers_201_and_queues_opened_filed_and_assigned(
@@ -339,3 +341,222 @@ async def test_finished_tickets_sort_last_and_still_paginate(ticketing: Ticketin
     assert {i for i, _ in seen[1:]} == {waiting["id"], *done}
     assert all(due is None for _, due in seen[1:])
     assert len(seen) == 5
+
+
+# Every ticket action with a body it accepts, and bodies it must refuse with 422.
+ACTIONS: dict[str, tuple[dict[str, object] | None, list[dict[str, object]]]] = {
+    "assign": ({"agent_id": "agent-bora"}, [{}, {"agent_id": ""}, {"agent_id": "two words"}]),
+    "transfer": (
+        {"to_agent_id": "agent-bora", "reason": "wrong_skill"},
+        [{"to_agent_id": "agent-bora"}, {"reason": "wrong_skill"}, {"to_agent_id": "b", "reason": "x" * 51}],
+    ),
+    "comments": ({"body": "hello"}, [{}, {"body": ""}, {"body": "x", "visibility": "secret"}]),
+    "contacts": ({"method": "call"}, [{}, {"method": "pigeon"}, {"method": "call", "direction": "sideways"}]),
+    "wait-for-customer": (None, []),
+    "resume": (None, []),
+    "escalate": (None, [{"note": "x" * 2001}, {"level": 5}]),
+    "resolve": ({"resolution": "done"}, [{}, {"resolution": ""}, {"resolution": "ok", "root_cause": "x" * 51}]),
+    "reopen": (None, [{"reason": "x" * 2001}, {"why": "again"}]),
+    "close": (None, []),
+}
+
+
+def _problem(response: object, status: int) -> None:
+    import httpx
+
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    assert response.json()["status"] == status
+
+
+async def test_every_action_answers_its_4xx_as_problems_and_changes_nothing(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    tid = ticket["id"]
+    reader = ticketing.token("tickets:read")
+    for action, (good, bad_bodies) in ACTIONS.items():
+        _problem(await ticketing.act(str(new_id()), action, good), 404)
+        _problem(await ticketing.act(tid, action, good, headers={}), 401)
+        _problem(await ticketing.act(tid, action, good, headers=reader), 403)
+        stale = {**ticketing.staff, "If-Match": '"1"'}
+        _problem(await ticketing.act(tid, action, good, headers=stale), 412)
+        _problem(await ticketing.act(tid, action, good, headers={**ticketing.staff, "If-Match": "v2"}), 400)
+        for body in bad_bodies:
+            response = await ticketing.act(tid, action, body)
+            assert response.status_code == 422, (action, body, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        _problem(await ticketing.act("not-a-uuid", action, good), 422)
+    assert await ticketing.types(tid) == ["TicketOpened", "TicketAssigned"]
+    assert (await ticketing.client.get(f"/v1/tickets/{tid}", headers=ticketing.staff)).json()["version"] == 2
+
+
+async def test_every_action_on_a_closed_ticket_is_409_naming_closed(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    await ticketing.act(ticket["id"], "resolve", {"resolution": "done"})
+    assert (await ticketing.act(ticket["id"], "close")).status_code == 200
+    for action, (good, _) in ACTIONS.items():
+        response = await ticketing.act(ticket["id"], action, good)
+        _problem(response, 409)
+        assert response.json()["current_status"] == "closed", action
+        assert "closed" in response.json()["detail"], action
+    assert (await ticketing.types(ticket["id"]))[-1] == "TicketClosed"
+
+
+async def test_reads_and_back_testing_refuse_callers_without_the_right_token(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open()
+    writer_only = ticketing.token("tickets:write")
+    someone = ticketing.token("self", customer_id=str(new_id()), subject="customer")
+    policy = {p: {"first_response_minutes": 60, "resolution_minutes": 600} for p in ("low", "normal", "high", "urgent")}
+    simulate = {"policy": {"tiers": {"standard": policy}}}
+    _problem(await ticketing.client.get("/v1/tickets"), 401)
+    _problem(await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=writer_only), 403)
+    _problem(await ticketing.client.get("/v1/tickets", headers={"Authorization": "Bearer forged"}), 401)
+    _problem(await ticketing.client.post("/v1/sla-policies/simulate", json=simulate), 401)
+    _problem(await ticketing.client.post("/v1/sla-policies/simulate", json=simulate, headers=someone), 403)
+    _problem(await ticketing.client.get("/v1/ticket-settings", headers=someone), 403)
+    _problem(await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=someone), 404)
+    _problem(await ticketing.client.post("/v1/sla-policies/simulate", json={}, headers=ticketing.staff), 422)
+    negative = {
+        "policy": {"tiers": {"standard": {**policy, "low": {"first_response_minutes": 0, "resolution_minutes": 5}}}}
+    }
+    _problem(await ticketing.client.post("/v1/sla-policies/simulate", json=negative, headers=ticketing.staff), 422)
+    unknown_priority = {"policy": {"tiers": {"standard": {**policy, "asap": policy["low"]}}}}
+    _problem(
+        await ticketing.client.post("/v1/sla-policies/simulate", json=unknown_priority, headers=ticketing.staff), 422
+    )
+    for query in ("kind=rant", "priority=asap", "breached=perhaps", "customer_id=42", "sort=oldest", "limit=201"):
+        _problem(await ticketing.client.get(f"/v1/tickets?{query}", headers=ticketing.staff), 422)
+
+
+async def test_the_queue_filters_on_kind_and_priority(ticketing: TicketingService) -> None:
+    customer_id = await ticketing.a_known_customer()
+    complaint = await ticketing.open(customer_id=customer_id, kind="complaint", priority="high", agent_id="agent-ayse")
+    question = await ticketing.open(customer_id=customer_id, kind="question", priority="high", agent_id="agent-ayse")
+    request = await ticketing.open(customer_id=customer_id, kind="request", priority="low", agent_id="agent-ayse")
+
+    async def ids(query: str) -> list[str]:
+        page = await ticketing.client.get(f"/v1/tickets?customer_id={customer_id}&{query}", headers=ticketing.staff)
+        assert page.status_code == 200, page.text
+        return [t["id"] for t in page.json()["items"]]
+
+    assert await ids("kind=complaint") == [complaint["id"]]
+    assert await ids("priority=high") == [complaint["id"], question["id"]]
+    assert await ids("priority=low&kind=request") == [request["id"]]
+    assert await ids("priority=low&kind=complaint") == []
+    assert await ids("status=in_progress&status=resolved&kind=question") == [question["id"]]
+    assert await ids("breached=false&priority=low") == [request["id"]]
+
+
+async def test_a_whole_ticket_life_reaches_the_ticketing_events_topic_in_order(
+    ticketing: TicketingService, platform_topics_created: object
+) -> None:
+    import asyncio
+
+    from shared.testing.kafka import drain_outbox, read_topic
+
+    ticket = await ticketing.open(kind="complaint", agent_id="agent-ayse", priority="high")
+    tid = ticket["id"]
+    steps: list[tuple[str, dict[str, object] | None]] = [
+        ("transfer", {"to_agent_id": "agent-bora", "reason": "wrong_skill", "note": "billing"}),
+        ("comments", {"body": "We are on it", "visibility": "public"}),
+        ("contacts", {"method": "call", "summary": "called back"}),
+        ("wait-for-customer", None),
+        ("resume", None),
+        ("escalate", {"note": "angry"}),
+        ("resolve", {"resolution": "Refunded", "root_cause": "billing_error"}),
+        ("reopen", {"reason": "charged again"}),
+        ("resume", None),
+        ("resolve", {"resolution": "Refunded twice", "root_cause": "billing_error"}),
+        ("close", None),
+    ]
+    for action, body in steps:
+        ticketing.clock.advance(timedelta(minutes=10))
+        response = await ticketing.act(tid, action, body)
+        assert response.status_code in (200, 201), (action, response.text)
+
+    expected = [
+        "TicketOpened",
+        "ComplaintFiled",
+        "TicketAssigned",
+        "TicketTransferred",
+        "TicketCommented",
+        "CustomerContacted",
+        "TicketWaitingOnCustomer",
+        "TicketResumed",
+        "TicketEscalated",
+        "TicketResolved",
+        "TicketReopened",
+        "TicketResumed",
+        "TicketResolved",
+        "TicketClosed",
+    ]
+    assert await drain_outbox(ticketing.dsn, ticketing.settings) == len(expected)
+    topic = ticketing.settings.topic("ticketing.events")
+    records = await asyncio.to_thread(
+        read_topic, ticketing.settings.kafka_bootstrap_servers, topic, expected=len(expected)
+    )
+    records.sort(key=lambda r: int(r.headers["ce_streamversion"]))
+    assert [r.headers["ce_type"].split(".")[2] for r in records] == expected
+    assert {r.key for r in records} == {ticket["customer_id"].encode()}
+    assert {r.partition for r in records} == {records[0].partition}, "one customer, one partition, in order"
+    assert [r.offset for r in records] == sorted(r.offset for r in records)
+    first_resolved, last_resolved = records[9].value, records[-2].value
+    # every step 10 minutes apart: first reply at +20 min, 10 min waiting on the customer
+    assert (first_resolved["time_to_first_response_seconds"], first_resolved["time_to_resolve_seconds"]) == (
+        1200,
+        3600,
+    )
+    assert (last_resolved["time_to_first_response_seconds"], last_resolved["time_to_resolve_seconds"]) == (1200, 5400)
+    assert (last_resolved["transfer_count"], last_resolved["first_contact_resolution"]) == (1, False)
+    assert (last_resolved["root_cause"], last_resolved["escalation_level"]) == ("billing_error", 1)
+    assert last_resolved["resolution"].startswith("enc:v1:")
+
+
+async def test_a_deployment_with_its_own_lists_window_and_policy_enforces_them(
+    make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings
+) -> None:
+    dsn = await make_database("ticketing")
+    table = {
+        "standard": {"low": (600, 6000), "normal": (30, 300), "high": (60, 600), "urgent": (10, 100)},
+        "dedicated_assistance": {"normal": (5, 50)},
+    }
+    settings = ticketing_settings(
+        platform_settings,
+        dsn,
+        ticketing_transfer_reasons=["language", "other"],
+        ticketing_root_causes=["courier"],
+        ticketing_reopen_window_days=1,
+        ticketing_sla_policy=table,
+    )
+    async with running_service(settings) as service:
+        described = (await service.client.get("/v1/ticket-settings", headers=service.staff)).json()
+        assert (described["transfer_reasons"], described["root_causes"], described["reopen_window_days"]) == (
+            ["language", "other"],
+            ["courier"],
+            1,
+        )
+        ticket = await service.open(kind="complaint", agent_id="agent-ayse")
+        assert ticket["first_response_due"] == "2026-03-02T09:30:00Z"
+        key_account = await service.open(customer_id=await service.a_known_customer("dedicated_assistance"))
+        assert key_account["first_response_due"] == "2026-03-02T09:05:00Z"
+
+        default_reason = await service.act(ticket["id"], "transfer", {"to_agent_id": "b", "reason": "wrong_skill"})
+        assert default_reason.status_code == 422 and default_reason.json()["allowed"] == ["language", "other"]
+        moved = await service.act(ticket["id"], "transfer", {"to_agent_id": "b", "reason": "language"})
+        assert moved.status_code == 200, moved.text
+        metrics = (await service.client.get("/metrics")).text
+        assert 'ticket_transfers_total{reason="language"} 1.0' in metrics
+        assert 'ticket_transfers_total{reason="wrong_skill"}' not in metrics
+
+        default_cause = await service.act(ticket["id"], "resolve", {"resolution": "x", "root_cause": "product_defect"})
+        assert default_cause.status_code == 422
+        assert (
+            await service.act(ticket["id"], "resolve", {"resolution": "x", "root_cause": "courier"})
+        ).status_code == 200
+        service.clock.advance(timedelta(hours=23))
+        assert (await service.act(ticket["id"], "reopen")).status_code == 200
+        await service.act(ticket["id"], "resume")
+        await service.act(ticket["id"], "resolve", {"resolution": "y", "root_cause": "courier"})
+        service.clock.advance(timedelta(days=1, seconds=1))
+        late = await service.act(ticket["id"], "reopen")
+        assert late.status_code == 409 and late.json()["current_status"] == "resolved"
