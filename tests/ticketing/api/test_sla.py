@@ -287,3 +287,20 @@ async def test_a_scheduler_that_loses_the_race_to_an_agent_skips_and_breaches_on
     assert await emit_sla_breaches(ticketing.pool, ticketing.store, now) == 0
     types = await ticketing.types(ticket["id"])
     assert types[3:] == ["SlaBreached", "TicketEscalated"]
+
+
+async def test_back_testing_can_replay_only_the_tickets_opened_since_a_moment(ticketing: TicketingService) -> None:
+    await ticketing.open(priority="urgent", agent_id="agent-ayse")
+    since = ticketing.clock.advance(timedelta(days=2))
+    recent = await ticketing.open(priority="urgent", agent_id="agent-ayse")
+    ticketing.clock.advance(timedelta(hours=2))
+    rows = {p: {"first_response_minutes": 60, "resolution_minutes": 600} for p in ("low", "normal", "high", "urgent")}
+    body = {"policy": {"tiers": {"standard": rows}}, "opened_since": since.isoformat()}
+    report = await ticketing.client.post("/v1/sla-policies/simulate", json=body, headers=ticketing.staff)
+    assert report.status_code == 200, report.text
+    assert (report.json()["tickets"], report.json()["breaches"]) == (1, 1), recent["id"]
+    everything = {"policy": body["policy"]}
+    all_of_it = (
+        await ticketing.client.post("/v1/sla-policies/simulate", json=everything, headers=ticketing.staff)
+    ).json()
+    assert (all_of_it["tickets"], all_of_it["breaches"]) == (2, 3), "2 for the old one, 1 for the recent one"

@@ -67,3 +67,69 @@ def test_an_unfinished_ticket_is_judged_at_now() -> None:
 
 def test_histories_without_an_opening_are_skipped() -> None:
     assert simulate([[]], DEFAULT_POLICY, now=T0).tickets == 0
+
+
+def opened(priority: str = "normal", tier: str = "standard") -> Ticket:
+    ticket = Ticket.open(
+        ticket_id=new_id(),
+        customer_id=new_id(),
+        kind="question",
+        channel="email",
+        subject=None,
+        description=None,
+        now=T0,
+        policy=DEFAULT_POLICY,
+        priority=priority,
+        agent_id="a",
+        customer_tier=tier,
+    )
+    return ticket
+
+
+def test_time_waiting_on_the_customer_does_not_count_in_the_replay() -> None:
+    ticket = opened()
+    ticket.wait_for_customer(by="a", now=T0 + HOUR / 2)
+    ticket.resume(by="a", now=T0 + 10 * HOUR)
+    ticket.comment(comment_id=new_id(), author_id="a", body="hi", visibility="public", now=T0 + 10 * HOUR + HOUR / 4)
+    ticket.resolve(resolution="ok", root_cause=None, by="a", now=T0 + 11 * HOUR, rules=TicketRules())
+    history = ticket.pull_events()
+    # 45 minutes of running clock before the reply: inside a 60-minute target, outside a 30-minute one.
+    assert simulate([history], policy_with_normal(60, 600), now=T0 + 100 * HOUR).breaches == 0
+    assert simulate([history], policy_with_normal(30, 600), now=T0 + 100 * HOUR).breaches == 1
+
+
+def test_a_reopened_ticket_gets_a_fresh_resolution_target_in_the_replay() -> None:
+    ticket = opened()
+    ticket.comment(comment_id=new_id(), author_id="a", body="hi", visibility="public", now=T0 + HOUR / 4)
+    ticket.resolve(resolution="ok", root_cause=None, by="a", now=T0 + HOUR, rules=TicketRules())
+    ticket.reopen(reason=None, by="a", now=T0 + 5 * HOUR, rules=TicketRules())
+    ticket.resume(by="a", now=T0 + 5 * HOUR)
+    ticket.resolve(resolution="ok", root_cause=None, by="a", now=T0 + 8 * HOUR, rules=TicketRules())
+    history = ticket.pull_events()
+    # Resolution targets of 2 h: met the first time (1 h), missed after the reopen (3 h); never while resolved.
+    report = simulate([history], policy_with_normal(30, 120), now=T0 + 100 * HOUR)
+    assert (report.breaches, report.by_priority[0].resolution_breaches) == (1, 1)
+    assert simulate([history], policy_with_normal(30, 240), now=T0 + 100 * HOUR).breaches == 0
+
+
+def test_the_replay_uses_the_proposed_targets_of_the_tickets_tier() -> None:
+    key_account, standard = opened(tier="dedicated_assistance"), opened()
+    for ticket in (key_account, standard):
+        ticket.comment(comment_id=new_id(), author_id="a", body="hi", visibility="public", now=T0 + HOUR)
+    table = {tier: dict(rows) for tier, rows in DEFAULT_POLICY_MINUTES.items()}
+    table["standard"]["normal"] = (120, 6000)
+    table["dedicated_assistance"]["normal"] = (30, 6000)
+    report = simulate(
+        [key_account.pull_events(), standard.pull_events()], SlaPolicy.from_minutes(table), now=T0 + 2 * HOUR
+    )
+    assert (report.tickets, report.breaches, report.breached_tickets) == (2, 1, 1)
+
+
+def test_recorded_breaches_are_reported_beside_the_simulated_ones() -> None:
+    ticket = opened(priority="urgent")
+    ticket.record_sla_breaches(T0 + 2 * HOUR)
+    history = ticket.pull_events()
+    loose = {tier: dict(rows) for tier, rows in DEFAULT_POLICY_MINUTES.items()}
+    loose["standard"]["urgent"] = (600, 6000)
+    report = simulate([history], SlaPolicy.from_minutes(loose), now=T0 + 2 * HOUR)
+    assert (report.recorded_breaches, report.breaches) == (1, 0)
