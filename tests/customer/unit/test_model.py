@@ -18,6 +18,7 @@ from services.customer.domain.model import (
     match_evidence,
     normalise_email,
     normalise_phone,
+    similar_names,
 )
 from shared.contracts.customer import (
     ContactPreferencesChanged,
@@ -266,3 +267,63 @@ def test_duplicate_candidates_need_a_mailbox_or_name_and_birth_date() -> None:
     left = a_customer(email="jane.doe+a@gmail.com").identity
     right = a_customer(email="janedoe@gmail.com").identity
     assert "email" in match_evidence(left, right)
+
+
+def test_currency_must_be_an_active_iso_4217_code() -> None:
+    for currency in ("ABC", "XXX", "eur", "EURO"):
+        with pytest.raises(InvalidInput):
+            an_order(currency=currency)
+    assert an_order(currency="TRY").currency == "TRY"
+
+
+def test_names_one_letter_apart_are_similar_but_short_different_ones_are_not() -> None:
+    assert similar_names("Ali Can", "Ali Cen")
+    assert similar_names("Ayşe Demir", "AYSE  DEMIR")
+    assert not similar_names("Bo Li", "Bo Lee")
+    assert not similar_names("Jane", None)
+
+
+def test_a_merged_away_customer_cannot_change_or_absorb() -> None:
+    survivor, duplicate, third = a_customer(), a_customer(), a_customer()
+    survivor.merge(duplicate, reason="dup", by=None, now=NOW)
+    for change in (
+        lambda: duplicate.update_profile({"address": "x"}, now=NOW),
+        lambda: duplicate.change_consents({"sms": True}, source="operator", now=NOW),
+        lambda: duplicate.assign_account_manager("emp-1", by=None, now=NOW),
+        lambda: duplicate.merge(third, reason="x", by=None, now=NOW),
+    ):
+        with pytest.raises(Conflict) as refused:
+            change()
+        assert refused.value.extra["current_status"] == "merged"
+    assert duplicate.pending == []
+
+
+def test_a_customer_with_duplicates_of_its_own_cannot_be_merged_away() -> None:
+    survivor, duplicate, other = a_customer(), a_customer(), a_customer()
+    survivor.merge(duplicate, reason="dup", by=None, now=NOW)
+    with pytest.raises(Conflict):
+        other.merge(survivor, reason="x", by=None, now=NOW)
+
+
+def test_an_erased_duplicate_cannot_be_merged_and_a_merge_needs_a_reason() -> None:
+    survivor, erased = a_customer(), a_customer()
+    erased.erase(by=None, now=NOW)
+    with pytest.raises(Conflict) as refused:
+        survivor.merge(erased, reason="dup", by=None, now=NOW)
+    assert refused.value.extra["current_status"] == "erased"
+    with pytest.raises(InvalidInput):
+        survivor.merge(a_customer(), reason="  ", by=None, now=NOW)
+
+
+def test_a_merge_and_its_unmerge_survive_rehydration() -> None:
+    registered = Customer.register(customer_id=new_id(), name="Jane", email="jane.r@example.com", now=NOW)
+    history = registered.pull_events()
+    duplicate = a_customer()
+    survivor = Customer.rehydrate(history)
+    survivor.merge(duplicate, reason="dup", by=None, now=NOW)
+    history += survivor.pull_events()
+    survivor = Customer.rehydrate(history)
+    assert survivor.merged_duplicates == {duplicate.id} and survivor.version == 2
+    survivor.unmerge(duplicate, reason=None, by=None, now=NOW)
+    history += survivor.pull_events()
+    assert Customer.rehydrate(history).merged_duplicates == set()
