@@ -238,10 +238,13 @@ async def merged_duplicates(conn: asyncpg.Connection, customer_id: UUID) -> list
 
 
 async def forget_personal_data(conn: asyncpg.Connection, customer_ids: list[UUID], *, now: datetime) -> None:
-    """Blank the personal values of merged duplicates, keeping their merged status and version."""
+    """Erase the merged duplicates of an erased customer too: the same person, so ``GET`` is a 410.
+
+    Their ``merged_into`` and version stay: the link is what a rebuild derives their erasure from.
+    """
     await conn.execute(
-        """update customers set name = null, email = null, phone = null, birth_date = null, address = null,
-                  name_key = null, email_canonical = null, updated_at = $2
+        """update customers set status = 'erased', name = null, email = null, phone = null, birth_date = null,
+                  address = null, name_key = null, email_canonical = null, updated_at = $2, erased_at = $2
            where id = any($1::uuid[])""",
         customer_ids,
         now,

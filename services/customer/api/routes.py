@@ -227,8 +227,8 @@ async def erasure_status(customer_id: UUID, request: Request, principal: Admin) 
 @router.get("/customers/{customer_id}/export", tags=["privacy"])
 async def export_customer(customer_id: UUID, request: Request, principal: SelfReader) -> dict[str, Any]:
     """Everything this service holds about the customer (right of access)."""
-    store = request.app.state.store
-    return await _read(request, lambda conn: queries.export(conn, store, customer_id))
+    store, now = request.app.state.store, _now(request)
+    return await _read(request, lambda conn: queries.export(conn, store, customer_id, now=now))
 
 
 @router.get("/customers/{customer_id}/orders", response_model=schemas.OrderPage, tags=["orders"])

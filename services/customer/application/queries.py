@@ -135,46 +135,58 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_PAIRS_SQL = """
+with active as (
+    select id, name, email, phone, birth_date, name_key, email_canonical from customers
+    where status = 'active' and merged_into is null),
+pairs as (
+    select a.id as a_id, b.id as b_id from active a join active b
+        on a.email_canonical = b.email_canonical and a.id < b.id
+    union
+    -- A loose trigram pre-filter only: the name rule itself (``similar_names``) is applied in Python,
+    -- so names it counts as similar but trigrams score low (e.g. "Ali Can" / "Ali Cen") are kept.
+    select a.id, b.id from active a join active b
+        on a.birth_date = b.birth_date and a.id < b.id and similarity(a.name_key, b.name_key) > $3
+)
+select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
+       a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
+       b.birth_date as b_birth_date
+from pairs p join active a on a.id = p.a_id join active b on b.id = p.b_id
+where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
+order by p.a_id, p.b_id limit $4"""
+
+TRIGRAM_PREFILTER = 0.2
+"""Well below the trigram score of any pair of names ``similar_names`` accepts."""
+
+
 async def duplicate_candidates(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Pairs of active customers that look like one person (same mailbox, or similar name + birth date)."""
+    """Pairs of active customers that look like one person (same mailbox, or similar name + birth date).
+
+    SQL proposes pairs in (customer_id, duplicate_id) order and the domain rule decides; batches are
+    read until the page is full, so a page is never short while more candidates exist.
+    """
     after = decode_cursor(cursor, 2)
-    rows = await conn.fetch(
-        """with active as (
-               select id, name, email, phone, birth_date, name_key, email_canonical from customers
-               where status = 'active' and merged_into is null),
-           pairs as (
-               select a.id as a_id, b.id as b_id from active a join active b
-                   on a.email_canonical = b.email_canonical and a.id < b.id
-               union
-               select a.id, b.id from active a join active b
-                   on a.birth_date = b.birth_date and a.id < b.id and similarity(a.name_key, b.name_key) > 0.5
-           )
-           select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
-                  a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
-                  b.birth_date as b_birth_date
-           from pairs p join active a on a.id = p.a_id join active b on b.id = p.b_id
-           where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
-           order by p.a_id, p.b_id limit $3""",
-        UUID(after[0]) if after else None,
-        UUID(after[1]) if after else None,
-        limit + 1,
-    )
-    items = []
-    for r in rows:
-        left = Identity(r["a_name"], r["a_email"], r["a_phone"], r["a_birth_date"])
-        right = Identity(r["b_name"], r["b_email"], r["b_phone"], r["b_birth_date"])
-        evidence = match_evidence(left, right)
-        items.append(
-            {
-                "customer_id": str(r["a_id"]),
-                "duplicate_id": str(r["b_id"]),
-                "evidence": evidence,
-                "candidate": is_duplicate_candidate(evidence),
-            }
+    position = (UUID(after[0]), UUID(after[1])) if after else None
+    batch = max(limit + 1, 200)
+    items: list[dict[str, Any]] = []
+    while len(items) <= limit:
+        rows = await conn.fetch(
+            _PAIRS_SQL,
+            position[0] if position else None,
+            position[1] if position else None,
+            TRIGRAM_PREFILTER,
+            batch,
         )
-    page = _page(items, limit, "customer_id", "duplicate_id")
-    page["items"] = [{k: v for k, v in i.items() if k != "candidate"} for i in page["items"] if i["candidate"]]
-    return page
+        for r in rows:
+            left = Identity(r["a_name"], r["a_email"], r["a_phone"], r["a_birth_date"])
+            right = Identity(r["b_name"], r["b_email"], r["b_phone"], r["b_birth_date"])
+            evidence = match_evidence(left, right)
+            if is_duplicate_candidate(evidence):
+                items.append({"customer_id": str(r["a_id"]), "duplicate_id": str(r["b_id"]), "evidence": evidence})
+        if len(rows) < batch:
+            break
+        position = (rows[-1]["a_id"], rows[-1]["b_id"])
+    return _page(items, limit, "customer_id", "duplicate_id")
 
 
 _ORDER_COLUMNS = """
@@ -230,22 +242,36 @@ async def payment(conn: asyncpg.Connection, payment_id: UUID) -> dict[str, Any] 
     return None if row is None else _row(row)
 
 
-async def export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID) -> dict[str, Any]:
-    """Everything this service holds about a customer (right of access), event history included."""
+async def export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID, *, now: datetime) -> dict[str, Any]:
+    """Everything this service holds about a customer (right of access), event history included.
+
+    Duplicates merged into the customer are the same person, so their profiles, orders, billing and
+    events are part of the export too (and leave it again if the merge is undone).
+    """
     profile = await visible_customer(conn, customer_id)
+    duplicate_rows = await conn.fetch(
+        f"select {_CUSTOMER_COLUMNS} from customers where merged_into = $1 order by id", customer_id
+    )
+    people = [customer_id, *(r["id"] for r in duplicate_rows)]
     orders = await conn.fetch(
-        f"select {_ORDER_COLUMNS} from orders where customer_id = $1 order by placed_at", customer_id
+        f"select {_ORDER_COLUMNS} from orders where customer_id = any($1::uuid[]) order by placed_at, id", people
     )
     invoices = await conn.fetch(
-        f"select {_INVOICE_COLUMNS} from invoices where customer_id = $1 order by issued_at", customer_id
+        f"select {_INVOICE_COLUMNS} from invoices where customer_id = any($1::uuid[]) order by issued_at, id",
+        people,
     )
     payments = await conn.fetch(
-        "select id, invoice_id, amount, method, paid_at from payments where customer_id = $1 order by paid_at",
-        customer_id,
+        """select id, invoice_id, customer_id, amount, method, paid_at from payments
+           where customer_id = any($1::uuid[]) order by paid_at, id""",
+        people,
     )
-    history = await store.load_subject(conn, str(customer_id))
+    history = []
+    for person in people:
+        history += await store.load_subject(conn, str(person))
+    history.sort(key=lambda e: e.position)
     return {
         "customer": profile,
+        "merged_duplicates": [_row(r) for r in duplicate_rows],
         "orders": [_row(r) for r in orders],
         "invoices": [_row(r) for r in invoices],
         "payments": [_row(r) for r in payments],
@@ -253,13 +279,14 @@ async def export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID)
             {
                 "event_id": str(e.event_id),
                 "type": e.event_type,
+                "subject": e.subject,
                 "stream_id": e.stream_id,
                 "occurred_at": format_time(e.occurred_at),
                 "data": e.event.model_dump(mode="json"),
             }
             for e in history
         ],
-        "exported_at": format_time(datetime.now(UTC)),
+        "exported_at": format_time(now),
     }
 
 
