@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,10 +100,11 @@ def an_order(customer_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-async def customer_service(
-    make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings
+@asynccontextmanager
+async def running_customer_service(
+    make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings, **overrides: Any
 ) -> AsyncIterator[CustomerService]:
+    """The app on a fresh database; ``overrides`` are ``CustomerSettings`` fields (e.g. the return window)."""
     dsn = await make_database("customer")
     settings = CustomerSettings(
         environment="test",
@@ -111,6 +113,7 @@ async def customer_service(
         kafka_topic_prefix=platform_settings.kafka_topic_prefix,
         kafka_topic_partitions=2,
         db_pool_max=12,
+        **overrides,
     )
     clock = FixedClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
     app = create_app(settings, clock=clock)
@@ -118,3 +121,11 @@ async def customer_service(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://customer") as client:
             yield CustomerService(app, client, settings, clock, dsn)
+
+
+@pytest.fixture
+async def customer_service(
+    make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings
+) -> AsyncIterator[CustomerService]:
+    async with running_customer_service(make_database, platform_settings) as service:
+        yield service

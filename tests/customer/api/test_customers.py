@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 from shared.ids import new_id
+from shared.privacy import decrypt_value
 from tests.customer.api.conftest import CustomerService, a_customer, an_order
 
 
@@ -223,3 +225,212 @@ async def test_unknown_customer_is_404(customer_service: CustomerService) -> Non
     assert (
         await customer_service.client.get("/v1/customers/not-a-uuid", headers=customer_service.staff)
     ).status_code == 422
+
+
+async def test_patch_refusals_are_4xx_problems_that_record_nothing(customer_service: CustomerService) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    taken = await customer_service.register(email="taken.by.other@example.com")
+    customer = await customer_service.register()
+    url = f"/v1/customers/{customer['id']}"
+    before = len(await customer_service.outbox())
+    cases = [
+        ({"email": " Taken.By.Other@example.com"}, {}, 409),
+        ({"name": None}, {}, 422),
+        ({"email": None}, {}, 422),
+        ({"relationship_type": None}, {}, 422),
+        ({"phone": "12"}, {}, 422),
+        ({"birth_date": "2999-01-01"}, {}, 422),
+        ({"timezone": "Mars/Base"}, {}, 422),
+        ({"nickname": "JD"}, {}, 422),
+        ({"address": "x"}, {"If-Match": "seven"}, 400),
+        ({"address": "x"}, {"If-Match": '"9"'}, 412),
+    ]
+    for body, extra, status in cases:
+        response = await client.patch(url, json=body, headers={**staff, **extra})
+        assert response.status_code == status, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        if status == 409:
+            assert response.json()["existing_customer_id"] == taken["id"]
+        if status == 412:
+            assert response.json()["current_etag"] == '"1"'
+    read_only = customer_service.token("customers:read")
+    assert (await client.patch(url, json={"address": "x"}, headers=read_only)).status_code == 403
+    assert (await client.patch(f"/v1/customers/{new_id()}", json={"address": "x"}, headers=staff)).status_code == 404
+    assert len(await customer_service.outbox()) == before
+    assert (await client.get(url, headers=staff)).json()["version"] == 1
+
+
+async def test_patch_clears_an_optional_field_and_a_no_op_patch_records_nothing(
+    customer_service: CustomerService,
+) -> None:
+    customer = await customer_service.register(address="1 Main St", phone="+905551234000")
+    url = f"/v1/customers/{customer['id']}"
+    cleared = await customer_service.client.patch(
+        url, json={"address": None, "phone": "+90 555 123 40 00"}, headers=customer_service.staff
+    )
+    assert cleared.status_code == 200 and cleared.json()["address"] is None
+    assert cleared.json()["phone"] == "+905551234000" and cleared.json()["version"] == 2
+    [update] = (await customer_service.outbox())[1:]
+    assert update["data"]["changed_fields"] == ["address"] and update["data"]["address"] is None
+    same = await customer_service.client.patch(url, json={"address": None}, headers=customer_service.staff)
+    assert same.status_code == 200 and same.json()["version"] == 2
+    assert len(await customer_service.outbox()) == 2
+
+
+async def test_a_merged_or_erased_customer_cannot_be_changed(customer_service: CustomerService) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    survivor, duplicate, erased = [await customer_service.register() for _ in range(3)]
+    await client.post(
+        f"/v1/customers/{survivor['id']}/merge", json={"duplicate_id": duplicate["id"], "reason": "dup"}, headers=staff
+    )
+    await client.delete(f"/v1/customers/{erased['id']}", headers=customer_service.token("admin"))
+    for target, status in ((duplicate, 409), (erased, 410)):
+        url = f"/v1/customers/{target['id']}"
+        assert (await client.patch(url, json={"address": "x"}, headers=staff)).status_code == status
+        assert (await client.put(f"{url}/consents", json={"sms": True}, headers=staff)).status_code == status
+        manager = await client.put(f"{url}/account-manager", json={"account_manager_id": "emp-1"}, headers=staff)
+        assert manager.status_code == status
+    refused = await client.patch(f"/v1/customers/{duplicate['id']}", json={"address": "x"}, headers=staff)
+    assert refused.json()["merged_into"] == survivor["id"]
+
+
+async def test_merge_refusals(customer_service: CustomerService) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    a, b, c, d, erased = [await customer_service.register() for _ in range(5)]
+    await client.delete(f"/v1/customers/{erased['id']}", headers=customer_service.token("admin"))
+
+    async def merge(survivor: dict[str, str], duplicate_id: str, reason: str = "same person") -> int:
+        response = await client.post(
+            f"/v1/customers/{survivor['id']}/merge",
+            json={"duplicate_id": duplicate_id, "reason": reason},
+            headers=staff,
+        )
+        return response.status_code
+
+    assert await merge(a, erased["id"]) == 409  # an erased duplicate
+    assert await merge(a, str(new_id())) == 404
+    assert await merge(a, b["id"], reason="") == 422
+    assert await merge(a, b["id"], reason="   ") == 422
+    assert await merge(a, b["id"]) == 200
+    assert await merge(c, b["id"]) == 409  # already merged (into a)
+    assert await merge(b, c["id"]) == 409  # b is merged away: it cannot absorb anyone
+    assert await merge(c, a["id"]) == 409  # a has merged duplicates of its own
+    assert await merge(erased, d["id"]) == 410  # the survivor is gone
+    not_merged = await client.post(f"/v1/customers/{a['id']}/unmerge", json={"duplicate_id": c["id"]}, headers=staff)
+    assert not_merged.status_code == 409
+    read_only = customer_service.token("customers:read")
+    forbidden = await client.post(
+        f"/v1/customers/{a['id']}/merge", json={"duplicate_id": d["id"], "reason": "x"}, headers=read_only
+    )
+    assert forbidden.status_code == 403
+    merges = [e for e in await customer_service.outbox() if e["headers"]["ce_type"].endswith("CustomersMerged.v1")]
+    assert len(merges) == 1
+
+
+async def test_merge_records_who_why_and_the_evidence_and_unmerge_separates_again(
+    customer_service: CustomerService,
+) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    keys = customer_service.token("keys:read")
+    tag = new_id().hex[-8:]
+    survivor = await customer_service.register(name="Ali Can", email=f"ali.can.{tag}@gmail.com")
+    duplicate = await customer_service.register(name="Ali Cen", email=f"alican{tag}+shop@googlemail.com")
+    order = await customer_service.place_order(duplicate["id"])
+    merged = await client.post(
+        f"/v1/customers/{survivor['id']}/merge",
+        json={"duplicate_id": duplicate["id"], "reason": "called in, same person"},
+        headers=staff,
+    )
+    assert merged.status_code == 200 and merged.json()["id"] == survivor["id"]
+    event = (await customer_service.outbox())[-1]
+    assert event["data"]["evidence"] == ["email", "name"] and event["data"]["merged_by"] == "tester"
+    key = base64.b64decode((await client.get(f"/v1/internal/keys/{survivor['id']}", headers=keys)).json()["key"])
+    assert decrypt_value(key, survivor["id"], "reason", event["data"]["reason"]) == "called in, same person"
+    assert (await client.post("/v1/orders", json=an_order(duplicate["id"]), headers=staff)).status_code == 409
+    mine = (await client.get(f"/v1/customers/{survivor['id']}/orders", headers=staff)).json()["items"]
+    assert [o["id"] for o in mine] == [order["id"]]
+
+    unmerged = await client.post(
+        f"/v1/customers/{survivor['id']}/unmerge",
+        json={"duplicate_id": duplicate["id"], "reason": "two people after all"},
+        headers=staff,
+    )
+    assert unmerged.status_code == 200
+    undone = (await customer_service.outbox())[-1]
+    assert undone["headers"]["ce_type"] == "customer360.customer.CustomersUnmerged.v1"
+    assert undone["key"] == survivor["id"] and undone["data"]["duplicate_id"] == duplicate["id"]
+    assert undone["data"]["unmerged_by"] == "tester" and undone["data"]["reason"].startswith("enc:v1:")
+    again = await client.get(f"/v1/customers/{duplicate['id']}", headers=staff)
+    assert again.json()["status"] == "active" and again.json()["merged_into"] is None
+    theirs = (await client.get(f"/v1/customers/{duplicate['id']}/orders", headers=staff)).json()["items"]
+    assert [o["id"] for o in theirs] == [order["id"]]
+    assert (await client.get(f"/v1/customers/{survivor['id']}/orders", headers=staff)).json()["items"] == []
+    assert (await client.post("/v1/orders", json=an_order(duplicate["id"]), headers=staff)).status_code == 201
+    remerged = await client.post(
+        f"/v1/customers/{survivor['id']}/merge", json={"duplicate_id": duplicate["id"], "reason": "x"}, headers=staff
+    )
+    assert remerged.status_code == 200  # a merge undone can be made again
+
+
+async def test_duplicate_candidates_with_evidence_and_cursor_pagination(customer_service: CustomerService) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    tag = new_id().hex[-8:]
+    # Same mailbox (Gmail ignores dots and +tags); the names differ.
+    mail_a = await customer_service.register(name="Jane Doe", email=f"jane.doe.{tag}@gmail.com")
+    mail_b = await customer_service.register(name="J. Smith", email=f"janedoe{tag}+promo@gmail.com")
+    # A similar name (one letter apart, which trigrams alone score low) and the same birth date.
+    name_a = await customer_service.register(name="Ali Can", birth_date="1980-01-02")
+    name_b = await customer_service.register(name="Ali Cen", birth_date="1980-01-02")
+    # Not candidates: the same name with another birth date, or no birth date at all.
+    await customer_service.register(name="Ali Can", birth_date="1981-01-02")
+    await customer_service.register(name="Ali Can")
+
+    def pair(left: dict[str, str], right: dict[str, str], evidence: list[str]) -> dict[str, object]:
+        first, second = sorted((left["id"], right["id"]))
+        return {"customer_id": first, "duplicate_id": second, "evidence": evidence}
+
+    expected = sorted(
+        [pair(mail_a, mail_b, ["email"]), pair(name_a, name_b, ["name", "birth_date"])],
+        key=lambda p: (p["customer_id"], p["duplicate_id"]),
+    )
+    first = (await client.get("/v1/customers/duplicates", params={"limit": 1}, headers=staff)).json()
+    assert first["items"] == expected[:1] and first["next_cursor"]
+    second = (
+        await client.get("/v1/customers/duplicates", params={"limit": 1, "cursor": first["next_cursor"]}, headers=staff)
+    ).json()
+    assert second["items"] == expected[1:]
+    if second["next_cursor"]:
+        rest = await client.get(
+            "/v1/customers/duplicates", params={"limit": 1, "cursor": second["next_cursor"]}, headers=staff
+        )
+        assert rest.json() == {"items": [], "next_cursor": None}
+
+    await client.post(
+        f"/v1/customers/{name_a['id']}/merge", json={"duplicate_id": name_b["id"], "reason": "dup"}, headers=staff
+    )
+    left = (await client.get("/v1/customers/duplicates", headers=staff)).json()
+    assert left == {"items": [pair(mail_a, mail_b, ["email"])], "next_cursor": None}
+    assert (await client.get("/v1/customers/duplicates", params={"cursor": "x"}, headers=staff)).status_code == 422
+    self_token = customer_service.token("self", customer_id=mail_a["id"])
+    assert (await client.get("/v1/customers/duplicates", headers=self_token)).status_code == 403
+
+
+async def test_search_by_phone_combined_filters_and_bad_parameters(customer_service: CustomerService) -> None:
+    client, staff = customer_service.client, customer_service.staff
+    tag = new_id().hex[-6:]
+    one = await customer_service.register(name=f"Deniz {tag}", phone="+905551110001")
+    await customer_service.register(name=f"Deniz {tag}", phone="+905551110002")
+    by_phone = await client.get("/v1/customers", params={"phone": "+90 555 111 00 01"}, headers=staff)
+    assert [c["id"] for c in by_phone.json()["items"]] == [one["id"]]
+    both = await client.get("/v1/customers", params={"q": f"DENİZ {tag}", "phone": "+905551110001"}, headers=staff)
+    assert [c["id"] for c in both.json()["items"]] == [one["id"]]
+    mismatch = await client.get(
+        "/v1/customers", params={"email": one["email"], "phone": "+905551110002"}, headers=staff
+    )
+    assert mismatch.json() == {"items": [], "next_cursor": None}
+    everyone = await client.get("/v1/customers", headers=staff)
+    assert len(everyone.json()["items"]) == 2
+    for params in ({"limit": 0}, {"limit": 201}, {"phone": "12"}, {"email": "nope"}, {"cursor": "W10"}):
+        response = await client.get("/v1/customers", params=params, headers=staff)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
