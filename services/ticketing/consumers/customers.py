@@ -63,7 +63,11 @@ class CustomerReplicaProjector:
                     registered_at=event.registered_at,
                     now=now,
                 )
-            elif isinstance(event, CustomerProfileUpdated) and event.relationship_type is not None:
+            elif (
+                isinstance(event, CustomerProfileUpdated)
+                and "relationship_type" in event.changed_fields
+                and event.relationship_type is not None
+            ):
                 await customers.relationship_changed(
                     conn, customer_id=event.customer_id, relationship_type=event.relationship_type
                 )

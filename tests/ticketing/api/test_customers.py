@@ -9,7 +9,14 @@ from uuid import UUID
 from services.ticketing.application.scheduler import close_tickets_of_unknown_customers
 from services.ticketing.bootstrap import customer_replica
 from services.ticketing.consumers.customers import CustomerReplicaProjector
-from shared.contracts.customer import AccountManagerAssigned, CustomerErased, CustomerRegistered, CustomersMerged
+from shared.contracts.customer import (
+    AccountManagerAssigned,
+    CustomerErased,
+    CustomerProfileUpdated,
+    CustomerRegistered,
+    CustomersMerged,
+    CustomersUnmerged,
+)
 from shared.envelope import to_kafka
 from shared.ids import new_id
 from shared.relay import make_producer
@@ -287,3 +294,65 @@ async def test_the_customer_replica_worker_consumes_customer_events_from_kafka(
         [e.id for e in envelopes],
     )
     assert inbox == len(envelopes), "each Kafka record applied once, through the inbox"
+
+
+async def test_a_new_relationship_type_sets_the_tier_of_tickets_opened_from_then_on(
+    ticketing: TicketingService,
+) -> None:
+    customer_id = await ticketing.a_known_customer("transactional")
+    before = await ticketing.open(customer_id=customer_id, priority="urgent")
+    await ticketing.customer_events(
+        CustomerProfileUpdated(
+            customer_id=UUID(customer_id),
+            changed_fields=["relationship_type"],
+            relationship_type="dedicated_assistance",
+            updated_at=START,
+        )
+    )
+    after = await ticketing.open(customer_id=customer_id, priority="urgent")
+    assert (before["customer_tier"], after["customer_tier"]) == ("standard", "dedicated_assistance")
+    assert after["first_response_due"] == "2026-03-02T09:30:00Z"
+    untouched = (await ticketing.client.get(f"/v1/tickets/{before['id']}", headers=ticketing.staff)).json()
+    assert untouched["first_response_due"] == "2026-03-02T10:00:00Z", "due times are never recomputed"
+    # Only the fields an update names carry meaning.
+    await ticketing.customer_events(
+        CustomerProfileUpdated(
+            customer_id=UUID(customer_id), changed_fields=["name"], relationship_type="community", updated_at=START
+        )
+    )
+    assert (await ticketing.open(customer_id=customer_id))["customer_tier"] == "dedicated_assistance"
+
+
+async def test_after_an_unmerge_the_duplicate_gets_its_own_tickets_again(ticketing: TicketingService) -> None:
+    survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START)
+    )
+    assert (await ticketing.open(customer_id=duplicate))["customer_id"] == survivor
+    await ticketing.customer_events(
+        CustomersUnmerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), unmerged_at=START)
+    )
+    assert (await ticketing.open(customer_id=duplicate))["customer_id"] == duplicate
+
+
+async def test_erasing_a_survivor_also_shreds_the_history_kept_under_its_merged_duplicate(
+    ticketing: TicketingService,
+) -> None:
+    survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
+    old = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse", subject="My old address")
+    await ticketing.act(old["id"], "comments", {"body": "Flat 3, Moda", "visibility": "public"})
+    await ticketing.act(old["id"], "resolve", {"resolution": "Sent to Moda"})
+    await ticketing.act(old["id"], "close")
+    await ticketing.customer_events(
+        CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START),
+        CustomerErased(customer_id=UUID(survivor), erased_at=START),
+    )
+    view = (await ticketing.client.get(f"/v1/tickets/{old['id']}", headers=ticketing.staff)).json()
+    assert view["customer_id"] == duplicate, "closed history stayed with the duplicate"
+    assert (view["subject"], view["description"], view["resolution"]) == (None, None, None)
+    assert [h["data"]["body"] for h in view["history"] if h["type"] == "TicketCommented"] == [None]
+    destroyed = await ticketing.pool.fetch(
+        "select subject from personal_data_keys where key is null and destroyed_at is not null"
+    )
+    assert {r["subject"] for r in destroyed} == {survivor, duplicate}
+    assert (view["kind"], view["status"], view["transfer_count"]) == ("question", "closed", 0)
