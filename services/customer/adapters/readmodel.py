@@ -8,6 +8,7 @@ overdue scheduler locks invoice rows). Every row here can be rebuilt from the ev
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -95,26 +96,37 @@ async def save_customer(conn: asyncpg.Connection, customer: Customer, *, now: da
         ) from None
 
 
-async def lock_customer(conn: asyncpg.Connection, customer_id: UUID) -> UUID | None:
-    """Lock the customer's row for this transaction; its ``merged_into``. ``NotFound`` if unknown.
+@dataclass(frozen=True, slots=True)
+class Links:
+    """What a customer's row knows that its own stream does not: the merge it was absorbed by, and
+    whether it was erased with the survivor of that merge."""
+
+    merged_into: UUID | None
+    erased: bool
+
+
+async def lock_customer(conn: asyncpg.Connection, customer_id: UUID) -> Links:
+    """Lock the customer's row for this transaction; its ``Links``. ``NotFound`` if unknown.
 
     Every command on a customer takes this lock first, so merges, erasure and updates of one
     customer are serialised and a check made here still holds at commit.
     """
-    row = await conn.fetchrow("select merged_into from customers where id = $1 for update", customer_id)
+    row = await conn.fetchrow(
+        "select merged_into, status = 'erased' as erased from customers where id = $1 for update", customer_id
+    )
     if row is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    merged_into: UUID | None = row["merged_into"]
-    return merged_into
+    return Links(row["merged_into"], row["erased"])
 
 
-async def lock_customers(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[UUID, UUID | None]:
+async def lock_customers(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[UUID, Links]:
     """Lock several customers in id order (a fixed order, so two merges cannot deadlock)."""
     rows = await conn.fetch(
-        "select id, merged_into from customers where id = any($1::uuid[]) order by id for update",
+        """select id, merged_into, status = 'erased' as erased from customers
+           where id = any($1::uuid[]) order by id for update""",
         list(ids),
     )
-    found = {r["id"]: r["merged_into"] for r in rows}
+    found = {r["id"]: Links(r["merged_into"], r["erased"]) for r in rows}
     for customer_id in ids:
         if customer_id not in found:
             raise NotFound(f"customer {customer_id} does not exist")

@@ -43,9 +43,9 @@ def _customer_answer(status: int, body: dict[str, Any], *, created: bool = False
 
 async def _load_customer(uow: UnitOfWork, customer_id: UUID) -> Customer:
     """Lock the customer's row, then rebuild the aggregate from its stream."""
-    merged_into = await readmodel.lock_customer(uow.conn, customer_id)
+    links = await readmodel.lock_customer(uow.conn, customer_id)
     customer = Customer.rehydrate(e.event for e in await uow.store.load(uow.conn, str(customer_id)))
-    customer.merged_into = merged_into
+    customer.link(merged_into=links.merged_into, erased_with_survivor=links.erased)
     return customer
 
 
@@ -170,11 +170,11 @@ async def assign_account_manager(
 
 
 async def _load_pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID) -> tuple[Customer, Customer]:
-    merged = await readmodel.lock_customers(uow.conn, sorted({survivor_id, duplicate_id}))
+    links = await readmodel.lock_customers(uow.conn, sorted({survivor_id, duplicate_id}))
     loaded = []
     for customer_id in (survivor_id, duplicate_id):
         customer = Customer.rehydrate(e.event for e in await uow.store.load(uow.conn, str(customer_id)))
-        customer.merged_into = merged[customer_id]
+        customer.link(merged_into=links[customer_id].merged_into, erased_with_survivor=links[customer_id].erased)
         loaded.append(customer)
     return loaded[0], loaded[1]
 
@@ -257,9 +257,7 @@ async def erase_customer(
         ],
         subject=str(customer_id),
     )
-    await erasure.record_requested(
-        uow.conn, customer_id, done={"customer": details}, pending=acknowledgers, now=now
-    )
+    await erasure.record_requested(uow.conn, customer_id, done={"customer": details}, pending=acknowledgers, now=now)
     return CommandResult(204, None)
 
 

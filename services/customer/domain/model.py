@@ -172,8 +172,8 @@ class Customer(Aggregate):
     """A customer's profile, consents, account manager and merges.
 
     ``merged_into`` is not in this customer's own stream (a merge is recorded once, on the survivor's
-    stream); the application layer sets it from the identity read model, which the same transaction
-    as every merge keeps current.
+    stream); the application layer sets it (``link``) from the identity read model, which the same
+    transaction as every merge and erasure keeps current.
     """
 
     id: UUID
@@ -258,6 +258,13 @@ class Customer(Aggregate):
             )
         )
         return customer
+
+    def link(self, *, merged_into: UUID | None, erased_with_survivor: bool) -> None:
+        """Facts recorded on another customer's stream: the merge that absorbed this customer, and the
+        erasure of that survivor, which erases its merged duplicates with it (the same person)."""
+        self.merged_into = merged_into
+        if erased_with_survivor:
+            self.status = "erased"
 
     @property
     def identity(self) -> Identity:

@@ -129,6 +129,14 @@ async def test_erasing_a_customer_also_forgets_the_duplicates_merged_into_them(
     assert again.status_code == 201  # the duplicate's identity is released too
     assert (await client.get(f"/v1/customers/{duplicate['id']}", headers=staff)).status_code == 410
     assert (await client.get(f"/v1/customers/{duplicate['id']}/orders", headers=staff)).status_code == 410
+    dup_url = f"/v1/customers/{duplicate['id']}"
+    assert (await client.delete(dup_url, headers=admin)).status_code == 410
+    assert (await client.patch(dup_url, json={"address": "x"}, headers=staff)).status_code == 410
+    unmerge = await client.post(
+        f"/v1/customers/{survivor['id']}/unmerge", json={"duplicate_id": duplicate["id"]}, headers=staff
+    )
+    assert unmerge.status_code == 410
+    assert (await client.post("/v1/orders", json=an_order(duplicate["id"]), headers=staff)).status_code == 409
 
 
 async def test_a_self_service_token_is_refused_everything_of_another_customer_and_staff_operations(

@@ -327,3 +327,12 @@ def test_a_merge_and_its_unmerge_survive_rehydration() -> None:
     survivor.unmerge(duplicate, reason=None, by=None, now=NOW)
     history += survivor.pull_events()
     assert Customer.rehydrate(history).merged_duplicates == set()
+
+
+def test_a_duplicate_erased_with_its_survivor_is_gone() -> None:
+    survivor, duplicate = a_customer(), a_customer()
+    duplicate.link(merged_into=survivor.id, erased_with_survivor=True)
+    with pytest.raises(Gone):
+        duplicate.erase(by=None, now=NOW)
+    with pytest.raises(Conflict):
+        an_order(duplicate)
