@@ -7,18 +7,54 @@ never applied twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
+from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventStore
 
 from ..adapters import readmodel, replica
 from ..domain.model import Ticket
 from ..domain.sla import tier_for
 from .handlers import load_tickets, persist_tickets
+
+
+async def change_each(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    ticket_ids: Sequence[UUID],
+    now: datetime,
+    decide: Callable[[Ticket], bool],
+    *,
+    attempts: int = 5,
+) -> int:
+    """Load, decide and save each ticket; returns how many changed.
+
+    An agent's command or the SLA scheduler may append to the same ticket between our load and our
+    append. The lost race (``ConcurrencyConflict``) is not a reason to dead-letter the customer event:
+    the ticket is reloaded with the other writer's events and decided again, inside a savepoint so the
+    rest of the consumer's transaction stands.
+    """
+    changed = 0
+    for ticket_id in ticket_ids:
+        for attempt in range(1, attempts + 1):
+            [ticket] = await load_tickets(conn, [ticket_id])
+            if not decide(ticket):
+                break
+            try:
+                async with conn.transaction():
+                    await persist_tickets(conn, store, [ticket], now)
+            except ConcurrencyConflict:
+                if attempt == attempts:
+                    raise
+                continue
+            changed += 1
+            break
+    return changed
 
 
 async def customer_registered(
@@ -35,10 +71,10 @@ async def customer_registered(
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and not customer_verified and status <> 'closed'", customer_id
     )
-    tickets = await load_tickets(conn, [r["id"] for r in rows])
-    changed = [t for t in tickets if t.verify_customer(customer_tier=tier_for(relationship_type), now=now)]
-    await persist_tickets(conn, store, changed, now)
-    return len(changed)
+    tier = tier_for(relationship_type)
+    return await change_each(
+        conn, store, [r["id"] for r in rows], now, lambda t: t.verify_customer(customer_tier=tier, now=now)
+    )
 
 
 async def relationship_changed(conn: asyncpg.Connection, *, customer_id: UUID, relationship_type: str) -> None:
@@ -54,11 +90,14 @@ async def account_manager_assigned(
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and owner_id is null and status = 'open'", customer_id
     )
-    tickets = await load_tickets(conn, [r["id"] for r in rows])
-    for ticket in tickets:
+
+    def give_to_manager(ticket: Ticket) -> bool:
+        if ticket.owner_id is not None or ticket.status != "open":
+            return False  # someone took it since the read row was written
         ticket.assign(agent_id=account_manager_id, by=None, now=now, routing="account_manager")
-    await persist_tickets(conn, store, tickets, now)
-    return len(tickets)
+        return True
+
+    return await change_each(conn, store, [r["id"] for r in rows], now, give_to_manager)
 
 
 async def customers_merged(
@@ -72,14 +111,18 @@ async def customers_merged(
     """
     await replica.mark_merged(conn, duplicate_id, survivor_id)
     survivor = await replica.find(conn, survivor_id)
+    known = survivor is not None and survivor.status == "active"
+    tier = tier_for(survivor.relationship_type if survivor is not None else None)
+
+    def move(ticket: Ticket) -> bool:
+        if not ticket.move_to_customer(survivor_id, now):
+            return False
+        if known:
+            ticket.verify_customer(customer_tier=tier, now=now)
+        return True
+
     ids = await readmodel.tickets_of_customer(conn, duplicate_id, unfinished_only=True)
-    tickets: list[Ticket] = await load_tickets(conn, ids)
-    moved = [t for t in tickets if t.move_to_customer(survivor_id, now)]
-    if survivor is not None and survivor.status == "active":
-        for ticket in moved:
-            ticket.verify_customer(customer_tier=tier_for(survivor.relationship_type), now=now)
-    await persist_tickets(conn, store, moved, now)
-    return len(moved)
+    return await change_each(conn, store, ids, now, move)
 
 
 async def customers_unmerged(conn: asyncpg.Connection, *, duplicate_id: UUID) -> None:
