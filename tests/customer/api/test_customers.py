@@ -87,6 +87,12 @@ async def test_bad_registrations_are_4xx_problems(customer_service: CustomerServ
         (a_customer(timezone="Mars/Base"), 422),
         (a_customer(relationship_type="frenemy"), 422),
         (a_customer(referred_by=str(new_id())), 422),
+        (a_customer(acquisition_channel="billboard"), 422),
+        (a_customer(acquisition_cost=25.0), 422),
+        (a_customer(birth_date="2999-01-01"), 422),
+        (a_customer(consents={"fax": True}), 422),
+        (a_customer(name=""), 422),
+        (a_customer(unknown="x"), 422),
     ]
     for body, status in cases:
         response = await client.post("/v1/customers", json=body, headers=staff)
@@ -434,3 +440,30 @@ async def test_search_by_phone_combined_filters_and_bad_parameters(customer_serv
         response = await client.get("/v1/customers", params=params, headers=staff)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_registration_records_referral_and_every_relationship_type(customer_service: CustomerService) -> None:
+    referrer = await customer_service.register()
+    referred = await customer_service.register(
+        referred_by=referrer["id"], acquisition_channel="referral", birth_date="1990-05-01", phone="+442079460000"
+    )
+    assert referred["referred_by"] == referrer["id"] and referred["birth_date"] == "1990-05-01"
+    event = (await customer_service.outbox())[-1]
+    assert event["data"]["referred_by"] == referrer["id"] and event["data"]["acquisition_channel"] == "referral"
+    assert (
+        event["data"]["birth_date"].startswith("enc:v1:") and event["data"]["registered_at"] == "2026-03-01T09:00:00Z"
+    )
+    kinds = (
+        "transactional",
+        "long_term",
+        "personal_assistance",
+        "dedicated_assistance",
+        "self_service",
+        "automated",
+        "community",
+    )
+    for kind in kinds:
+        assert (await customer_service.register(relationship_type=kind))["relationship_type"] == kind
+    channels = ("web", "store", "phone", "partner", "campaign")
+    for channel in channels:
+        assert (await customer_service.register(acquisition_channel=channel))["acquisition_channel"] == channel
