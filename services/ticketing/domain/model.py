@@ -443,8 +443,12 @@ class Ticket(Aggregate):
         return True
 
     def verify_customer(self, *, customer_tier: str, now: datetime) -> bool:
-        """The customer turned up in the replica: the ticket is no longer provisional."""
-        if self.customer_verified:
+        """The customer turned up in the replica: the ticket is no longer provisional.
+
+        A ticket the grace window already closed stays closed and unverified (ADR 0003: whichever
+        comes first wins).
+        """
+        if self.customer_verified or self.status == "closed":
             return False
         self._record(
             TicketCustomerVerified(

@@ -309,3 +309,15 @@ def test_a_merged_duplicates_ticket_moves_to_the_survivor() -> None:
     survivor = new_id()
     assert ticket.move_to_customer(survivor, T0)
     assert ticket.customer_id == survivor
+
+
+def test_a_provisional_ticket_is_verified_once_and_not_after_the_grace_window_closed_it() -> None:
+    verified = a_ticket(customer_verified=False)
+    assert verified.verify_customer(customer_tier="dedicated_assistance", now=T0)
+    assert (verified.customer_verified, verified.customer_tier) == (True, "dedicated_assistance")
+    assert not verified.verify_customer(customer_tier="standard", now=T0)
+    closed = a_ticket(customer_verified=False)
+    assert closed.close_for_unknown_customer(T0 + timedelta(days=2))
+    closed.pull_events()
+    assert not closed.verify_customer(customer_tier="standard", now=T0 + timedelta(days=2))
+    assert closed.pull_events() == [] and closed.customer_verified is False
