@@ -560,3 +560,38 @@ async def test_a_deployment_with_its_own_lists_window_and_policy_enforces_them(
         service.clock.advance(timedelta(days=1, seconds=1))
         late = await service.act(ticket["id"], "reopen")
         assert late.status_code == 409 and late.json()["current_status"] == "resolved"
+
+
+async def test_manual_escalation_goes_one_level_up_each_time_and_is_counted(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    first = await ticketing.act(ticket["id"], "escalate", {"note": "VIP customer"})
+    second = await ticketing.act(ticket["id"], "escalate")
+    assert (first.json()["escalation_level"], second.json()["escalation_level"]) == (1, 2)
+    escalations = [e["data"] for e in await ticketing.outbox(ticket["id"]) if e["type"] == "TicketEscalated"]
+    assert [(e["level"], e["previous_level"], e["trigger"], e["escalated_by"]) for e in escalations] == [
+        (1, 0, "manual", "agent-ayse"),
+        (2, 1, "manual", "agent-ayse"),
+    ]
+    assert escalations[0]["note"].startswith("enc:v1:")
+    assert "ticket_manual_escalations_total 2.0" in (await ticketing.client.get("/metrics")).text
+
+
+async def test_the_customers_own_reply_resumes_a_ticket_waiting_on_them(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse", priority="urgent")
+    await ticketing.act(ticket["id"], "wait-for-customer")
+    ticketing.clock.advance(timedelta(hours=3))
+    own = ticketing.token("self", customer_id=ticket["customer_id"], subject="customer")
+    reply = await ticketing.act(
+        ticket["id"], "comments", {"body": "Here is the photo", "visibility": "internal"}, headers=own
+    )
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert (body["status"], body["first_responded_at"]) == ("in_progress", None), "a customer's words are no response"
+    assert body["first_response_due"] == "2026-03-02T13:00:00Z", "1 h target moved by 3 h of waiting"
+    commented = next(e for e in await ticketing.outbox(ticket["id"]) if e["type"] == "TicketCommented")["data"]
+    assert (commented["author_type"], commented["visibility"], commented["first_response"]) == (
+        "customer",
+        "public",
+        False,
+    )
+    assert (await ticketing.types(ticket["id"]))[-1] == "TicketResumed"
