@@ -95,13 +95,22 @@ async def list_tickets(
     kind: schemas.Kind | None = None,
     priority: schemas.Priority | None = None,
     breached: bool | None = None,
+    customer_verified: Annotated[
+        bool | None, Query(description="false: provisional tickets whose customer is not known yet (ADR 0003)")
+    ] = None,
     sort: Annotated[str, Query(pattern="^(due|newest)$", description="due: what breaches next first")] = "due",
 ) -> dict[str, Any]:
     """List tickets: the agent's queue (sorted by next due time), filtered and cursor-paginated."""
     if principal.is_self_service:
         customer_id = UUID(str(principal.customer_id))
     filters = queries.TicketFilter(
-        customer_id=customer_id, owner_id=owner_id, status=status or (), kind=kind, priority=priority, breached=breached
+        customer_id=customer_id,
+        owner_id=owner_id,
+        status=status or (),
+        kind=kind,
+        priority=priority,
+        breached=breached,
+        customer_verified=customer_verified,
     )
     async with request.app.state.pool.acquire() as conn:
         return await queries.list_tickets(conn, filters, limit=limit, cursor=cursor, sort=sort)

@@ -90,6 +90,7 @@ class TicketFilter:
     kind: str | None = None
     priority: str | None = None
     breached: bool | None = None
+    customer_verified: bool | None = None
 
 
 async def list_tickets(
@@ -106,6 +107,7 @@ async def list_tickets(
         "($4::text is null or kind = $4)",
         "($5::text is null or priority = $5)",
         "($6::bool is null or breached = $6)",
+        "($7::bool is null or customer_verified = $7)",
     ]
     args: list[Any] = [
         filters.customer_id,
@@ -114,16 +116,17 @@ async def list_tickets(
         filters.kind,
         filters.priority,
         filters.breached,
+        filters.customer_verified,
     ]
     if sort == "due":
         order = "queue_due, id"
         if after is not None:
-            where.append("(queue_due, id) > ($7::timestamptz, $8::uuid)")
+            where.append("(queue_due, id) > ($8::timestamptz, $9::uuid)")
             args += list(after)
     else:
         order = "opened_at desc, id desc"
         if after is not None:
-            where.append("(opened_at, id) < ($7::timestamptz, $8::uuid)")
+            where.append("(opened_at, id) < ($8::timestamptz, $9::uuid)")
             args += list(after)
     rows = await conn.fetch(
         f"select * from tickets where {' and '.join(where)} order by {order} limit {int(limit) + 1}", *args

@@ -416,3 +416,14 @@ async def test_a_merge_that_races_an_agents_command_moves_the_ticket_instead_of_
     ]
     view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=ticketing.staff)).json()
     assert (view["customer_id"], view["version"]) == (survivor, 4)
+
+
+async def test_provisional_tickets_can_be_listed_apart(ticketing: TicketingService) -> None:
+    provisional = await ticketing.open(customer_id=str(new_id()))
+    known = await ticketing.open()
+    unverified = (await ticketing.client.get("/v1/tickets?customer_verified=false", headers=ticketing.staff)).json()
+    verified = (await ticketing.client.get("/v1/tickets?customer_verified=true", headers=ticketing.staff)).json()
+    assert [t["id"] for t in unverified["items"]] == [provisional["id"]]
+    assert [t["id"] for t in verified["items"]] == [known["id"]]
+    bad = await ticketing.client.get("/v1/tickets?customer_verified=maybe", headers=ticketing.staff)
+    assert bad.status_code == 422
