@@ -93,4 +93,37 @@ def test_prometheus_scrapes_every_process_where_it_serves_metrics(
         assert [c["targets"] for c in jobs[name]] == [[f"{name}:{port}"]], name
         assert jobs[name][0]["labels"]["c360_service"] == args[1], name
         assert jobs[name][0]["labels"]["c360_component"] == args[0], name
-    assert set(jobs) == set(processes), "Prometheus scrapes something that does not run"
+    assert set(jobs) == set(processes) | {"kafka-exporter"}, "Prometheus scrapes something that does not run"
+
+
+def test_the_kafka_exporter_of_the_monitoring_profile_reads_our_kafka_and_is_scraped(compose: dict[str, Any]) -> None:
+    exporter = compose["services"]["kafka-exporter"]
+    assert exporter["profiles"] == ["monitoring"]
+    assert "--kafka.server=kafka:9092" in exporter["command"]
+    assert exporter["depends_on"]["kafka"] == {"condition": "service_healthy"}
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
+    assert [c["targets"] for c in jobs["kafka-exporter"]] == [["kafka-exporter:9308"]]  # the exporter's port
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboards_directory_it_mounts(
+    compose: dict[str, Any]
+) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    provisioning = REPO / "deploy" / "grafana" / "provisioning"
+    providers = yaml.safe_load((provisioning / "dashboards" / "c360.yml").read_text())["providers"]
+    paths = {provider["options"]["path"] for provider in providers}
+    assert paths == {"/var/lib/grafana/dashboards"}
+    assert mounts["/var/lib/grafana/dashboards"] == "./deploy/grafana/dashboards"
+    assert sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json")), "no dashboard to provision"
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    prometheus = compose["services"]["prometheus"]
+    port = prometheus["ports"][0].rsplit(":", 1)[1]
+    assert [(s["type"], s["url"], s.get("isDefault")) for s in sources] == [
+        ("prometheus", f"http://prometheus:{port}", True)
+    ]
+    assert grafana["depends_on"]["prometheus"] == {"condition": "service_healthy"}
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())["rule_files"]
+    assert rules == ["/etc/prometheus/rules/*.yml"] and (REPO / "deploy" / "prometheus" / "rules").is_dir()

@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 
 from shared.service import SERVICE_NAMES, load_service
 from shared.web.metrics import create_registry, http_metrics, platform_metrics
-from tests.deploy.conftest import REPO
+from tests.deploy.conftest import REPO, Rendered
 
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
 KAFKA_EXPORTER = {"kafka_topic_partition_current_offset", "kafka_consumergroup_lag"}
@@ -110,3 +110,41 @@ def test_relay_and_worker_panels_and_alerts_use_the_process_metrics() -> None:
         assert metric in text, metric
     assert "relay_errors_total" in dict(alert_queries())["C360RelayErrors"]
     assert 'c360_component=~"relay|worker"' in dict(alert_queries())["C360ProcessDown"]
+
+
+def panels(name: str) -> dict[str, list[str]]:
+    """Panel title -> its queries, of one dashboard."""
+    dashboard: dict[str, Any] = json.loads((REPO / "deploy" / "grafana" / "dashboards" / name).read_text())
+    return {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in dashboard["panels"] if p["type"] != "row"}
+
+
+def test_the_platform_dashboard_shows_lag_per_group_and_partition_and_the_dead_letter_topics() -> None:
+    platform = panels("c360-platform-health.json")
+    lag = [e for exprs in platform.values() for e in exprs if "consumer_lag" in e]
+    assert any(re.search(r"by \(group, topic, partition\) \(consumer_lag\)", e) and not e.startswith("sum")
+               for e in lag), lag
+    assert any(e.startswith("sum by (group)") for e in lag), "and summed per group"
+    dlq = [e for exprs in platform.values() for e in exprs if ".dlq" in e]
+    assert dlq and all("kafka_topic_partition_current_offset" in e for e in dlq)
+    for title in ("Requests per second by route", "p95 latency by route", "Outbox backlog (rows not yet on Kafka)",
+                  "Events appended per second by type"):
+        assert title in platform, title
+
+
+def test_the_business_dashboard_shows_nps_churn_complaints_and_campaign_sends() -> None:
+    business = " ".join(e for exprs in panels("c360-business.json").values() for e in exprs)
+    for needle in ("analytics_nps", "analytics_customers_by_churn_band", 'tickets_opened_total{kind="complaint"}',
+                   "campaign_messages_sent_total"):
+        assert needle in business, needle
+
+
+def test_kafka_exporter_metrics_are_scraped_in_compose_and_in_prod(rendered: Rendered) -> None:
+    used = {m for _, expr in dashboard_queries() + alert_queries() for m in metrics_in(expr)} & KAFKA_EXPORTER
+    assert used, "the dead-letter panel and alert read the exporter"
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert "kafka-exporter" in {job["job_name"] for job in config["scrape_configs"]}
+    prod = {d["metadata"]["name"]: d for d in rendered["prod"] if d["kind"] == "PodMonitor"}
+    exporter = prod["c360-kafka-exporter"]["spec"]
+    kafka = next(d for d in rendered["prod"] if d["kind"] == "Kafka")
+    assert "kafkaExporter" in kafka["spec"], "Strimzi runs the exporter the PodMonitor scrapes"
+    assert exporter["selector"]["matchLabels"]["strimzi.io/name"] == f"{kafka['metadata']['name']}-kafka-exporter"
