@@ -252,3 +252,122 @@ def test_workers_keep_faust_state_on_the_writable_volume_and_service_token_is_op
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         token = next(e for e in container["env"] if e["name"] == "SERVICE_TOKEN")["valueFrom"]["secretKeyRef"]
         assert token["optional"] is True and token["name"].startswith("c360-secrets"), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_migration_job_migrates_every_database_with_the_platform_configuration(
+    rendered: Rendered, overlay: str
+) -> None:
+    jobs = by_kind(rendered[overlay], "Job")
+    migrate = jobs["c360-migrate"]["spec"]
+    container = migrate["template"]["spec"]["containers"][0]
+    assert container["args"] == ["migrate", "all"]
+    assert migrate["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never") and migrate["backoffLimit"] >= 1
+    sources = [next(iter(s.values()))["name"] for s in container["envFrom"]]
+    assert any(n.startswith("c360-config") for n in sources) and any(n.startswith("c360-secrets") for n in sources)
+    # Topics: a `c360 topics` Job in dev; in prod Strimzi owns them (KafkaTopic resources), so no Job.
+    if overlay == "dev":
+        assert jobs["c360-topics"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["topics"]
+    else:
+        assert set(jobs) == {"c360-migrate"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_api_service_is_scraped_by_the_service_monitor(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    monitor = by_kind(docs, "ServiceMonitor")["c360-apis"]["spec"]
+    services = by_kind(docs, "Service")
+    assert [(e["port"], e["path"]) for e in monitor["endpoints"]] == [("http", "/metrics")]
+    for name, args in processes.items():
+        if args[0] != "api":
+            continue
+        service = services[name]
+        assert selects(monitor["selector"], service["metadata"]["labels"]), f"{name} is not scraped"
+        assert "http" in {port["name"] for port in service["spec"]["ports"]}, name
+        # The Service's selector reaches the API's pods.
+        pod_labels = by_kind(docs, "Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+        assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels), name
+    assert not any(selects(monitor["selector"], s["metadata"]["labels"]) for n, s in services.items()
+                   if processes.get(n, ["relay"])[0] != "api")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_consumers_never_run_more_replicas_than_there_are_partitions(
+    rendered: Rendered, processes: dict[str, list[str]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("c360-config"))
+    partitions = int(config["data"]["KAFKA_TOPIC_PARTITIONS"])
+    deployments = by_kind(docs, "Deployment")
+    autoscaled = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler").values()}
+    assert autoscaled == {name for name, args in processes.items() if args[0] == "api"}, "only APIs autoscale"
+    for name in relays_and_workers(processes):
+        replicas = deployments[name]["spec"]["replicas"]
+        assert 1 <= replicas <= partitions, f"{name}: {replicas} replicas for {partitions} partitions"
+    if overlay == "prod":
+        for name in relays_and_workers(processes):
+            assert deployments[name]["spec"]["replicas"] >= 2, f"{name} has no standby in prod"
+    for hpa in by_kind(docs, "HorizontalPodAutoscaler").values():
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_never_written_into_deployments_or_config_maps(
+    rendered: Rendered, overlay: str
+) -> None:
+    from tests.deploy.envvars import names_read_anywhere
+
+    docs = rendered[overlay]
+    services = ["customer", "ticketing", "campaigns", "analytics"]
+    secret_names = {"AUTH_JWT_SECRET", "POSTGRES_PASSWORD", "SERVICE_TOKEN"} | {
+        f"{s.upper()}_DATABASE_URL" for s in services
+    }
+    assert secret_names <= names_read_anywhere(services), "these are names the services read"
+    for config in (d for d in docs if d["kind"] == "ConfigMap"):
+        assert not secret_names & set(config.get("data", {})), config["metadata"]["name"]
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            literal = {e["name"] for e in container.get("env", []) if "value" in e}
+            assert not secret_names & literal, doc["metadata"]["name"]
+            refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+            assert refs and all(r.startswith("c360-secrets") for r in refs), doc["metadata"]["name"]
+
+
+def test_prod_postgresql_comes_from_cloudnativepg_with_one_database_per_service(rendered: Rendered) -> None:
+    docs = rendered["prod"]
+    cluster = next(d for d in docs if d["apiVersion"].startswith("postgresql.cnpg.io/") and d["kind"] == "Cluster")
+    name, bootstrap = cluster["metadata"]["name"], cluster["spec"]["bootstrap"]["initdb"]
+    assert cluster["spec"]["instances"] >= 3, "a primary and replicas to fail over to"
+    created = {bootstrap["database"]} | {sql.split()[2] for sql in bootstrap.get("postInitSQL", [])
+                                          if sql.upper().startswith("CREATE DATABASE")}
+    services = {"customer", "ticketing", "campaigns", "analytics"}
+    assert created == services
+    secret = by_kind(docs, "ExternalSecret")["c360-secrets"]["spec"]["target"]["template"]["data"]
+    for service in services:
+        assert secret[f"{service.upper()}_DATABASE_URL"].endswith(f"@{name}-rw:5432/{service}"), service
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("c360-config"))
+    assert config["data"]["POSTGRES_HOST"] == f"{name}-rw"
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    assert "CloudNativePG" in runbook and "PostgreSQL from another provider" in runbook
+
+
+def test_prod_kafka_bootstrap_and_topics_belong_to_the_strimzi_cluster(rendered: Rendered) -> None:
+    docs = rendered["prod"]
+    kafka = by_kind(docs, "Kafka")["c360"]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("c360-config"))
+    plain = next(listener for listener in kafka["spec"]["kafka"]["listeners"] if not listener["tls"])
+    assert config["data"]["KAFKA_BOOTSTRAP_SERVERS"] == f"c360-kafka-bootstrap:{plain['port']}"
+    assert config["data"]["KAFKA_MIN_INSYNC_REPLICAS"] == "2" and config["data"]["KAFKA_REPLICATION_FACTOR"] == "3"
+    for topic in by_kind(docs, "KafkaTopic").values():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "c360", topic["metadata"]["name"]
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+    pools = by_kind(docs, "KafkaNodePool").values()
+    assert all(p["metadata"]["labels"]["strimzi.io/cluster"] == "c360" for p in pools)
+    assert {"controller", "broker"} <= {role for p in pools for role in p["spec"]["roles"]}, "KRaft: no ZooKeeper"
+    # Only the platform's pods may reach the brokers (Strimzi turns networkPolicyPeers into a NetworkPolicy).
+    peers = plain["networkPolicyPeers"]
+    assert peers == [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "customer360"}}}]
