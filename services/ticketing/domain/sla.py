@@ -124,6 +124,9 @@ class SlaClock:
     paused_since: datetime | None = None
     paused_total: timedelta = timedelta(0)
     breached: set[str] = field(default_factory=set)
+    """Targets reported for the current due times (a reopened ticket's new resolution target is not)."""
+    breach_count: int = 0
+    """Every breach ever reported, kept across reopenings."""
 
     @classmethod
     def start(cls, opened_at: datetime, targets: SlaTargets) -> SlaClock:
@@ -141,7 +144,7 @@ class SlaClock:
 
     @property
     def ever_breached(self) -> bool:
-        return bool(self.breached)
+        return self.breach_count > 0
 
     def pause(self, at: datetime) -> None:
         """Stop the clocks (waiting on the customer)."""
@@ -191,7 +194,9 @@ class SlaClock:
         return found
 
     def mark_breached(self, target: str) -> None:
-        self.breached.add(target)
+        if target not in self.breached:
+            self.breached.add(target)
+            self.breach_count += 1
 
     def next_due(self) -> datetime | None:
         """The next moment a breach can happen (the agent's queue order); None when nothing can."""

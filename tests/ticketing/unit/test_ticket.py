@@ -321,3 +321,30 @@ def test_a_provisional_ticket_is_verified_once_and_not_after_the_grace_window_cl
     closed.pull_events()
     assert not closed.verify_customer(customer_tier="standard", now=T0 + timedelta(days=2))
     assert closed.pull_events() == [] and closed.customer_verified is False
+
+
+def test_a_breach_before_a_reopening_still_counts_as_breached_after_it() -> None:
+    ticket = Ticket.open(
+        ticket_id=new_id(),
+        customer_id=new_id(),
+        kind="question",
+        channel="phone",
+        subject=None,
+        description=None,
+        now=T0,
+        policy=DEFAULT_POLICY,
+        priority="urgent",
+        agent_id="agent-ayse",
+    )
+    ticket.comment(comment_id=new_id(), author_id="agent-ayse", body="Hi", visibility="public", now=T0)
+    assert ticket.record_sla_breaches(T0 + 9 * HOUR) == 1
+    ticket.resolve(resolution="Done", root_cause=None, by=None, now=T0 + 10 * HOUR, rules=RULES)
+    ticket.reopen(reason=None, by=None, now=T0 + 11 * HOUR, rules=RULES)
+    assert ticket.breached, "the missed target stays missed"
+    assert ticket.next_due == T0 + 19 * HOUR, "a fresh resolution target that can breach again"
+    ticket.resume(by=None, now=T0 + 11 * HOUR)
+    ticket.resolve(resolution="Done", root_cause=None, by=None, now=T0 + 12 * HOUR, rules=RULES)
+    history = ticket.pull_events()
+    resolved = history[-1]
+    assert isinstance(resolved, TicketResolved) and resolved.sla_breached
+    assert Ticket.rehydrate(history).breached
