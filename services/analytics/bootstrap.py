@@ -68,6 +68,7 @@ async def run_sweep(settings: ServiceSettings, stop: asyncio.Event) -> None:
             store=event_store(config),
             interval=config.analytics_sweep_interval_seconds,
             stop=stop,
+            page=config.analytics_sweep_batch,
         )
     finally:
         await pool.close()

@@ -8,6 +8,9 @@ Run it with ``python -m services.analytics.rebuild`` (``--no-swap`` to only buil
    kafka-python consumer without a group, in a thread), and applied by the same projector as the
    live one, through the same consumer kit, with signals switched off (they were published when
    the changes happened). A tqdm bar shows events/s and the ETA.
+2b. The time-based rules are evaluated at the clock's ``now`` over the rebuilt views (the sweep,
+   signals off): the live sweep already moved quiet customers (into dissolution, say) and announced
+   it; a rebuilt view that had not would make the next live sweep announce the same change again.
 3. The swap, in one transaction: lock the live tables (waiting for in-flight projector batches),
    apply what reached the topics since step 2, rename ``analytics`` away and the rebuilt schema to
    ``analytics``, drop the old one, and ``NOTIFY analytics_read_model_swapped`` so API processes
@@ -32,6 +35,7 @@ from kafka import KafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from services.analytics.application.projector import SIGNAL_STREAM_TYPE, AnalyticsProjector, signal_stream
+from services.analytics.application.sweep import sweep
 from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
 from shared.consumer import BatchProcessor, RawRecord
@@ -46,6 +50,8 @@ class RebuildReport:
     seconds: float
     dead_lettered: int
     swapped: bool
+    swept: int = 0
+    """Rebuilt views the time-based rules changed at the rebuild's ``now``."""
 
     @property
     def events_per_second(self) -> float:
@@ -121,9 +127,18 @@ async def _replay(
 
 
 async def rebuild(
-    settings: AnalyticsSettings, *, swap: bool = True, batch: int = 5000, progress: bool = True
+    settings: AnalyticsSettings,
+    *,
+    swap: bool = True,
+    batch: int = 5000,
+    progress: bool = True,
+    now: datetime | None = None,
 ) -> RebuildReport:
-    """Replay every domain topic into a fresh schema; swap it in when ``swap``."""
+    """Replay every domain topic into a fresh schema; swap it in when ``swap``.
+
+    ``now`` is the instant the time-based rules are evaluated at after the replay (the system clock
+    by default; tests pass the instant their live sweep used).
+    """
     started = time.monotonic()
     schema = f"analytics_rebuild_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
     admin = await connect(settings.database_url)
@@ -155,6 +170,8 @@ async def rebuild(
         total = await loop.run_in_executor(executor, reader.snapshot)
         bar = tqdm(total=total, unit="ev", unit_scale=True, desc="rebuild", disable=not progress, smoothing=0.1)
         applied = await _replay(reader, processor, executor, batch, bar)
+        swept = await sweep(pool, now=now or datetime.now(UTC), rules=settings.rules, store=None,
+                            page=settings.analytics_sweep_batch)
         swapped = False
         if swap:
             applied += await _swap(settings, schema, reader, processor, executor, batch, bar)
@@ -164,7 +181,7 @@ async def rebuild(
         await loop.run_in_executor(executor, reader.close)
         executor.shutdown()
         await pool.close()
-    return RebuildReport(schema, applied, time.monotonic() - started, len(dead), swapped)
+    return RebuildReport(schema, applied, time.monotonic() - started, len(dead), swapped, swept)
 
 
 async def _swap(
@@ -222,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = asyncio.run(rebuild(AnalyticsSettings(), swap=not args.no_swap, batch=args.batch))
     print(
         f"rebuilt {report.events} events in {report.seconds:.1f}s ({report.events_per_second:,.0f} events/s) "
-        f"into {report.schema}; dead-lettered {report.dead_lettered}; "
+        f"into {report.schema}; time-based rules changed {report.swept} views; dead-lettered {report.dead_lettered}; "
         + ("swapped in as the live read model; restart the projector workers." if report.swapped else "not swapped.")
     )
 

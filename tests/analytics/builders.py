@@ -7,7 +7,7 @@ breaks these tests instead of silently reading ``None``.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,7 @@ def order_placed(
     category: str = "books",
     offer_code: str | None = None,
     also: tuple[str, ...] = (),
+    promised: date | None = None,
 ) -> Fact:
     """An order of ``sku`` (the whole total), plus a free line for each sku in ``also``."""
     cost = None if margin is None else str(Decimal(total) - Decimal(margin))
@@ -90,6 +91,7 @@ def order_placed(
         channel="web",
         offer_code=offer_code,
         placed_at=when,
+        promised_delivery_date=promised,
     )
     return fact(event, when)
 
@@ -188,18 +190,102 @@ def complaint_filed(cid: str, ticket_id: str, when: datetime) -> Fact:
     return fact(ticketing.ComplaintFiled(ticket_id=ticket_id, customer_id=cid, channel="phone", filed_at=when), when)
 
 
-def ticket_resolved(cid: str, ticket_id: str, when: datetime, seconds: int = 7200) -> Fact:
+def ticket_resolved(
+    cid: str,
+    ticket_id: str,
+    when: datetime,
+    seconds: int = 7200,
+    *,
+    root_cause: str = "carrier",
+    first_response_seconds: int | None = None,
+    transfers: int = 0,
+    first_contact: bool = True,
+    sla_breached: bool = False,
+) -> Fact:
     return fact(
         ticketing.TicketResolved(
             ticket_id=ticket_id,
             customer_id=cid,
             kind="complaint",
             priority="normal",
-            root_cause="carrier",
+            root_cause=root_cause,
+            time_to_first_response_seconds=first_response_seconds,
             time_to_resolve_seconds=seconds,
-            transfer_count=0,
-            first_contact_resolution=True,
+            transfer_count=transfers,
+            first_contact_resolution=first_contact,
+            sla_breached=sla_breached,
             resolved_at=when,
+        ),
+        when,
+    )
+
+
+def ticket_assigned(cid: str, ticket_id: str, agent: str, when: datetime) -> Fact:
+    return fact(ticketing.TicketAssigned(ticket_id=ticket_id, customer_id=cid, agent_id=agent, assigned_at=when), when)
+
+
+def ticket_transferred(cid: str, ticket_id: str, to_agent: str, when: datetime, count: int = 1) -> Fact:
+    return fact(
+        ticketing.TicketTransferred(
+            ticket_id=ticket_id,
+            customer_id=cid,
+            from_agent_id="agent-0",
+            to_agent_id=to_agent,
+            reason="expertise",
+            transfer_count=count,
+            transferred_at=when,
+        ),
+        when,
+    )
+
+
+def sla_breached(cid: str, ticket_id: str, when: datetime) -> Fact:
+    return fact(
+        ticketing.SlaBreached(
+            ticket_id=ticket_id,
+            customer_id=cid,
+            target="resolution",
+            priority="normal",
+            due_at=when,
+            breached_at=when,
+            breached_by_seconds=0,
+        ),
+        when,
+    )
+
+
+def campaign_created(campaign_id: str, when: datetime, name: str = "Winter tea") -> Fact:
+    event = campaigns.CampaignCreated(
+        campaign_id=campaign_id, name=name, objective="cross_sell", action_kind="offer", control_group_pct=10
+    )
+    return fact(event, when, origin=str(uuid.UUID(int=0)))
+
+
+def offer_redeemed(cid: str, when: datetime, campaign_id: str = "cmp-1", total: str = "100.00",
+                   margin: str | None = "40.00") -> Fact:
+    return fact(
+        campaigns.OfferRedeemed(
+            campaign_id=campaign_id,
+            customer_id=cid,
+            offer_code="CODE",
+            order_id=str(uuid.uuid4()),
+            total=Decimal(total),
+            margin=None if margin is None else Decimal(margin),
+        ),
+        when,
+    )
+
+
+def held_out(cid: str, when: datetime, campaign_id: str = "cmp-1") -> Fact:
+    return fact(
+        campaigns.HeldOut(campaign_id=campaign_id, customer_id=cid, triggering_event_id=str(uuid.uuid4())), when
+    )
+
+
+def message_suppressed(cid: str, when: datetime, campaign_id: str = "cmp-1") -> Fact:
+    return fact(
+        campaigns.MessageSuppressed(
+            campaign_id=campaign_id, customer_id=cid, reason="frequency_cap", triggering_event_id=str(uuid.uuid4())
         ),
         when,
     )
@@ -243,6 +329,42 @@ def erased(cid: str, when: datetime) -> Fact:
 
 def new_customer_id() -> str:
     return str(uuid.uuid4())
+
+
+def per_topic_history(cid: str) -> dict[str, list[Fact]]:
+    """One customer's realistic history as each topic delivers it (in topic order), months long.
+
+    Fresh event, order, invoice and ticket ids on every call, so each call is a new customer's.
+    A survey answered at the registration's instant on another topic exercises the id tie-break.
+    """
+    o1, o2, o3, inv, t1, t2 = (str(uuid.uuid4()) for _ in range(6))
+    customer_topic = [
+        registered(cid, at(0)),
+        order_placed(cid, at(1), order_id=o1, total="120.00", margin="30.00", offer_code="X"),
+        invoice_issued(cid, inv, o1, at(1, 1), amount="120.00"),
+        order_status("OrderDelivered", cid, o1, at(4)),
+        order_placed(cid, at(30), order_id=o2, total="80.00", margin=None, category="tea"),
+        payment_overdue(cid, inv, o1, at(31), amount="120.00"),
+        payment_received(cid, inv, o1, at(35), amount="120.00", days_late=6, method="transfer"),
+        order_placed(cid, at(60), order_id=o3, total="999.00", margin="400.00", sku="SKU-2"),
+        order_status("OrderCancelled", cid, o3, at(61), total=Decimal("999.00"), currency="EUR"),
+    ]
+    ticketing_topic = [
+        ticket_opened(cid, t1, at(5)),
+        complaint_filed(cid, t1, at(5)),
+        ticket_resolved(cid, t1, at(6)),
+        ticket_opened(cid, t2, at(32)),
+        complaint_filed(cid, t2, at(32)),
+        sla_breached(cid, t2, at(34)),
+    ]
+    campaigns_topic = [
+        survey_answered(cid, 10, at(0)),
+        survey_answered(cid, 3, at(7)),
+        offer_sent(cid, at(20)),
+        survey_answered(cid, 9, at(40)),
+        survey_answered(cid, 4, at(41), kind="csat"),
+    ]
+    return {"customer": customer_topic, "ticketing": ticketing_topic, "campaigns": campaigns_topic}
 
 
 def generated_history(customers: int, seed: int = 7) -> list[Fact]:

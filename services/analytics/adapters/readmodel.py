@@ -93,17 +93,13 @@ def _fact(row: Mapping[str, Any]) -> Fact:
     return Fact(row["id"], row["event_type"], row["occurred_at"], row["data"], row["origin"])
 
 
-async def load_histories(
-    conn: asyncpg.Connection, customer_ids: Iterable[str], *, up_to: datetime | None = None
-) -> dict[str, list[Fact]]:
-    """Every stored fact of each customer (optionally only up to an instant), one query."""
+async def load_histories(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, list[Fact]]:
+    """Every stored fact each customer owns (a late event or a merge refolds them), one query."""
     rows = await conn.fetch(
         """select event_id::text as id, customer_id::text as owner, origin::text as origin, event_type,
                   occurred_at, data
-           from customer_events
-           where customer_id = any($1::uuid[]) and ($2::timestamptz is null or occurred_at <= $2)""",
+           from customer_events where customer_id = any($1::uuid[])""",
         list(customer_ids),
-        up_to,
     )
     result: dict[str, list[Fact]] = {}
     for row in rows:
@@ -111,10 +107,62 @@ async def load_histories(
     return result
 
 
-async def reassign_events(conn: asyncpg.Connection, origin: str, owner: str) -> None:
-    """Every event published for ``origin`` now belongs to ``owner`` (merge, or unmerge back)."""
+async def facts_of_origins(conn: asyncpg.Connection, origins: Iterable[str], *, up_to: datetime) -> list[Fact]:
+    """Every stored fact published for any of ``origins`` up to an instant (time travel), one query."""
+    rows = await conn.fetch(
+        """select event_id::text as id, origin::text as origin, event_type, occurred_at, data
+           from customer_events where origin = any($1::uuid[]) and occurred_at <= $2""",
+        list(origins),
+        up_to,
+    )
+    return [_fact(row) for row in rows]
+
+
+async def merges_concerning(conn: asyncpg.Connection, customer_id: str, *, up_to: datetime) -> list[Fact]:
+    """Merge and unmerge facts up to an instant that link ``customer_id`` to others, transitively.
+
+    One query per link of the chain (a customer merged into one that was merged into another…):
+    as survivor by origin, as duplicate by the partial index on ``duplicate_id``.
+    """
+    found: dict[str, Fact] = {}
+    known = {customer_id}
+    frontier = [customer_id]
+    while frontier:
+        rows = await conn.fetch(
+            """select event_id::text as id, origin::text as origin, event_type, occurred_at, data
+               from customer_events
+               where event_type in ('CustomersMerged', 'CustomersUnmerged') and occurred_at <= $2
+                 and (origin = any($1::uuid[]) or data->>'duplicate_id' = any($1::text[]))""",
+            frontier,
+            up_to,
+        )
+        frontier = []
+        for row in rows:
+            fact = _fact(row)
+            found[fact.event_id] = fact
+            for linked in (fact.origin, str(fact.data.get("duplicate_id"))):
+                if linked not in known:
+                    known.add(linked)
+                    frontier.append(linked)
+    return sorted(found.values(), key=lambda fact: fact.sort_key)
+
+
+async def move_to_survivor(conn: asyncpg.Connection, duplicate: str, survivor: str) -> None:
+    """A merge: the duplicate's events, and those of anyone merged into it before, now belong to the survivor.
+
+    The same set ``set_alias`` repoints: a chain of merges leaves every event with the last survivor.
+    """
     await conn.execute(
-        "update customer_events set customer_id = $2 where origin = $1 and customer_id <> $2", origin, owner
+        "update customer_events set customer_id = $2 where (origin = $1 or customer_id = $1) and customer_id <> $2",
+        duplicate,
+        survivor,
+    )
+
+
+async def move_back(conn: asyncpg.Connection, duplicate: str) -> None:
+    """An unmerge: every event published for ``duplicate`` belongs to it again."""
+    await conn.execute(
+        "update customer_events set customer_id = $1 where origin = $1 and customer_id <> $1", duplicate
     )
 
 

@@ -44,7 +44,10 @@ def utc(value: datetime, name: str) -> datetime:
     """Naive times are refused: every time on this API is RFC 3339 with an offset."""
     if value.tzinfo is None:
         raise InvalidInput(f"{name} must carry a UTC offset (e.g. 2026-05-01T00:00:00Z)", field=name)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC instant
+        raise InvalidInput(f"{name} is outside the representable range of instants", field=name) from None
 
 
 def time_range(

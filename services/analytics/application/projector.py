@@ -107,6 +107,8 @@ class _Batch:
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     holdouts: list[tuple[str, str, datetime]] = field(default_factory=list)
     orders: list[tuple[str, datetime]] = field(default_factory=list)
+    moves: list[tuple[str, str | None]] = field(default_factory=list)
+    """Merges ``(duplicate, survivor)`` and unmerges ``(duplicate, None)`` of the batch, in order."""
 
 
 class AnalyticsProjector:
@@ -138,14 +140,17 @@ class AnalyticsProjector:
             if received.event_type == "CustomersMerged":
                 duplicate = str(data["duplicate_id"])
                 await rm.set_alias(conn, duplicate, origin)
-                await rm.reassign_events(conn, duplicate, origin)
+                batch.moves.append((duplicate, origin))
                 aliases[duplicate] = origin
+                for other, survivor in list(aliases.items()):  # as set_alias repoints the table
+                    if survivor == duplicate:
+                        aliases[other] = origin
                 batch.refold.update({origin, duplicate})
                 batch.merged_into[duplicate] = origin
             elif received.event_type == "CustomersUnmerged":
                 duplicate = str(data["duplicate_id"])
                 await rm.drop_alias(conn, duplicate)
-                await rm.reassign_events(conn, duplicate, duplicate)
+                batch.moves.append((duplicate, None))
                 aliases.pop(duplicate, None)
                 batch.refold.update({origin, duplicate})
                 batch.merged_into[duplicate] = None
@@ -169,6 +174,14 @@ class AnalyticsProjector:
             )
 
         fresh = await rm.record_events(conn, batch.timeline)
+        # Moved after recording: the duplicate's events earlier in this very batch were recorded as
+        # its own, and must follow it to the survivor like the ones stored before (a rebuild's batch
+        # holds a duplicate's whole history and its merge).
+        for duplicate, target in batch.moves:
+            if target is None:
+                await rm.move_back(conn, duplicate)
+            else:
+                await rm.move_to_survivor(conn, duplicate, target)
         for owner, facts in list(batch.facts.items()):
             batch.facts[owner] = [f for f in facts if f.event_id in fresh]
         await self._forget_erased(conn, batch)
@@ -239,7 +252,7 @@ class AnalyticsProjector:
             merged_into = batch.merged_into.get(owner, old.merged_into if old else None)
             owned_after = model.owned_products(state)
             if self.store is not None and merged_into is None:
-                signals[owner] = changes(before, state, now=now)
+                signals[owner] = changes(before, state, now=now, provenance_limit=self.rules.provenance_limit)
                 if state["status"] != "erased" and (owned_before != owned_after or owner in batch.refold):
                     recompute[owner] = (state, owned_after)
             skus_before_after.append((owned_before, owned_after))

@@ -26,24 +26,41 @@ async def customer_360(
     conn: asyncpg.Connection, customer_id: str, *, rules: AnalyticsRules, now: datetime, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """The 360 document now, or as it was at ``as_of`` (refolded from the stored events)."""
-    stored = await rm.load_view(conn, customer_id)
     if as_of is None:
+        stored = await rm.load_view(conn, customer_id)
         if stored is None:
             raise NotFound(f"no customer {customer_id} is known to analytics")
         state = stored.state
         moment = max(now, model.parse_iso(state["last_event_at"])) if state["last_event_at"] else now
+        merged_into = stored.merged_into
     else:
-        history = (await rm.load_histories(conn, [customer_id], up_to=as_of)).get(customer_id, [])
-        if not history:
-            raise NotFound(f"analytics knew nothing about customer {customer_id} at {model.iso(as_of)}")
-        state = model.fold(customer_id, history, rules)
+        state, merged_into = await _state_as_of(conn, customer_id, as_of, rules)
         moment = as_of
     co = await rm.co_purchases_for(conn, model.owned_products(state)) if state["orders"] else {}
     recommendations = f.recommend(model.owned_products(state), co, rules.recommendations_limit)
-    merged_into = stored.merged_into if stored and as_of is None else None
     view = model.render(state, now=moment, rules=rules, merged_into=merged_into, recommendations=recommendations)
     view["as_of"] = model.iso(as_of) if as_of else None
     return view
+
+
+async def _state_as_of(
+    conn: asyncpg.Connection, customer_id: str, as_of: datetime, rules: AnalyticsRules
+) -> tuple[model.State, str | None]:
+    """The state the live projection held at ``as_of``, and whom the customer was merged into then.
+
+    Whose events a view holds depends on the merges so far: the merges up to ``as_of`` say which
+    duplicates were folded into the customer then (their events count, as live), or that the
+    customer itself had been merged away (an empty view pointing at the survivor, as live).
+    """
+    aliases = model.aliases_at(await rm.merges_concerning(conn, customer_id, up_to=as_of))
+    survivor = aliases.get(customer_id)
+    if survivor is not None:
+        return model.empty_state(customer_id), survivor
+    members = {customer_id} | {duplicate for duplicate, owner in aliases.items() if owner == customer_id}
+    history = await rm.facts_of_origins(conn, members, up_to=as_of)
+    if not history:
+        raise NotFound(f"analytics knew nothing about customer {customer_id} at {model.iso(as_of)}")
+    return model.fold(customer_id, history, rules), None
 
 
 def _encode_cursor(values: list[Any]) -> str:
@@ -51,13 +68,14 @@ def _encode_cursor(values: list[Any]) -> str:
 
 
 def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The cursor's values; the last one is always a customer or event id (a UUID, checked here)."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:
         raise InvalidInput("cursor is not one this API issued", field="cursor") from None
-    if not isinstance(values, list) or len(values) != size:
+    if not isinstance(values, list) or len(values) != size or rm.uuid_or_none(values[-1]) is None:
         raise InvalidInput("cursor is not one this API issued", field="cursor")
-    return values
+    return [*values[:-1], str(rm.uuid_or_none(values[-1]))]
 
 
 async def timeline(
@@ -148,15 +166,15 @@ async def list_customers(
               and ($1::text is null or segments @> array[$1::text])
               and ($2::text is null or lifecycle_stage = $2)
               and ($3::text is null or churn_band = $3)
-              and ($4::text is null or name_search like $4 || '%' or customer_id::text = $5)
+              and ($4::text is null or name_search like $4 || '%' escape '\\' or customer_id::text = $5)
               and ($6::text is null or ({sort_expr}, customer_id) {comparison} ($7, $6::uuid))
             order by {sort_expr} {direction}, customer_id {direction}
             limit $8""",
         segment,
         lifecycle_stage,
         churn_band,
+        _like_prefix(q.lower()) if q else None,
         q.lower() if q else None,
-        q,
         after_id,
         after_value,
         limit + 1,
@@ -183,11 +201,23 @@ async def list_customers(
     return {"items": items, "next_cursor": next_cursor}
 
 
+CURSOR_NUMBER_LIMIT = Decimal("1e30")
+"""Larger sort values never occur (CLV is numeric(18, 2), churn scores are 0-1): such a cursor is forged."""
+
+
+def _like_prefix(text: str) -> str:
+    """``text`` matched literally by LIKE: a name with ``%`` or ``_`` is not a wildcard."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _cursor_value(column: str, raw: Any) -> Any:
     try:
         if column == "last_event_at":
             return model.parse_iso(str(raw))
-        return Decimal(str(raw))
+        value = Decimal(str(raw))
+        if not value.is_finite() or abs(value) >= CURSOR_NUMBER_LIMIT:
+            raise ValueError(raw)
+        return value
     except (ValueError, ArithmeticError):
         raise InvalidInput("cursor is not one this API issued", field="cursor") from None
 

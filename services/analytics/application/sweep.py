@@ -56,7 +56,7 @@ async def sweep(
                 if model.traits_summary(after_state) == model.traits_summary(before):
                     continue
                 version = row["signal_version"]
-                emitted = changes(before, after_state, now=now)
+                emitted = changes(before, after_state, now=now, provenance_limit=rules.provenance_limit)
                 if store is not None and emitted:
                     appends.append(
                         SignalAppend(signal_stream(row["id"]), SIGNAL_STREAM_TYPE, row["id"], version, emitted)
@@ -77,11 +77,12 @@ async def run_sweeps(
     store: EventStore | None,
     interval: float,
     stop: asyncio.Event,
+    page: int = 2000,
 ) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set."""
+    """Sweep every ``interval`` seconds until ``stop`` is set, ``page`` customers per transaction."""
 
     async def tick() -> None:
-        changed = await sweep(pool, now=clock.now(), rules=rules, store=store)
+        changed = await sweep(pool, now=clock.now(), rules=rules, store=store, page=page)
         log.info("sweep finished", extra={"changed": changed})
 
     await run_every(interval, tick, stop, job="analytics sweep")

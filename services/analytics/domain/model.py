@@ -170,6 +170,8 @@ def empty_state(customer_id: str) -> State:
         "overdue_open": 0,
         "days_late_sum": 0,
         "payments_count": 0,
+        "days_to_pay_sum": 0,
+        "settled_invoices": 0,
         "tickets": {},
         "complaints": {},
         "complaint_times": [],
@@ -243,22 +245,24 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
     handler = _HANDLERS.get(fact.event_type)
     if handler is not None:
         handler(state, fact, at)
+        for drivers in state["why"].values():
+            if len(drivers) > rules.provenance_limit:
+                del drivers[: len(drivers) - rules.provenance_limit]
     if fact.event_type in ACTIVITY and (state["last_activity_at"] is None or at > state["last_activity_at"]):
         state["last_activity_at"] = at
     if state["first_at"] is None or at < state["first_at"]:
         state["first_at"] = at
     state["last_event_at"] = at if state["last_event_at"] is None else max(state["last_event_at"], at)
     state["event_count"] += 1
+    previous = state["key"][0] if state["key"] else None
     state["key"] = [at, fact.event_id]
-    evaluate(state, fact.at, rules, at_event=fact.event_id)
+    evaluate(state, fact.at, rules, previous=previous)
     return state
 
 
-def _remember(state: State, kind: str, event_id: str, limit: int = 10) -> None:
-    ids: list[str] = state["why"].setdefault(kind, [])
-    ids.append(event_id)
-    if len(ids) > limit:
-        del ids[: len(ids) - limit]
+def _remember(state: State, kind: str, event_id: str, at: str) -> None:
+    """Note ``event_id`` (at ``at``) as a driver of ``kind``; ``apply`` keeps the most recent ones only."""
+    state["why"].setdefault(kind, []).append([at, event_id])
 
 
 # --- event handlers ------------------------------------------------------------------------------
@@ -284,7 +288,7 @@ def _registered(state: State, fact: Fact, at: str) -> None:
     consents = d.get("consents") or {}
     profile["consents"] = {channel: bool(consents.get(channel, False)) for channel in profile["consents"]}
     state["registered"] = fact.origin == state["customer_id"] or state["registered"]
-    _remember(state, "profile", fact.event_id)
+    _remember(state, "profile", fact.event_id, at)
 
 
 def _profile_updated(state: State, fact: Fact, at: str) -> None:
@@ -326,7 +330,7 @@ def _erased(state: State, fact: Fact, at: str) -> None:
     state["profile"]["interests"] = []
     for ticket in state["tickets"].values():
         ticket["subject"] = None
-    _remember(state, "profile", fact.event_id)
+    _remember(state, "profile", fact.event_id, at)
 
 
 def _order(state: State, order_id: str) -> dict[str, Any]:
@@ -395,7 +399,7 @@ def _order_placed(state: State, fact: Fact, at: str) -> None:
     if order["status"] != "cancelled":
         order["counted"] = True
         _add_order_value(state, order, +1)
-    _remember(state, "orders", fact.event_id)
+    _remember(state, "orders", fact.event_id, at)
 
 
 def _order_status(status: str, time_field: str) -> Callable[[State, Fact, str], None]:
@@ -418,7 +422,7 @@ def _order_status(status: str, time_field: str) -> Callable[[State, Fact, str], 
                 state["margin_known"] = _money(_dec(state["margin_known"]) - lost)
             else:
                 state["revenue_without_cost"] = _money(_dec(state["revenue_without_cost"]) - refund)
-        _remember(state, "orders", fact.event_id)
+        _remember(state, "orders", fact.event_id, at)
 
     return handle
 
@@ -441,9 +445,10 @@ def _invoice_issued(state: State, fact: Fact, at: str) -> None:
     invoice = _invoice(state, str(fact.data["invoice_id"]))
     invoice["amount"] = fact.data.get("amount") or "0.00"
     invoice["due"] = fact.data.get("due_date")
+    invoice["issued_at"] = _when(fact.data, "issued_at", at)
     if not invoice["fully_paid"] and _dec(invoice["paid"]) == 0:
         invoice["outstanding"] = invoice["amount"]
-    _remember(state, "payments", fact.event_id)
+    _remember(state, "payments", fact.event_id, at)
 
 
 def _payment_received(state: State, fact: Fact, at: str) -> None:
@@ -454,14 +459,20 @@ def _payment_received(state: State, fact: Fact, at: str) -> None:
         invoice["paid"] = d.get("amount_paid") or invoice["paid"]
         invoice["outstanding"] = d.get("outstanding") or "0.00"
     was_open_overdue = invoice["overdue"] and not invoice["fully_paid"]
-    invoice["fully_paid"] = invoice["fully_paid"] or bool(d.get("fully_paid"))
+    settles = not invoice["fully_paid"] and bool(d.get("fully_paid"))
+    invoice["fully_paid"] = invoice["fully_paid"] or settles
     if was_open_overdue and invoice["fully_paid"]:
         state["overdue_open"] -= 1
+    if settles and invoice.get("issued_at"):
+        # days to pay: from the invoice to the payment that settled it (invoices never seen don't count)
+        days = _days(_when(d, "paid_at", at), invoice["issued_at"])
+        state["days_to_pay_sum"] = state.get("days_to_pay_sum", 0) + days
+        state["settled_invoices"] = state.get("settled_invoices", 0) + 1
     method = d.get("method") or "unknown"
     state["methods"][method] = state["methods"].get(method, 0) + 1
     state["days_late_sum"] += int(d.get("days_late") or 0)
     state["payments_count"] += 1
-    _remember(state, "payments", fact.event_id)
+    _remember(state, "payments", fact.event_id, at)
 
 
 def _payment_overdue(state: State, fact: Fact, at: str) -> None:
@@ -474,7 +485,7 @@ def _payment_overdue(state: State, fact: Fact, at: str) -> None:
         invoice["outstanding"] = fact.data.get("outstanding") or invoice["outstanding"]
         state["overdue_open"] += 1
     state["overdue_total"] += 1
-    _remember(state, "payments", fact.event_id)
+    _remember(state, "payments", fact.event_id, at)
 
 
 def _ticket(state: State, ticket_id: str) -> dict[str, Any]:
@@ -506,7 +517,7 @@ def _ticket_opened(state: State, fact: Fact, at: str) -> None:
         opened_at=_when(d, "opened_at", at),
         due=d.get("resolution_due"),
     )
-    _remember(state, "tickets", fact.event_id)
+    _remember(state, "tickets", fact.event_id, at)
 
 
 def _complaint_filed(state: State, fact: Fact, at: str) -> None:
@@ -519,7 +530,7 @@ def _complaint_filed(state: State, fact: Fact, at: str) -> None:
     ticket = _ticket(state, ticket_id)
     ticket["kind"] = ticket["kind"] or "complaint"
     ticket["category"] = ticket["category"] or fact.data.get("category")
-    _remember(state, "complaints", fact.event_id)
+    _remember(state, "complaints", fact.event_id, at)
 
 
 def _ticket_assigned(state: State, fact: Fact, at: str) -> None:
@@ -534,14 +545,14 @@ def _ticket_transferred(state: State, fact: Fact, at: str) -> None:
     ticket["owner"] = fact.data.get("to_agent_id")
     ticket["transfers"] += 1
     state["transfers"] += 1
-    _remember(state, "tickets", fact.event_id)
+    _remember(state, "tickets", fact.event_id, at)
 
 
 def _sla_breached(state: State, fact: Fact, at: str) -> None:
     ticket = _ticket(state, str(fact.data["ticket_id"]))
     ticket["breaches"] += 1
     bisect.insort(state["breach_times"], _when(fact.data, "breached_at", at))
-    _remember(state, "tickets", fact.event_id)
+    _remember(state, "tickets", fact.event_id, at)
 
 
 def _ticket_status(status: str) -> Callable[[State, Fact, str], None]:
@@ -572,7 +583,7 @@ def _survey_answered(state: State, fact: Fact, at: str) -> None:
         state["csat_count"] += 1
     else:
         state["nps"] = {"score": score, "at": at, "survey_id": d.get("survey_id")}
-    _remember(state, "surveys", fact.event_id)
+    _remember(state, "surveys", fact.event_id, at)
 
 
 def _offer_sent(state: State, fact: Fact, at: str) -> None:
@@ -588,12 +599,12 @@ def _offer_sent(state: State, fact: Fact, at: str) -> None:
         "sent_at": at,
         "valid_until": d.get("valid_until"),
     }
-    _remember(state, "offers", fact.event_id)
+    _remember(state, "offers", fact.event_id, at)
 
 
 def _offer_redeemed(state: State, fact: Fact, at: str) -> None:
     state["offers_redeemed"] += 1
-    _remember(state, "offers", fact.event_id)
+    _remember(state, "offers", fact.event_id, at)
 
 
 def _suppressed(state: State, fact: Fact, at: str) -> None:
@@ -604,7 +615,7 @@ def _suppressed(state: State, fact: Fact, at: str) -> None:
 def _invalid_redemption(state: State, fact: Fact, at: str) -> None:
     if fact.data.get("reason") in SUSPICIOUS_REDEMPTIONS:
         state["fraud_signals"] += 1
-        _remember(state, "fraud", fact.event_id)
+        _remember(state, "fraud", fact.event_id, at)
 
 
 _HANDLERS: dict[str, Callable[[State, Fact, str], None]] = {
@@ -641,6 +652,29 @@ _HANDLERS: dict[str, Callable[[State, Fact, str], None]] = {
 }
 
 HANDLED_EVENT_TYPES = frozenset(_HANDLERS)
+
+
+# --- merges --------------------------------------------------------------------------------------
+
+
+def aliases_at(merges: Iterable[Fact]) -> dict[str, str]:
+    """duplicate → survivor after these merge and unmerge facts, applied in ``(time, id)`` order.
+
+    The projector's ``customer_aliases`` table as it stood once they were applied: a merge points the
+    duplicate (and whatever was merged into it) at the survivor, an unmerge frees the duplicate.
+    Time travel uses it to know whose events a customer's view held at an instant.
+    """
+    aliases: dict[str, str] = {}
+    for fact in sorted(merges, key=lambda fact: fact.sort_key):
+        duplicate, survivor = str(fact.data.get("duplicate_id")), str(fact.data.get("customer_id"))
+        if fact.event_type == "CustomersMerged":
+            aliases[duplicate] = survivor
+            for other, target in list(aliases.items()):
+                if target == duplicate:
+                    aliases[other] = survivor
+        elif fact.event_type == "CustomersUnmerged":
+            aliases.pop(duplicate, None)
+    return aliases
 
 
 # --- metrics and traits --------------------------------------------------------------------------
@@ -703,16 +737,47 @@ def _inputs(
     return trait_in, churn_in, historic, churn
 
 
+def _driver(entry: Any) -> tuple[str, str]:
+    """``(time, event id)`` of a remembered driver (states stored before times were kept hold bare ids)."""
+    return (str(entry[0]), str(entry[1])) if isinstance(entry, list) else ("", str(entry))
+
+
+def recent_drivers(state: State, kinds: Iterable[str], limit: int) -> list[str]:
+    """The ids of the ``limit`` most recent events (by event time, then id) of these kinds, oldest first."""
+    found = {_driver(entry) for kind in kinds for entry in state["why"].get(kind, [])}
+    return [event_id for _, event_id in sorted(found)[-limit:]]
+
+
 def provenance_of(state: State, trait: str, limit: int) -> list[str]:
-    ids: list[str] = []
-    for kind in TRAIT_DRIVERS[trait]:
-        ids.extend(state["why"].get(kind, []))
-    return sorted(set(ids))[-limit:]
+    """The events that drove ``trait``: the most recent ones of the kinds in ``TRAIT_DRIVERS``."""
+    return recent_drivers(state, TRAIT_DRIVERS[trait], limit)
 
 
-def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, at_event: str | None = None) -> State:
-    """Re-evaluate every trait as of ``now`` (in place); a changed trait gets ``since = now``."""
+def _dissolved_since(state: State, previous: str | None, when: str, rules: AnalyticsRules) -> str:
+    """When an inactive customer dissolved: the instant inactivity reached ``dissolution_inactive_days``.
+
+    Nothing happens at that instant (no event), so it is computed rather than observed: the sweep at
+    any hour, the 360 read, a later event or a rebuild all give the same instant, so the churn KPI's
+    month and the signal's ``decided_at`` do not depend on when the clock was looked at. It is never
+    before the previous evaluation (``previous``), when the customer was not yet dissolved.
+    """
+    last_activity = state["last_activity_at"] or state["first_at"]
+    if last_activity is None:
+        return when
+    reached = iso(parse_iso(last_activity) + timedelta(days=rules.dissolution_inactive_days))
+    return min(max(reached, previous or reached), when)
+
+
+def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: str | None = None) -> State:
+    """Re-evaluate every trait as of ``now`` (in place); a changed trait gets ``since = now``.
+
+    ``previous`` is when the traits were last evaluated (the time of the fact before, while folding;
+    the time of the last fact when omitted, for the sweep and reads). Only a dissolution for
+    inactivity uses it: its ``since`` is the computed instant inactivity reached the threshold.
+    """
     when = iso(now)
+    if previous is None and state["key"]:
+        previous = state["key"][0]
     trait_in, _, historic, churn = _inputs(state, now, rules)
     traits = state["traits"]
     limit = rules.provenance_limit
@@ -733,7 +798,7 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, at_event: st
         traits["lifecycle"] = {
             "stage": stage,
             "rule": rule,
-            "since": when,
+            "since": _dissolved_since(state, previous, when, rules) if rule == "dissolution.inactive" else when,
             "provenance": provenance_of(state, "lifecycle", limit),
         }
 
@@ -803,6 +868,7 @@ def render(
     )
     status = "merged" if merged_into else ("active" if state["status"] == "unknown" else state["status"])
     methods: dict[str, int] = state["methods"]
+    settled = state.get("settled_invoices", 0)
     return {
         "customer_id": state["customer_id"],
         "status": status,
@@ -854,7 +920,8 @@ def render(
             "outstanding": _money(sum((_dec(i["outstanding"]) for i in invoices if not i["fully_paid"]), Decimal(0))),
             "overdue_count": state["overdue_open"],
             "overdue_total": state["overdue_total"],
-            "average_days_to_pay": None if trait_in.average_days_late is None else f"{trait_in.average_days_late:.1f}",
+            "average_days_to_pay": f"{state['days_to_pay_sum'] / settled:.1f}" if settled else None,
+            "average_days_late": None if trait_in.average_days_late is None else f"{trait_in.average_days_late:.1f}",
             "preferred_method": min(methods, key=lambda m: (-methods[m], m)) if methods else None,
         },
         "service": {

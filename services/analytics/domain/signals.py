@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from services.analytics.domain.model import State, parse_iso, provenance_of
+from services.analytics.domain.model import State, parse_iso, provenance_of, recent_drivers
 from shared.catalog import DomainEvent
 from shared.contracts.analytics import (
     ChurnRiskChanged,
@@ -48,8 +48,12 @@ def _moment(value: str | None, fallback: datetime) -> datetime:
     return parse_iso(value) if value else fallback
 
 
-def changes(before: State | None, after: State, *, now: datetime) -> list[DomainEvent]:
-    """The signals that turn ``before``'s traits into ``after``'s (``before`` None: a new customer)."""
+def changes(before: State | None, after: State, *, now: datetime, provenance_limit: int = 10) -> list[DomainEvent]:
+    """The signals that turn ``before``'s traits into ``after``'s (``before`` None: a new customer).
+
+    ``provenance_limit`` (``AnalyticsRules.provenance_limit``) bounds the provenance of an exit, the
+    one signal whose drivers are read now rather than kept with the trait.
+    """
     customer = UUID(after["customer_id"])
     old: dict[str, Any] = (
         before["traits"] if before else {"segments": {}, "lifecycle": None, "churn": None, "tier": None}
@@ -65,7 +69,7 @@ def changes(before: State | None, after: State, *, now: datetime) -> list[Domain
                 segment=name,
                 rule=gone["rule"],
                 reason=f"no longer matches {gone['rule']}",
-                provenance=_uuids(provenance_of(after, name, 10)),
+                provenance=_uuids(provenance_of(after, name, provenance_limit)),
                 decided_at=_moment(after["last_event_at"], now),
                 since=_moment(gone["since"], now),
             )
@@ -160,13 +164,12 @@ def recommendations_change(
         reason = f"{best.sku} first: bought by {best.score} customers together with what the customer owns"
     else:
         reason = "nothing left to recommend"
-    orders: list[str] = after["why"].get("orders", [])
     return RecommendationsChanged(
         customer_id=UUID(after["customer_id"]),
         recommendations=products,
         previous_skus=list(published),
         rule=RECOMMENDATIONS_RULE,
         reason=reason,
-        provenance=_uuids(orders[-provenance_limit:]),
+        provenance=_uuids(recent_drivers(after, ("orders",), provenance_limit)),
         decided_at=_moment(after["last_event_at"], now),
     )

@@ -9,16 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.application.sweep import sweep
 from services.analytics.bootstrap import event_store, projector_worker
 from services.analytics.rebuild import rebuild
 from shared.clock import FixedClock
 from shared.consumer import apply_records
+from shared.contracts.customer import CustomersMerged
 from shared.db import create_pool
 from shared.envelope import to_kafka
 from shared.relay import make_producer
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
-from tests.analytics.builders import at, generated_history, new_customer_id, order_placed, registered
+from tests.analytics.builders import at, fact, generated_history, new_customer_id, order_placed, registered
 from tests.analytics.integration.support import analytics_settings, api, envelope_of, records, token
 
 
@@ -74,8 +76,15 @@ async def test_published_events_reach_the_360_and_signals_reach_analytics_events
 async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database, platform_topics_created) -> None:
     settings = analytics_settings(platform_topics_created, await make_database("analytics"))
     history = generated_history(400)
+    # ten duplicates merged into survivors: a rebuild batch holds a duplicate's history and its merge
+    registered_ids = sorted(f.origin for f in history if f.event_type == "CustomerRegistered")
+    history += [
+        fact(CustomersMerged(customer_id=survivor, duplicate_id=duplicate, merged_at=at(300)), at(300))
+        for survivor, duplicate in zip(registered_ids[0:20:2], registered_ids[1:20:2], strict=True)
+    ]
     assert len(history) >= 3000
     await in_thread(publish, settings, history)
+    swept_at = at(560)  # after every event: quiet customers dissolve, complaints age out
 
     # the live projection saw the same events in another order and other batches
     shuffled = records(history)
@@ -85,6 +94,9 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
         live = AnalyticsProjector(rules=settings.rules, store=event_store(settings))
         for start in range(0, len(shuffled), 700):
             assert await apply_records(pool, live, shuffled[start : start + 700]) == []
+        # the live sweep moved quiet customers (and said so on analytics.events)
+        assert await sweep(pool, now=swept_at, rules=settings.rules, store=event_store(settings)) > 0
+        signals_published = await pool.fetchval("select count(*) from public.events")
         before = {
             r["customer_id"]: r["state"]
             for r in await pool.fetch("select customer_id::text, state from customer_views")
@@ -96,9 +108,10 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
     finally:
         await pool.close()
 
-    report = await rebuild(settings, batch=500, progress=False)
+    report = await rebuild(settings, batch=500, progress=False, now=swept_at)
     assert report.swapped and report.dead_lettered == 0
     assert report.events == len(history)
+    assert report.swept > 0  # the replay alone would have left the quiet customers where they were
 
     pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=2)
     try:
@@ -108,6 +121,12 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
         }
         assert len(after) == 400
         assert after == before
+        merged = await pool.fetch("select customer_id::text, merged_into::text from customer_views"
+                                  " where merged_into is not null")
+        assert len(merged) == 10
+        # a sweep after the rebuild finds nothing the live sweep had not already announced
+        assert await sweep(pool, now=swept_at, rules=settings.rules, store=event_store(settings)) == 0
+        assert await pool.fetchval("select count(*) from public.events") == signals_published
         # The signal streams go on where they are: the next signal appends, it does not conflict.
         assert dict(await pool.fetch("select customer_id::text, signal_version from customer_views")) == signals_before
         assert await pool.fetch("select * from survey_answers order by event_id") == kpis_before

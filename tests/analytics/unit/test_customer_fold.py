@@ -43,7 +43,7 @@ def test_orders_payments_and_value_add_up() -> None:
         order_placed(cid, at(2), order_id=second, total="200.00", margin=None, category="tea"),
         order_status("OrderDelivered", cid, first, at(3)),
         invoice_issued(cid, "11111111-1111-1111-1111-111111111111", first, at(1)),
-        payment_received(cid, "11111111-1111-1111-1111-111111111111", first, at(5), days_late=4),
+        payment_received(cid, "11111111-1111-1111-1111-111111111111", first, at(5), days_late=1),
     ]
     view = view_of(cid, facts)
     assert view["profile"]["customer_since"] == "2026-01-01T09:00:00.000000Z"
@@ -54,7 +54,10 @@ def test_orders_payments_and_value_add_up() -> None:
     assert view["orders"]["last_order"]["order_id"] == second
     assert [p["order_id"] for p in view["orders"]["pending"]] == [second]
     assert view["payments"]["paid"] == "1000.00"
-    assert view["payments"]["average_days_to_pay"] == "4.0"
+    assert view["payments"]["invoiced"] == "1000.00"
+    assert view["payments"]["outstanding"] == "0.00"
+    assert view["payments"]["average_days_to_pay"] == "4.0"  # invoiced day 1, paid day 5
+    assert view["payments"]["average_days_late"] == "1.0"  # what the payment said about its due date
     assert view["payments"]["preferred_method"] == "card"
     # margin 300 + costless revenue 200 - acquisition 100
     assert view["value"]["clv_historic"] == "400.00"
