@@ -21,6 +21,13 @@ from ..adapters import readmodel
 from ..domain.simulation import SimulationReport, event_time, simulate
 from ..domain.sla import SlaPolicy
 
+_STAFF_NOTES: dict[str, tuple[str, ...]] = {
+    "TicketTransferred": ("note",),
+    "TicketEscalated": ("note",),
+    "CustomerContacted": ("summary",),
+}
+"""Free text staff write for each other (why a ticket moved or went up, what a call was about): like
+internal comments, it is not shown to the customer in their own ticket's history."""
 _INFINITY = datetime.max  # asyncpg sends the naive maximum as PostgreSQL 'infinity'
 SORTS = ("due", "newest")
 
@@ -74,6 +81,8 @@ async def get_ticket(
         if isinstance(event, TicketCommented) and event.visibility == "internal" and not include_internal:
             continue
         data = event.model_dump(mode="json", exclude={"ticket_id"})
+        if not include_internal:
+            data.update(dict.fromkeys(_STAFF_NOTES.get(r.event_type, ()), None))
         history.append(
             {"version": r.version, "type": r.event_type, "at": _time(event_time(event) or r.occurred_at), "data": data}
         )

@@ -595,3 +595,23 @@ async def test_the_customers_own_reply_resumes_a_ticket_waiting_on_them(ticketin
         False,
     )
     assert (await ticketing.types(ticket["id"]))[-1] == "TicketResumed"
+
+
+async def test_the_customer_does_not_read_the_staffs_notes_in_their_ticket_history(ticketing: TicketingService) -> None:
+    ticket = await ticketing.open(agent_id="agent-ayse")
+    await ticketing.act(ticket["id"], "transfer", {"to_agent_id": "agent-bora", "reason": "other", "note": "rude"})
+    await ticketing.act(ticket["id"], "escalate", {"note": "threatens to sue"})
+    await ticketing.act(ticket["id"], "contacts", {"method": "call", "summary": "shouted at us"})
+    await ticketing.act(ticket["id"], "comments", {"body": "We are sorry", "visibility": "public"})
+    notes = {"TicketTransferred": "note", "TicketEscalated": "note", "CustomerContacted": "summary"}
+
+    async def history(headers: dict[str, str]) -> dict[str, object]:
+        view = (await ticketing.client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+        return {h["type"]: h["data"] for h in view["history"]}
+
+    staff = await history(ticketing.staff)
+    assert [staff[kind][field] for kind, field in notes.items()] == ["rude", "threatens to sue", "shouted at us"]
+    own = await history(ticketing.token("self", customer_id=ticket["customer_id"], subject="customer"))
+    assert [own[kind][field] for kind, field in notes.items()] == [None, None, None]
+    assert own["TicketCommented"]["body"] == "We are sorry"
+    assert own["TicketTransferred"]["reason"] == "other", "that it moved, and why, is no secret"
