@@ -17,12 +17,12 @@ Money is a decimal string (``"1890.00"``), times are RFC 3339 UTC, ids are UUIDs
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalog import DomainEvent, Money, Personal, event
+from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
 
 ContactChannel = Literal["email", "sms", "push", "phone"]
 """Channels a customer can consent to be contacted on."""
@@ -226,8 +226,10 @@ class OrderDelivered(_CustomerEvent):
     on_time: bool | None = None
 
 
+# v1 of OrderCancelled and OrderReturned as published, frozen: their free-text ``reason`` travelled in
+# plain text and outlived erasure. v2 seals it under the customer's key; nothing else changed.
 @event
-class OrderCancelled(_CustomerEvent):
+class OrderCancelledV1(_CustomerEvent):
     event_type = "OrderCancelled"
     event_version = 1
     description = "An order was cancelled before delivery."
@@ -240,7 +242,28 @@ class OrderCancelled(_CustomerEvent):
 
 
 @event
-class OrderReturned(_CustomerEvent):
+class OrderCancelled(_CustomerEvent):
+    """v2 seals the free-text ``reason`` (personal data); v1 data reads as it is."""
+
+    event_type = "OrderCancelled"
+    event_version = 2
+    description = "An order was cancelled before delivery."
+
+    order_id: UUID
+    reason: Annotated[str | None, Personal(description="Free text.")] = None
+    total: Money
+    currency: str
+    cancelled_at: datetime
+
+
+@CATALOG.upcaster("OrderCancelled", 1)
+def _order_cancelled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 reason is plain text, which a v2 reader takes as it is."""
+    return data
+
+
+@event
+class OrderReturnedV1(_CustomerEvent):
     event_type = "OrderReturned"
     event_version = 1
     description = "A delivered order was returned within the return window."
@@ -250,6 +273,27 @@ class OrderReturned(_CustomerEvent):
     refund_amount: Money
     currency: str
     returned_at: datetime
+
+
+@event
+class OrderReturned(_CustomerEvent):
+    """v2 seals the free-text ``reason`` (personal data); v1 data reads as it is."""
+
+    event_type = "OrderReturned"
+    event_version = 2
+    description = "A delivered order was returned within the return window."
+
+    order_id: UUID
+    reason: Annotated[str | None, Personal(description="Free text.")] = None
+    refund_amount: Money
+    currency: str
+    returned_at: datetime
+
+
+@CATALOG.upcaster("OrderReturned", 1)
+def _order_returned_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 reason is plain text, which a v2 reader takes as it is."""
+    return data
 
 
 @event

@@ -160,10 +160,14 @@ async def test_cancel_and_return_follow_the_lifecycle_and_are_events(customer_se
         if e["headers"]["ce_type"].split(".")[2] in ("OrderCancelled", "OrderReturned")
     ]
     assert [(e["headers"]["ce_type"], e["headers"]["ce_streamid"], e["key"]) for e in events] == [
-        ("customer360.customer.OrderCancelled.v1", placed["id"], customer["id"]),
-        ("customer360.customer.OrderCancelled.v1", shipped["id"], customer["id"]),
-        ("customer360.customer.OrderReturned.v1", delivered["id"], customer["id"]),
+        ("customer360.customer.OrderCancelled.v2", placed["id"], customer["id"]),
+        ("customer360.customer.OrderCancelled.v2", shipped["id"], customer["id"]),
+        ("customer360.customer.OrderReturned.v2", delivered["id"], customer["id"]),
     ]
+    # The free-text reasons are personal data: sealed under the customer's key, never plain text.
+    assert events[0]["data"]["reason"].startswith("enc:v1:") and events[2]["data"]["reason"].startswith("enc:v1:")
+    assert events[1]["data"]["reason"] is None
+    assert "changed mind" not in str(events) and "broken" not in str(events)
     assert events[0]["data"]["total"] == "47.48" and events[0]["data"]["currency"] == "EUR"
     assert events[2]["data"]["refund_amount"] == "47.48"
     assert events[2]["data"]["returned_at"] == "2026-03-31T09:00:00Z"

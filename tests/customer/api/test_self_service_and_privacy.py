@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.customer.application.overdue import emit_overdue_payments
+from shared.catalog import CATALOG
 from shared.contracts.privacy import erasure_stream
 from shared.envelope import parse_time
 from shared.ids import new_id
@@ -367,7 +368,8 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
     for record in mine:
         headers = record.headers
         domain = "privacy" if headers["ce_type"].endswith("CustomerDataErased.v1") else "customer"
-        assert headers["ce_type"].startswith(f"customer360.{domain}.") and headers["ce_type"].endswith(".v1")
+        event_type = headers["ce_type"].split(".")[2]
+        assert headers["ce_type"] == f"customer360.{domain}.{event_type}.v{CATALOG.latest_version(event_type)}"
         assert headers["ce_specversion"] == "1.0" and headers["ce_source"] == "/customer360/customer"
         assert headers["ce_subject"] == cid and headers["content-type"] == "application/json"
         assert parse_time(headers["ce_time"]).tzinfo is not None
