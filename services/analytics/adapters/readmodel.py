@@ -47,6 +47,8 @@ class ViewRow:
     dissolved_at: datetime | None
     last_event_at: datetime | None
     signal_version: int
+    dissolutions: str = "{}"
+    """Every dissolution episode, a ``tstzmultirange`` literal (the churn KPI)."""
 
 
 async def load_views(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, StoredView]:
@@ -219,25 +221,26 @@ async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> None
     await conn.execute(
         """insert into customer_views (customer_id, state, merged_into, status, lifecycle_stage, churn_band,
                                        churn_score, value_tier, clv, segments, name_search,
-                                       acquisition_channel, customer_since, dissolved_at, last_event_at,
-                                       signal_version, updated_at)
+                                       acquisition_channel, customer_since, dissolved_at, dissolutions,
+                                       last_event_at, signal_version, updated_at)
            select v.customer_id, v.state, v.merged_into, v.status, v.lifecycle_stage, v.churn_band,
                   v.churn_score, v.value_tier, v.clv, coalesce(string_to_array(nullif(v.segments, ''), ','), '{}'),
-                  v.name_search, v.acquisition_channel, v.customer_since, v.dissolved_at, v.last_event_at,
-                  v.signal_version, clock_timestamp()
+                  v.name_search, v.acquisition_channel, v.customer_since, v.dissolved_at,
+                  v.dissolutions::tstzmultirange, v.last_event_at, v.signal_version, clock_timestamp()
            from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                        $7::numeric[], $8::text[], $9::numeric[], $10::text[], $11::text[], $12::text[],
-                       $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::int[])
+                       $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::int[], $17::text[])
                 as v(customer_id, state, merged_into, status, lifecycle_stage, churn_band, churn_score,
                      value_tier, clv, segments, name_search, acquisition_channel, customer_since,
-                     dissolved_at, last_event_at, signal_version)
+                     dissolved_at, last_event_at, signal_version, dissolutions)
            on conflict (customer_id) do update set
                state = excluded.state, merged_into = excluded.merged_into, status = excluded.status,
                lifecycle_stage = excluded.lifecycle_stage, churn_band = excluded.churn_band,
                churn_score = excluded.churn_score, value_tier = excluded.value_tier, clv = excluded.clv,
                segments = excluded.segments, name_search = excluded.name_search,
                acquisition_channel = excluded.acquisition_channel, customer_since = excluded.customer_since,
-               dissolved_at = excluded.dissolved_at, last_event_at = excluded.last_event_at,
+               dissolved_at = excluded.dissolved_at, dissolutions = excluded.dissolutions,
+               last_event_at = excluded.last_event_at,
                signal_version = excluded.signal_version, updated_at = excluded.updated_at""",
         [r.customer_id for r in rows],
         [r.state for r in rows],
@@ -255,6 +258,7 @@ async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> None
         [r.dissolved_at for r in rows],
         [r.last_event_at for r in rows],
         [r.signal_version for r in rows],
+        [r.dissolutions for r in rows],
     )
 
 

@@ -89,6 +89,7 @@ def view_row(state: State, *, merged_into: str | None, signal_version: int) -> r
         acquisition_channel=state["profile"]["acquisition_channel"],
         customer_since=model.parse_iso(since) if since else None,
         dissolved_at=model.parse_iso(lifecycle["since"]) if lifecycle and lifecycle["stage"] == "dissolution" else None,
+        dissolutions=model.dissolution_ranges(state),
         last_event_at=model.parse_iso(state["last_event_at"]) if state["last_event_at"] else None,
         signal_version=signal_version,
     )

@@ -295,19 +295,23 @@ async def kpi_nps(
 
 
 async def kpi_churn(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> dict[str, Any]:
-    """Monthly churn rate: customers active at the month's start who reached dissolution in it."""
+    """Monthly churn rate: customers active at the month's start who reached dissolution in it.
+
+    Active at the start: a customer since before it, not inside a dissolution episode then. Every
+    episode counts (``dissolutions``), so a customer who comes back later still churned that month.
+    """
     rows = await conn.fetch(
         """with months as (
                select generate_series(date_trunc('month', $1::timestamptz), $2::timestamptz - interval '1 microsecond',
-                                      interval '1 month') as month)
-           select m.month,
-                  (select count(*) from customer_views v
-                    where v.merged_into is null and v.customer_since < m.month
-                      and (v.dissolved_at is null or v.dissolved_at >= m.month)) as active_at_start,
-                  (select count(*) from customer_views v
-                    where v.merged_into is null and v.customer_since < m.month
-                      and v.dissolved_at >= m.month and v.dissolved_at < m.month + interval '1 month') as churned
-           from months m order by m.month""",
+                                      interval '1 month') as month),
+           active as (
+               select m.month, v.dissolutions && tstzrange(m.month, m.month + interval '1 month') as churned
+               from months m join customer_views v
+                 on v.merged_into is null and v.customer_since < m.month
+                and not v.dissolutions @> (m.month - interval '1 microsecond'))
+           select m.month, count(a.month) as active_at_start, count(a.month) filter (where a.churned) as churned
+           from months m left join active a on a.month = m.month
+           group by m.month order by m.month""",
         start,
         end,
     )

@@ -195,7 +195,7 @@ def empty_state(customer_id: str) -> State:
         "event_count": 0,
         "key": None,
         "why": {},
-        "traits": {"segments": {}, "lifecycle": None, "churn": None, "tier": None},
+        "traits": {"segments": {}, "lifecycle": None, "churn": None, "tier": None, "dissolutions": []},
     }
 
 
@@ -242,6 +242,7 @@ def fold(customer_id: str, facts: Iterable[Fact], rules: AnalyticsRules) -> Stat
 def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
     """Apply one fact (in place, returning the state) and re-evaluate the traits at its time."""
     at = iso(fact.at)
+    _dissolve_if_inactive_before(state, at, rules)
     handler = _HANDLERS.get(fact.event_type)
     if handler is not None:
         handler(state, fact, at)
@@ -258,6 +259,32 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
     state["key"] = [at, fact.event_id]
     evaluate(state, fact.at, rules, previous=previous)
     return state
+
+
+def _dissolve_if_inactive_before(state: State, at: str, rules: AnalyticsRules) -> None:
+    """Record a dissolution for inactivity that was reached before this fact, though no event saw it.
+
+    Live, the sweep notices it while the customer is quiet; a fold (a late event's refold, a rebuild,
+    time travel) only evaluates at facts, and the customer's return would hide the episode. The
+    instant is computed (``_dissolved_since``), so both record the same episode; the other traits
+    are evaluated at the fact as usual.
+    """
+    lifecycle = state["traits"]["lifecycle"]
+    if lifecycle is None or lifecycle["stage"] == "dissolution" or not state["n_orders"]:
+        return
+    last_activity = state["last_activity_at"] or state["first_at"]
+    if last_activity is None:
+        return
+    reached = iso(parse_iso(last_activity) + timedelta(days=rules.dissolution_inactive_days))
+    if reached >= at:
+        return
+    state["traits"]["lifecycle"] = {
+        "stage": "dissolution",
+        "rule": "dissolution.inactive",
+        "since": reached,
+        "provenance": provenance_of(state, "lifecycle", rules.provenance_limit),
+    }
+    state["traits"].setdefault("dissolutions", []).append([reached, None])
 
 
 def _remember(state: State, kind: str, event_id: str, at: str) -> None:
@@ -795,12 +822,20 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: st
     stage, rule = f.lifecycle_stage(trait_in, rules)
     lifecycle = traits["lifecycle"]
     if lifecycle is None or lifecycle["stage"] != stage:
+        since = _dissolved_since(state, previous, when, rules) if rule == "dissolution.inactive" else when
         traits["lifecycle"] = {
             "stage": stage,
             "rule": rule,
-            "since": _dissolved_since(state, previous, when, rules) if rule == "dissolution.inactive" else when,
+            "since": since,
             "provenance": provenance_of(state, "lifecycle", limit),
         }
+        # every dissolution episode [since, until): the churn KPI counts a month's churn for good,
+        # even when the customer comes back later (states stored before episodes were kept lack it)
+        episodes: list[list[str | None]] = traits.setdefault("dissolutions", [])
+        if stage == "dissolution":
+            episodes.append([since, None])
+        elif episodes and episodes[-1][1] is None:
+            episodes[-1][1] = when
 
     old_churn = traits["churn"]
     traits["churn"] = {
@@ -993,6 +1028,12 @@ def _order_summary(orders: Mapping[str, Any], order: Mapping[str, Any] | None) -
         "status": order["status"],
         "items": [{"sku": sku, "name": name, "category": cat, "quantity": q} for sku, name, cat, q in order["lines"]],
     }
+
+
+def dissolution_ranges(state: State) -> str:
+    """The customer's dissolution episodes as a PostgreSQL ``tstzmultirange`` literal (``{}`` when none)."""
+    episodes = state["traits"].get("dissolutions") or []
+    return "{" + ",".join(f"[{start},{end or ''})" for start, end in episodes) + "}"
 
 
 def owned_products(state: State) -> list[str]:

@@ -126,3 +126,15 @@ def test_signals_for_exits_and_churn_bands_once_and_none_for_a_flip_back() -> No
     after_flip = project(unhappy, cid, flip, list, RULES)
     assert "loss_making" not in after_flip["traits"]["segments"]
     assert not [e for e in changes(unhappy, after_flip, now=at(5)) if getattr(e, "segment", None) == "loss_making"]
+
+
+def test_a_return_after_a_year_away_keeps_the_dissolution_episode_whether_or_not_a_sweep_saw_it() -> None:
+    cid = new_customer_id()
+    history = [registered(cid, at(0)), order_placed(cid, at(1))]
+    comeback = order_placed(cid, at(1) + timedelta(days=400))
+    swept = evaluate(fold(cid, history, RULES), at(1) + timedelta(days=370), RULES)
+    live = project(swept, cid, [comeback], list, RULES)
+    refolded = fold(cid, [*history, comeback], RULES)  # a rebuild: no sweep in between
+    episode = [["2027-01-02T09:00:00.000000Z", "2027-02-06T09:00:00.000000Z"]]
+    assert live["traits"]["dissolutions"] == refolded["traits"]["dissolutions"] == episode
+    assert refolded["traits"]["lifecycle"]["stage"] == live["traits"]["lifecycle"]["stage"] == "expansion"
