@@ -12,7 +12,9 @@ idempotency keys derived from the seed, so nothing is created twice. A re-run on
 pass the first run's ``--as-of`` (printed when it finishes) to replay exactly the same requests.
 
 ``--live`` builds on a population an earlier run loaded (it finds the customers by email instead of
-replaying their history), or loads it first, then keeps acting at the real time.
+replaying their history), or loads it first, then keeps acting at the real time: customers redeem
+offers the campaigns sent them, order, get parcels shipped and delivered, complain and answer NPS
+surveys (``demo.runner.LIVE_MIX``), until Ctrl-C or SIGTERM.
 
 The bearer token comes from ``--token`` or ``C360_TOKEN``; without either, an admin token is
 minted with the platform's ``AUTH_JWT_SECRET`` (the local default works with ``make up``). Service
@@ -105,14 +107,14 @@ async def run(args: argparse.Namespace) -> int:
                 found = await loader.attach()
                 print(f"demo: {found} customers of an earlier load found; not replaying their history")
             else:
-                bar = tqdm(total=plan.operations(), unit="call", desc="demo", disable=args.no_progress,
+                bar = tqdm(total=loader.steps(READY_MADE), unit="step", desc="demo", disable=args.no_progress,
                            dynamic_ncols=True)
-                api.progress = _Bar(bar)
+                loader.progress = _Bar(bar)
                 try:
                     loaded = await loader.load(READY_MADE)
                 finally:
                     bar.close()
-                    api.progress = Progress()
+                    loader.progress = Progress()
                 print(f"demo: {len(loaded.customers)} customers, {len(loaded.orders)} orders, "
                       f"{len(loaded.tickets)} tickets, {len(loaded.campaigns)} campaigns active, from {plan.start} "
                       f"to {plan.now:%Y-%m-%d}, in {time.monotonic() - started:.0f}s "

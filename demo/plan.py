@@ -288,7 +288,7 @@ class PopulationPlan:
     customers: tuple[CustomerPlan, ...] = field(default_factory=tuple)
 
     def operations(self) -> int:
-        """How many HTTP calls loading the plan takes (for the progress bar)."""
+        """How many steps loading the plan replays (the progress bar counts them; a step is a call or two)."""
         return sum(len(c.steps()) for c in self.customers)
 
     def nps_categories(self) -> Counter[str]:

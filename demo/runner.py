@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import httpx
 
+from demo.catalog import PRODUCTS
 from demo.plan import CustomerPlan, Line, OrderPlan, PopulationPlan, Step, SurveyPlan, TicketPlan
 
 log = logging.getLogger("demo")
@@ -60,7 +61,7 @@ class Progress:
     """What the loader reports progress to (a tqdm bar in the CLI, nothing in tests)."""
 
     def update(self, n: int = 1) -> None:
-        """Count ``n`` finished calls."""
+        """Count ``n`` finished steps."""
 
 
 @dataclass
@@ -71,7 +72,6 @@ class Api:
     urls: Mapping[str, str]
     token: str
     concurrency: int = 16
-    progress: Progress = field(default_factory=Progress)
     attempts: int = 5
 
     def __post_init__(self) -> None:
@@ -114,7 +114,6 @@ class Api:
                 delay *= 2
                 continue
             break
-        self.progress.update()
         if answer.status_code == 409 and done_on_conflict:
             return None
         if answer.status_code >= 400:
@@ -144,11 +143,16 @@ class Loaded:
 
 
 class Loader:
-    """Replays a plan as API calls, in simulated time."""
+    """Replays a plan as API calls, in simulated time.
 
-    def __init__(self, api: Api, plan: PopulationPlan) -> None:
+    ``progress`` counts steps, one per ready-made campaign made active and one per step of a
+    customer's story (whatever number of calls each takes): ``steps(campaigns)`` is the total.
+    """
+
+    def __init__(self, api: Api, plan: PopulationPlan, progress: Progress | None = None) -> None:
         self.api = api
         self.plan = plan
+        self.progress = progress or Progress()
         self.loaded = Loaded()
         self.transfer_reasons: list[str] = ["wrong_skill"]
         self.root_causes: list[str] = ["other"]
@@ -158,6 +162,10 @@ class Loader:
 
     def key(self, *parts: str) -> str:
         return ":".join(("demo", str(self.plan.seed), *parts))
+
+    def steps(self, campaigns: Mapping[str, Mapping[str, Any]]) -> int:
+        """How many steps ``load(campaigns)`` reports to ``progress``."""
+        return len(campaigns) + self.plan.operations()
 
     async def load(self, campaigns: Mapping[str, Mapping[str, Any]]) -> Loaded:
         """Activate the ready-made campaigns, then replay every customer's story (customers concurrently)."""
@@ -212,11 +220,13 @@ class Loader:
             self.loaded.campaigns[name] = found["id"]
             if found.get("status") in ("draft", "paused"):
                 await self.api.call("POST", "campaigns", f"campaigns/{found['id']}/activate", done_on_conflict=True)
+            self.progress.update()
 
     async def customer_story(self, customer: CustomerPlan) -> None:
         """One customer's steps, one after the other, each at its simulated moment."""
         for step in customer.steps():
             await self.play(customer, step)
+            self.progress.update()
 
     async def play(self, customer: CustomerPlan, step: Step) -> None:
         """Dispatch one step to the call that performs it."""
@@ -395,42 +405,46 @@ async def _all(stories: Iterable[Any]) -> None:
         raise DemoError(f"{len(errors)} customer stories failed; first: {errors[0]}")
 
 
-async def live(loader: Loader, *, interval: float, stop: asyncio.Event, rng: random.Random) -> int:
-    """Keep a gentle stream of activity going until ``stop`` is set; returns how many actions ran."""
-    from demo.catalog import PRODUCTS
+LIVE_MIX: Final[dict[str, int]] = {"redeem": 15, "order": 30, "fulfil": 20, "complaint": 15, "survey": 20}
+"""What the live mode does, with weights: redeem an offer, place an order, ship or deliver one, complain, answer."""
 
+
+async def live(loader: Loader, *, interval: float, stop: asyncio.Event, rng: random.Random) -> int:
+    """Keep a gentle stream of activity going until ``stop`` is set; returns how many actions ran.
+
+    Each action happens now (no simulated time): a customer redeems an offer a campaign sent them
+    (so the campaigns show redemptions and conversions), places an order, has one shipped or
+    delivered, complains, or answers an NPS survey.
+    """
     people = list(loader.loaded.customers.values())
     if not people:
         return 0
     actions = 0
+    kinds, weights = list(LIVE_MIX), list(LIVE_MIX.values())
+    pending = loader.loaded.pending_orders
     while not stop.is_set():
         customer_id = rng.choice(people)
-        roll = rng.random()
+        kind = rng.choices(kinds, weights=weights)[0]
         try:
-            if roll < 0.4:
-                product = rng.choice(PRODUCTS)
-                order = await loader.api.call("POST", "customer", "orders", key=f"demo-live:{uuid.uuid4()}", body={
-                    "customer_id": customer_id, "currency": "TRY", "channel": "web",
-                    "lines": [{"sku": product.sku, "name": product.name, "category": product.category,
-                               "quantity": 1, "unit_price": str(product.price), "unit_cost": str(product.cost)}],
-                })
-                if order:
-                    loader.loaded.pending_orders[str(order["id"])] = (customer_id, "placed")
-            elif roll < 0.65 and loader.loaded.pending_orders:
-                order_id, (owner, status) = rng.choice(sorted(loader.loaded.pending_orders.items()))
+            if kind == "redeem" and await redeem_an_offer(loader.api, customer_id, rng, pending=pending) is None:
+                kind = "order"  # nothing to redeem: an ordinary order instead
+            if kind == "order":
+                await place_an_order(loader.api, customer_id, rng, pending=pending)
+            elif kind == "fulfil" and pending:
+                order_id, (owner, status) = rng.choice(sorted(pending.items()))
                 step = "ship" if status == "placed" else "deliver"
                 await loader.api.call("POST", "customer", f"orders/{order_id}/{step}", done_on_conflict=True)
                 if step == "ship":
-                    loader.loaded.pending_orders[order_id] = (owner, "shipped")
+                    pending[order_id] = (owner, "shipped")
                 else:
-                    del loader.loaded.pending_orders[order_id]
-            elif roll < 0.8:
+                    del pending[order_id]
+            elif kind == "complaint":
                 await loader.api.call("POST", "ticketing", "tickets", key=f"demo-live:{uuid.uuid4()}", body={
                     "customer_id": customer_id, "kind": "complaint", "channel": "phone", "priority": "high",
                     "subject": "Delivery is late again", "description": "The customer called about a late parcel.",
                     "category": "delivery", "agent_id": "agent-ayla",
                 })
-            else:
+            elif kind == "survey":
                 survey = await loader.api.call("POST", "campaigns", "surveys", key=f"demo-live:{uuid.uuid4()}",
                                                body={"customer_id": customer_id, "kind": "nps"})
                 if survey:
@@ -443,3 +457,67 @@ async def live(loader: Loader, *, interval: float, stop: asyncio.Event, rng: ran
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval * (0.5 + rng.random()))
     return actions
+
+
+async def place_an_order(
+    api: Api, customer_id: str, rng: random.Random, *, offer: Mapping[str, Any] | None = None,
+    pending: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, Any] | None:
+    """One order of one product (the offer's product or category when redeeming ``offer``), placed now.
+
+    The order is added to ``pending`` (order id -> (customer id, status)) so the live mode ships it later.
+    """
+    candidates = list(PRODUCTS)
+    if offer is not None:
+        matching = [p for p in PRODUCTS if p.sku == offer.get("sku")] or \
+                   [p for p in PRODUCTS if p.category == offer.get("category")]
+        candidates = matching or candidates
+    product = rng.choice(candidates)
+    body: dict[str, Any] = {
+        "customer_id": customer_id, "currency": "TRY", "channel": "web",
+        "lines": [{"sku": product.sku, "name": product.name, "category": product.category,
+                   "quantity": 1, "unit_price": str(product.price), "unit_cost": str(product.cost)}],
+    }
+    if offer is not None:
+        body["offer_code"] = offer["offer_code"]
+    order = await api.call("POST", "customer", "orders", key=f"demo-live:{uuid.uuid4()}", body=body)
+    if order and pending is not None:
+        pending[str(order["id"])] = (customer_id, "placed")
+    return order
+
+
+async def open_offers(api: Api, customer_id: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Offers the customer received, has not redeemed and may still redeem (from their 360 timeline)."""
+    try:
+        page = await api.call("GET", "analytics", f"customers/{customer_id}/timeline",
+                              params={"type": ["OfferSent", "OfferRedeemed"], "limit": 200})
+    except DemoError:
+        return []  # analytics has not seen the customer yet
+    items = (page or {}).get("items") or []
+    redeemed = {item["data"].get("offer_code") for item in items if item["type"] == "OfferRedeemed"}
+    moment = now or datetime.now(UTC)
+    found = []
+    for item in items:
+        data = item.get("data") or {}
+        if item["type"] != "OfferSent" or not data.get("offer_code") or data["offer_code"] in redeemed:
+            continue
+        valid_until = data.get("valid_until")
+        if valid_until and datetime.fromisoformat(str(valid_until).replace("Z", "+00:00")) <= moment:
+            continue
+        found.append(dict(data))
+    return found
+
+
+async def redeem_an_offer(
+    api: Api, customer_id: str, rng: random.Random, *, pending: dict[str, tuple[str, str]] | None = None
+) -> str | None:
+    """The customer orders with one of their open offers (the campaigns engine records the redemption).
+
+    Returns the offer code, or ``None`` when the customer has no offer to redeem.
+    """
+    offers = await open_offers(api, customer_id)
+    if not offers:
+        return None
+    offer = rng.choice(sorted(offers, key=lambda o: str(o["offer_code"])))
+    await place_an_order(api, customer_id, rng, offer=offer, pending=pending)
+    return str(offer["offer_code"])
