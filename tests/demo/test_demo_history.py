@@ -6,14 +6,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from demo.plan import CustomerPlan
+from shared.testing.plugin import REPO_ROOT
 from shared.testing.waiting import eventually_sync
 from tests.demo.conftest import LoadedDemo
 
 pytestmark = [pytest.mark.timeout(900)]
 
 WAIT = 120.0
+ACTIVITY_STEPS = frozenset({"register", "place_order", "return_order", "pay_invoice", "open_ticket", "answer_survey"})
+"""Plan steps whose events show the customer engaged (analytics' ACTIVITY: registered, ordered, returned,
+paid, opened a ticket, answered a survey); inactivity counts from the last of them."""
 
 
 def rfc3339(moment: datetime) -> str:
@@ -82,9 +87,15 @@ def test_a_churner_reaches_dissolution_dated_in_the_history_and_counts_in_churn_
     lifecycle = eventually_sync(stage, until=lambda s: s is not None and s["stage"] == "dissolution", timeout=WAIT,
                                 interval=1.0, message="the quiet churner in dissolution")
     assert lifecycle is not None
-    assert datetime.fromisoformat(lifecycle["since"].replace("Z", "+00:00")) == winback.sent_at
+    # Dissolution dates from the instant inactivity reached the rules' threshold (docs/analytics-rules.md),
+    # whichever event (here the win-back survey, sent after it) made the projection notice it.
+    rules = yaml.safe_load((REPO_ROOT / "demo" / "analytics-rules.yaml").read_text())
+    last_activity = max(step.at for step in churner.steps() if step.action in ACTIVITY_STEPS)
+    reached = last_activity + timedelta(days=rules["dissolution_inactive_days"])
+    assert reached <= winback.sent_at, "the plan sends the win-back survey after the threshold"
+    assert datetime.fromisoformat(lifecycle["since"].replace("Z", "+00:00")) == reached
     churn = loaded_demo.get("analytics", "kpis/churn", **whole_history(loaded_demo))
-    month = winback.sent_at.strftime("%Y-%m")
+    month = reached.strftime("%Y-%m")
     assert [m["churned"] for m in churn["by_month"] if m["month"].startswith(month)] >= [1]
     assert len(churn["by_month"]) == loaded_demo.plan.months
 
