@@ -51,10 +51,19 @@ class ViewRow:
     """Every dissolution episode, a ``tstzmultirange`` literal (the churn KPI)."""
 
 
-async def load_views(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, StoredView]:
+async def load_views(
+    conn: asyncpg.Connection, customer_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, StoredView]:
+    """The stored views; ``lock`` holds their rows until the transaction ends (in id order).
+
+    The projector locks what it will write back: the sweep (``for update skip locked``) then leaves
+    those customers to its next round instead of writing a change the projector would overwrite,
+    and announcing it again next time.
+    """
     rows = await conn.fetch(
         "select customer_id::text as id, state, merged_into::text as merged_into, signal_version"
-        " from customer_views where customer_id = any($1::uuid[])",
+        " from customer_views where customer_id = any($1::uuid[])"
+        + (" order by customer_id for update" if lock else ""),
         list(customer_ids),
     )
     return {r["id"]: StoredView(r["state"], r["merged_into"], r["signal_version"]) for r in rows}

@@ -223,7 +223,7 @@ class AnalyticsProjector:
             )
 
     async def _fold_and_write(self, conn: asyncpg.Connection, batch: _Batch, owners: set[str]) -> None:
-        stored = await rm.load_views(conn, owners)
+        stored = await rm.load_views(conn, owners, lock=True)
         refold = set(batch.refold)
         for owner in owners:
             facts = batch.facts.get(owner, [])
