@@ -192,13 +192,20 @@ async def drop_alias(conn: asyncpg.Connection, duplicate: str) -> None:
     await conn.execute("delete from customer_aliases where duplicate_id = $1", duplicate)
 
 
-async def erased_owners(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> set[str]:
-    """Which of these customers' views are already erased."""
+async def erased_people(conn: asyncpg.Connection, owners: Iterable[str]) -> set[str]:
+    """Who was erased before among these views' customers: erased owners, and duplicates erased after
+    being merged into one of them (the survivor's view is not erased, its state lists them)."""
     rows = await conn.fetch(
-        "select customer_id::text as c from customer_views where customer_id = any($1::uuid[]) and status = 'erased'",
-        list(customer_ids),
+        """select customer_id::text as c, status, state->'erased_origins' as gone from customer_views
+           where customer_id = any($1::uuid[]) and (status = 'erased' or state ? 'erased_origins')""",
+        list(owners),
     )
-    return {r["c"] for r in rows}
+    found: set[str] = set()
+    for row in rows:
+        if row["status"] == "erased":
+            found.add(row["c"])
+        found.update(str(person) for person in row["gone"] or ())
+    return found
 
 
 async def duplicates_of(conn: asyncpg.Connection, survivors: Iterable[str]) -> set[str]:

@@ -200,7 +200,7 @@ class AnalyticsProjector:
         duplicates merged into either; then acknowledges each new erasure with ``CustomerDataErased``.
         """
         owners = {row[1] for row in batch.timeline}
-        erased = set(batch.erased) | (await rm.erased_owners(conn, owners - batch.erased) if owners else set())
+        erased = set(batch.erased) | (await rm.erased_people(conn, owners) if owners else set())
         if not erased:
             return
         people = erased | await rm.duplicates_of(conn, erased)

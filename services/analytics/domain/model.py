@@ -302,7 +302,7 @@ def _registered(state: State, fact: Fact, at: str) -> None:
         profile["customer_since"] = since
     if fact.origin != state["customer_id"] and state["registered"]:
         return  # a merged duplicate's registration: its history counts, its profile does not
-    if state["status"] != "erased":
+    if state["status"] != "erased" and fact.origin not in state.get("erased_origins", ()):
         for name in PERSONAL_PROFILE_FIELDS:
             profile[name] = d.get(name)
         profile["interests"] = list(d.get("interests") or [])
@@ -351,6 +351,9 @@ def _unmerged(state: State, fact: Fact, at: str) -> None:
 
 
 def _erased(state: State, fact: Fact, at: str) -> None:
+    if fact.origin != state["customer_id"]:
+        _duplicate_erased(state, fact.origin)
+        return
     state["status"] = "erased"
     for name in PERSONAL_PROFILE_FIELDS:
         state["profile"][name] = None
@@ -358,6 +361,25 @@ def _erased(state: State, fact: Fact, at: str) -> None:
     for ticket in state["tickets"].values():
         ticket["subject"] = None
     _remember(state, "profile", fact.event_id, at)
+
+
+def _duplicate_erased(state: State, duplicate: str) -> None:
+    """A duplicate merged into this customer was erased: its personal data goes, the survivor stays.
+
+    The survivor is another record (its own profile, consents, key); only what the duplicate brought
+    is forgotten: its tickets' subjects, and the profile if it came from the duplicate's
+    registration because the survivor's own was not seen.
+    """
+    erased: list[str] = state.setdefault("erased_origins", [])
+    if duplicate not in erased:
+        erased.append(duplicate)
+    for ticket in state["tickets"].values():
+        if ticket.get("origin") == duplicate:
+            ticket["subject"] = None
+    if not state["registered"]:
+        for name in PERSONAL_PROFILE_FIELDS:
+            state["profile"][name] = None
+        state["profile"]["interests"] = []
 
 
 def _order(state: State, order_id: str) -> dict[str, Any]:
@@ -537,12 +559,14 @@ def _ticket(state: State, ticket_id: str) -> dict[str, Any]:
 def _ticket_opened(state: State, fact: Fact, at: str) -> None:
     d = fact.data
     ticket = _ticket(state, str(d["ticket_id"]))
+    forgotten = state["status"] == "erased" or fact.origin in state.get("erased_origins", ())
     ticket.update(
         kind=d.get("kind"),
         category=d.get("category"),
-        subject=None if state["status"] == "erased" else d.get("subject"),
+        subject=None if forgotten else d.get("subject"),
         opened_at=_when(d, "opened_at", at),
         due=d.get("resolution_due"),
+        origin=fact.origin,
     )
     _remember(state, "tickets", fact.event_id, at)
 
