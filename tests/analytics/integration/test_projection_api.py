@@ -80,7 +80,7 @@ async def test_redelivery_changes_nothing(settings, pool) -> None:
     await apply_records(pool, projector(settings), batch)
     first = await pool.fetchval("select state from customer_views where customer_id = $1", cid)
     emitted = await signals(pool)
-    await apply_records(pool, projector(settings), batch)
+    await apply_records(pool, projector(settings), batch + batch)  # redelivered, twice in one batch too
     assert await pool.fetchval("select state from customer_views where customer_id = $1", cid) == first
     assert await signals(pool) == emitted
     assert await pool.fetchval("select count(*) from customer_events where customer_id = $1", cid) == 6

@@ -1,8 +1,9 @@
-"""The sweep and a projector batch on the same customer at once: the change is kept and announced once."""
+"""The periodic sweep: driven by its clock, and safe beside a projector batch on the same customer."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 
 from services.analytics.adapters import readmodel as rm
 from services.analytics.application.projector import AnalyticsProjector
-from services.analytics.application.sweep import sweep
+from services.analytics.application.sweep import run_sweeps, sweep
 from services.analytics.bootstrap import event_store
+from shared.clock import FixedClock
 from shared.consumer import apply_records
+from shared.testing.waiting import eventually
 from tests.analytics.builders import at, new_customer_id, order_placed, registered, survey_answered
 from tests.analytics.integration.support import records
 
@@ -53,3 +56,32 @@ async def test_a_sweep_during_a_batch_leaves_the_customer_to_its_next_round(
         cid,
     )
     assert dissolutions == 1
+
+
+async def test_the_periodic_sweep_evaluates_at_its_clocks_time(
+    settings, pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = event_store(settings)
+    projector = AnalyticsProjector(rules=settings.rules, store=store)
+    cid = new_customer_id()
+    assert await apply_records(pool, projector, records([registered(cid, at(0)), order_placed(cid, at(1))])) == []
+    clock, stop = FixedClock(at(30)), asyncio.Event()
+    caplog.set_level(logging.INFO, logger="services.analytics.application.sweep")
+
+    async def sweeps_finished() -> int:
+        return sum(1 for record in caplog.records if record.message == "sweep finished")
+
+    async def stage() -> str:
+        value: str = await pool.fetchval("select lifecycle_stage from customer_views where customer_id = $1", cid)
+        return value
+
+    job = asyncio.create_task(run_sweeps(pool, clock=clock, rules=settings.rules, store=store, interval=0.05,
+                                         stop=stop, page=1))
+    try:
+        await eventually(sweeps_finished, until=lambda n: n >= 2, message="two sweeps at day 30")
+        assert await stage() == "awareness"  # a month of quiet changes no stage
+        clock.set(at(1) + timedelta(days=366))
+        await eventually(stage, until=lambda value: value == "dissolution", message="dissolved at the new time")
+    finally:
+        stop.set()
+        await asyncio.wait_for(job, 30)
