@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 from kafka import KafkaConsumer, TopicPartition
@@ -107,6 +107,20 @@ class TopicReader:
         self.consumer.close()
 
 
+def progress_bar(total: int, *, enabled: bool = True, file: IO[str] | None = None) -> tqdm[Any]:
+    """The rebuild's progress: events done of ``total``, events/s and the ETA (``elapsed<remaining``)."""
+    return tqdm(
+        total=total,
+        unit=" events",
+        unit_scale=True,
+        desc="rebuild",
+        disable=not enabled,
+        smoothing=0.1,
+        file=file,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
+    )
+
+
 async def _replay(
     reader: TopicReader, processor: BatchProcessor, executor: ThreadPoolExecutor, batch: int, bar: Any
 ) -> int:
@@ -168,7 +182,7 @@ async def rebuild(
     reader = await loop.run_in_executor(executor, TopicReader, settings.kafka_bootstrap_servers, topics)
     try:
         total = await loop.run_in_executor(executor, reader.snapshot)
-        bar = tqdm(total=total, unit="ev", unit_scale=True, desc="rebuild", disable=not progress, smoothing=0.1)
+        bar = progress_bar(total, enabled=progress)
         applied = await _replay(reader, processor, executor, batch, bar)
         swept = await sweep(pool, now=now or datetime.now(UTC), rules=settings.rules, store=None,
                             page=settings.analytics_sweep_batch)
