@@ -268,7 +268,12 @@
     inputs.q.focus();
   }
 
+  let searchSeq = 0;
+
   async function runSearch(inputs, results, cursor, append) {
+    // Only the latest search may write its results: an earlier, slower one (the page's first, unfiltered
+    // search, say) must not overwrite what the user asked for since.
+    const seq = ++searchSeq;
     const v = Object.fromEntries(Object.entries(inputs).map(([k, el]) => [k, el.value.trim()]));
     const byTraits = v.segment || v.lifecycle_stage || v.churn_band;
     const byContact = v.email || v.phone;
@@ -296,9 +301,10 @@
         rows.forEach((r, i) => { if (profiles[i].ok) Object.assign(r, { name: profiles[i].value.name, email: profiles[i].value.email, phone: profiles[i].value.phone }); });
       }
     } catch (error) {
-      setStatus("Search failed: " + error.message, true);
+      if (seq === searchSeq) setStatus("Search failed: " + error.message, true);
       return;
     }
+    if (seq !== searchSeq) return;
     setStatus(rows.length ? "" : "No customer matches.");
     const body = table("Customers found", ["Name", "Email", "Phone", "Status", "Lifecycle", "Churn band", "Tier", "CLV", "Segments"],
       rows.map((r) => [link("/customers/" + r.id, text(r.name, shortId(r.id))), r.email, r.phone, r.status, humanize(r.stage),
@@ -439,12 +445,16 @@
 
     const pay = (v && v.payments) || null;
     const billingItems = billing.ok ? billing.value.items : [];
+    // An invoice flagged overdue and paid in full since is no longer overdue (the timeline keeps both events).
+    const settled = new Set(billingItems.filter((e) => e.type === "PaymentReceived" && Number(e.data.outstanding) === 0)
+      .map((e) => e.data.invoice_id));
+    const overdue = billingItems.filter((e) => e.type === "PaymentOverdue" && !settled.has(e.data.invoice_id));
     const paymentsPanel = panel("payments", "Payments and invoices",
       pay ? facts([["Invoiced", pay.invoiced], ["Paid", pay.paid], ["Outstanding", pay.outstanding],
         ["Overdue invoices", pay.overdue_count], ["Average days to pay", pay.average_days_to_pay], ["Preferred method", humanize(pay.preferred_method)]]) : failure(view, "Payment summary"),
       h("h3", {}, "Overdue invoices"),
       table("Overdue invoices", ["Invoice", "Due", "Days overdue", "Outstanding"],
-        billingItems.filter((e) => e.type === "PaymentOverdue").map((e) => [shortId(e.data.invoice_id), text(e.data.due_date),
+        overdue.map((e) => [h("span", { "data-invoice-id": e.data.invoice_id }, shortId(e.data.invoice_id)), text(e.data.due_date),
           text(e.data.days_overdue), text(e.data.outstanding)]), { numeric: [2, 3], empty: "No overdue invoices." }));
 
     const ticketItems = tickets.ok ? tickets.value.items : [];
