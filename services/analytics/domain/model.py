@@ -261,6 +261,12 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
     return state
 
 
+@lru_cache(maxsize=TIME_CACHE_SIZE)
+def _days_after(moment: str, days: int) -> str:
+    """``moment`` + ``days`` in our format (cached: a customer's last activity repeats event after event)."""
+    return iso(parse_iso(moment) + timedelta(days=days))
+
+
 def _dissolve_if_inactive_before(state: State, at: str, rules: AnalyticsRules) -> None:
     """Record a dissolution for inactivity that was reached before this fact, though no event saw it.
 
@@ -275,7 +281,7 @@ def _dissolve_if_inactive_before(state: State, at: str, rules: AnalyticsRules) -
     last_activity = state["last_activity_at"] or state["first_at"]
     if last_activity is None:
         return
-    reached = iso(parse_iso(last_activity) + timedelta(days=rules.dissolution_inactive_days))
+    reached = _days_after(last_activity, rules.dissolution_inactive_days)
     if reached >= at:
         return
     state["traits"]["lifecycle"] = {
@@ -815,7 +821,7 @@ def _dissolved_since(state: State, previous: str | None, when: str, rules: Analy
     last_activity = state["last_activity_at"] or state["first_at"]
     if last_activity is None:
         return when
-    reached = iso(parse_iso(last_activity) + timedelta(days=rules.dissolution_inactive_days))
+    reached = _days_after(last_activity, rules.dissolution_inactive_days)
     return min(max(reached, previous or reached), when)
 
 
