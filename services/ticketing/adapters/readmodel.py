@@ -86,7 +86,7 @@ async def save_tickets(
             t.order_id,
             t.status,
             t.owner_id,
-            t.first_contact_agent,
+            t.opened_by,
             t.transfer_count,
             t.escalation_level,
             t.reopen_count,

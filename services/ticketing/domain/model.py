@@ -5,16 +5,34 @@ problem. So an agent who takes a contact owns the ticket from its first event, a
 applies to an unowned ticket, and every later change of owner is a *transfer* that needs a reason
 and is counted. Impossible transitions raise ``Conflict`` naming the current status.
 
+How a ticket gets its first owner (``TicketAssigned``, whose ``routing`` says which way):
+
+* at opening, the agent who took the contact (``first_contact``), else the key-account customer's
+  account manager (``account_manager``);
+* later, while it is still unowned, whichever comes first:
+
+  - the first agent who talks to the customer about it: a *public* agent reply (``comment``) or a
+    logged call, email, visit, chat or SMS (``log_contact``). The same command records the
+    conversation event and, right after it, ``TicketAssigned`` with routing ``first_contact`` and
+    ``assigned_by`` that agent, who then counts as the first contact for
+    ``first_contact_resolution`` like an agent who took the contact at opening;
+  - a lead's pick through ``assign`` (``manual``), or a newly known account manager
+    (``account_manager``).
+
+The first contact never takes a ticket that already has an owner (that would be a transfer without
+a reason), and neither an internal note nor the customer's own reply is talking to the customer.
+
 Status machine::
 
-    open ──assign──▶ in_progress ⇄ waiting_customer
+    open ──owner───▶ in_progress ⇄ waiting_customer
                           │               │
                           └────resolve────┴──▶ resolved ──close──▶ closed
                                                   │
                           in_progress ◀─resume── reopened ◀─reopen─┘
 
-``open`` means "nobody owns it yet": assigning the owner starts the work. A ticket whose customer
-never turned up (ADR 0003) is closed from any unfinished status with reason ``customer_unknown``.
+``open`` means "nobody owns it yet": getting an owner (``assign``, or the first agent's public
+reply or logged contact) starts the work. A ticket whose customer never turned up (ADR 0003) is
+closed from any unfinished status with reason ``customer_unknown``.
 """
 
 from __future__ import annotations
@@ -99,7 +117,10 @@ class Ticket(Aggregate):
         self.order_id: UUID | None = None
         self.status = "open"
         self.owner_id: str | None = None
+        self.opened_by: str | None = None
+        """The agent who took the contact when the ticket was opened."""
         self.first_contact_agent: str | None = None
+        """Who owned the ticket by first contact (at opening, or by the first reply or logged contact)."""
         self.transfer_count = 0
         self.escalation_level = 0
         self.reopen_count = 0
@@ -241,7 +262,9 @@ class Ticket(Aggregate):
     ) -> None:
         """Add to the conversation; the first public agent reply stops the first-response clock.
 
-        A public reply from the customer while the ticket waits on them resumes the work.
+        A public agent reply to an unowned ticket makes its author the owner (seed 004: the first
+        person who talks to the customer owns the problem). A public reply from the customer while
+        the ticket waits on them resumes the work.
         """
         self._refuse_when(("closed",), "comment on")
         first = author_type == "agent" and visibility == "public" and self._awaiting_first_response
@@ -258,6 +281,8 @@ class Ticket(Aggregate):
                 commented_at=now,
             )
         )
+        if author_type == "agent" and visibility == "public":
+            self._owned_by_first_contact(author_id, now)
         if author_type == "customer" and visibility == "public" and self.status == "waiting_customer":
             self.resume(by=author_id, now=now)
 
@@ -271,7 +296,10 @@ class Ticket(Aggregate):
         summary: str | None,
         now: datetime,
     ) -> None:
-        """Log a call, email or visit; speaking with the customer counts as the first response."""
+        """Log a call, email or visit; speaking with the customer counts as the first response.
+
+        On an unowned ticket the agent who spoke with the customer becomes its owner (seed 004).
+        """
         self._refuse_when(("closed",), "log a contact on")
         self._record(
             CustomerContacted(
@@ -286,6 +314,7 @@ class Ticket(Aggregate):
                 contacted_at=now,
             )
         )
+        self._owned_by_first_contact(agent_id, now)
 
     def wait_for_customer(self, *, by: str | None, now: datetime) -> None:
         """in_progress → waiting_customer: the SLA clocks pause."""
@@ -490,7 +519,7 @@ class Ticket(Aggregate):
         self.id, self.customer_id = e.ticket_id, e.customer_id
         self.kind, self.channel, self.priority = e.kind, e.channel, e.priority
         self.category, self.order_id = e.category, e.order_id
-        self.first_contact_agent = e.opened_by
+        self.opened_by = self.first_contact_agent = e.opened_by
         self.customer_tier, self.customer_verified = e.customer_tier, e.customer_verified
         self.opened_at = e.opened_at
         self.status = "open"
@@ -503,6 +532,8 @@ class Ticket(Aggregate):
 
     def _on_TicketAssigned(self, e: TicketAssigned) -> None:  # noqa: N802
         self.owner_id = e.agent_id
+        if e.routing == "first_contact" and self.first_contact_agent is None:
+            self.first_contact_agent = e.agent_id
         if self.status == "open":
             self.status = "in_progress"
 
@@ -587,6 +618,25 @@ class Ticket(Aggregate):
     @property
     def _awaiting_first_response(self) -> bool:
         return self.clock is not None and self.clock.first_responded_at is None
+
+    def _owned_by_first_contact(self, agent_id: str, now: datetime) -> None:
+        """Seed 004: an unowned ticket belongs to the first agent who talks to the customer.
+
+        Recorded right after the conversation event, in the same command; an owned ticket keeps its
+        owner (moving it is a transfer, with a reason).
+        """
+        if self.owner_id is not None or self.status in _FINISHED:
+            return
+        self._record(
+            TicketAssigned(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                agent_id=agent_id,
+                routing="first_contact",
+                assigned_by=agent_id,
+                assigned_at=now,
+            )
+        )
 
     def _require_status(self, allowed: Sequence[str], action: str) -> None:
         if self.status not in allowed:
