@@ -187,13 +187,17 @@ async def comment_on_ticket(
     if_match: IfMatch,
     idempotency: IdempotencyKey,
 ) -> Response:
-    """Add a public or internal comment (the first public agent reply is the first response)."""
+    """Add a public or internal comment.
+
+    The first public agent reply is the first response, and on an unowned ticket it makes its author
+    the owner (TicketAssigned, routing first_contact, in the same command).
+    """
     await _own_ticket(request, principal, ticket_id)
     customer = principal.is_self_service
     author = principal.subject if customer else (body.author_id or principal.subject)
     visibility = "public" if customer else body.visibility
-    now = _now(request)
-    return await run_and_respond(
+    now, recorded = _now(request), handlers.Recorded()
+    response = await run_and_respond(
         request,
         lambda uow: handlers.comment_on_ticket(
             uow,
@@ -204,9 +208,13 @@ async def comment_on_ticket(
             visibility=visibility,
             expected_version=if_match,
             now=now,
+            recorded=recorded,
         ),
         idempotency,
     )
+    if _committed(response) and recorded.has("TicketAssigned"):
+        _metrics(request).first_contact_owners.labels(via="reply").inc()
+    return response
 
 
 @router.post("/tickets/{ticket_id}/contacts", status_code=201, response_model=schemas.TicketRead, tags=["conversation"])
@@ -218,9 +226,9 @@ async def log_contact(
     if_match: IfMatch,
     idempotency: IdempotencyKey,
 ) -> Response:
-    """Log a call, email or visit with the customer."""
-    now = _now(request)
-    return await run_and_respond(
+    """Log a call, email or visit with the customer (on an unowned ticket, its agent becomes the owner)."""
+    now, recorded = _now(request), handlers.Recorded()
+    response = await run_and_respond(
         request,
         lambda uow: handlers.log_customer_contact(
             uow,
@@ -231,9 +239,13 @@ async def log_contact(
             summary=body.summary,
             expected_version=if_match,
             now=now,
+            recorded=recorded,
         ),
         idempotency,
     )
+    if _committed(response) and recorded.has("TicketAssigned"):
+        _metrics(request).first_contact_owners.labels(via="contact").inc()
+    return response
 
 
 @router.post("/tickets/{ticket_id}/wait-for-customer", response_model=schemas.TicketRead, tags=["tickets"])

@@ -9,7 +9,7 @@ the caller (the API's clock), so tests control time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -37,6 +37,20 @@ class TicketingPolicy:
 
     rules: TicketRules
     sla: SlaPolicy
+
+
+@dataclass(slots=True)
+class Recorded:
+    """The events the last attempt of a command recorded (a retried command overwrites them).
+
+    Routes read it once the command committed, to count what happened (e.g. a first-contact owner)
+    without reading the events back.
+    """
+
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def has(self, event_type: str) -> bool:
+        return any(e.event_type == event_type for e in self.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +200,14 @@ async def change_ticket(
     now: datetime,
     personal: dict[str, str | None] | None = None,
     status: int = 200,
+    recorded: Recorded | None = None,
 ) -> CommandResult:
     """Load, check ``If-Match``, let the aggregate decide, save, answer: the shape of every update."""
     ticket = await load_ticket(uow, ticket_id)
     ensure_version_matches(expected_version, ticket.version)
     decide(ticket)
+    if recorded is not None:
+        recorded.events = ticket.pending
     await save_ticket(uow, ticket, now, personal=personal)
     return await ticket_answer(uow, ticket, status=status)
 
@@ -242,14 +259,16 @@ async def comment_on_ticket(
     visibility: Literal["public", "internal"],
     expected_version: int | None,
     now: datetime,
+    recorded: Recorded | None = None,
 ) -> CommandResult:
-    """Add a comment to the conversation."""
+    """Add a comment to the conversation (a public agent reply makes its author the owner of an unowned ticket)."""
     return await change_ticket(
         uow,
         ticket_id=ticket_id,
         expected_version=expected_version,
         now=now,
         status=201,
+        recorded=recorded,
         decide=lambda t: t.comment(
             comment_id=new_id(), author_id=author_id, author_type=author_type, body=body, visibility=visibility, now=now
         ),
@@ -266,14 +285,16 @@ async def log_customer_contact(
     summary: str | None,
     expected_version: int | None,
     now: datetime,
+    recorded: Recorded | None = None,
 ) -> CommandResult:
-    """Log a call, email or visit with the customer."""
+    """Log a call, email or visit with the customer (its agent becomes the owner of an unowned ticket)."""
     return await change_ticket(
         uow,
         ticket_id=ticket_id,
         expected_version=expected_version,
         now=now,
         status=201,
+        recorded=recorded,
         decide=lambda t: t.log_contact(
             contact_id=new_id(), agent_id=agent_id, method=method, direction=direction, summary=summary, now=now
         ),
