@@ -164,6 +164,10 @@ def test_search_finds_customers_by_name_phone_segment_lifecycle_stage_and_churn_
     cells = result_cells(open_search_results(page))
     assert cells and all(humanize(segment) in row[8] for row in cells), cells
     assert "segment=" + segment in page.url, "the search is kept in the address (bookmarkable)"
+    # The segment is a badge on the member's 360 page too.
+    page.locator("#results tbody tr a").first.click()
+    expect(page.locator(".customer-header .badge").filter(has_text=re.compile(f"^{humanize(segment)}$"))).to_have_count(
+        1, timeout=WAIT_MS)
 
 
 def test_the_360_page_shows_profile_value_risk_badges_tickets_recommendations_and_a_paged_timeline(
@@ -211,6 +215,14 @@ def test_the_360_page_shows_profile_value_risk_badges_tickets_recommendations_an
             expect(sla).to_have_text(re.compile(r"^(breaches in \d|Breached)"))
         else:
             expect(sla).to_have_text("breached" if ticket["breached"] else "met")
+
+    answers = timeline(platform, customer_id, "SurveyAnswered")
+    assert {e["data"]["kind"] for e in answers} >= {"nps"}
+    survey_rows = page.locator("#feedback tbody tr")
+    expect(survey_rows).to_have_count(len(answers))
+    for event in answers:
+        expect(survey_rows.filter(has_text=str(event["data"]["kind"]).upper()).filter(
+            has_text=str(event["data"]["score"]))).not_to_have_count(0)
 
     recommendations = page.locator("#recommendations")
     if view["recommendations"]:
@@ -490,6 +502,34 @@ def test_the_kpi_dashboard_draws_its_four_charts(page: Any, platform: Platform) 
         drawn = page.evaluate(f"Boolean(window.Chart.getChart(document.querySelector('#{chart} canvas')))")
         assert drawn, f"{chart} has no Chart.js chart"
     screenshot(page, "kpis")
+
+    # The charts draw the API's numbers for the range the form shows.
+    window = {"from": page.get_by_label("From").input_value() + "T00:00:00Z",
+              "to": page.get_by_label("To (exclusive)").input_value() + "T00:00:00Z"}
+
+    def chart(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = page.evaluate(f"""(() => {{ const c = window.Chart.getChart(
+            document.querySelector('#{name} canvas')); return {{labels: c.data.labels, data: c.data.datasets[0].data}};
+            }})()""")
+        return data
+
+    nps = api_get(platform, "analytics", "kpis/nps", period="month", **window)
+    assert chart("chart-nps") == {"labels": [p["period"][:10] for p in nps["by_period"]],
+                                  "data": [None if p["nps"] is None else float(p["nps"]) for p in nps["by_period"]]}
+    assert any(p["responses"] for p in nps["by_period"]), "the demo's NPS answers are in the range"
+    churn = api_get(platform, "analytics", "kpis/churn", **window)
+    assert chart("chart-churn")["labels"] == [m["month"][:7] for m in churn["by_month"]]
+    clv = api_get(platform, "analytics", "kpis/clv", **window)
+    drawn = chart("chart-clv")
+    assert drawn["labels"][:5] == ["p10", "p25", "p50", "p75", "p90"]
+    assert drawn["data"][:5] == [None if clv["percentiles"][k] is None else float(clv["percentiles"][k])
+                                 for k in ("p10", "p25", "p50", "p75", "p90")]
+    assert len(drawn["labels"]) == 5 + len(clv["by_acquisition_channel"])
+    service = api_get(platform, "analytics", "kpis/service", **window)
+    assert chart("chart-service")["data"] == [
+        None if service[k] is None else float(service[k])
+        for k in ("first_response_hours_avg", "first_response_hours_p50", "resolution_hours_avg",
+                  "resolution_hours_p50")]
 
 
 def test_the_service_queue_and_campaign_pages_show_live_data(page: Any, platform: Platform) -> None:

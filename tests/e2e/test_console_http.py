@@ -3,13 +3,14 @@ themselves; each service still decides what a token may see, and bad input answe
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from services.analytics.console import ConsoleConfig, console_router
 from tests.e2e.conftest import Platform, eventually
@@ -107,6 +108,15 @@ def test_a_service_that_does_not_answer_is_a_503_problem() -> None:
     app = FastAPI()
     app.include_router(console_router(ConsoleConfig(base_urls=dict.fromkeys(
         ("customer", "ticketing", "campaigns", "analytics"), closed), timeout_seconds=5.0)))
-    with TestClient(app) as client:
-        body = assert_problem(client.get("/console/api/customer/v1/customers"), 503)
-        assert "customer" in body["detail"]
+
+    async def ask() -> httpx.Response:
+        async with app.router.lifespan_context(app):  # the router's lifespan closes its pooled client
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+                return await client.get("/console/api/customer/v1/customers")
+
+    # On a loop of its own in another thread: Playwright's sync API may own this thread's loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(asyncio.run, ask()).result(timeout=60)
+    body = assert_problem(answer, 503)
+    assert "customer" in body["detail"]
