@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -155,3 +155,21 @@ def test_running_the_same_command_again_shows_a_progress_bar_and_creates_nothing
     assert f"demo: {DEMO_CUSTOMERS} customers" in again.stdout
     assert len(customers_by_id(loaded_demo)) == DEMO_CUSTOMERS
     assert len(every(loaded_demo, "ticketing", "tickets", limit=200)) == tickets_before
+
+
+def test_nps_answers_reach_analytics_split_as_planned_over_promoters_passives_and_detractors(
+    loaded_demo: LoadedDemo,
+) -> None:
+    planned = loaded_demo.plan.nps_categories()
+    assert all(planned[c] for c in ("promoter", "passive", "detractor")), planned
+    start = datetime.combine(loaded_demo.plan.start, datetime.min.time(), UTC)
+    window = {"from": start.isoformat().replace("+00:00", "Z"),
+              "to": (loaded_demo.plan.now + timedelta(days=1)).isoformat().replace("+00:00", "Z")}
+
+    def split() -> dict[str, int]:
+        nps = loaded_demo.get("analytics", "kpis/nps", period="month", **window)
+        return {c: sum(p[f"{c}s"] for p in nps["by_period"]) for c in ("promoter", "passive", "detractor")}
+
+    seen = eventually_sync(split, until=lambda s: s == dict(planned), timeout=WAIT, interval=1.0,
+                           message="every planned NPS answer in the KPI")
+    assert seen == dict(planned)
