@@ -379,6 +379,34 @@ async def record_campaign_stats(conn: asyncpg.Connection, rows: Sequence[dict[st
     )
 
 
+DAILY_COUNTS = ("sends", "send_cost", "held_out", "redemptions", "redemption_revenue", "redemption_margin")
+
+
+async def record_campaign_days(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add the same increments per campaign and UTC day of the fact (``at``): the KPI's range."""
+    dated = [row for row in rows if row.get("at") is not None]
+    if not dated:
+        return
+    await conn.execute(
+        """insert into campaign_days as d (campaign_id, day, sends, send_cost, held_out, redemptions,
+                                           redemption_revenue, redemption_margin)
+           select campaign_id, (at at time zone 'UTC')::date, sum(sends), sum(send_cost), sum(held_out),
+                  sum(redemptions), sum(redemption_revenue), sum(redemption_margin)
+           from unnest($1::text[], $2::timestamptz[], $3::int[], $4::numeric[], $5::int[], $6::int[],
+                       $7::numeric[], $8::numeric[])
+                as u(campaign_id, at, sends, send_cost, held_out, redemptions, redemption_revenue, redemption_margin)
+           group by 1, 2
+           on conflict (campaign_id, day) do update set
+               sends = d.sends + excluded.sends, send_cost = d.send_cost + excluded.send_cost,
+               held_out = d.held_out + excluded.held_out, redemptions = d.redemptions + excluded.redemptions,
+               redemption_revenue = d.redemption_revenue + excluded.redemption_revenue,
+               redemption_margin = d.redemption_margin + excluded.redemption_margin""",
+        [row["campaign_id"] for row in dated],
+        [row["at"] for row in dated],
+        *[[row.get(name, 0) for row in dated] for name in DAILY_COUNTS],
+    )
+
+
 async def record_holdouts(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, datetime]]) -> None:
     if rows:
         columns = [list(c) for c in zip(*rows, strict=True)]
@@ -399,10 +427,15 @@ async def convert_holdouts(conn: asyncpg.Connection, orders: Sequence[tuple[str,
                from unnest($1::uuid[], $2::timestamptz[]) as o(customer_id, placed_at)
                where h.customer_id = o.customer_id and not h.converted
                  and o.placed_at >= h.held_out_at and o.placed_at < h.held_out_at + interval '30 days'
-               returning h.campaign_id)
-           update campaign_stats c set control_conversions = c.control_conversions + n.count
-           from (select campaign_id, count(*) from converted group by campaign_id) n
-           where c.campaign_id = n.campaign_id""",
+               returning h.campaign_id, (o.placed_at at time zone 'UTC')::date as day),
+           totals as (
+               update campaign_stats c set control_conversions = c.control_conversions + n.count
+               from (select campaign_id, count(*) from converted group by campaign_id) n
+               where c.campaign_id = n.campaign_id)
+           insert into campaign_days as d (campaign_id, day, control_conversions)
+           select campaign_id, day, count(*) from converted group by 1, 2
+           on conflict (campaign_id, day) do update set
+               control_conversions = d.control_conversions + excluded.control_conversions""",
         [customer for customer, _ in orders],
         [placed for _, placed in orders],
     )

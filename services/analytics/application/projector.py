@@ -345,10 +345,11 @@ class AnalyticsProjector:
                     "sends": 1,
                     "send_cost": Decimal(str(data.get("cost") or 0)),
                     "send_at": received.time,
+                    "at": received.time,
                 }
             )
         elif kind == "HeldOut" and data.get("campaign_id") and customer:
-            batch.campaigns.append({"campaign_id": data["campaign_id"], "held_out": 1})
+            batch.campaigns.append({"campaign_id": data["campaign_id"], "held_out": 1, "at": received.time})
             batch.holdouts.append((data["campaign_id"], customer, received.time))
         elif kind == "OfferRedeemed" and data.get("campaign_id"):
             batch.campaigns.append(
@@ -357,6 +358,7 @@ class AnalyticsProjector:
                     "redemptions": 1,
                     "redemption_revenue": Decimal(str(data.get("total") or 0)),
                     "redemption_margin": Decimal(str(data.get("margin") or 0)),
+                    "at": received.time,
                 }
             )
         elif kind == "OrderPlaced" and customer:
@@ -366,6 +368,7 @@ class AnalyticsProjector:
         await rm.record_survey_answers(conn, batch.surveys)
         await rm.record_ticket_facts(conn, _merge_ticket_rows(batch.tickets))
         await rm.record_campaign_stats(conn, batch.campaigns)
+        await rm.record_campaign_days(conn, batch.campaigns)
         await rm.record_holdouts(conn, batch.holdouts)
         await rm.convert_holdouts(conn, batch.orders)
 

@@ -424,11 +424,20 @@ async def kpi_service(conn: asyncpg.Connection, *, start: datetime, end: datetim
 
 
 async def kpi_campaigns(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> dict[str, Any]:
-    """Per campaign: sends, conversions vs control, uplift, ROI (margin over send cost)."""
+    """Per campaign: sends, conversions vs control, uplift, ROI (margin over send cost), in the range.
+
+    Counted per UTC day (``campaign_days``): the days that start within ``[from, to)``.
+    """
     rows = await conn.fetch(
-        """select * from campaign_stats
-           where coalesce(last_send_at, $1) >= $1 and coalesce(first_send_at, $1) < $2
-           order by campaign_id""",
+        """select d.campaign_id, c.name, c.objective, sum(d.sends)::int as sends, sum(d.send_cost) as send_cost,
+                  sum(d.held_out)::int as held_out, sum(d.redemptions)::int as redemptions,
+                  sum(d.redemption_revenue) as redemption_revenue, sum(d.redemption_margin) as redemption_margin,
+                  sum(d.control_conversions)::int as control_conversions
+           from campaign_days d left join campaign_stats c on c.campaign_id = d.campaign_id
+           where d.day >= ($1::timestamptz at time zone 'UTC')::date
+             and (d.day::timestamp at time zone 'UTC') >= $1 and (d.day::timestamp at time zone 'UTC') < $2
+           group by d.campaign_id, c.name, c.objective
+           order by d.campaign_id""",
         start,
         end,
     )

@@ -161,8 +161,13 @@ async def test_campaign_conversions_against_the_control_group_uplift_and_roi(set
         order_placed(control[0], at(5)),  # a held-out customer who bought anyway, within 30 days
         order_placed(control[1], at(45)),  # too late to count
         offer_sent(new_customer_id(), at(90), campaign_id="cmp-later"),  # sent after the range
+        *(offer_sent(new_customer_id(), at(40), campaign_id="cmp-9") for _ in range(3)),  # in February
+        offer_redeemed(treated[1], at(41), campaign_id="cmp-9", total="50.00", margin="10.00"),
     ])
     campaigns = await kpi(settings, "campaigns", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")
+    february = await kpi(settings, "campaigns", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")
+    assert [(i["campaign_id"], i["sends"], i["conversions"], i["control_group"], i["margin"], i["cost"])
+            for i in february["items"]] == [("cmp-9", 3, 1, 0, "10.00", "0.30")]
     [item] = campaigns["items"]
     assert (item["campaign_id"], item["name"], item["objective"]) == ("cmp-9", "Winter tea", "cross_sell")
     assert (item["sends"], item["conversions"], item["conversion_rate"]) == (4, 1, "25.0")
