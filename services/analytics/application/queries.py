@@ -25,17 +25,22 @@ from shared.errors import InvalidInput, NotFound
 async def customer_360(
     conn: asyncpg.Connection, customer_id: str, *, rules: AnalyticsRules, now: datetime, as_of: datetime | None = None
 ) -> dict[str, Any]:
-    """The 360 document now, or as it was at ``as_of`` (refolded from the stored events)."""
+    """The 360 document now, or as it was at ``as_of`` (refolded from the stored events).
+
+    Time-based rules are evaluated now (never before the last event), or at ``as_of``; an ``as_of``
+    in the future answers what is known now, not a forecast of who will have gone quiet by then.
+    """
     if as_of is None:
         stored = await rm.load_view(conn, customer_id)
         if stored is None:
             raise NotFound(f"no customer {customer_id} is known to analytics")
         state = stored.state
-        moment = max(now, model.parse_iso(state["last_event_at"])) if state["last_event_at"] else now
         merged_into = stored.merged_into
     else:
         state, merged_into = await _state_as_of(conn, customer_id, as_of, rules)
-        moment = as_of
+    moment = max(now, model.parse_iso(state["last_event_at"])) if state["last_event_at"] else now
+    if as_of is not None:
+        moment = min(as_of, moment)
     co = await rm.co_purchases_for(conn, model.owned_products(state)) if state["orders"] else {}
     recommendations = f.recommend(model.owned_products(state), co, rules.recommendations_limit)
     view = model.render(state, now=moment, rules=rules, merged_into=merged_into, recommendations=recommendations)

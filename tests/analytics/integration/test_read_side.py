@@ -145,10 +145,13 @@ async def test_time_travel_to_now_is_the_live_view(settings, pool) -> None:
     async with api(settings, CLOCK) as client:
         live = (await get(client, settings, f"/v1/customers/{cid}/360")).json()
         past = (await get(client, settings, f"/v1/customers/{cid}/360", as_of="2026-01-11T09:00:00Z")).json()
+        future = (await get(client, settings, f"/v1/customers/{cid}/360", as_of="2030-01-01T00:00:00Z")).json()
     assert past.pop("as_of") == "2026-01-11T09:00:00.000000Z"
+    assert future.pop("as_of") == "2030-01-01T00:00:00.000000Z"
     assert live.pop("as_of") is None
     assert [r["sku"] for r in live["recommendations"]] == ["C"]
     assert past == live
+    assert future == live  # what is known now, not a forecast of 2030's inactivity
 
 
 async def test_time_travel_knows_who_was_merged_into_whom_at_the_time(settings, pool) -> None:
