@@ -30,7 +30,7 @@ from typing import Any, Final
 import httpx
 
 from demo.catalog import PRODUCTS
-from demo.plan import CustomerPlan, Line, OrderPlan, PopulationPlan, Step, SurveyPlan, TicketPlan
+from demo.plan import AGENTS, CustomerPlan, Line, OrderPlan, PopulationPlan, Step, SurveyPlan, TicketPlan
 
 log = logging.getLogger("demo")
 
@@ -351,10 +351,14 @@ class Loader:
             await call("POST", "ticketing", f"tickets/{ticket_id}/escalate", key=self.key(t.key, "escalate"), at=at,
                        body={"note": "The customer is upset; a team lead takes a look."}, done_on_conflict=True)
         elif step.action == "answer_ticket":
+            # An unowned ticket's first public reply makes its author the owner (the first person who
+            # talks to the customer owns the problem): one of the agents, the same one on every run.
+            author = owner or AGENTS[zlib.crc32(t.key.encode()) % len(AGENTS)]
             await call("POST", "ticketing", f"tickets/{ticket_id}/comments", key=self.key(t.key, "reply"), at=at,
                        body={"body": "Thank you, we are on it and will keep you posted.",
-                             "visibility": "public", **({"author_id": owner} if owner else {})},
+                             "visibility": "public", "author_id": author},
                        done_on_conflict=True)
+            self.loaded.owners[t.key] = author
         elif step.action == "resolve_ticket":
             cause = t.root_cause if t.root_cause in self.root_causes else self.root_causes[-1]
             await call("POST", "ticketing", f"tickets/{ticket_id}/resolve", key=self.key(t.key, "resolve"), at=at,

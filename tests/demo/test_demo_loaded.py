@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from demo.plan import CustomerPlan, OrderPlan
+from demo.plan import AGENTS, CustomerPlan, OrderPlan
 from services.campaigns.domain.ready_made import READY_MADE
 from services.ticketing.config import DEFAULT_POLICY_MINUTES
 from services.ticketing.domain.sla import SlaPolicy
@@ -116,7 +116,7 @@ def test_late_payments_arrive_after_the_due_date_and_unpaid_invoices_stay_outsta
 def test_complaints_are_transferred_and_breach_their_sla_as_the_plan_says(loaded_demo: LoadedDemo) -> None:
     policy = SlaPolicy.from_minutes(DEFAULT_POLICY_MINUTES)
     found = customers_by_id(loaded_demo)
-    complaints = transferred = breached = 0
+    complaints = transferred = breached = unowned_answered = 0
     for customer_id, plan in found.items():
         tickets = {moment(t["opened_at"]): t for t in every(loaded_demo, "ticketing", "tickets",
                                                             customer_id=customer_id, limit=200)}
@@ -137,7 +137,10 @@ def test_complaints_are_transferred_and_breach_their_sla_as_the_plan_says(loaded
                 breached += 1
             if ticket.resolved_at is not None:
                 assert actual["status"] == "resolved", ticket.key
-    assert complaints and transferred and breached, (complaints, transferred, breached)
+            if ticket.answered:  # whoever first answered an unowned ticket owns it: always one of the agents
+                assert actual["owner_id"] in AGENTS or actual["owner_id"] == plan.account_manager, ticket.key
+                unowned_answered += ticket.agent is None
+    assert complaints and transferred and breached and unowned_answered, (complaints, transferred, breached)
 
 
 def test_running_the_same_command_again_shows_a_progress_bar_and_creates_nothing_twice(
