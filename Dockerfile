@@ -41,8 +41,8 @@ RUN groupadd --system --gid 10001 c360 \
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=root:root /app /app
 # Which process a container runs decides what "healthy" means: an API answers /health/live on its port;
-# a relay or worker answers /metrics on METRICS_PORT when that is set (shared/cli.py), and otherwise is
-# healthy while it runs (it exits on a fatal error and the orchestrator restarts it). Read from PID 1's
+# a relay or worker answers /health/live on METRICS_PORT when that is set (shared/cli.py; 503 once its
+# work loop stops beating, shared/heartbeat.py), and otherwise is healthy while it runs (it exits on a fatal error and the orchestrator restarts it). Read from PID 1's
 # command line and environment, so one HEALTHCHECK fits every process.
 COPY --chmod=0755 <<'PY' /usr/local/bin/c360-healthcheck
 #!/opt/venv/bin/python
@@ -60,7 +60,7 @@ if "api" in argv:
         or os.environ.get(f"{service.upper()}_HTTP_PORT") or os.environ.get("HTTP_PORT") or PORTS.get(service, 8000)
     url = f"http://127.0.0.1:{port}/health/live"
 elif ("relay" in argv or "worker" in argv) and os.environ.get("METRICS_PORT", "0") not in ("", "0"):
-    url = f"http://127.0.0.1:{os.environ['METRICS_PORT']}/metrics"
+    url = f"http://127.0.0.1:{os.environ['METRICS_PORT']}/health/live"
 else:
     sys.exit(0)
 try:

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from shared.allocator import return_large_buffers_to_the_system
+from shared.heartbeat import beat_while_running, process_heartbeat
 from shared.logging import configure_logging
 from shared.observability import process_metrics, serve_process_metrics
 from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
@@ -66,10 +67,10 @@ def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> No
 
 
 def _serve_metrics_if_asked() -> None:
-    """Relays and workers have no HTTP API; ``METRICS_PORT`` gives them a Prometheus endpoint."""
+    """Relays and workers have no HTTP API; ``METRICS_PORT`` gives them ``/metrics`` and ``/health/live``."""
     port = int(os.environ.get("METRICS_PORT", "0") or 0)
     if port:
-        serve_process_metrics(port)
+        serve_process_metrics(port, process_heartbeat())
 
 
 def cmd_api(args: argparse.Namespace) -> None:
@@ -99,7 +100,8 @@ def cmd_relay(args: argparse.Namespace) -> None:
     configure_logging(f"{service.name}-relay", settings.log_level, settings.log_format)
     _serve_metrics_if_asked()
     relay = OutboxRelay(dsn=settings.database_url, bootstrap_servers=settings.kafka_bootstrap_servers,
-                        name=f"{service.name}-relay", batch_size=args.batch_size, metrics=process_metrics())
+                        name=f"{service.name}-relay", batch_size=args.batch_size, metrics=process_metrics(),
+                        heartbeat=process_heartbeat())
     log.info("relay starting", extra={"service": service.name})
     _run_until_signalled(relay.run)
 
@@ -112,7 +114,16 @@ def cmd_worker(args: argparse.Namespace) -> None:
     configure_logging(f"{service.name}-{args.name}", settings.log_level, settings.log_format)
     task = service.workers[args.name]
     _serve_metrics_if_asked()
-    _run_until_signalled(lambda stop: task(settings, stop))
+
+    async def work_and_beat(stop: asyncio.Event) -> None:
+        # A worker's loops belong to Faust or to a scheduler; the event loop beating shows none blocks it.
+        beats = asyncio.create_task(beat_while_running(process_heartbeat(), stop))
+        try:
+            await task(settings, stop)
+        finally:
+            beats.cancel()
+
+    _run_until_signalled(work_and_beat)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

@@ -10,13 +10,18 @@ because kafka-python blocks.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import asyncpg
 
+from shared.heartbeat import Heartbeat
 from shared.web.metrics import PlatformMetrics, platform_metrics
 
 log = logging.getLogger(__name__)
@@ -103,9 +108,39 @@ def process_metrics() -> PlatformMetrics:
     return platform_metrics(_PROCESS_REGISTRY)
 
 
-def serve_process_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Expose ``process_metrics()`` on ``http://host:port/metrics`` from a background thread."""
-    from prometheus_client import start_http_server
+def serve_process_metrics(port: int, heartbeat: Heartbeat, host: str = "0.0.0.0") -> ThreadingWSGIServer:
+    """Serve ``/metrics`` (``process_metrics()``) and ``/health/live`` (``heartbeat``) from a background thread.
+
+    ``/health/live`` answers 200 while the work loop beats and 503 once its last beat is older than
+    the heartbeat allows, with the age in the body either way (``shared.heartbeat`` says why).
+    """
+    from prometheus_client import make_wsgi_app
 
     process_metrics()
-    start_http_server(port, addr=host, registry=_PROCESS_REGISTRY)
+    metrics_app = make_wsgi_app(_PROCESS_REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/health/live":
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        alive = heartbeat.alive()
+        body = json.dumps({"status": "alive" if alive else "stalled",
+                           "heartbeat_age_seconds": round(heartbeat.age(), 3),
+                           "max_age_seconds": heartbeat.max_age}).encode()
+        start_response("200 OK" if alive else "503 Service Unavailable",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per request, so a slow scrape never holds up a probe."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes and scrapes every few seconds are not worth a log line each."""

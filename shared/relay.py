@@ -40,6 +40,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from shared.db import DATABASE_UNAVAILABLE, connect
+from shared.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class OutboxRelay:
         retention_seconds: float = 3600.0,
         producer: AIOKafkaProducer | None = None,
         metrics: Any | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.dsn = dsn
         self.bootstrap_servers = bootstrap_servers
@@ -161,6 +163,7 @@ class OutboxRelay:
         self.retention_seconds = retention_seconds
         self._producer = producer
         self._metrics = metrics
+        self.heartbeat = heartbeat or Heartbeat()
         self._wake = asyncio.Event()
         self.stats = RelayStats()
         self.is_leader = False
@@ -178,6 +181,7 @@ class OutboxRelay:
         backoff = self.poll_interval
         try:
             while not stop.is_set():
+                self.heartbeat.beat()
                 try:
                     await self._lead(stop)
                     backoff = self.poll_interval
@@ -219,6 +223,7 @@ class OutboxRelay:
         conn = await connect(self.dsn, connect_timeout=10, command_timeout=60, application_name=self.name)
         try:
             while not stop.is_set():
+                self.heartbeat.beat()
                 if await conn.fetchval("select pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                     break
                 self.is_leader = False
@@ -231,6 +236,7 @@ class OutboxRelay:
             producer = await self._producer_ready()
             last_purge = 0.0
             while not stop.is_set():
+                self.heartbeat.beat()
                 self._wake.clear()
                 published = await publish_pending(conn, producer, batch_size=self.batch_size,
                                                   metrics=self._metrics)

@@ -4,7 +4,8 @@ A setting is read under one or more names: pydantic-settings uses ``env_prefix +
 the field has a validation alias (then only the alias choices). ``ServiceSettings`` additionally falls
 back to ``<SERVICE>_DATABASE_URL`` and ``<SERVICE>_HTTP_PORT`` (see its ``_fill_service_defaults``), the
 analytics console reads ``CONSOLE_LIVE_POLL_SECONDS`` directly, and relays and workers read
-``METRICS_PORT`` (``shared.cli``). A setting counts as configured when any one of its names is set.
+``METRICS_PORT`` (``shared.cli``) and ``LIVENESS_MAX_AGE_SECONDS`` (``shared.heartbeat``). A setting
+counts as configured when any one of its names is set.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.service import load_service
 from shared.settings import ServiceSettings
 
 METRICS_PORT = "METRICS_PORT"
+LIVENESS_MAX_AGE = "LIVENESS_MAX_AGE_SECONDS"
 FALLBACK_NAMES = {"database_url": "{SERVICE}_DATABASE_URL", "http_port": "{SERVICE}_HTTP_PORT"}
 
 
@@ -64,16 +66,17 @@ def settings_read_by(service: str) -> list[Setting]:
 
 
 def process_settings(args: list[str]) -> list[Setting]:
-    """What ``c360 <args>`` reads: its service's settings, plus METRICS_PORT for a relay or a worker."""
+    """What ``c360 <args>`` reads: its service's settings, plus the probe settings of a relay or a worker."""
     found = settings_read_by(args[1])
     if args[0] in ("relay", "worker"):
         found.append(Setting(args[1], "cli:metrics_port", frozenset({METRICS_PORT})))
+        found.append(Setting(args[1], "heartbeat:max_age", frozenset({LIVENESS_MAX_AGE})))
     return found
 
 
 def names_read_anywhere(services: list[str]) -> frozenset[str]:
     """Every variable name some process of ``services`` reads."""
-    names = {METRICS_PORT}
+    names = {METRICS_PORT, LIVENESS_MAX_AGE}
     for service in services:
         for setting in settings_read_by(service):
             names |= setting.names

@@ -105,13 +105,13 @@ def test_healthcheck_asks_an_api_for_health_live_on_its_port(
     assert run_healthcheck(tmp_path, ["api", "customer", "--port", str(closed_port)], {}) == 1
 
 
-def test_healthcheck_asks_a_relay_or_worker_for_metrics_on_metrics_port(
+def test_healthcheck_asks_a_relay_or_worker_for_health_live_on_metrics_port(
     tmp_path: Path, answering_port: tuple[int, list[str]], closed_port: int
 ) -> None:
     port, asked = answering_port
     assert run_healthcheck(tmp_path, ["relay", "customer"], {"METRICS_PORT": str(port)}) == 0
     assert run_healthcheck(tmp_path, ["worker", "analytics", "projector"], {"METRICS_PORT": str(port)}) == 0
-    assert asked == ["/metrics", "/metrics"]
+    assert asked == ["/health/live", "/health/live"]
     assert run_healthcheck(tmp_path, ["worker", "analytics", "projector"], {"METRICS_PORT": str(closed_port)}) == 1
     assert run_healthcheck(tmp_path, ["worker", "analytics", "projector"], {}) == 0  # no endpoint: alive is healthy
-    assert asked == ["/metrics", "/metrics"]
+    assert asked == ["/health/live", "/health/live"]

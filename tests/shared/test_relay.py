@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.heartbeat import Heartbeat
 from shared.relay import OutboxRelay
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
@@ -199,3 +200,46 @@ async def test_the_relay_reconnects_each_time_the_database_drops_its_connection(
         stop.set()
         await task
         await pool.close()
+
+
+async def _beats(heartbeat: _CountingHeartbeat) -> int:
+    return heartbeat.beats
+
+
+class _CountingHeartbeat(Heartbeat):
+    def __init__(self) -> None:
+        super().__init__()
+        self.beats = 0
+
+    def beat(self) -> None:
+        super().beat()
+        self.beats += 1
+
+
+async def test_the_relay_beats_its_heartbeat_while_leading_standing_by_and_retrying(
+    fresh_dsn: str, kafka_bootstrap: str
+) -> None:
+    """Liveness comes from these beats: every turn of every loop beats, a database outage included."""
+    stop = asyncio.Event()
+    beats = {role: _CountingHeartbeat() for role in ("leader", "standby", "no database")}
+    nowhere = fresh_dsn.rsplit("@", 1)[0] + "@127.0.0.1:1/nothing"  # nothing listens on port 1
+    relays = {
+        "leader": OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, poll_interval=0.05,
+                              heartbeat=beats["leader"]),
+        "standby": OutboxRelay(dsn=fresh_dsn, bootstrap_servers=kafka_bootstrap, poll_interval=0.05,
+                               heartbeat=beats["standby"]),
+        "no database": OutboxRelay(dsn=nowhere, bootstrap_servers=kafka_bootstrap, poll_interval=0.05,
+                                   heartbeat=beats["no database"]),
+    }
+    tasks = [asyncio.create_task(relays["leader"].run(stop))]
+    try:
+        await eventually(lambda: _any_leader([relays["leader"]]), message="the first relay to lead")
+        tasks += [asyncio.create_task(relays[role].run(stop)) for role in ("standby", "no database")]
+        for role, heartbeat in beats.items():
+            await eventually(lambda hb=heartbeat: _beats(hb), until=lambda n: n >= 5,  # type: ignore[misc]
+                             message=f"the {role} relay beating")
+        assert not relays["standby"].is_leader and relays["no database"].stats.last_error is not None
+        assert all(heartbeat.alive() for heartbeat in beats.values())
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
