@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -21,6 +22,8 @@ from shared.catalog import DomainEvent
 from shared.clock import FixedClock
 from shared.consumer import apply_records, record_for
 from shared.contracts.customer import CustomerRegistered, RelationshipType
+from shared.contracts.ticketing import TicketCommented
+from shared.db import connect
 from shared.envelope import Envelope, new_envelope
 from shared.ids import new_id
 from shared.privacy import encrypt_fields
@@ -96,6 +99,28 @@ class TicketingService:
 
     async def types(self, ticket_id: str) -> list[str]:
         return [e["type"] for e in await self.outbox(ticket_id)]
+
+    @asynccontextmanager
+    async def agent_note_in_flight(self, ticket: dict[str, Any], at: datetime) -> AsyncIterator[
+            Callable[[], Awaitable[None]]]:
+        """An agent's internal note appended to ``ticket`` and not committed yet, so whatever else writes
+        the ticket meanwhile waits on its lock; yields the commit, to await once that writer waits."""
+        conn = await connect(self.dsn)
+        try:
+            txn = conn.transaction()
+            await txn.start()
+            note = TicketCommented(ticket_id=UUID(ticket["id"]), customer_id=UUID(ticket["customer_id"]),
+                                   comment_id=new_id(), author_id="agent-ayse", visibility="internal",
+                                   body="checking", commented_at=at)
+            await self.store.append(conn, stream_id=ticket["id"], stream_type="ticket",
+                                    expected_version=ticket["version"], events=[note], subject=ticket["customer_id"])
+            yield txn.commit
+        finally:
+            await conn.close()
+
+    async def someone_waits_on_a_lock(self) -> bool:
+        return bool(await self.pool.fetchval(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))
 
 
 def sealed_customer_envelopes(*events: DomainEvent) -> list[Envelope]:

@@ -361,53 +361,18 @@ async def test_erasing_a_survivor_also_shreds_the_history_kept_under_its_merged_
 async def test_a_merge_that_races_an_agents_command_moves_the_ticket_instead_of_dead_lettering(
     ticketing: TicketingService,
 ) -> None:
-    from shared.contracts.ticketing import TicketCommented
-    from shared.db import connect
-
     survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
     ticket = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")
-    agent = await connect(ticketing.dsn)
-    try:
-        txn = agent.transaction()
-        await txn.start()
-        # The agent's note is appended (not yet committed) when the merge reaches the ticket.
-        await ticketing.store.append(
-            agent,
-            stream_id=ticket["id"],
-            stream_type="ticket",
-            expected_version=ticket["version"],
-            events=[
-                TicketCommented(
-                    ticket_id=UUID(ticket["id"]),
-                    customer_id=UUID(duplicate),
-                    comment_id=new_id(),
-                    author_id="agent-ayse",
-                    visibility="internal",
-                    body="checking",
-                    commented_at=START,
-                )
-            ],
-            subject=duplicate,
-        )
+    # The agent's note is appended (not yet committed) when the merge reaches the ticket.
+    async with ticketing.agent_note_in_flight(ticket, at=START) as commit:
         merge = asyncio.create_task(
             ticketing.customer_events(
                 CustomersMerged(customer_id=UUID(survivor), duplicate_id=UUID(duplicate), merged_at=START)
             )
         )
-
-        async def merge_blocked() -> bool:
-            return bool(
-                await ticketing.pool.fetchval(
-                    "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                    " and datname = current_database()"
-                )
-            )
-
-        await eventually(merge_blocked, message="the merge waits on the agent's append")
-        await txn.commit()
+        await eventually(ticketing.someone_waits_on_a_lock, message="the merge waits on the agent's append")
+        await commit()
         await merge  # asserts nothing was dead-lettered
-    finally:
-        await agent.close()
     assert await ticketing.types(ticket["id"]) == [
         "TicketOpened",
         "TicketAssigned",

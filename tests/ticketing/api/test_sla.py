@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from services.ticketing.api.app import event_store
 from services.ticketing.application.scheduler import emit_sla_breaches, run_scheduler
 from shared.clock import FixedClock
-from shared.db import connect, create_pool
+from shared.db import create_pool
 from shared.settings import PlatformSettings
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
@@ -241,47 +240,14 @@ async def test_two_scheduler_instances_with_their_own_pools_breach_each_target_e
 async def test_a_scheduler_that_loses_the_race_to_an_agent_skips_and_breaches_once_on_the_next_tick(
     ticketing: TicketingService,
 ) -> None:
-    from shared.contracts.ticketing import TicketCommented
-    from shared.ids import new_id
-
     ticket = await ticketing.open(priority="urgent", agent_id="agent-ayse")
     now = ticketing.clock.advance(timedelta(hours=2))
-    agent = await connect(ticketing.dsn)
-    try:
-        txn = agent.transaction()
-        await txn.start()
-        # An agent's internal note, appended but not yet committed, when the scheduler looks.
-        await ticketing.store.append(
-            agent,
-            stream_id=ticket["id"],
-            stream_type="ticket",
-            expected_version=ticket["version"],
-            events=[
-                TicketCommented(
-                    ticket_id=UUID(ticket["id"]),
-                    customer_id=UUID(ticket["customer_id"]),
-                    comment_id=new_id(),
-                    author_id="agent-ayse",
-                    visibility="internal",
-                    body="checking",
-                    commented_at=now,
-                )
-            ],
-            subject=ticket["customer_id"],
-        )
+    # An agent's internal note, appended but not yet committed, when the scheduler looks.
+    async with ticketing.agent_note_in_flight(ticket, at=now) as commit:
         sweep = asyncio.create_task(emit_sla_breaches(ticketing.pool, ticketing.store, now))
-
-        async def scheduler_blocked() -> bool:
-            waiting = await ticketing.pool.fetchval(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
-            )
-            return bool(waiting)
-
-        await eventually(scheduler_blocked, message="the scheduler waits on the agent's append")
-        await txn.commit()
+        await eventually(ticketing.someone_waits_on_a_lock, message="the scheduler waits on the agent's append")
+        await commit()
         assert await sweep == 0, "the stale decision is dropped, not appended over the agent's event"
-    finally:
-        await agent.close()
     assert await ticketing.types(ticket["id"]) == ["TicketOpened", "TicketAssigned", "TicketCommented"]
     assert await emit_sla_breaches(ticketing.pool, ticketing.store, now) == 1
     assert await emit_sla_breaches(ticketing.pool, ticketing.store, now) == 0
