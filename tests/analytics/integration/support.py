@@ -9,6 +9,8 @@ from uuid import UUID
 import httpx
 
 from services.analytics.api.app import create_app
+from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.model import Fact
 from shared.catalog import CATALOG
@@ -50,3 +52,8 @@ async def api(settings: AnalyticsSettings, clock: Clock | None = None) -> AsyncI
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
             yield client
+
+
+def projector(settings: AnalyticsSettings) -> AnalyticsProjector:
+    """The live projector with the settings' rules and event store, as the worker builds it."""
+    return AnalyticsProjector(rules=settings.rules, store=event_store(settings))

@@ -7,9 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import event_store
-from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
@@ -25,13 +23,9 @@ from tests.analytics.builders import (
     survey_answered,
     ticket_opened,
 )
-from tests.analytics.integration.support import api, records, token
+from tests.analytics.integration.support import api, projector, records, token
 
 CLOCK = FixedClock(at(10))
-
-
-def projector(settings: AnalyticsSettings) -> AnalyticsProjector:
-    return AnalyticsProjector(rules=settings.rules, store=event_store(settings))
 
 
 async def signals(pool: asyncpg.Pool) -> list[str]:

@@ -12,8 +12,6 @@ import httpx
 import orjson
 import pytest
 
-from services.analytics.application.projector import AnalyticsProjector
-from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
 from shared.consumer import apply_records
@@ -38,13 +36,9 @@ from tests.analytics.builders import (
     ticket_resolved,
     ticket_transferred,
 )
-from tests.analytics.integration.support import analytics_settings, api, records, token
+from tests.analytics.integration.support import analytics_settings, api, projector, records, token
 
 CLOCK = FixedClock(at(10))
-
-
-def projector(settings: AnalyticsSettings) -> AnalyticsProjector:
-    return AnalyticsProjector(rules=settings.rules, store=event_store(settings))
 
 
 async def project(settings: AnalyticsSettings, pool: Any, facts: list) -> None:

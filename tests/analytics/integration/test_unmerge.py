@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.analytics.application.projector import AnalyticsProjector
-from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
 from tests.analytics.builders import at, fact, new_customer_id, order_placed, registered, survey_answered
-from tests.analytics.integration.support import api, records, token
+from tests.analytics.integration.support import api, projector, records, token
 
 CLOCK = FixedClock(at(10))
-
-
-def projector(settings: AnalyticsSettings) -> AnalyticsProjector:
-    return AnalyticsProjector(rules=settings.rules, store=event_store(settings))
 
 
 def comparable(view: dict[str, Any]) -> dict[str, Any]:
