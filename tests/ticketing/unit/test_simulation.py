@@ -16,18 +16,7 @@ HOUR = timedelta(hours=1)
 
 
 def history_answered_after(delay: timedelta, priority: str = "normal") -> list[DomainEvent]:
-    ticket = Ticket.open(
-        ticket_id=new_id(),
-        customer_id=new_id(),
-        kind="question",
-        channel="email",
-        subject=None,
-        description=None,
-        now=T0,
-        policy=DEFAULT_POLICY,
-        priority=priority,
-        agent_id="a",
-    )
+    ticket = opened(priority)
     ticket.comment(comment_id=new_id(), author_id="a", body="hi", visibility="public", now=T0 + delay)
     ticket.resolve(resolution="ok", root_cause=None, by="a", now=T0 + delay + HOUR, rules=TicketRules())
     return ticket.pull_events()
