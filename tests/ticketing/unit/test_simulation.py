@@ -40,16 +40,7 @@ def test_a_tighter_policy_would_have_breached_what_the_current_one_did_not() -> 
 
 
 def test_an_unfinished_ticket_is_judged_at_now() -> None:
-    ticket = Ticket.open(
-        ticket_id=new_id(),
-        customer_id=new_id(),
-        kind="question",
-        channel="email",
-        subject=None,
-        description=None,
-        now=T0,
-        policy=DEFAULT_POLICY,
-    )
+    ticket = opened(agent_id=None)
     report = simulate([ticket.pull_events()], policy_with_normal(60, 120), now=T0 + 3 * HOUR)
     assert report.breaches == 2
 
@@ -58,7 +49,7 @@ def test_histories_without_an_opening_are_skipped() -> None:
     assert simulate([[]], DEFAULT_POLICY, now=T0).tickets == 0
 
 
-def opened(priority: str = "normal", tier: str = "standard") -> Ticket:
+def opened(priority: str = "normal", tier: str = "standard", agent_id: str | None = "a") -> Ticket:
     ticket = Ticket.open(
         ticket_id=new_id(),
         customer_id=new_id(),
@@ -69,7 +60,7 @@ def opened(priority: str = "normal", tier: str = "standard") -> Ticket:
         now=T0,
         policy=DEFAULT_POLICY,
         priority=priority,
-        agent_id="a",
+        agent_id=agent_id,
         customer_tier=tier,
     )
     return ticket
