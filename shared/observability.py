@@ -2,9 +2,9 @@
 
 These are facts of the database and the broker, not of one process, so they are read on scrape
 rather than counted in memory: any API replica reports the truth, and a restarted process does not
-reset them. Each refresher swallows its own failure (a scrape must not fail because Kafka is down;
-``/health/ready`` reports that) and the broker lookups are cached briefly and run in a thread
-because kafka-python blocks.
+reset them. A refresher never fails the scrape (a scrape must not fail because Kafka is down;
+``/health/ready`` reports that), but a lag it cannot measure is a WARNING and a counter, never
+silence. The broker lookups are cached briefly and run in a thread because kafka-python blocks.
 """
 
 from __future__ import annotations
@@ -52,47 +52,89 @@ def outbox_refresher(get_pool: Callable[[Any], asyncpg.Pool]) -> Refresher:
     return refresh
 
 
-def consumer_lag(bootstrap_servers: str, groups: Sequence[str]) -> dict[tuple[str, str, int], int]:
-    """Messages behind the log end per (group, topic, partition), from committed offsets (blocking)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+LAG_LOOKUP_TIMEOUT = 5.0
+"""Seconds one lag measurement may take before the scrape gives up on it (and counts an error)."""
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="c360-lag")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), client_id="c360-lag")
+
+def consumer_lag(
+    bootstrap_servers: str, groups: Sequence[str], *, timeout: float = LAG_LOOKUP_TIMEOUT
+) -> dict[tuple[str, str, int], int]:
+    """Messages behind the log end per (group, topic, partition), from committed offsets (blocking).
+
+    Two admin requests, whatever the number of groups: the groups' committed offsets (OffsetFetch,
+    kafka-python's ``list_group_offsets``) and the end of every partition they committed on
+    (ListOffsets ``LATEST``). A group that never committed has no partitions, so no lag: it is
+    absent, not zero. Raises whatever kafka-python raises; the refresher turns that into a warning
+    and ``consumer_lag_errors_total``.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import OffsetSpec
+
+    if not groups:
+        return {}
+    timeout_ms = max(int(timeout * 1000), 100)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","),
+        client_id="c360-lag",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
     try:
+        committed = admin.list_group_offsets(list(groups))
+        partitions = {tp for offsets in committed.values() for tp in offsets}
+        if not partitions:
+            return {}
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions}, timeout_ms=timeout_ms)
         lags: dict[tuple[str, str, int], int] = {}
-        for group in groups:
-            committed = admin.list_consumer_group_offsets(group)
-            if not committed:
-                continue
-            ends = consumer.end_offsets(list(committed))
-            for tp, meta in committed.items():
-                lags[(group, tp.topic, tp.partition)] = max(0, ends.get(tp, 0) - max(meta.offset, 0))
+        for group, offsets in committed.items():
+            for tp, meta in offsets.items():
+                # -1: the group knows the partition but committed nothing on it yet; it would start
+                # from the beginning (auto_offset_reset=earliest), so everything is behind.
+                lags[(group, tp.topic, tp.partition)] = max(0, ends[tp].offset - max(meta.offset, 0))
         return lags
     finally:
-        consumer.close()
         admin.close()
 
 
-def consumer_lag_refresher(bootstrap_servers: str, groups: Sequence[str], *, ttl: float = 10.0) -> Refresher:
-    """Sets ``consumer_lag{group,topic,partition}`` for the service's consumer groups."""
+def consumer_lag_refresher(
+    bootstrap_servers: str,
+    groups: Sequence[str],
+    *,
+    ttl: float = 10.0,
+    timeout: float = LAG_LOOKUP_TIMEOUT,
+) -> Refresher:
+    """Sets ``consumer_lag{group,topic,partition}`` for the service's consumer groups.
+
+    A failed measurement is never silent: it logs a WARNING and increments
+    ``consumer_lag_errors_total`` (the ``C360ConsumerLagUnmeasured`` alert watches it), because
+    without samples the lag alerts cannot fire and nobody would know. The last good values stay
+    (one lost scrape must not reset the alerts' ``for`` clocks); series of partitions a later
+    measurement no longer reports are removed, so a deleted group does not alert forever.
+    """
     last = 0.0
+    reported: set[tuple[str, str, int]] = set()
 
     async def refresh(app: Any) -> None:
-        nonlocal last
-        if time.monotonic() - last < ttl:
+        nonlocal last, reported
+        if last and time.monotonic() - last < ttl:
             return
         last = time.monotonic()
         metrics: PlatformMetrics = platform_metrics(app.state.metrics_registry)
         try:
-            lags = await asyncio.wait_for(asyncio.to_thread(consumer_lag, bootstrap_servers, list(groups)), 5)
+            lags = await asyncio.wait_for(
+                asyncio.to_thread(consumer_lag, bootstrap_servers, list(groups), timeout=timeout), timeout + 1
+            )
         except Exception as exc:
-            log.debug("consumer lag unavailable", extra={"error": repr(exc)})
+            metrics.consumer_lag_errors.inc()
+            log.warning("consumer lag could not be measured", extra={"error": repr(exc), "groups": list(groups)})
             return
+        for group, topic, partition in reported - lags.keys():
+            metrics.consumer_lag.remove(group, topic, str(partition))
         for (group, topic, partition), lag in lags.items():
             metrics.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(lag)
+        reported = set(lags)
 
     return refresh
-
 
 
 _PROCESS_REGISTRY: Any = None

@@ -61,6 +61,8 @@ class PlatformMetrics:
     - ``relay_published`` (``relay_published_total{topic}``): events the relay got acknowledged.
     - ``relay_errors`` (``relay_errors_total``): relay retries after a database or broker failure.
     - ``consumer_lag`` (``consumer_lag{group,topic,partition}``): messages behind the log end.
+    - ``consumer_lag_errors`` (``consumer_lag_errors_total``): lag measurements that failed; while
+      it grows the lag gauge is stale and the lag alerts are blind.
     - ``events_applied`` (``events_applied_total{consumer,event_type}``): events applied to a read
       model (duplicates skipped by the inbox are not counted).
     """
@@ -71,6 +73,7 @@ class PlatformMetrics:
     relay_published: Counter
     relay_errors: Counter
     consumer_lag: Gauge
+    consumer_lag_errors: Counter
     events_applied: Counter
 
 
@@ -147,6 +150,11 @@ def platform_metrics(registry: CollectorRegistry) -> PlatformMetrics:
                 "consumer_lag",
                 "Messages between a consumer group's position and the end of the partition.",
                 ("group", "topic", "partition"),
+                registry=registry,
+            ),
+            consumer_lag_errors=Counter(
+                "consumer_lag_errors",
+                "Consumer lag measurements that failed (broker unreachable, timeout, refused request).",
                 registry=registry,
             ),
             events_applied=Counter(
