@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.analytics.api.metrics import business_metrics_refresher
 from services.analytics.api.routes import router
+from services.analytics.application.projector import PROJECTOR_NAME
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from services.analytics.console import console_router
 from shared.clock import Clock, SystemClock
@@ -63,6 +64,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(config.kafka_bootstrap_servers),
         },
+        consumer_groups=[PROJECTOR_NAME],
     )
     app.state.metrics_refreshers.append(business_metrics_refresher(app.state.metrics_registry))
     return app

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
+from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
@@ -50,4 +51,5 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
+        consumer_groups=[ErasureAcknowledgements.name],
     )
