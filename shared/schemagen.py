@@ -25,6 +25,7 @@ import yaml
 from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.envelope import REQUIRED_HEADERS
 from shared.privacy import PREFIX as ENCRYPTED_PREFIX
+from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -62,23 +63,70 @@ def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
 
 
 def topics_of(model: type[DomainEvent]) -> tuple[str, ...]:
-    """The topics an event type is published on: its domain's, unless the model names several."""
+    """The logical topics an event type is published on: the model's ``published_on``, else its domain's.
+
+    This is the routing the producers use (the campaigns engine sends ``MessageRequested`` to
+    ``MessageRequested.published_on``'s topic; each service's event store publishes its domain's
+    events to ``<domain>.events``), so the AsyncAPI channels are derived from it, and the test suite's
+    contract guard (``shared.testing.contract_guard``) checks every outbox row against it.
+    """
     topics: tuple[str, ...] = getattr(model, "published_on", None) or (f"{model.domain}.events",)
     return topics
+
+
+def channel_messages(catalog: Catalog) -> dict[str, list[type[DomainEvent]]]:
+    """Every platform topic (``shared.topics``) and the event types published on it, in catalog order.
+
+    Refuses a model routed to a topic the platform does not provision, and a topic nothing is
+    published on: either would make the document lie to subscribers.
+    """
+    channels: dict[str, list[type[DomainEvent]]] = {t: [] for t in (*EVENT_TOPICS, *MESSAGE_TOPICS)}
+    for model in catalog:
+        for topic in topics_of(model):
+            if topic not in channels:
+                raise ValueError(f"{model.event_type} v{model.event_version} is routed to {topic!r}, "
+                                 f"which is not a platform topic ({', '.join(channels)})")
+            channels[topic].append(model)
+    empty = [t for t, models in channels.items() if not models]
+    if empty:
+        raise ValueError(f"no event type is published on {', '.join(empty)}")
+    return channels
 
 
 def _dump(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if "$ref" in node and node["$ref"].startswith("#/$defs/"):
-            return _inline_refs(copy.deepcopy(defs[node["$ref"].split("/")[-1]]), defs)
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline_refs(v, defs) for v in node]
+def _resolve_pointer(root: Any, ref: str) -> Any:
+    """The node a same-document JSON pointer (``#/$defs/X``, ``#/components/schemas/X``) names."""
+    node = root
+    for part in ref[2:].split("/") if ref != "#" else []:
+        node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
+
+
+def _inline_refs(node: Any, root: Any, seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every same-document ``$ref`` replaced by what it points to (siblings kept).
+
+    Where a definition lives (``$defs``, ``components/schemas``, inline) is layout, not contract: the
+    compatibility check compares resolved schemas so moving a definition is never "breaking".
+    """
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#") and ref not in seen:
+            target = _inline_refs(copy.deepcopy(_resolve_pointer(root, ref)), root, (*seen, ref))
+            siblings = {k: _inline_refs(v, root, seen) for k, v in node.items() if k != "$ref"}
+            return {**target, **siblings} if isinstance(target, dict) else target
+        return {k: _inline_refs(v, root, seen) for k, v in node.items() if k not in ("$defs", "definitions")}
+    if isinstance(node, list):
+        return [_inline_refs(v, root, seen) for v in node]
+    return node
+
+
+def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its local definitions inlined: what a subscriber's validator really checks."""
+    result: dict[str, Any] = _inline_refs(schema, schema)
+    return result
 
 
 def _shape(node: Any) -> Any:
@@ -92,9 +140,7 @@ def _shape(node: Any) -> Any:
 
 def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
     """Why ``new`` cannot replace the published ``old`` under the same version (empty when compatible)."""
-    old = _inline_refs(old, old.get("$defs", {}))
-    new = _inline_refs(new, new.get("$defs", {}))
-    return _compare_objects(old, new, path)
+    return _compare_objects(resolved(old), resolved(new), path)
 
 
 def _compare_objects(old: dict[str, Any], new: dict[str, Any], path: str) -> list[str]:
@@ -145,43 +191,107 @@ def _header_schema() -> dict[str, Any]:
     return {"type": "object", "required": [*REQUIRED_HEADERS, "ce_subject", "content-type"], "properties": props}
 
 
+def _message_key(model: type[DomainEvent]) -> str:
+    return f"{model.event_type}V{model.event_version}"
+
+
+def _local_refs(node: Any) -> set[str]:
+    """Names of the ``$defs`` entries that ``node`` refers to directly."""
+    if isinstance(node, dict):
+        found = {node["$ref"].removeprefix("#/$defs/")} if str(node.get("$ref", "")).startswith("#/$defs/") else set()
+        return found.union(*(_local_refs(v) for k, v in node.items() if k != "$defs"))
+    if isinstance(node, list):
+        return set().union(*(_local_refs(v) for v in node))
+    return set()
+
+
+def _closure(name: str, defs: dict[str, Any]) -> bytes:
+    """A definition and everything it refers to, as bytes: two definitions are the same type iff equal."""
+    todo, seen = [name], set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(_local_refs(defs[current]))
+    return _dump({n: defs[n] for n in sorted(seen)})
+
+
+def _rewrite_refs(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node = {**node, "$ref": f"#/components/schemas/{names[ref.removeprefix('#/$defs/')]}"}
+        return {k: _rewrite_refs(v, names) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(v, names) for v in node]
+    return node
+
+
+def component_schemas(models: list[type[DomainEvent]]) -> dict[str, dict[str, Any]]:
+    """Every event's payload schema with its pydantic ``$defs`` hoisted into ``components.schemas``.
+
+    In an AsyncAPI document a ``$ref`` resolves against the document, not against the schema that
+    contains it, so ``#/$defs/X`` (fine in a standalone schemas/ file) points nowhere. A definition
+    keeps its own name when every event that uses it means the same type by it (``Channel``);
+    when two events define different types under one name, each gets ``<Message>.<Name>``.
+    """
+    payloads: dict[str, dict[str, Any]] = {}
+    defs_of: dict[str, dict[str, Any]] = {}
+    for model in models:
+        schema = event_schema(model)
+        key = _message_key(model)
+        defs_of[key] = schema.pop("$defs", {})
+        payloads[key] = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+        # The published standalone schema, for validators that want the JSON Schema 2020-12 file.
+        payloads[key]["externalDocs"] = {"description": "Standalone JSON Schema", "url": schema["$id"]}
+    variants: dict[str, set[bytes]] = {}
+    for defs in defs_of.values():
+        for name in defs:
+            variants.setdefault(name, set()).add(_closure(name, defs))
+    reserved = {*payloads, "CloudEventHeaders"}
+    components: dict[str, dict[str, Any]] = {}
+    for key, defs in defs_of.items():
+        names = {n: n if len(variants[n]) == 1 and n not in reserved else f"{key}.{n}" for n in defs}
+        for name, definition in defs.items():
+            components[names[name]] = _rewrite_refs(definition, names)
+        components[key] = _rewrite_refs(payloads[key], names)
+    return components
+
+
 def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
-    """An AsyncAPI 3.0 document: every topic, its key, headers and messages."""
+    """An AsyncAPI 3.0 document: every topic, its key, headers and exactly the messages published on it."""
     models = list(catalog)
-    topics = sorted({t for m in models for t in topics_of(m)} | {"campaigns.messages"})
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
+    schemas = component_schemas(models)
     for model in models:
-        key = f"{model.event_type}V{model.event_version}"
-        schema = event_schema(model)
-        schema.pop("$schema", None)
-        schemas[key] = schema
+        key = _message_key(model)
         messages[key] = {
             "name": model.event_type,
             "title": f"{model.event_type} v{model.event_version}",
-            "summary": schema.get("description") or model.event_type,
+            "summary": schemas[key].get("description") or model.event_type,
             "contentType": "application/json",
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
             "payload": {"$ref": f"#/components/schemas/{key}"},
             "bindings": {"kafka": {"key": {"type": "string", "description": "customer id"}, "bindingVersion": "0.5.0"}},
         }
-    for topic in topics:
+    for topic, published in channel_messages(catalog).items():
         channel_id = topic.replace(".", "_")
         domain = topic.split(".")[0]
-        channel_messages = {
-            f"{m.event_type}V{m.event_version}": {"$ref": f"#/components/messages/{m.event_type}V{m.event_version}"}
-            for m in models
-            if topic in topics_of(m)
-        }
+        if topic in MESSAGE_TOPICS:
+            what = f"Outbound message requests of the {domain} service, for delivery systems (email, SMS, push)"
+        else:
+            what = f"Domain events of the {domain} service"
         channels[channel_id] = {
             "address": topic,
             "description": (
-                f"Domain events of the {domain} service, keyed by customer id (one customer's events stay "
-                f"ordered). Undeliverable records of consumers go to {topic}.dlq."
+                f"{what}, keyed by customer id (one customer's records stay ordered). Undeliverable "
+                f"records of consumers go to {topic}.dlq."
             ),
-            "messages": channel_messages,
+            "messages": {
+                _message_key(m): {"$ref": f"#/components/messages/{_message_key(m)}"} for m in published
+            },
             "bindings": {
                 "kafka": {"partitions": 6, "topicConfiguration": {"retention.ms": -1}, "bindingVersion": "0.5.0"}
             },
@@ -208,6 +318,20 @@ def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def channel_types(document: dict[str, Any]) -> dict[str, set[str]]:
+    """Topic address → the ``ce_type`` values the document declares on it (what subscribers rely on)."""
+    messages = document["components"]["messages"]
+    schemas = document["components"]["schemas"]
+    result: dict[str, set[str]] = {}
+    for channel in document["channels"].values():
+        types = set()
+        for ref in channel["messages"].values():
+            message = messages[ref["$ref"].rsplit("/", 1)[1]]
+            types.add(schemas[message["payload"]["$ref"].rsplit("/", 1)[1]]["x-ce-type"])
+        result[channel["address"]] = types
+    return result
 
 
 def render_asyncapi(catalog: Catalog) -> str:

@@ -395,6 +395,7 @@ class MessageRequested(_CampaignsEvent):
 
     event_type: ClassVar[str] = "MessageRequested"
     description: ClassVar[str] = "Outbound message request on campaigns.messages for delivery systems."
+    published_on: ClassVar[tuple[str, ...]] = (MESSAGES_TOPIC,)
 
     message_id: str
     customer_id: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
@@ -10,7 +12,18 @@ import yaml
 
 import shared.contracts  # noqa: F401 - registers every event type
 from shared.catalog import CATALOG, DomainEvent, Money, Personal
-from shared.schemagen import REPO_ROOT, asyncapi_document, breaking_changes, event_schema, generated_files
+from shared.contracts.campaigns import MessageRequested
+from shared.schemagen import (
+    REPO_ROOT,
+    asyncapi_document,
+    breaking_changes,
+    channel_messages,
+    channel_types,
+    component_schemas,
+    event_schema,
+    generated_files,
+)
+from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
 
 def schema_of(**fields: Any) -> dict[str, Any]:
@@ -103,3 +116,77 @@ def test_asyncapi_lists_every_topic_and_message_with_cloudevent_headers() -> Non
     assert {"ce_id", "ce_type", "ce_source", "ce_subject", "ce_time"} <= set(headers["required"])
     committed = yaml.safe_load((REPO_ROOT / "docs" / "asyncapi.yaml").read_text())
     assert committed["asyncapi"] == "3.0.0"
+
+
+def test_moving_a_definition_into_defs_or_inline_is_not_breaking() -> None:
+    """Where a nested type is defined is layout: the check compares resolved schemas."""
+    inline = schema_of(a=str)
+    inline["properties"]["kind"] = {"enum": ["x", "y"], "type": "string", "title": "Kind"}
+    inline["required"].append("kind")
+    referenced = copy.deepcopy(inline)
+    referenced["$defs"] = {"Kind": referenced["properties"]["kind"]}
+    referenced["properties"]["kind"] = {"$ref": "#/$defs/Kind"}
+    elsewhere = copy.deepcopy(inline)
+    elsewhere["definitions"] = {"Kind": elsewhere["properties"]["kind"]}
+    elsewhere["properties"]["kind"] = {"$ref": "#/definitions/Kind", "description": "what it is"}
+    assert breaking_changes(referenced, inline) == []
+    assert breaking_changes(inline, elsewhere) == []
+    changed = copy.deepcopy(referenced)
+    changed["$defs"]["Kind"]["enum"] = ["x"]
+    assert breaking_changes(referenced, changed) == ["type of 'kind' changed"]
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_every_reference_in_the_asyncapi_document_resolves_in_the_document() -> None:
+    document = yaml.safe_load((REPO_ROOT / "docs" / "asyncapi.yaml").read_text())
+    dangling = []
+    for ref in set(_refs(document)):
+        node: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not ref.startswith("#/") or node is None:
+            dangling.append(ref)
+    assert dangling == []
+    assert not any("$defs" in schema for schema in document["components"]["schemas"].values())
+
+
+def test_each_channel_declares_exactly_the_event_types_routed_to_it() -> None:
+    document = asyncapi_document(CATALOG)
+    declared = channel_types(document)
+    routed = {topic: {m.ce_type() for m in models} for topic, models in channel_messages(CATALOG).items()}
+    assert declared == routed
+    assert declared["campaigns.messages"] == {MessageRequested.ce_type()}
+    assert MessageRequested.ce_type() not in declared["campaigns.events"]
+    assert set(declared) == {*EVENT_TOPICS, *MESSAGE_TOPICS}
+    assert all(declared.values())
+
+
+def _probe(name: str, **fields: Any) -> type[DomainEvent]:
+    model: type[DomainEvent] = type(name, (DomainEvent,), {"__annotations__": fields, "event_type": name,
+                                                           "domain": "testing"})
+    return model
+
+
+def test_a_definition_name_two_events_use_for_different_types_is_qualified_in_the_document() -> None:
+    colour = StrEnum("Colour", {"RED": "red"})
+    another_colour = StrEnum("Colour", {"SWEET": "sweet"})  # pydantic names a $defs entry by its class
+    components = component_schemas([_probe("FirstProbe", kind=colour), _probe("SecondProbe", kind=another_colour)])
+    assert components["FirstProbeV1"]["properties"]["kind"] == {"$ref": "#/components/schemas/FirstProbeV1.Colour"}
+    assert components["FirstProbeV1.Colour"]["enum"] == ["red"]
+    assert components["SecondProbeV1.Colour"]["enum"] == ["sweet"]
+    assert "Colour" not in components
+
+
+def test_a_definition_every_event_means_the_same_by_is_shared_in_the_document() -> None:
+    colour = StrEnum("Colour", {"RED": "red"})
+    components = component_schemas([_probe("FirstProbe", kind=colour), _probe("SecondProbe", paint=colour)])
+    assert components["FirstProbeV1"]["properties"]["kind"] == {"$ref": "#/components/schemas/Colour"}
+    assert components["SecondProbeV1"]["properties"]["paint"] == {"$ref": "#/components/schemas/Colour"}
+    assert components["Colour"]["enum"] == ["red"]
