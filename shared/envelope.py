@@ -6,7 +6,10 @@ parsing the body, and the body stays exactly the JSON Schema'd payload. The reco
 subject (the customer id), so one customer's events stay ordered on one partition.
 
 Extensions (lower-case, as CloudEvents requires): ``correlationid``, ``causationid``, ``streamid``,
-``streamversion`` and ``traceparent`` (the W3C distributed tracing extension).
+``streamversion`` and ``traceparent`` (the W3C distributed tracing extension), plus ``c360history``:
+present (value ``import``) only on events that record an enterprise's past brought in by a bulk import
+(``docs/import.md``). Their ``time`` is when it happened in the source system, and event-triggered
+marketing must not react to them; projections fold them like any other event. Absent on live events.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
 
 Headers = list[tuple[str, bytes]]
+
+HISTORY_HEADER = "ce_c360history"
+"""The ``c360history`` extension as a Kafka header: set on imported history, absent on live events."""
+HISTORY_IMPORT = "import"
+"""Its value on events written by a bulk import of an enterprise's past."""
 
 
 class EnvelopeError(ValueError):
@@ -101,6 +109,11 @@ class Envelope:
         headers.update({k: v for k, v in optional.items() if v is not None})
         headers.update(self.extra)
         return headers
+
+
+def is_imported_history(envelope: Envelope) -> bool:
+    """True for an event that records imported past (``ce_c360history``): no marketing reacts to it."""
+    return envelope.extra.get(HISTORY_HEADER) == HISTORY_IMPORT
 
 
 def new_envelope(
