@@ -1,0 +1,583 @@
+"""Import use case: an enterprise's customers, orders, invoices and payments as this service's events.
+
+Records arrive validated in shape (``shared.importing.records``) and in batches. For each record the
+domain decides exactly as it does for a live command (``Customer.register``, ``Order.place`` then
+``ship``/``deliver``/``cancel``/``return_``, ``Invoice.issue``, ``Invoice.pay``), with the record's
+own ``occurred_at`` as ``now``, so the events carry the source's time. A domain refusal rejects that
+record only. The batch is then written in ONE transaction: events and outbox rows through
+``EventStore.append_many`` (``COPY``, marked as imported history), the inline read models and the
+import ledger. A record is therefore all in or all out, and a re-run consults the ledger:
+
+* same ``(kind, source_id)`` and same content → nothing;
+* same key, new content (an order now ``delivered``) → only the events that move it there;
+* a customer whose normalised email (or phone) already belongs to a customer → linked, not duplicated.
+
+References are source ids, resolved in the batch first, then through the ledger. A reference to a
+record that is neither earlier in the input nor imported before is a reject.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.customer.adapters import readmodel
+from services.customer.domain.model import (
+    Customer,
+    Invoice,
+    LineRequest,
+    Order,
+    canonical_email,
+    name_key,
+    normalise_email,
+    normalise_phone,
+)
+from shared.catalog import DomainEvent
+from shared.contracts.customer import ContactChannel, InvoiceIssued, OrderPlaced, PaymentReceived
+from shared.db import create_pool
+from shared.errors import ConcurrencyConflict, PlatformError
+from shared.eventstore import EventStore, StreamAppend
+from shared.importing import ledger
+from shared.importing.records import (
+    CustomerRecord,
+    InvoiceRecord,
+    Numbered,
+    OrderRecord,
+    PaymentRecord,
+    fingerprint,
+)
+from shared.importing.results import BatchResult
+from shared.settings import ServiceSettings
+
+KINDS = ("customer", "order", "invoice", "payment")
+_ORDER_PATH = ("placed", "shipped", "delivered")
+_NO_RETURN_LIMIT = timedelta(days=365 * 100)
+"""History decides: a return the source recorded is taken whatever the live return window says."""
+
+
+class _Refused(Exception):
+    """A record the domain or a reference check refused (its reason goes to the reject file)."""
+
+
+@dataclass
+class _Stream:
+    stream_type: str
+    subject: str
+    expected_version: int
+    events: list[DomainEvent] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """Everything a batch decided, written at the end in one transaction."""
+
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    customers: dict[UUID, Customer] = field(default_factory=dict)
+    customer_times: dict[UUID, datetime] = field(default_factory=dict)
+    orders: dict[UUID, Order] = field(default_factory=dict)
+    invoices: dict[UUID, Invoice] = field(default_factory=dict)
+    order_events: list[tuple[DomainEvent, int]] = field(default_factory=list)
+    new_orders: set[UUID] = field(default_factory=set)
+    invoices_issued: list[tuple[InvoiceIssued, int]] = field(default_factory=list)
+    payments: list[tuple[PaymentReceived, int]] = field(default_factory=list)
+    ledger: dict[tuple[str, str], ledger.LedgerEntry] = field(default_factory=dict)
+    emails: dict[str, UUID] = field(default_factory=dict)
+    phones: dict[str, UUID] = field(default_factory=dict)
+
+    def append(self, stream_id: UUID, stream_type: str, subject: UUID, expected: int,
+               events: Sequence[DomainEvent], moments: Sequence[datetime]) -> None:
+        stream = self.streams.setdefault(str(stream_id), _Stream(stream_type, str(subject), expected))
+        stream.events.extend(events)
+        stream.times.extend(moments)
+
+
+async def import_batch(conn_source: asyncpg.Pool, store: EventStore, records: Sequence[Numbered]) -> BatchResult:
+    """Import a batch in one transaction; if the batch loses a race, record by record (each atomic)."""
+    try:
+        async with conn_source.acquire() as conn, conn.transaction():
+            result = await _import(conn, store, records)
+        return result
+    except (ConcurrencyConflict, asyncpg.UniqueViolationError):
+        if len(records) == 1:
+            raise
+    total = BatchResult()
+    for one in records:
+        try:
+            async with conn_source.acquire() as conn, conn.transaction():
+                total.add(await _import(conn, store, [one]))
+        except (ConcurrencyConflict, asyncpg.UniqueViolationError) as exc:
+            total.rejects.append(one.reject(f"changed concurrently by another writer, try again: {exc}"))
+    return total
+
+
+async def resolve_customers(conn: asyncpg.Connection, source_ids: Iterable[str]) -> dict[str, UUID]:
+    """Customer source id → the customer id it was imported as or linked to (the survivor if merged)."""
+    found = await ledger.lookup(conn, (("customer", s) for s in source_ids))
+    if not found:
+        return {}
+    rows = await conn.fetch("select id, coalesce(merged_into, id) as survivor from customers where id = any($1)",
+                            [e.entity_id for e in found.values()])
+    survivor = {r["id"]: r["survivor"] for r in rows}
+    return {key[1]: survivor.get(e.entity_id, e.entity_id) for key, e in found.items()}
+
+
+async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence[Numbered]) -> BatchResult:
+    result = BatchResult()
+    known = await ledger.lookup(conn, _keys(records))
+    batch = _Batch()
+    await _preload(conn, store, batch, records, known)
+    for numbered in records:
+        record = numbered.record
+        key = (record.kind, record.source_id)
+        entry = batch.ledger.get(key) or known.get(key)
+        digest = fingerprint(record)
+        if entry is not None and entry.fingerprint == digest:
+            result.unchanged += 1
+            continue
+        try:
+            # Every domain decision of a record comes before its first change to ``batch``, so a
+            # refused record leaves nothing behind.
+            outcome = _decide(batch, known, record, entry, digest)
+        except (_Refused, PlatformError) as exc:
+            result.rejects.append(numbered.reject(str(exc)))
+            continue
+        if outcome == "linked":
+            result.linked += 1
+        elif outcome == "updated":
+            result.updated += 1
+        elif outcome == "created":
+            result.created += 1
+        else:
+            result.unchanged += 1
+    result.events = await _write(conn, store, batch)
+    return result
+
+
+def _keys(records: Sequence[Numbered]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for n in records:
+        r = n.record
+        keys.add((r.kind, r.source_id))
+        if isinstance(r, OrderRecord):
+            keys.add(("customer", r.customer_source_id))
+        elif isinstance(r, InvoiceRecord):
+            keys.add(("order", r.order_source_id))
+        elif isinstance(r, PaymentRecord):
+            keys.add(("invoice", r.invoice_source_id))
+    return keys
+
+
+async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, records: Sequence[Numbered],
+                   known: dict[tuple[str, str], ledger.LedgerEntry]) -> None:
+    """Load, with a few statements, every existing aggregate the batch will decide on."""
+    emails: set[str] = set()
+    phones: set[str] = set()
+    for n in records:
+        if isinstance(n.record, CustomerRecord) and (n.record.kind, n.record.source_id) not in known:
+            try:
+                emails.add(normalise_email(n.record.email))
+                if n.record.phone:
+                    phones.add(normalise_phone(n.record.phone))
+            except PlatformError:
+                continue  # refused when decided, with the domain's reason
+    if emails or phones:
+        rows = await conn.fetch(
+            """select coalesce(merged_into, id) as id, email, phone from customers
+               where email = any($1::text[]) or phone = any($2::text[])""",
+            sorted(emails), sorted(phones))
+        for r in rows:
+            if r["email"]:
+                batch.emails[r["email"]] = r["id"]
+            if r["phone"]:
+                batch.phones[r["phone"]] = r["id"]
+    existing = {e.entity_id: e.kind for e in known.values()}
+    if not existing:
+        return
+    customers = [i for i, k in existing.items() if k == "customer"]
+    if customers:
+        links = await conn.fetch("select id, merged_into, status from customers where id = any($1)", customers)
+        for r in links:
+            customer = Customer.rehydrate(())
+            customer.id, customer.merged_into = r["id"], r["merged_into"]
+            customer.status = "erased" if r["status"] == "erased" else "active"
+            batch.customers[r["id"]] = customer
+        # Customers whose record changed (a delta) need their full state: rehydrate them.
+        changed = [e.entity_id for n in records for e in [known.get(("customer", n.record.source_id))]
+                   if e is not None and n.record.kind == "customer" and e.fingerprint != fingerprint(n.record)]
+        for customer_id, history in (await _histories(conn, store, changed)).items():
+            rehydrated = Customer.rehydrate(history)
+            rehydrated.merged_into = batch.customers[customer_id].merged_into
+            batch.customers[customer_id] = rehydrated
+    for stream_id, history in (await _histories(conn, store, [i for i, k in existing.items() if k == "order"])).items():
+        batch.orders[stream_id] = Order.rehydrate(history)
+    for stream_id, history in (await _histories(conn, store, [i for i, k in existing.items()
+                                                               if k == "invoice"])).items():
+        batch.invoices[stream_id] = Invoice.rehydrate(history)
+
+
+async def _histories(conn: asyncpg.Connection, store: EventStore, ids: Sequence[UUID]) -> dict[UUID, list[DomainEvent]]:
+    """Events of many streams in one query (personal fields stay sealed: the decisions never read them)."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "select stream_id, event_type, event_version, data from events where stream_id = any($1::text[])"
+        " order by stream_id, version",
+        [str(i) for i in ids],
+    )
+    histories: dict[UUID, list[DomainEvent]] = {}
+    for r in rows:
+        histories.setdefault(UUID(r["stream_id"]), []).append(
+            store.catalog.decode(r["event_type"], r["event_version"], r["data"]))
+    return histories
+
+
+def _resolve(batch: _Batch, known: dict[tuple[str, str], ledger.LedgerEntry], kind: str, source_id: str) -> UUID:
+    entry = batch.ledger.get((kind, source_id)) or known.get((kind, source_id))
+    if entry is None:
+        raise _Refused(f"unknown reference: no {kind} with source_id {source_id!r} earlier in the input "
+                       "or imported before")
+    return entry.entity_id
+
+
+def _decide(batch: _Batch, known: dict[tuple[str, str], ledger.LedgerEntry], record: Any,
+            entry: ledger.LedgerEntry | None, digest: str) -> str:
+    match record:
+        case CustomerRecord():
+            return _decide_customer(batch, record, entry, digest)
+        case OrderRecord():
+            customer_id = _resolve(batch, known, "customer", record.customer_source_id)
+            return _decide_order(batch, record, entry, digest, customer_id)
+        case InvoiceRecord():
+            order_id = _resolve(batch, known, "order", record.order_source_id)
+            return _decide_invoice(batch, record, entry, digest, order_id)
+        case PaymentRecord():
+            invoice_id = _resolve(batch, known, "invoice", record.invoice_source_id)
+            return _decide_payment(batch, record, entry, digest, invoice_id)
+    raise _Refused(f"kind {record.kind!r} is not imported by the customer service")
+
+
+def _remember(batch: _Batch, record: Any, entity: UUID, customer: UUID | None, digest: str,
+              outcome: ledger.Outcome) -> None:
+    key = (record.kind, record.source_id)
+    previous = batch.ledger.get(key)
+    batch.ledger[key] = ledger.LedgerEntry(record.kind, record.source_id, entity, customer, digest,
+                                           previous.outcome if previous else outcome)
+
+
+def _decide_customer(batch: _Batch, record: CustomerRecord, entry: ledger.LedgerEntry | None, digest: str) -> str:
+    now = record.occurred_at
+    consents: dict[ContactChannel, bool] = {"email": record.consents.email, "sms": record.consents.sms,
+                                            "push": record.consents.push, "phone": record.consents.phone}
+    if entry is not None:
+        # A delta: the profile and consents the source has now; the domain records only what changed.
+        customer = copy.deepcopy(batch.customers.get(entry.entity_id))
+        if customer is None or entry.outcome == "linked":
+            _remember(batch, record, entry.entity_id, entry.entity_id, digest, entry.outcome)
+            return "unchanged"  # a linked customer's profile is the live one's; the link stands
+        before = customer.version + len(customer.pending)
+        customer.update_profile({"name": record.name, "email": record.email, "phone": record.phone,
+                                 "birth_date": record.birth_date, "timezone": record.timezone,
+                                 "relationship_type": record.relationship_type}, now=now)
+        customer.change_consents(consents, source="import", now=now)
+        events = customer.pull_events()
+        batch.append(customer.id, "customer", customer.id, before, events, [now] * len(events))
+        batch.customers[customer.id] = customer
+        batch.customer_times[customer.id] = now
+        _remember(batch, record, customer.id, customer.id, digest, "created")
+        return "updated" if events else "unchanged"
+    email = normalise_email(record.email)
+    phone = normalise_phone(record.phone) if record.phone else None
+    existing = batch.emails.get(email)
+    if existing is not None:
+        _remember(batch, record, existing, existing, digest, "linked")
+        return "linked"
+    if phone is not None and phone in batch.phones:
+        raise _Refused(f"phone {phone} belongs to another customer ({batch.phones[phone]}) with another email")
+    customer = Customer.register(
+        customer_id=ledger.entity_id("customer", record.source_id), name=record.name, email=email, phone=phone,
+        birth_date=record.birth_date, timezone=record.timezone, relationship_type=record.relationship_type,
+        acquisition_cost=record.acquisition_cost, consents=consents, now=now,
+    )
+    events = customer.pull_events()
+    batch.append(customer.id, "customer", customer.id, 0, events, [now])
+    batch.customers[customer.id] = customer
+    batch.customer_times[customer.id] = now
+    batch.emails[email] = customer.id
+    if phone:
+        batch.phones[phone] = customer.id
+    _remember(batch, record, customer.id, customer.id, digest, "created")
+    return "created"
+
+
+def _order_moves(order: Order, record: OrderRecord) -> list[tuple[str, datetime]]:
+    """The transitions from the order's status to the record's, each with its moment.
+
+    Only the status time is known: intermediate steps (shipped on the way to delivered) are dated
+    half-way between the last known moment and it, so the timeline keeps its order.
+    """
+    target, start = record.status, order.status
+    end = record.status_at or record.occurred_at
+    if target == start:
+        return []
+    path: list[str]
+    if target in _ORDER_PATH and start in _ORDER_PATH and _ORDER_PATH.index(target) > _ORDER_PATH.index(start):
+        path = list(_ORDER_PATH[_ORDER_PATH.index(start) + 1:_ORDER_PATH.index(target) + 1])
+    elif target == "cancelled" and start in ("placed", "shipped"):
+        path = ["cancelled"]
+    elif target == "returned" and start in _ORDER_PATH:
+        path = [*_ORDER_PATH[_ORDER_PATH.index(start) + 1:], "returned"]
+    else:
+        raise _Refused(f"status: an order that is {start} cannot become {target}")
+    last = order.delivered_at if start == "delivered" and order.delivered_at else record.occurred_at
+    last = min(last, end)
+    steps = []
+    for i, status in enumerate(path, start=1):
+        moment = end if i == len(path) else last + (end - last) * i / len(path)
+        steps.append((status, moment))
+    return steps
+
+
+def _move(order: Order, status: str, moment: datetime) -> None:
+    if status == "shipped":
+        order.ship(now=moment)
+    elif status == "delivered":
+        order.deliver(now=moment)
+    elif status == "cancelled":
+        order.cancel(now=moment)
+    elif status == "returned":
+        order.return_(now=moment, window=_NO_RETURN_LIMIT)
+
+
+def _decide_order(batch: _Batch, record: OrderRecord, entry: ledger.LedgerEntry | None, digest: str,
+                  customer_id: UUID) -> str:
+    if entry is not None:
+        existing = batch.orders.get(entry.entity_id)
+        if existing is None:
+            raise _Refused(f"order {entry.entity_id} is in the ledger but not in the event store")
+        order = copy.deepcopy(existing)
+        expected = order.version
+        moves = _order_moves(order, record)
+        for status, moment in moves:
+            _move(order, status, moment)
+        events = order.pull_events()
+        _order_events(batch, order, expected, events, [m for _, m in moves])
+        _remember(batch, record, order.id, order.customer_id, digest, "created")
+        return "updated" if events else "unchanged"
+    customer = batch.customers.get(customer_id)
+    if customer is None:
+        raise _Refused(f"customer {customer_id} of customer_source_id {record.customer_source_id!r} does not exist")
+    order = Order.place(
+        order_id=ledger.entity_id("order", record.source_id), customer=customer,
+        lines=[LineRequest(sku=line.sku, name=line.name or line.sku, category=line.category, quantity=line.quantity,
+                           unit_price=line.unit_price, unit_cost=line.unit_cost) for line in record.lines],
+        currency=record.currency, channel=record.channel, now=record.occurred_at,
+    )
+    moves = _order_moves(order, record)
+    for status, moment in moves:
+        _move(order, status, moment)
+    events = order.pull_events()
+    batch.new_orders.add(order.id)
+    _order_events(batch, order, 0, events, [record.occurred_at, *(m for _, m in moves)])
+    _remember(batch, record, order.id, customer.id, digest, "created")
+    return "created"
+
+
+def _order_events(batch: _Batch, order: Order, expected: int, events: list[DomainEvent],
+                  moments: list[datetime]) -> None:
+    batch.append(order.id, "order", order.customer_id, expected, events, moments)
+    batch.orders[order.id] = order
+    batch.order_events.extend((e, expected + i) for i, e in enumerate(events, start=1))
+
+
+def _decide_invoice(batch: _Batch, record: InvoiceRecord, entry: ledger.LedgerEntry | None, digest: str,
+                    order_id: UUID) -> str:
+    if entry is not None:
+        raise _Refused("an imported invoice cannot change (amount and due date are fixed once issued)")
+    order = batch.orders.get(order_id)
+    if order is None:
+        raise _Refused(f"order of order_source_id {record.order_source_id!r} is not in the event store")
+    invoice = Invoice.issue(invoice_id=ledger.entity_id("invoice", record.source_id), order=order,
+                            due_date=record.due_date, now=record.occurred_at)
+    [issued] = invoice.pull_events()
+    assert isinstance(issued, InvoiceIssued)
+    if issued.amount != record.amount:
+        # The source's invoice amount wins (taxes, fees): history is recorded as it was billed.
+        issued = issued.model_copy(update={"amount": record.amount})
+        invoice = Invoice.rehydrate([issued])
+    batch.append(invoice.id, "invoice", invoice.customer_id, 0, [issued], [record.occurred_at])
+    batch.invoices[invoice.id] = invoice
+    batch.invoices_issued.append((issued, 1))
+    _remember(batch, record, invoice.id, invoice.customer_id, digest, "created")
+    return "created"
+
+
+def _decide_payment(batch: _Batch, record: PaymentRecord, entry: ledger.LedgerEntry | None, digest: str,
+                    invoice_id: UUID) -> str:
+    if entry is not None:
+        raise _Refused("an imported payment cannot change")
+    current = batch.invoices.get(invoice_id)
+    if current is None:
+        raise _Refused(f"invoice of invoice_source_id {record.invoice_source_id!r} is not in the event store")
+    invoice = copy.copy(current)
+    invoice._pending = []
+    expected = invoice.version
+    invoice.pay(payment_id=ledger.entity_id("payment", record.source_id), amount=Decimal(record.amount),
+                method=record.method, now=record.occurred_at)
+    [received] = invoice.pull_events()
+    assert isinstance(received, PaymentReceived)
+    batch.append(invoice.id, "invoice", invoice.customer_id, expected, [received], [record.occurred_at])
+    batch.invoices[invoice.id] = invoice
+    batch.payments.append((received, expected + 1))
+    _remember(batch, record, received.payment_id, invoice.customer_id, digest, "created")
+    return "created"
+
+
+async def _write(conn: asyncpg.Connection, store: EventStore, batch: _Batch) -> int:
+    """Events, read models and ledger of the whole batch, in the caller's transaction."""
+    written = await store.append_many(
+        conn,
+        [StreamAppend(stream_id=s, stream_type=v.stream_type, expected_version=v.expected_version, subject=v.subject,
+                      events=v.events, times=v.times) for s, v in batch.streams.items()],
+        history=True,
+    )
+    await _save_customers(conn, [c for c in batch.customers.values() if c.id in batch.customer_times],
+                          batch.customer_times)
+    await _save_orders(conn, batch)
+    await _save_invoices(conn, batch)
+    await ledger.record(conn, list(batch.ledger.values()))
+    return written
+
+
+async def _save_customers(conn: asyncpg.Connection, customers: Sequence[Customer], times: dict[UUID, datetime]) -> None:
+    if not customers:
+        return
+    columns: list[list[Any]] = [[] for _ in range(19)]
+    for c in customers:
+        row = (c.id, c.name, c.email, c.phone, c.birth_date, c.address, name_key(c.name) if c.name else None,
+               canonical_email(c.email) if c.email else None, c.timezone, c.relationship_type,
+               c.acquisition_channel, c.referred_by, c.acquisition_cost, dict(c.consents), list(c.interests),
+               c.account_manager_id, c.version, c.registered_at, times[c.id])
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    # Interests travel as one joined text per row: unnest cannot take an array of arrays of varying length.
+    columns[14] = ["\x1f".join(i) for i in columns[14]]
+    await conn.execute(
+        """insert into customers (id, status, name, email, phone, birth_date, address, name_key, email_canonical,
+                                  timezone, relationship_type, acquisition_channel, referred_by, acquisition_cost,
+                                  consents, interests, account_manager_id, version, registered_at, updated_at)
+           select u.id, 'active', u.name, u.email, u.phone, u.birth_date, u.address, u.name_key, u.email_canonical,
+                  u.timezone, u.relationship_type, u.acquisition_channel, u.referred_by, u.acquisition_cost,
+                  u.consents, case when u.interests = '' then '{}'::text[]
+                                   else string_to_array(u.interests, E'\\x1f') end,
+                  u.account_manager_id, u.version, u.registered_at, u.updated_at
+           from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::numeric[], $14::jsonb[],
+                       $15::text[], $16::text[], $17::int[], $18::timestamptz[], $19::timestamptz[])
+                as u(id, name, email, phone, birth_date, address, name_key, email_canonical, timezone,
+                     relationship_type, acquisition_channel, referred_by, acquisition_cost, consents, interests,
+                     account_manager_id, version, registered_at, updated_at)
+           on conflict (id) do update set name = excluded.name, email = excluded.email, phone = excluded.phone,
+               birth_date = excluded.birth_date, name_key = excluded.name_key,
+               email_canonical = excluded.email_canonical, timezone = excluded.timezone,
+               relationship_type = excluded.relationship_type, consents = excluded.consents,
+               version = excluded.version, updated_at = excluded.updated_at""",
+        *columns,
+    )
+
+
+async def _save_orders(conn: asyncpg.Connection, batch: _Batch) -> None:
+    """New orders in one statement with their final state; a delta's events folded one by one."""
+    fresh = [batch.orders[i] for i in batch.new_orders]
+    if fresh:
+        placed = {e.order_id: e for e, _ in batch.order_events if isinstance(e, OrderPlaced)}
+        times: dict[tuple[UUID, str], datetime] = {}
+        for event, _ in batch.order_events:
+            at = _status_time(event)
+            if at is not None:
+                times[(event.order_id, event.event_type)] = at  # type: ignore[attr-defined]
+        rows = []
+        for o in fresh:
+            p = placed[o.id]
+            rows.append((o.id, o.customer_id, o.status, [line.model_dump(mode="json") for line in p.lines], p.total,
+                         p.cost, p.margin, p.currency, p.channel, p.placed_at,
+                         times.get((o.id, "OrderShipped")), times.get((o.id, "OrderDelivered")),
+                         times.get((o.id, "OrderCancelled")), times.get((o.id, "OrderReturned")), o.version,
+                         max(t for t in (p.placed_at, *(v for (i, _), v in times.items() if i == o.id)))))
+        await conn.executemany(
+            """insert into orders (id, customer_id, status, lines, total, cost, margin, currency, channel, placed_at,
+                                   shipped_at, delivered_at, cancelled_at, returned_at, version, updated_at)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+            rows,
+        )
+    for event, version in batch.order_events:
+        if event.order_id not in batch.new_orders:  # type: ignore[attr-defined]
+            await readmodel.apply_order_event(conn, event, version)
+
+
+def _status_time(event: DomainEvent) -> datetime | None:
+    for name in ("shipped_at", "delivered_at", "cancelled_at", "returned_at"):
+        value = getattr(event, name, None)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def _save_invoices(conn: asyncpg.Connection, batch: _Batch) -> None:
+    if batch.invoices_issued:
+        await conn.executemany(
+            """insert into invoices (id, order_id, customer_id, amount, currency, due_date, issued_at, version)
+               values ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            [(e.invoice_id, e.order_id, e.customer_id, e.amount, e.currency, e.due_date, e.issued_at, v)
+             for e, v in batch.invoices_issued],
+        )
+    if batch.payments:
+        await conn.executemany(
+            """insert into payments (id, invoice_id, customer_id, amount, method, paid_at)
+               values ($1, $2, $3, $4, $5, $6)""",
+            [(e.payment_id, e.invoice_id, e.customer_id, e.amount, e.method, e.paid_at) for e, _ in batch.payments],
+        )
+        last: dict[UUID, tuple[Decimal, int]] = {}
+        for e, v in batch.payments:
+            last[e.invoice_id] = (e.amount_paid, v)
+        await conn.execute(
+            """update invoices i set paid = u.paid, version = u.version
+               from unnest($1::uuid[], $2::numeric[], $3::int[]) as u(id, paid, version) where i.id = u.id""",
+            list(last), [p for p, _ in last.values()], [v for _, v in last.values()],
+        )
+
+
+@dataclass
+class Importer:
+    """The customer service's import use case bound to its database (``shared.importing`` drives it)."""
+
+    pool: asyncpg.Pool
+    store: EventStore
+    kinds: tuple[str, ...] = KINDS
+
+    async def import_batch(self, records: Sequence[Numbered], customers: Mapping[str, UUID]) -> BatchResult:
+        """Customers, orders, invoices and payments; ``customers`` is not needed (resolved here)."""
+        return await import_batch(self.pool, self.store, records)
+
+    async def resolve_customers(self, source_ids: Sequence[str]) -> dict[str, UUID]:
+        async with self.pool.acquire() as conn:
+            return await resolve_customers(conn, source_ids)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def open_importer(settings: ServiceSettings | None = None) -> Importer:
+    """An importer on the configured database (``CUSTOMER_DATABASE_URL``), publishing to ``customer.events``."""
+    from services.customer.config import CustomerSettings
+
+    settings = settings or CustomerSettings()
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+    return Importer(pool, EventStore(service="customer", topic=settings.topic("customer.events")))
