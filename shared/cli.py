@@ -8,6 +8,7 @@
     c360 token --scope admin          mint a bearer token for local use and tests
     c360 dlq show customer.events     inspect a dead-letter topic; 'replay' republishes after a fix
     c360 processes                    list the processes ``make up`` starts
+    c360 import FILE... | -           bulk import an enterprise's history (docs/import.md)
 
 Every command reads the same environment variables as the services (see README, Configuration).
 """
@@ -236,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("processes", help="list the processes 'make up' starts")
     p.set_defaults(func=cmd_processes)
+
+    from shared.importing.cli import add_parser as add_import_parser
+
+    add_import_parser(sub)
     return parser
 
 

@@ -1,0 +1,182 @@
+"""Run an import: read NDJSON, validate row by row, write rejects, hand batches to the owning services.
+
+The runner owns no data. It reads files (or standard input) in chunks of ``batch_size`` lines and,
+per chunk, in this order:
+
+1. validates every row (``records.parse_line``); a bad row goes to the reject file with its line
+   number and reason and is never sent anywhere;
+2. sends customers, orders, invoices and payments to the customer service's importer, which resolves
+   their references and links customers by email;
+3. asks the customer service for the ids of the customers that tickets and survey answers name
+   (``resolve_customers``: the customer service's own ledger, never another service's database);
+4. sends tickets to ticketing and survey answers to campaigns with those ids.
+
+Every importer commits a batch in one transaction with its ledger, so after ``kill -9`` a re-run
+finds what committed (unchanged) and imports the rest: the same result as one clean run.
+References must point at records earlier in the input, or imported by an earlier run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import orjson
+
+from shared.importing.records import OWNERS, Numbered, Reject, parse_line
+from shared.importing.results import BatchResult, CustomerResolver, ServiceImporter
+from shared.settings import ServiceSettings
+
+DEFAULT_BATCH = 5000
+IMPORTING_SERVICES = ("customer", "ticketing", "campaigns")
+
+
+@dataclass
+class ImportSummary:
+    """A whole run: per owning service counts, rows read, rejects written."""
+
+    read: int = 0
+    by_service: dict[str, BatchResult] = field(default_factory=dict)
+    rejected: int = 0
+
+    @property
+    def imported(self) -> int:
+        return sum(r.created + r.updated + r.linked for r in self.by_service.values())
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.by_service.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "rejected": self.rejected,
+            "events": self.events,
+            "services": {
+                name: {"created": r.created, "updated": r.updated, "linked": r.linked, "unchanged": r.unchanged,
+                       "events": r.events}
+                for name, r in self.by_service.items()
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A named stream of NDJSON lines (a file, standard input, an HTTP upload)."""
+
+    name: str
+    lines: Iterable[bytes]
+
+
+def file_sources(paths: Sequence[str]) -> list[Source]:
+    """Sources for ``c360 import FILE...``; ``-`` is standard input."""
+    return [Source("-", sys.stdin.buffer) if p == "-" else Source(p, _lines(Path(p))) for p in paths]
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from handle
+
+
+def count_lines(paths: Sequence[str]) -> int | None:
+    """Lines in the files (for the progress bar's ETA); None when standard input is among them."""
+    if "-" in paths:
+        return None
+    total = 0
+    for p in paths:
+        with open(p, "rb") as handle:
+            while block := handle.read(1 << 20):
+                total += block.count(b"\n")
+    return total
+
+
+def _chunks(sources: Sequence[Source], size: int) -> Iterator[list[tuple[str, int, bytes]]]:
+    chunk: list[tuple[str, int, bytes]] = []
+    for source in sources:
+        for number, raw in enumerate(source.lines, start=1):
+            chunk.append((source.name, number, raw))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+async def run_import(
+    sources: Sequence[Source],
+    importers: Mapping[str, ServiceImporter],
+    resolver: CustomerResolver,
+    *,
+    rejects: IO[bytes] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Import every source; returns the summary. ``progress(rows_done, summary)`` after each chunk."""
+    summary = ImportSummary(by_service={name: BatchResult() for name in importers})
+    for chunk in _chunks(sources, batch_size):
+        by_owner: dict[str, list[Numbered]] = {name: [] for name in importers}
+        bad: list[Reject] = []
+        for name, number, raw in chunk:
+            parsed = parse_line(raw, file=name, line=number)
+            if parsed is None:
+                continue
+            if isinstance(parsed, Reject):
+                bad.append(parsed)
+                continue
+            owner = OWNERS[parsed.record.kind]
+            if owner not in by_owner:
+                bad.append(parsed.reject(f"kind {parsed.record.kind!r} is not imported here (owned by {owner})"))
+                continue
+            by_owner[owner].append(parsed)
+        customers: dict[str, UUID] = {}
+        if by_owner.get("customer"):
+            bad.extend(await _run(importers["customer"], by_owner["customer"], customers, summary, "customer"))
+        referenced = sorted({n.record.customer_source_id for owner in ("ticketing", "campaigns")
+                             for n in by_owner.get(owner, [])})
+        if referenced:
+            customers = await resolver.resolve_customers(referenced)
+        for owner in ("ticketing", "campaigns"):
+            if by_owner.get(owner):
+                bad.extend(await _run(importers[owner], by_owner[owner], customers, summary, owner))
+        summary.read += len(chunk)
+        summary.rejected += len(bad)
+        if rejects is not None and bad:
+            bad.sort(key=lambda r: (r.file, r.line))
+            rejects.write(b"".join(orjson.dumps(r.model_dump(exclude_none=True)) + b"\n" for r in bad))
+            rejects.flush()
+        if progress is not None:
+            progress(len(chunk), summary)
+    return summary
+
+
+async def _run(importer: ServiceImporter, records: list[Numbered], customers: Mapping[str, UUID],
+               summary: ImportSummary, name: str) -> list[Reject]:
+    result = await importer.import_batch(records, customers)
+    rejected = result.rejects
+    result.rejects = []
+    summary.by_service[name].add(result)
+    return rejected
+
+
+async def open_local_importers(
+    settings: Mapping[str, ServiceSettings] | None = None,
+) -> dict[str, ServiceImporter]:
+    """Each owning service's importer on its own database (``<SERVICE>_DATABASE_URL``), for the CLI.
+
+    Loaded by name, like ``c360 api``: the shared library never imports a service statically.
+    """
+    opened: dict[str, ServiceImporter] = {}
+    try:
+        for name in IMPORTING_SERVICES:
+            module = importlib.import_module(f"services.{name}.application.importing")
+            opened[name] = await module.open_importer((settings or {}).get(name))
+    except BaseException:
+        for importer in opened.values():
+            await importer.close()
+        raise
+    return opened
