@@ -115,8 +115,14 @@ async def handle_event(
     subject: str,
     at: datetime,
     now: datetime,
+    history: bool = False,
 ) -> None:
-    """Everything one consumed event causes, in the caller's transaction."""
+    """Everything one consumed event causes, in the caller's transaction.
+
+    ``history`` (the envelope's ``c360history`` extension: an imported past, ADR 0008) updates what
+    the engine knows about the customer and nothing else: no offer for a 2019 order, no survey for a
+    2020 ticket, no delayed trigger, no attribution.
+    """
     if not is_trigger_source(event):
         return  # the engine's own decisions, read back from campaigns.events: never a trigger
     data = event.model_dump()
@@ -124,6 +130,8 @@ async def handle_event(
     await replica.apply_to_replica(conn, event.event_type, customer_id, data, at)
     if event.event_type == "CustomerErased":
         await forget_customer(engine, conn, customer_id=customer_id, erasure_event_id=event_id, now=now)
+        return
+    if history:
         return
     if event.event_type == "OrderPlaced":
         await _attribute_order(engine, conn, customer_id, data, at)

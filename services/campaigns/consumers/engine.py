@@ -14,6 +14,7 @@ import asyncpg
 from services.campaigns.application.engine import Engine, handle_event
 from shared.clock import Clock, SystemClock
 from shared.consumer import ReceivedEvent
+from shared.envelope import is_imported_history
 
 CONSUMED_TOPICS = ("customer.events", "ticketing.events", "analytics.events", "campaigns.events")
 
@@ -31,4 +32,5 @@ class CampaignEngine:
         """Handle a batch in the kit's transaction, in partition order."""
         for received in events:
             await handle_event(self.engine, conn, event_id=str(received.event_id), event=received.event,
-                               subject=received.subject, at=received.time, now=self.clock.now())
+                               subject=received.subject, at=received.time, now=self.clock.now(),
+                               history=is_imported_history(received.envelope))
