@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 
 from shared.catalog import DomainEvent
-from shared.envelope import Envelope, source_for
+from shared.envelope import HISTORY_HEADER, HISTORY_IMPORT, Envelope, source_for
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventMetadata
 from shared.ids import uuid7
@@ -47,6 +47,8 @@ class SignalAppend:
     subject: str
     expected_version: int
     events: Sequence[DomainEvent]
+    history: bool = False
+    """Derived from imported history only (ADR 0008): marked ``c360history`` so no campaign reacts to it."""
 
 
 async def append_signals(
@@ -73,6 +75,7 @@ async def append_signals(
                 causation_id=metadata.causation_id,
                 stream_id=append.stream_id,
                 stream_version=version,
+                extra={HISTORY_HEADER: HISTORY_IMPORT} if append.history else {},
             )
             for column, value in zip(
                 columns,

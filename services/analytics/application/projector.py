@@ -38,6 +38,7 @@ from services.analytics.domain.signals import changes, recommendations_change
 from shared.catalog import CATALOG, DomainEvent
 from shared.consumer import ReceivedEvent
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
+from shared.envelope import is_imported_history
 from shared.eventstore import EventStore
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ class _Batch:
     orders: list[tuple[str, datetime]] = field(default_factory=list)
     moves: list[tuple[str, str | None]] = field(default_factory=list)
     """Merges ``(duplicate, survivor)`` and unmerges ``(duplicate, None)`` of the batch, in order."""
+    live: set[str] = field(default_factory=set)
+    imported: set[str] = field(default_factory=set)
+    """Owners with live / imported-history events in the batch: signals of owners with only the latter are
+    marked as history (ADR 0008), so no campaign reacts to them."""
 
 
 class AnalyticsProjector:
@@ -159,6 +164,7 @@ class AnalyticsProjector:
                 batch.erased.add(origin)
                 batch.erasure_ids[origin] = str(received.event_id)
             owner = aliases.get(origin, origin)
+            (batch.imported if is_imported_history(received.envelope) else batch.live).add(owner)
             fact = Fact(str(received.event_id), received.event_type, received.time, data, origin)
             batch.facts.setdefault(owner, []).append(fact)
             batch.timeline.append(
@@ -268,7 +274,8 @@ class AnalyticsProjector:
         for owner, state, merged_into, version in folded:
             emitted = signals.get(owner, [])
             if emitted:
-                appends.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted))
+                appends.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted,
+                                            history=owner in batch.imported - batch.live))
             rows.append(view_row(state, merged_into=merged_into, signal_version=version + len(emitted)))
         await rm.write_views(conn, rows)
         if appends and self.store is not None:
