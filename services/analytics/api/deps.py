@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from services.analytics.domain.rules import AnalyticsRules
 from shared.errors import InvalidInput
 from shared.web import Principal, require
+from shared.web.types import Instant
 
 Reader = Annotated[Principal, Depends(require("analytics:read"))]
 """Staff with ``analytics:read``; self-service tokens are refused (lists and KPIs span customers)."""
@@ -51,8 +52,8 @@ def utc(value: datetime, name: str) -> datetime:
 
 
 def time_range(
-    from_: Annotated[datetime, Query(alias="from", description="Start (inclusive), RFC 3339.")],
-    to: Annotated[datetime, Query(description="End (exclusive), RFC 3339.")],
+    from_: Annotated[Instant, Query(alias="from", description="Start (inclusive), RFC 3339 with an offset.")],
+    to: Annotated[Instant, Query(description="End (exclusive), RFC 3339 with an offset; after `from`.")],
 ) -> tuple[datetime, datetime]:
     """A validated ``from``/``to`` pair."""
     start, end = utc(from_, "from"), utc(to, "to")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from services.analytics.api import schemas
 from services.analytics.api.deps import Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
+from shared.web.types import Instant
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -25,7 +25,7 @@ async def customer_360(
     pool: Pool,
     rules: Rules,
     now: Now,
-    as_of: Annotated[datetime | None, Query(description="Answer the view as it was at this instant.")] = None,
+    as_of: Annotated[Instant | None, Query(description="Answer the view as it was at this instant.")] = None,
 ) -> dict[str, Any]:
     """The customer's 360° view, now or as of an instant."""
     moment = utc(as_of, "as_of") if as_of is not None else None

@@ -3,39 +3,68 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from services.campaigns.domain.definition import (
     ActionDocument,
     AudienceDocument,
-    BudgetDocument,
     CapsDocument,
     DefinitionDocument,
     TriggerDocument,
 )
-from shared.contracts.campaigns import Objective, SurveyKind
+from shared.contracts.campaigns import Channel, Objective, SurveyKind
+from shared.web.types import Instant, NonNegativeMoneyText
+
+
+class BudgetInput(BaseModel):
+    """Total budget and cost per send per channel, as decimal strings ("500.00")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    total: NonNegativeMoneyText
+    cost_per_send: dict[Channel, NonNegativeMoneyText] = Field(default_factory=dict)
 
 
 class CampaignCreate(DefinitionDocument):
     """A new campaign (saved as a draft)."""
 
+    budget: BudgetInput | None = None  # type: ignore[assignment]
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+
+
+_NOT_CLEARABLE = ("name", "objective", "trigger", "audience", "action", "caps", "control_group_pct")
+
 
 class CampaignUpdate(BaseModel):
-    """Fields to change on a draft or paused campaign; omitted fields keep their value."""
+    """Fields to change on a draft or paused campaign; omitted fields keep their value.
+
+    Only ``budget``, ``starts_at`` and ``ends_at`` can be cleared with ``null``; every other field is
+    part of any campaign, so the document does not offer ``null`` for them and the server refuses it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    objective: Objective | None = None
-    trigger: TriggerDocument | None = None
-    audience: AudienceDocument | None = None
-    action: ActionDocument | None = None
-    caps: CapsDocument | None = None
-    budget: BudgetDocument | None = None
-    control_group_pct: int | None = Field(default=None, ge=0, le=50)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    objective: Objective | SkipJsonSchema[None] = None
+    trigger: TriggerDocument | SkipJsonSchema[None] = None
+    audience: AudienceDocument | SkipJsonSchema[None] = None
+    action: ActionDocument | SkipJsonSchema[None] = None
+    caps: CapsDocument | SkipJsonSchema[None] = None
+    budget: BudgetInput | None = None
+    control_group_pct: Annotated[int, Field(ge=0, le=50)] | SkipJsonSchema[None] = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+
+    @field_validator(*_NOT_CLEARABLE)
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be cleared; omit the field to keep its value")
+        return value
 
 
 class CampaignRead(DefinitionDocument):

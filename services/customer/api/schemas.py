@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.catalog import Money
 from shared.contracts.customer import (
@@ -18,19 +17,17 @@ from shared.contracts.customer import (
     PaymentMethod,
     RelationshipType,
 )
+from shared.web.types import CalendarDate, NonNegativeMoneyText, PositiveMoneyText
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-def _no_float(value: Any) -> Any:
-    """Money arrives as a decimal string ("19.99"); a JSON float may already have lost a cent."""
-    if isinstance(value, float):
-        raise ValueError('money must be a decimal string such as "19.99", not a JSON number')
-    return value
-
-
-MoneyInput = Annotated[Money, BeforeValidator(_no_float)]
-NonNegativeMoney = Annotated[MoneyInput, Field(ge=Decimal("0"))]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$",
+          description="An address shaped like name@domain.tld; surrounding spaces are trimmed and case is "
+                      "ignored."),
+]
+NonNegativeMoney = NonNegativeMoneyText
+"""Money in a request: a decimal string ("19.99"); a JSON number is a 422 (a float may have lost a cent)."""
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -57,9 +54,9 @@ def _check_timezone(value: str | None) -> str | None:
 
 class CustomerCreate(_Input):
     name: Text
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    email: Email
     phone: Annotated[str | None, Field(max_length=32, description="E.164, e.g. +905551234567")] = None
-    birth_date: date | None = None
+    birth_date: CalendarDate | None = None
     address: Annotated[str | None, Field(max_length=500)] = None
     acquisition_channel: AcquisitionChannel | None = None
     referred_by: UUID | None = None
@@ -76,9 +73,9 @@ class CustomerUpdate(_Input):
     """Only the fields sent are changed; ``null`` clears an optional one."""
 
     name: Text | None = None
-    email: Annotated[str | None, Field(min_length=3, max_length=254)] = None
+    email: Email | None = None
     phone: Annotated[str | None, Field(max_length=32)] = None
-    birth_date: date | None = None
+    birth_date: CalendarDate | None = None
     address: Annotated[str | None, Field(max_length=500)] = None
     timezone: str | None = None
     relationship_type: RelationshipType | None = None
@@ -164,7 +161,7 @@ class OrderCreate(_Input):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
     channel: Annotated[str, Field(min_length=1, max_length=50)]
     offer_code: Annotated[str | None, Field(max_length=100)] = None
-    promised_delivery_date: date | None = None
+    promised_delivery_date: CalendarDate | None = None
 
 
 class MyOrderCreate(_Input):
@@ -174,7 +171,7 @@ class MyOrderCreate(_Input):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     channel: Annotated[str, Field(min_length=1, max_length=50)] = "web"
     offer_code: Annotated[str | None, Field(max_length=100)] = None
-    promised_delivery_date: date | None = None
+    promised_delivery_date: CalendarDate | None = None
 
 
 class OrderLineRead(BaseModel):
@@ -224,7 +221,7 @@ class ReasonRequest(_Input):
 
 class InvoiceCreate(_Input):
     order_id: UUID
-    due_date: date
+    due_date: CalendarDate
 
 
 class InvoiceRead(BaseModel):
@@ -243,7 +240,7 @@ class InvoiceRead(BaseModel):
 
 class PaymentCreate(_Input):
     invoice_id: UUID
-    amount: Annotated[MoneyInput, Field(gt=Decimal("0"))]
+    amount: PositiveMoneyText
     method: PaymentMethod
 
 

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.web.types import Instant
+
 Kind = Literal["complaint", "question", "incident", "request"]
 Channel = Literal["phone", "email", "web", "chat", "social", "store"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -148,7 +150,7 @@ class SlaPolicyBody(_Body):
 
 class SimulationRequest(_Body):
     policy: SlaPolicyBody
-    opened_since: datetime | None = Field(default=None, description="Only tickets opened since then.")
+    opened_since: Instant | None = Field(default=None, description="Only tickets opened since then.")
 
 
 class PriorityOutcome(BaseModel):
