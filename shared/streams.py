@@ -1,8 +1,11 @@
-"""Faust adapter of the consumer kit: a projector becomes an agent on its topics.
+"""Faust adapter of the consumer kit: a projector runs in a Faust worker over its topics.
 
-The agent stays thin: it takes batches from Faust (``take_events``), converts them to
-``RawRecord``s and hands them to ``shared.consumer.BatchProcessor``, which decodes, dead-letters,
-deduplicates and applies. Faust keeps each partition's order and commits offsets after the batch.
+Faust is the worker runtime (group membership, assignment, rebalancing, offset commits). By default
+each whole fetch goes straight to ``shared.consumer.BatchProcessor`` through the batch transport
+(``shared.batch_transport``, ADR 0008): every message is unacknowledged until the processor has
+decoded, dead-lettered, deduplicated and applied the batch in one transaction, so offsets are
+committed only after it and a rebalance waits for it. ``transport="stream"`` keeps the earlier path
+(an agent taking ``take_events`` batches) for A/B benchmarks.
 
 Run one with ``c360 worker <service> <name>``; tests start the same app inside their event loop
 with ``ProjectionWorker.start()``.
@@ -16,15 +19,17 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import faust
 
+from shared.batch_transport import BatchApp, broker_urls
 from shared.catalog import CATALOG, Catalog
 from shared.consumer import (
     TRANSIENT_ERRORS,
     BatchProcessor,
+    DeadLetterSink,
     KeyProvider,
     Projector,
     RawRecord,
@@ -38,12 +43,18 @@ from shared.topics import dlq_of
 log = logging.getLogger(__name__)
 
 
+Transport = Literal["batch", "stream"]
+"""``batch``: whole fetches to the processor (the default); ``stream``: Faust agent + ``take_events``."""
+
+
 def broker_url(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
 
 
 class ProjectionWorker:
     """A Faust app running one projector over ``topics`` (logical names; the prefix is applied)."""
+
+    _dead_letter: DeadLetterSink
 
     def __init__(
         self,
@@ -58,6 +69,9 @@ class ProjectionWorker:
         keys: KeyProvider | None = None,
         metrics: Any | None = None,
         pool_size: int = 4,
+        transport: Transport = "batch",
+        commit_interval: float = 1.0,
+        commit_every: int | None = None,
     ) -> None:
         self.settings = settings
         self.dsn = dsn
@@ -69,6 +83,9 @@ class ProjectionWorker:
         self.keys = keys
         self.metrics = metrics if metrics is not None else process_metrics()
         self.pool_size = pool_size
+        self.transport = transport
+        self.commit_interval = commit_interval
+        self.commit_every = commit_every or batch_size
         self.pool: asyncpg.Pool | None = None
         self.processor: BatchProcessor | None = None
         self.app = self._build_app()
@@ -78,9 +95,10 @@ class ProjectionWorker:
         return f"{self.settings.kafka_topic_prefix}{self.projector.name}"
 
     def _build_app(self) -> faust.App:
-        app = faust.App(
+        batch = self.transport == "batch"
+        app = (BatchApp if batch else faust.App)(
             self.group_id,
-            broker=broker_url(self.settings.kafka_bootstrap_servers),
+            broker=(broker_urls if batch else broker_url)(self.settings.kafka_bootstrap_servers),
             value_serializer="raw",
             key_serializer="raw",
             web_enabled=False,
@@ -90,9 +108,11 @@ class ProjectionWorker:
             store="memory://",
             datadir=self.settings.faust_datadir or os.path.join(tempfile.gettempdir(), "c360-faust"),
             producer_acks=-1,
-            broker_commit_every=self.batch_size,
-            broker_commit_interval=1.0,
+            broker_commit_every=self.commit_every,
+            broker_commit_interval=self.commit_interval,
             stream_buffer_maxsize=max(4096, self.batch_size * 2),
+            # One fetch is one batch on the batch transport: bound it by the batch size.
+            broker_max_poll_records=self.batch_size if batch else None,
             # A killed worker's partitions move to the survivors within ~10 s instead of a minute.
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
@@ -106,17 +126,28 @@ class ProjectionWorker:
             fut = await topic.send(key=record.key, value=record.value or b"", headers=headers)
             await fut  # delivered before the original is acknowledged
 
+        self._dead_letter = dead_letter
+
         async def run_batches(stream: Any) -> None:
             async for events in stream.take_events(self.batch_size, within=self.batch_window):
-                processor = await self._processor(dead_letter)
-                await processor.process([_raw(e) for e in events])
+                await self.handle([_raw(e) for e in events])
 
-        app.agent(source, name=f"{self.projector.name}-agent")(run_batches)
+        if isinstance(app, BatchApp):
+            app.batch_handler = self.handle
+            app.topics.add(source)  # subscribed by Faust's conductor; no agent reads it
+        else:
+            app.agent(source, name=f"{self.projector.name}-agent")(run_batches)
         return app
 
+    async def handle(self, records: Sequence[RawRecord]) -> None:
+        """One batch through the consumer kit; returns once every record is applied or dead-lettered."""
+        processor = await self._processor(self._dead_letter)
+        await processor.process(records)
+
     async def _processor(self, dead_letter: Callable[..., Any]) -> BatchProcessor:
-        # Faust acknowledges a batch when the agent body returns or raises, so failing to reach the
-        # database here must not escape: wait for it (the batch stays unacknowledged meanwhile).
+        # On the stream transport Faust acknowledges a batch when the agent body returns or raises,
+        # so failing to reach the database here must not escape: wait for it (the batch stays
+        # unacknowledged meanwhile).
         delay = 0.5
         while self.processor is None:
             try:

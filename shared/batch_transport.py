@@ -1,0 +1,203 @@
+"""A Faust transport that hands each whole fetch to one batch handler (ADR 0008).
+
+Faust stays the worker runtime: group membership, partition assignment, rebalancing, seeking to
+committed offsets and committing acknowledged offsets are all Faust's and aiokafka's. Only the path
+from a fetch to our code changes. Stock Faust drains each fetch one message at a time through
+``Conductor.on_message`` into a stream queue (every message wrapped in ``wait_first`` with the
+flow-suspension event), and an agent rebuilds batches with ``take_events`` and acknowledges each
+event; on the bench workload that machinery cost more per event than the fetch itself.
+
+``BatchConsumer._drain_messages`` replaces that loop: it takes what ``getmany`` returned for the
+active partitions, marks every message unacknowledged (``track_message``) *before* calling the
+handler, awaits the handler, and acknowledges the messages only after it returns. So:
+
+* a rebalance waits for the batch in flight: ``App._on_partitions_revoked`` calls
+  ``Consumer.wait_empty``, which returns once no tracked message is unacknowledged, then commits;
+* an offset is committed only after the handler returned, i.e. after the batch's database
+  transaction committed (``BatchProcessor.process`` returns once every record is applied or
+  dead-lettered);
+* a batch fetched under one consumer generation is dropped, not handled, if the generation changed
+  before it was handed over (Faust's streams skip such messages the same way); the new assignment
+  seeks to the committed offsets, so the records come back.
+
+A handler that raises keeps its batch unacknowledged and is retried with backoff (the consumer kit
+deduplicates, so a retry never applies twice); on a rebalance or shutdown the batch is given up
+unacknowledged and the partition's next owner reads it again from the committed offset.
+
+This overrides private Faust methods. faust-streaming is pinned exactly, and
+``tests/shared/test_batch_transport_contract.py`` fails if an upgrade changes what the override
+relies on. The scheme is registered in Faust's transport registry by ``register()``; a broker URL
+``c360batch://host:port`` selects it (``shared.streams.ProjectionWorker`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+import faust
+from faust.transport import drivers
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP, Message
+from mode import ServiceT
+
+from shared.consumer import RawRecord
+
+log = logging.getLogger(__name__)
+
+SCHEME = "c360batch"
+"""The broker URL scheme of this transport: ``c360batch://127.0.0.1:9092``."""
+
+BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
+"""Applies or settles every record of a fetch; returns only when that is done."""
+
+RETRY_INITIAL = 0.5
+RETRY_MAX = 30.0
+
+
+class BatchApp(faust.App):
+    """A Faust app whose consumer hands whole fetches to ``batch_handler`` instead of agents."""
+
+    batch_handler: BatchHandler | None = None
+
+
+class BatchConsumer(aiokafka_driver.Consumer):
+    """The aiokafka consumer of Faust with a drain loop that delivers one fetch at a time."""
+
+    fetches: int = 0
+    """Fetches handed to the handler (tests and benchmarks read it)."""
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        """Replace Faust's per-message drain loop: fetch, track, hand over, acknowledge, repeat."""
+        handler = self._handler()
+        consumer_stopped = self._stopped.is_set
+        fetcher_stopped = fetcher._stopped.is_set  # type: ignore[attr-defined]
+        commit_every = self._commit_every
+        try:
+            while not (consumer_stopped() or fetcher_stopped()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                records, active = await self._wait_next_records(1.0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # A rebalance started while fetching: the new assignment seeks to committed offsets.
+                    await self._seek_back_quietly()
+                    continue
+                generation = self.app.consumer_generation_id
+                messages, raws, gaps = self._track(records, active)
+                if not messages:
+                    continue
+                if not await self._hand_over(handler, messages, raws, generation):
+                    continue
+                for tp, start, end in gaps:
+                    await self._add_gap(tp, start, end)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _handler(self) -> BatchHandler:
+        handler = getattr(self.app, "batch_handler", None)
+        if handler is None:
+            raise RuntimeError(f"the {SCHEME}:// transport needs a BatchApp with a batch_handler")
+        return handler  # type: ignore[no-any-return]
+
+    def _track(
+        self, records: Any, active: set[TP] | None
+    ) -> tuple[list[Message], list[RawRecord], list[tuple[TP, int, int]]]:
+        """Messages of the fetch that are new for this consumer, each marked unacknowledged."""
+        read_offset = self._read_offset
+        buffered = self._buffered_partitions
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        to_message = self._to_message
+        track = self.track_message
+        messages: list[Message] = []
+        raws: list[RawRecord] = []
+        gaps: list[tuple[TP, int, int]] = []
+        for tp, batch in records.items():
+            if active is not None and tp not in active and tp not in buffered:
+                continue
+            last = read_offset[tp]
+            for record in batch:
+                offset = record.offset
+                if last is not None and offset < last:
+                    continue  # already handed over before a seek backwards
+                if last and offset - last > 1 and acks_enabled_for(record.topic):
+                    gaps.append((tp, last + 1, offset))  # compaction or transaction markers
+                message = to_message(tp, record)
+                track(message)
+                messages.append(message)
+                raws.append(RawRecord(record.topic, record.partition, offset, record.key, record.value,
+                                      tuple(record.headers or ())))
+                last = offset
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+        return messages, raws, gaps
+
+    async def _hand_over(
+        self, handler: BatchHandler, messages: list[Message], raws: list[RawRecord], generation: int
+    ) -> bool:
+        """Run the handler until it returns, then acknowledge; False if the batch was given up."""
+        delay = RETRY_INITIAL
+        while True:
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                self._give_up(messages)
+                return False
+            try:
+                await handler(raws)
+                break
+            except asyncio.CancelledError:
+                self._give_up(messages)
+                raise
+            except Exception:
+                log.exception("batch handler failed; the batch stays unacknowledged and is retried",
+                              extra={"records": len(raws), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        ack = self.ack
+        read_offset = self._read_offset
+        for message in messages:
+            ack(message)
+            read_offset[message.tp] = message.offset
+        self.fetches += 1
+        return True
+
+    def _give_up(self, messages: list[Message]) -> None:
+        # Unacknowledged and no longer pending: wait_empty may proceed, the offsets stay uncommitted.
+        unacked = self._unacked_messages
+        for message in messages:
+            unacked.discard(message)
+
+    async def _seek_back_quietly(self) -> None:
+        try:
+            await self.perform_seek()
+        except Exception as exc:
+            log.warning("seek to committed offsets failed while flow was stopped", extra={"error": repr(exc)})
+
+
+class BatchTransport(aiokafka_driver.Transport):
+    """Faust's aiokafka transport with ``BatchConsumer``; producer and admin are unchanged."""
+
+    Consumer: ClassVar[type[Any]] = BatchConsumer
+
+
+def register() -> None:
+    """Make ``c360batch://`` resolve to ``BatchTransport`` in Faust's transport registry (idempotent)."""
+    drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:BatchTransport"
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    """Broker URLs selecting this transport for a comma-separated bootstrap list."""
+    register()
+    return [f"{SCHEME}://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
