@@ -25,6 +25,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from shared.allocator import return_large_buffers_to_the_system
+from shared.gctuning import tune_for_long_running_process
 from shared.heartbeat import beat_while_running, process_heartbeat
 from shared.logging import configure_logging
 from shared.observability import process_metrics, serve_process_metrics
@@ -49,6 +50,7 @@ def _available_services() -> list[ServiceDefinition]:
 def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``main(stop)`` on uvloop; SIGTERM/SIGINT set ``stop`` for a clean shutdown."""
     return_large_buffers_to_the_system()  # relays and workers churn Kafka buffers: see shared/allocator.py
+    tune_for_long_running_process()  # start-up is done: freeze it, collect young objects rarely
     try:
         import uvloop
 
@@ -81,6 +83,7 @@ def cmd_api(args: argparse.Namespace) -> None:
     settings = service.settings_factory()
     configure_logging(service.name, settings.log_level, settings.log_format)
     app = service.app_factory(settings)
+    tune_for_long_running_process()  # see shared/gctuning.py
     uvicorn.run(
         app,
         host=args.host or settings.http_host,

@@ -1,0 +1,48 @@
+"""GC tuning for long-running processes: start-up frozen, young collections rarer, pauses measured."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from shared.gctuning import GEN0_THRESHOLD, GcPauses, tune_for_long_running_process
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_tuning_freezes_what_survived_start_up_and_raises_the_young_threshold(
+    restored_gc: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GC_TUNING", raising=False)
+    gc.unfreeze()
+    assert tune_for_long_running_process() is True
+    assert gc.get_freeze_count() > 1000  # modules, classes, functions of the running process
+    assert gc.get_threshold()[0] == GEN0_THRESHOLD
+
+
+def test_gc_tuning_off_keeps_the_interpreter_defaults(restored_gc: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GC_TUNING", "off")
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    assert tune_for_long_running_process() is False
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_pauses_are_counted_per_collection_with_the_longest_kept() -> None:
+    with GcPauses() as pauses:
+        gc.collect()
+        gc.collect(0)
+    assert pauses.collections == 2
+    assert pauses.by_generation == {2: 1, 0: 1}
+    assert 0 < pauses.longest_ms <= pauses.total_ms
+    gc.collect()
+    assert pauses.collections == 2  # uninstalled on exit
