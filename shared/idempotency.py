@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from shared.errors import Conflict, InvalidInput
+from shared.errors import ConcurrencyConflict, Conflict, InvalidInput
 from shared.eventstore import EventStore
 from shared.uow import UnitOfWork
 
@@ -77,6 +77,12 @@ async def _claim(conn: asyncpg.Connection, request: IdempotencyKeyed) -> Command
 
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 ATTEMPTS = 4
+CONFLICT_ATTEMPTS = 10
+"""How often a command that did not ask for optimistic concurrency is run when it keeps losing races.
+
+Each lost race means another writer committed to the same stream in between, so with up to this many
+concurrent writers on one stream every one of them gets through; beyond it the 409 reaches the client.
+"""
 
 
 async def run_command(
@@ -84,21 +90,39 @@ async def run_command(
     store: EventStore,
     command: Callable[[UnitOfWork], Awaitable[CommandResult]],
     idempotency: IdempotencyKeyed | None = None,
+    *,
+    retry_conflicts: bool = False,
 ) -> CommandResult:
     """Run ``command`` in a unit of work; with a key, at most once per key (replaying the answer).
 
     A deadlock or serialization failure rolls the whole unit of work back, so running the command
     again from scratch is safe: it reloads its state. After a few attempts the error surfaces (the
     service kit answers 503 with Retry-After), never as a 500.
+
+    ``retry_conflicts`` treats a lost optimistic-concurrency race (``ConcurrencyConflict``: another
+    writer appended to the stream between our load and our append) the same way, up to
+    ``CONFLICT_ATTEMPTS`` runs. Callers set it when the client did not ask for optimistic concurrency
+    (no ``If-Match``): the conflict is then the server's own race (e.g. a consumer appending
+    ``TicketCustomerVerified`` to a ticket an agent is resolving), not the client's stale read, and
+    deciding again on the fresh state is what the client asked for. With ``If-Match`` the conflict
+    is the client's to resolve, so it is answered (409), never retried.
     """
-    for attempt in range(1, ATTEMPTS + 1):
+    failures, conflicts = 0, 0
+    while True:
         try:
             return await _run_once(pool, store, command, idempotency)
         except RETRYABLE:
-            if attempt == ATTEMPTS:
+            failures += 1
+            if failures >= ATTEMPTS:
                 raise
-            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
-    raise AssertionError("unreachable")
+            await asyncio.sleep(random.uniform(0.005, 0.02) * failures)
+        except ConcurrencyConflict:
+            conflicts += 1
+            if not retry_conflicts or conflicts >= CONFLICT_ATTEMPTS:
+                raise
+            # No sleep is needed for correctness (the winner has committed: our unique-index wait
+            # ended with it), a little jitter keeps a crowd of losers from colliding again at once.
+            await asyncio.sleep(random.uniform(0, 0.005) * conflicts)
 
 
 async def _run_once(

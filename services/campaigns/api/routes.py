@@ -18,13 +18,10 @@ from services.campaigns.api.schemas import (
 )
 from services.campaigns.application import handlers, queries
 from services.campaigns.domain.model import CampaignStatus
-from shared.idempotency import run_command
 from shared.web import IdempotencyKey, IfMatch, etag_for
-from shared.web.responses import command_response
+from shared.web.responses import run_and_respond
 
 router = APIRouter(tags=["campaigns"])
-
-
 
 
 @router.post("/v1/campaigns", status_code=201, response_model=CampaignRead)
@@ -32,9 +29,7 @@ async def create_campaign(body: CampaignCreate, request: Request, idempotency: I
                           principal: Writer) -> Response:
     """Save a new campaign as a draft."""
     document = body.model_dump(mode="json")
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store,
-                                     lambda uow: handlers.create_campaign(uow, document=document), idempotency))
+    return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency)
 
 
 @router.get("/v1/campaigns", response_model=CampaignPage)
@@ -60,15 +55,14 @@ async def update_campaign(campaign_id: str, body: CampaignUpdate, request: Reque
                           principal: Writer) -> Response:
     """Change a draft or paused campaign."""
     changes = body.model_dump(mode="json", exclude_unset=True)
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.update_campaign(
-        uow, campaign_id=campaign_id, changes=changes, if_match=if_match)))
+    return await run_and_respond(request, lambda uow: handlers.update_campaign(
+        uow, campaign_id=campaign_id, changes=changes, if_match=if_match))
 
 
 async def _status(request: Request, campaign_id: str, to: CampaignStatus, if_match: int | None) -> Response:
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.change_status(
-        uow, campaign_id=campaign_id, to=to, if_match=if_match, now=state.clock.now())))
+    now = request.app.state.clock.now()
+    return await run_and_respond(request, lambda uow: handlers.change_status(
+        uow, campaign_id=campaign_id, to=to, if_match=if_match, now=now))
 
 
 @router.post("/v1/campaigns/{campaign_id}/activate", response_model=CampaignRead)
@@ -101,16 +95,16 @@ async def send_survey(body: SurveyCreate, request: Request, idempotency: Idempot
                       principal: Writer) -> Response:
     """Send an NPS or CSAT survey to a customer."""
     state = request.app.state
-    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.send_survey(
-        uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id,
-        now=state.clock.now()), idempotency))
+    now = state.clock.now()
+    return await run_and_respond(request, lambda uow: handlers.send_survey(
+        uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id, now=now),
+        idempotency)
 
 
 @router.post("/v1/surveys/{survey_id}/responses", status_code=201, response_model=SurveyResponseRead,
              tags=["surveys"])
 async def answer_survey(survey_id: str, body: SurveyResponseCreate, request: Request) -> Response:
     """Answer a survey from its link (no bearer token: the response token proves it)."""
-    state = request.app.state
-    return command_response(await run_command(state.pool, state.store, lambda uow: handlers.answer(
-        uow, survey_id=survey_id, token=body.token, score=body.score, comment=body.comment,
-        now=state.clock.now())))
+    now = request.app.state.clock.now()
+    return await run_and_respond(request, lambda uow: handlers.answer(
+        uow, survey_id=survey_id, token=body.token, score=body.score, comment=body.comment, now=now))
