@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 Transport = Literal["batch", "stream"]
 """``batch``: whole fetches to the processor (the default); ``stream``: Faust agent + ``take_events``."""
 
+TRANSPORT_VARIABLE = "CONSUMER_TRANSPORT"
+"""Environment variable choosing the transport of every worker of a process (``batch`` or ``stream``):
+the benchmarks compare the two, and an operator can fall back to stock Faust without a release."""
+
+
+def default_transport() -> Transport:
+    value = os.environ.get(TRANSPORT_VARIABLE, "batch").strip().lower() or "batch"
+    if value not in ("batch", "stream"):
+        raise ValueError(f"{TRANSPORT_VARIABLE} must be 'batch' or 'stream', not {value!r}")
+    return "stream" if value == "stream" else "batch"
+
 
 def broker_url(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
@@ -69,7 +80,7 @@ class ProjectionWorker:
         keys: KeyProvider | None = None,
         metrics: Any | None = None,
         pool_size: int = 4,
-        transport: Transport = "batch",
+        transport: Transport | None = None,
         commit_interval: float = 1.0,
         commit_every: int | None = None,
     ) -> None:
@@ -83,7 +94,7 @@ class ProjectionWorker:
         self.keys = keys
         self.metrics = metrics if metrics is not None else process_metrics()
         self.pool_size = pool_size
-        self.transport = transport
+        self.transport: Transport = transport or default_transport()
         self.commit_interval = commit_interval
         self.commit_every = commit_every or batch_size
         self.pool: asyncpg.Pool | None = None
