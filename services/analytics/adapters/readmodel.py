@@ -49,6 +49,22 @@ class ViewRow:
     signal_version: int
     dissolutions: str = "{}"
     """Every dissolution episode, a ``tstzmultirange`` literal (the churn KPI)."""
+    state_json: str | None = None
+    """The whole state already serialised (the projector has the parts at hand); else it is dumped here."""
+    delta_json: str | None = None
+    """Only the top-level state keys that changed, as a JSON object, when the stored row is known to hold
+    the rest (the projector's verified cache): written as ``state || delta``, not the whole document."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockedView:
+    """A view locked for the batch: its row revision, and its state unless the caller already holds it."""
+
+    revision: str
+    """The row's ``xmin``: every write of the row, by anyone, gives it a new one (see ``lock_views``)."""
+    state: State | None
+    merged_into: str | None
+    signal_version: int
 
 
 async def load_views(
@@ -67,6 +83,34 @@ async def load_views(
         list(customer_ids),
     )
     return {r["id"]: StoredView(r["state"], r["merged_into"], r["signal_version"]) for r in rows}
+
+
+async def lock_views(
+    conn: asyncpg.Connection, customer_ids: Iterable[str], known: Mapping[str, str]
+) -> dict[str, LockedView]:
+    """Lock the views a batch will write (in id order) and load the states the caller does not hold.
+
+    ``known`` maps customer ids to the revision of the state the caller cached. The revision is the
+    row's ``xmin``, the id of the transaction that wrote the current row version: any write by anyone
+    (another worker after a rebalance, the sweep, a rebuild's swap, a manual fix) gives the row a new
+    one, and an aborted transaction's id is never reused, so an equal revision proves the cached state
+    is the stored one. Only then is the JSONB left on the server (``state`` comes back ``None``); any
+    other row is loaded as before. ``for update`` re-reads a row another transaction changed while
+    we waited for its lock, so the revision compared is the one we will overwrite.
+    """
+    ids = list(customer_ids)
+    rows = await conn.fetch(
+        """select v.customer_id::text as id, v.xmin::text as revision, v.merged_into::text as merged_into,
+                  v.signal_version, case when k.revision is distinct from v.xmin::text then v.state end as state
+           from customer_views v
+           left join unnest($2::uuid[], $3::text[]) as k(customer_id, revision) on k.customer_id = v.customer_id
+           where v.customer_id = any($1::uuid[])
+           order by v.customer_id for update of v""",
+        ids,
+        list(known),
+        list(known.values()),
+    )
+    return {r["id"]: LockedView(r["revision"], r["state"], r["merged_into"], r["signal_version"]) for r in rows}
 
 
 async def load_view(conn: asyncpg.Connection, customer_id: str) -> StoredView | None:
@@ -216,50 +260,35 @@ async def duplicates_of(conn: asyncpg.Connection, survivors: Iterable[str]) -> s
     return {r["d"] for r in rows}
 
 
-async def redact_events(conn: asyncpg.Connection, customer_id: str, personal: Mapping[str, Sequence[str]]) -> None:
-    """Null every personal field of the customer's stored events (erasure), one statement per type."""
-    for event_type, fields in personal.items():
-        if fields:
-            await conn.execute(
-                """update customer_events
-                   set data = data || (select jsonb_object_agg(f, null) from unnest($3::text[]) f)
-                   where origin = $1 and event_type = $2""",
-                customer_id,
-                event_type,
-                list(fields),
-            )
+async def redact_events(
+    conn: asyncpg.Connection, people: Iterable[str], personal: Mapping[str, Sequence[str]]
+) -> None:
+    """Null every personal field of these customers' stored events (erasure), in one statement.
 
-
-async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> None:
-    """Upsert the views of a batch in one statement."""
-    if not rows:
+    Rows already redacted are left alone (no field still set), so a batch that only carries late
+    events of an erased customer rewrites those events, not the whole history again.
+    """
+    wanted = {event_type: list(fields) for event_type, fields in personal.items() if fields}
+    if not wanted:
         return
     await conn.execute(
-        """insert into customer_views (customer_id, state, merged_into, status, lifecycle_stage, churn_band,
-                                       churn_score, value_tier, clv, segments, name_search,
-                                       acquisition_channel, customer_since, dissolved_at, dissolutions,
-                                       last_event_at, signal_version, updated_at)
-           select v.customer_id, v.state, v.merged_into, v.status, v.lifecycle_stage, v.churn_band,
-                  v.churn_score, v.value_tier, v.clv, coalesce(string_to_array(nullif(v.segments, ''), ','), '{}'),
-                  v.name_search, v.acquisition_channel, v.customer_since, v.dissolved_at,
-                  v.dissolutions::tstzmultirange, v.last_event_at, v.signal_version, clock_timestamp()
-           from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                       $7::numeric[], $8::text[], $9::numeric[], $10::text[], $11::text[], $12::text[],
-                       $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::int[], $17::text[])
-                as v(customer_id, state, merged_into, status, lifecycle_stage, churn_band, churn_score,
-                     value_tier, clv, segments, name_search, acquisition_channel, customer_since,
-                     dissolved_at, last_event_at, signal_version, dissolutions)
-           on conflict (customer_id) do update set
-               state = excluded.state, merged_into = excluded.merged_into, status = excluded.status,
-               lifecycle_stage = excluded.lifecycle_stage, churn_band = excluded.churn_band,
-               churn_score = excluded.churn_score, value_tier = excluded.value_tier, clv = excluded.clv,
-               segments = excluded.segments, name_search = excluded.name_search,
-               acquisition_channel = excluded.acquisition_channel, customer_since = excluded.customer_since,
-               dissolved_at = excluded.dissolved_at, dissolutions = excluded.dissolutions,
-               last_event_at = excluded.last_event_at,
-               signal_version = excluded.signal_version, updated_at = excluded.updated_at""",
+        """update customer_events e
+           set data = e.data || (select jsonb_object_agg(f, null) from jsonb_array_elements_text(p.fields) f)
+           from jsonb_each($2::jsonb) as p(event_type, fields)
+           where e.origin = any($1::uuid[]) and e.event_type = p.event_type
+             and exists (select 1 from jsonb_array_elements_text(p.fields) f where e.data->>f is not null)""",
+        list(people),
+        wanted,
+    )
+
+
+_VIEW_COLUMNS = """status, lifecycle_stage, churn_band, churn_score, value_tier, clv, segments, name_search,
+                  acquisition_channel, customer_since, dissolved_at, dissolutions, last_event_at, signal_version"""
+
+
+def _view_columns(rows: Sequence[ViewRow]) -> list[list[Any]]:
+    return [
         [r.customer_id for r in rows],
-        [r.state for r in rows],
         [r.merged_into for r in rows],
         [r.status for r in rows],
         [r.lifecycle_stage for r in rows],
@@ -275,7 +304,74 @@ async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> None
         [r.last_event_at for r in rows],
         [r.signal_version for r in rows],
         [r.dissolutions for r in rows],
-    )
+    ]
+
+
+_UNNEST = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
+                  $8::numeric[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[],
+                  $14::timestamptz[], $15::int[], $16::text[], $17::text[])
+           as v(customer_id, merged_into, status, lifecycle_stage, churn_band, churn_score, value_tier, clv,
+                segments, name_search, acquisition_channel, customer_since, dissolved_at, last_event_at,
+                signal_version, dissolutions, state)"""
+
+
+async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> dict[str, str]:
+    """Write the views of a batch: at most two statements, returning each row's new revision.
+
+    Rows with a ``delta_json`` are updated as ``state || delta`` (only the changed top-level keys
+    travel and are parsed); the others are upserted whole. A delta whose row is gone (nothing
+    deletes views, but a revision guard must not trust that) is written whole instead.
+    """
+    revisions: dict[str, str] = {}
+    deltas = [r for r in rows if r.delta_json is not None]
+    if deltas:
+        updated = await conn.fetch(
+            f"""update customer_views c set
+                    state = c.state || v.state::jsonb, merged_into = v.merged_into, status = v.status,
+                    lifecycle_stage = v.lifecycle_stage, churn_band = v.churn_band, churn_score = v.churn_score,
+                    value_tier = v.value_tier, clv = v.clv,
+                    segments = coalesce(string_to_array(nullif(v.segments, ''), ','), '{{}}'),
+                    name_search = v.name_search, acquisition_channel = v.acquisition_channel,
+                    customer_since = v.customer_since, dissolved_at = v.dissolved_at,
+                    dissolutions = v.dissolutions::tstzmultirange, last_event_at = v.last_event_at,
+                    signal_version = v.signal_version, updated_at = clock_timestamp()
+                from {_UNNEST}
+                where c.customer_id = v.customer_id
+                returning c.customer_id::text as id, c.xmin::text as revision""",
+            *_view_columns(deltas),
+            [r.delta_json for r in deltas],
+        )
+        revisions.update((r["id"], r["revision"]) for r in updated)
+    whole = [r for r in rows if r.delta_json is None or r.customer_id not in revisions]
+    if whole:
+        written = await conn.fetch(
+            f"""insert into customer_views (customer_id, state, merged_into, {_VIEW_COLUMNS}, updated_at)
+                select v.customer_id, v.state::jsonb, v.merged_into, v.status, v.lifecycle_stage, v.churn_band,
+                       v.churn_score, v.value_tier, v.clv,
+                       coalesce(string_to_array(nullif(v.segments, ''), ','), '{{}}'), v.name_search,
+                       v.acquisition_channel, v.customer_since, v.dissolved_at, v.dissolutions::tstzmultirange,
+                       v.last_event_at, v.signal_version, clock_timestamp()
+                from {_UNNEST}
+                on conflict (customer_id) do update set
+                    state = excluded.state, merged_into = excluded.merged_into, status = excluded.status,
+                    lifecycle_stage = excluded.lifecycle_stage, churn_band = excluded.churn_band,
+                    churn_score = excluded.churn_score, value_tier = excluded.value_tier, clv = excluded.clv,
+                    segments = excluded.segments, name_search = excluded.name_search,
+                    acquisition_channel = excluded.acquisition_channel, customer_since = excluded.customer_since,
+                    dissolved_at = excluded.dissolved_at, dissolutions = excluded.dissolutions,
+                    last_event_at = excluded.last_event_at,
+                    signal_version = excluded.signal_version, updated_at = excluded.updated_at
+                returning customer_id::text as id, xmin::text as revision""",
+            *_view_columns(whole),
+            [r.state_json if r.state_json is not None else _dumps(r.state) for r in whole],
+        )
+        revisions.update((r["id"], r["revision"]) for r in written)
+    return revisions
+
+
+def _dumps(value: Any) -> str:
+    """JSON text as the pool's jsonb codec writes it (``shared.db``)."""
+    return orjson.dumps(value, default=str).decode()
 
 
 async def record_survey_answers(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -442,16 +538,43 @@ async def convert_holdouts(conn: asyncpg.Connection, orders: Sequence[tuple[str,
 
 
 async def add_co_purchases(conn: asyncpg.Connection, deltas: Sequence[tuple[str, str, int]]) -> None:
-    """Apply ``(sku_a, sku_b, ±1)`` changes to "customers who bought both" (callers pass both directions)."""
+    """Record ``(sku_a, sku_b, ±1)`` changes to "customers who bought both" (callers pass both directions).
+
+    Appended to ``co_purchase_deltas`` (insert only), never added onto a shared counter: popular
+    pairs would otherwise be hot rows that two workers' batches wait on each other for. Readers sum
+    the totals and the pending deltas (the ``co_purchases`` view); ``compact_co_purchases`` folds
+    the deltas into the totals now and then.
+    """
     if deltas:
         await conn.execute(
-            """insert into co_purchases as c (sku_a, sku_b, customers)
-               select a, b, sum(d) from unnest($1::text[], $2::text[], $3::int[]) as p(a, b, d) group by a, b
-               on conflict (sku_a, sku_b) do update set customers = c.customers + excluded.customers""",
+            """insert into co_purchase_deltas (sku_a, sku_b, customers)
+               select a, b, sum(d) from unnest($1::text[], $2::text[], $3::int[]) as p(a, b, d)
+               group by a, b having sum(d) <> 0""",
             [a for a, _, _ in deltas],
             [b for _, b, _ in deltas],
             [d for _, _, d in deltas],
         )
+
+
+CO_PURCHASE_COMPACTION_LOCK = 0x0C0_9C4A5E
+"""Advisory lock key of the compaction: one compactor at a time, the others skip (never wait)."""
+
+
+async def compact_co_purchases(conn: asyncpg.Connection) -> bool:
+    """Move the pending co-purchase deltas into the totals, if no other compaction is running.
+
+    Only the compactor writes the totals, so no worker's batch waits on a totals row; rows other
+    transactions are still inserting are not visible to the delete and stay for the next round.
+    """
+    if not await conn.fetchval("select pg_try_advisory_xact_lock($1)", CO_PURCHASE_COMPACTION_LOCK):
+        return False
+    await conn.execute(
+        """with moved as (delete from co_purchase_deltas returning sku_a, sku_b, customers)
+           insert into co_purchase_totals as t (sku_a, sku_b, customers)
+           select sku_a, sku_b, sum(customers) from moved group by sku_a, sku_b
+           on conflict (sku_a, sku_b) do update set customers = t.customers + excluded.customers"""
+    )
+    return True
 
 
 async def co_purchases_for(

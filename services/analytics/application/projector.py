@@ -19,17 +19,27 @@ publishing the signals a second time (nor recomputing recommendations, which onl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from services.analytics.adapters import readmodel as rm
 from services.analytics.adapters.signals import SignalAppend, append_signals
+from services.analytics.application.state_cache import (
+    DEFAULT_CAPACITY,
+    CachedState,
+    StateCache,
+    delta_json,
+    serialise,
+    whole_json,
+)
 from services.analytics.domain import formulas as f
 from services.analytics.domain import model
 from services.analytics.domain.model import Fact, State
@@ -55,6 +65,12 @@ def _customer_of(received: ReceivedEvent, data: dict[str, Any]) -> str | None:
     value = data.get("customer_id")
     if value is None:
         return None
+    return _canonical_id(str(value))
+
+
+@lru_cache(maxsize=65_536)
+def _canonical_id(value: str) -> str | None:
+    """The id as a canonical UUID string (cached: every event of a batch asks, twice)."""
     parsed = rm.uuid_or_none(value)
     return str(parsed) if parsed else None
 
@@ -66,8 +82,15 @@ def _when(data: dict[str, Any], name: str) -> datetime | None:
     return model.parse_iso(str(value))
 
 
-def view_row(state: State, *, merged_into: str | None, signal_version: int) -> rm.ViewRow:
-    """The list columns of a view, derived from its state."""
+def view_row(
+    state: State,
+    *,
+    merged_into: str | None,
+    signal_version: int,
+    state_json: str | None = None,
+    delta: str | None = None,
+) -> rm.ViewRow:
+    """The list columns of a view, derived from its state (``state_json``/``delta``: see ``rm.ViewRow``)."""
     traits = state["traits"]
     lifecycle = traits["lifecycle"]
     churn = traits["churn"]
@@ -93,7 +116,24 @@ def view_row(state: State, *, merged_into: str | None, signal_version: int) -> r
         dissolutions=model.dissolution_ranges(state),
         last_event_at=model.parse_iso(state["last_event_at"]) if state["last_event_at"] else None,
         signal_version=signal_version,
+        state_json=state_json,
+        delta_json=delta,
     )
+
+
+COMPACT_EVERY = 20
+"""Batches between two attempts to fold the co-purchase deltas into the totals (one worker at a time)."""
+
+
+class KpiSource(Protocol):
+    """What the KPI collection reads of an event besides its data."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def event_id(self) -> Any: ...
+    @property
+    def time(self) -> datetime: ...
 
 
 @dataclass
@@ -126,13 +166,33 @@ class AnalyticsProjector:
         rules: AnalyticsRules,
         store: EventStore | None,
         name: str = PROJECTOR_NAME,
+        cache_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.rules = rules
         self.store = store
         self.name = name
+        self.cache = StateCache(cache_capacity)
+        self._batches = 0
+
+    def on_partitions_revoked(self, partitions: Iterable[object] = ()) -> None:
+        """A rebalance took partitions away: forget the cached states (the kit calls this; optional).
+
+        The cache is keyed by customer, not partition (a merged customer's events come from several
+        partitions), so a revocation drops it all; rebalances are rare. Correctness does not depend on
+        this call: a state another worker wrote meanwhile has a new revision and is loaded again.
+        """
+        self.cache.clear()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
         """Apply one batch (inside the kit's transaction)."""
+        try:
+            await self._apply(conn, events)
+        except BaseException:
+            # cached states were folded in place for a transaction that will not commit
+            self.cache.clear()
+            raise
+
+    async def _apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
         batch = _Batch()
         decoded = [(received, received.event.model_dump(mode="json")) for received in events]
         origins = {c for r, d in decoded if (c := _customer_of(r, d))}
@@ -140,7 +200,7 @@ class AnalyticsProjector:
 
         for received, data in sorted(decoded, key=lambda item: (item[0].time, str(item[0].event_id))):
             origin = _customer_of(received, data)
-            self._collect_kpis(batch, received, data, origin)
+            collect_kpis(batch, received, data, origin)
             if origin is None:
                 continue
             if received.event_type == "CustomersMerged":
@@ -196,7 +256,10 @@ class AnalyticsProjector:
         owners = {o for o, facts in batch.facts.items() if facts} | batch.refold | set(batch.merged_into)
         if owners:
             await self._fold_and_write(conn, batch, owners)
-        await self._write_kpis(conn, batch)
+        await write_kpis(conn, batch)
+        self._batches += 1
+        if self._batches % COMPACT_EVERY == 0:
+            await rm.compact_co_purchases(conn)
 
     async def _forget_erased(self, conn: asyncpg.Connection, batch: _Batch) -> None:
         """Right to be forgotten, analytics' part, in the batch's transaction.
@@ -210,8 +273,7 @@ class AnalyticsProjector:
         if not erased:
             return
         people = erased | await rm.duplicates_of(conn, erased)
-        for person in people:
-            await rm.redact_events(conn, person, _personal_fields())
+        await rm.redact_events(conn, people, _personal_fields())
         if self.store is None:  # a rebuild replays history; the erasure was acknowledged live
             return
         await rm.forget_published_recommendations(conn, people)
@@ -229,33 +291,51 @@ class AnalyticsProjector:
             )
 
     async def _fold_and_write(self, conn: asyncpg.Connection, batch: _Batch, owners: set[str]) -> None:
-        stored = await rm.load_views(conn, owners, lock=True)
+        cache = self.cache
+        locked = await rm.lock_views(conn, owners, cache.revisions(owners))
+        stored: dict[str, tuple[State, CachedState | None]] = {}
+        for owner, row in locked.items():
+            if row.state is not None:
+                stored[owner] = (row.state, None)
+                cache.misses += 1
+                continue
+            entry = cache.get(owner)
+            if entry is None:  # cannot happen: a revision we sent is one we hold
+                raise RuntimeError(f"view {owner} was not loaded and is not cached")
+            stored[owner] = (entry.state, entry)
+            cache.hits += 1
         refold = set(batch.refold)
         for owner in owners:
             facts = batch.facts.get(owner, [])
-            old = stored.get(owner)
-            if facts and old is not None and old.state["key"] is not None:
+            old_state = stored[owner][0] if owner in stored else None
+            if facts and old_state is not None and old_state["key"] is not None:
                 first = min(fact.sort_key for fact in facts)
-                if first <= tuple(old.state["key"]):
+                if first <= tuple(old_state["key"]):
                     refold.add(owner)
         histories = await rm.load_histories(conn, refold) if refold else {}
 
-        folded: list[tuple[str, State, str | None, int]] = []
+        folded: list[tuple[str, State, str | None, int, CachedState | None]] = []
         signals: dict[str, list[DomainEvent]] = {}
         recompute: dict[str, tuple[State, list[str]]] = {}
         skus_before_after: list[tuple[list[str], list[str]]] = []
         now = datetime.now(UTC)
         for owner in sorted(owners):
-            old = stored.get(owner)
-            # the stored state is folded in place (it was loaded for this batch only): keep what the
-            # signals and the co-purchase deltas compare against first
-            before = {"traits": model.copy_state(old.state["traits"])} if old else None
-            owned_before = model.owned_products(old.state) if old else []
+            old = locked.get(owner)
+            old_state, entry = stored.get(owner, (None, None))
+            # the stored (or cached) state is folded in place: keep what the signals and the
+            # co-purchase deltas compare against first
+            before = None
+            if old_state is not None and self.store is not None:
+                # the cached parts already hold the traits as stored: parsing them back is cheaper than a copy
+                traits = entry.parts.get("traits") if entry is not None else None
+                before = {"traits": orjson.loads(b"{" + traits + b"}")["traits"] if traits
+                          else orjson.loads(orjson.dumps(old_state["traits"]))}
+            owned_before = model.owned_products(old_state) if old_state is not None else []
             if owner in refold:
                 state = model.fold(owner, histories.get(owner, []), self.rules)
             else:
                 facts = batch.facts.get(owner, [])
-                state = model.project(old.state if old else None, owner, facts, list, self.rules, in_place=True)
+                state = model.project(old_state, owner, facts, list, self.rules, in_place=True)
             merged_into = batch.merged_into.get(owner, old.merged_into if old else None)
             owned_after = model.owned_products(state)
             if self.store is not None and merged_into is None:
@@ -263,7 +343,7 @@ class AnalyticsProjector:
                 if state["status"] != "erased" and (owned_before != owned_after or owner in batch.refold):
                     recompute[owner] = (state, owned_after)
             skus_before_after.append((owned_before, owned_after))
-            folded.append((owner, state, merged_into, old.signal_version if old else 0))
+            folded.append((owner, state, merged_into, old.signal_version if old else 0, entry))
         await rm.add_co_purchases(conn, _new_pairs(skus_before_after))
         if recompute:
             for owner, signal in (await self._recommendations(conn, recompute, now)).items():
@@ -271,13 +351,28 @@ class AnalyticsProjector:
 
         rows: list[rm.ViewRow] = []
         appends: list[SignalAppend] = []
-        for owner, state, merged_into, version in folded:
+        parts_of: dict[str, dict[str, bytes]] = {}
+        for owner, state, merged_into, version, entry in folded:
             emitted = signals.get(owner, [])
             if emitted:
                 appends.append(SignalAppend(signal_stream(owner), SIGNAL_STREAM_TYPE, owner, version, emitted,
                                             history=owner in batch.imported - batch.live))
-            rows.append(view_row(state, merged_into=merged_into, signal_version=version + len(emitted)))
-        await rm.write_views(conn, rows)
+            parts = parts_of[owner] = serialise(state)
+            if entry is not None:
+                # only the keys that changed travel and are parsed: the row holds the rest (verified)
+                delta = delta_json(parts, entry.parts) or "{}"
+                rows.append(view_row(state, merged_into=merged_into, signal_version=version + len(emitted),
+                                     delta=delta))
+            else:
+                rows.append(view_row(state, merged_into=merged_into, signal_version=version + len(emitted),
+                                     state_json=whole_json(parts)))
+        revisions = await rm.write_views(conn, rows)
+        for owner, state, _, _, _ in folded:
+            revision = revisions.get(owner)
+            if revision is None:
+                cache.drop([owner])
+            else:
+                cache.put(owner, CachedState(revision, state, parts_of[owner]))
         if appends and self.store is not None:
             await append_signals(conn, appends, service=self.store.service, topic=self.store.topic)
 
@@ -306,80 +401,80 @@ class AnalyticsProjector:
         await rm.remember_published_recommendations(conn, remembered)
         return emitted
 
-    def _collect_kpis(self, batch: _Batch, received: ReceivedEvent, data: dict[str, Any], customer: str | None) -> None:
-        kind = received.event_type
-        if kind == "SurveyAnswered" and customer:
-            batch.surveys.append(
-                (received.event_id, customer, data.get("kind") or "nps", int(data["score"]), received.time)
+def collect_kpis(batch: _Batch, received: KpiSource, data: dict[str, Any], customer: str | None) -> None:
+    """Add the KPI facts of one event to the batch (the live projector and the set-based rebuild)."""
+    kind = received.event_type
+    if kind == "SurveyAnswered" and customer:
+        batch.surveys.append(
+            (received.event_id, customer, data.get("kind") or "nps", int(data["score"]), received.time)
+        )
+    elif kind in ("TicketOpened", "SlaBreached", "TicketTransferred", "TicketResolved"):
+        row: dict[str, Any] = {
+            "ticket_id": rm.uuid_or_none(data.get("ticket_id")),
+            "customer_id": rm.uuid_or_none(customer),
+        }
+        if row["ticket_id"] is None:
+            return
+        if kind == "TicketOpened":
+            row.update(kind=data.get("kind"), opened_at=_when(data, "opened_at") or received.time)
+        elif kind == "SlaBreached":
+            row["sla_breached"] = True
+        elif kind == "TicketTransferred":
+            row["transfers"] = int(data.get("transfer_count") or 1)
+        else:
+            row.update(
+                resolved_at=_when(data, "resolved_at") or received.time,
+                first_response_seconds=data.get("time_to_first_response_seconds"),
+                resolution_seconds=data.get("time_to_resolve_seconds"),
+                transfers=int(data.get("transfer_count") or 0),
+                sla_breached=bool(data.get("sla_breached")),
+                fcr=bool(data.get("first_contact_resolution")),
+                root_cause=data.get("root_cause"),
             )
-        elif kind in ("TicketOpened", "SlaBreached", "TicketTransferred", "TicketResolved"):
-            row: dict[str, Any] = {
-                "ticket_id": rm.uuid_or_none(data.get("ticket_id")),
-                "customer_id": rm.uuid_or_none(customer),
+        batch.tickets.append(row)
+    elif kind in ("CampaignCreated", "CampaignUpdated") and data.get("campaign_id"):
+        definition = data.get("definition") or {}
+        batch.campaigns.append(
+            {
+                "campaign_id": data["campaign_id"],
+                "name": data.get("name") or definition.get("name"),
+                "objective": data.get("objective") or definition.get("objective"),
             }
-            if row["ticket_id"] is None:
-                return
-            if kind == "TicketOpened":
-                row.update(kind=data.get("kind"), opened_at=_when(data, "opened_at") or received.time)
-            elif kind == "SlaBreached":
-                row["sla_breached"] = True
-            elif kind == "TicketTransferred":
-                row["transfers"] = int(data.get("transfer_count") or 1)
-            else:
-                row.update(
-                    resolved_at=_when(data, "resolved_at") or received.time,
-                    first_response_seconds=data.get("time_to_first_response_seconds"),
-                    resolution_seconds=data.get("time_to_resolve_seconds"),
-                    transfers=int(data.get("transfer_count") or 0),
-                    sla_breached=bool(data.get("sla_breached")),
-                    fcr=bool(data.get("first_contact_resolution")),
-                    root_cause=data.get("root_cause"),
-                )
-            batch.tickets.append(row)
-        elif kind in ("CampaignCreated", "CampaignUpdated") and data.get("campaign_id"):
-            definition = data.get("definition") or {}
-            batch.campaigns.append(
-                {
-                    "campaign_id": data["campaign_id"],
-                    "name": data.get("name") or definition.get("name"),
-                    "objective": data.get("objective") or definition.get("objective"),
-                }
-            )
-        elif kind in ("OfferSent", "MessageSent") and data.get("campaign_id"):
-            batch.campaigns.append(
-                {
-                    "campaign_id": data["campaign_id"],
-                    "sends": 1,
-                    "send_cost": Decimal(str(data.get("cost") or 0)),
-                    "send_at": received.time,
-                    "at": received.time,
-                }
-            )
-        elif kind == "HeldOut" and data.get("campaign_id") and customer:
-            batch.campaigns.append({"campaign_id": data["campaign_id"], "held_out": 1, "at": received.time})
-            batch.holdouts.append((data["campaign_id"], customer, received.time))
-        elif kind == "OfferRedeemed" and data.get("campaign_id"):
-            batch.campaigns.append(
-                {
-                    "campaign_id": data["campaign_id"],
-                    "redemptions": 1,
-                    "redemption_revenue": Decimal(str(data.get("total") or 0)),
-                    "redemption_margin": Decimal(str(data.get("margin") or 0)),
-                    "at": received.time,
-                }
-            )
-        elif kind == "OrderPlaced" and customer:
-            batch.orders.append((customer, received.time))
+        )
+    elif kind in ("OfferSent", "MessageSent") and data.get("campaign_id"):
+        batch.campaigns.append(
+            {
+                "campaign_id": data["campaign_id"],
+                "sends": 1,
+                "send_cost": Decimal(str(data.get("cost") or 0)),
+                "send_at": received.time,
+                "at": received.time,
+            }
+        )
+    elif kind == "HeldOut" and data.get("campaign_id") and customer:
+        batch.campaigns.append({"campaign_id": data["campaign_id"], "held_out": 1, "at": received.time})
+        batch.holdouts.append((data["campaign_id"], customer, received.time))
+    elif kind == "OfferRedeemed" and data.get("campaign_id"):
+        batch.campaigns.append(
+            {
+                "campaign_id": data["campaign_id"],
+                "redemptions": 1,
+                "redemption_revenue": Decimal(str(data.get("total") or 0)),
+                "redemption_margin": Decimal(str(data.get("margin") or 0)),
+                "at": received.time,
+            }
+        )
+    elif kind == "OrderPlaced" and customer:
+        batch.orders.append((customer, received.time))
 
-    async def _write_kpis(self, conn: asyncpg.Connection, batch: _Batch) -> None:
-        await rm.record_survey_answers(conn, batch.surveys)
-        await rm.record_ticket_facts(conn, _merge_ticket_rows(batch.tickets))
-        await rm.record_campaign_stats(conn, batch.campaigns)
-        await rm.record_campaign_days(conn, batch.campaigns)
-        await rm.record_holdouts(conn, batch.holdouts)
-        await rm.convert_holdouts(conn, batch.orders)
-
-
+async def write_kpis(conn: asyncpg.Connection, batch: _Batch) -> None:
+    """The batch's KPI facts, one set-based statement per table."""
+    await rm.record_survey_answers(conn, batch.surveys)
+    await rm.record_ticket_facts(conn, _merge_ticket_rows(batch.tickets))
+    await rm.record_campaign_stats(conn, batch.campaigns)
+    await rm.record_campaign_days(conn, batch.campaigns)
+    await rm.record_holdouts(conn, batch.holdouts)
+    await rm.convert_holdouts(conn, batch.orders)
 
 
 def _merge_ticket_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,11 +33,11 @@ async def test_a_sweep_during_a_batch_leaves_the_customer_to_its_next_round(
     reading_done, go_on = asyncio.Event(), asyncio.Event()
     write_views = rm.write_views
 
-    async def held_write(conn: Any, rows: Any) -> None:
+    async def held_write(conn: Any, rows: Any) -> Any:
         if not reading_done.is_set():
             reading_done.set()
             await go_on.wait()
-        await write_views(conn, rows)
+        return await write_views(conn, rows)
 
     monkeypatch.setattr(rm, "write_views", held_write)
     batch = asyncio.create_task(apply_records(pool, projector, records([survey_answered(cid, 10, at(2))])))
