@@ -4,6 +4,11 @@ Every test that asks for a database gets a fresh one, cloned from a template tha
 migrations applied (cloning is much faster than migrating); every test that asks for topics gets
 its own prefix. Templates, databases and topics are removed afterwards. Load it from
 ``tests/conftest.py`` with ``pytest_plugins = ["shared.testing.plugin"]``.
+
+Every database it creates is watched by the contract guard (``shared.testing.contract_guard``):
+after each test, the events and outbox records written since the last look must satisfy their
+published JSON Schema and AsyncAPI channel, or the test fails. A test that writes a drifting event
+on purpose says so with ``@pytest.mark.drifting_events``.
 """
 
 from __future__ import annotations
@@ -19,11 +24,59 @@ import pytest
 
 from shared.migrations import PLATFORM_MIGRATIONS, migrate
 from shared.settings import PlatformSettings
+from shared.testing import contract_guard
 from shared.testing.infra import Infrastructure, InfrastructureMissing, discover, dsn_with_database
 from shared.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+DRIFT_MARKER = "drifting_events"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{DRIFT_MARKER}: the test writes events that break their published contract on purpose; "
+        "the contract guard does not fail it",
+    )
+    contract_guard.activate(contract_guard.ContractGuard())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    guard = contract_guard.active()
+    if guard is not None and (guard.events_checked or guard.records_checked):
+        terminalreporter.write_line(
+            f"contract guard: {guard.events_checked} events and {guard.records_checked} outbox records checked "
+            f"against schemas/ and docs/asyncapi.yaml in {guard.seconds:.1f}s"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    contract_guard.activate(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After the test body: the events written meanwhile must satisfy their published contracts."""
+    guard = contract_guard.active()
+    try:
+        result = yield
+    except BaseException as failure:
+        problems = guard.check() if guard is not None else []
+        if problems and item.get_closest_marker(DRIFT_MARKER) is None:
+            failure.add_note(_drift_report(problems))
+        raise
+    problems = guard.check() if guard is not None else []
+    if problems and item.get_closest_marker(DRIFT_MARKER) is None:
+        pytest.fail(_drift_report(problems), pytrace=False)
+    return result
+
+
+def _drift_report(problems: list[str]) -> str:
+    return (
+        f"contract guard: {len(problems)} event(s) written during this test break their published contract "
+        "(schemas/, docs/asyncapi.yaml):\n  " + "\n  ".join(problems)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +146,26 @@ class DatabaseFactory:
         finally:
             await conn.close()
         self.created.append(name)
-        return dsn_with_database(self.admin_dsn, name)
+        dsn = dsn_with_database(self.admin_dsn, name)
+        guard = contract_guard.active()
+        if guard is not None:
+            guard.watch(name, dsn)
+        return dsn
 
     async def drop(self, names: list[str]) -> None:
+        """Drop the databases; events written since the guard's last look are checked first."""
+        guard = contract_guard.active()
+        problems = await guard.check_async(names) if guard is not None else []
+        if guard is not None:
+            guard.forget(names)
         conn = await self._admin()
         try:
             for name in names:
                 await conn.execute(f'drop database if exists "{name}" with (force)')
         finally:
             await conn.close()
+        if problems:
+            raise contract_guard.ContractViolation(_drift_report(problems))
 
 
 @pytest.fixture(scope="session")
