@@ -15,7 +15,6 @@ No personal data travels on this topic.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 from uuid import UUID
@@ -23,6 +22,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalog import DomainEvent, event
+from shared.contracts.instants import Instant
 
 Segment = Literal[
     "high_value",
@@ -55,7 +55,7 @@ class _AnalyticsEvent(DomainEvent):
     provenance: list[UUID] = Field(
         default_factory=list, description="Ids of the domain events that drove this decision."
     )
-    decided_at: datetime = Field(description="Event time of the deciding fact (or the sweep's clock).")
+    decided_at: Instant = Field(description="Event time of the deciding fact (or the sweep's clock).")
 
 
 @event
@@ -76,7 +76,7 @@ class SegmentExited(_AnalyticsEvent):
     description = "A customer left a segment."
 
     segment: Segment
-    since: datetime | None = None
+    since: Instant | None = None
 
 
 @event

@@ -16,13 +16,13 @@ system (email, SMS, push sender) acts on. It is not stored in the event log.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
+from shared.contracts.instants import Instant
 
 DOMAIN = "campaigns"
 MESSAGES_TOPIC = "campaigns.messages"
@@ -136,8 +136,8 @@ class CampaignCreated(_CampaignsEvent):
     action_kind: ActionKind
     control_group_pct: int = Field(ge=0, le=50)
     budget_total: Money | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     definition: dict[str, object] = Field(default_factory=dict, description="The full definition as saved.")
 
 
@@ -215,7 +215,7 @@ class OfferSent(_CampaignsEvent):
     channel: Channel
     template: str
     cost: Money
-    valid_until: datetime
+    valid_until: Instant
     triggering_event_id: str
 
 
@@ -278,7 +278,7 @@ class MessageSuppressedV1(_CampaignsEvent):
     customer_id: str
     reason: SuppressionReasonV1
     detail: str | None = None
-    deferred_until: datetime | None = None
+    deferred_until: Instant | None = None
     triggering_event_id: str
 
 
@@ -297,7 +297,7 @@ class MessageSuppressed(_CampaignsEvent):
     customer_id: str
     reason: SuppressionReason
     detail: str | None = None
-    deferred_until: datetime | None = None
+    deferred_until: Instant | None = None
     triggering_event_id: str
 
 
@@ -361,7 +361,7 @@ class SurveySent(_CampaignsEvent):
     ticket_id: str | None = None
     campaign_id: str | None = None
     channel: Channel | None = None
-    expires_at: datetime
+    expires_at: Instant
     triggering_event_id: str | None = None
 
 

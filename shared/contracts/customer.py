@@ -16,13 +16,14 @@ Money is a decimal string (``"1890.00"``), times are RFC 3339 UTC, ids are UUIDs
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
+from shared.contracts.instants import Instant
 
 ContactChannel = Literal["email", "sms", "push", "phone"]
 """Channels a customer can consent to be contacted on."""
@@ -87,7 +88,7 @@ class CustomerRegistered(_CustomerEvent):
     relationship_type: RelationshipType = "transactional"
     consents: Consents = Field(default_factory=Consents)
     interests: list[str] = Field(default_factory=list)
-    registered_at: datetime
+    registered_at: Instant
 
 
 @event
@@ -107,7 +108,7 @@ class CustomerProfileUpdated(_CustomerEvent):
     timezone: str | None = None
     relationship_type: RelationshipType | None = None
     interests: list[str] | None = None
-    updated_at: datetime
+    updated_at: Instant
 
 
 @event
@@ -120,7 +121,7 @@ class ContactPreferencesChanged(_CustomerEvent):
 
     channel: ContactChannel
     granted: bool
-    changed_at: datetime
+    changed_at: Instant
     source: ConsentSource
 
 
@@ -135,7 +136,7 @@ class AccountManagerAssigned(_CustomerEvent):
     account_manager_id: str = Field(description="Employee id of the account manager.")
     previous_account_manager_id: str | None = None
     assigned_by: str | None = None
-    assigned_at: datetime
+    assigned_at: Instant
 
 
 @event
@@ -150,7 +151,7 @@ class CustomersMerged(_CustomerEvent):
     reason: Annotated[str | None, Personal(description="Operator's free text.")] = None
     evidence: list[MatchEvidence] = Field(default_factory=list)
     merged_by: str | None = None
-    merged_at: datetime
+    merged_at: Instant
 
 
 @event
@@ -164,7 +165,7 @@ class CustomersUnmerged(_CustomerEvent):
     duplicate_id: UUID
     reason: Annotated[str | None, Personal(description="Operator's free text.")] = None
     unmerged_by: str | None = None
-    unmerged_at: datetime
+    unmerged_at: Instant
 
 
 class OrderLine(BaseModel):
@@ -199,7 +200,7 @@ class OrderPlaced(_CustomerEvent):
     channel: str
     offer_code: str | None = None
     promised_delivery_date: date | None = None
-    placed_at: datetime
+    placed_at: Instant
 
 
 @event
@@ -211,7 +212,7 @@ class OrderShipped(_CustomerEvent):
     order_id: UUID
     carrier: str | None = None
     tracking_number: str | None = None
-    shipped_at: datetime
+    shipped_at: Instant
 
 
 @event
@@ -221,7 +222,7 @@ class OrderDelivered(_CustomerEvent):
     description = "An order reached the customer; on_time compares with the promised date when there was one."
 
     order_id: UUID
-    delivered_at: datetime
+    delivered_at: Instant
     promised_delivery_date: date | None = None
     on_time: bool | None = None
 
@@ -238,7 +239,7 @@ class OrderCancelledV1(_CustomerEvent):
     reason: str | None = None
     total: Money
     currency: str
-    cancelled_at: datetime
+    cancelled_at: Instant
 
 
 @event
@@ -253,7 +254,7 @@ class OrderCancelled(_CustomerEvent):
     reason: Annotated[str | None, Personal(description="Free text.")] = None
     total: Money
     currency: str
-    cancelled_at: datetime
+    cancelled_at: Instant
 
 
 @CATALOG.upcaster("OrderCancelled", 1)
@@ -272,7 +273,7 @@ class OrderReturnedV1(_CustomerEvent):
     reason: str | None = None
     refund_amount: Money
     currency: str
-    returned_at: datetime
+    returned_at: Instant
 
 
 @event
@@ -287,7 +288,7 @@ class OrderReturned(_CustomerEvent):
     reason: Annotated[str | None, Personal(description="Free text.")] = None
     refund_amount: Money
     currency: str
-    returned_at: datetime
+    returned_at: Instant
 
 
 @CATALOG.upcaster("OrderReturned", 1)
@@ -307,7 +308,7 @@ class InvoiceIssued(_CustomerEvent):
     amount: Money
     currency: str
     due_date: date
-    issued_at: datetime
+    issued_at: Instant
 
 
 @event
@@ -322,7 +323,7 @@ class PaymentReceived(_CustomerEvent):
     amount: Money
     currency: str
     method: PaymentMethod
-    paid_at: datetime
+    paid_at: Instant
     invoice_amount: Money
     amount_paid: Money = Field(description="Everything paid on the invoice so far, this payment included.")
     outstanding: Money
@@ -344,7 +345,7 @@ class PaymentOverdue(_CustomerEvent):
     invoice_amount: Money
     outstanding: Money
     currency: str
-    detected_at: datetime
+    detected_at: Instant
 
 
 @event
@@ -355,7 +356,7 @@ class CustomerErased(_CustomerEvent):
     event_version = 1
     description = "Personal data was erased; subscribers must drop everything personal they hold."
 
-    erased_at: datetime
+    erased_at: Instant
     erased_by: str | None = None
 
 

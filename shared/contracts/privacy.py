@@ -15,13 +15,13 @@ publisher is the CloudEvents ``source`` and, redundantly, ``service``. It carrie
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
 from pydantic import Field
 
 from shared.catalog import DomainEvent, event
+from shared.contracts.instants import Instant
 
 ERASURE_TOPICS = ("customer.events", "ticketing.events", "campaigns.events", "analytics.events")
 """Every topic a ``CustomerDataErased`` is published on: each service answers on its own."""
@@ -51,7 +51,7 @@ class CustomerDataErased(DomainEvent):
         max_length=50,
         description="The acknowledging service (customer, ticketing, campaigns, analytics).",
     )
-    erased_at: datetime = Field(description="When this service's data was clean (its cleaning transaction).")
+    erased_at: Instant = Field(description="When this service's data was clean (its cleaning transaction).")
     erasure_event_id: UUID | None = Field(
         default=None, description="The id of the CustomerErased event acknowledged, when known."
     )

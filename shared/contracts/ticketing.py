@@ -20,13 +20,13 @@ Vocabulary (plain strings in the contract so a new value is a compatible change)
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from shared.catalog import DomainEvent, Personal, event
+from shared.contracts.instants import Instant
 
 SlaTarget = Literal["first_response", "resolution"]
 Visibility = Literal["public", "internal"]
@@ -61,9 +61,9 @@ class TicketOpened(TicketEvent):
     """The SLA tier chosen from the customer's relationship type (``dedicated_assistance`` is tighter)."""
     customer_verified: bool = True
     """False when the customer was not yet known to ticketing (see ADR 0003): reconciled later."""
-    opened_at: datetime
-    first_response_due: datetime
-    resolution_due: datetime
+    opened_at: Instant
+    first_response_due: Instant
+    resolution_due: Instant
 
 
 @event
@@ -77,7 +77,7 @@ class ComplaintFiled(TicketEvent):
     priority: str = "normal"
     category: str | None = None
     order_id: UUID | None = None
-    filed_at: datetime
+    filed_at: Instant
 
 
 @event
@@ -90,7 +90,7 @@ class TicketAssigned(TicketEvent):
     agent_id: str
     routing: Literal["first_contact", "account_manager", "manual"] = "manual"
     assigned_by: str | None = None
-    assigned_at: datetime
+    assigned_at: Instant
 
 
 @event
@@ -106,7 +106,7 @@ class TicketTransferred(TicketEvent):
     note: Annotated[str | None, Personal()] = None
     transfer_count: int
     transferred_by: str | None = None
-    transferred_at: datetime
+    transferred_at: Instant
 
 
 @event
@@ -123,7 +123,7 @@ class TicketCommented(TicketEvent):
     body: Annotated[str | None, Personal()] = None
     first_response: bool = False
     """True when this is the first public agent reply: it stops the first-response SLA clock."""
-    commented_at: datetime
+    commented_at: Instant
 
 
 @event
@@ -139,7 +139,7 @@ class CustomerContacted(TicketEvent):
     direction: Literal["inbound", "outbound"] = "outbound"
     summary: Annotated[str | None, Personal()] = None
     first_response: bool = False
-    contacted_at: datetime
+    contacted_at: Instant
 
 
 @event
@@ -152,8 +152,8 @@ class SlaBreached(TicketEvent):
     target: SlaTarget
     priority: str
     customer_tier: str = "standard"
-    due_at: datetime
-    breached_at: datetime
+    due_at: Instant
+    breached_at: Instant
     breached_by_seconds: int
     """How late the scheduler saw it (``breached_at - due_at``), never negative."""
 
@@ -171,7 +171,7 @@ class TicketEscalated(TicketEvent):
     sla_target: SlaTarget | None = None
     escalated_by: str | None = None
     note: Annotated[str | None, Personal()] = None
-    escalated_at: datetime
+    escalated_at: Instant
 
 
 @event
@@ -182,7 +182,7 @@ class TicketWaitingOnCustomer(TicketEvent):
     description = "in_progress -> waiting_customer; SLA clocks are paused."
 
     changed_by: str | None = None
-    waiting_since: datetime
+    waiting_since: Instant
 
 
 @event
@@ -194,10 +194,10 @@ class TicketResumed(TicketEvent):
 
     previous_status: str
     paused_seconds: int = 0
-    first_response_due: datetime
-    resolution_due: datetime
+    first_response_due: Instant
+    resolution_due: Instant
     changed_by: str | None = None
-    resumed_at: datetime
+    resumed_at: Instant
 
 
 @event
@@ -221,7 +221,7 @@ class TicketResolved(TicketEvent):
     first_contact_resolution: bool
     """Resolved by the agent who took the first contact, with no transfer and no reopen."""
     sla_breached: bool = False
-    resolved_at: datetime
+    resolved_at: Instant
 
 
 @event
@@ -234,8 +234,8 @@ class TicketReopened(TicketEvent):
     reason: Annotated[str | None, Personal()] = None
     reopened_by: str | None = None
     reopen_count: int
-    resolution_due: datetime
-    reopened_at: datetime
+    resolution_due: Instant
+    reopened_at: Instant
 
 
 @event
@@ -247,7 +247,7 @@ class TicketClosed(TicketEvent):
 
     reason: Literal["resolved", "customer_unknown"] = "resolved"
     closed_by: str | None = None
-    closed_at: datetime
+    closed_at: Instant
 
 
 @event
@@ -258,7 +258,7 @@ class TicketCustomerVerified(TicketEvent):
     description = "The ticket's customer is now known to ticketing."
 
     customer_tier: str = "standard"
-    verified_at: datetime
+    verified_at: Instant
 
 
 @event
@@ -270,7 +270,7 @@ class TicketCustomerChanged(TicketEvent):
 
     previous_customer_id: UUID
     reason: Literal["customers_merged"] = "customers_merged"
-    changed_at: datetime
+    changed_at: Instant
 
 
 __all__ = [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import orjson
 import yaml
@@ -190,3 +191,33 @@ def test_a_definition_every_event_means_the_same_by_is_shared_in_the_document() 
     assert components["FirstProbeV1"]["properties"]["kind"] == {"$ref": "#/components/schemas/Colour"}
     assert components["SecondProbeV1"]["properties"]["paint"] == {"$ref": "#/components/schemas/Colour"}
     assert components["Colour"]["enum"] == ["red"]
+
+
+def test_no_event_type_can_carry_an_instant_without_an_offset() -> None:
+    """A naive datetime would publish "2030-01-01T10:00:00", which its own date-time schema refuses."""
+    from pydantic import TypeAdapter
+
+    naive = datetime(2030, 1, 1, 10)
+    offenders = []
+    checked = 0
+    for model in CATALOG:
+        for name, info in model.model_fields.items():
+            if datetime not in (get_args(info.annotation) or (info.annotation,)):
+                continue
+            constrained = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            checked += 1
+            if TypeAdapter(constrained).validate_python(naive).tzinfo is None:
+                offenders.append(f"{model.event_type} v{model.event_version}.{name}")
+    assert offenders == []
+    assert checked > 40
+
+
+def test_an_instant_given_without_an_offset_is_published_as_utc_and_old_naive_events_still_load() -> None:
+    from shared.contracts.campaigns import CampaignCreated
+
+    created = CampaignCreated(campaign_id="c", name="Spring", objective="upsell", action_kind="offer",
+                              control_group_pct=0, starts_at=datetime(2030, 1, 1, 10))
+    assert created.model_dump(mode="json")["starts_at"] == "2030-01-01T10:00:00Z"
+    stored = {**created.model_dump(mode="json"), "starts_at": "2030-01-01T10:00:00"}  # as the API once stored it
+    assert CATALOG.decode("CampaignCreated", 1, stored).model_dump(mode="json")["starts_at"] == "2030-01-01T10:00:00Z"
+    assert CampaignCreated(**{**stored, "starts_at": "2030-01-01T13:00:00+03:00"}).starts_at == created.starts_at
