@@ -221,3 +221,16 @@ def test_an_instant_given_without_an_offset_is_published_as_utc_and_old_naive_ev
     stored = {**created.model_dump(mode="json"), "starts_at": "2030-01-01T10:00:00"}  # as the API once stored it
     assert CATALOG.decode("CampaignCreated", 1, stored).model_dump(mode="json")["starts_at"] == "2030-01-01T10:00:00Z"
     assert CampaignCreated(**{**stored, "starts_at": "2030-01-01T13:00:00+03:00"}).starts_at == created.starts_at
+
+
+def test_every_published_schema_file_is_valid_json_schema_and_self_contained() -> None:
+    """A subscriber validates with one file: it must be valid 2020-12 and resolve every $ref by itself."""
+    import jsonschema_rs
+
+    files = sorted((REPO_ROOT / "schemas").rglob("*.json"))
+    assert files
+    for path in files:
+        schema = orjson.loads(path.read_bytes())
+        jsonschema_rs.meta.validate(schema)
+        assert all(ref.startswith("#/$defs/") for ref in _refs(schema)), path
+        jsonschema_rs.validator_for(schema, validate_formats=True, offline=True)  # resolves every $ref
