@@ -13,6 +13,12 @@
 #                             Strimzi's own build generates 04x-Crd-*.yaml    -> schemas/crds/strimzi-*.yaml
 #   prometheus-operator, CloudNativePG, External Secrets CRDs
 #                             the CRD YAMLs inside their Go modules (go mod download) -> schemas/crds/
+#   promtool                  the Go module github.com/prometheus/prometheus (go mod download), built with
+#                             its own go.mod as the main module: `go install pkg@version` refuses a
+#                             module whose go.mod has replace/exclude directives, as Prometheus's does
+#                                                                            -> bin/promtool
+#   checkov                   pip (PyPI) into its own virtualenv (its dependencies must not meet the
+#                             project's): the Kubernetes security linter    -> checkov/bin/checkov
 # Each step writes a stamp named after its version, so bumping a version reinstalls just that tool.
 # C360_TOOLS overrides the directory; PYTHON the interpreter whose version the tests run under.
 set -euo pipefail
@@ -29,6 +35,8 @@ STRIMZI_VERSION="0.45.0"
 PROMETHEUS_OPERATOR_VERSION="v0.80.1"
 CNPG_VERSION="v1.25.1"
 EXTERNAL_SECRETS_VERSION="v0.14.4"
+PROMETHEUS_VERSION="v0.305.1"   # the Go module's version of Prometheus 3.5.1 (LTS); go 1.23+
+CHECKOV_VERSION="3.3.30"
 GO_TOOLCHAIN_VERSION="1.24.5"   # only used when no `go` is on PATH
 
 if [[ "${1:-}" == "--print" ]]; then echo "$TOOLS"; exit 0; fi
@@ -140,8 +148,35 @@ install_module_crds() {  # install_module_crds <stamp> <module@version> <path in
   stamp "$key"
 }
 
+install_promtool() {
+  stamped "promtool@$PROMETHEUS_VERSION-2" && [[ -x "$TOOLS/bin/promtool" ]] && return
+  say "building promtool from github.com/prometheus/prometheus@$PROMETHEUS_VERSION (first time only: a few minutes)"
+  local dir; dir="$(go_module_dir "github.com/prometheus/prometheus@$PROMETHEUS_VERSION")"
+  # The module cache is read-only, so the build must not touch go.mod/go.sum (-mod=readonly); the
+  # dependencies are the exact ones Prometheus's go.sum pins.
+  # -buildvcs=false: the module cache may sit inside another git checkout (this one), whose commit
+  # must not be stamped into promtool; the version is the module's.
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
+    -ldflags "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+    -o "$TOOLS/bin/promtool.tmp" ./cmd/promtool)
+  mv "$TOOLS/bin/promtool.tmp" "$TOOLS/bin/promtool"
+  stamp "promtool@$PROMETHEUS_VERSION-2"
+}
+
+install_checkov() {
+  stamped "checkov@$CHECKOV_VERSION" && [[ -x "$TOOLS/checkov/bin/checkov" ]] && return
+  [[ -x "$PYTHON" ]] || die "no Python at $PYTHON: run 'make install' first (or set PYTHON)"
+  say "installing checkov $CHECKOV_VERSION (pip, own virtualenv)"
+  rm -rf "$TOOLS/checkov"
+  "$PYTHON" -m venv "$TOOLS/checkov"
+  "$TOOLS/checkov/bin/python" -m pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  stamp "checkov@$CHECKOV_VERSION"
+}
+
 install_python_validators
 install_kustomize
+install_promtool
+install_checkov
 install_compose_schema
 install_strimzi_crds
 install_module_crds "prometheus-operator@$PROMETHEUS_OPERATOR_VERSION-2" \

@@ -1,8 +1,8 @@
 """Fixtures for the deployment tests: the validation tools, the rendered manifests, the process list.
 
-The tools (kustomize, Kubernetes and CRD schemas, the Compose schema) are installed on first use by
-``deploy/tools/install.sh`` into the git-ignored ``.local/tools/``; a second run finds them and costs
-nothing. A failing install fails the session loudly: these tests never skip.
+The tools (kustomize, Kubernetes and CRD schemas, the Compose schema, promtool, checkov) are
+installed on first use by ``deploy/tools/install.sh`` into the git-ignored ``.local/tools/``; a second
+run finds them and costs nothing. A failing install fails the session loudly: these tests never skip.
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ class Tools:
     @property
     def crds(self) -> Path:
         return self.root / "schemas" / "crds"
+
+    @property
+    def promtool(self) -> Path:
+        return self.root / "bin" / "promtool"
+
+    @property
+    def checkov(self) -> Path:
+        return self.root / "checkov" / "bin" / "checkov"
 
 
 @pytest.fixture(scope="session")
