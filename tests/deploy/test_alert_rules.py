@@ -35,6 +35,11 @@ def test_promtool_accepts_the_rule_file(tools: Tools, rules: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_promtool_accepts_the_compose_prometheus_config(tools: Tools) -> None:
+    result = promtool(tools, "check", "config", REPO / "deploy" / "prometheus" / "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("rule_test", RULE_TESTS, ids=lambda p: p.name)
 def test_the_alert_rules_pass_their_unit_tests(tools: Tools, rule_test: Path) -> None:
     result = promtool(tools, "test", "rules", rule_test)
