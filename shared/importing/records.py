@@ -19,12 +19,36 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from shared.contracts.customer import PaymentMethod, RelationshipType
 
-Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2, description="A decimal string, e.g. \"1890.00\".")]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2, description="A decimal string > 0.")]
+
+def _decimal_string(value: object) -> object:
+    """Money travels as a decimal string: a JSON number would already have lost cents to binary floats."""
+    if not isinstance(value, str):
+        raise ValueError('money must be a decimal string such as "19.90"')
+    return value
+
+
+_MONEY_SCHEMA = {"type": "string", "pattern": r"^[0-9]{1,16}(\.[0-9]{1,2})?$"}
+PositiveMoney = Annotated[
+    Decimal, BeforeValidator(_decimal_string), Field(gt=0, max_digits=18, decimal_places=2),
+    WithJsonSchema({**_MONEY_SCHEMA, "description": 'A decimal string > 0, e.g. "1890.00".'}),
+]
+NonNegativeMoney = Annotated[
+    Decimal, BeforeValidator(_decimal_string), Field(ge=0, max_digits=18, decimal_places=2),
+    WithJsonSchema({**_MONEY_SCHEMA, "description": 'A decimal string >= 0, e.g. "19.90".'}),
+]
 SourceId = Annotated[str, Field(min_length=1, max_length=200, description="The source system's id.")]
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
 TicketKind = Literal["complaint", "question", "incident", "request"]
@@ -62,7 +86,7 @@ class CustomerRecord(_Record):
     birth_date: date | None = None
     timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Istanbul.")
     relationship_type: RelationshipType = "transactional"
-    acquisition_cost: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)] | None = None
+    acquisition_cost: NonNegativeMoney | None = None
     consents: ImportConsents = Field(default_factory=ImportConsents)
 
 
@@ -72,8 +96,8 @@ class ImportOrderLine(BaseModel):
     sku: Annotated[str, Field(min_length=1, max_length=100)]
     category: Annotated[str, Field(min_length=1, max_length=100)]
     quantity: Annotated[int, Field(gt=0, le=100_000)]
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
-    unit_cost: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)] | None = None
+    unit_price: NonNegativeMoney
+    unit_cost: NonNegativeMoney | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         default=None, description="Product name; the sku when absent."
     )
@@ -135,7 +159,7 @@ ImportRecord = Annotated[
     CustomerRecord | OrderRecord | InvoiceRecord | PaymentRecord | TicketRecord | SurveyAnswerRecord,
     Field(discriminator="kind"),
 ]
-RECORD_MODELS: Final = {
+RECORD_MODELS: Final[dict[str, type[BaseModel]]] = {
     "customer": CustomerRecord,
     "order": OrderRecord,
     "invoice": InvoiceRecord,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -114,7 +114,7 @@ async def run_import(
     *,
     rejects: IO[bytes] | None = None,
     batch_size: int = DEFAULT_BATCH,
-    progress: Callable[[int, ImportSummary], None] | None = None,
+    progress: Callable[[int, ImportSummary], Awaitable[None] | None] | None = None,
 ) -> ImportSummary:
     """Import every source; returns the summary. ``progress(rows_done, summary)`` after each chunk."""
     summary = ImportSummary(by_service={name: BatchResult() for name in importers})
@@ -150,7 +150,9 @@ async def run_import(
             rejects.write(b"".join(orjson.dumps(r.model_dump(exclude_none=True)) + b"\n" for r in bad))
             rejects.flush()
         if progress is not None:
-            progress(len(chunk), summary)
+            pending = progress(len(chunk), summary)
+            if pending is not None:
+                await pending
     return summary
 
 

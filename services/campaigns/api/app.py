@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.campaigns.api.imports import router as imports_router
 from services.campaigns.api.metrics import sent_messages_refresher
 from services.campaigns.api.routes import router
 from services.campaigns.application.engine import Engine
@@ -56,7 +57,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
         version="1.0.0",
-        routers=[router, keys_router()],
+        routers=[router, keys_router(), imports_router],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

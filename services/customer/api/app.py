@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.customer.api.imports import router as imports_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
@@ -45,7 +46,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: customer service",
         description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
         version="1.0.0",
-        routers=[router],
+        routers=[router, imports_router],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

@@ -83,6 +83,8 @@ class _Batch:
     customers: dict[UUID, Customer] = field(default_factory=dict)
     customer_times: dict[UUID, datetime] = field(default_factory=dict)
     orders: dict[UUID, Order] = field(default_factory=dict)
+    order_past: dict[UUID, list[tuple[DomainEvent, datetime]]] = field(default_factory=dict)
+    """Each order's events with their moments: an invoice is judged on the order as it was then."""
     invoices: dict[UUID, Invoice] = field(default_factory=dict)
     order_events: list[tuple[DomainEvent, int]] = field(default_factory=list)
     new_orders: set[UUID] = field(default_factory=set)
@@ -213,29 +215,31 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
         changed = [e.entity_id for n in records for e in [known.get(("customer", n.record.source_id))]
                    if e is not None and n.record.kind == "customer" and e.fingerprint != fingerprint(n.record)]
         for customer_id, history in (await _histories(conn, store, changed)).items():
-            rehydrated = Customer.rehydrate(history)
+            rehydrated = Customer.rehydrate(e for e, _ in history)
             rehydrated.merged_into = batch.customers[customer_id].merged_into
             batch.customers[customer_id] = rehydrated
     for stream_id, history in (await _histories(conn, store, [i for i, k in existing.items() if k == "order"])).items():
-        batch.orders[stream_id] = Order.rehydrate(history)
+        batch.orders[stream_id] = Order.rehydrate(e for e, _ in history)
+        batch.order_past[stream_id] = history
     for stream_id, history in (await _histories(conn, store, [i for i, k in existing.items()
                                                                if k == "invoice"])).items():
-        batch.invoices[stream_id] = Invoice.rehydrate(history)
+        batch.invoices[stream_id] = Invoice.rehydrate(e for e, _ in history)
 
 
-async def _histories(conn: asyncpg.Connection, store: EventStore, ids: Sequence[UUID]) -> dict[UUID, list[DomainEvent]]:
-    """Events of many streams in one query (personal fields stay sealed: the decisions never read them)."""
+async def _histories(conn: asyncpg.Connection, store: EventStore,
+                     ids: Sequence[UUID]) -> dict[UUID, list[tuple[DomainEvent, datetime]]]:
+    """Events of many streams (with when they happened) in one query; personal fields stay sealed."""
     if not ids:
         return {}
     rows = await conn.fetch(
-        "select stream_id, event_type, event_version, data from events where stream_id = any($1::text[])"
+        "select stream_id, event_type, event_version, data, occurred_at from events where stream_id = any($1::text[])"
         " order by stream_id, version",
         [str(i) for i in ids],
     )
-    histories: dict[UUID, list[DomainEvent]] = {}
+    histories: dict[UUID, list[tuple[DomainEvent, datetime]]] = {}
     for r in rows:
         histories.setdefault(UUID(r["stream_id"]), []).append(
-            store.catalog.decode(r["event_type"], r["event_version"], r["data"]))
+            (store.catalog.decode(r["event_type"], r["event_version"], r["data"]), r["occurred_at"]))
     return histories
 
 
@@ -394,6 +398,7 @@ def _order_events(batch: _Batch, order: Order, expected: int, events: list[Domai
                   moments: list[datetime]) -> None:
     batch.append(order.id, "order", order.customer_id, expected, events, moments)
     batch.orders[order.id] = order
+    batch.order_past.setdefault(order.id, []).extend(zip(events, moments, strict=True))
     batch.order_events.extend((e, expected + i) for i, e in enumerate(events, start=1))
 
 
@@ -401,9 +406,11 @@ def _decide_invoice(batch: _Batch, record: InvoiceRecord, entry: ledger.LedgerEn
                     order_id: UUID) -> str:
     if entry is not None:
         raise _Refused("an imported invoice cannot change (amount and due date are fixed once issued)")
-    order = batch.orders.get(order_id)
-    if order is None:
+    past = batch.order_past.get(order_id)
+    if past is None:
         raise _Refused(f"order of order_source_id {record.order_source_id!r} is not in the event store")
+    # Invoiced before it was returned or cancelled: the order as it stood when the invoice was issued.
+    order = Order.rehydrate([past[0][0], *(e for e, at in past[1:] if at <= record.occurred_at)])
     invoice = Invoice.issue(invoice_id=ledger.entity_id("invoice", record.source_id), order=order,
                             due_date=record.due_date, now=record.occurred_at)
     [issued] = invoice.pull_events()
@@ -499,10 +506,13 @@ async def _save_orders(conn: asyncpg.Connection, batch: _Batch) -> None:
     if fresh:
         placed = {e.order_id: e for e, _ in batch.order_events if isinstance(e, OrderPlaced)}
         times: dict[tuple[UUID, str], datetime] = {}
+        latest: dict[UUID, datetime] = {}
         for event, _ in batch.order_events:
             at = _status_time(event)
             if at is not None:
-                times[(event.order_id, event.event_type)] = at  # type: ignore[attr-defined]
+                order_id: UUID = event.order_id  # type: ignore[attr-defined]
+                times[(order_id, event.event_type)] = at
+                latest[order_id] = max(at, latest.get(order_id, at))
         rows = []
         for o in fresh:
             p = placed[o.id]
@@ -510,7 +520,7 @@ async def _save_orders(conn: asyncpg.Connection, batch: _Batch) -> None:
                          p.cost, p.margin, p.currency, p.channel, p.placed_at,
                          times.get((o.id, "OrderShipped")), times.get((o.id, "OrderDelivered")),
                          times.get((o.id, "OrderCancelled")), times.get((o.id, "OrderReturned")), o.version,
-                         max(t for t in (p.placed_at, *(v for (i, _), v in times.items() if i == o.id)))))
+                         max(p.placed_at, latest.get(o.id, p.placed_at))))
         await conn.executemany(
             """insert into orders (id, customer_id, status, lines, total, cost, margin, currency, channel, placed_at,
                                    shipped_at, delivered_at, cancelled_at, returned_at, version, updated_at)

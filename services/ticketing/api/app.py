@@ -17,6 +17,7 @@ from shared.web import create_service_app, kafka_check, postgres_check
 from ..application.handlers import TicketingPolicy
 from ..config import TicketingSettings
 from ..consumers.customers import CustomerReplicaProjector
+from .imports import router as imports_router
 from .metrics import ticketing_metrics
 from .routes import router
 
@@ -57,7 +58,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         description="Complaints and support tickets: an owner from the first contact, SLA clocks, escalation, "
         "conversation history and root cause.",
         version="1.0.0",
-        routers=[router, keys_router()],
+        routers=[router, keys_router(), imports_router],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),
