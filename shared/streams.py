@@ -5,7 +5,9 @@ each whole fetch goes straight to ``shared.consumer.BatchProcessor`` through the
 (``shared.batch_transport``, ADR 0008): every message is unacknowledged until the processor has
 decoded, dead-lettered, deduplicated and applied the batch in one transaction, so offsets are
 committed only after it and a rebalance waits for it. ``transport="stream"`` keeps the earlier path
-(an agent taking ``take_events`` batches) for A/B benchmarks.
+(an agent taking ``take_events`` batches) for A/B benchmarks. A projector with an
+``on_partitions_revoked(partitions)`` method has it called on every revocation, once the batch in
+flight is done (to drop per-customer caches).
 
 Run one with ``c360 worker <service> <name>``; tests start the same app inside their event loop
 with ``ProjectionWorker.start()``.
@@ -142,6 +144,16 @@ class ProjectionWorker:
         async def run_batches(stream: Any) -> None:
             async for events in stream.take_events(self.batch_size, within=self.batch_window):
                 await self.handle([_raw(e) for e in events])
+
+        async def partitions_revoked(sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            # After the batch in flight finished (Faust waits for it): a projector holding
+            # per-customer memory may drop what it no longer owns.
+            revoked = set(args[0]) if args else set()
+            forget = getattr(self.projector, "on_partitions_revoked", None)
+            if forget is not None and revoked:
+                forget(revoked)
+
+        app.on_partitions_revoked.connect(partitions_revoked)
 
         if isinstance(app, BatchApp):
             app.batch_handler = self.handle

@@ -185,7 +185,12 @@ async def test_a_rebalance_waits_for_the_batch_in_flight_and_commits_it_before_h
     topic, = make_topics("things", partitions=2)
     entered, release = asyncio.Event(), asyncio.Event()
 
+    revocations: list[set[Any]] = []
+
     class HoldsItsFirstBatch(TotalsProjector):
+        def on_partitions_revoked(self, partitions: set[Any]) -> None:
+            revocations.append(set(partitions))
+
         async def apply(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
             await super().apply(conn, events)
             if not release.is_set():
@@ -217,6 +222,7 @@ async def test_a_rebalance_waits_for_the_batch_in_flight_and_commits_it_before_h
         await asyncio.wait_for(joining, timeout=60)
         await eventually(lambda: totals(pool), until=lambda t: t == expected, timeout=60)
         assert first.app.consumer_generation_id > generation
+        assert revocations and revocations[0] >= set(first.app.consumer.assignment()), "the projector heard them go"
         assert first.app.consumer.assignment() and second.app.consumer.assignment()
         await wait_until_committed_to_the_end(kafka_bootstrap, first.group_id, topic)
         stats = [w.processor.stats for w in (first, second) if w.processor is not None]
