@@ -192,14 +192,17 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
                 continue  # refused when decided, with the domain's reason
     if emails or phones:
         rows = await conn.fetch(
-            """select coalesce(merged_into, id) as id, email, phone from customers
-               where email = any($1::text[]) or phone = any($2::text[])""",
+            """select coalesce(c.merged_into, c.id) as id, c.email, c.phone, s.status
+               from customers c join customers s on s.id = coalesce(c.merged_into, c.id)
+               where c.email = any($1::text[]) or c.phone = any($2::text[])""",
             sorted(emails), sorted(phones))
         for r in rows:
             if r["email"]:
                 batch.emails[r["email"]] = r["id"]
             if r["phone"]:
                 batch.phones[r["phone"]] = r["id"]
+            # A linked customer is the one the records are then about: orders need its status.
+            batch.customers[r["id"]] = _known_customer(r["id"], None, r["status"])
     existing = {e.entity_id: e.kind for e in known.values()}
     if not existing:
         return
@@ -207,10 +210,7 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
     if customers:
         links = await conn.fetch("select id, merged_into, status from customers where id = any($1)", customers)
         for r in links:
-            customer = Customer.rehydrate(())
-            customer.id, customer.merged_into = r["id"], r["merged_into"]
-            customer.status = "erased" if r["status"] == "erased" else "active"
-            batch.customers[r["id"]] = customer
+            batch.customers[r["id"]] = _known_customer(r["id"], r["merged_into"], r["status"])
         # Customers whose record changed (a delta) need their full state: rehydrate them.
         changed = [e.entity_id for n in records for e in [known.get(("customer", n.record.source_id))]
                    if e is not None and n.record.kind == "customer" and e.fingerprint != fingerprint(n.record)]
@@ -224,6 +224,14 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
     for stream_id, history in (await _histories(conn, store, [i for i, k in existing.items()
                                                                if k == "invoice"])).items():
         batch.invoices[stream_id] = Invoice.rehydrate(e for e, _ in history)
+
+
+def _known_customer(customer_id: UUID, merged_into: UUID | None, status: str) -> Customer:
+    """A customer as far as ordering needs it (active, merged or erased), from its read row."""
+    customer = Customer.rehydrate(())
+    customer.id, customer.merged_into = customer_id, merged_into
+    customer.status = "erased" if status == "erased" else "active"
+    return customer
 
 
 async def _histories(conn: asyncpg.Connection, store: EventStore,
