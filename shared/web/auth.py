@@ -210,6 +210,43 @@ async def optional_principal(
     return await current_principal(request, credentials)
 
 
+async def authenticate_before_refusing(request: Request, principal: Principal | None) -> None:
+    """Authentication comes first: on a route that needs a token, a caller without one gets the 401.
+
+    Dependencies that check request headers (``If-Match``, ``Idempotency-Key``) call this before
+    refusing a malformed value, so an anonymous client learns it must authenticate, not how our
+    headers are shaped, whatever order the route declares its parameters in. An invalid token never
+    gets here: ``optional_principal`` already answered 401.
+    """
+    if principal is None and route_requires_authentication(request.scope.get("route")):
+        raise MissingToken("A bearer token is required.")
+
+
+def route_requires_authentication(route: Any) -> bool:
+    """Whether ``route`` (a FastAPI ``APIRoute``) depends on ``current_principal``, e.g. through ``require``."""
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return False
+    cached = _ROUTES_WITH_AUTH.get(id(dependant))
+    if cached is None:
+        cached = _depends_on(dependant, current_principal)
+        _ROUTES_WITH_AUTH[id(dependant)] = cached
+    return cached
+
+
+_ROUTES_WITH_AUTH: dict[int, bool] = {}
+
+
+def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    pending = list(dependant.dependencies)
+    while pending:
+        child = pending.pop()
+        if child.call is call:
+            return True
+        pending.extend(child.dependencies)
+    return False
+
+
 def require(*scopes: str, allow_self: bool = False) -> Callable[..., Awaitable[Principal]]:
     """Dependency factory: a caller holding every one of ``scopes``.
 

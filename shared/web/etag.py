@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from shared.errors import PlatformError, PreconditionFailed, PreconditionRequired
+from shared.web.auth import Principal, authenticate_before_refusing, optional_principal
 
 IF_MATCH_HEADER: Final = "If-Match"
+IF_MATCH_PATTERN: Final = r'^(\*|(W/)?"(0|[1-9][0-9]{0,18})")$'
+"""What the document says an ``If-Match`` may be: what ``parse_if_match`` accepts (it also trims spaces)."""
 _ETAG = re.compile(r'(?:W/)?"(0|[1-9][0-9]{0,18})"')
 
 
@@ -58,24 +61,40 @@ def ensure_version_matches(expected: int | None, current: int) -> None:
         )
 
 
+async def _parse_after_authentication(
+    request: Request, principal: Principal | None, value: str | None
+) -> int | None:
+    try:
+        return parse_if_match(value)
+    except MalformedIfMatchError:
+        await authenticate_before_refusing(request, principal)
+        raise
+
+
 async def if_match(
+    request: Request,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
     value: Annotated[
         str | None,
-        Header(alias=IF_MATCH_HEADER, description='The ETag you last read, e.g. "7"; "*" for any.'),
+        Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
+               description='The ETag you last read, e.g. "7"; "*" for any.'),
     ] = None,
 ) -> int | None:
     """Dependency: the ``If-Match`` version, or ``None`` when absent or ``*``."""
-    return parse_if_match(value)
+    return await _parse_after_authentication(request, principal, value)
 
 
 async def require_if_match(
+    request: Request,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
     value: Annotated[
         str | None,
-        Header(alias=IF_MATCH_HEADER, description='Required: the ETag you last read, e.g. "7".'),
+        Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
+               description='Required: the ETag you last read, e.g. "7".'),
     ] = None,
 ) -> int:
     """Dependency: the ``If-Match`` version; a missing header (or ``*``) is a 428 problem."""
-    version = parse_if_match(value)
+    version = await _parse_after_authentication(request, principal, value)
     if version is None:
         raise PreconditionRequired(
             'This operation requires an If-Match header naming the version you read, e.g. "7".',

@@ -24,11 +24,14 @@ from typing import Annotated, Final
 from fastapi import Depends, Header, Request
 
 from shared.errors import InvalidInput
-from shared.web.auth import Principal, optional_principal
+from shared.web.auth import Principal, authenticate_before_refusing, optional_principal
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 MAX_KEY_LENGTH: Final = 255
-_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+"""What the document says a key may be, exactly what ``validate_key`` accepts: 1-255 printable ASCII
+characters, not starting or ending with a space (HTTP trims those, so the key would not survive)."""
+_VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _ANONYMOUS: Final = "anonymous"
 
 
@@ -55,7 +58,7 @@ def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> st
 
 def validate_key(value: str) -> str:
     """Return ``value`` when it is 1..255 printable ASCII characters; else raise ``InvalidInput`` (422)."""
-    if not _VALID_KEY.fullmatch(value) or not value.strip():
+    if not _VALID_KEY.fullmatch(value):
         raise InvalidInput(
             f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             header=IDEMPOTENCY_HEADER,
@@ -70,6 +73,7 @@ async def idempotency_request(
         str | None,
         Header(
             alias=IDEMPOTENCY_HEADER,
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN},
             description="Repeat a create safely: the same key and body return the first answer.",
         ),
     ] = None,
@@ -77,7 +81,11 @@ async def idempotency_request(
     """Dependency: the request's ``IdempotencyRequest``, or ``None`` when no key was sent."""
     if key is None:
         return None
-    validate_key(key)
+    try:
+        validate_key(key)
+    except InvalidInput:
+        await authenticate_before_refusing(request, principal)
+        raise
     body = await request.body()
     route = request.scope.get("route")
     route_path = getattr(route, "path", None) or request.url.path

@@ -302,6 +302,11 @@ def _issue(error: Any) -> dict[str, Any]:
 def _http_problem(exc: HTTPException, scope: Scope, instance: str) -> Response:
     status = exc.status_code
     headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = allowed_methods(scope)
+        if allowed:
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["Allow"] = ", ".join(allowed)
     if status < 400 or status in (204, 304):
         return Response(status_code=status, headers=headers)
     known = _KNOWN_STATUS.get(status)
@@ -318,6 +323,46 @@ def _http_problem(exc: HTTPException, scope: Scope, instance: str) -> Response:
     return problem_response(
         status=status, title=title, slug=slug, detail=detail, instance=instance, headers=headers
     )
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method the API serves at the request's path, for a 405's ``Allow`` header.
+
+    Starlette answers 405 from the first route whose path matched, so it names only that route's
+    methods; FastAPI registers one route per method (``GET`` and ``PATCH`` of ``/v1/customers/{id}``
+    are two routes), and a client would be told the path serves less than it does. The answer is
+    read from the app's own OpenAPI document, the most specific path template first (a literal
+    ``/v1/customers/duplicates`` before ``/v1/customers/{customer_id}``), exactly as a client reads it.
+    Empty for paths the document does not describe (the caller then keeps Starlette's answer).
+    """
+    app = scope.get("app")
+    openapi = getattr(app, "openapi", None)
+    if openapi is None:
+        return []
+    table = _ALLOW_TABLES.get(id(app))
+    if table is None:
+        table = _allow_table(openapi())
+        _ALLOW_TABLES[id(app)] = table
+    path = scope.get("path", "")
+    for templates in table:
+        methods = {m for pattern, served in templates if pattern.fullmatch(path) for m in served}
+        if methods:
+            return sorted(methods)
+    return []
+
+
+_ALLOW_TABLES: dict[int, list[list[tuple[re.Pattern[str], frozenset[str]]]]] = {}
+_HTTP_METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allow_table(document: Mapping[str, Any]) -> list[list[tuple[re.Pattern[str], frozenset[str]]]]:
+    """Path templates as regexes with their methods, grouped by how many parameters they have."""
+    groups: dict[int, list[tuple[re.Pattern[str], frozenset[str]]]] = {}
+    for template, item in document.get("paths", {}).items():
+        methods = frozenset(m.upper() for m in item if m in _HTTP_METHODS)
+        pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+        groups.setdefault(template.count("{"), []).append((pattern, methods))
+    return [groups[count] for count in sorted(groups)]
 
 
 def _default_detail(status: int, scope: Scope, headers: Mapping[str, str], instance: str) -> str:
