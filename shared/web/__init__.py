@@ -11,7 +11,7 @@
 - ``postgres_check`` / ``kafka_check``: ready-made readiness checks
 """
 
-from shared.web.app import Lifespan, ServiceApp, create_service_app
+from shared.web.app import DocumentedRouter, Lifespan, OpenApiRefiner, ServiceApp, create_service_app
 from shared.web.auth import (
     KNOWN_SCOPES,
     InsufficientScope,
@@ -54,6 +54,7 @@ from shared.web.problems import (
 __all__ = [
     "KNOWN_SCOPES",
     "PROBLEM_MEDIA_TYPE",
+    "DocumentedRouter",
     "IdempotencyKey",
     "IdempotencyRequest",
     "IfMatch",
@@ -64,6 +65,7 @@ __all__ = [
     "Lifespan",
     "MalformedIfMatchError",
     "MissingToken",
+    "OpenApiRefiner",
     "PlatformMetrics",
     "Principal",
     "Problem",

@@ -39,6 +39,22 @@ from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_han
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 """A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
 
+OpenApiRefiner = Callable[[FastAPI, dict[str, Any]], None]
+"""Completes the OpenAPI document with what only the configured app knows (e.g. allowed values)."""
+
+
+class DocumentedRouter(APIRouter):
+    """An ``APIRouter`` whose routes' limits may depend on configuration, stated in the document.
+
+    A limit the server enforces from settings (the configured transfer reasons, say) belongs in the
+    OpenAPI document as much as a field's length does; ``openapi_refiners`` are run on the document
+    once, with the app (and so its ``state.settings``), when ``create_service_app`` built it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.openapi_refiners: list[OpenApiRefiner] = []
+
 _PROBLEM_REF: Final = "#/components/schemas/Problem"
 _FASTAPI_VALIDATION_SCHEMAS: Final = ("HTTPValidationError", "ValidationError")
 
@@ -51,10 +67,15 @@ class ServiceApp(FastAPI):
     ``/docs`` always has an Authorize button.
     """
 
+    openapi_refiners: Sequence[OpenApiRefiner] = ()
+
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document, built once and cached."""
         if self.openapi_schema is None:
-            self.openapi_schema = _with_problem_responses(super().openapi())
+            document = _with_problem_responses(_parameters_without_null(super().openapi()))
+            for refine in self.openapi_refiners:
+                refine(self, document)
+            self.openapi_schema = document
         return self.openapi_schema
 
 
@@ -93,6 +114,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    app.openapi_refiners = [r for router in routers for r in getattr(router, "openapi_refiners", ())]
     from shared.observability import consumer_lag_refresher, outbox_refresher
 
     app.state.metrics_refreshers = [
@@ -152,6 +174,31 @@ async def _close_checks(checks: Iterable[ReadinessCheck]) -> None:
         else:
             # Closing a blocking client (kafka-python) blocks too: keep it off the event loop.
             await loop.run_in_executor(None, close)
+
+
+def _parameters_without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter or header is left out, never sent as ``null``: drop that branch.
+
+    FastAPI documents ``str | None = None`` as ``anyOf [string, null]``; on the wire "null" would be
+    the four-letter string, which the server does not read as "absent". The document says what is
+    really accepted: the non-null schema, with ``required: false``.
+    """
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", ()):
+                parameter_schema = parameter.get("schema", {})
+                branches = parameter_schema.get("anyOf")
+                if not branches or {"type": "null"} not in branches:
+                    continue
+                rest = [b for b in branches if b != {"type": "null"}]
+                del parameter_schema["anyOf"]
+                if len(rest) == 1:
+                    parameter_schema.update({k: v for k, v in rest[0].items() if k not in parameter_schema})
+                else:
+                    parameter_schema["anyOf"] = rest
+    return schema
 
 
 def _with_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:

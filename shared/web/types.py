@@ -40,6 +40,10 @@ POSITIVE_MONEY_PATTERN: Final = r"^([1-9][0-9]{0,15}(\.[0-9]{1,2})?|0\.(0[1-9]|[
 """At most 16 integer digits and 2 decimals (``numeric(18, 2)``); no leading zeros, no exponent."""
 
 
+CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]{1,500}={0,2}$"
+"""A page cursor: the opaque base64url token a list answered in ``next_cursor`` (only those are valid)."""
+
+
 def _instant_text(value: Any) -> Any:
     if isinstance(value, datetime):
         return value

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from services.analytics.api import schemas
-from services.analytics.api.deps import Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
+from services.analytics.api.deps import Cursor, Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
 from shared.web.types import Instant
@@ -40,7 +40,7 @@ async def customer_timeline(
     pool: Pool,
     type: Annotated[list[str] | None, Query(description="Only these event types (repeatable).")] = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every event of every domain for the customer, newest first."""
     async with pool.acquire() as conn:
@@ -57,7 +57,7 @@ async def list_customers(
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Name prefix or customer id.")] = None,
     sort: schemas.SortName = "-clv",
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Customers by segment, lifecycle stage, churn band or name, sorted (by CLV by default)."""
     async with pool.acquire() as conn:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from shared.web import Principal, require
+from shared.web.types import CURSOR_PATTERN
 
 Reader = Annotated[Principal, Depends(require("customers:read"))]
 Writer = Annotated[Principal, Depends(require("customers:write"))]
@@ -19,4 +20,8 @@ KeyReader = Annotated[Principal, Depends(require("keys:read"))]
 SelfOnly = Annotated[Principal, Depends(require("self", allow_self=True))]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Cursor = Annotated[str | None, Query(max_length=500, description="The next_cursor of the previous page.")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=500, pattern=CURSOR_PATTERN,
+          description="The next_cursor of the previous page (an opaque token; start without it)."),
+]

@@ -6,21 +6,40 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared.errors import Forbidden, NotFound
 from shared.idempotency import REPLAY_HEADER
-from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
 
 from ..application import handlers, queries
+from ..config import TicketingSettings
 from ..domain.sla import SlaPolicy
 from . import schemas
 from .deps import Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
 from .metrics import TicketingMetrics
 
-router = APIRouter(prefix="/v1")
+router = DocumentedRouter(prefix="/v1")
+
+
+def _configured_vocabulary(app: FastAPI, document: dict[str, Any]) -> None:
+    """The document lists the transfer reasons and root causes this deployment accepts (settings)."""
+    settings = app.state.settings
+    rules = (settings if isinstance(settings, TicketingSettings) else TicketingSettings()).rules
+    schemas = document.get("components", {}).get("schemas", {})
+    for model, field, allowed in (("TicketTransfer", "reason", rules.transfer_reasons),
+                                  ("TicketResolve", "root_cause", rules.root_causes)):
+        prop = schemas.get(model, {}).get("properties", {}).get(field)
+        if prop is None:
+            continue
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("type") == "string":
+                branch["enum"] = list(allowed)
+
+
+router.openapi_refiners.append(_configured_vocabulary)
 
 
 def _now(request: Request) -> datetime:

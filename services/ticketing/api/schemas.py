@@ -130,10 +130,19 @@ class Targets(BaseModel):
     resolution_minutes: int = Field(gt=0, le=525_600)
 
 
+def _tiers_schema(schema: dict[str, Any]) -> None:
+    """``standard`` is required and names every priority; other tiers override some (JSON Schema says so)."""
+    row = schema.get("additionalProperties", {})
+    schema["properties"] = {"standard": {**row, "required": ["low", "normal", "high", "urgent"],
+                                         "description": "Targets for every priority; other tiers fall back "
+                                                        "to these."}}
+    schema["required"] = ["standard"]
+
+
 class SlaPolicyBody(_Body):
     """``{tier: {priority: targets}}``; ``standard`` must name every priority."""
 
-    tiers: dict[str, dict[Priority, Targets]]
+    tiers: dict[str, dict[Priority, Targets]] = Field(json_schema_extra=_tiers_schema)
 
     @field_validator("tiers")
     @classmethod
