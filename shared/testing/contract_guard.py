@@ -165,6 +165,8 @@ class ContractGuard:
 
     def check(self, names: Iterable[str] | None = None) -> list[str]:
         """Check the rows written since the last look (all watched databases by default); the problems."""
+        if not self._watches:
+            return []  # most unit tests: no database, no thread
         return _run_in_thread(self.check_async(names))
 
     async def check_async(self, names: Iterable[str] | None = None) -> list[str]:
@@ -182,13 +184,16 @@ class ContractGuard:
     async def _check_database(self, name: str, watch: _Watch) -> list[str]:
         try:
             conn = await asyncpg.connect(watch.dsn, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return []  # the server is down (a chaos test) or the database is gone: look again later
+        except asyncpg.InvalidCatalogNameError:
+            self.forget([name])  # dropped by other means than the plugin
+            return []
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.OperatorInterventionError):
+            return []  # the server is down or starting (a chaos test): look again later
         try:
             with watch.lock:
                 return await self._read(name, watch, conn)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return []
+        except (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.OperatorInterventionError):
+            return []  # the server went down or the database is being dropped meanwhile: not a finding
         finally:
             await conn.close()
 
