@@ -1,7 +1,7 @@
 """Imported history never fires marketing; live events after the import still do.
 
 The campaigns engine is fed through the consumer kit's real decode + inbox path, with envelopes as
-the relay publishes them: imported ones carry the ``ce_c360history`` header (ADR 0008).
+the relay publishes them: imported ones carry the ``ce_c360history`` header (ADR 0009).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class SignalAppend:
     expected_version: int
     events: Sequence[DomainEvent]
     history: bool = False
-    """Derived from imported history only (ADR 0008): marked ``c360history`` so no campaign reacts to it."""
+    """Derived from imported history only (ADR 0009): marked ``c360history`` so no campaign reacts to it."""
 
 
 async def append_signals(

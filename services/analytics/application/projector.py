@@ -154,7 +154,7 @@ class _Batch:
     live: set[str] = field(default_factory=set)
     imported: set[str] = field(default_factory=set)
     """Owners with live / imported-history events in the batch: signals of owners with only the latter are
-    marked as history (ADR 0008), so no campaign reacts to them."""
+    marked as history (ADR 0009), so no campaign reacts to them."""
 
 
 class AnalyticsProjector:

@@ -119,7 +119,7 @@ async def handle_event(
 ) -> None:
     """Everything one consumed event causes, in the caller's transaction.
 
-    ``history`` (the envelope's ``c360history`` extension: an imported past, ADR 0008) updates what
+    ``history`` (the envelope's ``c360history`` extension: an imported past, ADR 0009) updates what
     the engine knows about the customer and nothing else: no offer for a 2019 order, no survey for a
     2020 ticket, no delayed trigger, no attribution.
     """

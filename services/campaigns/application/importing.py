@@ -1,4 +1,4 @@
-"""Import use case: an enterprise's past survey answers as this service's events (issue 18, ADR 0008).
+"""Import use case: an enterprise's past survey answers as this service's events (issue 18, ADR 0009).
 
 An imported answer is judged by the same rule as a live one (``domain.surveys.answer_survey``: the
 score range of its kind, NPS category from the score) against a survey standing for the one the

@@ -1,4 +1,4 @@
-"""Import use case: an enterprise's past tickets as this service's own events (issue 18, ADR 0008).
+"""Import use case: an enterprise's past tickets as this service's own events (issue 18, ADR 0009).
 
 Each ticket record is decided by the ``Ticket`` aggregate exactly as live commands would be, with the
 source's times as ``now``: ``open`` at ``occurred_at``; for a resolved or closed ticket, its owner
