@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bench import endtoend, eventstore, memory, projection, readapi, rebuild, relay, scale, startup
+from bench import endtoend, eventstore, importer, memory, projection, readapi, rebuild, relay, scale, startup
 from bench.report import DOCS_PAGE, RESULTS_DIR, Figure, Progress, docs_page, load, print_table, save
 from bench.setup import Size
 
@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "endtoend": Benchmark(endtoend.run, endtoend.SIZE),
     "memory": Benchmark(memory.run, memory.SIZE),
     "startup": Benchmark(startup.run, startup.SIZE),
+    "importer": Benchmark(importer.run, importer.SIZE),
 }
 
 
