@@ -100,6 +100,11 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("analytics", "GET", "/v1/kpis/service"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/campaigns"): "analytics:read",
     ("analytics", "GET", "/v1/event-types"): "analytics:read",
+    ("customer", "POST", "/v1/imports"): ADMIN,
+    ("customer", "GET", "/v1/imports/{job_id}"): ADMIN,
+    ("customer", "POST", "/v1/imports/batches"): ADMIN,
+    ("ticketing", "POST", "/v1/imports/batches"): ADMIN,
+    ("campaigns", "POST", "/v1/imports/batches"): ADMIN,
 }
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id", "errors"}
@@ -155,7 +160,7 @@ def seeded(api_platform: RunningPlatform) -> Seeded:
         params={
             "customer_id": a["id"], "order_id": order["id"], "invoice_id": invoice["id"], "ticket_id": ticket["id"],
             "campaign_id": campaign[0]["id"] if campaign else str(uuid.uuid4()), "subject": a["id"],
-            "survey_id": str(uuid.uuid4()), "doomed": doomed["id"],
+            "survey_id": str(uuid.uuid4()), "doomed": doomed["id"], "job_id": str(uuid.uuid4()),
         },
         secrets=[email, name, "+905321234567", f"Private matter {run}"],
         customer_a=a["id"], customer_b=b["id"],
