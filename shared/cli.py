@@ -184,6 +184,12 @@ def cmd_dlq(args: argparse.Namespace) -> None:
         print(f"{verb} {done} record(s) from {topic}; {skipped} skipped")
 
 
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    from services.analytics.rebuild import main as rebuild_analytics
+
+    rebuild_analytics(args.options)
+
+
 def cmd_processes(args: argparse.Namespace) -> None:
     for service in _available_services():
         print(f"{service.name}-api\tc360 api {service.name}")
@@ -237,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count what would be replayed")
     p.add_argument("--from-beginning", action="store_true", help="replay everything, not only what is new")
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("rebuild", help="rebuild a projection's read models from the topics, then swap them in")
+    p.add_argument("projection", choices=["analytics"], help="the projection (analytics: the 360 and its KPIs)")
+    p.add_argument("options", nargs=argparse.REMAINDER, help="passed on (--no-swap, --method set|replay, --batch N)")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("processes", help="list the processes 'make up' starts")
     p.set_defaults(func=cmd_processes)

@@ -514,16 +514,26 @@ async def record_holdouts(conn: asyncpg.Connection, rows: Sequence[tuple[str, st
 
 
 async def convert_holdouts(conn: asyncpg.Connection, orders: Sequence[tuple[str, datetime]]) -> None:
-    """Orders by held-out customers within 30 days count as control-group conversions (once each)."""
+    """Orders by held-out customers within 30 days count as control-group conversions (once each).
+
+    The earliest qualifying order converts (on its day), whatever else the same batch holds: a
+    batch, or a rebuild's much larger one, gives the same day as orders arriving one by one.
+    """
     if not orders:
         return
     await conn.execute(
-        """with converted as (
+        """with first_orders as (
+               select distinct on (h.customer_id, h.campaign_id) h.customer_id, h.campaign_id, o.placed_at
+               from campaign_holdouts h
+               join unnest($1::uuid[], $2::timestamptz[]) as o(customer_id, placed_at)
+                 on h.customer_id = o.customer_id and not h.converted
+                and o.placed_at >= h.held_out_at and o.placed_at < h.held_out_at + interval '30 days'
+               order by h.customer_id, h.campaign_id, o.placed_at),
+           converted as (
                update campaign_holdouts h set converted = true
-               from unnest($1::uuid[], $2::timestamptz[]) as o(customer_id, placed_at)
-               where h.customer_id = o.customer_id and not h.converted
-                 and o.placed_at >= h.held_out_at and o.placed_at < h.held_out_at + interval '30 days'
-               returning h.campaign_id, (o.placed_at at time zone 'UTC')::date as day),
+               from first_orders f
+               where h.customer_id = f.customer_id and h.campaign_id = f.campaign_id
+               returning h.campaign_id, (f.placed_at at time zone 'UTC')::date as day),
            totals as (
                update campaign_stats c set control_conversions = c.control_conversions + n.count
                from (select campaign_id, count(*) from converted group by campaign_id) n
