@@ -32,12 +32,11 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Coroutine, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import jsonschema_rs
@@ -49,7 +48,6 @@ from shared.catalog import CATALOG, Catalog, parse_ce_type
 from shared.schemagen import channel_types
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 
@@ -84,7 +82,8 @@ class _Watch:
     outbox_low: int = 0
     outbox_seen: set[int] = field(default_factory=set)
     outbox_candidate: tuple[int, frozenset[str]] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    conn: asyncpg.Connection | None = None
+    """Kept open between looks (on the guard's own loop): a connection per look would cost more than the look."""
 
 
 class ContractGuard:
@@ -96,6 +95,8 @@ class ContractGuard:
         self._watches: dict[str, _Watch] = {}
         self._validators: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._checking: asyncio.Lock | None = None
         self.events_checked = 0
         self.records_checked = 0
         self.seconds = 0.0
@@ -109,10 +110,27 @@ class ContractGuard:
             self._watches.setdefault(name, _Watch(dsn))
 
     def forget(self, names: Iterable[str]) -> None:
-        """Stop checking these databases (they are being dropped)."""
+        """Stop checking these databases (they are being dropped); closes the guard's connections to them."""
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._forget(list(names)), self._loop).result(timeout=30)
+        else:
+            with self._lock:
+                for name in names:
+                    self._watches.pop(name, None)
+
+    async def _forget(self, names: list[str]) -> None:
         with self._lock:
-            for name in names:
-                self._watches.pop(name, None)
+            gone = [self._watches.pop(name) for name in names if name in self._watches]
+        for watch in gone:
+            await _close(watch)
+
+    def close(self) -> None:
+        """Close every connection and stop the guard's loop (end of the session)."""
+        if self._loop is None:
+            return
+        self.forget(self.watched())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop = None
 
     def watched(self) -> list[str]:
         with self._lock:
@@ -166,10 +184,31 @@ class ContractGuard:
     def check(self, names: Iterable[str] | None = None) -> list[str]:
         """Check the rows written since the last look (all watched databases by default); the problems."""
         if not self._watches:
-            return []  # most unit tests: no database, no thread
-        return _run_in_thread(self.check_async(names))
+            return []  # most unit tests: no database, no work
+        return asyncio.run_coroutine_threadsafe(self._check(names), self._guard_loop()).result()
 
     async def check_async(self, names: Iterable[str] | None = None) -> list[str]:
+        """``check`` for callers inside an event loop (the plugin's database factory)."""
+        if not self._watches:
+            return []
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._check(names), self._guard_loop()))
+
+    def _guard_loop(self) -> asyncio.AbstractEventLoop:
+        """The guard's own loop in a daemon thread: its connections outlive the tests' loops."""
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="contract-guard", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    async def _check(self, names: Iterable[str] | None) -> list[str]:
+        if self._checking is None:
+            self._checking = asyncio.Lock()  # created on the guard's loop, which runs every look
+        async with self._checking:
+            return await self._check_watched(names)
+
+    async def _check_watched(self, names: Iterable[str] | None) -> list[str]:
         with self._lock:
             chosen = list(self._watches.items()) if names is None else [
                 (n, self._watches[n]) for n in names if n in self._watches
@@ -182,20 +221,20 @@ class ContractGuard:
         return problems
 
     async def _check_database(self, name: str, watch: _Watch) -> list[str]:
+        if watch.conn is None or watch.conn.is_closed():
+            try:
+                watch.conn = await asyncpg.connect(watch.dsn, timeout=5)
+            except asyncpg.InvalidCatalogNameError:
+                with self._lock:
+                    self._watches.pop(name, None)  # dropped by other means than the plugin
+                return []
+            except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.OperatorInterventionError):
+                return []  # the server is down or starting (a chaos test): look again later
         try:
-            conn = await asyncpg.connect(watch.dsn, timeout=5)
-        except asyncpg.InvalidCatalogNameError:
-            self.forget([name])  # dropped by other means than the plugin
-            return []
-        except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.OperatorInterventionError):
-            return []  # the server is down or starting (a chaos test): look again later
-        try:
-            with watch.lock:
-                return await self._read(name, watch, conn)
+            return await self._read(name, watch, watch.conn)
         except (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.OperatorInterventionError):
-            return []  # the server went down or the database is being dropped meanwhile: not a finding
-        finally:
-            await conn.close()
+            await _close(watch)  # the server went down or the database is being dropped: not a finding
+            return []
 
     async def _read(self, name: str, watch: _Watch, conn: asyncpg.Connection) -> list[str]:
         problems: list[str] = []
@@ -280,10 +319,10 @@ def _explain(error: Any) -> str:
     return f"{'; '.join(dict.fromkeys(reasons))} (no alternative of {error.kind.name} matches)"
 
 
-def _run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on a fresh loop in a worker thread: callers may be inside a running loop (or Playwright's)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+async def _close(watch: _Watch) -> None:
+    if watch.conn is not None:
+        conn, watch.conn = watch.conn, None
+        conn.terminate()
 
 
 _ACTIVE: ContractGuard | None = None

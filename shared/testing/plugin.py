@@ -52,6 +52,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = contract_guard.active()
+    if guard is not None:
+        guard.close()
     contract_guard.activate(None)
 
 
@@ -157,7 +160,7 @@ class DatabaseFactory:
         guard = contract_guard.active()
         problems = await guard.check_async(names) if guard is not None else []
         if guard is not None:
-            guard.forget(names)
+            await asyncio.to_thread(guard.forget, names)
         conn = await self._admin()
         try:
             for name in names:
