@@ -6,6 +6,8 @@ Schedulers (payment overdue, SLA breaches, delayed campaign triggers, inactivity
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -19,9 +21,31 @@ reading and every event timestamp of that request is the simulated one. Producti
 """
 
 
+CLOCK_OFFSET_VARIABLE = "C360_CLOCK_OFFSET_SECONDS"
+
+
+def clock_offset(environ: Mapping[str, str] | None = None) -> timedelta:
+    """How far ``C360_CLOCK_OFFSET_SECONDS`` moves this process's clock (local and test environments only).
+
+    ``make test-night`` sets it for pytest and so for every process the tests start, to run the
+    clock-dependent tests at 02:30 UTC on a Sunday whatever the real time is. Production ignores it.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(CLOCK_OFFSET_VARIABLE, "").strip()
+    if not raw or env.get("ENVIRONMENT", "local").lower() not in ("local", "test"):
+        return timedelta(0)
+    return timedelta(seconds=float(raw))
+
+
+_offset = clock_offset()
+
+
 def utc_now() -> datetime:
-    """The current time: the request's simulated time when one is set, else the wall clock (UTC)."""
-    return simulated_now.get() or datetime.now(UTC)
+    """The current time: the request's simulated time when one is set, else the wall clock (UTC).
+
+    The wall clock is moved by ``C360_CLOCK_OFFSET_SECONDS`` in local and test environments.
+    """
+    return simulated_now.get() or datetime.now(UTC) + _offset
 
 
 class Clock(Protocol):
