@@ -254,6 +254,11 @@ def start_platform(
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
         "PYTHONUNBUFFERED": "1",
+        # No quiet hours (start = end) unless a test asks for them: these processes read the wall
+        # clock, and from 21:00 to 08:00 in a customer's zone every offer would be deferred, so a
+        # test's outcome would depend on the hour it runs (quiet hours are tested with a FixedClock).
+        "CAMPAIGNS_QUIET_HOURS_START": "00:00",
+        "CAMPAIGNS_QUIET_HOURS_END": "00:00",
         **(extra_env or {}),
     }
     for s in SERVICES:

@@ -126,6 +126,7 @@ BUDGET_SENDS = 5
 CAP = 2
 
 
+@pytest.mark.clock  # every decision is "sent" only outside quiet hours: start_platform turns them off
 async def test_concurrent_triggers_never_overspend_the_budget_or_exceed_the_cap(
     shared_platform: RunningPlatform,
 ) -> None:
