@@ -23,7 +23,7 @@ import orjson
 import yaml
 
 from shared.catalog import CATALOG, Catalog, DomainEvent
-from shared.envelope import REQUIRED_HEADERS
+from shared.envelope import HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
 from shared.privacy import PREFIX as ENCRYPTED_PREFIX
 from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
@@ -187,6 +187,13 @@ def _header_schema() -> dict[str, Any]:
         "ce_streamid": {"type": "string", "description": "The aggregate (stream) the event belongs to."},
         "ce_streamversion": {"type": "string", "description": "The event's version within its stream."},
         "ce_traceparent": {"type": "string", "description": "W3C trace context."},
+        HISTORY_HEADER: {
+            "type": "string",
+            "enum": [HISTORY_IMPORT],
+            "description": "Only on events recording an enterprise's past brought in by a bulk import "
+            "(docs/import.md): ce_time is when it happened in the source system; event-triggered marketing "
+            "ignores them.",
+        },
     })
     return {"type": "object", "required": [*REQUIRED_HEADERS, "ce_subject", "content-type"], "properties": props}
 
