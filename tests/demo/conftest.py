@@ -26,7 +26,9 @@ WORKERS = {"analytics": ("projector",)}
 clock and dates a dissolution at its own run, which would race the history's own dating."""
 RELAYS = ("customer", "ticketing", "campaigns")
 DEMO_CUSTOMERS = 30
-DEMO_MONTHS = 4
+DEMO_MONTHS = 5
+"""Five, not four: a churner needs more than 90 days of history, and four months starting on the 1st give
+only 89-90 days on 1 March, 1 April and 1 May (no seed had a churner on those days)."""
 DEMO_ENV = {
     "ANALYTICS_RULES_FILE": str(REPO_ROOT / "demo" / "analytics-rules.yaml"),
     "ANALYTICS_SWEEP_INTERVAL_SECONDS": "10",
