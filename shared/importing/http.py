@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 from fastapi import Depends, Request
 
 from shared.errors import InvalidInput, PlatformError
-from shared.importing.records import Numbered, Reject, parse_line
+from shared.importing.records import Numbered, Reject, parse_record
 from shared.importing.remote import BatchRequest
 from shared.web import Principal, require
 
@@ -46,9 +45,7 @@ def batch_records(body: BatchRequest, kinds: tuple[str, ...]) -> tuple[list[Numb
     good: list[Numbered] = []
     bad: list[Reject] = []
     for row in body.rows:
-        parsed = parse_line(orjson.dumps(row.record), file=row.file, line=row.line)
-        if parsed is None:
-            continue
+        parsed = parse_record(row.record, file=row.file, line=row.line)
         if isinstance(parsed, Reject):
             bad.append(parsed)
         elif parsed.record.kind not in kinds:

@@ -227,6 +227,15 @@ def parse_line(raw: bytes | str, *, file: str, line: int) -> Numbered | Reject |
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Reject(file=file, line=line, reason=f"not valid JSON: {exc}")
+    return parse_record(data, file=file, line=line)
+
+
+def parse_record(data: Any, *, file: str, line: int) -> Numbered | Reject:
+    """One decoded JSON value as a valid record or a ``Reject`` saying why not.
+
+    The batch endpoint calls this on rows it already decoded: encoding them again could fail on values
+    JSON allows but orjson does not write (integers beyond 64 bits, lone surrogates).
+    """
     if not isinstance(data, dict):
         return Reject(file=file, line=line, reason="a record must be a JSON object")
     kind = data.get("kind")

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shared.importing.records import Numbered, Reject, parse_line
+from shared.importing.records import Numbered, Reject, parse_line, parse_record
 from shared.importing.schema import generated_files
 
 from .builders import a_customer_row, a_payment_row, a_survey_row, a_ticket_row, an_order_row
@@ -57,3 +57,27 @@ def test_the_committed_json_schemas_are_generated_from_the_models() -> None:
     stale = [str(path) for path, content in generated_files().items()
              if not path.exists() or path.read_bytes() != content]
     assert stale == [], "run: python -m shared.importing.schema"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"kind": "customer", "source_id": "c1", "weight": -15905177961602968856014373257216}, "occurred_at"),
+        ({"kind": "customer", "source_id": "\ud9e8", "email": "a@example.com"}, "occurred_at"),
+        (["not", "an", "object"], "a record must be a JSON object"),
+    ],
+)
+def test_an_already_decoded_batch_row_that_orjson_cannot_write_is_refused_not_crashed(
+    value: Any, reason: str
+) -> None:
+    """The batch endpoint validates decoded rows: values JSON allows (huge integers, lone surrogates)
+    but orjson cannot encode once made it answer 500."""
+    from shared.importing.http import batch_records
+    from shared.importing.remote import BatchRequest, BatchRow
+
+    body = BatchRequest(rows=[BatchRow(file="f.ndjson", line=3, record=value)] if isinstance(value, dict)
+                        else [])
+    good, bad = batch_records(body, ("customer",))
+    assert good == [] and len(bad) == (1 if isinstance(value, dict) else 0)
+    direct = parse_record(value, file="f.ndjson", line=3)
+    assert isinstance(direct, Reject) and reason in direct.reason
