@@ -92,7 +92,15 @@ def parse_iso(text: str) -> datetime:
 
 
 def _dec(value: Any) -> Decimal:
+    if type(value) is str:
+        return _decimal(value)
     return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+@lru_cache(maxsize=TIME_CACHE_SIZE)
+def _decimal(text: str) -> Decimal:
+    """A money string of the state as a Decimal (cached: every evaluation reads the same few totals)."""
+    return Decimal(text)
 
 
 def _money(value: Decimal) -> str:
@@ -226,21 +234,30 @@ def project(
         state = empty_state(customer_id)
     elif not in_place:
         state = copy_state(state)
-    for fact in ordered:
-        apply(state, fact, rules)
+    _apply_all(state, ordered, rules)
     return state
 
 
 def fold(customer_id: str, facts: Iterable[Fact], rules: AnalyticsRules) -> State:
     """The state from nothing: every fact in ``(time, id)`` order."""
     state = empty_state(customer_id)
-    for fact in sorted(facts, key=lambda fact: fact.sort_key):
-        apply(state, fact, rules)
+    _apply_all(state, sorted(facts, key=lambda fact: fact.sort_key), rules)
     return state
 
 
-def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
-    """Apply one fact (in place, returning the state) and re-evaluate the traits at its time."""
+def _apply_all(state: State, ordered: Sequence[Fact], rules: AnalyticsRules) -> None:
+    """Apply facts in order; only the last one's evaluation is settled (the others only record changes)."""
+    last = len(ordered) - 1
+    for index, fact in enumerate(ordered):
+        apply(state, fact, rules, settle=index == last)
+
+
+def apply(state: State, fact: Fact, rules: AnalyticsRules, *, settle: bool = True) -> State:
+    """Apply one fact (in place, returning the state) and re-evaluate the traits at its time.
+
+    ``settle=False`` is for a fact that another one follows in the same fold: its evaluation only
+    records what changed (see ``evaluate``); the caller settles the last fact.
+    """
     at = iso(fact.at)
     _dissolve_if_inactive_before(state, at, rules)
     handler = _HANDLERS.get(fact.event_type)
@@ -257,7 +274,7 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules) -> State:
     state["event_count"] += 1
     previous = state["key"][0] if state["key"] else None
     state["key"] = [at, fact.event_id]
-    evaluate(state, fact.at, rules, previous=previous)
+    evaluate(state, fact.at, rules, previous=previous, settle=settle)
     return state
 
 
@@ -754,10 +771,13 @@ def _inputs(
     state: State, now: datetime, rules: AnalyticsRules
 ) -> tuple[f.TraitInputs, f.ChurnInputs, Decimal, f.ChurnRisk]:
     end = iso(now)
-    recent_start = iso(now - timedelta(days=rules.complaints_recent_days))
+    complaint_times, breach_times = state["complaint_times"], state["breach_times"]
+    # the windows' starts only matter to a customer with complaints or breaches (most have none,
+    # and formatting an instant is a good part of an evaluation)
+    recent_start = iso(now - timedelta(days=rules.complaints_recent_days)) if complaint_times or breach_times else end
     window_start = (
         recent_start
-        if rules.serial_complainer_window_days == rules.complaints_recent_days
+        if rules.serial_complainer_window_days == rules.complaints_recent_days or not complaint_times
         else iso(now - timedelta(days=rules.serial_complainer_window_days))
     )
     last_activity = state["last_activity_at"] or state["first_at"] or end
@@ -766,15 +786,15 @@ def _inputs(
     nps = state["nps"]
     churn_in = f.ChurnInputs(
         days_inactive=_days(end, last_activity),
-        complaints_recent=_count_since(state["complaint_times"], recent_start, end),
+        complaints_recent=_count_since(complaint_times, recent_start, end),
         last_nps_category=f.nps_category(nps["score"], rules) if nps else None,
         overdue_open=state["overdue_open"],
-        sla_breaches_recent=_count_since(state["breach_times"], recent_start, end),
+        sla_breaches_recent=_count_since(breach_times, recent_start, end),
         orders=state["n_orders"],
         returns=state["n_returns"],
     )
     historic = historic_clv(state)
-    churn = f.churn_risk(churn_in, rules)
+    churn = _churn_risk(churn_in, rules)
     payments = state["payments_count"]
     trait_in = f.TraitInputs(
         status=state["status"],
@@ -785,13 +805,37 @@ def _inputs(
         clv_historic=historic,
         total_margin=_dec(state["margin_known"]),
         churn_score=churn.score,
-        complaints_in_window=_count_since(state["complaint_times"], window_start, end),
+        complaints_in_window=_count_since(complaint_times, window_start, end),
         overdue_total=state["overdue_total"],
         average_days_late=Decimal(state["days_late_sum"]) / Decimal(payments) if payments else None,
         orders_with_offer=state["n_offer_orders"],
         fraud_signals=state["fraud_signals"],
     )
     return trait_in, churn_in, historic, churn
+
+
+CHURN_MEMO_SIZE = 4096
+"""Entries of the churn-risk memo below: its inputs are a few small counts, so they repeat constantly."""
+_churn_memo: dict[tuple[int, f.ChurnInputs], tuple[AnalyticsRules, f.ChurnRisk]] = {}
+
+
+def _churn_risk(inputs: f.ChurnInputs, rules: AnalyticsRules) -> f.ChurnRisk:
+    """``formulas.churn_risk``, remembered per rules object (profiled: its Decimal arithmetic was the
+    largest cost of an evaluation, and a fold evaluates after every fact).
+
+    Keyed by the rules' identity, not their value (hashing the rules would cost what the memo saves);
+    the entry keeps the rules alive, so the identity cannot be reused while it is remembered. The
+    memo is bounded: it starts over when full. Callers only read the result.
+    """
+    key = (id(rules), inputs)
+    hit = _churn_memo.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    risk = f.churn_risk(inputs, rules)
+    if len(_churn_memo) >= CHURN_MEMO_SIZE:
+        _churn_memo.clear()
+    _churn_memo[key] = (rules, risk)
+    return risk
 
 
 def _driver(entry: Any) -> tuple[str, str]:
@@ -825,12 +869,21 @@ def _dissolved_since(state: State, previous: str | None, when: str, rules: Analy
     return min(max(reached, previous or reached), when)
 
 
-def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: str | None = None) -> State:
+def evaluate(
+    state: State, now: datetime, rules: AnalyticsRules, *, previous: str | None = None, settle: bool = True
+) -> State:
     """Re-evaluate every trait as of ``now`` (in place); a changed trait gets ``since = now``.
 
     ``previous`` is when the traits were last evaluated (the time of the fact before, while folding;
     the time of the last fact when omitted, for the sweep and reads). Only a dissolution for
     inactivity uses it: its ``since`` is the computed instant inactivity reached the threshold.
+
+    ``settle=False`` (a fold's facts but the last) leaves the state as it is when no segment, rule,
+    stage, churn band or value tier changes. Why that gives the same state: an unchanged evaluation
+    only overwrites the churn score and factors and the tier's CLV, which the next evaluation
+    overwrites again, while everything kept (``since``, provenance, dissolution episodes) is only
+    written at a change, which is always applied. Profiled: writing those values after every fact
+    (strings of Decimals, a new churn object) was a third of an evaluation.
     """
     when = iso(now)
     if previous is None and state["key"]:
@@ -841,6 +894,10 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: st
 
     wanted = f.segments(trait_in, rules)
     current: dict[str, Any] = traits["segments"]
+    stage, stage_rule = f.lifecycle_stage(trait_in, rules)
+    tier = f.value_tier(historic, rules)
+    if not settle and _unchanged(traits, wanted, stage, churn.band, tier):
+        return state
     for name in [n for n in current if n not in wanted]:
         del current[name]
     for name, rule in wanted.items():
@@ -849,13 +906,12 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: st
         elif current[name]["rule"] != rule:
             current[name]["rule"] = rule
 
-    stage, rule = f.lifecycle_stage(trait_in, rules)
     lifecycle = traits["lifecycle"]
     if lifecycle is None or lifecycle["stage"] != stage:
-        since = _dissolved_since(state, previous, when, rules) if rule == "dissolution.inactive" else when
+        since = _dissolved_since(state, previous, when, rules) if stage_rule == "dissolution.inactive" else when
         traits["lifecycle"] = {
             "stage": stage,
-            "rule": rule,
+            "rule": stage_rule,
             "since": since,
             "provenance": provenance_of(state, "lifecycle", limit),
         }
@@ -878,7 +934,6 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: st
         else old_churn["provenance"],
     }
 
-    tier = f.value_tier(historic, rules)
     old_tier = traits["tier"]
     if old_tier is None or old_tier["tier"] != tier:
         traits["tier"] = {
@@ -890,6 +945,26 @@ def evaluate(state: State, now: datetime, rules: AnalyticsRules, *, previous: st
     else:
         old_tier["clv"] = _money(historic)
     return state
+
+
+def _unchanged(traits: dict[str, Any], wanted: dict[str, str], stage: str, band: str, tier: str) -> bool:
+    """Whether an evaluation with these verdicts would change nothing but the latest score and CLV."""
+    current: dict[str, Any] = traits["segments"]
+    if len(current) != len(wanted):
+        return False
+    for name, rule in wanted.items():
+        held = current.get(name)
+        if held is None or held["rule"] != rule:
+            return False
+    lifecycle, churn, value = traits["lifecycle"], traits["churn"], traits["tier"]
+    return (
+        lifecycle is not None
+        and lifecycle["stage"] == stage
+        and churn is not None
+        and churn["band"] == band
+        and value is not None
+        and value["tier"] == tier
+    )
 
 
 # --- the 360 document ----------------------------------------------------------------------------
