@@ -34,7 +34,7 @@ from shared.web.middleware import (
     SimulatedTimeMiddleware,
     UnhandledErrorMiddleware,
 )
-from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.web.problems import PROBLEM_MEDIA_TYPE, ConcretePathMiddleware, Problem, install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 """A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
@@ -72,7 +72,7 @@ class ServiceApp(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document, built once and cached."""
         if self.openapi_schema is None:
-            document = _with_problem_responses(_parameters_without_null(super().openapi()))
+            document = _with_problem_responses(_strings_without_nul(_parameters_without_null(super().openapi())))
             for refine in self.openapi_refiners:
                 refine(self, document)
             self.openapi_schema = document
@@ -130,6 +130,7 @@ def create_service_app(
     install_problem_handlers(app)
     # add_middleware wraps what is already there, so the innermost goes first.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(ConcretePathMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.add_middleware(RequestContextMiddleware)
@@ -199,6 +200,41 @@ def _parameters_without_null(schema: dict[str, Any]) -> dict[str, Any]:
                 else:
                     parameter_schema["anyOf"] = rest
     return schema
+
+
+NO_NUL_PATTERN: Final = r"^[^\x00]*$"
+
+
+def _strings_without_nul(document: dict[str, Any]) -> dict[str, Any]:
+    """No text may hold a NUL character: PostgreSQL cannot store one, so the server answers 422.
+
+    Said on every free text of the document (those without a pattern, enum or format of their own),
+    so a client learns the rule from the document rather than from a refusal.
+    """
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        if name not in ("Problem", *_FASTAPI_VALIDATION_SCHEMAS):  # answers may quote what was refused
+            _forbid_nul(schema)
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", ()):
+                    _forbid_nul(parameter.get("schema", {}))
+    return document
+
+
+def _forbid_nul(schema: Any) -> None:
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "format", "const"} & schema.keys():
+        schema["pattern"] = NO_NUL_PATTERN
+    for key in ("properties", "patternProperties", "$defs"):
+        for child in schema.get(key, {}).values():
+            _forbid_nul(child)
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for child in schema.get(key, ()):
+            _forbid_nul(child)
+    for key in ("items", "additionalProperties", "not"):
+        _forbid_nul(schema.get(key))
 
 
 def _with_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:

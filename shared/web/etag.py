@@ -17,8 +17,9 @@ from shared.errors import PlatformError, PreconditionFailed, PreconditionRequire
 from shared.web.auth import Principal, authenticate_before_refusing, optional_principal
 
 IF_MATCH_HEADER: Final = "If-Match"
-IF_MATCH_PATTERN: Final = r'^(\*|(W/)?"(0|[1-9][0-9]{0,18})")$'
-"""What the document says an ``If-Match`` may be: what ``parse_if_match`` accepts (it also trims spaces)."""
+IF_MATCH_PATTERN: Final = r'^(\*|(W/)?"(0|[1-9][0-9]{0,18})")?$'
+"""What the document says an ``If-Match`` may be: what ``parse_if_match`` accepts (it also trims spaces).
+Empty is allowed and means no condition, as if the header were absent."""
 _ETAG = re.compile(r'(?:W/)?"(0|[1-9][0-9]{0,18})"')
 
 
@@ -36,7 +37,7 @@ def etag_for(version: int) -> str:
 
 
 def parse_if_match(header: str | None) -> int | None:
-    """The version an ``If-Match`` value names; ``None`` when absent or ``*`` (any version).
+    """The version an ``If-Match`` value names; ``None`` when absent, empty or ``*`` (any version).
 
     Accepts ``"7"`` and the weak form ``W/"7"``. Raises ``MalformedIfMatchError`` (400) for anything else,
     including lists of several ETags, which a single-version resource cannot honour.
@@ -44,8 +45,8 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None:
         return None
     value = header.strip()
-    if value == "*":
-        return None
+    if value in ("*", ""):
+        return None  # an empty field is the same as none: proxies and client libraries send one for "unset"
     match = _ETAG.fullmatch(value)
     if match is None:
         raise MalformedIfMatchError('If-Match must be "*" or one ETag such as "7".', header=IF_MATCH_HEADER)
@@ -77,7 +78,7 @@ async def if_match(
     value: Annotated[
         str | None,
         Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
-               description='The ETag you last read, e.g. "7"; "*" for any.'),
+               description='The ETag you last read, e.g. "7"; "*" or an empty value for any.'),
     ] = None,
 ) -> int | None:
     """Dependency: the ``If-Match`` version, or ``None`` when absent or ``*``."""
@@ -90,7 +91,7 @@ async def require_if_match(
     value: Annotated[
         str | None,
         Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
-               description='Required: the ETag you last read, e.g. "7".'),
+               description='Required: the ETag you last read, e.g. "7" (empty or "*" answers 428).'),
     ] = None,
 ) -> int:
     """Dependency: the ``If-Match`` version; a missing header (or ``*``) is a 428 problem."""

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import errors
 from shared.db import TRANSIENT_DATABASE_ERRORS
@@ -335,6 +335,16 @@ def allowed_methods(scope: Scope) -> list[str]:
     ``/v1/customers/duplicates`` before ``/v1/customers/{customer_id}``), exactly as a client reads it.
     Empty for paths the document does not describe (the caller then keeps Starlette's answer).
     """
+    table = _allow_table_of(scope)
+    path = scope.get("path", "")
+    for templates in table:
+        methods = {m for pattern, served in templates if pattern.fullmatch(path) for m in served}
+        if methods:
+            return sorted(methods)
+    return []
+
+
+def _allow_table_of(scope: Scope) -> list[list[tuple[re.Pattern[str], frozenset[str]]]]:
     app = scope.get("app")
     openapi = getattr(app, "openapi", None)
     if openapi is None:
@@ -343,12 +353,45 @@ def allowed_methods(scope: Scope) -> list[str]:
     if table is None:
         table = _allow_table(openapi())
         _ALLOW_TABLES[id(app)] = table
-    path = scope.get("path", "")
-    for templates in table:
-        methods = {m for pattern, served in templates if pattern.fullmatch(path) for m in served}
-        if methods:
-            return sorted(methods)
-    return []
+    return table
+
+
+class ConcretePathMiddleware:
+    """A concrete path answers only its own methods, never a templated neighbour's (405 otherwise).
+
+    OpenAPI matches ``/v1/imports/batches`` before ``/v1/imports/{job_id}``; Starlette matches routes in
+    order and would hand ``GET /v1/imports/batches`` to the job route, answering a 422 about a job id.
+    A client reading the document expects 405 with the concrete path's ``Allow``; so does this.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = _concrete_path_refusal(scope)
+            if refused is not None:
+                instance = _instance(scope)
+                headers = {"Allow": ", ".join(refused)}
+                response = problem_response(status=405, title="Method not allowed", slug="method-not-allowed",
+                                            detail=_default_detail(405, scope, headers, instance),
+                                            instance=instance, headers=headers)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _concrete_path_refusal(scope: Scope) -> list[str] | None:
+    """The concrete path's methods when it does not serve this method but a template would take it."""
+    method, path = scope.get("method", ""), scope.get("path", "")
+    table = _allow_table_of(scope)
+    if not table or method in ("HEAD", "OPTIONS"):
+        return None
+    concrete = [served for pattern, served in table[0] if "[^/]+" not in pattern.pattern and pattern.fullmatch(path)]
+    if not concrete or any(method in served for served in concrete):
+        return None
+    templated = any(method in served for group in table[1:] for pattern, served in group if pattern.fullmatch(path))
+    return sorted({m for served in concrete for m in served}) if templated else None
 
 
 _ALLOW_TABLES: dict[int, list[list[tuple[re.Pattern[str], frozenset[str]]]]] = {}

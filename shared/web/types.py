@@ -124,3 +124,38 @@ PositiveMoneyText = Annotated[
     _money_schema(POSITIVE_MONEY_PATTERN, "more than zero"),
 ]
 """Money that must be more than zero (a payment)."""
+
+
+def _never_null(schema: dict[str, Any]) -> None:
+    """Drop the ``null`` branch pydantic documents for an ``X | None = None`` field."""
+    branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+    schema.pop("default", None)
+
+
+NEVER_NULL: Final = _never_null
+"""``Field(json_schema_extra=NEVER_NULL)`` for a PATCH field that may be left out but never cleared
+(``name``, ``email``): the document must not offer ``null`` where the server answers 422 to it."""
+
+
+NON_BLANK_PATTERN: Final = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""At least one character that is not white space (what a required text is after the server trims it),
+and no NUL, which no text may hold (PostgreSQL cannot store it)."""
+
+
+def _mark_not_blank(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and schema.get("minLength", 0) >= 1 and "pattern" not in schema \
+            and "enum" not in schema and "format" not in schema:
+        schema["pattern"] = NON_BLANK_PATTERN
+    for branch in schema.get("anyOf", []):
+        _mark_not_blank(branch)
+
+
+def texts_not_blank(schema: dict[str, Any]) -> None:
+    """Model ``json_schema_extra`` for bodies whose texts are trimmed before use (``str_strip_whitespace``
+    or the domain's own trimming): a required text of only spaces is refused, so the document says so."""
+    for prop in schema.get("properties", {}).values():
+        _mark_not_blank(prop)

@@ -14,7 +14,7 @@ from shared.testing.platform import RunningPlatform
 MALFORMED = [
     ("customer", "PATCH", "/v1/customers/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01", {"If-Match": "null"}),
     ("ticketing", "POST", "/v1/tickets/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01/close", {"If-Match": "seven"}),
-    ("campaigns", "POST", "/v1/campaigns/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01/pause", {"If-Match": ""}),
+    ("campaigns", "POST", "/v1/campaigns/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01/pause", {"If-Match": "\"7\", \"8\""}),
     ("customer", "POST", "/v1/invoices", {"Idempotency-Key": "tab\there"}),
     ("ticketing", "POST", "/v1/tickets", {"Idempotency-Key": "x" * 300}),
     ("campaigns", "POST", "/v1/surveys", {"Idempotency-Key": ""}),

@@ -60,7 +60,8 @@ def utc(value: datetime, name: str) -> datetime:
 
 def time_range(
     from_: Annotated[Instant, Query(alias="from", description="Start (inclusive), RFC 3339 with an offset.")],
-    to: Annotated[Instant, Query(description="End (exclusive), RFC 3339 with an offset; after `from`.")],
+    to: Annotated[Instant, Query(description="End (exclusive), RFC 3339 with an offset; after `from`, and at "
+                                             "most ten years (3,660 days) after it.")],
 ) -> tuple[datetime, datetime]:
     """A validated ``from``/``to`` pair."""
     start, end = utc(from_, "from"), utc(to, "to")

@@ -38,7 +38,8 @@ async def customer_timeline(
     customer_id: UUID,
     principal: OwnReader,
     pool: Pool,
-    type: Annotated[list[str] | None, Query(description="Only these event types (repeatable).")] = None,
+    type: Annotated[list[schemas.EventTypeName] | None,
+                    Query(description="Only these event types (repeatable).")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:

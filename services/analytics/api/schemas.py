@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
+
+from shared.contracts import CATALOG
 
 SegmentName = Literal[
     "high_value",
@@ -73,3 +75,20 @@ class CustomerListItem(BaseModel):
 class CustomerListPage(BaseModel):
     items: list[CustomerListItem]
     next_cursor: str | None
+
+
+_PUBLISHED_EVENT_TYPES = frozenset(model.event_type for model in CATALOG)
+
+
+def _published_event_type(value: str) -> str:
+    if value not in _PUBLISHED_EVENT_TYPES:
+        raise ValueError(f"{value!r} is not a published event type (see the AsyncAPI document)")
+    return value
+
+
+EventTypeName = Annotated[
+    str,
+    AfterValidator(_published_event_type),
+    WithJsonSchema({"type": "string", "enum": sorted(_PUBLISHED_EVENT_TYPES)}),
+]
+"""An event type of the contracts catalog (``OrderPlaced``): the timeline holds nothing else."""

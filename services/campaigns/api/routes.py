@@ -27,7 +27,14 @@ router = APIRouter(tags=["campaigns"])
 @router.post("/v1/campaigns", status_code=201, response_model=CampaignRead)
 async def create_campaign(body: CampaignCreate, request: Request, idempotency: IdempotencyKey,
                           principal: Writer) -> Response:
-    """Save a new campaign as a draft."""
+    """Save a new campaign as a draft.
+
+    The definition is checked as a whole (422 with the field at fault), beyond what the schema says:
+    a trigger has an ``event_type`` or a ``schedule``, not both (an inactivity schedule needs
+    ``inactivity_days``); a ``condition`` is an expression over the trigger event's fields; an offer names
+    a ``sku`` or a ``category``, or takes it ``from_recommendations`` (then neither); a survey action names
+    its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative.
+    """
     document = body.model_dump(mode="json")
     return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency)
 
@@ -53,7 +60,14 @@ async def get_campaign(campaign_id: str, request: Request, response: Response, p
 @router.patch("/v1/campaigns/{campaign_id}", response_model=CampaignRead)
 async def update_campaign(campaign_id: str, body: CampaignUpdate, request: Request, if_match: IfMatch,
                           principal: Writer) -> Response:
-    """Change a draft or paused campaign."""
+    """Change a draft or paused campaign.
+
+    The definition is checked as a whole (422 with the field at fault), beyond what the schema says:
+    a trigger has an ``event_type`` or a ``schedule``, not both (an inactivity schedule needs
+    ``inactivity_days``); a ``condition`` is an expression over the trigger event's fields; an offer names
+    a ``sku`` or a ``category``, or takes it ``from_recommendations`` (then neither); a survey action names
+    its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative.
+    """
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await run_and_respond(request, lambda uow: handlers.update_campaign(
         uow, campaign_id=campaign_id, changes=changes, if_match=if_match))

@@ -133,6 +133,10 @@ async def lock_customers(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[
     return found
 
 
+async def customer_exists(conn: asyncpg.Connection, customer_id: UUID) -> bool:
+    return bool(await conn.fetchval("select exists(select 1 from customers where id = $1)", customer_id))
+
+
 async def set_merged_into(conn: asyncpg.Connection, duplicate_id: UUID, survivor_id: UUID | None) -> None:
     await conn.execute("update customers set merged_into = $2 where id = $1", duplicate_id, survivor_id)
 

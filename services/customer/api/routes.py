@@ -74,7 +74,7 @@ async def search_customers(
     principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=254, pattern=schemas.EMAIL_PATTERN)] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Part of the name.")] = None,
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from shared.catalog import Money
 from shared.contracts.customer import (
@@ -17,12 +17,17 @@ from shared.contracts.customer import (
     PaymentMethod,
     RelationshipType,
 )
-from shared.web.types import CalendarDate, NonNegativeMoneyText, PositiveMoneyText
+from shared.web.types import NEVER_NULL, CalendarDate, NonNegativeMoneyText, PositiveMoneyText, texts_not_blank
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+EMAIL_PATTERN = (r"^[\s\x1c-\x1f]*[^@\s\x1c-\x1f\ufeff]+@[^@\s\x1c-\x1f\ufeff]+\.[^@\s\x1c-\x1f\ufeff]+"
+                 r"[\s\x1c-\x1f]*$")
+"""Shaped like name@domain.tld, spaces around it trimmed. The separators \\x1c-\\x1f and \\ufeff are
+named because regex dialects disagree on whether ``\\s`` covers them (Python's does, ECMA's and Rust's
+differ), and the server trims and checks with Python's."""
 Email = Annotated[
     str,
-    Field(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$",
+    Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN,
           description="An address shaped like name@domain.tld; surrounding spaces are trimmed and case is "
                       "ignored."),
 ]
@@ -30,17 +35,19 @@ NonNegativeMoney = NonNegativeMoneyText
 """Money in a request: a decimal string ("19.99"); a JSON number is a 422 (a float may have lost a cent)."""
 
 _TIMEZONES = frozenset(available_timezones())
+TimeZoneName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES),
+                                              "description": "An IANA time zone, e.g. Europe/Istanbul."})]
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=texts_not_blank)
 
 
 class ConsentsInput(_Input):
-    email: bool | None = None
-    sms: bool | None = None
-    push: bool | None = None
-    phone: bool | None = None
+    email: StrictBool | None = None
+    sms: StrictBool | None = None
+    push: StrictBool | None = None
+    phone: StrictBool | None = None
 
     def given(self) -> dict[ContactChannel, bool]:
         return {k: v for k, v in self.model_dump().items() if v is not None}  # type: ignore[misc]
@@ -61,7 +68,7 @@ class CustomerCreate(_Input):
     acquisition_channel: AcquisitionChannel | None = None
     referred_by: UUID | None = None
     acquisition_cost: NonNegativeMoney | None = None
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     relationship_type: RelationshipType = "transactional"
     consents: ConsentsInput = Field(default_factory=ConsentsInput)
     interests: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=50)
@@ -72,13 +79,13 @@ class CustomerCreate(_Input):
 class CustomerUpdate(_Input):
     """Only the fields sent are changed; ``null`` clears an optional one."""
 
-    name: Text | None = None
-    email: Email | None = None
+    name: Text | None = Field(default=None, json_schema_extra=NEVER_NULL)
+    email: Email | None = Field(default=None, json_schema_extra=NEVER_NULL)
     phone: Annotated[str | None, Field(max_length=32)] = None
     birth_date: CalendarDate | None = None
     address: Annotated[str | None, Field(max_length=500)] = None
-    timezone: str | None = None
-    relationship_type: RelationshipType | None = None
+    timezone: TimeZoneName | None = None
+    relationship_type: RelationshipType | None = Field(default=None, json_schema_extra=NEVER_NULL)
     interests: list[Annotated[str, Field(max_length=50)]] | None = Field(default=None, max_length=50)
 
     _tz = field_validator("timezone")(_check_timezone)

@@ -170,7 +170,14 @@ async def assign_account_manager(
 
 
 async def _load_pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID) -> tuple[Customer, Customer]:
-    links = await readmodel.lock_customers(uow.conn, sorted({survivor_id, duplicate_id}))
+    """Both customers, locked. A missing survivor is the path's resource (404); a missing duplicate is a
+    body field naming nobody (422), so a client can tell "this customer is gone" from "you named a wrong one"."""
+    try:
+        links = await readmodel.lock_customers(uow.conn, sorted({survivor_id, duplicate_id}))
+    except NotFound:
+        if not await readmodel.customer_exists(uow.conn, survivor_id):
+            raise
+        raise InvalidInput(f"duplicate customer {duplicate_id} does not exist", field="duplicate_id") from None
     loaded = []
     for customer_id in (survivor_id, duplicate_id):
         customer = Customer.rehydrate(e.event for e in await uow.store.load(uow.conn, str(customer_id)))

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.web.types import Instant
+from shared.web.types import Instant, texts_not_blank
 
 Kind = Literal["complaint", "question", "incident", "request"]
 Channel = Literal["phone", "email", "web", "chat", "social", "store"]
@@ -18,7 +18,7 @@ AgentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=texts_not_blank)
 
 
 class TicketCreate(_Body):

@@ -235,7 +235,8 @@ class Ticket(Aggregate):
         if self.owner_id is None:
             raise Conflict("ticket has no owner yet; assign it instead", current_status=self.status)
         if to_agent_id == self.owner_id:
-            raise InvalidInput(f"ticket is already owned by {to_agent_id}", field="to_agent_id")
+            raise Conflict(f"ticket is already owned by {to_agent_id}", current_status=self.status,
+                           owner_id=self.owner_id)
         self._record(
             TicketTransferred(
                 ticket_id=self._id,

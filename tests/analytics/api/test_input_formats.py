@@ -47,3 +47,17 @@ async def test_the_document_says_date_time_for_every_instant(settings: Analytics
         document = (await client.get("/openapi.json")).json()
     parameters = {p["name"]: p["schema"] for p in document["paths"]["/v1/kpis/churn"]["get"]["parameters"]}
     assert parameters["from"]["format"] == parameters["to"]["format"] == "date-time"
+
+
+async def test_the_timeline_filters_by_published_event_types_only(settings: AnalyticsSettings) -> None:
+    async with api(settings) as client:
+        document = (await client.get("/openapi.json")).json()
+        unknown = await client.get("/v1/customers/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01/timeline",
+                                   params={"type": "Nonsense"}, headers=token(settings))
+        known = await client.get("/v1/customers/0b0f6c3e-6a4c-4d0b-9c55-7d1b1a1f0a01/timeline",
+                                 params={"type": "OrderPlaced"}, headers=token(settings))
+    [parameter] = [p for p in document["paths"]["/v1/customers/{customer_id}/timeline"]["get"]["parameters"]
+                   if p["name"] == "type"]
+    assert "OrderPlaced" in parameter["schema"]["items"]["enum"]
+    assert unknown.status_code == 422, unknown.text
+    assert known.status_code in (200, 404), known.text

@@ -314,7 +314,11 @@ async def test_merge_refusals(customer_service: CustomerService) -> None:
         return response.status_code
 
     assert await merge(a, erased["id"]) == 409  # an erased duplicate
-    assert await merge(a, str(new_id())) == 404
+    assert await merge(a, str(new_id())) == 422  # the body names nobody: the duplicate_id field is wrong
+    assert await merge({"id": str(new_id())}, b["id"]) == 404  # the path's customer does not exist
+    named_nobody = await client.post(f"/v1/customers/{a['id']}/unmerge", json={"duplicate_id": str(new_id())},
+                                     headers=staff)
+    assert named_nobody.status_code == 422 and named_nobody.json()["field"] == "duplicate_id"
     assert await merge(a, b["id"], reason="") == 422
     assert await merge(a, b["id"], reason="   ") == 422
     assert await merge(a, b["id"]) == 200

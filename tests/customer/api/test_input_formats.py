@@ -101,3 +101,46 @@ async def test_a_payment_must_be_a_positive_decimal_string(customer_service: Cus
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["body", "amount"]
+
+
+async def test_the_document_lists_the_time_zones_the_server_accepts(customer_service: CustomerService) -> None:
+    document = (await customer_service.client.get("/openapi.json")).json()
+    create = document["components"]["schemas"]["CustomerCreate"]["properties"]["timezone"]
+    [zones] = [branch["enum"] for branch in create["anyOf"] if "enum" in branch]
+    assert "Europe/Istanbul" in zones and "" not in zones
+
+    refused = await customer_service.client.post("/v1/customers", json=a_customer(timezone="Mars/Olympus"),
+                                                 headers=customer_service.staff)
+    accepted = await customer_service.register(timezone=zones[0])
+    assert refused.status_code == 422 and accepted["timezone"] == zones[0]
+
+
+async def test_a_field_that_cannot_be_cleared_is_not_documented_as_nullable(
+    customer_service: CustomerService,
+) -> None:
+    document = (await customer_service.client.get("/openapi.json")).json()
+    update = document["components"]["schemas"]["CustomerUpdate"]["properties"]
+    for field in ("name", "email", "relationship_type"):
+        assert "anyOf" not in update[field] and update[field].get("type") == "string", field
+    assert {"type": "null"} in update["phone"]["anyOf"]  # a phone may be cleared
+
+    created = await customer_service.register()
+    refused = await customer_service.client.patch(f"/v1/customers/{created['id']}", json={"name": None},
+                                                  headers=customer_service.staff)
+    assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("email", ["a\x1eb@example.com", "a@exa\x1fmple.com", "\ufeffa@example.com"])
+async def test_an_email_with_a_separator_character_is_refused_by_document_and_server_alike(
+    customer_service: CustomerService, email: str
+) -> None:
+    """Regex dialects disagree on whether \\s covers these; the documented pattern names them."""
+    import re
+
+    from services.customer.api.schemas import EMAIL_PATTERN
+
+    assert re.search(EMAIL_PATTERN, email) is None
+    response = await customer_service.client.post("/v1/customers", json=a_customer(email=email),
+                                                  headers=customer_service.staff)
+    assert response.status_code == 422, response.text
+    assert await customer_service.outbox() == []

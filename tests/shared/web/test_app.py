@@ -105,3 +105,62 @@ async def test_platform_metrics_recorded_by_the_service_are_scraped(app: FastAPI
 
     assert "outbox_backlog 12.0" in text
     assert "process_" in text or "python_info" in text
+
+
+def _router_with_a_concrete_path_beside_a_template() -> Any:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/v1/things/recent")
+    async def recent() -> dict[str, str]:
+        return {"list": "recent"}
+
+    @router.get("/v1/things/{thing_id}")
+    async def one(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    @router.patch("/v1/things/{thing_id}")
+    async def change(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    return router
+
+
+async def test_a_concrete_path_refuses_a_method_only_its_templated_neighbour_serves() -> None:
+    """OpenAPI matches /v1/things/recent before /v1/things/{thing_id}: PATCH there is a 405 naming GET,
+    not a 422 about a thing id that is not a number."""
+    app = make_app(routers=[_router_with_a_concrete_path_beside_a_template()])
+    async with client_for(app) as http:
+        refused = await http.patch("/v1/things/recent")
+        served = await http.get("/v1/things/recent")
+        templated = await http.patch("/v1/things/7")
+
+    assert refused.status_code == 405 and refused.headers["Allow"] == "GET"
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (served.status_code, served.json()) == (200, {"list": "recent"})
+    assert (templated.status_code, templated.json()) == (200, {"id": 7})
+
+
+def test_every_free_text_of_the_document_excludes_nul(openapi: dict[str, Any]) -> None:
+    """PostgreSQL cannot store NUL, so the server refuses it; the document says so on every free text."""
+    from shared.web.app import NO_NUL_PATTERN
+
+    free: list[dict[str, Any]] = []
+
+    def walk(schema: Any) -> None:
+        if isinstance(schema, dict):
+            if schema.get("type") == "string" and not {"enum", "format", "const"} & schema.keys():
+                free.append(schema)
+            for value in schema.values():
+                walk(value)
+        elif isinstance(schema, list):
+            for value in schema:
+                walk(value)
+
+    for name, schema in openapi["components"]["schemas"].items():
+        if name not in ("Problem", "ValidationIssue"):
+            walk(schema)
+    assert free, "the demo document has free texts"
+    assert all("pattern" in schema for schema in free)
+    assert any(schema["pattern"] == NO_NUL_PATTERN for schema in free)

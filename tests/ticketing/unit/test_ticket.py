@@ -105,8 +105,8 @@ def test_transfers_are_counted() -> None:
     assert (events[-1].from_agent_id, events[-1].transfer_count, ticket.transfer_count) == ("b", 2, 2)
 
 
-def test_transferring_to_the_current_owner_is_refused() -> None:
-    with pytest.raises(InvalidInput):
+def test_transferring_to_the_current_owner_is_a_conflict_with_the_ticket_state() -> None:
+    with pytest.raises(Conflict, match="already owned by agent-ayse"):
         a_ticket().transfer(to_agent_id="agent-ayse", reason="other", note=None, by=None, now=T0, rules=RULES)
 
 
