@@ -8,7 +8,7 @@ a correct client would send them; everything else schemathesis generates is sent
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -24,6 +24,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     _range_in_order(case.query)
     _first_response_within_resolution(case.body)
     _phones_that_exist(case.body, case.query)
+    _dates_on_the_right_side_of_today(case.body)
 
 
 def _fresh_idempotency_key(headers: dict[str, Any] | None) -> None:
@@ -81,3 +82,20 @@ def _phones_that_exist(body: Any, query: dict[str, Any] | None) -> None:
         body["phone"] = number
     if query and isinstance(query.get("phone"), str):
         query["phone"] = number
+
+
+def _dates_on_the_right_side_of_today(body: Any) -> None:
+    """A birth date is not in the future, a promised delivery date not in the past (documented on the
+    fields). Today moves, so without this the same seed would pass on one day and fail on another."""
+    if not isinstance(body, dict):
+        return
+    today = datetime.now(UTC).date()
+    for field, wrong_side, fallback in (("birth_date", lambda d: d > today, today - timedelta(days=365 * 30)),
+                                        ("promised_delivery_date", lambda d: d < today, today + timedelta(days=7))):
+        value = body.get(field)
+        if isinstance(value, str):
+            try:
+                if wrong_side(date.fromisoformat(value)):
+                    body[field] = fallback.isoformat()
+            except ValueError:
+                continue

@@ -142,7 +142,8 @@ def scenario(privacy_platform: Platform) -> Scenario:
             assert view["profile"]["name"] == who.name, "analytics must hold the name in clear before the erasure"
 
         erasure = f"{platform.urls['customer']}/v1/customers/{probe_id}/erasure"
-        assert http.get(erasure).status_code == 404  # nothing to show before an erasure is asked for
+        before = http.get(erasure)  # nothing to show before an erasure is asked for: an empty ledger
+        assert before.status_code == 200 and (before.json()["requested_at"], before.json()["services"]) == (None, [])
         _ok(http.delete(f"{platform.urls['customer']}/v1/customers/{probe_id}"), 204)
         at_delete = _ok(http.get(erasure), 200)
         try:

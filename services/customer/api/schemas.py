@@ -63,7 +63,7 @@ class CustomerCreate(_Input):
     name: Text
     email: Email
     phone: Annotated[str | None, Field(max_length=32, description="E.164, e.g. +905551234567")] = None
-    birth_date: CalendarDate | None = None
+    birth_date: CalendarDate | None = Field(default=None, description="Not in the future.")
     address: Annotated[str | None, Field(max_length=500)] = None
     acquisition_channel: AcquisitionChannel | None = None
     referred_by: UUID | None = None
@@ -82,7 +82,7 @@ class CustomerUpdate(_Input):
     name: Text | None = Field(default=None, json_schema_extra=NEVER_NULL)
     email: Email | None = Field(default=None, json_schema_extra=NEVER_NULL)
     phone: Annotated[str | None, Field(max_length=32)] = None
-    birth_date: CalendarDate | None = None
+    birth_date: CalendarDate | None = Field(default=None, description="Not in the future.")
     address: Annotated[str | None, Field(max_length=500)] = None
     timezone: TimeZoneName | None = None
     relationship_type: RelationshipType | None = Field(default=None, json_schema_extra=NEVER_NULL)
@@ -168,7 +168,7 @@ class OrderCreate(_Input):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
     channel: Annotated[str, Field(min_length=1, max_length=50)]
     offer_code: Annotated[str | None, Field(max_length=100)] = None
-    promised_delivery_date: CalendarDate | None = None
+    promised_delivery_date: CalendarDate | None = Field(default=None, description="Not in the past.")
 
 
 class MyOrderCreate(_Input):
@@ -178,7 +178,7 @@ class MyOrderCreate(_Input):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     channel: Annotated[str, Field(min_length=1, max_length=50)] = "web"
     offer_code: Annotated[str | None, Field(max_length=100)] = None
-    promised_delivery_date: CalendarDate | None = None
+    promised_delivery_date: CalendarDate | None = Field(default=None, description="Not in the past.")
 
 
 class OrderLineRead(BaseModel):
@@ -280,7 +280,7 @@ class ErasureRead(BaseModel):
     """Erasure with proof: every service's acknowledgement (``CustomerDataErased``) of one erasure."""
 
     customer_id: UUID
-    requested_at: datetime
+    requested_at: datetime | None = Field(description="When the erasure was asked for; null if it never was.")
     complete: bool = Field(description="True once every service acknowledged.")
     completed_at: datetime | None = Field(description="When the last service finished; null until complete.")
     services: list[ServiceErasureRead]

@@ -301,7 +301,10 @@ async def data_key(conn: asyncpg.Connection, subject: str) -> str:
 
 
 async def erasure_status(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]:
-    """The erasure's ledger: each service pending or done, when it finished and what it cleaned."""
+    """The erasure's ledger: each service pending or done, when it finished and what it cleaned.
+
+    A customer never erased has an empty ledger (``requested_at`` null), not a 404: the customer exists,
+    and a 404 under an existing customer would read as "this customer is gone"."""
     rows = await conn.fetch(
         """select service, status, requested_at, finished_at, details from erasure_status
            where customer_id = $1 order by service = 'customer' desc, service""",
@@ -311,7 +314,8 @@ async def erasure_status(conn: asyncpg.Connection, customer_id: UUID) -> dict[st
         known = await conn.fetchval("select true from customers where id = $1", customer_id)
         if not known:
             raise NotFound(f"customer {customer_id} does not exist")
-        raise NotFound(f"customer {customer_id} has not been erased")
+        return {"customer_id": str(customer_id), "requested_at": None, "complete": False, "completed_at": None,
+                "services": []}
     services = [
         {
             "service": r["service"],

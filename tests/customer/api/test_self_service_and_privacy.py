@@ -439,3 +439,17 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
         replayed = await store.load(conn, cid)
     assert replayed[0].event.name is None and replayed[0].event.email is None  # type: ignore[attr-defined]
     assert replayed[1].event.name is None  # type: ignore[attr-defined]
+
+
+async def test_a_customer_never_erased_has_an_empty_erasure_ledger_and_an_unknown_one_is_404(
+    customer_service: CustomerService,
+) -> None:
+    admin = customer_service.token("admin")
+    customer = await customer_service.register()
+    ledger = await customer_service.client.get(f"/v1/customers/{customer['id']}/erasure", headers=admin)
+    unknown = await customer_service.client.get(f"/v1/customers/{new_id()}/erasure", headers=admin)
+
+    assert ledger.status_code == 200, ledger.text
+    assert ledger.json() == {"customer_id": customer["id"], "requested_at": None, "complete": False,
+                             "completed_at": None, "services": []}
+    assert unknown.status_code == 404
