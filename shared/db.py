@@ -23,8 +23,19 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    """A pool sized for two cores: few connections, each kept busy, statements cached."""
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, reset_session: bool = True, **kwargs: Any
+) -> asyncpg.Pool:
+    """A pool sized for two cores: few connections, each kept busy, statements cached.
+
+    ``reset_session=False`` is for pools whose users leave no session state behind (the APIs: no
+    session-level SET, advisory lock, LISTEN or cursor outlives a request). asyncpg still rolls back an
+    open transaction on release; what is skipped is the reset query (``RESET ALL``, ``UNLISTEN *``, ...),
+    one more round trip on every release, which at hundreds of requests per second was a large part of
+    a read's latency (issue 17).
+    """
+    if not reset_session:
+        kwargs["reset"] = _keep_session
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -36,6 +47,10 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwar
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing beyond asyncpg's own release step (which ends any open transaction)."""
 
 
 async def connect(

@@ -35,7 +35,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(
-            config.read_model_dsn, min_size=config.db_pool_min, max_size=config.db_pool_max
+            config.read_model_dsn, min_size=config.db_pool_min, max_size=config.db_pool_max, reset_session=False
         )
         app.state.rules = config.rules
         app.state.clock = clock or SystemClock()

@@ -42,7 +42,8 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            reset_session=False,
         )
         app.state.store = event_store(settings)
         app.state.engine = build_engine(settings)
