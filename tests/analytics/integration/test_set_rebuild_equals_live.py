@@ -4,8 +4,9 @@ Hypothesis generates histories of a few customers with orders (some cancelled), 
 surveys, offers and hold-outs, merges, unmerges (chains too) and erasures (of survivors and of
 merged duplicates). The live projector applies them as the topics deliver them, in random batches
 with random redeliveries, then the sweep runs; the set-based rebuild folds the same log once and
-loads it with COPY into another schema (``setrebuild.fold_all`` + ``load``, what ``rebuild`` runs
-between reading the topics and the swap). Every table must hold the same rows.
+loads it with COPY into another schema (``setrebuild.SetRebuild``, fed the same records in other
+random batches, exactly what ``rebuild`` runs between reading the topics and the swap). Every table
+must hold the same rows.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import sweep
 from services.analytics.config import AnalyticsSettings, with_search_path
 from services.analytics.domain.model import Fact
-from services.analytics.setrebuild import LogCollector, fold_all, load
-from shared.consumer import BatchProcessor, RawRecord, apply_records
+from services.analytics.setrebuild import SetRebuild
+from shared.consumer import RawRecord, apply_records
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
 from shared.db import connect, create_pool
 from tests.analytics.builders import (
@@ -65,8 +66,8 @@ TABLES = {
 @st.composite
 def histories(draw: st.DrawFn) -> list[Fact]:
     """A few customers' lives, and the merges, unmerges and erasures between them, in time order."""
-    numbers = draw(st.lists(st.integers(1, 2**120), min_size=2, max_size=4, unique=True))
-    people = [str(uuid.UUID(int=n, version=4)) for n in numbers]
+    # unique as UUIDs: distinct integers may share one version-4 UUID (it overwrites six bits)
+    people = [str(u) for u in draw(st.lists(st.uuids(version=4), min_size=2, max_size=4, unique=True))]
     facts: list[Fact] = []
     for n, cid in enumerate(people):
         start = draw(st.integers(0, 30))
@@ -156,19 +157,21 @@ async def test_the_set_based_rebuild_equals_the_live_projection_table_by_table(
     finally:
         await live_pool.close()
 
-    rebuilt_pool = await create_pool(rebuilt_dsn, min_size=1, max_size=1)
+    async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
+        raise AssertionError(f"{reason}: {detail}")
+
+    fetches = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(delivered) - 1)), max_size=5))))
+    conn = await connect(rebuilt_dsn)
     try:
-        collector = LogCollector(live.name)
-
-        async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
-            raise AssertionError(f"{reason}: {detail}")
-
-        await BatchProcessor(pool=rebuilt_pool, projector=collector, dead_letter=dead_letter).process(delivered)
-        folded = fold_all(collector.events.values(), settings.rules, SWEPT_AT)
-        async with rebuilt_pool.acquire() as conn:
-            await load(conn, rebuilt_schema, folded, list(collector.events.values()))
+        builder = SetRebuild(conn, rebuilt_schema, consumer=live.name, rules=settings.rules, dead_letter=dead_letter)
+        await builder.start()
+        for start, end in zip([0, *fetches], [*fetches, len(delivered)], strict=True):
+            await builder.add(delivered[start:end])
+        # one process, or two forked ones folding a customer or two at a time
+        workers = data.draw(st.sampled_from([1, 2]))
+        await builder.finish(SWEPT_AT, workers=workers, chunk=data.draw(st.integers(1, 3)) if workers > 1 else 2000)
     finally:
-        await rebuilt_pool.close()
+        await conn.close()
 
     expected, actual = await rows_of(live_dsn), await rows_of(rebuilt_dsn)
     for table in TABLES:
