@@ -34,6 +34,7 @@ from services.analytics.adapters import readmodel as rm
 from services.analytics.adapters.signals import SignalAppend, append_signals
 from services.analytics.application.state_cache import (
     DEFAULT_CAPACITY,
+    DEFAULT_MAX_BYTES,
     CachedState,
     StateCache,
     delta_json,
@@ -167,11 +168,12 @@ class AnalyticsProjector:
         store: EventStore | None,
         name: str = PROJECTOR_NAME,
         cache_capacity: int = DEFAULT_CAPACITY,
+        cache_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.rules = rules
         self.store = store
         self.name = name
-        self.cache = StateCache(cache_capacity)
+        self.cache = StateCache(cache_capacity, cache_max_bytes)
         self._batches = 0
 
     def on_partitions_revoked(self, partitions: Iterable[object] = ()) -> None:
