@@ -122,6 +122,10 @@ def _days(later: str, earlier: str) -> int:
     return max((parse_iso(later) - parse_iso(earlier)).days, 0)
 
 
+def _days_since(moment: datetime, earlier: str) -> int:
+    return max((moment - parse_iso(earlier)).days, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One domain event as analytics keeps it: id, type, envelope time, data, original subject."""
@@ -755,22 +759,31 @@ def aliases_at(merges: Iterable[Fact]) -> dict[str, str]:
 
 
 def _count_since(times: list[str], start: str, end: str) -> int:
+    if not times:
+        return 0
     return bisect.bisect_right(times, end) - bisect.bisect_right(times, start)
 
 
 def historic_clv(state: State) -> Decimal:
     """Margin (or revenue where cost is unknown) minus the acquisition cost."""
-    return f.clv_historic(
-        margin_known=_dec(state["margin_known"]),
-        revenue_without_cost=_dec(state["revenue_without_cost"]),
-        acquisition_cost=_dec(state["profile"]["acquisition_cost"]),
-    )
+    margin, revenue, cost = state["margin_known"], state["revenue_without_cost"], state["profile"]["acquisition_cost"]
+    if type(margin) is str and type(revenue) is str and (cost is None or type(cost) is str):
+        return _historic_clv(margin, revenue, cost)
+    return f.clv_historic(margin_known=_dec(margin), revenue_without_cost=_dec(revenue), acquisition_cost=_dec(cost))
+
+
+@lru_cache(maxsize=TIME_CACHE_SIZE)
+def _historic_clv(margin: str, revenue: str, cost: str | None) -> Decimal:
+    """``historic_clv`` of the state's money strings (cached: they only change with an order or a payment)."""
+    return f.clv_historic(margin_known=_dec(margin), revenue_without_cost=_dec(revenue), acquisition_cost=_dec(cost))
 
 
 def _inputs(
     state: State, now: datetime, rules: AnalyticsRules
 ) -> tuple[f.TraitInputs, f.ChurnInputs, Decimal, f.ChurnRisk]:
     end = iso(now)
+    # days are counted from ``now`` itself: the instant ``end`` names, without parsing it back
+    moment = now if now.tzinfo is not None else parse_iso(end)
     complaint_times, breach_times = state["complaint_times"], state["breach_times"]
     # the windows' starts only matter to a customer with complaints or breaches (most have none,
     # and formatting an instant is a good part of an evaluation)
@@ -785,7 +798,7 @@ def _inputs(
     last_order = state["last_order_at"]
     nps = state["nps"]
     churn_in = f.ChurnInputs(
-        days_inactive=_days(end, last_activity),
+        days_inactive=_days_since(moment, last_activity),
         complaints_recent=_count_since(complaint_times, recent_start, end),
         last_nps_category=f.nps_category(nps["score"], rules) if nps else None,
         overdue_open=state["overdue_open"],
@@ -799,8 +812,8 @@ def _inputs(
     trait_in = f.TraitInputs(
         status=state["status"],
         orders=state["n_orders"],
-        tenure_days=_days(end, since),
-        days_since_last_order=_days(end, last_order) if last_order else None,
+        tenure_days=_days_since(moment, since),
+        days_since_last_order=_days_since(moment, last_order) if last_order else None,
         days_inactive=churn_in.days_inactive,
         clv_historic=historic,
         total_margin=_dec(state["margin_known"]),
