@@ -303,6 +303,7 @@ class SetRebuild:
         self.rules = rules
         self.decoder = _Decoder(pool=pool, name=consumer, dead_letter=dead_letter, keys=keys)
         self.seen: set[UUID] = set()
+        self.writing: asyncio.Future[None] | None = None
         self.duplicates = 0
         self.grouped = Grouped()
         self.indexes: list[str] = []
@@ -362,17 +363,29 @@ class SetRebuild:
         if not inbox:
             return
         grouped.events += len(inbox)
+        # The server stores this fetch while this process decodes the next (one write in flight).
+        await self.written()
+        self.writing = asyncio.ensure_future(self._write(timeline, inbox, kpis))
+
+    async def _write(self, timeline: list[tuple[Any, ...]], inbox: list[tuple[str, UUID]], kpis: _Batch) -> None:
         await self.conn.copy_records_to_table("customer_events", schema_name=self.schema,
                                               columns=TIMELINE_COLUMNS, records=timeline)
         await self.conn.copy_records_to_table("inbox", schema_name=self.schema, columns=["consumer", "event_id"],
                                               records=inbox)
         await write_kpis(self.conn, kpis)
 
+    async def written(self) -> None:
+        """Wait for the fetch being stored (its failure surfaces here)."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
+
     async def finish(self, now: datetime, *, workers: int = 1, progress: Any = None, chunk: int = FOLD_CHUNK) -> int:
         """Fold every owner once (in ``workers`` forked processes, ``chunk`` owners at a time), load the rest.
 
         Returns how many views the time-based rules changed at ``now`` (what the sweep would have written).
         """
+        await self.written()
         ownership = resolve_owners(self.grouped)
         chunks = list(_chunks(ownership.owners, chunk))
         pairs: dict[tuple[str, str], int] = {}
