@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rebuild", help="rebuild a projection's read models from the topics, then swap them in")
     p.add_argument("projection", choices=["analytics"], help="the projection (analytics: the 360 and its KPIs)")
-    p.add_argument("options", nargs=argparse.REMAINDER, help="passed on (--no-swap, --method set|replay, --batch N)")
+    p.add_argument("options", nargs=argparse.REMAINDER,
+                   help="passed on (--no-swap, --method set|replay, --workers N, --batch N)")
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("processes", help="list the processes 'make up' starts")
