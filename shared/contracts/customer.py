@@ -50,6 +50,12 @@ MatchEvidence = Literal["email", "phone", "name", "birth_date"]
 ConsentSource = Literal["registration", "operator", "self_service", "import"]
 """Who changed a consent: the registration form, an operator, the customer themself, a bulk import."""
 
+ConsentWinner = Literal["survivor", "duplicate", "both"]
+"""Whose consent a merge kept for a channel: one side's (the more restrictive), or both agreed."""
+
+VerifiableChannel = Literal["email", "phone"]
+"""Contact details whose ownership can be confirmed (a code sent and entered, a call-back)."""
+
 
 class _CustomerEvent(DomainEvent):
     domain = "customer"
@@ -66,6 +72,51 @@ class Consents(BaseModel):
     sms: bool = False
     push: bool = False
     phone: bool = False
+
+
+class ConsentMerge(BaseModel):
+    """One channel's consent in a merge: each side before, the survivor's after, and who decided it.
+
+    ``after`` is granted only when both sides granted: a merge never widens consent, so a
+    withdrawal on either side wins over a grant, however old or new. The times say when each side's
+    consent was last set (registration or the last change), for the operator reading the evidence.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    channel: ContactChannel
+    survivor: bool = Field(description="The survivor's consent before the merge.")
+    duplicate: bool = Field(description="The duplicate's consent at the merge.")
+    after: bool = Field(description="The survivor's consent after the merge.")
+    winner: ConsentWinner
+    survivor_set_at: Instant | None = None
+    duplicate_set_at: Instant | None = None
+
+
+class ConsentChange(BaseModel):
+    """A channel's consent before and after a change that was not the person's own choice."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    channel: ContactChannel
+    before: bool
+    after: bool
+
+
+class DuplicateRuleSet(BaseModel):
+    """Which identifiers make two customer records a suggested duplicate pair, with thresholds."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    email: bool = Field(default=True, description="The same mailbox (normalised address) matches.")
+    email_canonical: bool = Field(
+        default=True, description="Compare mailboxes with +tags dropped and Gmail dots ignored."
+    )
+    phone: bool = Field(default=True, description="The same phone number in E.164 matches.")
+    name: bool = Field(default=True, description="A similar name with the same birth date matches.")
+    name_threshold: float = Field(
+        default=0.85, ge=0, le=1, description="Least name similarity (0..1, token-order-insensitive)."
+    )
 
 
 @event
@@ -123,6 +174,11 @@ class ContactPreferencesChanged(_CustomerEvent):
     granted: bool
     changed_at: Instant
     source: ConsentSource
+    because: Literal["merge", "unmerge"] | None = Field(
+        default=None,
+        description="Set when a merge or unmerge of duplicate_id changed the consent, not the person's own choice.",
+    )
+    duplicate_id: UUID | None = Field(default=None, description="The duplicate of that merge or unmerge.")
 
 
 @event
@@ -152,6 +208,14 @@ class CustomersMerged(_CustomerEvent):
     evidence: list[MatchEvidence] = Field(default_factory=list)
     merged_by: str | None = None
     merged_at: Instant
+    consents: list[ConsentMerge] = Field(
+        default_factory=list,
+        description="Per channel: both sides' consent, the survivor's after the merge and which side won. "
+        "Empty in merges recorded before consents were merged (the survivor's stayed as they were).",
+    )
+    verified_identities_confirmed: bool = Field(
+        default=False, description="Both records were verified identities and the operator confirmed the merge."
+    )
 
 
 @event
@@ -166,6 +230,39 @@ class CustomersUnmerged(_CustomerEvent):
     reason: Annotated[str | None, Personal(description="Operator's free text.")] = None
     unmerged_by: str | None = None
     unmerged_at: Instant
+    consents_restored: list[ConsentChange] = Field(
+        default_factory=list,
+        description="The survivor's channels the merge had narrowed and the unmerge gave back (the duplicate's "
+        "own consents never changed).",
+    )
+
+
+@event
+class ContactVerified(_CustomerEvent):
+    """The customer proved they own their email address or phone number (a verified identity)."""
+
+    event_type = "ContactVerified"
+    event_version = 1
+    description = "The customer's email or phone was verified; a later change of it makes it unverified."
+
+    channel: VerifiableChannel
+    method: str | None = Field(default=None, description="How it was verified, e.g. code, link, call-back.")
+    verified_by: str | None = None
+    verified_at: Instant
+
+
+@event
+class DuplicateRulesChanged(DomainEvent):
+    """The rules that suggest duplicate customer pairs changed (keyed ``duplicate-rules``, not a customer)."""
+
+    domain = "customer"
+    event_type = "DuplicateRulesChanged"
+    event_version = 1
+    description = "The duplicate detection rules were replaced; the whole new rule set is carried."
+
+    rules: DuplicateRuleSet
+    changed_by: str | None = None
+    changed_at: Instant
 
 
 class OrderLine(BaseModel):
@@ -363,15 +460,21 @@ class CustomerErased(_CustomerEvent):
 __all__ = [
     "AccountManagerAssigned",
     "AcquisitionChannel",
+    "ConsentChange",
+    "ConsentMerge",
     "ConsentSource",
+    "ConsentWinner",
     "Consents",
     "ContactChannel",
     "ContactPreferencesChanged",
+    "ContactVerified",
     "CustomerErased",
     "CustomerProfileUpdated",
     "CustomerRegistered",
     "CustomersMerged",
     "CustomersUnmerged",
+    "DuplicateRuleSet",
+    "DuplicateRulesChanged",
     "InvoiceIssued",
     "MatchEvidence",
     "OrderCancelled",
@@ -384,4 +487,5 @@ __all__ = [
     "PaymentOverdue",
     "PaymentReceived",
     "RelationshipType",
+    "VerifiableChannel",
 ]
