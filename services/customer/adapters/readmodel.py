@@ -46,15 +46,17 @@ async def existing_customer_with(
 _SAVE_CUSTOMER = """
 insert into customers (id, status, name, email, phone, birth_date, address, name_key, email_canonical,
                        timezone, relationship_type, acquisition_channel, referred_by, acquisition_cost,
-                       consents, interests, account_manager_id, version, registered_at, updated_at, erased_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                       consents, interests, account_manager_id, version, registered_at, updated_at, erased_at,
+                       verified)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 on conflict (id) do update set
     status = excluded.status, name = excluded.name, email = excluded.email, phone = excluded.phone,
     birth_date = excluded.birth_date, address = excluded.address, name_key = excluded.name_key,
     email_canonical = excluded.email_canonical, timezone = excluded.timezone,
     relationship_type = excluded.relationship_type, consents = excluded.consents,
     interests = excluded.interests, account_manager_id = excluded.account_manager_id,
-    version = excluded.version, updated_at = excluded.updated_at, erased_at = excluded.erased_at
+    version = excluded.version, updated_at = excluded.updated_at, erased_at = excluded.erased_at,
+    verified = excluded.verified
 """
 
 
@@ -87,6 +89,7 @@ async def save_customer(conn: asyncpg.Connection, customer: Customer, *, now: da
                 customer.registered_at,
                 now,
                 now if erased else None,
+                sorted(customer.verified),
             )
     except asyncpg.UniqueViolationError:
         existing = await existing_customer_with(conn, email=customer.email, phone=customer.phone, excluding=customer.id)

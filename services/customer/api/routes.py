@@ -27,6 +27,7 @@ from services.customer.api.deps import (
 from services.customer.application import handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
+from shared.contracts.customer import DuplicateRuleSet
 from shared.errors import Forbidden, NotFound
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
@@ -90,7 +91,35 @@ async def duplicate_candidates(
     request: Request, principal: Reader, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     """Candidate duplicates with the evidence, for an operator to merge."""
-    return await _read(request, lambda conn: queries.duplicate_candidates(conn, limit=limit, cursor=cursor))
+    store = request.app.state.store
+    return await _read(request, lambda conn: queries.duplicate_candidates(conn, store, limit=limit, cursor=cursor))
+
+
+@router.get("/duplicate-rules", response_model=schemas.DuplicateRulesRead, tags=["identity"])
+async def duplicate_rules(request: Request, principal: Admin) -> Response:
+    """The rules that suggest duplicate customers (ETag is the version for If-Match)."""
+    store = request.app.state.store
+    body = await _read(request, lambda conn: _rules_body(conn, store))
+    return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
+
+
+async def _rules_body(conn: Any, store: Any) -> dict[str, Any]:
+    return queries.rules_body(await queries.duplicate_rules(conn, store))
+
+
+@router.put("/duplicate-rules", response_model=schemas.DuplicateRulesRead, tags=["identity"])
+async def replace_duplicate_rules(
+    body: schemas.DuplicateRulesUpdate, request: Request, principal: Admin, expected: IfMatch
+) -> Response:
+    """Replace the duplicate detection rules (422 when no identifier is enabled); recorded as an event."""
+    now = _now(request)
+    rules = DuplicateRuleSet(**body.model_dump())
+    return await run_and_respond(
+        request,
+        lambda uow: handlers.replace_duplicate_rules(
+            uow, rules=rules, by=principal.subject, now=now, expected_version=expected
+        ),
+    )
 
 
 async def _customer_response(request: Request, customer_id: UUID) -> Response:
@@ -175,6 +204,27 @@ async def merge_customers(
             reason=body.reason,
             by=principal.subject,
             now=now,
+            confirm_verified_identities=body.confirm_verified_identities,
+        ),
+    )
+
+
+@router.post("/customers/{customer_id}/verifications", response_model=schemas.CustomerRead, tags=["identity"])
+async def verify_contact(
+    customer_id: UUID, body: schemas.ContactVerify, request: Request, principal: Writer, expected: IfMatch
+) -> Response:
+    """Record that the customer proved they own their email or phone (a verified identity)."""
+    now = _now(request)
+    return await run_and_respond(
+        request,
+        lambda uow: handlers.verify_contact(
+            uow,
+            customer_id=customer_id,
+            channel=body.channel,
+            method=body.method,
+            by=principal.subject,
+            now=now,
+            expected_version=expected,
         ),
     )
 

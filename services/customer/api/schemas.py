@@ -8,6 +8,7 @@ from uuid import UUID
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
+from pydantic.config import JsonDict
 
 from shared.catalog import Money
 from shared.contracts.customer import (
@@ -16,6 +17,7 @@ from shared.contracts.customer import (
     MatchEvidence,
     PaymentMethod,
     RelationshipType,
+    VerifiableChannel,
 )
 from shared.web.types import NEVER_NULL, CalendarDate, NonNegativeMoneyText, PositiveMoneyText, texts_not_blank
 
@@ -101,6 +103,47 @@ class AccountManagerAssign(_Input):
 class MergeRequest(_Input):
     duplicate_id: UUID
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    confirm_verified_identities: StrictBool = Field(
+        default=False,
+        description="Both customers are verified identities and the operator is sure they are one person "
+        "(without it such a merge is a 409).",
+    )
+
+
+class ContactVerify(_Input):
+    """The customer proved they own this contact detail (a code entered, a link followed, a call-back)."""
+
+    channel: VerifiableChannel
+    method: Annotated[str | None, Field(max_length=50, description="How, e.g. code, link, call-back.")] = None
+
+
+_ONE_IDENTIFIER: JsonDict = {
+    "anyOf": [{"properties": {name: {"const": True}}} for name in ("email", "phone", "name")],
+    "description": "At least one of email, phone or name must be enabled.",
+}
+
+
+class DuplicateRulesUpdate(_Input):
+    """The whole rule set (PUT replaces it): which identifiers suggest a duplicate pair, and the threshold."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_IDENTIFIER)
+
+    email: StrictBool = Field(description="The same mailbox matches.")
+    email_canonical: StrictBool = Field(description="Compare mailboxes with +tags dropped and Gmail dots ignored.")
+    phone: StrictBool = Field(description="The same phone number (E.164) matches.")
+    name: StrictBool = Field(description="A similar name with the same birth date matches.")
+    name_threshold: float = Field(
+        ge=0, le=1, allow_inf_nan=False, description="Least name similarity, 0..1 (1 = the same name)."
+    )
+
+
+class DuplicateRulesRead(BaseModel):
+    email: bool
+    email_canonical: bool
+    phone: bool
+    name: bool
+    name_threshold: float
+    version: int
 
 
 class UnmergeRequest(_Input):
@@ -131,6 +174,7 @@ class CustomerRead(BaseModel):
     acquisition_cost: Money | None
     consents: Consents
     interests: list[str]
+    verified: list[VerifiableChannel] = Field(description="Contact details the customer proved they own.")
     account_manager_id: str | None
     version: int
     registered_at: str
@@ -145,12 +189,14 @@ class CustomerPage(BaseModel):
 class DuplicateCandidate(BaseModel):
     customer_id: UUID
     duplicate_id: UUID
-    evidence: list[MatchEvidence]
+    evidence: list[MatchEvidence] = Field(description="The identifiers that matched under the current rules.")
+    name_similarity: float | None = Field(description="How alike the names are, 0..1 (None when one is missing).")
 
 
 class DuplicatePage(BaseModel):
     items: list[DuplicateCandidate]
     next_cursor: str | None
+    rules_version: int = Field(description="The version of the duplicate rules that found these pairs.")
 
 
 class LineCreate(_Input):

@@ -16,15 +16,18 @@ from uuid import UUID
 
 from services.customer.adapters import erasure, readmodel
 from services.customer.application import queries
+from services.customer.domain.identity import RULES_STREAM
 from services.customer.domain.model import Customer, Invoice, LineRequest, Order
 from shared.contracts.customer import (
     AcquisitionChannel,
     ConsentSource,
     ContactChannel,
+    DuplicateRuleSet,
     InvoiceIssued,
     PaymentMethod,
     PaymentReceived,
     RelationshipType,
+    VerifiableChannel,
 )
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -186,13 +189,67 @@ async def _load_pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID) -> 
     return loaded[0], loaded[1]
 
 
-async def merge_customers(
-    uow: UnitOfWork, *, survivor_id: UUID, duplicate_id: UUID, reason: str, by: str | None, now: datetime
+async def verify_contact(
+    uow: UnitOfWork,
+    *,
+    customer_id: UUID,
+    channel: VerifiableChannel,
+    method: str | None,
+    by: str | None,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> CommandResult:
-    """Merge a duplicate into the survivor; the duplicate then answers with ``merged_into``."""
+    """Record that the customer proved they own their email or phone."""
+    customer = await _load_customer(uow, customer_id)
+    customer.ensure_exists()
+    ensure_version_matches(expected_version, customer.version)
+    customer.verify_contact(channel, method=method, by=by, now=now)
+    if customer.pending:
+        await _append_customer(uow, customer)
+        await readmodel.save_customer(uow.conn, customer, now=now)
+    return _customer_answer(200, await _customer_body(uow, customer_id))
+
+
+async def replace_duplicate_rules(
+    uow: UnitOfWork, *, rules: DuplicateRuleSet, by: str | None, now: datetime, expected_version: int | None
+) -> CommandResult:
+    """Replace the duplicate detection rules (``If-Match`` checked first); the same rules record nothing."""
+    current = await queries.duplicate_rules(uow.conn, uow.store)
+    ensure_version_matches(expected_version, current.version)
+    current.replace(rules, by=by, now=now)
+    if current.pending:
+        await uow.append(
+            stream_id=RULES_STREAM,
+            stream_type="duplicate-rules",
+            expected_version=current.expected_version,
+            events=current.pull_events(),
+            subject=RULES_STREAM,
+        )
+    body = queries.rules_body(current)
+    return CommandResult(200, body, {"ETag": etag_for(body["version"])})
+
+
+async def merge_customers(
+    uow: UnitOfWork,
+    *,
+    survivor_id: UUID,
+    duplicate_id: UUID,
+    reason: str,
+    by: str | None,
+    now: datetime,
+    confirm_verified_identities: bool = False,
+) -> CommandResult:
+    """Merge a duplicate into the survivor; the duplicate then answers with ``merged_into``.
+
+    Operators merge; nothing in the platform merges on its own (the import links rows to existing
+    customers instead). An automatic path would call ``Customer.merge(automatic=True)``, which refuses
+    two verified identities.
+    """
     survivor, duplicate = await _load_pair(uow, survivor_id, duplicate_id)
     survivor.ensure_exists()
-    survivor.merge(duplicate, reason=reason, by=by, now=now)
+    survivor.merge(
+        duplicate, reason=reason, by=by, now=now, confirm_verified_identities=confirm_verified_identities
+    )
     await _append_customer(uow, survivor)
     await readmodel.set_merged_into(uow.conn, duplicate.id, survivor.id)
     await readmodel.save_customer(uow.conn, survivor, now=now)

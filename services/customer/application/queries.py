@@ -16,10 +16,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.customer.domain.identity import RULES_STREAM, DuplicateRules, suggest
 from services.customer.domain.model import (
     Identity,
-    is_duplicate_candidate,
-    match_evidence,
     name_key,
     normalise_email,
     normalise_phone,
@@ -79,8 +78,8 @@ def _page(items: list[dict[str, Any]], limit: int, *cursor_of: str) -> dict[str,
 _CUSTOMER_COLUMNS = """
     id, case when status = 'erased' then 'erased' when merged_into is not null then 'merged' else 'active' end
     as status, merged_into, name, email, phone, birth_date, address, timezone, relationship_type,
-    acquisition_channel, referred_by, acquisition_cost, consents, interests, account_manager_id, version,
-    registered_at, updated_at
+    acquisition_channel, referred_by, acquisition_cost, consents, interests, verified, account_manager_id,
+    version, registered_at, updated_at
 """
 
 
@@ -137,34 +136,48 @@ def _like_escape(text: str) -> str:
 
 _PAIRS_SQL = """
 with active as (
-    select id, name, email, phone, birth_date, name_key, email_canonical from customers
+    select id, name, email, phone, birth_date, email_canonical from customers
     where status = 'active' and merged_into is null),
 pairs as (
+    -- Blocking keys only: the rules (``identity.suggest``) decide in Python. Exact emails share their
+    -- canonical mailbox, so one join serves both email rules.
     select a.id as a_id, b.id as b_id from active a join active b
-        on a.email_canonical = b.email_canonical and a.id < b.id
+        on $3 and a.email_canonical = b.email_canonical and a.id < b.id
     union
-    -- A loose trigram pre-filter only: the name rule itself (``similar_names``) is applied in Python,
-    -- so names it counts as similar but trigrams score low (e.g. "Ali Can" / "Ali Cen") are kept.
-    select a.id, b.id from active a join active b
-        on a.birth_date = b.birth_date and a.id < b.id and similarity(a.name_key, b.name_key) > $3
+    select a.id, b.id from active a join active b on $4 and a.phone = b.phone and a.id < b.id
+    union
+    -- Every pair sharing a birth date is scored, so any name threshold the rules set is honoured
+    -- exactly (a trigram pre-filter would silently drop pairs a low threshold accepts).
+    select a.id, b.id from active a join active b on $5 and a.birth_date = b.birth_date and a.id < b.id
 )
 select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
        a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
        b.birth_date as b_birth_date
 from pairs p join active a on a.id = p.a_id join active b on b.id = p.b_id
 where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
-order by p.a_id, p.b_id limit $4"""
-
-TRIGRAM_PREFILTER = 0.2
-"""Well below the trigram score of any pair of names ``similar_names`` accepts."""
+order by p.a_id, p.b_id limit $6"""
 
 
-async def duplicate_candidates(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Pairs of active customers that look like one person (same mailbox, or similar name + birth date).
+async def duplicate_rules(conn: asyncpg.Connection, store: EventStore) -> DuplicateRules:
+    """The current duplicate rules, from their own stream (the defaults before any change)."""
+    return DuplicateRules.rehydrate(e.event for e in await store.load(conn, RULES_STREAM))
 
-    SQL proposes pairs in (customer_id, duplicate_id) order and the domain rule decides; batches are
-    read until the page is full, so a page is never short while more candidates exist.
+
+def rules_body(rules: DuplicateRules) -> dict[str, Any]:
+    """The rules document as the API shows it: the rule set and the version to send in If-Match."""
+    return {**rules.rules.model_dump(mode="json"), "version": rules.version}
+
+
+async def duplicate_candidates(
+    conn: asyncpg.Connection, store: EventStore, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """Pairs of active customers the current duplicate rules suggest are one person, with the evidence.
+
+    SQL proposes pairs in (customer_id, duplicate_id) order and the rules decide; batches are read
+    until the page is full, so a page is never short while more candidates exist.
     """
+    current = await duplicate_rules(conn, store)
+    rules = current.rules
     after = decode_cursor(cursor, 2)
     position = (UUID(after[0]), UUID(after[1])) if after else None
     batch = max(limit + 1, 200)
@@ -174,19 +187,26 @@ async def duplicate_candidates(conn: asyncpg.Connection, *, limit: int, cursor: 
             _PAIRS_SQL,
             position[0] if position else None,
             position[1] if position else None,
-            TRIGRAM_PREFILTER,
+            rules.email,
+            rules.phone,
+            rules.name,
             batch,
         )
         for r in rows:
             left = Identity(r["a_name"], r["a_email"], r["a_phone"], r["a_birth_date"])
             right = Identity(r["b_name"], r["b_email"], r["b_phone"], r["b_birth_date"])
-            evidence = match_evidence(left, right)
-            if is_duplicate_candidate(evidence):
-                items.append({"customer_id": str(r["a_id"]), "duplicate_id": str(r["b_id"]), "evidence": evidence})
+            found = suggest(left, right, rules)
+            if found is not None:
+                items.append({
+                    "customer_id": str(r["a_id"]),
+                    "duplicate_id": str(r["b_id"]),
+                    "evidence": found.evidence,
+                    "name_similarity": found.name_similarity,
+                })
         if len(rows) < batch:
             break
         position = (rows[-1]["a_id"], rows[-1]["b_id"])
-    return _page(items, limit, "customer_id", "duplicate_id")
+    return {**_page(items, limit, "customer_id", "duplicate_id"), "rules_version": current.version}
 
 
 _ORDER_COLUMNS = """

@@ -13,20 +13,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from difflib import SequenceMatcher
 from typing import Any, Final, Literal, cast
 from uuid import UUID
 
 import phonenumbers
+from rapidfuzz import fuzz
 
 from shared.aggregate import Aggregate
 from shared.contracts.customer import (
     AccountManagerAssigned,
     AcquisitionChannel,
+    ConsentChange,
+    ConsentMerge,
     Consents,
     ConsentSource,
     ContactChannel,
     ContactPreferencesChanged,
+    ContactVerified,
     CustomerErased,
     CustomerProfileUpdated,
     CustomerRegistered,
@@ -44,13 +47,15 @@ from shared.contracts.customer import (
     PaymentOverdue,
     PaymentReceived,
     RelationshipType,
+    VerifiableChannel,
 )
 from shared.errors import Conflict, Gone, InvalidInput
 
 CENT: Final = Decimal("0.01")
 CHANNELS: Final[tuple[ContactChannel, ...]] = ("email", "sms", "push", "phone")
 NAME_SIMILARITY: Final = 0.85
-"""Two normalised names at least this similar (difflib ratio) count as the same name."""
+"""Two normalised names at least this similar (``name_similarity``) count as the same name by default;
+the duplicate rules (``identity.DuplicateRules``) make the threshold data."""
 
 CustomerStatus = Literal["active", "merged", "erased"]
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
@@ -117,11 +122,21 @@ def name_key(name: str) -> str:
     return " ".join(plain.casefold().replace("\u0131", "i").split())
 
 
-def similar_names(left: str | None, right: str | None) -> bool:
+def name_similarity(left: str | None, right: str | None) -> float | None:
+    """How alike two names are, 0..1, after ``name_key``; ``None`` when either is missing.
+
+    rapidfuzz's token-sort ratio (normalised Indel similarity of the words in sorted order), so
+    "Doe Jane" and "Jane Doe" are the same name and one changed letter in a short name still counts.
+    """
     if not left or not right:
-        return False
+        return None
     a, b = name_key(left), name_key(right)
-    return a == b or SequenceMatcher(None, a, b).ratio() >= NAME_SIMILARITY
+    return 1.0 if a == b else round(fuzz.token_sort_ratio(a, b) / 100, 4)
+
+
+def similar_names(left: str | None, right: str | None, threshold: float = NAME_SIMILARITY) -> bool:
+    score = name_similarity(left, right)
+    return score is not None and score >= threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +204,10 @@ class Customer(Aggregate):
     referred_by: UUID | None
     acquisition_cost: Decimal | None
     consents: dict[ContactChannel, bool]
+    consent_set_at: dict[ContactChannel, datetime | None]
+    own_consents: dict[ContactChannel, bool]
+    merged_consents: dict[UUID, dict[ContactChannel, bool]]
+    verified: set[VerifiableChannel]
     interests: list[str]
     account_manager_id: str | None
     merged_duplicates: set[UUID]
@@ -204,6 +223,15 @@ class Customer(Aggregate):
         self.referred_by = None
         self.acquisition_cost = None
         self.consents = dict.fromkeys(CHANNELS, False)
+        # ``consents`` is what may be used now. ``own_consents`` is what this record's person chose
+        # (registration and their changes); ``merged_consents`` holds, per merged duplicate, its
+        # consent on the channels where it still restricts this one (a later choice of the person
+        # lifts that). ``consents`` == own AND every restriction: a merge only narrows, an unmerge
+        # recomputes without the duplicate, so it gives back exactly what that merge took.
+        self.consent_set_at = dict.fromkeys(CHANNELS, None)
+        self.own_consents = dict.fromkeys(CHANNELS, False)
+        self.merged_consents = {}
+        self.verified = set()
         self.interests = []
         self.account_manager_id = None
         self.merged_duplicates = set()
@@ -269,6 +297,24 @@ class Customer(Aggregate):
     @property
     def identity(self) -> Identity:
         return Identity(self.name, self.email, self.phone, self.birth_date)
+
+    @property
+    def is_verified(self) -> bool:
+        """A verified identity: the person proved they own this record's email or phone."""
+        return bool(self.verified)
+
+    def verify_contact(self, channel: VerifiableChannel, *, method: str | None, by: str | None, now: datetime) -> None:
+        """Record that the customer proved they own their email or phone (once; again is a no-op)."""
+        self.ensure_active("be verified")
+        if getattr(self, channel) is None:
+            # The request is fine; the record holds nothing to verify (yet): a state conflict, not bad input.
+            raise Conflict(f"customer {self.id} has no {channel} to verify", current_status=self.status)
+        if channel not in self.verified:
+            self._record(
+                ContactVerified(
+                    customer_id=self.id, channel=channel, method=method or None, verified_by=by, verified_at=now
+                )
+            )
 
     def ensure_exists(self) -> None:
         """Erased customers are gone for good (410)."""
@@ -351,8 +397,23 @@ class Customer(Aggregate):
             )
         )
 
-    def merge(self, duplicate: Customer, *, reason: str, by: str | None, now: datetime) -> list[MatchEvidence]:
-        """Absorb ``duplicate``: its history belongs to this customer until an unmerge."""
+    def merge(
+        self,
+        duplicate: Customer,
+        *,
+        reason: str,
+        by: str | None,
+        now: datetime,
+        confirm_verified_identities: bool = False,
+        automatic: bool = False,
+    ) -> list[MatchEvidence]:
+        """Absorb ``duplicate``: its history belongs to this customer until an unmerge.
+
+        Consent per channel becomes the more restrictive of the two (``merge_consents``), recorded as
+        ``ContactPreferencesChanged`` after the merge so every subscriber that honours consent narrows
+        it too. Two verified identities are two people who each proved an address: never merged by an
+        automatic path, and by an operator only with ``confirm_verified_identities``.
+        """
         if duplicate.id == self.id:
             raise Conflict("a customer cannot be merged into itself", current_status=self.status)
         if not reason.strip():
@@ -371,7 +432,25 @@ class Customer(Aggregate):
                 f"customer {duplicate.id} has merged duplicates of its own; unmerge them first",
                 current_status=duplicate.status,
             )
+        both_verified = self.is_verified and duplicate.is_verified
+        if both_verified and automatic:
+            raise Conflict(
+                "two verified identities are never merged automatically; an operator must merge them",
+                current_status=self.status,
+                code="verified-identities",
+            )
+        if both_verified and not confirm_verified_identities:
+            raise Conflict(
+                f"customers {self.id} and {duplicate.id} are both verified identities (each proved their "
+                f"{' and '.join(sorted(self.verified))} / {' and '.join(sorted(duplicate.verified))}); "
+                "send confirm_verified_identities=true to merge them anyway",
+                current_status=self.status,
+                code="verified-identities",
+                survivor_verified=sorted(self.verified),
+                duplicate_verified=sorted(duplicate.verified),
+            )
         evidence = match_evidence(self.identity, duplicate.identity)
+        consents = merge_consents(self, duplicate)
         self._record(
             CustomersMerged(
                 customer_id=self.id,
@@ -380,8 +459,23 @@ class Customer(Aggregate):
                 evidence=evidence,
                 merged_by=by,
                 merged_at=now,
+                consents=consents,
+                verified_identities_confirmed=both_verified,
             )
         )
+        for change in consents:
+            if change.after != change.survivor:
+                self._record(
+                    ContactPreferencesChanged(
+                        customer_id=self.id,
+                        channel=change.channel,
+                        granted=change.after,
+                        changed_at=now,
+                        source="operator",
+                        because="merge",
+                        duplicate_id=duplicate.id,
+                    )
+                )
         duplicate.merged_into = self.id
         return evidence
 
@@ -390,12 +484,40 @@ class Customer(Aggregate):
         if duplicate.id not in self.merged_duplicates:
             raise Conflict(f"customer {duplicate.id} is not merged into {self.id}", current_status=self.status)
         self.ensure_exists()
+        restored = self._consents_without(duplicate.id)
         self._record(
             CustomersUnmerged(
-                customer_id=self.id, duplicate_id=duplicate.id, reason=reason, unmerged_by=by, unmerged_at=now
+                customer_id=self.id,
+                duplicate_id=duplicate.id,
+                reason=reason,
+                unmerged_by=by,
+                unmerged_at=now,
+                consents_restored=restored,
             )
         )
+        for change in restored:
+            self._record(
+                ContactPreferencesChanged(
+                    customer_id=self.id,
+                    channel=change.channel,
+                    granted=change.after,
+                    changed_at=now,
+                    source="operator",
+                    because="unmerge",
+                    duplicate_id=duplicate.id,
+                )
+            )
         duplicate.merged_into = None
+
+    def _consents_without(self, duplicate_id: UUID) -> list[ConsentChange]:
+        """The channels whose consent changes when ``duplicate_id``'s restrictions are lifted."""
+        others = [r for d, r in self.merged_consents.items() if d != duplicate_id]
+        changes = []
+        for channel in CHANNELS:
+            target = self.own_consents[channel] and all(r.get(channel, True) for r in others)
+            if target != self.consents[channel]:
+                changes.append(ConsentChange(channel=channel, before=self.consents[channel], after=target))
+        return changes
 
     def erase(self, *, by: str | None, now: datetime) -> None:
         """Right to be forgotten; the application destroys the key in the same transaction."""
@@ -413,6 +535,8 @@ class Customer(Aggregate):
         self.referred_by = e.referred_by
         self.acquisition_cost = e.acquisition_cost
         self.consents = cast(dict[ContactChannel, bool], e.consents.model_dump())
+        self.own_consents = dict(self.consents)
+        self.consent_set_at = dict.fromkeys(CHANNELS, e.registered_at)
         self.interests = list(e.interests)
         self.registered_at = e.registered_at
 
@@ -421,23 +545,67 @@ class Customer(Aggregate):
             if field in PROFILE_FIELDS:
                 value = getattr(e, field)
                 setattr(self, field, list(value) if isinstance(value, list) else value)
+            if field in ("email", "phone"):
+                self.verified.discard(cast(VerifiableChannel, field))  # a new address is not proven yet
 
     def _on_ContactPreferencesChanged(self, e: ContactPreferencesChanged) -> None:  # noqa: N802
         self.consents[e.channel] = e.granted
+        self.consent_set_at[e.channel] = e.changed_at
+        if e.because is None:
+            # The person's own choice, made after any merge: it supersedes what merged duplicates said.
+            self.own_consents[e.channel] = e.granted
+            for restrictions in self.merged_consents.values():
+                restrictions.pop(e.channel, None)
+
+    def _on_ContactVerified(self, e: ContactVerified) -> None:  # noqa: N802
+        self.verified.add(e.channel)
 
     def _on_AccountManagerAssigned(self, e: AccountManagerAssigned) -> None:  # noqa: N802
         self.account_manager_id = e.account_manager_id
 
     def _on_CustomersMerged(self, e: CustomersMerged) -> None:  # noqa: N802
         self.merged_duplicates.add(e.duplicate_id)
+        # Merges recorded before consents were merged carry none: they restrict nothing.
+        self.merged_consents[e.duplicate_id] = {c.channel: c.duplicate for c in e.consents}
 
     def _on_CustomersUnmerged(self, e: CustomersUnmerged) -> None:  # noqa: N802
         self.merged_duplicates.discard(e.duplicate_id)
+        self.merged_consents.pop(e.duplicate_id, None)
 
     def _on_CustomerErased(self, e: CustomerErased) -> None:  # noqa: N802
         self.status = "erased"
         self.name = self.email = self.phone = self.address = None
         self.birth_date = None
+        self.verified = set()
+
+
+def merge_consents(survivor: Customer, duplicate: Customer) -> list[ConsentMerge]:
+    """Per channel, the more restrictive of the two consents, and which side it came from.
+
+    Granted only when both sides granted: a merge must never make a person who withdrew on either
+    record reachable again. A withdrawal wins over a grant of any age (an older grant is the case that
+    bites: the person withdrew on one record after granting on the other); a person who really wants
+    contact again grants it once more on the merged profile, which lifts the restriction.
+    """
+    merged = []
+    for channel in CHANNELS:
+        mine, theirs = survivor.consents[channel], duplicate.consents[channel]
+        after = mine and theirs
+        winner: Literal["survivor", "duplicate", "both"] = (
+            "both" if mine == theirs else "survivor" if not mine else "duplicate"
+        )
+        merged.append(
+            ConsentMerge(
+                channel=channel,
+                survivor=mine,
+                duplicate=theirs,
+                after=after,
+                winner=winner,
+                survivor_set_at=survivor.consent_set_at[channel],
+                duplicate_set_at=duplicate.consent_set_at[channel],
+            )
+        )
+    return merged
 
 
 def _tags(values: Iterable[str]) -> list[str]:

@@ -160,9 +160,8 @@ async def test_merge_and_unmerge(customer_service: CustomerService) -> None:
     survivor = await customer_service.register(name="Jane Doe", birth_date="1990-05-01")
     duplicate = await customer_service.register(name="Jane  Doe", birth_date="1990-05-01")
     candidates = (await client.get("/v1/customers/duplicates", headers=staff)).json()["items"]
-    assert {"customer_id": survivor["id"], "duplicate_id": duplicate["id"], "evidence": ["name", "birth_date"]} in (
-        candidates
-    )
+    assert {"customer_id": survivor["id"], "duplicate_id": duplicate["id"], "evidence": ["name", "birth_date"],
+            "name_similarity": 1.0} in candidates
     order = await customer_service.place_order(duplicate["id"])
 
     merged = await client.post(
@@ -395,12 +394,12 @@ async def test_duplicate_candidates_with_evidence_and_cursor_pagination(customer
     await customer_service.register(name="Ali Can", birth_date="1981-01-02")
     await customer_service.register(name="Ali Can")
 
-    def pair(left: dict[str, str], right: dict[str, str], evidence: list[str]) -> dict[str, object]:
+    def pair(left: dict[str, str], right: dict[str, str], evidence: list[str], score: float) -> dict[str, object]:
         first, second = sorted((left["id"], right["id"]))
-        return {"customer_id": first, "duplicate_id": second, "evidence": evidence}
+        return {"customer_id": first, "duplicate_id": second, "evidence": evidence, "name_similarity": score}
 
     expected = sorted(
-        [pair(mail_a, mail_b, ["email"]), pair(name_a, name_b, ["name", "birth_date"])],
+        [pair(mail_a, mail_b, ["email"], 0.125), pair(name_a, name_b, ["name", "birth_date"], 0.8571)],
         key=lambda p: (p["customer_id"], p["duplicate_id"]),
     )
     first = (await client.get("/v1/customers/duplicates", params={"limit": 1}, headers=staff)).json()
@@ -413,13 +412,13 @@ async def test_duplicate_candidates_with_evidence_and_cursor_pagination(customer
         rest = await client.get(
             "/v1/customers/duplicates", params={"limit": 1, "cursor": second["next_cursor"]}, headers=staff
         )
-        assert rest.json() == {"items": [], "next_cursor": None}
+        assert rest.json() == {"items": [], "next_cursor": None, "rules_version": 0}
 
     await client.post(
         f"/v1/customers/{name_a['id']}/merge", json={"duplicate_id": name_b["id"], "reason": "dup"}, headers=staff
     )
     left = (await client.get("/v1/customers/duplicates", headers=staff)).json()
-    assert left == {"items": [pair(mail_a, mail_b, ["email"])], "next_cursor": None}
+    assert left == {"items": [pair(mail_a, mail_b, ["email"], 0.125)], "next_cursor": None, "rules_version": 0}
     assert (await client.get("/v1/customers/duplicates", params={"cursor": "x"}, headers=staff)).status_code == 422
     self_token = customer_service.token("self", customer_id=mail_a["id"])
     assert (await client.get("/v1/customers/duplicates", headers=self_token)).status_code == 403

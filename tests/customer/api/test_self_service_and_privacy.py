@@ -299,8 +299,11 @@ EVERY_TYPE_OF_ONE_CUSTOMER = [
     ("CustomerProfileUpdated", "customer"),
     ("ContactPreferencesChanged", "customer"),
     ("AccountManagerAssigned", "customer"),
+    ("ContactVerified", "customer"),
     ("CustomersMerged", "customer"),
+    ("ContactPreferencesChanged", "customer"),  # the merge narrows sms: the duplicate never granted it
     ("CustomersUnmerged", "customer"),
+    ("ContactPreferencesChanged", "customer"),  # the unmerge gives it back
     ("OrderPlaced", "order1"),
     ("OrderShipped", "order1"),
     ("OrderDelivered", "order1"),
@@ -330,6 +333,7 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
     assert (await client.patch(url, json={"name": f"{name}a"}, headers={**staff, "If-Match": '"1"'})).status_code == 200
     await client.put(f"{url}/consents", json={"sms": True}, headers=staff)
     await client.put(f"{url}/account-manager", json={"account_manager_id": "emp-1"}, headers=staff)
+    await client.post(f"{url}/verifications", json={"channel": "email", "method": "link"}, headers=staff)
     await client.post(f"{url}/merge", json={"duplicate_id": other["id"], "reason": "same"}, headers=staff)
     await client.post(f"{url}/unmerge", json={"duplicate_id": other["id"]}, headers=staff)
     streams = {"customer": cid, "erasure": erasure_stream(cid)}
@@ -391,9 +395,14 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
     assert registered["acquisition_cost"] == "25.00" and registered["interests"] == ["coffee", "tea"]
     assert data["CustomerProfileUpdated"]["changed_fields"] == ["name"]
     assert data["CustomerProfileUpdated"]["name"].startswith("enc:v1:")
-    consent = data["ContactPreferencesChanged"]
-    assert (consent["channel"], consent["granted"], consent["source"]) == ("sms", True, "operator")
-    assert consent["changed_at"] == "2026-03-01T09:00:00Z"
+    consents = [r.value for r in mine if r.headers["ce_type"].split(".")[2] == "ContactPreferencesChanged"]
+    assert [(c["channel"], c["granted"], c["source"], c["because"], c["duplicate_id"]) for c in consents] == [
+        ("sms", True, "operator", None, None),
+        ("sms", False, "operator", "merge", other["id"]),
+        ("sms", True, "operator", "unmerge", other["id"]),
+    ]
+    assert consents[0]["changed_at"] == "2026-03-01T09:00:00Z"
+    assert (data["ContactVerified"]["channel"], data["ContactVerified"]["method"]) == ("email", "link")
     assert data["AccountManagerAssigned"]["account_manager_id"] == "emp-1"
     merged = data["CustomersMerged"]
     assert (merged["duplicate_id"], merged["evidence"], merged["merged_by"]) == (
@@ -402,7 +411,15 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
         "tester",
     )
     assert merged["reason"].startswith("enc:v1:")
+    assert {c["channel"]: (c["survivor"], c["duplicate"], c["after"], c["winner"]) for c in merged["consents"]} == {
+        "email": (True, True, True, "both"),
+        "sms": (True, False, False, "duplicate"),
+        "push": (False, False, False, "both"),
+        "phone": (False, False, False, "both"),
+    }
+    assert merged["verified_identities_confirmed"] is False
     assert data["CustomersUnmerged"]["duplicate_id"] == other["id"]
+    assert data["CustomersUnmerged"]["consents_restored"] == [{"channel": "sms", "before": False, "after": True}]
     placed = next(r.value for r in mine if r.headers["ce_streamid"] == streams["order1"])
     assert (placed["total"], placed["cost"], placed["margin"], placed["offer_code"]) == (
         "47.48",
