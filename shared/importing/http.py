@@ -6,7 +6,7 @@ checks identical: an admin token, NDJSON or JSON content types, problem+json for
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -19,6 +19,16 @@ ImportAdmin = Annotated[Principal, Depends(require("admin"))]
 """Every import route needs scope ``admin``: an import writes history for every customer."""
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "text/plain")
+
+NDJSON_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "NDJSON: one import record (schemas/import/record.json) per line, UTF-8.",
+        "content": {media: {"schema": {"type": "string", "minLength": 1, "pattern": r"\S"}}
+                    for media in NDJSON_TYPES},
+    },
+}
+"""The body the route reads itself (``ndjson_body``), declared so clients and fuzzers send NDJSON."""
 
 
 class UnsupportedMediaType(PlatformError):

@@ -28,6 +28,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
+    field_validator,
 )
 
 from shared.contracts.customer import PaymentMethod, RelationshipType
@@ -191,6 +192,13 @@ class Reject(BaseModel):
     reason: str
     kind: str | None = None
     source_id: str | None = None
+
+    @field_validator("file", "reason", "kind", "source_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        """A rejected row may carry a NUL (JSON allows it); the reject file and answers never do
+        (PostgreSQL cannot store one, and the API documents every text as NUL-free): U+FFFD instead."""
+        return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
 
 
 @dataclass(frozen=True, slots=True)

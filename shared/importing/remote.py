@@ -13,26 +13,39 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from shared.importing.records import Numbered, Reject
 from shared.importing.results import BatchResult
 
 SUB_BATCH = 400
 """Records per HTTP request: well under the services' default 1 MB body limit."""
+MAX_ROWS = 1000
+"""Rows a batch request may hold: one row more is a 422, still small enough (file names are at most
+512 characters) not to hit the body limit's 413 first."""
 
 
 class BatchRow(BaseModel):
-    file: str
-    line: int
+    """One row of a batch: where it came from (for the reject file) and the record itself.
+
+    Strict: a ``line`` of ``false`` or ``"3"`` is a 422, not silently line 0 or 3 (the schema says
+    integer >= 1), and unknown properties are refused so a typo is not ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: StrictStr = Field(pattern=r"^[^\x00]*$", max_length=512)
+    line: StrictInt = Field(ge=1)
     record: dict[str, Any]
 
 
 class BatchRequest(BaseModel):
     """``POST /v1/imports/batches``: validated records of the service's kinds, customers resolved."""
 
+    model_config = ConfigDict(extra="forbid")
+
     customers: dict[str, UUID] = Field(default_factory=dict)
-    rows: list[BatchRow] = Field(max_length=5000)
+    rows: list[BatchRow] = Field(max_length=MAX_ROWS)
 
 
 class BatchAnswer(BaseModel):

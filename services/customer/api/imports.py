@@ -19,8 +19,8 @@ from services.customer.application.importing import Importer
 from shared.errors import NotFound
 from shared.ids import new_id
 from shared.importing import jobs
+from shared.importing.http import NDJSON_REQUEST_BODY, batch_records, ndjson_body
 from shared.importing.http import ImportAdmin as Admin
-from shared.importing.http import batch_records, ndjson_body
 from shared.importing.remote import BatchAnswer, BatchRequest, HttpImporter
 from shared.importing.results import ServiceImporter
 
@@ -31,7 +31,7 @@ def _importer(request: Request) -> Importer:
     return Importer(request.app.state.pool, request.app.state.store)
 
 
-@router.post("/imports", status_code=202, tags=["imports"])
+@router.post("/imports", status_code=202, tags=["imports"], openapi_extra=NDJSON_REQUEST_BODY)
 async def submit_import(request: Request, principal: Admin) -> JSONResponse:
     """Start an import job from an NDJSON body; poll its Location for progress and result."""
     body = await ndjson_body(request)
