@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from services.customer.application import handlers
+from services.ticketing.application.scheduler import emit_sla_breaches
 from shared.clock import utc_now
 from shared.db import connect, create_pool
 from shared.eventstore import EventStore
@@ -236,3 +237,30 @@ async def test_kill_9_in_the_middle_then_a_rerun_equals_one_clean_run(
         assert await stores.events(service) == await clean.events(service), service
         assert await stores.count(service, "outbox") == await clean.count(service, "outbox")
         assert await stores.count(service, "import_ledger") == await clean.count(service, "import_ledger")
+
+
+async def test_an_imported_open_ticket_is_due_from_the_import_and_a_resolved_one_keeps_its_past(
+        stores: Stores) -> None:
+    t = tag()
+    started = utc_now()
+    path = stores.write("sla.ndjson", [
+        a_customer_row(f"C{t}"),
+        a_ticket_row(f"OPEN{t}", f"C{t}"),
+        a_ticket_row(f"DONE{t}", f"C{t}", status="resolved", resolved_at="2021-02-20T09:00:00Z",
+                     root_cause="delivery_delay", owner_id="agent-7"),
+    ])
+    assert stores.run(path).returncode == 0
+    rows = {r["status"]: r for r in await stores.fetch(
+        "ticketing", "select status, opened_at, first_response_due, resolution_due, queue_due, breached"
+                     " from tickets")}
+    still_open, resolved = rows["open"], rows["resolved"]
+    assert still_open["opened_at"] == datetime(2020, 2, 3, 8, tzinfo=UTC)  # history keeps its time
+    assert still_open["first_response_due"] > started  # no team could have answered it in 2020
+    assert still_open["queue_due"] > started and not still_open["breached"]
+    assert resolved["first_response_due"] < datetime(2020, 3, 1, tzinfo=UTC)  # judged on its own past
+    assert resolved["breached"]  # resolved a year later: the breach is history, recorded as such
+    pool = await create_pool(stores.dsns["ticketing"], min_size=1, max_size=1)
+    try:
+        assert await emit_sla_breaches(pool, EventStore(service="ticketing", topic=None), started) == 0
+    finally:
+        await pool.close()

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from shared.clock import Clock, SystemClock, utc_now
+from shared.contracts.ticketing import TicketOpened
 from shared.db import create_pool
 from shared.errors import ConcurrencyConflict, PlatformError
 from shared.eventstore import EventStore, StreamAppend
@@ -49,11 +51,16 @@ class _Refused(Exception):
 
 
 async def import_batch(pool: asyncpg.Pool, store: EventStore, records: Sequence[Numbered],
-                       customers: Mapping[str, UUID], policy: TicketingPolicy) -> BatchResult:
-    """Import a batch in one transaction; if it loses a race with a live writer, record by record."""
+                       customers: Mapping[str, UUID], policy: TicketingPolicy,
+                       now: datetime | None = None) -> BatchResult:
+    """Import a batch in one transaction; if it loses a race with a live writer, record by record.
+
+    ``now`` is the import's time: the SLA clocks of tickets still open in the source start then.
+    """
+    now = now or utc_now()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            return await _import(conn, store, records, customers, policy)
+            return await _import(conn, store, records, customers, policy, now)
     except (ConcurrencyConflict, asyncpg.UniqueViolationError):
         if len(records) == 1:
             raise
@@ -61,7 +68,7 @@ async def import_batch(pool: asyncpg.Pool, store: EventStore, records: Sequence[
     for one in records:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                part = await _import(conn, store, [one], customers, policy)
+                part = await _import(conn, store, [one], customers, policy, now)
         except (ConcurrencyConflict, asyncpg.UniqueViolationError) as exc:
             total.rejects.append(one.reject(f"changed concurrently by another writer, try again: {exc}"))
             continue
@@ -70,7 +77,7 @@ async def import_batch(pool: asyncpg.Pool, store: EventStore, records: Sequence[
 
 
 async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence[Numbered],
-                  customers: Mapping[str, UUID], policy: TicketingPolicy) -> BatchResult:
+                  customers: Mapping[str, UUID], policy: TicketingPolicy, now: datetime) -> BatchResult:
     result = BatchResult()
     known = await ledger.lookup(conn, ((n.record.kind, n.record.source_id) for n in records))
     changed = [e.entity_id for n in records for e in [known.get(("ticket", n.record.source_id))]
@@ -103,6 +110,8 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
                     description=record.description, now=record.occurred_at, policy=policy.sla,
                     priority=record.priority, account_manager_id=manager, customer_tier=tier, customer_verified=True,
                 )
+                if record.status == "open":
+                    ticket = _clocks_from(ticket, now)
                 expected = 0
             else:
                 current = tickets.get(entry.entity_id) or loaded.get(entry.entity_id)
@@ -159,6 +168,31 @@ def _event_time(event: Any) -> datetime | None:
     return None
 
 
+def _clocks_from(ticket: Ticket, now: datetime) -> Ticket:
+    """A ticket still open in the source gets its SLA targets from the import on, not from its past.
+
+    Its history keeps the source's ``opened_at`` (timeline, age, KPIs), but no support team can have
+    answered in 2023 a ticket it receives today: judged from ``opened_at``, every imported open ticket
+    would breach at the scheduler's next tick, escalate and alert for nothing. So the first response
+    and resolution are due ``now`` plus the targets (unless the source's clock still runs later);
+    a breach is then a real one, of this team, after the import.
+    """
+    events = ticket.pull_events()
+    opened = events[0]
+    assert isinstance(opened, TicketOpened)
+    shifted = opened
+    if opened.first_response_due < now:
+        shifted = opened.model_copy(update={
+            "first_response_due": now + (opened.first_response_due - opened.opened_at),
+            "resolution_due": max(opened.resolution_due, now + (opened.resolution_due - opened.opened_at)),
+        })
+    events = [shifted, *events[1:]]  # a complaint's ComplaintFiled follows unchanged
+    restarted = Ticket.rehydrate(events)
+    restarted.version = 0
+    restarted._pending = events
+    return restarted
+
+
 def _advance(ticket: Ticket, record: TicketRecord, policy: TicketingPolicy) -> None:
     """Move the ticket to the record's status (the domain's own transitions, at the source's times)."""
     target = record.status
@@ -198,9 +232,11 @@ class Importer:
     store: EventStore
     policy: TicketingPolicy
     kinds: tuple[str, ...] = KINDS
+    clock: Clock = field(default_factory=SystemClock)
+    """The import's time (the SLA clocks of tickets still open start then)."""
 
     async def import_batch(self, records: Sequence[Numbered], customers: Mapping[str, UUID]) -> BatchResult:
-        return await import_batch(self.pool, self.store, records, customers, self.policy)
+        return await import_batch(self.pool, self.store, records, customers, self.policy, self.clock.now())
 
     async def close(self) -> None:
         await self.pool.close()
