@@ -177,7 +177,7 @@ class AnalyticsProjector:
         self._batches = 0
 
     def on_partitions_revoked(self, partitions: Iterable[object] = ()) -> None:
-        """A rebalance took partitions away: forget the cached states (the kit calls this; optional).
+        """A rebalance took partitions away: forget the cached states (``shared.streams`` calls this).
 
         The cache is keyed by customer, not partition (a merged customer's events come from several
         partitions), so a revocation drops it all; rebalances are rare. Correctness does not depend on
