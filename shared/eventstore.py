@@ -23,7 +23,6 @@ Guarantees and how they are kept:
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.clock import utc_now
-from shared.envelope import HISTORY_HEADER, HISTORY_IMPORT, Envelope, source_for
+from shared.envelope import (
+    CONTENT_TYPE,
+    HISTORY_HEADER,
+    HISTORY_IMPORT,
+    SPEC_VERSION,
+    Envelope,
+    format_time,
+    source_for,
+)
 from shared.errors import ConcurrencyConflict
 from shared.ids import uuid7
 from shared.logging import actor_var, causation_id_var, correlation_id_var
@@ -308,16 +315,23 @@ class EventStore:
             meta["history"] = HISTORY_IMPORT
         meta_text = orjson.dumps(meta).decode()
         keys = await self._keys_for(conn, {a.subject for a in appends if any(e.personal_fields() for e in a.events)})
-        events_csv = io.StringIO()
-        outbox_csv = io.StringIO()
-        events_out = csv.writer(events_csv)
-        outbox_out = csv.writer(outbox_csv)
+        # Rows go straight to COPY's text format as bytes (no csv module, no str round trip): the
+        # importer's profile had csv.writerow, envelope objects and re-encoding at ~35 us per event.
+        meta_cell = _copy_text(meta_text)
+        correlation, causation, traceparent = (meta.get("correlation_id"), meta.get("causation_id"),
+                                               meta.get("traceparent"))
+        events_rows: list[bytes] = []
+        outbox_rows: list[bytes] = []
         topic = self.topic or ""
+        topic_cell = _copy_text(topic).encode()
+        source = self.source
         written = 0
         for a in appends:
-            key_hex = "\\x" + a.subject.encode().hex()
+            key_cell = b"\\\\x" + a.subject.encode().hex().encode()
+            prefix = "\t".join((_copy_text(a.stream_id), _copy_text(a.stream_type)))
+            subject_cell = _copy_text(a.subject)
             for offset, (event, moment) in enumerate(zip(a.events, a.times, strict=True), start=1):
-                event_id = uuid7()
+                event_id = str(uuid7())
                 version = a.expected_version + offset
                 personal = event.personal_fields()
                 if personal:
@@ -327,26 +341,39 @@ class EventStore:
                     payload = orjson.dumps(data)
                 else:
                     payload = event.__pydantic_serializer__.to_json(event)
-                text = payload.decode()
-                events_out.writerow((event_id, a.stream_id, a.stream_type, version, event.event_type,
-                                     event.event_version, a.subject, text, meta_text, moment.isoformat()))
+                events_rows.append("\t".join((
+                    event_id, prefix, str(version), _copy_text(event.event_type), str(event.event_version),
+                    subject_cell, _copy_text(payload.decode()), meta_cell, moment.isoformat(),
+                )).encode())
                 if topic:
-                    headers = Envelope(
-                        id=event_id, type=event.ce_type(), source=self.source, subject=a.subject, time=moment,
-                        data=b"", correlation_id=meta.get("correlation_id"), causation_id=meta.get("causation_id"),
-                        stream_id=a.stream_id, stream_version=version, traceparent=meta.get("traceparent"),
-                        extra={HISTORY_HEADER: HISTORY_IMPORT} if history else {},
-                    ).header_map()
-                    outbox_out.writerow((topic, key_hex, orjson.dumps(headers).decode(), "\\x" + payload.hex()))
+                    # Exactly Envelope.header_map's attributes, built without an Envelope per event.
+                    headers = {
+                        "ce_specversion": SPEC_VERSION, "ce_id": event_id, "ce_source": source,
+                        "ce_type": event.ce_type(), "ce_subject": a.subject, "ce_time": format_time(moment),
+                        "content-type": CONTENT_TYPE,
+                    }
+                    if correlation is not None:
+                        headers["ce_correlationid"] = correlation
+                    if causation is not None:
+                        headers["ce_causationid"] = causation
+                    headers["ce_streamid"] = a.stream_id
+                    headers["ce_streamversion"] = str(version)
+                    if traceparent is not None:
+                        headers["ce_traceparent"] = traceparent
+                    if history:
+                        headers[HISTORY_HEADER] = HISTORY_IMPORT
+                    outbox_rows.append(b"\t".join((topic_cell, key_cell,
+                                                    _copy_text(orjson.dumps(headers).decode()).encode(),
+                                                    b"\\\\x" + payload.hex().encode())))
                 written += 1
         try:
-            await conn.copy_to_table("events", source=io.BytesIO(events_csv.getvalue().encode()),
-                                     columns=list(_EVENT_COPY_COLUMNS), format="csv")
+            await conn.copy_to_table("events", source=io.BytesIO(b"\n".join(events_rows) + b"\n"),
+                                     columns=list(_EVENT_COPY_COLUMNS), format="text")
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict("a stream of the bulk append changed concurrently") from None
         if topic:
-            await conn.copy_to_table("outbox", source=io.BytesIO(outbox_csv.getvalue().encode()),
-                                     columns=list(_OUTBOX_COPY_COLUMNS), format="csv")
+            await conn.copy_to_table("outbox", source=io.BytesIO(b"\n".join(outbox_rows) + b"\n"),
+                                     columns=list(_OUTBOX_COPY_COLUMNS), format="text")
         return written
 
     async def _check_heads(self, conn: asyncpg.Connection, appends: Sequence[StreamAppend]) -> None:
@@ -472,6 +499,13 @@ class EventStore:
                 )
             )
         return result
+
+
+def _copy_text(value: str) -> str:
+    """A value as one cell of ``COPY ... (format text)``: backslash, tab and line breaks escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
 
 
 def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:

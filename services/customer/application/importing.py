@@ -541,8 +541,14 @@ async def _save_orders(conn: asyncpg.Connection, batch: _Batch) -> None:
 
 
 def _status_time(event: DomainEvent) -> datetime | None:
+    """When an order event moved the status (None for ``OrderPlaced``).
+
+    Read from the instance's fields: ``getattr`` with a default on a pydantic model goes through
+    its ``__getattr__`` and an exception per missing name, ~15 us an event in the importer's profile.
+    """
+    fields = event.__dict__
     for name in ("shipped_at", "delivered_at", "cancelled_at", "returned_at"):
-        value = getattr(event, name, None)
+        value = fields.get(name)
         if value is not None:
             return value  # type: ignore[no-any-return]
     return None
