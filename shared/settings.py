@@ -98,6 +98,8 @@ class ServiceSettings(PlatformSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    import_max_body_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    """``POST /v1/imports`` only: an NDJSON file streamed to disk, never held in memory (issue 18)."""
 
     @model_validator(mode="after")
     def _fill_service_defaults(self) -> ServiceSettings:

@@ -77,10 +77,11 @@ class Source:
 
 def file_sources(paths: Sequence[str]) -> list[Source]:
     """Sources for ``c360 import FILE...``; ``-`` is standard input."""
-    return [Source("-", sys.stdin.buffer) if p == "-" else Source(p, _lines(Path(p))) for p in paths]
+    return [Source("-", sys.stdin.buffer) if p == "-" else Source(p, file_lines(Path(p))) for p in paths]
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+def file_lines(path: Path) -> Iterator[bytes]:
+    """A file's lines, read as they are consumed (a file of any size is never held in memory)."""
     with path.open("rb") as handle:
         yield from handle
 

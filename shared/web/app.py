@@ -131,7 +131,8 @@ def create_service_app(
     # add_middleware wraps what is already there, so the innermost goes first.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ConcretePathMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       larger={("POST", "/v1/imports"): settings.import_max_body_bytes})
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.add_middleware(RequestContextMiddleware)
     if settings.environment in ("local", "test"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -123,18 +124,22 @@ class BodySizeLimitMiddleware:
     A declared ``Content-Length`` over the limit is refused before the app runs. Since that header may
     be missing (chunked uploads) or wrong, the bytes actually received are counted as well, and
     reading stops at the limit, so a service never buffers more than ``max_body_bytes`` per request.
+    ``larger`` names the few routes that stream their body to disk instead (the bulk import's NDJSON)
+    with their own limit, by method and exact path.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int,
+                 larger: Mapping[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, then meter the stream."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit = self.larger.get((scope.get("method", ""), scope.get("path", "")), self.max_body_bytes)
         declared = _headers(scope).get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             response = problem_response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -72,3 +73,40 @@ async def test_bad_requests_are_problems_and_change_nothing(service: CustomerSer
     assert unknown.status_code == 404
     assert await service.app.state.pool.fetchval("select count(*) from import_jobs") == 0
     assert await service.app.state.pool.fetchval("select count(*) from events") == 0
+
+
+async def test_a_file_larger_than_the_body_limit_is_streamed_to_disk_and_imported(service: CustomerService) -> None:
+    t = tag()
+    rows = [a_customer_row(f"C{t}-{i}", email=f"big{t}-{i}@example.com") for i in range(300)]
+    padding = b" " * 5000  # JSON allows trailing blanks: a wide file without a slow import
+    body = b"".join(line + padding + b"\n" for line in ndjson(rows).splitlines())
+    assert len(body) > 1.4 * service.settings.max_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:  # chunked upload: no Content-Length to trust
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start:start + 64 * 1024]
+
+    admin = {**service.token("admin"), **NDJSON}
+    submitted = await service.client.post("/v1/imports", content=chunks(), headers=admin)
+    assert submitted.status_code == 202, submitted.text
+    result = await eventually(lambda: _get(service, submitted.headers["Location"]),
+                              until=lambda j: j["status"] != "running", timeout=120, message="the job ended")
+    assert (result["status"], result["read"], result["rejected"]) == ("succeeded", 300, 0)
+    assert result["services"]["customer"]["created"] == 300
+    other = await service.client.post("/v1/imports/batches", content=body, headers={
+        **service.token("admin"), "Content-Type": "application/json"})
+    assert other.status_code == 413  # every other route keeps the 1 MB limit
+
+
+async def test_a_job_whose_process_died_is_reported_failed_and_resubmitting_resumes(
+        service: CustomerService) -> None:
+    pool = service.app.state.pool
+    lost = "01890000-0000-7000-8000-00000000dead"
+    # What a process killed mid-job leaves: a running row nobody touches any more.
+    await pool.execute("insert into import_jobs (id, status, submitted_by, created_at, updated_at)"
+                       " values ($1, 'running', 'ops', now() - interval '10 minutes', now() - interval '2 minutes')",
+                       UUID(lost))
+    fresh = await _get(service, f"/v1/imports/{lost}")
+    assert fresh["status"] == "failed"
+    assert "submit the file again" in fresh["error"]
+    assert (await _get(service, f"/v1/imports/{lost}"))["status"] == "failed"  # and it stays so

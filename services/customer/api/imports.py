@@ -9,6 +9,7 @@ their customers resolved, to ticketing's and campaigns' ``/v1/imports/batches``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from services.customer.application.importing import Importer
 from shared.errors import NotFound
 from shared.ids import new_id
 from shared.importing import jobs
-from shared.importing.http import NDJSON_REQUEST_BODY, batch_records, ndjson_body
+from shared.importing.http import NDJSON_REQUEST_BODY, batch_records, spool_ndjson
 from shared.importing.http import ImportAdmin as Admin
 from shared.importing.remote import BatchAnswer, BatchRequest, HttpImporter
 from shared.importing.results import ServiceImporter
@@ -33,8 +34,8 @@ def _importer(request: Request) -> Importer:
 
 @router.post("/imports", status_code=202, tags=["imports"], openapi_extra=NDJSON_REQUEST_BODY)
 async def submit_import(request: Request, principal: Admin) -> JSONResponse:
-    """Start an import job from an NDJSON body; poll its Location for progress and result."""
-    body = await ndjson_body(request)
+    """Start an import job from an NDJSON body (streamed to disk); poll its Location for progress and result."""
+    body = await spool_ndjson(request)
     settings = request.app.state.settings
     token = request.headers["authorization"].split(" ", 1)[1]
     here = _importer(request)
@@ -42,7 +43,13 @@ async def submit_import(request: Request, principal: Admin) -> JSONResponse:
               HttpImporter(settings.campaigns_api_url, token, ("survey_answer",))]
     importers: dict[str, ServiceImporter] = {"customer": here, "ticketing": remote[0], "campaigns": remote[1]}
     job_id = new_id()
-    await jobs.create_job(request.app.state.pool, job_id, principal.subject)
+    try:
+        await jobs.create_job(request.app.state.pool, job_id, principal.subject)
+    except BaseException:
+        await asyncio.to_thread(body.unlink, True)
+        for importer in remote:
+            await importer.close()
+        raise
     jobs.start(request.app.state.pool, job_id, body, importers, here, owned=remote)
     return JSONResponse({"id": str(job_id), "status": "running"}, status_code=202,
                         headers={"Location": f"/v1/imports/{job_id}"})
