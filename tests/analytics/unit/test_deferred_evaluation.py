@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
 from services.analytics.domain import model
 from services.analytics.domain.model import Fact, State
@@ -49,7 +50,7 @@ def test_facts_arriving_in_small_batches_and_late_give_the_state_of_one_fold() -
         ordered = sorted(facts, key=lambda fact: fact.sort_key, reverse=True)
         for start in range(0, len(ordered), 2):
             batch = ordered[start:start + 2]
-            state = model.project(state, customer_id, batch, lambda: list(arrived), TIGHT)
+            state = model.project(state, customer_id, batch, partial(list, arrived), TIGHT)
             arrived.extend(batch)
         assert state == _settled_after_every_fact(customer_id, facts, TIGHT), customer_id
 
