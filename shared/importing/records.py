@@ -34,7 +34,6 @@ from pydantic import (
 
 from shared.contracts.customer import PaymentMethod, RelationshipType
 
-
 _MONEY_TEXT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,2})?")
 
 
