@@ -224,7 +224,8 @@ async def rebuild(
                 bar = progress_bar(total, enabled=progress, desc="rebuild: read")
                 applied = await _replay(reader, builder.add, max(batch, 20_000), bar)
                 bar.close()
-                fold_bar = progress_bar(builder.grouped.events, enabled=progress, desc="rebuild: fold")
+                folding = sum(map(len, builder.grouped.by_origin.values()))  # events with a customer
+                fold_bar = progress_bar(folding, enabled=progress, desc="rebuild: fold")
                 swept = await builder.finish(moment, workers=processes, progress=fold_bar)
                 fold_bar.close()
             bar = progress_bar(0, enabled=progress, desc="rebuild: catch up")
