@@ -134,28 +134,31 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_PAIRS_SQL = """
-with active as (
-    select id, name, email, phone, birth_date, email_canonical from customers
-    where status = 'active' and merged_into is null),
-pairs as (
+_BOTH_ACTIVE = "a.status = 'active' and a.merged_into is null and b.status = 'active' and b.merged_into is null"
+
+_PAIRS_SQL = f"""
+with pairs as (
     -- Blocking keys only: the rules (``identity.suggest``) decide in Python. Exact emails share their
     -- canonical mailbox, so one join serves both email rules.
-    select a.id as a_id, b.id as b_id from active a join active b
+    select a.id as a_id, b.id as b_id from customers a join customers b
         on $3 and a.email_canonical = b.email_canonical and a.id < b.id
+        where {_BOTH_ACTIVE}
     union
-    select a.id, b.id from active a join active b on $4 and a.phone = b.phone and a.id < b.id
+    select a.id, b.id from customers a join customers b on $4 and a.phone = b.phone and a.id < b.id
+        where {_BOTH_ACTIVE}
     union
     -- Every pair sharing a birth date is scored, so any name threshold the rules set is honoured
     -- exactly (a trigram pre-filter would silently drop pairs a low threshold accepts).
-    select a.id, b.id from active a join active b on $5 and a.birth_date = b.birth_date and a.id < b.id
+    select a.id, b.id from customers a join customers b on $5 and a.birth_date = b.birth_date and a.id < b.id
+        where {_BOTH_ACTIVE}
 )
+-- Back to the table by primary key (a join back to a materialised CTE has no index: a scan per pair).
 select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
        a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
        b.birth_date as b_birth_date
-from pairs p join active a on a.id = p.a_id join active b on b.id = p.b_id
+from pairs p join customers a on a.id = p.a_id join customers b on b.id = p.b_id
 where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
-order by p.a_id, p.b_id limit $6"""
+order by p.a_id, p.b_id"""
 
 
 async def duplicate_rules(conn: asyncpg.Connection, store: EventStore) -> DuplicateRules:
@@ -173,26 +176,26 @@ async def duplicate_candidates(
 ) -> dict[str, Any]:
     """Pairs of active customers the current duplicate rules suggest are one person, with the evidence.
 
-    SQL proposes pairs in (customer_id, duplicate_id) order and the rules decide; batches are read
-    until the page is full, so a page is never short while more candidates exist.
+    SQL proposes pairs in (customer_id, duplicate_id) order and the rules decide; pairs are read until
+    the page is full, so a page is never short while more candidates exist.
     """
     current = await duplicate_rules(conn, store)
     rules = current.rules
     after = decode_cursor(cursor, 2)
-    position = (UUID(after[0]), UUID(after[1])) if after else None
-    batch = max(limit + 1, 200)
     items: list[dict[str, Any]] = []
-    while len(items) <= limit:
-        rows = await conn.fetch(
+    # One execution streamed through a server-side cursor: most proposed pairs fail the rules, and
+    # re-running the pair query per batch (each run joins and sorts every pair) made a page cost
+    # O(pairs^2 / batch); streaming reads each pair once and stops as soon as the page is full.
+    async with conn.transaction(readonly=True):
+        async for r in conn.cursor(
             _PAIRS_SQL,
-            position[0] if position else None,
-            position[1] if position else None,
+            UUID(after[0]) if after else None,
+            UUID(after[1]) if after else None,
             rules.email,
             rules.phone,
             rules.name,
-            batch,
-        )
-        for r in rows:
+            prefetch=1000,
+        ):
             left = Identity(r["a_name"], r["a_email"], r["a_phone"], r["a_birth_date"])
             right = Identity(r["b_name"], r["b_email"], r["b_phone"], r["b_birth_date"])
             found = suggest(left, right, rules)
@@ -203,9 +206,8 @@ async def duplicate_candidates(
                     "evidence": found.evidence,
                     "name_similarity": found.name_similarity,
                 })
-        if len(rows) < batch:
-            break
-        position = (rows[-1]["a_id"], rows[-1]["b_id"])
+                if len(items) > limit:
+                    break
     return {**_page(items, limit, "customer_id", "duplicate_id"), "rules_version": current.version}
 
 
