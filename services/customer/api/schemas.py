@@ -136,6 +136,14 @@ class DuplicateRulesUpdate(_Input):
         ge=0, le=1, allow_inf_nan=False, description="Least name similarity, 0..1 (1 = the same name)."
     )
 
+    @field_validator("name_threshold", mode="before")
+    @classmethod
+    def _a_number_not_a_flag(cls, value: Any) -> Any:
+        # pydantic's lax float takes true/false as 1.0/0.0; the document says a number.
+        if isinstance(value, bool):
+            raise ValueError("name_threshold must be a number between 0 and 1, not true/false")
+        return value
+
 
 class DuplicateRulesRead(BaseModel):
     email: bool

@@ -145,6 +145,7 @@ async def test_duplicate_rules_are_admin_data_validated_and_recorded(customer_se
         {**DEFAULT_RULES, "name_threshold": -0.1},
         {**DEFAULT_RULES, "email": False, "phone": False, "name": False},
         {**DEFAULT_RULES, "name": "yes"},
+        {**DEFAULT_RULES, "name_threshold": False},
         {**DEFAULT_RULES, "surname": True},
         {key: value for key, value in DEFAULT_RULES.items() if key != "name_threshold"},
     ]
