@@ -465,19 +465,20 @@ class Customer(Aggregate):
         )
         for change in consents:
             if change.after != change.survivor:
-                self._record(
-                    ContactPreferencesChanged(
-                        customer_id=self.id,
-                        channel=change.channel,
-                        granted=change.after,
-                        changed_at=now,
-                        source="operator",
-                        because="merge",
-                        duplicate_id=duplicate.id,
-                    )
-                )
+                self._record_consent_moved(change.channel, change.after, "merge", duplicate.id, now)
         duplicate.merged_into = self.id
         return evidence
+
+    def _record_consent_moved(
+        self, channel: Any, granted: bool, because: Literal["merge", "unmerge"], duplicate_id: UUID, now: datetime
+    ) -> None:
+        """A consent a merge narrowed or an unmerge gave back, published like any consent change."""
+        self._record(
+            ContactPreferencesChanged(
+                customer_id=self.id, channel=channel, granted=granted, changed_at=now, source="operator",
+                because=because, duplicate_id=duplicate_id,
+            )
+        )
 
     def unmerge(self, duplicate: Customer, *, reason: str | None, by: str | None, now: datetime) -> None:
         """Undo a merge: the duplicate becomes a customer of its own again."""
@@ -496,17 +497,7 @@ class Customer(Aggregate):
             )
         )
         for change in restored:
-            self._record(
-                ContactPreferencesChanged(
-                    customer_id=self.id,
-                    channel=change.channel,
-                    granted=change.after,
-                    changed_at=now,
-                    source="operator",
-                    because="unmerge",
-                    duplicate_id=duplicate.id,
-                )
-            )
+            self._record_consent_moved(change.channel, change.after, "unmerge", duplicate.id, now)
         duplicate.merged_into = None
 
     def _consents_without(self, duplicate_id: UUID) -> list[ConsentChange]:
