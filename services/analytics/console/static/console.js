@@ -164,6 +164,7 @@
     const items = me ? [["/customers/" + me, "My page", "customer"]] : [
       ["/search", "Customers", "search"], ["/queue", "Service queue", "queue"],
       ["/campaigns", "Campaigns", "campaigns"], ["/kpis", "KPIs", "kpis"],
+      ...extraPages.map((p) => ["/" + p.name, p.label, p.name]),
     ];
     const list = h("ul", {}, items.map(([path, label, page]) =>
       h("li", {}, link(path, label, { "aria-current": page === current ? "page" : null }))));
@@ -196,6 +197,7 @@
     setStatus(message || "");
     main().replaceChildren();
     const pages = { signin: signinPage, search: searchPage, queue: queuePage, campaigns: campaignsPage, kpis: kpiPage };
+    for (const extra of extraPages) pages[extra.name] = () => extra.render(main(), parts.slice(1));
     const render = page === "customers" && parts[1] ? () => customerPage(parts[1]) : pages[page] || searchPage;
     Promise.resolve(render()).catch((error) => setStatus(text(error && error.message, "Something went wrong."), true));
     main().focus();
@@ -723,6 +725,21 @@
     }));
     section.setAttribute("data-chart-ready", "true");
   }
+
+  // --- pages in their own files (static/pages/*.js) ----------------------------------------------
+  // A page script calls C360.addPage({ name, label, render(root, pathParts) }) and uses C360.kit,
+  // the same text-only helpers and API client the built-in pages use. index.html loads the scripts
+  // (deferred, after this one), so every page is registered before the first route().
+
+  const extraPages = [];
+  window.C360 = Object.freeze({
+    kit: Object.freeze({ h, text, when, shortId, humanize, badge, facts, table, panel, setStatus, main, api, settle,
+      failure, link, navigate, ApiError }),
+    addPage(page) {
+      if (!/^[a-z][a-z-]*$/.test(page.name) || typeof page.render !== "function") throw new Error("bad console page");
+      extraPages.push({ name: page.name, label: page.label, render: page.render });
+    },
+  });
 
   document.addEventListener("DOMContentLoaded", () => route());
 })();
