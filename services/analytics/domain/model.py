@@ -51,7 +51,18 @@ ACTIVITY = frozenset(
         "OfferRedeemed",
     }
 )
-"""Event types that show the customer is engaged (inactivity is measured from the last of them)."""
+"""Event types that show the customer is engaged (inactivity is measured from the last of them).
+
+A ``ContactPreferencesChanged`` counts only when the person changed it: one with ``because`` set
+(``merge`` or ``unmerge``) is the customer service narrowing or restoring consent on its own, and
+must not make a lapsed customer look active (see ``is_activity``)."""
+
+
+def is_activity(fact: Fact) -> bool:
+    """Whether ``fact`` shows the customer engaged: recency, lifecycle and churn are measured from it."""
+    if fact.event_type not in ACTIVITY:
+        return False
+    return fact.event_type != "ContactPreferencesChanged" or fact.data.get("because") is None
 
 TRAIT_DRIVERS: dict[str, tuple[str, ...]] = {
     "high_value": ("orders", "profile"),
@@ -270,7 +281,7 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules, *, settle: bool = Tru
         for drivers in state["why"].values():
             if len(drivers) > rules.provenance_limit:
                 del drivers[: len(drivers) - rules.provenance_limit]
-    if fact.event_type in ACTIVITY and (state["last_activity_at"] is None or at > state["last_activity_at"]):
+    if is_activity(fact) and (state["last_activity_at"] is None or at > state["last_activity_at"]):
         state["last_activity_at"] = at
     if state["first_at"] is None or at < state["first_at"]:
         state["first_at"] = at
