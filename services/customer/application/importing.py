@@ -10,7 +10,9 @@ import ledger. A record is therefore all in or all out, and a re-run consults th
 
 * same ``(kind, source_id)`` and same content → nothing;
 * same key, new content (an order now ``delivered``) → only the events that move it there;
-* a customer whose normalised email (or phone) already belongs to a customer → linked, not duplicated.
+* a customer whose normalised email (or phone) already belongs to a customer → linked, not duplicated;
+* a delta giving a customer an email or phone another customer holds → rejected: an import never
+  merges two customers (that is an operator's decision, docs/identity.md).
 
 References are source ids, resolved in the batch first, then through the ledger. A reference to a
 record that is neither earlier in the input nor imported before is a reject.
@@ -54,6 +56,7 @@ from shared.importing.records import (
     fingerprint,
 )
 from shared.importing.results import BatchResult
+from shared.privacy import decrypt_fields
 from shared.settings import ServiceSettings
 
 KINDS = ("customer", "order", "invoice", "payment")
@@ -93,6 +96,10 @@ class _Batch:
     ledger: dict[tuple[str, str], ledger.LedgerEntry] = field(default_factory=dict)
     emails: dict[str, UUID] = field(default_factory=dict)
     phones: dict[str, UUID] = field(default_factory=dict)
+    """Email / phone → the customer (the survivor, if merged) a new record with it is linked to."""
+    holders: dict[str, UUID] = field(default_factory=dict)
+    """Email or phone → the customer row holding it (merged duplicates keep theirs): a delta moving a
+    customer onto another's address is refused, never merged."""
 
     def append(self, stream_id: UUID, stream_type: str, subject: UUID, expected: int,
                events: Sequence[DomainEvent], moments: Sequence[datetime]) -> None:
@@ -183,7 +190,8 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
     emails: set[str] = set()
     phones: set[str] = set()
     for n in records:
-        if isinstance(n.record, CustomerRecord) and (n.record.kind, n.record.source_id) not in known:
+        # Deltas too: a changed email or phone may already belong to another customer.
+        if isinstance(n.record, CustomerRecord):
             try:
                 emails.add(normalise_email(n.record.email))
                 if n.record.phone:
@@ -192,15 +200,17 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
                 continue  # refused when decided, with the domain's reason
     if emails or phones:
         rows = await conn.fetch(
-            """select coalesce(c.merged_into, c.id) as id, c.email, c.phone, s.status
+            """select c.id as row_id, coalesce(c.merged_into, c.id) as id, c.email, c.phone, s.status
                from customers c join customers s on s.id = coalesce(c.merged_into, c.id)
                where c.email = any($1::text[]) or c.phone = any($2::text[])""",
             sorted(emails), sorted(phones))
         for r in rows:
             if r["email"]:
                 batch.emails[r["email"]] = r["id"]
+                batch.holders[r["email"]] = r["row_id"]
             if r["phone"]:
                 batch.phones[r["phone"]] = r["id"]
+                batch.holders[r["phone"]] = r["row_id"]
             # A linked customer is the one the records are then about: orders need its status.
             batch.customers[r["id"]] = _known_customer(r["id"], None, r["status"])
     existing = {e.entity_id: e.kind for e in known.values()}
@@ -214,7 +224,7 @@ async def _preload(conn: asyncpg.Connection, store: EventStore, batch: _Batch, r
         # Customers whose record changed (a delta) need their full state: rehydrate them.
         changed = [e.entity_id for n in records for e in [known.get(("customer", n.record.source_id))]
                    if e is not None and n.record.kind == "customer" and e.fingerprint != fingerprint(n.record)]
-        for customer_id, history in (await _histories(conn, store, changed)).items():
+        for customer_id, history in (await _histories(conn, store, changed, opened=True)).items():
             rehydrated = Customer.rehydrate(e for e, _ in history)
             rehydrated.merged_into = batch.customers[customer_id].merged_into
             batch.customers[customer_id] = rehydrated
@@ -234,20 +244,30 @@ def _known_customer(customer_id: UUID, merged_into: UUID | None, status: str) ->
     return customer
 
 
-async def _histories(conn: asyncpg.Connection, store: EventStore,
-                     ids: Sequence[UUID]) -> dict[UUID, list[tuple[DomainEvent, datetime]]]:
-    """Events of many streams (with when they happened) in one query; personal fields stay sealed."""
+async def _histories(conn: asyncpg.Connection, store: EventStore, ids: Sequence[UUID], *,
+                     opened: bool = False) -> dict[UUID, list[tuple[DomainEvent, datetime]]]:
+    """Events of many streams (with when they happened) in one query.
+
+    Personal fields stay sealed unless ``opened``: a customer delta compares the source's email, phone
+    and name with the customer's, and a sealed value never equals a plain one, so every delta would
+    re-record them as changed (and unverify a verified email or phone that did not change).
+    """
     if not ids:
         return {}
     rows = await conn.fetch(
-        "select stream_id, event_type, event_version, data, occurred_at from events where stream_id = any($1::text[])"
-        " order by stream_id, version",
+        "select stream_id, subject, event_type, event_version, data, occurred_at from events"
+        " where stream_id = any($1::text[]) order by stream_id, version",
         [str(i) for i in ids],
     )
+    keys = await store.keys.existing_keys(conn, {r["subject"] for r in rows}) if opened and rows else {}
     histories: dict[UUID, list[tuple[DomainEvent, datetime]]] = {}
     for r in rows:
+        data = r["data"]
+        personal = store.catalog.model(r["event_type"], r["event_version"]).personal_fields() if opened else ()
+        if personal:
+            data = decrypt_fields(data, personal, keys.get(r["subject"]), r["subject"])
         histories.setdefault(UUID(r["stream_id"]), []).append(
-            (store.catalog.decode(r["event_type"], r["event_version"], r["data"]), r["occurred_at"]))
+            (store.catalog.decode(r["event_type"], r["event_version"], data), r["occurred_at"]))
     return histories
 
 
@@ -294,6 +314,7 @@ def _decide_customer(batch: _Batch, record: CustomerRecord, entry: ledger.Ledger
         if customer is None or entry.outcome == "linked":
             _remember(batch, record, entry.entity_id, entry.entity_id, digest, entry.outcome)
             return "unchanged"  # a linked customer's profile is the live one's; the link stands
+        _refuse_anothers_contact(batch, customer.id, record)
         before = customer.version + len(customer.pending)
         customer.update_profile({"name": record.name, "email": record.email, "phone": record.phone,
                                  "birth_date": record.birth_date, "timezone": record.timezone,
@@ -303,6 +324,9 @@ def _decide_customer(batch: _Batch, record: CustomerRecord, entry: ledger.Ledger
         batch.append(customer.id, "customer", customer.id, before, events, [now] * len(events))
         batch.customers[customer.id] = customer
         batch.customer_times[customer.id] = now
+        for address in (customer.email, customer.phone):
+            if address:
+                batch.holders[address] = customer.id
         _remember(batch, record, customer.id, customer.id, digest, "created")
         return "updated" if events else "unchanged"
     email = normalise_email(record.email)
@@ -322,11 +346,28 @@ def _decide_customer(batch: _Batch, record: CustomerRecord, entry: ledger.Ledger
     batch.append(customer.id, "customer", customer.id, 0, events, [now])
     batch.customers[customer.id] = customer
     batch.customer_times[customer.id] = now
-    batch.emails[email] = customer.id
+    batch.emails[email] = batch.holders[email] = customer.id
     if phone:
-        batch.phones[phone] = customer.id
+        batch.phones[phone] = batch.holders[phone] = customer.id
     _remember(batch, record, customer.id, customer.id, digest, "created")
     return "created"
+
+
+def _refuse_anothers_contact(batch: _Batch, customer_id: UUID, record: CustomerRecord) -> None:
+    """Refuse a delta that gives a customer an email or phone another customer holds.
+
+    Two records with one address may be one person, but deciding that is a merge, and a merge is an
+    operator's decision (with its consent and verified-identity rules: docs/identity.md): an import
+    never merges. The record is rejected with the other customer's id for the operator to review.
+    """
+    for name, value in (("email", record.email), ("phone", record.phone)):
+        if not value:
+            continue
+        address = normalise_email(value) if name == "email" else normalise_phone(value)
+        holder = batch.holders.get(address)
+        if holder is not None and holder != customer_id:
+            raise _Refused(f"{name} {address} belongs to another customer ({holder}); an import never merges "
+                           "customers: review the pair and merge it in the console if they are one person")
 
 
 def _order_moves(order: Order, record: OrderRecord) -> list[tuple[str, datetime]]:
@@ -474,36 +515,40 @@ async def _write(conn: asyncpg.Connection, store: EventStore, batch: _Batch) -> 
 async def _save_customers(conn: asyncpg.Connection, customers: Sequence[Customer], times: dict[UUID, datetime]) -> None:
     if not customers:
         return
-    columns: list[list[Any]] = [[] for _ in range(19)]
+    columns: list[list[Any]] = [[] for _ in range(20)]
     for c in customers:
         row = (c.id, c.name, c.email, c.phone, c.birth_date, c.address, name_key(c.name) if c.name else None,
                canonical_email(c.email) if c.email else None, c.timezone, c.relationship_type,
                c.acquisition_channel, c.referred_by, c.acquisition_cost, dict(c.consents), list(c.interests),
-               c.account_manager_id, c.version, c.registered_at, times[c.id])
+               c.account_manager_id, c.version, c.registered_at, times[c.id], ",".join(sorted(c.verified)))
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     # Interests travel as one joined text per row: unnest cannot take an array of arrays of varying length.
+    # So do the verified contacts (a delta that changes a verified email or phone unverifies it, and the
+    # profile must say so as the live PATCH's save does).
     columns[14] = ["\x1f".join(i) for i in columns[14]]
     await conn.execute(
         """insert into customers (id, status, name, email, phone, birth_date, address, name_key, email_canonical,
                                   timezone, relationship_type, acquisition_channel, referred_by, acquisition_cost,
-                                  consents, interests, account_manager_id, version, registered_at, updated_at)
+                                  consents, interests, account_manager_id, version, registered_at, updated_at,
+                                  verified)
            select u.id, 'active', u.name, u.email, u.phone, u.birth_date, u.address, u.name_key, u.email_canonical,
                   u.timezone, u.relationship_type, u.acquisition_channel, u.referred_by, u.acquisition_cost,
                   u.consents, case when u.interests = '' then '{}'::text[]
                                    else string_to_array(u.interests, E'\\x1f') end,
-                  u.account_manager_id, u.version, u.registered_at, u.updated_at
+                  u.account_manager_id, u.version, u.registered_at, u.updated_at,
+                  case when u.verified = '' then '{}'::text[] else string_to_array(u.verified, ',') end
            from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::numeric[], $14::jsonb[],
-                       $15::text[], $16::text[], $17::int[], $18::timestamptz[], $19::timestamptz[])
+                       $15::text[], $16::text[], $17::int[], $18::timestamptz[], $19::timestamptz[], $20::text[])
                 as u(id, name, email, phone, birth_date, address, name_key, email_canonical, timezone,
                      relationship_type, acquisition_channel, referred_by, acquisition_cost, consents, interests,
-                     account_manager_id, version, registered_at, updated_at)
+                     account_manager_id, version, registered_at, updated_at, verified)
            on conflict (id) do update set name = excluded.name, email = excluded.email, phone = excluded.phone,
                birth_date = excluded.birth_date, name_key = excluded.name_key,
                email_canonical = excluded.email_canonical, timezone = excluded.timezone,
                relationship_type = excluded.relationship_type, consents = excluded.consents,
-               version = excluded.version, updated_at = excluded.updated_at""",
+               version = excluded.version, updated_at = excluded.updated_at, verified = excluded.verified""",
         *columns,
     )
 
