@@ -194,11 +194,25 @@ class CustomerPage(BaseModel):
     next_cursor: str | None
 
 
+class DuplicateSide(BaseModel):
+    """One record of a suggested pair as the operator compares it: who, how to reach them, what they allow."""
+
+    name: str | None
+    email: str | None
+    phone: str | None
+    birth_date: date | None
+    verified: list[VerifiableChannel] = Field(description="Contact details this record's person proved they own.")
+    consents: Consents = Field(description="This record's consents now; a merge keeps the more restrictive.")
+    version: int
+
+
 class DuplicateCandidate(BaseModel):
     customer_id: UUID
     duplicate_id: UUID
     evidence: list[MatchEvidence] = Field(description="The identifiers that matched under the current rules.")
     name_similarity: float | None = Field(description="How alike the names are, 0..1 (None when one is missing).")
+    customer: DuplicateSide = Field(description="The record customer_id names (the survivor if merged as listed).")
+    duplicate: DuplicateSide = Field(description="The record duplicate_id names.")
 
 
 class DuplicatePage(BaseModel):

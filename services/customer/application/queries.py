@@ -154,8 +154,9 @@ with pairs as (
 )
 -- Back to the table by primary key (a join back to a materialised CTE has no index: a scan per pair).
 select p.a_id, p.b_id, a.name as a_name, a.email as a_email, a.phone as a_phone,
-       a.birth_date as a_birth_date, b.name as b_name, b.email as b_email, b.phone as b_phone,
-       b.birth_date as b_birth_date
+       a.birth_date as a_birth_date, a.verified as a_verified, a.consents as a_consents, a.version as a_version,
+       b.name as b_name, b.email as b_email, b.phone as b_phone, b.birth_date as b_birth_date,
+       b.verified as b_verified, b.consents as b_consents, b.version as b_version
 from pairs p join customers a on a.id = p.a_id join customers b on b.id = p.b_id
 where ($1::uuid is null or (p.a_id, p.b_id) > ($1::uuid, $2::uuid))
 order by p.a_id, p.b_id"""
@@ -205,10 +206,26 @@ async def duplicate_candidates(
                     "duplicate_id": str(r["b_id"]),
                     "evidence": found.evidence,
                     "name_similarity": found.name_similarity,
+                    "customer": _side(r, "a_"),
+                    "duplicate": _side(r, "b_"),
                 })
                 if len(items) > limit:
                     break
     return {**_page(items, limit, "customer_id", "duplicate_id"), "rules_version": current.version}
+
+
+def _side(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
+    """One record of a suggested pair: what an operator compares before merging (and whether both are verified)."""
+    birth_date = row[prefix + "birth_date"]
+    return {
+        "name": row[prefix + "name"],
+        "email": row[prefix + "email"],
+        "phone": row[prefix + "phone"],
+        "birth_date": birth_date.isoformat() if birth_date else None,
+        "verified": list(row[prefix + "verified"]),
+        "consents": row[prefix + "consents"],
+        "version": row[prefix + "version"],
+    }
 
 
 _ORDER_COLUMNS = """

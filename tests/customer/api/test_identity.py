@@ -187,6 +187,16 @@ async def test_suggested_pairs_follow_the_rules_and_show_the_evidence(customer_s
     assert names["evidence"] == ["name", "birth_date"] and names["name_similarity"] == pytest.approx(0.857, abs=1e-3)
     mailbox = found[frozenset((jane["id"], doe["id"]))]
     assert mailbox["evidence"] == ["email", "name", "birth_date"] and mailbox["name_similarity"] == 1.0
+    # Each side as the operator compares them before merging: contacts, verified contacts and consents.
+    sides = {mailbox["customer_id"]: mailbox["customer"], mailbox["duplicate_id"]: mailbox["duplicate"]}
+    assert sides[jane["id"]] == {
+        "name": "Jane Doe", "email": jane["email"], "phone": None, "birth_date": "1970-07-07", "verified": [],
+        "consents": {"email": True, "sms": False, "push": False, "phone": False}, "version": jane["version"],
+    }
+    assert sides[doe["id"]]["email"] == doe["email"] and sides[doe["id"]]["name"] == "Doe Jane"
+    await client.post(f"/v1/customers/{doe['id']}/verifications", json={"channel": "email"}, headers=staff)
+    assert (await pairs())[frozenset((jane["id"], doe["id"]))][
+        "customer" if mailbox["customer_id"] == doe["id"] else "duplicate"]["verified"] == ["email"]
 
     await client.put("/v1/duplicate-rules", json={**DEFAULT_RULES, "name_threshold": 0.9}, headers=admin)
     found = await pairs()
