@@ -16,14 +16,20 @@ Vocabulary (plain strings in the contract so a new value is a compatible change)
 * ``priority``: low, normal, high, urgent
 * ``status``: open, in_progress, waiting_customer, resolved, reopened, closed
 * SLA ``target``: first_response, resolution
+
+Business-hours calendars (``CalendarDefined``, ``CalendarChanged``, ``SlaCalendarsAssigned``) are not
+about a customer: they are keyed by ``calendar:<name>`` or ``sla-calendars``, and carry the whole new
+definition so a subscriber never needs the previous one. ``TicketSlaReplanned`` is a ticket's event
+(keyed by its customer like the others): a calendar change moved that open ticket's due moments.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalog import DomainEvent, Personal, event
 from shared.contracts.instants import Instant
@@ -64,6 +70,12 @@ class TicketOpened(TicketEvent):
     opened_at: Instant
     first_response_due: Instant
     resolution_due: Instant
+    sla_calendar: str | None = None
+    """The business-hours calendar the due moments count on; ``None`` is 24/7 (and every ticket before calendars)."""
+    first_response_target_seconds: int | None = None
+    """The first-response target in business seconds (absent before calendars: then it is the due minus the opening)."""
+    resolution_target_seconds: int | None = None
+    """The resolution target in business seconds (kept for a reopening and for re-planning)."""
 
 
 @event
@@ -273,10 +285,138 @@ class TicketCustomerChanged(TicketEvent):
     changed_at: Instant
 
 
+ClockTime = Annotated[str, Field(description="HH:MM, 00:00 to 24:00 (24:00 only ends a day)", examples=["09:00"])]
+"""A wall-clock time of day ``HH:MM`` in the calendar's time zone; ``24:00`` ends a day. The producer
+validates it (the ticketing API refuses anything else); the contract stays a plain string so a
+consumer's schema check never rejects what the producer accepted."""
+
+
+class WorkingHours(BaseModel):
+    """One shift: from ``start`` to ``end`` (exclusive), local time; a day may have several (split shifts)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start: ClockTime
+    end: ClockTime
+
+
+class CalendarHoliday(BaseModel):
+    """A public holiday: no working time on that local date (unless an exception gives hours)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    date: date
+    name: str = ""
+
+
+class CalendarException(BaseModel):
+    """Other hours on one local date (a half day, a special opening); an empty list closes the date."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    date: date
+    hours: list[WorkingHours] = Field(default_factory=list)
+    note: str | None = None
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class WeeklyHours(BaseModel):
+    """Working hours per weekday; an empty day is closed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    monday: list[WorkingHours] = Field(default_factory=list)
+    tuesday: list[WorkingHours] = Field(default_factory=list)
+    wednesday: list[WorkingHours] = Field(default_factory=list)
+    thursday: list[WorkingHours] = Field(default_factory=list)
+    friday: list[WorkingHours] = Field(default_factory=list)
+    saturday: list[WorkingHours] = Field(default_factory=list)
+    sunday: list[WorkingHours] = Field(default_factory=list)
+
+
+class CalendarSpec(BaseModel):
+    """A whole business-hours calendar: a time zone, weekly hours, holidays and date exceptions."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    time_zone: str = Field(description="IANA time zone name, e.g. Europe/Berlin; working hours are wall-clock there.")
+    weekly_hours: WeeklyHours
+    holidays: list[CalendarHoliday] = Field(default_factory=list)
+    exceptions: list[CalendarException] = Field(default_factory=list)
+
+
+@event
+class CalendarDefined(DomainEvent):
+    """A business-hours calendar was created (keyed ``calendar:<name>``, not a customer)."""
+
+    domain = "ticketing"
+    event_type = "CalendarDefined"
+    description = "A business-hours calendar was defined; the whole definition is carried."
+
+    calendar: str
+    definition: CalendarSpec
+    defined_by: str | None = None
+    defined_at: Instant
+
+
+@event
+class CalendarChanged(DomainEvent):
+    """A business-hours calendar was replaced, or holidays were imported into it; open tickets on it are re-planned."""
+
+    domain = "ticketing"
+    event_type = "CalendarChanged"
+    description = "A business-hours calendar changed; the whole new definition is carried."
+
+    calendar: str
+    definition: CalendarSpec
+    source: Literal["api", "ics_import"] = "api"
+    """``ics_import``: holidays came from an uploaded iCalendar file."""
+    changed_by: str | None = None
+    changed_at: Instant
+
+
+@event
+class SlaCalendarsAssigned(DomainEvent):
+    """Which calendar each SLA tier counts on (keyed ``sla-calendars``); a tier not named is 24/7."""
+
+    domain = "ticketing"
+    event_type = "SlaCalendarsAssigned"
+    description = "The SLA policy's calendar per tier changed; the whole new assignment is carried."
+
+    tiers: dict[str, str | None]
+    changed_by: str | None = None
+    assigned_at: Instant
+
+
+@event
+class TicketSlaReplanned(TicketEvent):
+    """An open ticket's due moments were computed again because its calendar (or its tier's calendar) changed."""
+
+    event_type = "TicketSlaReplanned"
+    description = "A calendar change moved an open ticket's SLA due moments (met or breached targets keep theirs)."
+
+    sla_calendar: str | None = None
+    reason: Literal["calendar_changed", "calendar_assigned"] = "calendar_changed"
+    first_response_due: Instant
+    resolution_due: Instant
+    previous_first_response_due: Instant
+    previous_resolution_due: Instant
+    replanned_at: Instant
+
+
 __all__ = [
+    "CalendarChanged",
+    "CalendarDefined",
+    "CalendarException",
+    "CalendarHoliday",
+    "CalendarSpec",
+    "ClockTime",
     "ComplaintFiled",
     "CustomerContacted",
     "SlaBreached",
+    "SlaCalendarsAssigned",
     "SlaTarget",
     "TicketAssigned",
     "TicketClosed",
@@ -289,7 +429,11 @@ __all__ = [
     "TicketReopened",
     "TicketResolved",
     "TicketResumed",
+    "TicketSlaReplanned",
     "TicketTransferred",
     "TicketWaitingOnCustomer",
     "Visibility",
+    "Weekday",
+    "WeeklyHours",
+    "WorkingHours",
 ]

@@ -39,6 +39,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("resolved_at", "timestamptz"),
     ("closed_at", "timestamptz"),
     ("version", "int"),
+    ("sla_calendar", "text"),
 )
 _KEEP_ON_UPDATE = frozenset(
     {"id", "kind", "channel", "category", "order_id", "opened_by", "subject", "description", "opened_at", "priority"}
@@ -105,6 +106,7 @@ async def save_tickets(
             t.resolved_at,
             t.closed_at,
             t.version,
+            t.sla_calendar,
         )
         for column, value in zip(columns, row, strict=True):
             column.append(value)

@@ -13,6 +13,8 @@ Reader = Annotated[Principal, Depends(require("tickets:read"))]
 Writer = Annotated[Principal, Depends(require("tickets:write"))]
 SelfReader = Annotated[Principal, Depends(require("tickets:read", allow_self=True))]
 SelfWriter = Annotated[Principal, Depends(require("tickets:write", allow_self=True))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+"""Calendars and their assignment to SLA tiers change every ticket's due moments: an administrator's call."""
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 Cursor = Annotated[

@@ -6,19 +6,20 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
 from shared.idempotency import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
 
-from ..application import handlers, queries
+from ..adapters import calendars as calendar_rows
+from ..application import calendars, handlers, queries
 from ..config import TicketingSettings
-from ..domain.sla import SlaPolicy
+from ..domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
 from . import schemas
-from .deps import Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
+from .deps import Admin, Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
 from .metrics import TicketingMetrics
 
 router = DocumentedRouter(prefix="/v1")
@@ -405,23 +406,149 @@ def _policy_body(policy: SlaPolicy) -> dict[str, Any]:
 async def ticket_settings(request: Request, principal: Reader) -> dict[str, Any]:
     """The configured transfer reasons, root causes, reopen window and SLA policy in force."""
     policy = _policy(request)
+    async with request.app.state.pool.acquire() as conn:
+        tiers = await calendar_rows.tier_assignments(conn)
     return {
         "transfer_reasons": list(policy.rules.transfer_reasons),
         "root_causes": list(policy.rules.root_causes),
         "reopen_window_days": policy.rules.reopen_window.days,
         "sla_policy": _policy_body(policy.sla),
+        "sla_calendars": dict(sorted(tiers.items())),
     }
 
 
 @router.post("/sla-policies/simulate", response_model=schemas.SimulationRead, tags=["sla"])
 async def simulate_policy(body: schemas.SimulationRequest, request: Request, principal: Reader) -> dict[str, Any]:
-    """Back-test a proposed SLA policy by replaying the recorded ticket history through it."""
+    """Back-test a proposed SLA policy (and calendar) by replaying the recorded ticket history through it.
+
+    Without ``calendar`` or ``calendar_definition`` each tier counts on its calendar in force.
+    """
     proposed = SlaPolicy.from_minutes(
         {
             tier: {p: (t.first_response_minutes, t.resolution_minutes) for p, t in rows.items()}
             for tier, rows in body.policy.tiers.items()
         }
     )
+    spec = body.calendar_definition.to_spec() if body.calendar_definition is not None else None
     async with request.app.state.pool.acquire() as conn:
-        report = await queries.simulate_policy(conn, proposed, _now(request), opened_since=body.opened_since)
+        calendar_for = await calendars.calendars_for_simulation(conn, name=body.calendar, spec=spec)
+        report = await queries.simulate_policy(
+            conn, proposed, _now(request), opened_since=body.opened_since, calendar_for=calendar_for
+        )
     return queries.report_json(report)
+
+
+# --- business-hours calendars ---------------------------------------------------------------------
+
+CalendarName = Annotated[
+    str, Path(pattern=schemas.CALENDAR_NAME_PATTERN, max_length=63, description="The calendar's name (a slug).")
+]
+ICS_TYPES = ("text/calendar", "application/octet-stream")
+ICS_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An iCalendar (RFC 5545) file, e.g. a public-holiday export; every event's dates are holidays.",
+        "content": {
+            "text/calendar": {
+                "schema": {"type": "string", "minLength": 1},
+                "example": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//example//EN\r\nBEGIN:VEVENT\r\n"
+                "UID:xmas\r\nSUMMARY:Christmas Day\r\nDTSTART;VALUE=DATE:20261225\r\nEND:VEVENT\r\n"
+                "END:VCALENDAR\r\n",
+            }
+        },
+    }
+}
+
+
+class UnsupportedMediaType(PlatformError):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+def _known_tiers(request: Request) -> list[str]:
+    return sorted({STANDARD_TIER, DEDICATED_TIER} | {tier for tier, _ in _policy(request).sla.targets})
+
+
+@router.get("/calendars", response_model=schemas.CalendarPage, tags=["calendars"])
+async def list_calendars(request: Request, principal: Reader) -> dict[str, Any]:
+    """Every business-hours calendar, with the SLA tiers that count on it."""
+    async with request.app.state.pool.acquire() as conn:
+        return await calendars.list_calendars(conn)
+
+
+@router.get("/calendars/{calendar_name}", response_model=schemas.CalendarRead, tags=["calendars"])
+async def get_calendar(calendar_name: CalendarName, request: Request, principal: Reader) -> Response:
+    """One calendar (ETag is its version, for If-Match)."""
+    async with request.app.state.pool.acquire() as conn:
+        body = await calendars.calendar_json(conn, calendar_name)
+    return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
+
+
+@router.put(
+    "/calendars/{calendar_name}",
+    response_model=schemas.CalendarRead,
+    tags=["calendars"],
+    responses={201: {"description": "Created", "model": schemas.CalendarRead}},
+)
+async def put_calendar(
+    calendar_name: CalendarName, body: schemas.CalendarBody, request: Request, principal: Admin, if_match: IfMatch
+) -> Response:
+    """Define a calendar (201) or replace it (200: CalendarChanged, and open tickets on it are re-planned)."""
+    now, spec = _now(request), body.to_spec()
+    return await run_and_respond(
+        request,
+        lambda uow: calendars.define_calendar(
+            uow, name=calendar_name, spec=spec, by=principal.subject, now=now, expected_version=if_match
+        ),
+    )
+
+
+@router.post(
+    "/calendars/{calendar_name}/holidays/import",
+    response_model=schemas.CalendarRead,
+    tags=["calendars"],
+    openapi_extra=ICS_REQUEST_BODY,
+)
+async def import_calendar_holidays(
+    calendar_name: CalendarName,
+    request: Request,
+    principal: Admin,
+    if_match: IfMatch,
+    replace: Annotated[bool, Query(description="true: the file's holidays replace the calendar's")] = False,
+) -> Response:
+    """Import public holidays from an uploaded .ics file (422 for a malformed one; re-plans like a change)."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ICS_TYPES:
+        raise UnsupportedMediaType(f"send the .ics file as {' or '.join(ICS_TYPES)}")
+    data = await request.body()
+    if not data.strip():
+        raise InvalidInput("the .ics file is empty", field="body")
+    now = _now(request)
+    return await run_and_respond(
+        request,
+        lambda uow: calendars.import_holidays(
+            uow, name=calendar_name, data=data, replace=replace, by=principal.subject, now=now,
+            expected_version=if_match,
+        ),
+    )
+
+
+@router.get("/sla-policies/calendars", response_model=schemas.TierCalendarsRead, tags=["calendars"])
+async def tier_calendars(request: Request, principal: Reader) -> Response:
+    """Which calendar each SLA tier counts on (null: 24/7); ETag is the assignment's version."""
+    async with request.app.state.pool.acquire() as conn:
+        body = await calendars.tiers_body(conn)
+    return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
+
+
+@router.put("/sla-policies/calendars", response_model=schemas.TierCalendarsRead, tags=["calendars"])
+async def assign_tier_calendars(
+    body: schemas.TierCalendarsBody, request: Request, principal: Admin, if_match: IfMatch
+) -> Response:
+    """Name each SLA tier's calendar (SlaCalendarsAssigned); the tier's open tickets are re-planned onto it."""
+    now, known = _now(request), _known_tiers(request)
+    return await run_and_respond(
+        request,
+        lambda uow: calendars.assign_tier_calendars(
+            uow, tiers=body.tiers, known_tiers=known, by=principal.subject, now=now, expected_version=if_match
+        ),
+    )

@@ -24,7 +24,8 @@ from shared.ids import new_id
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
-from ..adapters import readmodel, replica
+from ..adapters import calendars, readmodel, replica
+from ..domain.calendar import ALWAYS_OPEN
 from ..domain.model import Ticket, TicketRules
 from ..domain.sla import STANDARD_TIER, SlaPolicy, tier_for
 
@@ -69,11 +70,16 @@ class OpenTicket:
 
 
 async def load_ticket(uow: UnitOfWork, ticket_id: UUID) -> Ticket:
-    """Rehydrate a ticket from its stream; 404 when it never existed."""
+    """Rehydrate a ticket from its stream, with its calendar's definition; 404 when it never existed."""
     recorded = await uow.store.load(uow.conn, str(ticket_id))
     if not recorded:
         raise NotFound(f"ticket {ticket_id} does not exist", ticket_id=str(ticket_id))
-    return Ticket.rehydrate(r.event for r in recorded)
+    ticket = Ticket.rehydrate(r.event for r in recorded)
+    if ticket.sla_calendar is not None:
+        # Resuming or reopening counts business time on the ticket's calendar (read FOR SHARE: a
+        # concurrent change of that calendar waits for this command, then re-plans its result).
+        ticket.use_calendar(await calendars.calendar_named(uow.conn, ticket.sla_calendar) or ALWAYS_OPEN)
+    return ticket
 
 
 async def save_ticket(
@@ -156,6 +162,7 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
         if customer.status == "erased":
             raise Gone(f"customer {customer_id} was erased", customer_id=str(customer_id))
         tier, verified, manager = tier_for(customer.relationship_type), True, customer.account_manager_id
+    calendar_name, calendar = await calendars.calendar_of_tier(uow.conn, tier)
     ticket = Ticket.open(
         ticket_id=new_id(),
         customer_id=customer_id,
@@ -172,6 +179,8 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
         account_manager_id=manager,
         customer_tier=tier,
         customer_verified=verified,
+        calendar=calendar,
+        calendar_name=calendar_name,
     )
     await save_ticket(uow, ticket, now, personal={"subject": command.subject, "description": command.description})
     return await ticket_answer(uow, ticket, status=201)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.eventstore import EventStore
 
 from ..adapters import readmodel
+from ..domain.calendar import BusinessCalendar
 from ..domain.simulation import SimulationReport, event_time, simulate
 from ..domain.sla import SlaPolicy
 
@@ -64,6 +65,7 @@ def ticket_json(row: asyncpg.Record) -> dict[str, Any]:
         "resolved_at": _time(row["resolved_at"]),
         "closed_at": _time(row["closed_at"]),
         "version": row["version"],
+        "sla_calendar": row["sla_calendar"],
     }
 
 
@@ -162,9 +164,14 @@ _SIMULATED_TYPES = [
 
 
 async def simulate_policy(
-    conn: asyncpg.Connection, policy: SlaPolicy, now: datetime, *, opened_since: datetime | None = None
+    conn: asyncpg.Connection,
+    policy: SlaPolicy,
+    now: datetime,
+    *,
+    opened_since: datetime | None = None,
+    calendar_for: Callable[[str], BusinessCalendar] | None = None,
 ) -> SimulationReport:
-    """Replay every recorded ticket (opened since ``opened_since``) under ``policy``.
+    """Replay every recorded ticket (opened since ``opened_since``) under ``policy`` and each tier's calendar.
 
     Events are decoded without decrypting: the SLA replay reads only times and flags, never the
     personal free text, so erased customers' tickets still count.
@@ -182,7 +189,7 @@ async def simulate_policy(
     histories: dict[str, list[Any]] = {}
     for r in rows:
         histories.setdefault(r["stream_id"], []).append(CATALOG.decode(r["event_type"], r["event_version"], r["data"]))
-    return simulate(histories.values(), policy, now)
+    return simulate(histories.values(), policy, now, calendar_for)
 
 
 def report_json(report: SimulationReport) -> dict[str, Any]:

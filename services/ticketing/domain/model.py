@@ -58,11 +58,13 @@ from shared.contracts.ticketing import (
     TicketReopened,
     TicketResolved,
     TicketResumed,
+    TicketSlaReplanned,
     TicketTransferred,
     TicketWaitingOnCustomer,
 )
 from shared.errors import Conflict, InvalidInput
 
+from .calendar import ALWAYS_OPEN, BusinessCalendar
 from .sla import STANDARD_TIER, SlaClock, SlaPolicy, SlaTargets
 
 KINDS = ("complaint", "question", "incident", "request")
@@ -132,6 +134,14 @@ class Ticket(Aggregate):
         self.root_cause: str | None = None
         self.time_to_first_response_seconds: int | None = None
         self.clock: SlaClock | None = None
+        self.sla_calendar: str | None = None
+        """The name of the business-hours calendar the due moments count on (``None``: 24/7)."""
+        self.calendar: BusinessCalendar = ALWAYS_OPEN
+        """That calendar's definition: not in the events, so the handler supplies it (``use_calendar``)."""
+        self.pauses: list[tuple[datetime, datetime]] = []
+        """Finished waits on the customer (start, end), for re-planning under another calendar."""
+        self.resolution_started_at: datetime | None = None
+        """When the resolution clock last started: the opening, or the latest reopening."""
 
     # ---- commands -------------------------------------------------------------------------------
 
@@ -154,13 +164,20 @@ class Ticket(Aggregate):
         account_manager_id: str | None = None,
         customer_tier: str = STANDARD_TIER,
         customer_verified: bool = True,
+        calendar: BusinessCalendar = ALWAYS_OPEN,
+        calendar_name: str | None = None,
     ) -> Ticket:
-        """Open a ticket; the contact-taking agent (or else the account manager) owns it at once."""
+        """Open a ticket; the contact-taking agent (or else the account manager) owns it at once.
+
+        Due moments are the tier's targets in business time on ``calendar`` (the tier's calendar;
+        24/7 when it names none).
+        """
         _require_choice("kind", kind, KINDS)
         _require_choice("channel", channel, CHANNELS)
         _require_choice("priority", priority, PRIORITIES)
         targets = policy.targets_for(priority, customer_tier)
         ticket = cls()
+        ticket.use_calendar(calendar)
         ticket._record(
             TicketOpened(
                 ticket_id=ticket_id,
@@ -176,8 +193,11 @@ class Ticket(Aggregate):
                 customer_tier=customer_tier,
                 customer_verified=customer_verified,
                 opened_at=now,
-                first_response_due=now + targets.first_response,
-                resolution_due=now + targets.resolution,
+                first_response_due=calendar.add(now, targets.first_response),
+                resolution_due=calendar.add(now, targets.resolution),
+                sla_calendar=calendar_name,
+                first_response_target_seconds=int(targets.first_response.total_seconds()),
+                resolution_target_seconds=int(targets.resolution.total_seconds()),
             )
         )
         if kind == "complaint":
@@ -329,15 +349,15 @@ class Ticket(Aggregate):
         self._require_status(("waiting_customer", "reopened"), "resume")
         clock = self._clock
         paused = max(timedelta(0), now - clock.paused_since) if clock.paused_since else timedelta(0)
+        first_response_due, resolution_due = clock.due_after_pause(now)
         self._record(
             TicketResumed(
                 ticket_id=self._id,
                 customer_id=self._customer_id,
                 previous_status=self.status,
                 paused_seconds=int(paused.total_seconds()),
-                first_response_due=clock.first_response_due
-                + (paused if clock.first_responded_at is None else timedelta(0)),
-                resolution_due=clock.resolution_due + paused,
+                first_response_due=first_response_due,
+                resolution_due=resolution_due,
                 changed_by=by,
                 resumed_at=now,
             )
@@ -449,7 +469,7 @@ class Ticket(Aggregate):
                 reason=reason,
                 reopened_by=by,
                 reopen_count=self.reopen_count + 1,
-                resolution_due=now + self._clock.targets.resolution,
+                resolution_due=self.calendar.add(now, self._clock.targets.resolution),
                 reopened_at=now,
             )
         )
@@ -501,6 +521,64 @@ class Ticket(Aggregate):
         )
         return True
 
+    def replan(
+        self,
+        *,
+        calendar: BusinessCalendar,
+        calendar_name: str | None,
+        reason: Literal["calendar_changed", "calendar_assigned"],
+        now: datetime,
+    ) -> bool:
+        """Compute the due moments again on ``calendar`` (changed, or newly assigned to the tier).
+
+        The targets stay the ones the ticket was opened with; each unmet, unbreached due moment is
+        the target counted in business time from its start (the opening, or the latest reopening),
+        moved by the business time of every finished wait on the customer since then, exactly as
+        the live clock would have moved it. A met or already breached target keeps its moment: a
+        calendar change does not rewrite what happened. False (nothing recorded) for a finished
+        ticket or when nothing moves.
+        """
+        if self.status in _FINISHED or self.clock is None or self.opened_at is None:
+            return False
+        clock = self.clock
+        first = clock.first_response_due
+        if clock.first_responded_at is None and "first_response" not in clock.breached:
+            first = self._due_on(calendar, self.opened_at, clock.targets.first_response)
+        resolution = clock.resolution_due
+        if "resolution" not in clock.breached:
+            started = self.resolution_started_at or self.opened_at
+            resolution = self._due_on(calendar, started, clock.targets.resolution)
+        if (first, resolution, calendar_name) == (clock.first_response_due, clock.resolution_due, self.sla_calendar):
+            return False
+        self.use_calendar(calendar)
+        self._record(
+            TicketSlaReplanned(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                sla_calendar=calendar_name,
+                reason=reason,
+                first_response_due=first,
+                resolution_due=resolution,
+                previous_first_response_due=clock.first_response_due,
+                previous_resolution_due=clock.resolution_due,
+                replanned_at=now,
+            )
+        )
+        return True
+
+    def use_calendar(self, calendar: BusinessCalendar) -> None:
+        """Supply the definition of this ticket's calendar before a command that computes due moments."""
+        self.calendar = calendar
+        if self.clock is not None:
+            self.clock.calendar = calendar
+
+    def _due_on(self, calendar: BusinessCalendar, start: datetime, target: timedelta) -> datetime:
+        due = calendar.add(start, target)
+        for began, ended in self.pauses:
+            if began >= start:
+                due = calendar.add(due, calendar.business_time(began, ended))
+        return due
+
     # ---- queries --------------------------------------------------------------------------------
 
     @property
@@ -522,13 +600,21 @@ class Ticket(Aggregate):
         self.category, self.order_id = e.category, e.order_id
         self.opened_by = self.first_contact_agent = e.opened_by
         self.customer_tier, self.customer_verified = e.customer_tier, e.customer_verified
-        self.opened_at = e.opened_at
+        self.opened_at = self.resolution_started_at = e.opened_at
         self.status = "open"
+        self.sla_calendar = e.sla_calendar
+        if e.first_response_target_seconds is not None and e.resolution_target_seconds is not None:
+            targets = SlaTargets(
+                timedelta(seconds=e.first_response_target_seconds), timedelta(seconds=e.resolution_target_seconds)
+            )
+        else:  # opened before calendars: 24/7, so the targets are the distances to the due moments
+            targets = SlaTargets(e.first_response_due - e.opened_at, e.resolution_due - e.opened_at)
         self.clock = SlaClock(
             opened_at=e.opened_at,
-            targets=SlaTargets(e.first_response_due - e.opened_at, e.resolution_due - e.opened_at),
+            targets=targets,
             first_response_due=e.first_response_due,
             resolution_due=e.resolution_due,
+            calendar=self.calendar,
         )
 
     def _on_TicketAssigned(self, e: TicketAssigned) -> None:  # noqa: N802
@@ -562,6 +648,8 @@ class Ticket(Aggregate):
     def _on_TicketResumed(self, e: TicketResumed) -> None:  # noqa: N802
         self.status = "in_progress"
         clock = self._clock
+        if clock.paused_since is not None:
+            self.pauses.append((clock.paused_since, e.resumed_at))
         clock.resume(e.resumed_at)
         clock.first_response_due, clock.resolution_due = e.first_response_due, e.resolution_due
 
@@ -581,9 +669,15 @@ class Ticket(Aggregate):
         self.status = "reopened"
         self.reopen_count = e.reopen_count
         self.resolved_at = None
+        self.resolution_started_at = e.reopened_at
         clock = self._clock
         clock.restart_resolution(e.reopened_at)
         clock.resolution_due = e.resolution_due
+
+    def _on_TicketSlaReplanned(self, e: TicketSlaReplanned) -> None:  # noqa: N802
+        self.sla_calendar = e.sla_calendar
+        clock = self._clock
+        clock.first_response_due, clock.resolution_due = e.first_response_due, e.resolution_due
 
     def _on_TicketClosed(self, e: TicketClosed) -> None:  # noqa: N802
         self.status = "closed"

@@ -6,6 +6,10 @@ policy instead of the one in force. Between two events the clock is asked which 
 as the scheduler would; a still-unfinished ticket is checked once more at ``now``. Every simulated
 breach also counts as one escalation, as it would in production.
 
+The replay can also use other business-hours calendars than those in force (``calendar_for``: the
+calendar of each tier), so a team sees what a calendar change would have done to last quarter: due
+moments and pauses are counted in that calendar's business time, exactly as the live clock would.
+
 What the proposed policy cannot change is kept as recorded: when agents answered, when the ticket
 waited on the customer, when it was resolved. The report answers "with these targets, how often
 would we have breached", which is the question a service lead has before adopting a policy.
@@ -13,7 +17,7 @@ would we have breached", which is the question a service lead has before adoptin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import mean, median
@@ -31,6 +35,7 @@ from shared.contracts.ticketing import (
     TicketWaitingOnCustomer,
 )
 
+from .calendar import ALWAYS_OPEN, BusinessCalendar
 from .sla import SlaClock, SlaPolicy
 
 
@@ -86,15 +91,24 @@ class SimulationReport:
     by_priority: list[PriorityReport]
 
 
-def simulate(histories: Iterable[Sequence[DomainEvent]], policy: SlaPolicy, now: datetime) -> SimulationReport:
-    """Replay each ticket's events (oldest first) under ``policy``; histories without an opening are skipped."""
+def simulate(
+    histories: Iterable[Sequence[DomainEvent]],
+    policy: SlaPolicy,
+    now: datetime,
+    calendar_for: Callable[[str], BusinessCalendar] | None = None,
+) -> SimulationReport:
+    """Replay each ticket's events (oldest first) under ``policy``; histories without an opening are skipped.
+
+    ``calendar_for`` gives each customer tier's calendar (24/7 for every tier when omitted).
+    """
     stats: dict[str, _PriorityStats] = {}
     total_tickets = breached_tickets = breaches = recorded = 0
     for history in histories:
         if not history or not isinstance(history[0], TicketOpened):
             continue
         opened = history[0]
-        clock = SlaClock.start(opened.opened_at, policy.targets_for(opened.priority, opened.customer_tier))
+        calendar = calendar_for(opened.customer_tier) if calendar_for is not None else ALWAYS_OPEN
+        clock = SlaClock.start(opened.opened_at, policy.targets_for(opened.priority, opened.customer_tier), calendar)
         row = stats.setdefault(opened.priority, _PriorityStats())
         finished = False
         seen: list[str] = []

@@ -4,9 +4,11 @@ The clock never reads the wall clock. The aggregate, the scheduler and the back-
 all hand it explicit moments, so a unit test moves time by passing a later ``datetime`` and the
 simulator replays recorded history through exactly the code that decides breaches in production.
 
-Targets are calendar time (24/7): a support desk that promises "an answer within 4 hours" to a
-key account means wall-clock hours. Time spent waiting on the customer does not count: pausing the
-clock and resuming it moves every unmet due time by the paused duration.
+Targets are business time on the ticket's calendar (``domain/calendar.py``): "4 business hours"
+counts only the desk's working hours in its time zone, skipping nights, weekends and holidays. The
+default calendar is open 24/7, where business time is plain wall-clock time, as it was before
+calendars existed. Time spent waiting on the customer does not count: pausing the clock and resuming
+it moves every unmet due time by the *business* time the pause covered.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+
+from .calendar import ALWAYS_OPEN, BusinessCalendar
 
 SlaTarget = Literal["first_response", "resolution"]
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -127,15 +131,18 @@ class SlaClock:
     """Targets reported for the current due times (a reopened ticket's new resolution target is not)."""
     breach_count: int = 0
     """Every breach ever reported, kept across reopenings."""
+    calendar: BusinessCalendar = ALWAYS_OPEN
+    """The working time the targets count in (not event state: the caller supplies the definition)."""
 
     @classmethod
-    def start(cls, opened_at: datetime, targets: SlaTargets) -> SlaClock:
-        """A clock that starts running at ``opened_at``."""
+    def start(cls, opened_at: datetime, targets: SlaTargets, calendar: BusinessCalendar = ALWAYS_OPEN) -> SlaClock:
+        """A clock that starts running at ``opened_at``: due moments are the targets in business time."""
         return cls(
             opened_at=opened_at,
             targets=targets,
-            first_response_due=opened_at + targets.first_response,
-            resolution_due=opened_at + targets.resolution,
+            first_response_due=calendar.add(opened_at, targets.first_response),
+            resolution_due=calendar.add(opened_at, targets.resolution),
+            calendar=calendar,
         )
 
     @property
@@ -152,17 +159,32 @@ class SlaClock:
             self.paused_since = at
 
     def resume(self, at: datetime) -> timedelta:
-        """Restart the clocks; unmet due times move by the paused duration, which is returned."""
+        """Restart the clocks; unmet due times move by the business time paused; the wall-clock pause is returned."""
         if self.paused_since is None:
             return timedelta(0)
         paused = max(timedelta(0), at - self.paused_since)
+        first_due, resolution_due = self.due_after_pause(at)
         self.paused_since = None
         self.paused_total += paused
-        if self.first_responded_at is None:
-            self.first_response_due += paused
-        if self.resolved_at is None:
-            self.resolution_due += paused
+        self.first_response_due, self.resolution_due = first_due, resolution_due
         return paused
+
+    def due_after_pause(self, at: datetime) -> tuple[datetime, datetime]:
+        """The due moments once a pause that started at ``paused_since`` ends at ``at``.
+
+        Each unmet due moment moves later by the business time the pause covered: a pause over a
+        weekend on a weekday calendar moves nothing; on 24/7 it moves by the whole pause.
+        """
+        if self.paused_since is None:
+            return self.first_response_due, self.resolution_due
+        covered = self.calendar.business_time(self.paused_since, at)
+        first = self.first_response_due
+        if self.first_responded_at is None:
+            first = self.calendar.add(first, covered)
+        resolution = self.resolution_due
+        if self.resolved_at is None:
+            resolution = self.calendar.add(resolution, covered)
+        return first, resolution
 
     def respond(self, at: datetime) -> bool:
         """Record a first response; True when this was the first one."""
@@ -179,7 +201,7 @@ class SlaClock:
     def restart_resolution(self, at: datetime) -> None:
         """A reopened ticket gets a fresh resolution target from ``at`` (and may breach it again)."""
         self.resolved_at = None
-        self.resolution_due = at + self.targets.resolution
+        self.resolution_due = self.calendar.add(at, self.targets.resolution)
         self.breached.discard("resolution")
 
     def due_breaches(self, now: datetime) -> list[Breach]:

@@ -1,0 +1,244 @@
+"""Calendar commands and queries: define or change a calendar, import holidays, assign calendars to tiers.
+
+Every change is recorded as an event and then re-plans, in the same transaction, the unfinished
+tickets whose due moments it moves (``TicketSlaReplanned`` on each ticket's stream): an agent's queue
+and the scheduler's breaches follow the new calendar from the moment the change commits. Tickets are
+re-planned a page at a time so a calendar with many open tickets does not hold them all in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from shared.contracts.ticketing import CalendarSpec
+from shared.errors import InvalidInput, NotFound
+from shared.eventstore import EventStore
+from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
+from shared.idempotency import CommandResult
+from shared.uow import UnitOfWork
+from shared.web.etag import ensure_version_matches, etag_for
+
+from ..adapters import calendars as store_calendars
+from ..adapters import readmodel
+from ..domain.calendar import ALWAYS_OPEN, BusinessCalendar
+from ..domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
+from .handlers import append_pending, load_tickets
+
+REPLAN_PAGE = 500
+
+
+async def load_calendar(uow: UnitOfWork, name: str) -> Calendar:
+    """The calendar aggregate from its stream (version 0: not defined yet)."""
+    return Calendar.rehydrate(r.event for r in await uow.store.load(uow.conn, calendar_stream(name)))
+
+
+async def define_calendar(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    spec: CalendarSpec,
+    by: str | None,
+    now: datetime,
+    expected_version: int | None,
+) -> CommandResult:
+    """Create a calendar (201) or replace its definition (200), re-planning the open tickets on it."""
+    calendar = await load_calendar(uow, name)
+    ensure_version_matches(expected_version, calendar.version)
+    created = not calendar.exists
+    replanned = await _record_definition(uow, calendar, name, spec, by=by, now=now, source="api")
+    return await _calendar_answer(uow.conn, name, status=201 if created else 200, replanned_tickets=replanned)
+
+
+async def import_holidays(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    data: bytes,
+    replace: bool,
+    by: str | None,
+    now: datetime,
+    expected_version: int | None,
+) -> CommandResult:
+    """Add (or, with ``replace``, set) the calendar's holidays from an iCalendar file; re-plans like a change."""
+    calendar = await load_calendar(uow, name)
+    if not calendar.exists:
+        raise NotFound(f"calendar {name} does not exist", calendar=name)
+    ensure_version_matches(expected_version, calendar.version)
+    try:
+        holidays = parse_holidays(data)
+    except IcsError as exc:
+        raise InvalidInput(f"the .ics file cannot be used: {exc}", field="body") from None
+    spec = calendar.with_holidays([(h.day, h.name) for h in holidays], replace=replace)
+    if len(spec.holidays) > MAX_HOLIDAYS:
+        raise InvalidInput(f"a calendar holds at most {MAX_HOLIDAYS:,} holidays", field="body")
+    replanned = await _record_definition(uow, calendar, name, spec, by=by, now=now, source="ics_import")
+    return await _calendar_answer(
+        uow.conn, name, status=200, replanned_tickets=replanned, holidays_imported=len(holidays)
+    )
+
+
+async def assign_tier_calendars(
+    uow: UnitOfWork,
+    *,
+    tiers: Mapping[str, str | None],
+    known_tiers: list[str],
+    by: str | None,
+    now: datetime,
+    expected_version: int | None,
+) -> CommandResult:
+    """Name the calendar of each SLA tier (``None``: 24/7); re-plans the tier's open tickets onto it."""
+    await store_calendars.lock_tiers(uow.conn, list(tiers))
+    assignment = TierCalendars.rehydrate(r.event for r in await uow.store.load(uow.conn, TIERS_STREAM))
+    ensure_version_matches(expected_version, assignment.version)
+    definitions: dict[str, BusinessCalendar] = {}
+    for tier, name in sorted(tiers.items()):
+        if name is None:
+            continue
+        found = await store_calendars.calendar_named(uow.conn, name)
+        if found is None:
+            raise NotFound(f"calendar {name} does not exist", calendar=name, tier=tier)
+        definitions[name] = found
+    changed = assignment.assign(tiers, known_tiers=known_tiers, by=by, now=now)
+    replanned = 0
+    if assignment.pending:
+        await uow.append(
+            stream_id=TIERS_STREAM,
+            stream_type=TIERS_STREAM,
+            expected_version=assignment.expected_version,
+            events=assignment.pull_events(),
+            subject=TIERS_STREAM,
+        )
+        await store_calendars.save_tier_assignments(uow.conn, changed)
+        for tier, name in sorted(changed.items()):
+            definition = definitions[name] if name is not None else ALWAYS_OPEN
+
+            async def page(after: UUID | None, tier: str = tier, name: str | None = name) -> list[UUID]:
+                return await store_calendars.open_tickets_of_tier(
+                    uow.conn, tier, name, after=after, limit=REPLAN_PAGE
+                )
+
+            replanned += await _replan(uow.conn, uow.store, page, definition, name, "calendar_assigned", now)
+    body = await tiers_body(uow.conn, assignment.version)
+    return CommandResult(200, {**body, "replanned_tickets": replanned}, {"ETag": etag_for(assignment.version)})
+
+
+async def tiers_body(conn: asyncpg.Connection, version: int | None = None) -> dict[str, Any]:
+    """Every tier's calendar name (``null``: 24/7) and the assignment's version."""
+    if version is None:
+        version = int(
+            await conn.fetchval("select count(*) from events where stream_id = $1", TIERS_STREAM) or 0
+        )
+    return {"tiers": dict(sorted((await store_calendars.tier_assignments(conn)).items())), "version": version}
+
+
+async def _record_definition(
+    uow: UnitOfWork,
+    calendar: Calendar,
+    name: str,
+    spec: CalendarSpec,
+    *,
+    by: str | None,
+    now: datetime,
+    source: Literal["api", "ics_import"],
+) -> int:
+    """Record the definition (nothing when unchanged), update the row, re-plan; returns tickets re-planned."""
+    existed = calendar.exists
+    definition = calendar.define(name=name, spec=spec, by=by, now=now, source=source)
+    if not calendar.pending:
+        return 0
+    await uow.append(
+        stream_id=calendar_stream(name),
+        stream_type="calendar",
+        expected_version=calendar.expected_version,
+        events=calendar.pull_events(),
+        subject=calendar_stream(name),
+    )
+    await store_calendars.save_calendar(uow.conn, name, spec, calendar.version)
+    if not existed:
+        return 0  # no ticket can count on a calendar that did not exist
+
+    async def page(after: UUID | None) -> list[UUID]:
+        return await store_calendars.open_tickets_on_calendar(uow.conn, name, after=after, limit=REPLAN_PAGE)
+
+    return await _replan(uow.conn, uow.store, page, definition, name, "calendar_changed", now)
+
+
+async def _replan(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    page: Callable[[UUID | None], Awaitable[list[UUID]]],
+    calendar: BusinessCalendar,
+    name: str | None,
+    reason: Literal["calendar_changed", "calendar_assigned"],
+    now: datetime,
+) -> int:
+    total, after = 0, None
+    while True:
+        ids = await page(after)
+        if not ids:
+            return total
+        moved = []
+        for ticket in await load_tickets(conn, ids):
+            if ticket.replan(calendar=calendar, calendar_name=name, reason=reason, now=now):
+                await append_pending(conn, store, ticket, now)
+                moved.append(ticket)
+        if moved:
+            await readmodel.save_tickets(conn, moved)
+        total += len(moved)
+        if len(ids) < REPLAN_PAGE:
+            return total
+        after = ids[-1]
+
+
+async def _calendar_answer(conn: asyncpg.Connection, name: str, *, status: int, **extra: int) -> CommandResult:
+    body = await calendar_json(conn, name)
+    return CommandResult(
+        status, {**body, **extra}, {"ETag": etag_for(body["version"]), "Location": f"/v1/calendars/{name}"}
+    )
+
+
+# ---- queries ---------------------------------------------------------------------------------------
+
+
+def _calendar_body(row: asyncpg.Record) -> dict[str, Any]:
+    spec = store_calendars.spec_of(row)
+    return {"name": row["name"], **spec.model_dump(mode="json"), "tiers": list(row["tiers"]), "version": row["version"]}
+
+
+async def calendar_json(conn: asyncpg.Connection, name: str) -> dict[str, Any]:
+    """One calendar as the API shows it; 404 when there is none."""
+    row = await store_calendars.calendar_row(conn, name)
+    if row is None:
+        raise NotFound(f"calendar {name} does not exist", calendar=name)
+    return _calendar_body(row)
+
+
+async def list_calendars(conn: asyncpg.Connection) -> dict[str, Any]:
+    """Every calendar, by name."""
+    return {"items": [_calendar_body(r) for r in await store_calendars.all_calendars(conn)]}
+
+
+async def calendars_for_simulation(
+    conn: asyncpg.Connection, *, name: str | None, spec: CalendarSpec | None
+) -> Callable[[str], BusinessCalendar]:
+    """The calendar of each tier for a back-test: a stored one, a proposed one, or those in force per tier."""
+    if spec is not None:
+        proposed = checked(spec)
+        return lambda tier: proposed
+    if name is not None:
+        stored = await store_calendars.calendar_named(conn, name, lock=False)
+        if stored is None:
+            raise NotFound(f"calendar {name} does not exist", calendar=name)
+        return lambda tier: stored
+    in_force: dict[str, BusinessCalendar] = {}
+    for tier, calendar_name in (await store_calendars.tier_assignments(conn)).items():
+        if calendar_name is not None:
+            found = await store_calendars.calendar_named(conn, calendar_name, lock=False)
+            if found is not None:
+                in_force[tier] = found
+    return lambda tier: in_force.get(tier, ALWAYS_OPEN)
