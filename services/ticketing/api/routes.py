@@ -30,6 +30,10 @@ def _configured_vocabulary(app: FastAPI, document: dict[str, Any]) -> None:
     settings = app.state.settings
     rules = (settings if isinstance(settings, TicketingSettings) else TicketingSettings()).rules
     schemas = document.get("components", {}).get("schemas", {})
+    tiers = schemas.get("TierCalendarsBody", {}).get("properties", {}).get("tiers")
+    if tiers is not None:
+        # Tier names are configuration (the SLA policy's tiers), like the vocabularies below.
+        tiers["propertyNames"] = {**tiers.get("propertyNames", {}), "enum": _tiers_of(app)}
     for model, field, allowed in (("TicketTransfer", "reason", rules.transfer_reasons),
                                   ("TicketResolve", "root_cause", rules.root_causes)):
         prop = schemas.get(model, {}).get("properties", {}).get(field)
@@ -465,7 +469,14 @@ class UnsupportedMediaType(PlatformError):
 
 
 def _known_tiers(request: Request) -> list[str]:
-    return sorted({STANDARD_TIER, DEDICATED_TIER} | {tier for tier, _ in _policy(request).sla.targets})
+    return _tiers_of(request.app)
+
+
+def _tiers_of(app: FastAPI) -> list[str]:
+    """The SLA tiers a calendar can be assigned to: the built-in two and any the configured policy adds."""
+    settings = app.state.settings
+    policy = (settings if isinstance(settings, TicketingSettings) else TicketingSettings()).sla_policy
+    return sorted({STANDARD_TIER, DEDICATED_TIER} | {tier for tier, _ in policy.targets})
 
 
 @router.get("/calendars", response_model=schemas.CalendarPage, tags=["calendars"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,7 +16,7 @@ from shared.contracts.ticketing import (
     WorkingHours,
 )
 from shared.ics import MAX_HOLIDAYS
-from shared.web.types import Instant, texts_not_blank
+from shared.web.types import CalendarDate, Instant, texts_not_blank
 
 Kind = Literal["complaint", "question", "incident", "request"]
 Channel = Literal["phone", "email", "web", "chat", "social", "store"]
@@ -205,14 +204,14 @@ class WeeklyHoursBody(_Body):
 
 
 class Holiday(_Body):
-    date: dt.date
+    date: CalendarDate
     name: str = Field(default="", max_length=200)
 
 
 class DateException(_Body):
     """Other hours on one date (a half day, a special opening); no hours closes the date."""
 
-    date: dt.date
+    date: CalendarDate
     hours: Shifts = Field(default_factory=list)
     note: str | None = Field(default=None, max_length=500)
 
