@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bench import endtoend, eventstore, importer, memory, projection, readapi, rebuild, relay, scale, startup
+from bench import calendars, endtoend, eventstore, importer, memory, projection, readapi, rebuild, relay, scale, startup
 from bench.report import DOCS_PAGE, RESULTS_DIR, Figure, Progress, docs_page, load, print_table, save
 from bench.setup import Size
 
@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": Benchmark(memory.run, memory.SIZE),
     "startup": Benchmark(startup.run, startup.SIZE),
     "importer": Benchmark(importer.run, importer.SIZE),
+    "calendars": Benchmark(calendars.run, calendars.SIZE),
 }
 
 
