@@ -68,7 +68,9 @@
   function evidenceCell(pair) {
     const similarity = pair.name_similarity === null || pair.name_similarity === undefined ? null
       : "name similarity " + Number(pair.name_similarity).toFixed(2);
-    return h("div", {}, pair.evidence.map((e) => badge(e)), similarity ? h("div", { class: "muted" }, similarity) : null);
+    const bothVerified = pair.customer.verified.length > 0 && pair.duplicate.verified.length > 0;
+    return h("div", {}, pair.evidence.map((e) => badge(e)), similarity ? h("div", { class: "muted" }, similarity) : null,
+      bothVerified ? badge("both verified identities", "high") : null);
   }
 
   /** What a merge would do to the survivor's consent, channel by channel (the more restrictive wins). */
@@ -121,8 +123,8 @@
     } },
       h("div", {}, h("label", { for: keep.id }, "Survivor"), keep),
       h("div", {}, h("label", { for: reason.id }, "Reason"), reason),
-      bothVerified ? h("div", {}, h("p", {}, badge("both verified identities", "high"),
-        "Both records proved a contact. Merge them only if you confirmed they are one person."),
+      bothVerified ? h("div", {}, h("p", {},
+        "Both records are verified identities: each proved a contact. Merge them only if you confirmed they are one person."),
       h("label", { for: confirm.id }, confirm, " I confirmed both verified identities are one person")) : null,
       preview,
       h("div", {}, submit),
