@@ -36,7 +36,8 @@ from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
 from shared.settings import ServiceSettings
 
-from ..adapters import readmodel
+from ..adapters import calendars, readmodel
+from ..domain.calendar import BusinessCalendar
 from ..domain.model import Ticket
 from ..domain.sla import STANDARD_TIER, tier_for
 from .handlers import STREAM_TYPE, TicketingPolicy, load_tickets
@@ -85,6 +86,7 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
     loaded = {t.id: t for t in await load_tickets(conn, changed)} if changed else {}
     tiers = await _tiers(conn, {customers[n.record.customer_source_id] for n in records
                                 if n.record.customer_source_id in customers})
+    tier_calendars: dict[str, tuple[str | None, BusinessCalendar]] = {}
     tickets: dict[UUID, Ticket] = {}
     streams: dict[UUID, StreamAppend] = {}
     personal: dict[UUID, dict[str, str | None]] = {}
@@ -104,11 +106,15 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
                     raise _Refused(f"unknown reference: no customer with source_id {record.customer_source_id!r} "
                                    "earlier in the input or imported before")
                 tier, manager = tiers.get(customer_id, (STANDARD_TIER, None))
+                if tier not in tier_calendars:  # the tier's calendar, like a ticket opened through the API
+                    tier_calendars[tier] = await calendars.calendar_of_tier(conn, tier)
+                calendar_name, calendar = tier_calendars[tier]
                 ticket = Ticket.open(
                     ticket_id=ledger.entity_id("ticket", record.source_id), customer_id=customer_id,
                     kind=record.ticket_kind, channel=record.channel, subject=record.subject,
                     description=record.description, now=record.occurred_at, policy=policy.sla,
                     priority=record.priority, account_manager_id=manager, customer_tier=tier, customer_verified=True,
+                    calendar=calendar, calendar_name=calendar_name,
                 )
                 if record.status == "open":
                     ticket = _clocks_from(ticket, now)
@@ -174,20 +180,25 @@ def _clocks_from(ticket: Ticket, now: datetime) -> Ticket:
     Its history keeps the source's ``opened_at`` (timeline, age, KPIs), but no support team can have
     answered in 2023 a ticket it receives today: judged from ``opened_at``, every imported open ticket
     would breach at the scheduler's next tick, escalate and alert for nothing. So the first response
-    and resolution are due ``now`` plus the targets (unless the source's clock still runs later);
-    a breach is then a real one, of this team, after the import.
+    and resolution are due ``now`` plus the targets in business time on the ticket's calendar
+    (unless the source's clock still runs later); a breach is then a real one, of this team, after
+    the import.
     """
+    calendar = ticket.calendar
+    assert ticket.clock is not None
+    targets = ticket.clock.targets
     events = ticket.pull_events()
     opened = events[0]
     assert isinstance(opened, TicketOpened)
     shifted = opened
     if opened.first_response_due < now:
         shifted = opened.model_copy(update={
-            "first_response_due": now + (opened.first_response_due - opened.opened_at),
-            "resolution_due": max(opened.resolution_due, now + (opened.resolution_due - opened.opened_at)),
+            "first_response_due": calendar.add(now, targets.first_response),
+            "resolution_due": max(opened.resolution_due, calendar.add(now, targets.resolution)),
         })
     events = [shifted, *events[1:]]  # a complaint's ComplaintFiled follows unchanged
     restarted = Ticket.rehydrate(events)
+    restarted.use_calendar(calendar)
     restarted.version = 0
     restarted._pending = events
     return restarted

@@ -6,12 +6,17 @@ these tests run.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.ticketing.api import schemas
+from services.ticketing.application.calendars import define_calendar
 from services.ticketing.application.scheduler import emit_sla_breaches
+from shared.testing.waiting import eventually
+from shared.uow import UnitOfWork
 from tests.ticketing.api.conftest import TicketingService
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
@@ -290,3 +295,25 @@ async def test_the_back_test_accepts_a_calendar(ticketing: TicketingService) -> 
         "/v1/sla-policies/simulate", json={"policy": policy, "calendar": "berlin", "calendar_definition": office()},
         headers=ticketing.staff)
     assert both.status_code == 422
+
+
+async def test_a_ticket_opened_while_its_calendar_changes_counts_on_the_new_definition(
+    ticketing: TicketingService,
+) -> None:
+    """The change holds the calendar row until it commits; the opening reads it FOR SHARE, so it waits."""
+    await berlin_desk(ticketing)
+    ticketing.clock.set(utc(2026, 6, 12, 14, 0))
+    customer = await ticketing.a_known_customer()
+    change = UnitOfWork(ticketing.pool, ticketing.store)
+    await change.__aenter__()
+    try:
+        await define_calendar(change, name="berlin", spec=schemas.CalendarBody.model_validate(
+            office([("09:00", "15:00")])).to_spec(), by="lead", now=ticketing.clock.now(), expected_version=None)
+        opening = asyncio.create_task(ticketing.open(priority="high", agent_id="agent-ayse", customer_id=customer))
+        await eventually(ticketing.someone_waits_on_a_lock, message="the opening waits for the calendar change")
+        assert not opening.done()
+    finally:
+        await change.__aexit__(None, None, None)
+    ticket = await opening
+    assert ticket["first_response_due"] == z(utc(2026, 6, 15, 11, 0))  # 09:00-15:00: Monday 09-13 local
+    assert not [e for e in await ticketing.outbox(ticket["id"]) if e["type"] == "TicketSlaReplanned"]
