@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -434,10 +434,14 @@ async def simulate_policy(body: schemas.SimulationRequest, request: Request, pri
         }
     )
     spec = body.calendar_definition.to_spec() if body.calendar_definition is not None else None
+    now = _now(request)
     async with request.app.state.pool.acquire() as conn:
-        calendar_for = await calendars.calendars_for_simulation(conn, name=body.calendar, spec=spec)
+        calendar_for = await calendars.calendars_for_simulation(
+            conn, name=body.calendar, spec=spec, longest_target=max(t.resolution for t in proposed.targets.values()),
+            now=now,
+        )
         report = await queries.simulate_policy(
-            conn, proposed, _now(request), opened_since=body.opened_since, calendar_for=calendar_for
+            conn, proposed, now, opened_since=body.opened_since, calendar_for=calendar_for
         )
     return queries.report_json(report)
 
@@ -466,6 +470,10 @@ ICS_REQUEST_BODY: dict[str, Any] = {
 
 class UnsupportedMediaType(PlatformError):
     status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+def _longest_target(request: Request) -> timedelta:
+    return max(t.resolution for t in _policy(request).sla.targets.values())
 
 
 def _known_tiers(request: Request) -> list[str]:
@@ -504,11 +512,12 @@ async def put_calendar(
     calendar_name: CalendarName, body: schemas.CalendarBody, request: Request, principal: Admin, if_match: IfMatch
 ) -> Response:
     """Define a calendar (201) or replace it (200: CalendarChanged, and open tickets on it are re-planned)."""
-    now, spec = _now(request), body.to_spec()
+    now, spec, longest = _now(request), body.to_spec(), _longest_target(request)
     return await run_and_respond(
         request,
         lambda uow: calendars.define_calendar(
-            uow, name=calendar_name, spec=spec, by=principal.subject, now=now, expected_version=if_match
+            uow, name=calendar_name, spec=spec, by=principal.subject, now=now, expected_version=if_match,
+            longest_target=longest,
         ),
     )
 
@@ -533,12 +542,12 @@ async def import_calendar_holidays(
     data = await request.body()
     if not data.strip():
         raise InvalidInput("the .ics file is empty", field="body")
-    now = _now(request)
+    now, longest = _now(request), _longest_target(request)
     return await run_and_respond(
         request,
         lambda uow: calendars.import_holidays(
             uow, name=calendar_name, data=data, replace=replace, by=principal.subject, now=now,
-            expected_version=if_match,
+            expected_version=if_match, longest_target=longest,
         ),
     )
 

@@ -9,7 +9,7 @@ re-planned a page at a time so a calendar with many open tickets does not hold t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -25,7 +25,7 @@ from shared.web.etag import ensure_version_matches, etag_for
 
 from ..adapters import calendars as store_calendars
 from ..adapters import readmodel
-from ..domain.calendar import ALWAYS_OPEN, BusinessCalendar
+from ..domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
 from ..domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
 from .handlers import append_pending, load_tickets
 
@@ -45,12 +45,19 @@ async def define_calendar(
     by: str | None,
     now: datetime,
     expected_version: int | None,
+    longest_target: timedelta = timedelta(0),
 ) -> CommandResult:
-    """Create a calendar (201) or replace its definition (200), re-planning the open tickets on it."""
+    """Create a calendar (201) or replace its definition (200), re-planning the open tickets on it.
+
+    ``longest_target`` is the SLA policy's longest target: a calendar with too little working time to
+    meet it (a minute a week) is refused, rather than failing every ticket opened on it later.
+    """
     calendar = await load_calendar(uow, name)
     ensure_version_matches(expected_version, calendar.version)
     created = not calendar.exists
-    replanned = await _record_definition(uow, calendar, name, spec, by=by, now=now, source="api")
+    replanned = await _record_definition(
+        uow, calendar, name, spec, by=by, now=now, source="api", longest_target=longest_target
+    )
     return await _calendar_answer(uow.conn, name, status=201 if created else 200, replanned_tickets=replanned)
 
 
@@ -63,6 +70,7 @@ async def import_holidays(
     by: str | None,
     now: datetime,
     expected_version: int | None,
+    longest_target: timedelta = timedelta(0),
 ) -> CommandResult:
     """Add (or, with ``replace``, set) the calendar's holidays from an iCalendar file; re-plans like a change."""
     calendar = await load_calendar(uow, name)
@@ -76,7 +84,9 @@ async def import_holidays(
     spec = calendar.with_holidays([(h.day, h.name) for h in holidays], replace=replace)
     if len(spec.holidays) > MAX_HOLIDAYS:
         raise InvalidInput(f"a calendar holds at most {MAX_HOLIDAYS:,} holidays", field="body")
-    replanned = await _record_definition(uow, calendar, name, spec, by=by, now=now, source="ics_import")
+    replanned = await _record_definition(
+        uow, calendar, name, spec, by=by, now=now, source="ics_import", longest_target=longest_target
+    )
     return await _calendar_answer(
         uow.conn, name, status=200, replanned_tickets=replanned, holidays_imported=len(holidays)
     )
@@ -145,10 +155,13 @@ async def _record_definition(
     by: str | None,
     now: datetime,
     source: Literal["api", "ics_import"],
+    longest_target: timedelta,
 ) -> int:
     """Record the definition (nothing when unchanged), update the row, re-plan; returns tickets re-planned."""
     existed = calendar.exists
     definition = calendar.define(name=name, spec=spec, by=by, now=now, source=source)
+    if calendar.pending:
+        ensure_meets(definition, longest_target, now)
     if not calendar.pending:
         return 0
     await uow.append(
@@ -202,6 +215,19 @@ async def _calendar_answer(conn: asyncpg.Connection, name: str, *, status: int, 
     )
 
 
+def ensure_meets(calendar: BusinessCalendar, target: timedelta, now: datetime) -> None:
+    """``InvalidInput`` (422) when ``calendar`` cannot give ``target`` of business time within its horizon."""
+    try:
+        calendar.add(now, target)
+    except CalendarError:
+        hours = target.total_seconds() / 3600
+        raise InvalidInput(
+            f"the calendar has too few working hours to meet the SLA policy's longest target ({hours:,.0f} business"
+            f" hours) within {HORIZON_DAYS // 366} years",
+            field="weekly_hours",
+        ) from None
+
+
 # ---- queries ---------------------------------------------------------------------------------------
 
 
@@ -224,21 +250,28 @@ async def list_calendars(conn: asyncpg.Connection) -> dict[str, Any]:
 
 
 async def calendars_for_simulation(
-    conn: asyncpg.Connection, *, name: str | None, spec: CalendarSpec | None
+    conn: asyncpg.Connection, *, name: str | None, spec: CalendarSpec | None, longest_target: timedelta, now: datetime
 ) -> Callable[[str], BusinessCalendar]:
-    """The calendar of each tier for a back-test: a stored one, a proposed one, or those in force per tier."""
+    """The calendar of each tier for a back-test: a stored one, a proposed one, or those in force per tier.
+
+    Each must meet the proposed policy's longest target (422 otherwise), so the replay never runs
+    out of working time halfway.
+    """
     if spec is not None:
         proposed = checked(spec)
+        ensure_meets(proposed, longest_target, now)
         return lambda tier: proposed
     if name is not None:
         stored = await store_calendars.calendar_named(conn, name, lock=False)
         if stored is None:
             raise NotFound(f"calendar {name} does not exist", calendar=name)
+        ensure_meets(stored, longest_target, now)
         return lambda tier: stored
     in_force: dict[str, BusinessCalendar] = {}
     for tier, calendar_name in (await store_calendars.tier_assignments(conn)).items():
         if calendar_name is not None:
             found = await store_calendars.calendar_named(conn, calendar_name, lock=False)
             if found is not None:
+                ensure_meets(found, longest_target, now)
                 in_force[tier] = found
     return lambda tier: in_force.get(tier, ALWAYS_OPEN)

@@ -103,6 +103,8 @@ async def test_a_calendar_is_data_defined_read_listed_and_changed_with_events(ti
         ({"time_zone": "Europe/Berlin", "weekly_hours": {}}, "weekly_hours"),
         (office([("9am", "17:00")]), None),
         (office(exceptions=[{"date": "2026-12-24", "hours": []}, {"date": "2026-12-24", "hours": []}]), "exceptions"),
+        # A minute a weekday: the policy's 120-hour target would need 27 years.
+        (office([("09:00", "09:01")]), "weekly_hours"),
     ],
 )
 async def test_a_calendar_that_cannot_work_is_a_422_problem_and_changes_nothing(
@@ -295,6 +297,10 @@ async def test_the_back_test_accepts_a_calendar(ticketing: TicketingService) -> 
         "/v1/sla-policies/simulate", json={"policy": policy, "calendar": "berlin", "calendar_definition": office()},
         headers=ticketing.staff)
     assert both.status_code == 422
+    starved = await ticketing.client.post(
+        "/v1/sla-policies/simulate", json={"policy": policy, "calendar_definition": office([("09:00", "09:01")])},
+        headers=ticketing.staff)
+    assert starved.status_code == 422 and "too few working hours" in starved.json()["detail"]
 
 
 async def test_a_ticket_opened_while_its_calendar_changes_counts_on_the_new_definition(
