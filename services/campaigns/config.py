@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import time
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field
 
 from services.campaigns.domain.decision import MarketingPolicy
+from services.campaigns.domain.policy import decision_policy
+from shared.contracts.campaigns import FrequencyCap, MarketingPolicyRules, QuietHours
 from shared.settings import ServiceSettings
 
 
 class CampaignsSettings(ServiceSettings):
-    """Database, marketing policy (frequency cap, holds, quiet hours) and timer polling."""
+    """Database, the default marketing policy (frequency cap, holds, quiet hours) and timer polling.
+
+    The marketing policy knobs are version 0 of the policy: what holds until someone changes the
+    policy through ``PUT /v1/marketing-policy`` (docs/marketing-policy.md); after that the stored
+    policy wins and these are not read.
+    """
 
     # No env_prefix: it would also apply to the inherited platform settings (ENVIRONMENT,
     # AUTH_JWT_SECRET, KAFKA_BOOTSTRAP_SERVERS...). Only this service's own knobs carry the prefix.
@@ -49,14 +56,18 @@ class CampaignsSettings(ServiceSettings):
         default=5.0, gt=0, validation_alias=AliasChoices("CAMPAIGNS_TIMER_POLL_SECONDS", "timer_poll_seconds")
     )
 
-    def policy(self) -> MarketingPolicy:
-        """The marketing policy the engine decides with."""
-        return MarketingPolicy(
-            frequency_cap=self.frequency_cap,
-            frequency_window=timedelta(days=self.frequency_window_days),
+    def policy_rules(self) -> MarketingPolicyRules:
+        """The default marketing policy (version 0) as the policy document the API shows."""
+        quiet = (QuietHours(start=self.quiet_hours_start, end=self.quiet_hours_end)
+                 if self.quiet_hours_start != self.quiet_hours_end else None)
+        return MarketingPolicyRules(
+            caps=[FrequencyCap(channel=None, max_messages=self.frequency_cap, window_days=self.frequency_window_days)],
+            quiet_hours=quiet,
             complaint_hold=self.complaint_hold,
-            sla_breach_hold=timedelta(days=self.sla_breach_hold_days),
-            detractor_hold=timedelta(days=self.detractor_hold_days),
-            quiet_hours_start=self.quiet_hours_start,
-            quiet_hours_end=self.quiet_hours_end,
+            sla_breach_hold_days=self.sla_breach_hold_days,
+            detractor_hold_days=self.detractor_hold_days,
         )
+
+    def policy(self) -> MarketingPolicy:
+        """The default marketing policy the engine decides with until the policy is first changed."""
+        return decision_policy(self.policy_rules(), 0)

@@ -5,7 +5,8 @@ Two kinds of subject:
 * campaign lifecycle events (``CampaignCreated`` .. ``CampaignBudgetExhausted``) are about a
   campaign: their Kafka key / ``ce_subject`` is the campaign id;
 * every customer-level event (offers, messages, suppressions, control group, redemptions, surveys)
-  carries ``customer_id`` and is keyed by it, so it stays ordered with that customer's other events.
+  carries ``customer_id`` and is keyed by it, so it stays ordered with that customer's other events;
+* ``MarketingPolicyChanged`` is about the platform's marketing policy: keyed ``marketing-policy``.
 
 ``triggering_event_id`` is the ``ce_id`` of the event that caused a decision; with ``campaign_id`` and
 ``customer_id`` it identifies the decision, which the engine records exactly once.
@@ -16,10 +17,11 @@ system (email, SMS, push sender) acts on. It is not stored in the event log.
 
 from __future__ import annotations
 
+from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
 from shared.contracts.instants import Instant
@@ -195,6 +197,92 @@ class CampaignBudgetExhausted(_CampaignsEvent):
     spent: Money
 
 
+# --- the marketing policy (subject: ``marketing-policy``) -----------------------------------------
+
+POLICY_SUBJECT = "marketing-policy"
+"""The one stream, Kafka key and ``ce_subject`` of the marketing policy."""
+
+_POLICY_VERSION_FIELD = Field(
+    default=None, description="The marketing policy version the decision used (0: the deployment's defaults)."
+)
+
+
+class FrequencyCap(BaseModel):
+    """At most ``max_messages`` promotional messages per customer in any ``window_days`` days, on one
+    channel or (``channel`` null) on every channel together."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    channel: Channel | None = Field(default=None, description="The channel counted; null counts every channel.")
+    max_messages: int = Field(description="Messages allowed in the window (0: none on this channel).")
+    window_days: int = Field(description="The sliding window, in days.")
+
+
+LocalTime = Annotated[time, WithJsonSchema({
+    "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
+    "description": "A wall-clock time of day, HH:MM:SS, in the customer's own time zone (no offset)."})]
+"""A time of day on the customer's clock: deliberately without an offset (21:00 is 21:00 wherever they live)."""
+
+
+class QuietHours(BaseModel):
+    """No message is sent between ``start`` and ``end``, in the customer's own time zone (spans midnight
+    when ``start`` is later than ``end``); a decision inside them is deferred to ``end``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start: LocalTime
+    end: LocalTime
+
+
+class SendBlackout(BaseModel):
+    """A day (a holiday) on which no message is sent, in the customer's own time zone; a decision that
+    day is deferred to the next day that is not a blackout (and outside quiet hours)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    day: date
+    name: str | None = Field(default=None, description="What the day is, e.g. New Year's Day.")
+
+
+class CampaignPolicyOverride(BaseModel):
+    """Stricter rules for one campaign: caps on top of the global ones, and quiet hours that cover the
+    global quiet hours. An override is never looser than the global policy."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    campaign_id: str
+    caps: list[FrequencyCap] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = Field(default=None, description="Null: the global quiet hours.")
+
+
+class MarketingPolicyRules(BaseModel):
+    """The whole marketing policy: frequency caps, quiet hours, send blackouts, service-recovery holds
+    and per-campaign overrides."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    caps: list[FrequencyCap] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = Field(default=None, description="Null: no quiet hours.")
+    blackouts: list[SendBlackout] = Field(default_factory=list)
+    complaint_hold: bool = Field(default=True, description="Promotions wait while a complaint is open.")
+    sla_breach_hold_days: int = Field(default=7, description="Promotions wait this long after an SLA breach.")
+    detractor_hold_days: int = Field(default=30, description="Promotions wait this long after a detractor answer.")
+    overrides: list[CampaignPolicyOverride] = Field(default_factory=list)
+
+
+@event
+class MarketingPolicyChanged(_CampaignsEvent):
+    """The marketing policy changed: who, when, what (the fields that changed) and the whole new policy."""
+
+    event_type: ClassVar[str] = "MarketingPolicyChanged"
+    description: ClassVar[str] = "The marketing policy was changed; carries the whole new policy and what changed."
+
+    policy: MarketingPolicyRules
+    changed: list[str] = Field(default_factory=list, description="Top-level policy fields that changed.")
+    changed_by: str | None = Field(default=None, description="The token subject that made the change.")
+    changed_at: Instant
+
+
 # --- decisions about one customer (subject: customer id) ---------------------------------------
 
 
@@ -217,6 +305,7 @@ class OfferSent(_CampaignsEvent):
     cost: Money
     valid_until: Instant
     triggering_event_id: str
+    policy_version: int | None = _POLICY_VERSION_FIELD
 
 
 @event
@@ -233,6 +322,7 @@ class MessageSent(_CampaignsEvent):
     template: str
     cost: Money
     triggering_event_id: str
+    policy_version: int | None = _POLICY_VERSION_FIELD
 
 
 # MessageSuppressed v1 as published, frozen: a new reason is a new version of the event, because a
@@ -299,6 +389,7 @@ class MessageSuppressed(_CampaignsEvent):
     detail: str | None = None
     deferred_until: Instant | None = None
     triggering_event_id: str
+    policy_version: int | None = _POLICY_VERSION_FIELD
 
 
 @CATALOG.upcaster("MessageSuppressed", 1)
@@ -317,6 +408,7 @@ class HeldOut(_CampaignsEvent):
     campaign_id: str
     customer_id: str
     triggering_event_id: str
+    policy_version: int | None = _POLICY_VERSION_FIELD
 
 
 @event
@@ -417,17 +509,22 @@ def nps_category(score: int) -> NpsCategory:
 
 __all__ = [
     "MESSAGES_TOPIC",
+    "POLICY_SUBJECT",
     "ActionKind",
     "CampaignActivated",
     "CampaignBudgetExhausted",
     "CampaignCompleted",
     "CampaignCreated",
     "CampaignPaused",
+    "CampaignPolicyOverride",
     "CampaignUpdated",
     "Channel",
+    "FrequencyCap",
     "HeldOut",
     "InvalidRedemption",
     "InvalidRedemptionReason",
+    "MarketingPolicyChanged",
+    "MarketingPolicyRules",
     "MessageRequested",
     "MessageSent",
     "MessageSuppressed",
@@ -436,6 +533,8 @@ __all__ = [
     "Objective",
     "OfferRedeemed",
     "OfferSent",
+    "QuietHours",
+    "SendBlackout",
     "SuppressionReason",
     "SuppressionReasonV1",
     "SurveyAnswered",

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from services.campaigns.api.imports import router as imports_router
 from services.campaigns.api.metrics import sent_messages_refresher
+from services.campaigns.api.policy import router as policy_router
 from services.campaigns.api.routes import router
 from services.campaigns.application.engine import Engine
+from services.campaigns.application.policy import PolicySource
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CampaignEngine
 from shared.clock import Clock, SystemClock
@@ -30,9 +32,11 @@ def event_store(settings: ServiceSettings) -> EventStore:
 
 
 def build_engine(settings: ServiceSettings) -> Engine:
-    """The engine with this deployment's marketing policy and topics."""
+    """The engine with this deployment's topics, deciding with the current marketing policy (the settings
+    are its defaults, version 0, until the policy is changed through the API)."""
     policy = settings.policy() if isinstance(settings, CampaignsSettings) else CampaignsSettings().policy()
-    return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy)
+    return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy,
+                  policies=PolicySource(policy))
 
 
 def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -58,7 +62,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
         version="1.0.0",
-        routers=[router, keys_router(), imports_router],
+        routers=[router, policy_router, keys_router(), imports_router],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

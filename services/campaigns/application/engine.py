@@ -84,6 +84,17 @@ class Engine:
     outbox: Outbox = field(default_factory=Outbox)
     keys: Any = None
     """The worker's key provider, told to forget an erased customer's cached keys (optional)."""
+    policies: Any = None
+    """Where the current marketing policy comes from (``application.policy.PolicySource``); without it,
+    ``policy`` as given (unit and replay tests)."""
+
+
+async def current_policy(engine: Engine, conn: asyncpg.Connection) -> MarketingPolicy:
+    """The marketing policy a decision taken now uses (re-read every few seconds: no restart to change it)."""
+    if engine.policies is None:
+        return engine.policy
+    policy: MarketingPolicy = await engine.policies.current(conn)
+    return policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +155,8 @@ async def handle_event(
             # Condition and audience are judged now, on the facts of the event; the rest when due.
             probe = decide(campaign_id=campaign.campaign_id, campaign=campaign.definition,
                            customer=await replica.load_snapshot(conn, customer_id), event=trigger,
-                           counters=Counters(), policy=engine.policy, now=now, event_fields=fields)
+                           counters=Counters(), policy=await current_policy(engine, conn), now=now,
+                           event_fields=fields)
             if probe.outcome is not Outcome.NOT_TRIGGERED:
                 await schedule_timer(conn, kind="campaign_trigger", due_at=at + campaign.definition.trigger.delay,
                                      key=f"{campaign.campaign_id}:{customer_id}:{event_id}",
@@ -212,6 +224,11 @@ async def lock_customers(conn: asyncpg.Connection, customer_ids: Sequence[str]) 
         )
 
 
+def _sends(rows: list[list[str]] | None) -> tuple[tuple[Channel, datetime], ...]:
+    """``(channel, decided_at)`` pairs of recent promotional sends, for the policy's per-channel caps."""
+    return tuple((Channel(channel), datetime.fromisoformat(at)) for channel, at in rows or ())
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     customer: CustomerSnapshot
@@ -222,7 +239,7 @@ class _Candidate:
 
 async def _load_candidates(
     engine: Engine, conn: asyncpg.Connection, campaign_id: uuid.UUID,
-    pairs: Sequence[tuple[str, TriggeringEvent]], now: datetime,
+    pairs: Sequence[tuple[str, TriggeringEvent]], now: datetime, policy: MarketingPolicy,
 ) -> list[_Candidate]:
     """Snapshots, counters and earlier decisions of every pair in two statements, whatever their number."""
     customer_ids = [c for c, _ in pairs]
@@ -235,10 +252,14 @@ async def _load_candidates(
                   (select coalesce(array_agg(distinct o.product_key), '{}') from offers o
                        where o.customer_id = r.customer_id and o.redeemed_at is null and o.valid_until > $4) as live,
                   (select d.outcome from decisions d where d.campaign_id = $2 and d.customer_id = r.customer_id
-                       and d.triggering_event_id = r.triggering_event_id) as existing
+                       and d.triggering_event_id = r.triggering_event_id) as existing,
+                  (select array_agg(array[d.channel, d.decided_at::text]) from decisions d
+                       where d.customer_id = r.customer_id and d.outcome = 'sent' and d.promotional
+                         and d.decided_at > $6) as sends
            from unnest($1::text[], $5::text[]) with ordinality as r(customer_id, triggering_event_id, ord)
            order by r.ord""",
-        customer_ids, campaign_id, now - engine.policy.frequency_window, now, [t.event_id for _, t in pairs],
+        customer_ids, campaign_id, now - policy.frequency_window, now, [t.event_id for _, t in pairs],
+        now - policy.lookback,
     )
     snapshots = await replica.load_snapshots(conn, customer_ids)
     return [
@@ -246,7 +267,7 @@ async def _load_candidates(
             customer=snapshots.get(customer_id) or CustomerSnapshot(customer_id=customer_id, known=False),
             trigger=trigger,
             counters=Counters(reached_by_campaign=row["reached"], marketing_sent_in_window=row["recent"],
-                              live_offer_products=frozenset(row["live"])),
+                              live_offer_products=frozenset(row["live"]), recent_sends=_sends(row["sends"])),
             existing=row["existing"],
         )
         for (customer_id, trigger), row in zip(pairs, counted, strict=True)
@@ -275,9 +296,11 @@ async def decide_many(
         "select total, spent, exhausted_at from campaign_budgets where campaign_id = $1 for update", cid
     )
     spent: Decimal = budget_row["spent"] if budget_row else Decimal("0.00")
-    candidates = await _load_candidates(engine, conn, cid, pairs, now)
+    policy = await current_policy(engine, conn)
+    candidates = await _load_candidates(engine, conn, cid, pairs, now, policy)
     reached: dict[str, int] = {}
     recent: dict[str, int] = {}
+    sends: dict[str, list[tuple[Channel, datetime]]] = {}
     live: dict[str, set[str]] = {}
     fields = trigger_event_fields()
     results: list[Decision | None] = []
@@ -294,11 +317,12 @@ async def decide_many(
             marketing_sent_in_window=candidate.counters.marketing_sent_in_window + recent.get(customer_id, 0),
             live_offer_products=candidate.counters.live_offer_products | live.get(customer_id, set()),
             budget_spent=spent,
+            recent_sends=candidate.counters.recent_sends + tuple(sends.get(customer_id, ())),
         )
-        decision = decide(campaign_id=campaign.campaign_id, campaign=definition, customer=candidate.customer,
-                          event=candidate.trigger, counters=counters, policy=engine.policy, now=now,
-                          event_fields=fields.get(candidate.trigger.event_type, frozenset()),
-                          check_condition=check_condition)
+        decision = replace(decide(campaign_id=campaign.campaign_id, campaign=definition, customer=candidate.customer,
+                                  event=candidate.trigger, counters=counters, policy=policy, now=now,
+                                  event_fields=fields.get(candidate.trigger.event_type, frozenset()),
+                                  check_condition=check_condition), policy_version=policy.version)
         results.append(decision)
         if not decision.is_recorded:
             continue
@@ -310,6 +334,8 @@ async def decide_many(
             spent += decision.cost
             if definition.is_promotion:
                 recent[customer_id] = recent.get(customer_id, 0) + 1
+                if decision.channel is not None:
+                    sends.setdefault(customer_id, []).append((decision.channel, now))
             if decision.offer is not None:
                 live.setdefault(customer_id, set()).add(decision.offer.product_key)
     await _record(engine, conn, campaign, recorded, now)
@@ -325,7 +351,7 @@ async def decide_many(
 class _Effects:
     """Everything a set of decisions writes, gathered so each table gets one statement."""
 
-    decisions: list[tuple[str, str, str, str | None, str | None, Decimal]] = field(default_factory=list)
+    decisions: list[tuple[str, str, str, str | None, str | None, Decimal, int | None]] = field(default_factory=list)
     streams: list[StreamAppend] = field(default_factory=list)
     offers: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
     surveys: list[tuple[uuid.UUID, str, str, str, str | None, str]] = field(default_factory=list)
@@ -351,11 +377,13 @@ async def _record(
         deferred = decision.deferred_until is not None
         effects.decisions.append((customer_id, trigger.event_id, "deferred" if deferred else decision.outcome.value,
                                   decision.reason.value if decision.reason else None,
-                                  decision.channel.value if decision.channel else None, decision.cost))
+                                  decision.channel.value if decision.channel else None, decision.cost,
+                                  decision.policy_version))
         base = {"campaign_id": campaign.campaign_id, "customer_id": customer_id}
         events: list[DomainEvent] = []
         if decision.outcome is Outcome.SUPPRESSED and decision.reason is not None:
-            events.append(MessageSuppressed(**base, reason=decision.reason, detail=decision.detail,
+            events.append(MessageSuppressed(**base, policy_version=decision.policy_version,
+                                            reason=decision.reason, detail=decision.detail,
                                             deferred_until=decision.deferred_until,
                                             triggering_event_id=trigger.event_id))
             if decision.deferred_until is not None:
@@ -364,7 +392,8 @@ async def _record(
                                        {"campaign_id": campaign.campaign_id, "customer_id": customer_id,
                                         "event_id": trigger.event_id, "event_type": trigger.event_type}))
         elif decision.outcome is Outcome.HELD_OUT:
-            events.append(HeldOut(**base, triggering_event_id=trigger.event_id))
+            events.append(HeldOut(**base, triggering_event_id=trigger.event_id,
+                                  policy_version=decision.policy_version))
         elif decision.outcome is Outcome.SENT and decision.channel is not None:
             events.append(_plan_send(effects, campaign, customer_id, trigger, decision, decision.channel, now))
             effects.cost += decision.cost
@@ -373,13 +402,13 @@ async def _record(
     columns = list(zip(*effects.decisions, strict=True))
     await conn.execute(
         """insert into decisions (campaign_id, customer_id, triggering_event_id, outcome, reason, channel, cost,
-                                  promotional, decided_at)
-           select $1, d.customer_id, d.event_id, d.outcome, d.reason, d.channel, d.cost, $8, $9
-           from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[])
-                as d(customer_id, event_id, outcome, reason, channel, cost)
+                                  promotional, decided_at, policy_version)
+           select $1, d.customer_id, d.event_id, d.outcome, d.reason, d.channel, d.cost, $9, $10, d.policy_version
+           from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::int[])
+                as d(customer_id, event_id, outcome, reason, channel, cost, policy_version)
            on conflict (campaign_id, customer_id, triggering_event_id) do update
                set outcome = excluded.outcome, reason = excluded.reason, channel = excluded.channel,
-                   cost = excluded.cost, decided_at = excluded.decided_at
+                   cost = excluded.cost, decided_at = excluded.decided_at, policy_version = excluded.policy_version
                where decisions.outcome = 'deferred'""",
         cid, *columns, definition.is_promotion, now,
     )
@@ -441,7 +470,8 @@ def _plan_send(
         sent = OfferSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
                          offer_code=code, sku=offer.sku, category=offer.category,
                          discount_pct=offer.discount_pct, channel=channel, template=action.template,
-                         cost=cost, valid_until=valid_until, triggering_event_id=trigger.event_id)
+                         cost=cost, valid_until=valid_until, triggering_event_id=trigger.event_id,
+                         policy_version=decision.policy_version)
     elif action.kind is ActionKind.SURVEY and action.survey_kind is not None:
         survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
         effects.surveys.append((uuid.UUID(survey_id), customer_id, action.survey_kind.value, token_hash(token),
@@ -453,7 +483,7 @@ def _plan_send(
     else:
         sent = MessageSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
                            channel=channel, template=action.template, cost=cost,
-                           triggering_event_id=trigger.event_id)
+                           triggering_event_id=trigger.event_id, policy_version=decision.policy_version)
     effects.messages.append(MessageRequested(
         message_id=message_id, customer_id=customer_id, campaign_id=campaign.campaign_id, channel=channel,
         template=action.template, kind=action.kind.value, variables=variables))

@@ -11,7 +11,9 @@ Order of the rules, and why:
 2. customer erased, merged away or unknown → ``customer_inactive``;
 3. service-aware marketing: open complaint, recent SLA breach, recent detractor → promotions wait;
 4. no consent on any allowed channel → ``no_consent``;
-5. this campaign's per-customer cap, then the global frequency cap;
+5. this campaign's per-customer cap, then the frequency caps of the marketing policy (every channel
+   together, then per channel: a channel whose cap is reached is skipped for the next consented one;
+   a campaign's override caps count as well);
 6. channel integration: a live offer for the same product from any campaign → ``channel_conflict``;
    an offer from the customer's recommendations takes the first recommended product without a live
    offer (``no_recommendation`` when analytics recommends nothing, ``channel_conflict`` when every
@@ -19,8 +21,9 @@ Order of the rules, and why:
 7. budget → ``budget_exhausted``;
 8. control group → ``held_out`` (after every eligibility rule, so treated and control customers
    are comparable: both were eligible);
-9. quiet hours in the customer's time zone → deferred, decided again when they end;
-10. send on the first consented channel in preference order.
+9. quiet hours or a send blackout (holiday) in the customer's time zone → deferred, decided again when
+   the customer's next send window opens;
+10. send on the first consented channel in preference order whose caps allow it.
 """
 
 from __future__ import annotations
@@ -98,13 +101,46 @@ class Counters:
     live_offer_products: frozenset[str] = frozenset()
     """Product keys of this customer's unexpired, unredeemed offers (any campaign, any channel)."""
     budget_spent: Decimal = Decimal("0.00")
+    recent_sends: tuple[tuple[Channel, datetime], ...] = ()
+    """This customer's promotional sends (channel, when) within the longest window of the policy's ``caps``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendCap:
+    """At most ``max_messages`` promotional messages in any ``window``, on ``channel`` (None: all together)."""
+
+    max_messages: int
+    window: timedelta
+    channel: Channel | None = None
+
+    def reached(self, sends: Sequence[tuple[Channel, datetime]], now: datetime) -> bool:
+        since = now - self.window
+        return sum(1 for channel, at in sends
+                   if at > since and (self.channel is None or channel == self.channel)) >= self.max_messages
+
+    def describe(self) -> str:
+        what = f"{self.channel} messages" if self.channel else "messages"
+        return f"{self.max_messages} {what} in {self.window.days} days reached"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignLimits:
+    """A campaign's override: caps counted on top of the global ones, quiet hours covering the global ones."""
+
+    caps: tuple[SendCap, ...] = ()
+    quiet_hours: tuple[time, time] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MarketingPolicy:
-    """Platform-wide marketing rules (configurable per deployment)."""
+    """Platform-wide marketing rules: the deployment's defaults, then the current marketing policy version.
 
-    frequency_cap: int = 3
+    ``frequency_cap`` over ``frequency_window`` counts every channel together (``Counters.
+    marketing_sent_in_window``); ``caps`` are the policy's further caps (per channel, other windows),
+    counted over ``Counters.recent_sends``. Quiet hours with ``start == end`` mean none.
+    """
+
+    frequency_cap: int | None = 3
     frequency_window: timedelta = timedelta(days=7)
     complaint_hold: bool = True
     sla_breach_hold: timedelta = timedelta(days=7)
@@ -112,6 +148,27 @@ class MarketingPolicy:
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
     default_timezone: str = "UTC"
+    caps: tuple[SendCap, ...] = ()
+    blackouts: frozenset[date] = frozenset()
+    """Days (in the customer's time zone) on which nothing is sent."""
+    overrides: Mapping[str, CampaignLimits] = field(default_factory=dict)
+    version: int = 0
+    """The marketing policy version (0: the deployment's defaults, before any change through the API)."""
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far back ``Counters.recent_sends`` must reach for every cap, overrides included."""
+        windows = [c.window for c in self.caps]
+        windows += [c.window for limits in self.overrides.values() for c in limits.caps]
+        return max(windows, default=timedelta(0))
+
+    def for_campaign(self, campaign_id: str) -> MarketingPolicy:
+        """The policy one campaign decides with: its override's caps added, its quiet hours in force."""
+        limits = self.overrides.get(campaign_id)
+        if limits is None:
+            return self
+        start, end = limits.quiet_hours or (self.quiet_hours_start, self.quiet_hours_end)
+        return replace(self, caps=self.caps + limits.caps, quiet_hours_start=start, quiet_hours_end=end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +201,8 @@ class Decision:
     deferred_until: datetime | None = None
     budget_now_exhausted: bool = False
     """True when this decision is the one that finds the budget empty (after a send or a refusal)."""
+    policy_version: int | None = None
+    """The marketing policy version the decision used (set by the engine, recorded with the decision)."""
 
     @property
     def is_recorded(self) -> bool:
@@ -203,6 +262,35 @@ def quiet_hours_end(now: datetime, timezone: str | None, policy: MarketingPolicy
     return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
 
 
+MAX_DEFERRAL_STEPS = 800
+"""Bound on the walk to the next send window (the policy refuses blackout runs that long)."""
+
+
+def next_send_window(now: datetime, timezone: str | None, policy: MarketingPolicy) -> tuple[datetime, str] | None:
+    """When the customer's next send window opens and why it is closed now; None when it is open.
+
+    Closed on a blackout day (in the customer's time zone) until the next day that is not one, and in
+    quiet hours until they end; both can chain (a blackout ends at midnight, inside quiet hours).
+    """
+    try:
+        zone = ZoneInfo(timezone or policy.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(policy.default_timezone)
+    moment, why = now, ""
+    for _ in range(MAX_DEFERRAL_STEPS):
+        local = moment.astimezone(zone)
+        if local.date() in policy.blackouts:
+            why = why or f"send blackout on {local.date().isoformat()}"
+            moment = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(now.tzinfo)
+            continue
+        quiet = quiet_hours_end(moment, timezone, policy)
+        if quiet is None:
+            break
+        why = why or "quiet hours in the customer's time zone"
+        moment = quiet
+    return (moment, why) if moment != now else None
+
+
 def decide(
     *,
     campaign_id: str,
@@ -228,6 +316,8 @@ def decide(
     def suppressed(reason: SuppressionReason, detail: str, **extra: Any) -> Decision:
         return Decision(Outcome.SUPPRESSED, reason=reason, detail=detail, **extra)
 
+    policy = policy.for_campaign(campaign_id)
+
     if not customer.known or customer.erased or customer.merged_into:
         why = "unknown"
         if customer.erased:
@@ -244,16 +334,28 @@ def decide(
         if customer.last_detractor_at and now - customer.last_detractor_at < policy.detractor_hold:
             return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "recent detractor answer")
 
-    channel = next((c for c in campaign.action.channels if c in customer.consents), None)
-    if channel is None:
+    consented = [c for c in campaign.action.channels if c in customer.consents]
+    if not consented:
         allowed = ", ".join(campaign.action.channels)
         return suppressed(SuppressionReason.NO_CONSENT, f"no consent on any of: {allowed}")
+    channel = consented[0]
 
     if counters.reached_by_campaign >= campaign.per_customer_cap:
         return suppressed(SuppressionReason.CAMPAIGN_CAP, f"cap of {campaign.per_customer_cap} reached")
-    if campaign.is_promotion and counters.marketing_sent_in_window >= policy.frequency_cap:
+    if campaign.is_promotion and policy.frequency_cap is not None \
+            and counters.marketing_sent_in_window >= policy.frequency_cap:
         days = policy.frequency_window.days
         return suppressed(SuppressionReason.FREQUENCY_CAP, f"{policy.frequency_cap} messages in {days} days reached")
+    if campaign.is_promotion and policy.caps:
+        reached = [cap for cap in policy.caps if cap.reached(counters.recent_sends, now)]
+        overall = next((cap for cap in reached if cap.channel is None), None)
+        if overall is not None:
+            return suppressed(SuppressionReason.FREQUENCY_CAP, overall.describe())
+        closed = {cap.channel for cap in reached}
+        open_channels = [c for c in consented if c not in closed]
+        if not open_channels:
+            return suppressed(SuppressionReason.FREQUENCY_CAP, "; ".join(cap.describe() for cap in reached))
+        channel = open_channels[0]
 
     offer = campaign.action.offer if campaign.action.kind is ActionKind.OFFER else None
     if offer is not None and offer.from_recommendations:
@@ -276,10 +378,10 @@ def decide(
     if in_control_group(campaign_id, customer.customer_id, campaign.control_group_pct):
         return Decision(Outcome.HELD_OUT)
 
-    deferred = quiet_hours_end(now, customer.timezone, policy)
-    if deferred is not None:
-        return suppressed(SuppressionReason.QUIET_HOURS_DEFERRED, "quiet hours in the customer's time zone",
-                          deferred_until=deferred)
+    window = next_send_window(now, customer.timezone, policy)
+    if window is not None:
+        deferred, why = window
+        return suppressed(SuppressionReason.QUIET_HOURS_DEFERRED, why, deferred_until=deferred)
 
     exhausted_after = False
     if budget is not None:
