@@ -66,6 +66,43 @@ class SurveyKind(StrEnum):
     CSAT = "csat"
 
 
+class SurveyPurpose(StrEnum):
+    """Why a customer is asked.
+
+    * ``relationship``: how the customer feels about us overall; asked at most once per period (e.g.
+      90 days) and never while a complaint of theirs is open.
+    * ``transactional``: how one interaction went, right after it: a resolved ticket or a delivered order.
+    """
+
+    RELATIONSHIP = "relationship"
+    TRANSACTIONAL = "transactional"
+
+
+class QuestionKind(StrEnum):
+    """What a survey question asks for: an NPS score (0-10), a CSAT score (1-5), free text, or one of options."""
+
+    NPS = "nps"
+    CSAT = "csat"
+    TEXT = "text"
+    CHOICE = "choice"
+
+
+class SurveyQuestion(BaseModel):
+    """One question of a survey, in the order the customer sees them.
+
+    The first question is always the survey's score (id ``score``); the second, ``reason``, asks
+    "what is the main reason for your score?" as free text. Further questions (a CSAT score or a choice
+    among ``options``) are optional for the customer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["score", "reason", "delivery"])
+    kind: QuestionKind
+    prompt: str = Field(min_length=1, max_length=300)
+    options: list[str] = Field(default_factory=list, description="The choices of a choice question.")
+
+
 class NpsCategory(StrEnum):
     """NPS bands: 9-10 promoter, 7-8 passive, 0-6 detractor."""
 
@@ -455,6 +492,13 @@ class SurveySent(_CampaignsEvent):
     channel: Channel | None = None
     expires_at: Instant
     triggering_event_id: str | None = None
+    purpose: SurveyPurpose | None = Field(
+        default=None, description="relationship or transactional; absent on surveys sent before purposes existed.")
+    order_id: str | None = Field(default=None, description="The delivered order a transactional survey asks about.")
+    questions: list[SurveyQuestion] = Field(
+        default_factory=list,
+        description="The questions in order (score, reason, optional extras); empty on surveys sent before "
+                    "surveys had questions, which asked the score and an optional comment.")
 
 
 @event
@@ -471,6 +515,36 @@ class SurveyAnswered(_CampaignsEvent):
     comment: Annotated[str | None, Personal(default=None)]
     nps_category: NpsCategory | None = None
     ticket_id: str | None = None
+    campaign_id: str | None = None
+    purpose: SurveyPurpose | None = None
+    order_id: str | None = None
+
+
+@event
+class SurveyQuestionAnswered(_CampaignsEvent):
+    """A customer answered one question of a survey (the score, the reason, a CSAT or choice question).
+
+    Published beside ``SurveyAnswered``, which keeps announcing the score as before: a reader of
+    ``SurveyAnswered`` is unaffected, a reader of this event sees every question, each once. ``text``
+    (the free-text reason) is personal: sealed under the customer's key, ``None`` once they are
+    erased. ``nps_category`` is the band of the survey's NPS score, so a reason can be grouped with it.
+    """
+
+    event_type: ClassVar[str] = "SurveyQuestionAnswered"
+    description: ClassVar[str] = "A customer answered one question of a survey (score, reason or an extra question)."
+
+    survey_id: str
+    customer_id: str
+    survey_kind: SurveyKind
+    question_id: str
+    question_kind: QuestionKind
+    score: Annotated[int, Field(ge=0, le=10)] | None = None
+    choice: str | None = None
+    text: Annotated[str | None, Personal(default=None)]
+    nps_category: NpsCategory | None = None
+    purpose: SurveyPurpose | None = None
+    ticket_id: str | None = None
+    order_id: str | None = None
     campaign_id: str | None = None
 
 
@@ -533,12 +607,16 @@ __all__ = [
     "Objective",
     "OfferRedeemed",
     "OfferSent",
+    "QuestionKind",
     "QuietHours",
     "SendBlackout",
     "SuppressionReason",
     "SuppressionReasonV1",
     "SurveyAnswered",
     "SurveyKind",
+    "SurveyPurpose",
+    "SurveyQuestion",
+    "SurveyQuestionAnswered",
     "SurveySent",
     "nps_category",
 ]

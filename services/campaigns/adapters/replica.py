@@ -262,6 +262,7 @@ def snapshot_from_row(row: Mapping[str, Any]) -> CustomerSnapshot:
         interests=tuple(row["interests"]),
         birthday=row["birthday"],
         timezone=row["timezone"],
+        last_relationship_survey_at=row.get("last_relationship_survey_at"),
     )
 
 

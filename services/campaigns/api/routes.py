@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request, Response
 
+from services.campaigns.adapters import surveys as survey_store
 from services.campaigns.api.deps import Cursor, Limit, Reader, Writer
 from services.campaigns.api.schemas import (
     CampaignCreate,
@@ -11,13 +14,17 @@ from services.campaigns.api.schemas import (
     CampaignRead,
     CampaignUpdate,
     PerformanceRead,
+    QuestionAnswerCreate,
+    QuestionAnswerRead,
     SurveyCreate,
+    SurveyDetail,
     SurveyRead,
     SurveyResponseCreate,
     SurveyResponseRead,
 )
-from services.campaigns.application import handlers, queries
+from services.campaigns.application import handlers, queries, surveys
 from services.campaigns.domain.model import CampaignStatus
+from services.campaigns.domain.surveys import GivenAnswer
 from shared.web import IdempotencyKey, IfMatch, etag_for
 from shared.web.responses import run_and_respond
 
@@ -107,18 +114,52 @@ async def performance(campaign_id: str, request: Request, principal: Reader) -> 
 @router.post("/v1/surveys", status_code=201, response_model=SurveyRead, tags=["surveys"])
 async def send_survey(body: SurveyCreate, request: Request, idempotency: IdempotencyKey,
                       principal: Writer) -> Response:
-    """Send an NPS or CSAT survey to a customer."""
+    """Send an NPS or CSAT survey to a customer: the score, "what is the main reason for your score?", extras.
+
+    A ``transactional`` survey names the resolved ticket (``ticket_id``) or delivered order (``order_id``) it
+    asks about, and a ticket still open as a complaint is refused (409). A ``relationship`` survey names
+    neither, and is refused (409) while the customer has an open complaint or was sent one within
+    ``period_days``. Extra questions: ids of their own, a choice with 2-10 distinct options (else 422).
+    """
     state = request.app.state
     now = state.clock.now()
-    return await run_and_respond(request, lambda uow: handlers.send_survey(
-        uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id, now=now),
-        idempotency)
+    return await run_and_respond(request, lambda uow: surveys.send_survey(
+        uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id, now=now,
+        purpose=body.purpose, order_id=body.order_id, period=timedelta(days=body.period_days),
+        extra_questions=body.questions), idempotency)
+
+
+@router.get("/v1/surveys/{survey_id}", response_model=SurveyDetail, tags=["surveys"])
+async def get_survey(survey_id: str, request: Request, principal: Reader) -> dict[str, object]:
+    """A survey: its questions, status and which were answered (free text stays sealed in the event log)."""
+    async with request.app.state.pool.acquire() as conn:
+        return await survey_store.survey_read(conn, survey_id)
 
 
 @router.post("/v1/surveys/{survey_id}/responses", status_code=201, response_model=SurveyResponseRead,
              tags=["surveys"])
 async def answer_survey(survey_id: str, body: SurveyResponseCreate, request: Request) -> Response:
-    """Answer a survey from its link (no bearer token: the response token proves it)."""
+    """Answer a survey from its link (no bearer token: the response token proves it).
+
+    The score, and optionally at once the reason (``reason``, or ``comment``) and extra answers; each
+    question is answered once (409), before the survey expires (410).
+    """
     now = request.app.state.clock.now()
-    return await run_and_respond(request, lambda uow: handlers.answer(
-        uow, survey_id=survey_id, token=body.token, score=body.score, comment=body.comment, now=now))
+    given = [GivenAnswer(a.question_id, score=a.score, choice=a.choice) for a in body.answers]
+    return await run_and_respond(request, lambda uow: surveys.answer(
+        uow, survey_id=survey_id, token=body.token, score=body.score, comment=body.comment, now=now,
+        reason=body.reason, answers=given))
+
+
+@router.post("/v1/surveys/{survey_id}/answers", status_code=201, response_model=QuestionAnswerRead,
+             tags=["surveys"])
+async def answer_question(survey_id: str, body: QuestionAnswerCreate, request: Request) -> Response:
+    """Answer one more question after the score (the link's next page): the reason as ``text``, or an extra.
+
+    No bearer token: the response token proves it. The score comes first (409 before it), each
+    question once (409); a value of the wrong kind or out of range is a 422.
+    """
+    now = request.app.state.clock.now()
+    given = GivenAnswer(body.question_id, score=body.score, choice=body.choice, text=body.text)
+    return await run_and_respond(request, lambda uow: surveys.answer_question(
+        uow, survey_id=survey_id, token=body.token, answer=given, now=now))

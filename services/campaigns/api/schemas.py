@@ -15,7 +15,7 @@ from services.campaigns.domain.definition import (
     DefinitionDocument,
     TriggerDocument,
 )
-from shared.contracts.campaigns import Channel, Objective, SurveyKind
+from shared.contracts.campaigns import Channel, Objective, SurveyKind, SurveyPurpose, SurveyQuestion
 from shared.web.types import Instant, NonNegativeMoneyText
 
 
@@ -106,14 +106,44 @@ class PerformanceRead(BaseModel):
                     "null when nothing was spent.")
 
 
-class SurveyCreate(BaseModel):
-    """Send a survey to a customer now."""
+QuestionId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["reason"])]
 
-    model_config = ConfigDict(extra="forbid")
+
+class SurveyCreate(BaseModel):
+    """Send a survey to a customer now.
+
+    Beyond the schema: a ``transactional`` survey names one ``ticket_id`` or one ``order_id`` (the resolved
+    ticket or delivered order it asks about); a ``relationship`` survey names neither, and is refused
+    with 409 while the customer has an open complaint or was sent a relationship survey within
+    ``period_days``. Extra ``questions`` have ids of their own (not ``score`` or ``reason``); a choice
+    question has 2 to 10 distinct options, a csat question none.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"customer_id": "7f8a2c4e-1b3d-4e5f-9a6b-0c1d2e3f4a5b", "kind": "nps", "purpose": "relationship",
+             "period_days": 90,
+             "questions": [{"id": "channel", "kind": "choice", "prompt": "How do you usually shop with us?",
+                            "options": ["web", "app", "store"]}]},
+            {"customer_id": "7f8a2c4e-1b3d-4e5f-9a6b-0c1d2e3f4a5b", "kind": "nps", "purpose": "transactional",
+             "ticket_id": "0b9d6c1e-2f3a-4b5c-8d7e-6f5a4b3c2d1e"},
+        ]},
+    )
 
     customer_id: str = Field(min_length=1, max_length=100)
     kind: SurveyKind
-    ticket_id: str | None = Field(default=None, max_length=100)
+    ticket_id: str | None = Field(default=None, min_length=1, max_length=100)
+    purpose: SurveyPurpose | None = Field(
+        default=None, description="relationship (at most once per period, never during an open complaint) or "
+                                  "transactional (after a resolved ticket or a delivered order); none: neither rule.")
+    order_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="The delivered order a transactional survey asks about.")
+    period_days: Annotated[int, Field(strict=True, ge=1, le=3650)] = Field(
+        default=90, description="A relationship survey asks each customer at most once in this many days.")
+    questions: list[SurveyQuestion] = Field(
+        default_factory=list, max_length=3,
+        description="Extra questions after the score and the reason: a csat score or a choice among options.")
 
 
 class SurveyRead(BaseModel):
@@ -123,23 +153,104 @@ class SurveyRead(BaseModel):
     customer_id: str
     kind: SurveyKind
     ticket_id: str | None
+    order_id: str | None = None
+    purpose: SurveyPurpose | None = None
+    questions: list[SurveyQuestion] = Field(default_factory=list,
+                                            description="In order: the score, the reason, then the extras.")
     channel: str | None
     response_token: str
     expires_at: datetime
     status: str
 
 
-class SurveyResponseCreate(BaseModel):
-    """A customer's answer, from the survey link."""
+class AnswerInput(BaseModel):
+    """The answer to one extra question: a ``score`` (csat 1-5) or a ``choice`` (one of its options)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    question_id: QuestionId
+    score: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    choice: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SurveyResponseCreate(BaseModel):
+    """A customer's answer, from the survey link: the score, and maybe the reason and extra answers at once.
+
+    ``reason`` answers "what is the main reason for your score?" (``comment`` is what older links send
+    for it: give one of the two). Sealed under the customer's key; erased with them.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"token": "k3Jx...", "score": 6, "reason": "Delivery took two weeks and nobody told me why",
+             "answers": [{"question_id": "channel", "choice": "web"}]},
+            {"token": "k3Jx...", "score": 10},
+        ]},
+    )
 
     token: str = Field(min_length=1, max_length=200)
     score: int
     comment: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000)
+    answers: list[AnswerInput] = Field(default_factory=list, max_length=3)
 
 
 class SurveyResponseRead(BaseModel):
     survey_id: str
     score: int
     nps_category: str | None
+    answered: list[str] = Field(default_factory=list, description="Questions answered so far.")
+    remaining: list[str] = Field(default_factory=list, description="Questions still open, in order.")
+
+
+class QuestionAnswerCreate(BaseModel):
+    """One more answer after the score: the ``reason`` as ``text``, or an extra question's ``score``/``choice``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"token": "k3Jx...", "question_id": "reason", "text": "The agent solved it on the first call"},
+            {"token": "k3Jx...", "question_id": "delivery", "score": 4},
+        ]},
+    )
+
+    token: str = Field(min_length=1, max_length=200)
+    question_id: QuestionId
+    score: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    choice: str | None = Field(default=None, min_length=1, max_length=200)
+    text: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class QuestionAnswerRead(BaseModel):
+    survey_id: str
+    question_id: str
+    answered: list[str]
+    remaining: list[str]
+
+
+class SurveyAnswerFact(BaseModel):
+    question_id: str
+    answered_at: datetime
+    score: int | None
+    choice: str | None
+    text_sealed: bool = Field(description="A free-text answer: sealed in the event log, never shown here.")
+
+
+class SurveyDetail(BaseModel):
+    """A survey for staff: questions, status, what was answered (scores and choices; text stays sealed)."""
+
+    id: str
+    customer_id: str
+    kind: SurveyKind
+    purpose: SurveyPurpose | None
+    ticket_id: str | None
+    order_id: str | None
+    campaign_id: str | None
+    channel: str | None
+    sent_at: datetime
+    expires_at: datetime
+    status: str
+    score: int | None
+    questions: list[SurveyQuestion]
+    answers: list[SurveyAnswerFact]

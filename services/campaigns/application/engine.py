@@ -35,6 +35,7 @@ import asyncpg
 import orjson
 
 from services.campaigns.adapters import replica
+from services.campaigns.adapters import surveys as survey_store
 from services.campaigns.adapters.decision_log import StreamAppend, append_to_streams
 from services.campaigns.domain.decision import (
     Counters,
@@ -48,7 +49,7 @@ from services.campaigns.domain.decision import (
 )
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import CampaignDefinition, Schedule
-from services.campaigns.domain.surveys import SURVEY_VALIDITY, IssuedOffer, judge_redemption
+from services.campaigns.domain.surveys import SURVEY_VALIDITY, IssuedOffer, judge_redemption, survey_questions
 from shared.catalog import DomainEvent
 from shared.contracts.campaigns import (
     ActionKind,
@@ -62,6 +63,7 @@ from shared.contracts.campaigns import (
     OfferRedeemed,
     OfferSent,
     SurveyKind,
+    SurveyQuestion,
     SurveySent,
 )
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
@@ -354,7 +356,7 @@ class _Effects:
     decisions: list[tuple[str, str, str, str | None, str | None, Decimal, int | None]] = field(default_factory=list)
     streams: list[StreamAppend] = field(default_factory=list)
     offers: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
-    surveys: list[tuple[uuid.UUID, str, str, str, str | None, str]] = field(default_factory=list)
+    surveys: list[tuple[uuid.UUID, str, str, str, str | None, str, str | None]] = field(default_factory=list)
     messages: list[MessageRequested] = field(default_factory=list)
     timers: list[TimerSpec] = field(default_factory=list)
     cost: Decimal = Decimal("0.00")
@@ -424,7 +426,7 @@ async def _record(
             cid, list(codes), list(customers), list(product_keys), list(channels), now, list(valid),
         )
     if effects.surveys:
-        ids, customers, kinds, hashes, tickets, channels = zip(*effects.surveys, strict=True)
+        ids, customers, kinds, hashes, tickets, channels, orders = zip(*effects.surveys, strict=True)
         await conn.execute(
             """insert into surveys (id, customer_id, kind, token_hash, ticket_id, campaign_id, channel, sent_at,
                                     expires_at)
@@ -434,6 +436,9 @@ async def _record(
             cid, list(ids), list(customers), list(kinds), list(hashes), list(tickets), now, now + SURVEY_VALIDITY,
             list(channels),
         )
+        await survey_store.plan_surveys(conn, survey_ids=ids, customer_ids=customers, order_ids=orders, sent_at=now,
+                                        purpose=definition.action.survey.purpose if definition.action.survey else None,
+                                        questions=_questions_of(definition))
     await append_to_streams(conn, engine.store, stream_type="campaign_decision", appends=effects.streams)
     await request_messages(engine, conn, effects.messages)
     await schedule_timers(conn, effects.timers)
@@ -475,11 +480,13 @@ def _plan_send(
     elif action.kind is ActionKind.SURVEY and action.survey_kind is not None:
         survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
         effects.surveys.append((uuid.UUID(survey_id), customer_id, action.survey_kind.value, token_hash(token),
-                                _ticket_of(trigger), channel.value))
+                                _ticket_of(trigger), channel.value, _order_of(trigger)))
         variables = {"survey_id": survey_id, "response_token": token}
         sent = SurveySent(survey_id=survey_id, customer_id=customer_id, kind=action.survey_kind,
                           ticket_id=_ticket_of(trigger), campaign_id=campaign.campaign_id, channel=channel,
-                          expires_at=now + SURVEY_VALIDITY, triggering_event_id=trigger.event_id)
+                          expires_at=now + SURVEY_VALIDITY, triggering_event_id=trigger.event_id,
+                          purpose=action.survey.purpose if action.survey else None, order_id=_order_of(trigger),
+                          questions=list(_questions_of(campaign.definition)))
     else:
         sent = MessageSent(campaign_id=campaign.campaign_id, customer_id=customer_id, message_id=message_id,
                            channel=channel, template=action.template, cost=cost,
@@ -493,6 +500,17 @@ def _plan_send(
 def _ticket_of(trigger: TriggeringEvent) -> str | None:
     ticket = trigger.data.get("ticket_id")
     return None if ticket is None else str(ticket)
+
+
+def _order_of(trigger: TriggeringEvent) -> str | None:
+    """The order a survey asks about: the delivered order that triggered it (a transactional survey)."""
+    order = trigger.data.get("order_id") if trigger.event_type == "OrderDelivered" else None
+    return None if order is None else str(order)
+
+
+def _questions_of(definition: CampaignDefinition) -> tuple[SurveyQuestion, ...]:
+    kind, plan = definition.action.survey_kind, definition.action.survey
+    return survey_questions(kind, plan.extra_questions if plan else ()) if kind is not None else ()
 
 
 async def request_message(engine: Engine, conn: asyncpg.Connection, message: MessageRequested) -> None:
@@ -700,6 +718,20 @@ async def _sweep(engine: Engine, conn: asyncpg.Connection, campaign: ActiveCampa
                 now - timedelta(days=trigger.inactivity_days), after, SWEEP_CHUNK,
             )
             episode = "inactive-since"
+        elif trigger.schedule is Schedule.RELATIONSHIP_SURVEY and campaign.definition.action.survey is not None:
+            # Due: asked never or longer than the period ago, and no complaint open (it waits until
+            # resolved). One decision per customer per period at most (a customer without consent is
+            # not reconsidered every day, but again in the next period).
+            period = campaign.definition.action.survey.period
+            rows = await conn.fetch(
+                """select customer_id, last_relationship_survey_at as episode from customer_replica
+                   where registered and not erased and merged_into is null and cardinality(open_complaints) = 0
+                     and (last_relationship_survey_at is null or last_relationship_survey_at <= $1)
+                     and customer_id > $2
+                   order by customer_id limit $3""",
+                now - period, after, SWEEP_CHUNK,
+            )
+            episode = f"relationship:{now.date().toordinal() // period.days}"
         else:
             return
         pairs = []

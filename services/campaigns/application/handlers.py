@@ -6,17 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from services.campaigns.adapters import replica
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
-from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
-from shared.contracts.campaigns import Channel, MessageRequested, NpsCategory, SurveyKind, SurveySent
 from shared.errors import NotFound
 from shared.idempotency import CommandResult
 from shared.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 
-from .engine import Engine, create_survey, request_message, schedule_sweep, token_hash
+from .engine import schedule_sweep
 from .queries import campaign_read
 from .triggers import trigger_event_fields
 
@@ -96,58 +93,7 @@ async def change_status(
         await uow.conn.execute("update campaigns set status = $2, version = $3, updated_at = now() where id = $1",
                                uuid.UUID(campaign_id), campaign.status.value, campaign.version)
         schedule = await uow.conn.fetchval("select schedule from campaigns where id = $1", uuid.UUID(campaign_id))
-        if campaign.status is CampaignStatus.ACTIVE and schedule in (Schedule.BIRTHDAY, Schedule.INACTIVITY):
+        if campaign.status is CampaignStatus.ACTIVE and schedule in (Schedule.BIRTHDAY, Schedule.INACTIVITY,
+                                                                     Schedule.RELATIONSHIP_SURVEY):
             await schedule_sweep(uow.conn, campaign_id, now)
     return CommandResult(200, await campaign_read(uow.conn, campaign_id), {"ETag": etag_for(campaign.version)})
-
-
-async def send_survey(
-    uow: UnitOfWork, engine: Engine, *, customer_id: str, kind: SurveyKind, ticket_id: str | None, now: datetime
-) -> CommandResult:
-    """Send an NPS or CSAT survey now; the answer carries the response token for the link."""
-    snapshot = await replica.load_snapshot(uow.conn, customer_id)
-    channel = next((c for c in (Channel.EMAIL, Channel.SMS, Channel.PUSH) if c in snapshot.consents), None)
-    survey_id, token = await create_survey(uow.conn, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
-                                           campaign_id=None, channel=channel, now=now)
-    expires_at = now + SURVEY_VALIDITY
-    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=0, subject=customer_id,
-                     events=[SurveySent(survey_id=survey_id, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
-                                        channel=channel, expires_at=expires_at)])
-    if channel is not None:
-        await request_message(engine, uow.conn, MessageRequested(
-            message_id=str(uuid.uuid4()), customer_id=customer_id, channel=channel, template=f"{kind.value}-survey",
-            kind="survey", variables={"survey_id": survey_id, "response_token": token}))
-    body = {"id": survey_id, "customer_id": customer_id, "kind": kind.value, "ticket_id": ticket_id,
-            "channel": channel.value if channel else None, "response_token": token,
-            "expires_at": expires_at.isoformat().replace("+00:00", "Z"), "status": "sent"}
-    return CommandResult(201, body, {"Location": f"/v1/surveys/{survey_id}"})
-
-
-async def answer(
-    uow: UnitOfWork, *, survey_id: str, token: str, score: int, comment: str | None, now: datetime
-) -> CommandResult:
-    """Record a customer's answer (once, before expiry, with the survey's token)."""
-    row = await uow.conn.fetchrow("select * from surveys where id = $1 for update", _uuid_or_404(survey_id))
-    if row is None:
-        raise NotFound(f"survey {survey_id} not found")
-    # Compare hashes: the stored token is a hash, the domain compares in constant time.
-    state = SurveyState(survey_id, row["customer_id"], SurveyKind(row["kind"]), row["token_hash"], row["expires_at"],
-                        row["answered_at"] is not None, row["ticket_id"],
-                        str(row["campaign_id"]) if row["campaign_id"] else None)
-    answered = answer_survey(state, token=token_hash(token), score=score, comment=comment, now=now)
-    await uow.conn.execute("update surveys set answered_at = $2, score = $3 where id = $1", row["id"], now, score)
-    version = await uow.store.stream_version(uow.conn, f"survey-{survey_id}")
-    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=version,
-                     events=[answered], subject=row["customer_id"])
-    if answered.nps_category is NpsCategory.DETRACTOR:
-        await replica.record_detractor(uow.conn, row["customer_id"], now)
-    body = {"survey_id": survey_id, "score": score,
-            "nps_category": answered.nps_category.value if answered.nps_category else None}
-    return CommandResult(201, body)
-
-
-def _uuid_or_404(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"survey {value} not found") from None

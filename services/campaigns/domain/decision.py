@@ -10,6 +10,7 @@ Order of the rules, and why:
    are not decisions about a customer, just campaigns that do not apply);
 2. customer erased, merged away or unknown → ``customer_inactive``;
 3. service-aware marketing: open complaint, recent SLA breach, recent detractor → promotions wait;
+   a relationship survey waits for an open complaint and asks at most once per its period;
 4. no consent on any allowed channel → ``no_consent``;
 5. this campaign's per-customer cap, then the frequency caps of the marketing policy (every channel
    together, then per channel: a channel whose cap is reached is skipped for the next consented one;
@@ -37,10 +38,11 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.contracts.campaigns import ActionKind, Channel, SuppressionReason
+from shared.contracts.campaigns import ActionKind, Channel, SuppressionReason, SurveyPurpose
 
 from .conditions import evaluate_condition
 from .model import CampaignDefinition, OfferSpec
+from .surveys import relationship_hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class CustomerSnapshot:
     interests: tuple[str, ...] = ()
     birthday: date | None = None
     timezone: str | None = None
+    last_relationship_survey_at: datetime | None = None
+    """When the customer was last sent a relationship survey (by any campaign or operator)."""
 
     def profile(self, now: datetime) -> dict[str, Any]:
         """The ``customer.*`` namespace conditions see."""
@@ -333,6 +337,12 @@ def decide(
             return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "SLA breached recently")
         if customer.last_detractor_at and now - customer.last_detractor_at < policy.detractor_hold:
             return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "recent detractor answer")
+    survey_plan = campaign.action.survey if campaign.action.kind is ActionKind.SURVEY else None
+    if survey_plan is not None and survey_plan.purpose is SurveyPurpose.RELATIONSHIP:
+        held = relationship_hold(open_complaints=customer.open_complaints, period=survey_plan.period, now=now,
+                                 last_asked_at=customer.last_relationship_survey_at)
+        if held is not None:
+            return suppressed(*held)
 
     consented = [c for c in campaign.action.channels if c in customer.consents]
     if not consented:

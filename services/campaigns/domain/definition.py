@@ -7,17 +7,18 @@ on what a definition means. Pydantic here is parsing, not I/O.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.catalog import Money
-from shared.contracts.campaigns import ActionKind, Channel, Objective, SurveyKind
+from shared.contracts.campaigns import ActionKind, Channel, Objective, SurveyKind, SurveyPurpose, SurveyQuestion
 from shared.errors import InvalidInput
 
 from .model import Action, Audience, Budget, CampaignDefinition, OfferSpec, Schedule, Trigger, parse_delay
+from .surveys import DEFAULT_RELATIONSHIP_PERIOD, MAX_EXTRA_QUESTIONS, SurveyPlan, survey_questions
 
 
 class _Strict(BaseModel):
@@ -57,6 +58,18 @@ class OfferDocument(_Strict):
     valid_days: int = Field(default=30, ge=1, le=365)
 
 
+class SurveyPlanDocument(_Strict):
+    """Why the survey asks (relationship or transactional), how often, and up to three extra questions."""
+
+    purpose: SurveyPurpose | None = None
+    period_days: int = Field(default=DEFAULT_RELATIONSHIP_PERIOD.days, ge=1, le=3650,
+                             description="A relationship survey asks each customer at most once in this many days.")
+    questions: list[SurveyQuestion] = Field(
+        default_factory=list, max_length=MAX_EXTRA_QUESTIONS,
+        description="Extra questions after the score and the reason: a csat score or a choice among options.",
+    )
+
+
 class ActionDocument(_Strict):
     """Offer, message or survey; channels in preference order; template."""
 
@@ -65,6 +78,7 @@ class ActionDocument(_Strict):
     template: str = Field(min_length=1, max_length=200)
     offer: OfferDocument | None = None
     survey_kind: SurveyKind | None = None
+    survey: SurveyPlanDocument | None = None
 
 
 class CapsDocument(_Strict):
@@ -120,6 +134,7 @@ class DefinitionDocument(_Strict):
                 offer=OfferSpec(offer.sku, offer.category, offer.discount_pct, offer.valid_days,
                                 offer.from_recommendations) if offer else None,
                 survey_kind=self.action.survey_kind,
+                survey=_survey_plan(self.action),
             ),
             per_customer_cap=self.caps.per_customer,
             budget=Budget(self.budget.total, dict(self.budget.cost_per_send)) if self.budget else None,
@@ -127,6 +142,17 @@ class DefinitionDocument(_Strict):
             starts_at=self.starts_at,
             ends_at=self.ends_at,
         )
+
+
+def _survey_plan(action: ActionDocument) -> SurveyPlan | None:
+    """The action's survey plan; its extra questions are checked against the survey kind here (422)."""
+    plan = action.survey
+    if plan is None:
+        return None
+    if action.survey_kind is not None:
+        survey_questions(action.survey_kind, plan.questions, field_name="action.survey.questions")
+    return SurveyPlan(purpose=plan.purpose, period=timedelta(days=plan.period_days),
+                      extra_questions=tuple(plan.questions))
 
 
 def parse_definition(raw: dict[str, Any]) -> tuple[DefinitionDocument, CampaignDefinition]:

@@ -26,10 +26,12 @@ from shared.contracts.campaigns import (
     Channel,
     Objective,
     SurveyKind,
+    SurveyPurpose,
 )
 from shared.errors import Conflict, InvalidInput
 
 from .conditions import ConditionError, validate_condition
+from .surveys import SurveyPlan, check_plan
 
 
 class CampaignStatus(StrEnum):
@@ -44,6 +46,8 @@ class Schedule(StrEnum):
 
     BIRTHDAY = "birthday"
     INACTIVITY = "inactivity"
+    RELATIONSHIP_SURVEY = "relationship_survey"
+    """Every customer due a relationship survey (not asked within its period, no open complaint)."""
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(minute|hour|day|week)s?(\s+after)?\s*$", re.IGNORECASE)
@@ -119,6 +123,8 @@ class Action:
     template: str
     offer: OfferSpec | None = None
     survey_kind: SurveyKind | None = None
+    survey: SurveyPlan | None = None
+    """Purpose, period and extra questions of a survey action (None: a survey without a purpose)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,7 @@ class CampaignDefinition:
             raise InvalidInput("an offer needs a sku or a category (or from_recommendations)", field="action.offer")
         if self.action.kind is ActionKind.SURVEY and self.action.survey_kind is None:
             raise InvalidInput("a survey action needs survey_kind (nps or csat)", field="action.survey_kind")
+        self._validate_survey()
         if not 0 <= self.control_group_pct <= 50:
             raise InvalidInput("control_group_pct must be between 0 and 50", field="control_group_pct")
         if self.per_customer_cap < 1:
@@ -203,6 +210,19 @@ class CampaignDefinition:
             self.budget.total < 0 or any(v < 0 for v in self.budget.cost_per_send.values())
         ):
             raise InvalidInput("budget amounts cannot be negative", field="budget")
+
+    def _validate_survey(self) -> None:
+        """A survey plan belongs to a survey action; relationship sweeps send relationship surveys only."""
+        plan = self.action.survey
+        if plan is not None:
+            if self.action.kind is not ActionKind.SURVEY:
+                raise InvalidInput("only a survey action has a survey plan", field="action.survey")
+            check_plan(plan, trigger_event_type=self.trigger.event_type)
+        if self.trigger.schedule is Schedule.RELATIONSHIP_SURVEY and (
+            plan is None or plan.purpose is not SurveyPurpose.RELATIONSHIP
+        ):
+            raise InvalidInput("a relationship_survey schedule sends a survey with purpose relationship",
+                               field="action.survey.purpose")
 
     def runs_at(self, moment: datetime) -> bool:
         """Inside the campaign's start/end dates."""

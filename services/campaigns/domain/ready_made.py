@@ -132,3 +132,43 @@ READY_MADE: dict[str, dict[str, Any]] = {
     "cross_sell": CROSS_SELL_FROM_RECOMMENDATIONS,
 }
 """Key → definition document; the demo POSTs each and activates it."""
+
+RELATIONSHIP_NPS: dict[str, Any] = {
+    "name": "Relationship NPS every 90 days",
+    "objective": "survey",
+    "trigger": {"schedule": "relationship_survey"},
+    "action": {"kind": "survey", "survey_kind": "nps", "channels": ["email", "sms"], "template": "nps-survey",
+               "survey": {"purpose": "relationship", "period_days": 90}},
+    "caps": {"per_customer": 1000},
+}
+"""The daily sweep asks every customer not asked for 90 days and without an open complaint (who is asked
+once it is resolved). The per-customer cap is high on purpose: the period is what limits it."""
+
+NPS_AFTER_DELIVERY: dict[str, Any] = {
+    "name": "Transactional NPS after a delivered order",
+    "objective": "survey",
+    "trigger": {"event_type": "OrderDelivered"},
+    "action": {"kind": "survey", "survey_kind": "nps", "channels": ["email", "sms"], "template": "nps-delivery",
+               "survey": {"purpose": "transactional",
+                          "questions": [{"id": "delivery", "kind": "csat", "prompt": "How was the delivery?"}]}},
+    "caps": {"per_customer": 1000},
+}
+
+NPS_AFTER_RESOLVED_TICKET: dict[str, Any] = {
+    "name": "Transactional NPS after a resolved ticket",
+    "objective": "survey",
+    "trigger": {"event_type": "TicketResolved"},
+    "action": {"kind": "survey", "survey_kind": "nps", "channels": ["email", "sms"], "template": "nps-support",
+               "survey": {"purpose": "transactional",
+                          "questions": [{"id": "contact", "kind": "choice", "prompt": "How did you reach us?",
+                                         "options": ["phone", "email", "chat"]}]}},
+    "caps": {"per_customer": 1000},
+}
+
+SURVEY_PROGRAMS: dict[str, dict[str, Any]] = {
+    "relationship_nps": RELATIONSHIP_NPS,
+    "nps_after_delivery": NPS_AFTER_DELIVERY,
+    "nps_after_resolved_ticket": NPS_AFTER_RESOLVED_TICKET,
+}
+"""Survey campaigns an operations team switches on through ``POST /v1/campaigns`` (docs/surveys.md). Not
+in ``READY_MADE``: the demo would otherwise survey its whole customer base on the first sweep."""
