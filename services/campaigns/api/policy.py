@@ -214,7 +214,7 @@ async def marketing_policy(request: Request, principal: Reader) -> Response:
 @router.put("/marketing-policy", response_model=MarketingPolicyRead)
 async def replace_marketing_policy(body: MarketingPolicyUpdate, request: Request, principal: Admin,
                                    expected: IfMatch) -> Response:
-    """Replace the marketing policy, recorded as a MarketingPolicyChanged event; engines use it within seconds.
+    """Replace the marketing policy, recorded as a MarketingPolicyChanged event; the next decision uses it.
 
     Checked as a whole beyond the schema (422 naming the field, nothing changed): two caps for the same
     channel and window; quiet hours with start = end (send null for none) or leaving less than an hour a

@@ -92,7 +92,7 @@ class Engine:
 
 
 async def current_policy(engine: Engine, conn: asyncpg.Connection) -> MarketingPolicy:
-    """The marketing policy a decision taken now uses (re-read every few seconds: no restart to change it)."""
+    """The marketing policy a decision taken now uses (its version checked per batch: no restart to change it)."""
     if engine.policies is None:
         return engine.policy
     policy: MarketingPolicy = await engine.policies.current(conn)

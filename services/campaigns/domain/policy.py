@@ -4,7 +4,7 @@ The policy (frequency caps per channel and window, quiet hours, holiday send bla
 service-recovery holds, per-campaign overrides) used to be environment variables read at start-up.
 Now the deployment's settings are only version 0, the defaults; every change through the API is a
 ``MarketingPolicyChanged`` event on the ``marketing-policy`` stream, and the running engines pick the
-current version up within seconds (``application.policy.PolicySource``).
+current version for their next decision (``application.policy.PolicySource``).
 
 Validation is here, pure, so the API and any other caller refuse the same things (422, nothing
 changed): a negative cap, an empty window, quiet hours that leave no time to send, a run of blackout
