@@ -435,6 +435,7 @@ class SetRebuild:
             erased |= survivors.get(person, set())
         if erased:
             await rm.redact_events(self.conn, erased, _personal_fields())
+            await rm.forget_nps_reasons(self.conn, erased)
         for definition in self.indexes:
             await self.conn.execute(definition)
         await self.conn.execute(f'analyze "{self.schema}".customer_views')

@@ -33,6 +33,7 @@ PUBLIC = {
     ("analytics", "GET", "/health/live"), ("analytics", "GET", "/health/ready"),
     # The customer answers a survey with the one-time response token from the message they got.
     ("campaigns", "POST", "/v1/surveys/{survey_id}/responses"),
+    ("campaigns", "POST", "/v1/surveys/{survey_id}/answers"),
 }
 """Operations that need no bearer token."""
 
@@ -99,6 +100,7 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("campaigns", "POST", "/v1/campaigns/{campaign_id}/complete"): "campaigns:write",
     ("campaigns", "GET", "/v1/campaigns/{campaign_id}/performance"): "campaigns:read",
     ("campaigns", "POST", "/v1/surveys"): "campaigns:write",
+    ("campaigns", "GET", "/v1/surveys/{survey_id}"): "campaigns:read",
     ("campaigns", "GET", "/v1/marketing-policy"): "campaigns:read",
     ("campaigns", "PUT", "/v1/marketing-policy"): ADMIN,
     ("campaigns", "POST", "/v1/marketing-policy/blackouts/ics"): ADMIN,
@@ -107,6 +109,7 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("analytics", "GET", "/v1/customers/{customer_id}/timeline"): "analytics:read",
     ("analytics", "GET", "/v1/customers"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/nps"): "analytics:read",
+    ("analytics", "GET", "/v1/kpis/nps/reasons"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/churn"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/clv"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/service"): "analytics:read",

@@ -386,6 +386,27 @@ async def record_survey_answers(conn: asyncpg.Connection, rows: Sequence[tuple[A
         )
 
 
+async def record_nps_reasons(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``(event_id, customer_id, answered_at, category, terms)`` rows: the terms of NPS reasons, never the text."""
+    if rows:
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        await conn.execute(
+            """insert into nps_reasons (event_id, customer_id, answered_at, category, terms)
+               select r.event_id, r.customer_id, r.answered_at, r.category, string_to_array(r.terms, E'\x1f')
+               from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])
+                    as r(event_id, customer_id, answered_at, category, terms)
+               on conflict do nothing""",
+            *columns[:4], ["\x1f".join(t) for t in columns[4]],  # terms are words: never a unit separator
+        )
+
+
+async def forget_nps_reasons(conn: asyncpg.Connection, people: Iterable[str]) -> None:
+    """Erasure: what these customers said about why they scored as they did leaves analytics."""
+    people = list(people)
+    if people:
+        await conn.execute("delete from nps_reasons where customer_id = any($1::uuid[])", people)
+
+
 async def record_ticket_facts(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Merge partial ticket facts (opened / breached / transferred / resolved) in one statement."""
     if not rows:

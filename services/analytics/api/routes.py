@@ -83,6 +83,28 @@ async def kpi_nps(
         return await queries.kpi_nps(conn, start=window[0], end=window[1], period=period, rules=rules)
 
 
+@router.get("/kpis/nps/reasons", response_model=schemas.NpsReasonsRead, response_model_by_alias=True)
+async def kpi_nps_reasons(
+    principal: Reader,
+    pool: Pool,
+    rules: Rules,
+    window: TimeRange,
+    period: schemas.PeriodName = "month",
+    segment: Annotated[schemas.SegmentName | None,
+                       Query(description="Only customers now in this segment.")] = None,
+    top: Annotated[int, Query(ge=1, le=50, description="Terms per NPS band.")] = 10,
+) -> dict[str, Any]:
+    """NPS per period and per segment, with why: the most mentioned words and phrases of the reasons
+    ("what is the main reason for your score?") of promoters, passives and detractors.
+
+    Only terms are kept, never the text (opened with the customer's key at ingestion, stop words
+    removed); an erased customer's reasons are no longer counted.
+    """
+    async with pool.acquire() as conn:
+        return await queries.kpi_nps_reasons(conn, start=window[0], end=window[1], period=period, segment=segment,
+                                             top=top, rules=rules)
+
+
 @router.get("/kpis/churn")
 async def kpi_churn(principal: Reader, pool: Pool, window: TimeRange) -> dict[str, Any]:
     """Monthly churn rate (active at the month's start, dissolved in it)."""

@@ -44,6 +44,7 @@ from services.analytics.application.state_cache import (
 from services.analytics.domain import formulas as f
 from services.analytics.domain import model
 from services.analytics.domain.model import Fact, State
+from services.analytics.domain.reasons import reason_terms
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes, recommendations_change
 from shared.catalog import CATALOG, DomainEvent
@@ -146,6 +147,10 @@ class _Batch:
     erased: set[str] = field(default_factory=set)
     erasure_ids: dict[str, str] = field(default_factory=dict)
     surveys: list[tuple[Any, ...]] = field(default_factory=list)
+    reasons: list[tuple[Any, ...]] = field(default_factory=list)
+    """Terms of NPS reasons ``(event_id, customer_id, answered_at, category, terms)``."""
+    forgotten: set[str] = field(default_factory=set)
+    """Customers erased (with their duplicates) whose NPS reasons go once this batch's are written."""
     tickets: list[dict[str, Any]] = field(default_factory=list)
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     holdouts: list[tuple[str, str, datetime]] = field(default_factory=list)
@@ -259,6 +264,7 @@ class AnalyticsProjector:
         if owners:
             await self._fold_and_write(conn, batch, owners)
         await write_kpis(conn, batch)
+        await rm.forget_nps_reasons(conn, batch.forgotten)  # after write_kpis: a reason in this batch goes too
         self._batches += 1
         if self._batches % COMPACT_EVERY == 0:
             await rm.compact_co_purchases(conn)
@@ -276,6 +282,7 @@ class AnalyticsProjector:
             return
         people = erased | await rm.duplicates_of(conn, erased)
         await rm.redact_events(conn, people, _personal_fields())
+        batch.forgotten |= people
         if self.store is None:  # a rebuild replays history; the erasure was acknowledged live
             return
         await rm.forget_published_recommendations(conn, people)
@@ -410,6 +417,10 @@ def collect_kpis(batch: _Batch, received: KpiSource, data: dict[str, Any], custo
         batch.surveys.append(
             (received.event_id, customer, data.get("kind") or "nps", int(data["score"]), received.time)
         )
+    elif kind == "SurveyQuestionAnswered" and customer:
+        reason = nps_reason(received, data, customer)
+        if reason is not None:
+            batch.reasons.append(reason)
     elif kind in ("TicketOpened", "SlaBreached", "TicketTransferred", "TicketResolved"):
         row: dict[str, Any] = {
             "ticket_id": rm.uuid_or_none(data.get("ticket_id")),
@@ -469,9 +480,25 @@ def collect_kpis(batch: _Batch, received: KpiSource, data: dict[str, Any], custo
     elif kind == "OrderPlaced" and customer:
         batch.orders.append((customer, received.time))
 
+def nps_reason(received: KpiSource, data: dict[str, Any], customer: str) -> tuple[Any, ...] | None:
+    """The terms of an NPS reason answer, or None for any other answer or a reason analytics cannot open.
+
+    The consumer kit opened ``text`` with the campaigns service's key (``None`` when there is no key or
+    it was destroyed by an erasure): only the terms are kept, never the text.
+    """
+    if (data.get("question_kind") != "text" or data.get("survey_kind") != "nps"
+            or data.get("nps_category") not in ("promoter", "passive", "detractor")):
+        return None
+    text = data.get("text")
+    if not isinstance(text, str) or text.startswith(model.ENCRYPTED_PREFIX):
+        return None
+    return (received.event_id, customer, received.time, data["nps_category"], reason_terms(text))
+
+
 async def write_kpis(conn: asyncpg.Connection, batch: _Batch) -> None:
     """The batch's KPI facts, one set-based statement per table."""
     await rm.record_survey_answers(conn, batch.surveys)
+    await rm.record_nps_reasons(conn, batch.reasons)
     await rm.record_ticket_facts(conn, _merge_ticket_rows(batch.tickets))
     await rm.record_campaign_stats(conn, batch.campaigns)
     await rm.record_campaign_days(conn, batch.campaigns)

@@ -473,3 +473,121 @@ async def kpi_campaigns(conn: asyncpg.Connection, *, start: datetime, end: datet
             }
         )
     return {"from": model.iso(start), "to": model.iso(end), "items": items}
+
+
+# --- NPS reasons -----------------------------------------------------------------------------------
+
+CATEGORIES = ("promoter", "passive", "detractor")
+
+
+def _reason_blocks(answers: dict[str, int], terms: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {c: {"answers": answers.get(c, 0), "top": terms.get(c, [])} for c in CATEGORIES}
+
+
+async def kpi_nps_reasons(
+    conn: asyncpg.Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    period: str,
+    segment: str | None,
+    top: int,
+    rules: AnalyticsRules,
+) -> dict[str, Any]:
+    """NPS per period and per segment with the top words and phrases of the reasons per NPS band.
+
+    Reasons are grouped by the band the survey announced with the answer; the scores by this
+    deployment's rules (``survey_answers``), as ``/v1/kpis/nps`` does. ``segment`` keeps only customers
+    now in that segment. Erased customers' reasons are gone (``nps_reasons`` keeps terms, not text).
+    """
+    in_segment = "and ($4::text is null or exists (select 1 from customer_views v where v.customer_id = " \
+                 "{t}.customer_id and $4 = any(v.segments)))"
+    category = "case when score >= $5 then 'promoter' when score >= $6 then 'passive' else 'detractor' end"
+    scores = await conn.fetch(
+        f"""select date_trunc($3, answered_at) as period, {category} as category, count(*) as n
+            from survey_answers a where kind = 'nps' and answered_at >= $1 and answered_at < $2
+            {in_segment.format(t='a')} group by 1, 2""",
+        start, end, period, segment, rules.nps_promoter_min, rules.nps_passive_min,
+    )
+    segment_scores = await conn.fetch(
+        f"""select s.segment, {category} as category, count(*) as n
+            from survey_answers a join customer_views v on v.customer_id = a.customer_id
+            cross join lateral unnest(v.segments) as s(segment)
+            where a.kind = 'nps' and a.answered_at >= $1 and a.answered_at < $2 and $3::text is not null
+              and ($4::text is null or s.segment = $4)
+            group by 1, 2""",
+        start, end, period, segment, rules.nps_promoter_min, rules.nps_passive_min,
+    )
+    # the reasons: answers per band and the top terms per band, overall, per period and per segment
+    grouped = f"""
+        with r as (
+            select date_trunc($3, r.answered_at) as period, r.category, r.terms, r.customer_id
+            from nps_reasons r where r.answered_at >= $1 and r.answered_at < $2 {in_segment.format(t='r')}
+        ), s as (
+            select r.*, seg.segment from r join customer_views v on v.customer_id = r.customer_id
+            cross join lateral unnest(v.segments) as seg(segment) where $4::text is null or seg.segment = $4
+        ), keyed as (
+            select 'all' as scope, null::timestamptz as period, null::text as segment, category, terms from r
+            union all select 'period', period, null, category, terms from r
+            union all select 'segment', null, segment, category, terms from s
+        )"""
+    answers = await conn.fetch(
+        f"""{grouped} select scope, period, segment, category, count(*) as n from keyed group by 1, 2, 3, 4""",
+        start, end, period, segment,
+    )
+    terms = await conn.fetch(
+        f"""{grouped}, counted as (
+                select scope, period, segment, category, term, count(*) as n
+                from keyed cross join lateral unnest(terms) as t(term) group by 1, 2, 3, 4, 5
+            )
+            select scope, period, segment, category, term, n from (
+                select *, row_number() over (partition by scope, period, segment, category
+                                             order by n desc, term) as rank
+                from counted) ranked
+            where rank <= $5 order by scope, period, segment, category, rank""",
+        start, end, period, segment, top,
+    )
+    reason_answers: dict[tuple[str, Any], dict[str, int]] = {}
+    for r in answers:
+        key = (r["scope"], r["period"] if r["scope"] == "period" else r["segment"])
+        reason_answers.setdefault(key, {})[r["category"]] = r["n"]
+    top_terms: dict[tuple[str, Any], dict[str, list[dict[str, Any]]]] = {}
+    for r in terms:
+        key = (r["scope"], r["period"] if r["scope"] == "period" else r["segment"])
+        top_terms.setdefault(key, {}).setdefault(r["category"], []).append(
+            {"term": r["term"], "mentions": r["n"], "phrase": " " in r["term"]})
+
+    def counts(rows: list[asyncpg.Record], by: str) -> dict[Any, dict[str, int]]:
+        result: dict[Any, dict[str, int]] = {}
+        for r in rows:
+            result.setdefault(r[by], {c: 0 for c in CATEGORIES})[r["category"]] += r["n"]
+        return result
+
+    by_period = counts(scores, "period")
+    by_segment = counts(segment_scores, "segment")
+    totals = {c: sum(p[c] for p in by_period.values()) for c in CATEGORIES}
+    periods = sorted(set(by_period) | {k[1] for k in reason_answers if k[0] == "period"})
+    segments = sorted(set(by_segment) | {k[1] for k in reason_answers if k[0] == "segment"})
+    zero = {c: 0 for c in CATEGORIES}
+
+    def block(c: dict[str, int]) -> dict[str, Any]:
+        return _nps_block(c["promoter"], c["passive"], c["detractor"])
+
+    return {
+        "from": model.iso(start),
+        "to": model.iso(end),
+        "period": period,
+        "segment": segment,
+        **block(totals),
+        "reasons": _reason_blocks(reason_answers.get(("all", None), {}), top_terms.get(("all", None), {})),
+        "by_period": [
+            {"period": model.iso(p), **block(by_period.get(p, zero)),
+             "reasons": _reason_blocks(reason_answers.get(("period", p), {}), top_terms.get(("period", p), {}))}
+            for p in periods
+        ],
+        "by_segment": [
+            {"segment": s, **block(by_segment.get(s, zero)),
+             "reasons": _reason_blocks(reason_answers.get(("segment", s), {}), top_terms.get(("segment", s), {}))}
+            for s in segments
+        ],
+    }
