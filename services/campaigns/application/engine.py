@@ -257,11 +257,12 @@ async def _load_candidates(
                        and d.triggering_event_id = r.triggering_event_id) as existing,
                   (select array_agg(array[d.channel, d.decided_at::text]) from decisions d
                        where d.customer_id = r.customer_id and d.outcome = 'sent' and d.promotional
-                         and d.decided_at > $6) as sends
+                         and $6::timestamptz is not null and d.decided_at > $6) as sends
            from unnest($1::text[], $5::text[]) with ordinality as r(customer_id, triggering_event_id, ord)
            order by r.ord""",
         customer_ids, campaign_id, now - policy.frequency_window, now, [t.event_id for _, t in pairs],
-        now - policy.lookback,
+        # No per-channel or override caps: null, a one-time filter that skips the lookup for every row.
+        now - policy.lookback if policy.lookback else None,
     )
     snapshots = await replica.load_snapshots(conn, customer_ids)
     return [

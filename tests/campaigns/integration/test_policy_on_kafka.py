@@ -86,3 +86,24 @@ async def test_a_policy_change_applies_to_the_next_decision_of_the_running_engin
     assert await fire_due_timers(stage.pool, stage.engine, now=next_morning) == 1
     assert await decision_of(stage, after) == ("sent", None, 1)
     assert await stage.decisions(campaign_id) == 2
+
+
+async def test_a_channel_at_its_cap_in_the_database_sends_on_the_next_channel(stage: Stage) -> None:
+    campaign_id = await stage.campaign(budget=None, caps={"per_customer": 5},
+                                       action={"kind": "message", "channels": ["sms", "email"], "template": "hello"})
+    async with policy_api(stage) as api:
+        changed = await api.put("/v1/marketing-policy", json={
+            "caps": [{"channel": None, "max_messages": 3, "window_days": 7},
+                     {"channel": "sms", "max_messages": 1, "window_days": 1}],
+            "quiet_hours": None, "complaint_hold": True, "sla_breach_hold_days": 7, "detractor_hold_days": 30})
+        assert changed.status_code == 200, changed.text
+    customer = str(uuid.uuid4())
+    await stage.deliver(envelope(a_registration(customer)))
+    for _ in range(4):
+        await stage.deliver(envelope(an_order(customer)))
+    rows = await stage.pool.fetch(
+        "select outcome, reason, channel, policy_version from decisions where campaign_id = $1", uuid.UUID(campaign_id))
+    # Four orders on one day: SMS once (its cap), then email, until 3 in 7 days overall is reached.
+    assert sorted((r["outcome"], r["reason"], r["channel"], r["policy_version"]) for r in rows) == sorted([
+        ("sent", None, "sms", 1), ("sent", None, "email", 1), ("sent", None, "email", 1),
+        ("suppressed", "frequency_cap", None, 1)])
