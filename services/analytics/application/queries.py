@@ -341,7 +341,8 @@ async def kpi_churn(conn: asyncpg.Connection, *, start: datetime, end: datetime)
 
 async def kpi_clv(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> dict[str, Any]:
     """CLV distribution (percentiles, tiers) and by acquisition channel, for customers acquired in range."""
-    where = "merged_into is null and status <> 'erased' and customer_since >= $1 and customer_since < $2"
+    # erased customers stay: an erasure removes their personal data, not the value they brought (issue 20.2)
+    where = "merged_into is null and customer_since >= $1 and customer_since < $2"
     overall = await conn.fetchrow(
         f"""select count(*) as customers, coalesce(sum(clv), 0) as total, avg(clv) as average,
                    percentile_cont(array[0.1, 0.25, 0.5, 0.75, 0.9]) within group (order by clv) as pct
