@@ -21,7 +21,8 @@ import re
 MAX_TERMS_PER_REASON = 60
 """A long reason contributes at most this many distinct terms (its first words first)."""
 
-_PUNCTUATION = re.compile(r"[^\w\s'’]+", re.UNICODE)
+_PUNCTUATION = re.compile(r"[^\w\s'’]+|[\d_]+", re.UNICODE)
+"""What ends a clause: punctuation, and numbers ("took 3 days" is not the phrase "took days")."""
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 _STOP_WORDS_TEXT = """
@@ -54,7 +55,7 @@ def reason_terms(text: str | None) -> list[str]:
             seen.add(term)
             terms.append(term)
 
-    for clause in _PUNCTUATION.split(text):  # a phrase never spans a comma or a full stop
+    for clause in _PUNCTUATION.split(text):  # a phrase never spans a comma, a full stop or a number
         previous: str | None = None
         for found in _WORD.findall(clause):
             word = found.lower().replace("’", "'")
