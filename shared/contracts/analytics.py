@@ -11,6 +11,9 @@ and ``provenance``: the ids of the domain events that drove the decision, so any
 explained. ``decided_at`` is the event time of the fact that caused the change (or the sweep's clock
 for time-based rules), not the wall-clock time of the projection, so a rebuild decides identically.
 No personal data travels on this topic.
+
+One operational event shares the topic: ``WebhookEndpointDisabled`` (docs/webhooks.md), keyed by the
+webhook subscription's id instead of a customer id.
 """
 
 from __future__ import annotations
@@ -147,6 +150,29 @@ class RecommendationsChanged(_AnalyticsEvent):
     previous_skus: list[str] = Field(default_factory=list, description="The skus published before, best first.")
 
 
+@event
+class WebhookEndpointDisabled(DomainEvent):
+    """Analytics stopped delivering to a webhook endpoint that kept failing (docs/webhooks.md).
+
+    Not a customer signal: the subject and key are the subscription id. Its deliveries are kept
+    (pending ones wait, nothing is dropped) until an operator re-enables the subscription with
+    ``PATCH /v1/webhooks/subscriptions/{id}`` (``status: active``).
+    """
+
+    domain = "analytics"
+    event_type = "WebhookEndpointDisabled"
+    description = "A webhook subscription was disabled after repeated delivery failures."
+
+    subscription_id: UUID = Field(description="The subscription disabled (also the subject and key).")
+    url: str = Field(description="The endpoint URL that kept failing.")
+    consecutive_failures: int = Field(ge=1, description="Failed attempts in a row when it was disabled.")
+    last_status_code: int | None = Field(
+        default=None, description="HTTP status of the last attempt; null for a timeout or a connection error."
+    )
+    last_error: str = Field(default="", description="What went wrong on the last attempt, in a few words.")
+    disabled_at: Instant = Field(description="When delivery stopped.")
+
+
 __all__ = [
     "ChurnBand",
     "ChurnRiskChanged",
@@ -159,4 +185,5 @@ __all__ = [
     "SegmentExited",
     "ValueTier",
     "ValueTierChanged",
+    "WebhookEndpointDisabled",
 ]
