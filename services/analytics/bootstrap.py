@@ -2,20 +2,25 @@
 
 ``c360 api analytics`` serves the HTTP API (port 8004), ``c360 relay analytics`` publishes the
 signals to ``analytics.events``, ``c360 worker analytics projector`` consumes every domain topic into
-the read models, ``c360 worker analytics sweep`` evaluates the time-based rules periodically, and
-``python -m services.analytics.rebuild`` rebuilds the read models from the topics.
+the read models, ``c360 worker analytics sweep`` evaluates the time-based rules periodically, ``c360 worker analytics
+webhooks`` routes every topic's events to webhook subscriptions and delivers them (docs/webhooks.md),
+and ``python -m services.analytics.rebuild`` rebuilds the read models from the topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from services.analytics.adapters.webhooks import HttpSender, KafkaRecordSource
 from services.analytics.api.app import analytics_settings, create_app
 from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps
-from shared.clock import SystemClock
+from services.analytics.application.webhooks import DeliveryWorker, ReplayRunner
+from services.analytics.config import AnalyticsSettings
+from services.analytics.domain.webhooks import RetryPolicy
+from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import key_provider_for
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 
 EVENTS_TOPIC = "analytics.events"
 CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
+WEBHOOK_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
+"""Webhooks are fed from every domain topic, analytics' own signals included."""
 
 
 def event_store(settings: PlatformSettings) -> EventStore:
@@ -74,11 +81,62 @@ async def run_sweep(settings: ServiceSettings, stop: asyncio.Event) -> None:
         await pool.close()
 
 
+def webhook_router_worker(settings: ServiceSettings, *, keys: Any = None) -> ProjectionWorker:
+    """The Faust worker routing every topic's events to webhook subscriptions (deliveries table)."""
+    from services.analytics.consumers.webhooks import WebhookRouter
+    from shared.streams import ProjectionWorker
+
+    config = analytics_settings(settings)
+    return ProjectionWorker(settings=config, dsn=config.read_model_dsn, projector=WebhookRouter(),
+                            topics=WEBHOOK_TOPICS, batch_size=500, keys=keys)
+
+
+def webhook_delivery(config: AnalyticsSettings, pool: Any, *, keys: Any = None,
+                     clock: Clock | None = None) -> tuple[DeliveryWorker, ReplayRunner, HttpSender]:
+    """The delivery loop, its replay runner and its HTTP sender, configured from the settings."""
+    sender = HttpSender(timeout=config.analytics_webhook_timeout_seconds,
+                        allow_private=config.webhook_allow_private_urls)
+    clock = clock or SystemClock()
+    replays = ReplayRunner(pool, source=KafkaRecordSource(config.kafka_bootstrap_servers),
+                           topics=[config.topic(t) for t in WEBHOOK_TOPICS], clock=clock, keys=keys)
+    worker = DeliveryWorker(
+        pool,
+        sender=sender,
+        policy=RetryPolicy(initial=config.analytics_webhook_retry_initial_seconds,
+                           factor=config.analytics_webhook_retry_factor,
+                           ceiling=config.analytics_webhook_retry_max_seconds,
+                           max_attempts=config.analytics_webhook_max_attempts),
+        disable_after=config.analytics_webhook_disable_after,
+        event_store=event_store(config),
+        clock=clock,
+        keys=keys,
+        concurrency=config.analytics_webhook_concurrency,
+        poll_seconds=config.analytics_webhook_poll_seconds,
+        on_idle=replays.run_pending,
+    )
+    return worker, replays, sender
+
+
+async def run_webhooks(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Route events to webhook subscriptions and deliver them (one delivering replica at a time)."""
+    config = analytics_settings(settings)
+    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
+    router = webhook_router_worker(config, keys=keys)
+    pool = await create_pool(config.read_model_dsn, min_size=1, max_size=config.analytics_webhook_concurrency + 2)
+    worker, _, sender = webhook_delivery(config, pool, keys=keys)
+    try:
+        await asyncio.gather(router.run(stop), worker.run(stop, listen_dsn=config.database_url))
+    finally:
+        await sender.close()
+        await keys.close()
+        await pool.close()
+
+
 SERVICE = ServiceDefinition(
     name="analytics",
     settings_factory=lambda: analytics_settings(None),
     app_factory=create_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
-    workers={"projector": run_projector, "sweep": run_sweep},
+    workers={"projector": run_projector, "sweep": run_sweep, "webhooks": run_webhooks},
 )

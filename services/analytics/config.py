@@ -41,6 +41,30 @@ class AnalyticsSettings(ServiceSettings):
     analytics_sweep_interval_seconds: float = Field(default=3600, gt=0)
     analytics_sweep_batch: int = Field(default=2000, ge=1)
 
+    # Outbound webhooks (docs/webhooks.md): `c360 worker analytics webhooks`.
+    analytics_webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts of one delivery before it is dead-lettered.")
+    analytics_webhook_retry_initial_seconds: float = Field(
+        default=30.0, gt=0, description="Wait after the first failed attempt; multiplied by the factor after each.")
+    analytics_webhook_retry_factor: float = Field(default=4.0, ge=1)
+    analytics_webhook_retry_max_seconds: float = Field(
+        default=21600.0, gt=0, description="Longest wait between two attempts (6 h).")
+    analytics_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="An endpoint answering slower than this failed the attempt.")
+    analytics_webhook_disable_after: int = Field(
+        default=20, ge=1, description="Failed attempts in a row (no success between) that disable an endpoint.")
+    analytics_webhook_concurrency: int = Field(
+        default=16, ge=1, description="Deliveries in flight at once (one per subscription and customer).")
+    analytics_webhook_poll_seconds: float = Field(
+        default=5.0, gt=0, description="Longest sleep of the delivery worker without a notification.")
+    analytics_webhook_secret_grace_hours: float = Field(
+        default=24.0, ge=0, description="After a rotation the old secret keeps signing (a second signature) this long.")
+
+    @property
+    def webhook_allow_private_urls(self) -> bool:
+        """Loopback and private endpoints are accepted only in local and test environments (SSRF)."""
+        return self.environment in ("local", "test")
+
     @cached_property
     def rules(self) -> AnalyticsRules:
         return AnalyticsRules.from_file(self.analytics_rules_file)

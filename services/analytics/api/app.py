@@ -10,11 +10,13 @@ from fastapi import FastAPI
 
 from services.analytics.api.metrics import business_metrics_refresher
 from services.analytics.api.routes import router
+from services.analytics.api.webhooks import router as webhooks_router
 from services.analytics.application.projector import PROJECTOR_NAME
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from services.analytics.console import console_router
 from shared.clock import Clock, SystemClock
 from shared.db import connect, create_pool
+from shared.eventstore import EventStore
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
@@ -38,6 +40,8 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             config.read_model_dsn, min_size=config.db_pool_min, max_size=config.db_pool_max, reset_session=False
         )
         app.state.rules = config.rules
+        # Webhook subscriptions change through the unit of work (idempotency keys, If-Match).
+        app.state.store = EventStore(service="analytics", topic=config.topic("analytics.events"))
         app.state.clock = clock or SystemClock()
         listener = await connect(config.database_url)
 
@@ -58,7 +62,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         description="The 360° customer view, its timeline and time travel, segments, lifecycle, churn "
         "risk, CLV, recommendations and KPIs, projected from every domain's events.",
         version="1.0.0",
-        routers=[router, console_router()],
+        routers=[router, webhooks_router, console_router()],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),
