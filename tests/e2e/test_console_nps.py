@@ -23,7 +23,7 @@ def call(platform: Platform, method: str, service: str, path: str, body: dict[st
     with platform.client() as http:
         answer = http.request(method, f"{platform.urls[service]}/v1/{path}", json=body)
     assert answer.status_code < 300, answer.text
-    return answer.json()
+    return answer.json() if answer.content else None
 
 
 def detractor_terms(platform: Platform) -> dict[str, int]:
@@ -57,8 +57,8 @@ def test_a_reason_reaches_the_nps_page_sealed_and_leaves_it_on_erasure(page: Any
     sign_in(page, platform)
     page.goto(f"{platform.console}/nps")
     expect(page.get_by_role("heading", level=1)).to_have_text("NPS and why", timeout=WAIT_MS)
-    page.get_by_label("Terms per band").fill("50")
-    page.get_by_label("Period").select_option("year")
+    page.get_by_label("Terms per band", exact=True).fill("50")
+    page.get_by_label("Period", exact=True).select_option("year")
     page.get_by_role("button", name="Show").click()
     overall = page.locator("#nps-overall tr.band-detractor")
     expect(overall.locator(f'li[data-term="{word} courier"]')).to_contain_text("(1)", timeout=WAIT_MS)
