@@ -26,6 +26,7 @@ from shared.migrations import PLATFORM_MIGRATIONS, migrate
 from shared.settings import PlatformSettings
 from shared.testing import contract_guard
 from shared.testing.infra import Infrastructure, InfrastructureMissing, discover, dsn_with_database
+from shared.testing.oidc import LocalOidcProvider, free_port, running_provider
 from shared.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +170,12 @@ class DatabaseFactory:
             await conn.close()
         if problems:
             raise contract_guard.ContractViolation(_drift_report(problems))
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOidcProvider]:
+    """The local OpenID Connect provider (real ``oidc-provider`` process, demo users); fails if it cannot start."""
+    yield from running_provider(tmp_path_factory.mktemp("oidc"), free_port())
 
 
 @pytest.fixture(scope="session")
