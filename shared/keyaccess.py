@@ -8,8 +8,10 @@ briefly; a destroyed key is remembered as destroyed (and asked again, answered 4
 cache evicted it), so an erased customer's data stays closed even in a replay. See
 docs/adr/0002-crypto-shredding-and-key-access.md.
 
-The service token: ``SERVICE_TOKEN`` when set (RS256 deployments, where services cannot mint);
-otherwise the subscriber mints a short-lived ``keys:read`` token with the shared HS256 secret.
+The service token, in order of preference: a client-credentials token from the OpenID provider when
+``SERVICE_OIDC_CLIENT_ID``/``SERVICE_OIDC_CLIENT_SECRET`` are set (the provider's role mapping gives
+the client ``keys:read``; no shared secret between services); ``SERVICE_TOKEN`` when set; otherwise
+a short-lived ``keys:read`` token minted with the shared HS256 secret (local and test runs).
 """
 
 from __future__ import annotations
@@ -57,20 +59,64 @@ def keys_router() -> APIRouter:
 
 
 class ServiceToken:
-    """A bearer token for service-to-service calls, re-minted before it expires."""
+    """A bearer token for service-to-service calls, renewed before it expires."""
 
-    def __init__(self, settings: PlatformSettings, subject: str, ttl_seconds: int = 900) -> None:
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        subject: str,
+        ttl_seconds: int = 900,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.subject = subject
         self.ttl = ttl_seconds
         self._token = settings.service_token or ""
         self._expires = float("inf") if settings.service_token else 0.0
+        self._lock = asyncio.Lock()
+        self._transport = transport
+        self.requests = 0
+        """Client-credentials token requests made (one per token lifetime, not one per call)."""
+
+    @property
+    def uses_provider(self) -> bool:
+        """Whether tokens come from the OpenID provider's client-credentials grant."""
+        return bool(self.settings.service_oidc_client_id)
 
     def get(self) -> str:
+        """A minted (HS256) or configured token; for a provider token use ``current``."""
         if time.monotonic() > self._expires:
             self._token = mint_token(self.settings, self.subject, ["keys:read"], ttl_seconds=self.ttl)
             self._expires = time.monotonic() + self.ttl * 0.8
         return self._token
+
+    async def current(self) -> str:
+        """The token to send now: from the provider (single flight, renewed at 80% of its life) or ``get``."""
+        if not self.uses_provider:
+            return self.get()
+        if time.monotonic() <= self._expires:
+            return self._token
+        async with self._lock:
+            if time.monotonic() > self._expires:
+                token, lifetime = await self._client_credentials()
+                self._token, self._expires = token, time.monotonic() + lifetime * 0.8
+        return self._token
+
+    async def _client_credentials(self) -> tuple[str, float]:
+        settings = self.settings
+        form = {"grant_type": "client_credentials"}
+        if settings.service_oidc_scope:
+            form["scope"] = settings.service_oidc_scope
+        else:
+            form["resource"] = settings.auth_oidc_audience
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=self._transport) as http:
+            discovery = await http.get(settings.auth_oidc_issuer.rstrip("/") + "/.well-known/openid-configuration")
+            endpoint = discovery.raise_for_status().json()["token_endpoint"]
+            self.requests += 1
+            answer = await http.post(endpoint, data=form,
+                                     auth=(settings.service_oidc_client_id, settings.service_oidc_client_secret))
+            body = answer.raise_for_status().json()
+        return str(body["access_token"]), float(body.get("expires_in", 300))
 
 
 KEY_CACHE_ENTRIES = 20_000
@@ -133,10 +179,11 @@ class RemoteKeyProvider:
     async def _fetch(self, source: str, base: str, subject: str) -> bytes | None:
         async with self._limit:
             try:
+                token = await self._token.current()
                 response = await self._client.get(
-                    base + KEY_PATH.format(subject=subject), headers={"Authorization": f"Bearer {self._token.get()}"}
+                    base + KEY_PATH.format(subject=subject), headers={"Authorization": f"Bearer {token}"}
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, KeyError, ValueError) as exc:  # the provider's answers are data too
                 log.warning("data key unavailable", extra={"source": source, "error": repr(exc)})
                 return None
         if response.status_code == 200:

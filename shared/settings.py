@@ -50,6 +50,18 @@ class PlatformSettings(BaseSettings):
         default=None, description="Bearer token for service-to-service calls; minted from the HS256 secret if unset."
     )
 
+    service_oidc_client_id: str = Field(
+        default="",
+        description="This service's client at the OpenID provider; set (with the secret) to call other services "
+        "with a client-credentials token instead of SERVICE_TOKEN or a minted one.",
+    )
+    service_oidc_client_secret: str = Field(default="", description="The client secret (a Kubernetes Secret).")
+    service_oidc_scope: str = Field(
+        default="",
+        description="Scope of the client-credentials request (Entra ID: api://<app>/.default); "
+        "empty: RFC 8707 resource=AUTH_OIDC_AUDIENCE (Keycloak, the local provider).",
+    )
+
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
     postgres_user: str = "c360"
@@ -59,6 +71,23 @@ class PlatformSettings(BaseSettings):
     auth_jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     auth_jwt_public_key: str | None = None
     auth_jwt_issuer: str = "customer360"
+    auth_oidc_issuer: str = Field(
+        default="",
+        description="OpenID Connect issuer URL (Keycloak realm, Entra tenant v2.0, the local provider); "
+        "empty: no provider tokens are accepted.",
+    )
+    auth_oidc_audience: str = Field(default="urn:customer360:api", description="The `aud` our APIs require.")
+    auth_oidc_algorithms: str = Field(default="RS256,ES256", description="Accepted provider signature algorithms.")
+    auth_oidc_roles_claim: str = Field(
+        default="groups", description="Claim (dotted path) holding the person's groups or roles."
+    )
+    auth_oidc_role_mapping: str = Field(
+        default="", description="JSON file mapping roles to scopes; empty: shared/web/roles.json."
+    )
+    auth_oidc_jwks_min_refresh_seconds: float = Field(
+        default=10.0, ge=0.0, description="At most one JWKS fetch per interval for unknown key ids."
+    )
+    auth_oidc_jwks_cache_seconds: float = Field(default=3600.0, ge=1.0, description="JWKS refresh period.")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> PlatformSettings:
@@ -67,9 +96,27 @@ class PlatformSettings(BaseSettings):
                 raise ValueError("AUTH_JWT_SECRET must be set to a real secret outside local/test")
             if self.auth_jwt_algorithm == "HS256" and len(self.auth_jwt_secret) < 32:
                 raise ValueError("AUTH_JWT_SECRET must be at least 32 characters")
+        if self.service_oidc_client_id and not (self.auth_oidc_issuer and self.service_oidc_client_secret):
+            raise ValueError("SERVICE_OIDC_CLIENT_ID needs AUTH_OIDC_ISSUER and SERVICE_OIDC_CLIENT_SECRET")
+        if self.auth_oidc_issuer:
+            bad = set(self.oidc_algorithms) - {"RS256", "ES256"}
+            if bad:
+                raise ValueError(f"AUTH_OIDC_ALGORITHMS may only name RS256 and ES256, not {sorted(bad)}")
         if self.auth_jwt_algorithm == "RS256" and not self.auth_jwt_public_key:
             raise ValueError("AUTH_JWT_PUBLIC_KEY is required when AUTH_JWT_ALGORITHM=RS256")
         return self
+
+    @property
+    def oidc_algorithms(self) -> tuple[str, ...]:
+        """``AUTH_OIDC_ALGORITHMS`` as a tuple."""
+        return tuple(a.strip() for a in self.auth_oidc_algorithms.split(",") if a.strip())
+
+    @property
+    def hs256_accepted(self) -> bool:
+        """Shared-secret tokens: always in local/test; elsewhere only while no OpenID provider is configured."""
+        return self.auth_jwt_algorithm == "HS256" and (
+            self.environment in ("local", "test") or not self.auth_oidc_issuer
+        )
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``customer.events``)."""

@@ -35,6 +35,7 @@ from shared.web.middleware import (
     UnhandledErrorMiddleware,
 )
 from shared.web.problems import PROBLEM_MEDIA_TYPE, ConcretePathMiddleware, Problem, install_problem_handlers
+from shared.web.session import session_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 """A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
@@ -140,6 +141,7 @@ def create_service_app(
 
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())
+    app.include_router(session_router())
     for router in routers:
         app.include_router(router)
     return app

@@ -5,6 +5,12 @@ Tokens are verified locally (no call to an identity service per request): HS256 
 them. Only the configured algorithm is accepted, which closes the classic "alg: none" and
 RS256-to-HS256 confusion attacks.
 
+With ``AUTH_OIDC_ISSUER`` set, tokens of that OpenID Connect provider are accepted too (a ``kid``
+header and RS256/ES256): keys come from its discovered JWKS (``shared.web.oidc``), ``iss``, ``aud``,
+``exp`` and ``nbf`` are checked with ``CLOCK_SKEW_SECONDS``, and scopes come from the person's roles
+through the role mapping, never from the token's ``scope`` claim. Outside local/test, HS256 tokens
+are then refused: people and services sign in with the provider.
+
 A self-service token (scope ``self`` plus a ``customer_id`` claim) is a customer acting on their own
 data. It never inherits ``admin``, it is refused by every route that has not opted in with
 ``allow_self=True``, and on routes that have, a ``{customer_id}`` path parameter naming another
@@ -33,6 +39,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.errors import Forbidden, Unauthorized
 from shared.logging import actor_var
 from shared.settings import PlatformSettings
+from shared.web.oidc import DEFAULT_ROLE_MAPPING, JwksCache, KeyUnavailable, RoleMapping, claim_values
 
 ADMIN: Final = "admin"
 SELF: Final = "self"
@@ -98,6 +105,9 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     customer_id: str | None = None
+    roles: frozenset[str] = frozenset()
+    """The provider roles/groups the scopes came from (OpenID Connect tokens only)."""
+    issuer: str = ""
 
     @property
     def is_self_service(self) -> bool:
@@ -138,6 +148,91 @@ def decode_token(settings: PlatformSettings, token: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise InvalidToken("The bearer token is invalid.") from exc
     return _principal_from_claims(claims)
+
+
+async def authenticate(state: Any, token: str) -> Principal:
+    """Verify a bearer token of either kind; ``state`` is ``app.state`` (settings, the OIDC verifier).
+
+    A token with a ``kid`` and an algorithm of ``AUTH_OIDC_ALGORITHMS`` goes to the OpenID provider's
+    keys; anything else to the local key, HS256 only where ``hs256_accepted``.
+    """
+    settings: PlatformSettings = state.settings
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken("The bearer token is invalid.") from exc
+    if settings.auth_oidc_issuer and header.get("kid") and header.get("alg") in settings.oidc_algorithms:
+        return await oidc_verifier(state).verify(token, str(header["kid"]), str(header["alg"]))
+    if settings.auth_jwt_algorithm == "HS256" and not settings.hs256_accepted:
+        raise InvalidToken("The bearer token is invalid.")
+    return decode_token(settings, token)
+
+
+class OidcVerifier:
+    """Verifies an OpenID provider's access tokens: PyJWT does the JOSE, ``JwksCache`` the keys."""
+
+    def __init__(self, settings: PlatformSettings, jwks: JwksCache | None = None) -> None:
+        self.settings = settings
+        self.issuer = settings.auth_oidc_issuer
+        self.algorithms = frozenset(settings.oidc_algorithms)
+        self.mapping = load_role_mapping(settings)
+        self.jwks = jwks or JwksCache(
+            issuer=self.issuer,
+            min_refresh_seconds=settings.auth_oidc_jwks_min_refresh_seconds,
+            max_age_seconds=settings.auth_oidc_jwks_cache_seconds,
+        )
+
+    async def verify(self, token: str, kid: str, alg: str) -> Principal:
+        """The principal of a provider token, or ``InvalidToken`` (unknown key, bad claims, expired)."""
+        try:
+            key = await self.jwks.key(kid)
+        except KeyUnavailable as exc:
+            raise InvalidToken("The bearer token is invalid.") from exc
+        # The key decides the algorithm (an RSA key never verifies an ES256 header, and vice versa).
+        if key.algorithm_name != alg or alg not in self.algorithms:
+            raise InvalidToken("The bearer token is invalid.")
+        return self.principal(self.decode(token, key))
+
+    def decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        """Signature, ``iss``, ``aud``, ``exp``, ``nbf`` (with ``CLOCK_SKEW_SECONDS``) by PyJWT."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[key.algorithm_name],
+                issuer=self.issuer,
+                audience=self.settings.auth_oidc_audience,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("The bearer token has expired.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken("The bearer token is invalid.") from exc
+        return claims
+
+    def principal(self, claims: Mapping[str, Any]) -> Principal:
+        """Scopes from the mapped roles only; ``self`` never comes from a provider token."""
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise InvalidToken("The bearer token is invalid.")
+        roles = claim_values(claims, self.settings.auth_oidc_roles_claim)
+        return Principal(subject=subject, scopes=self.mapping.scopes_for(roles), roles=roles, issuer=self.issuer)
+
+
+def oidc_verifier(state: Any) -> OidcVerifier:
+    """The app's verifier (one JWKS cache per process), created on first use."""
+    verifier = getattr(state, "oidc_verifier", None)
+    if verifier is None:
+        verifier = OidcVerifier(state.settings)
+        state.oidc_verifier = verifier
+    return verifier
+
+
+def load_role_mapping(settings: PlatformSettings) -> RoleMapping:
+    """The role mapping file (``AUTH_OIDC_ROLE_MAPPING`` or the packaged default), validated."""
+    return RoleMapping.load(settings.auth_oidc_role_mapping or DEFAULT_ROLE_MAPPING,
+                            known_scopes=KNOWN_SCOPES, forbidden=frozenset({SELF}))
 
 
 def mint_token(
@@ -194,7 +289,7 @@ async def current_principal(
         return cached
     if credentials is None or not credentials.credentials:
         raise MissingToken("A bearer token is required.")
-    principal = decode_token(request.app.state.settings, credentials.credentials)
+    principal = await authenticate(request.app.state, credentials.credentials)
     setattr(request.state, _PRINCIPAL_STATE_KEY, principal)
     actor_var.set(principal.subject)
     return principal
@@ -298,8 +393,10 @@ def _principal_from_claims(claims: Mapping[str, Any]) -> Principal:
 
 
 def validate_auth_settings(settings: PlatformSettings) -> None:
-    """Fail at start-up, not on the first request, when the verification key is unusable."""
+    """Fail at start-up, not on the first request, when the verification key or role mapping is unusable."""
     _verification_key(settings)
+    if settings.auth_oidc_issuer:
+        load_role_mapping(settings)
 
 
 def _verification_key(settings: PlatformSettings) -> str | RSAPublicKey:
