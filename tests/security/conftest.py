@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.testing.oidc import LocalOidcProvider
 from shared.testing.platform import RunningPlatform, start_platform, stop_platform
 from shared.testing.plugin import DatabaseFactory
 
@@ -14,9 +15,12 @@ JWT_SECRET = "chaos-security-secret-8f3a1c9e5b7d2f40a6c8e1b3"
 
 
 @pytest.fixture(scope="session")
-def api_platform(database_factory: DatabaseFactory, kafka_bootstrap: str) -> Iterator[RunningPlatform]:
+def api_platform(database_factory: DatabaseFactory, kafka_bootstrap: str,
+                 oidc_provider: LocalOidcProvider) -> Iterator[RunningPlatform]:
+    """The APIs accept both the local HS256 tokens and the real OpenID provider's (people in groups)."""
     running = start_platform(database_factory=database_factory, kafka_bootstrap=kafka_bootstrap, name="security",
-                             workers={}, relays=False, extra_env={"AUTH_JWT_SECRET": JWT_SECRET})
+                             workers={}, relays=False,
+                             extra_env={"AUTH_JWT_SECRET": JWT_SECRET, "AUTH_OIDC_ISSUER": oidc_provider.issuer})
     try:
         yield running
     finally:

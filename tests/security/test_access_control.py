@@ -6,6 +6,11 @@ an expired one, a wrongly signed one, an unsigned (``alg: none``) one, a token h
 scope, and a self-service token of another customer (all refused with 401/403 and no data), then
 the right scope alone (never refused). Path parameters name real resources of customer A, so "no
 data in the body" is checked against data that exists.
+
+``test_role_matrix`` does the same for people: each demo person of the real OpenID provider
+(``deploy/local/oidc/users.json``) signs in through its login page, and every route and role is
+allowed exactly when the role mapping (``shared/web/roles.json``) grants the route's scope; a person
+whose groups map to nothing gets 403 everywhere but ``GET /v1/session``.
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ import jwt
 import orjson
 import pytest
 
+from shared.testing.oidc import LocalOidcProvider, demo_directory
 from shared.testing.platform import RunningPlatform
-from shared.web.auth import ADMIN, KNOWN_SCOPES, SELF
+from shared.web.auth import ADMIN, KNOWN_SCOPES, SELF, load_role_mapping
+
+AUTHENTICATED = "authenticated"
+"""Any valid token, no scope: the caller's own session (``GET /v1/session``)."""
 
 PUBLIC = {
     ("customer", "GET", "/health/live"), ("customer", "GET", "/health/ready"),
@@ -38,6 +47,10 @@ PUBLIC = {
 """Operations that need no bearer token."""
 
 REQUIRED: dict[tuple[str, str, str], str] = {
+    ("customer", "GET", "/v1/session"): AUTHENTICATED,
+    ("ticketing", "GET", "/v1/session"): AUTHENTICATED,
+    ("campaigns", "GET", "/v1/session"): AUTHENTICATED,
+    ("analytics", "GET", "/v1/session"): AUTHENTICATED,
     ("customer", "POST", "/v1/customers"): "customers:write",
     ("customer", "GET", "/v1/customers"): "customers:read",
     ("customer", "GET", "/v1/customers/duplicates"): "customers:read",
@@ -277,6 +290,13 @@ def test_access_matrix(api_platform: RunningPlatform, seeded: Seeded, http: http
         _assert_refused_without_data(answer, {401}, seeded, what)
         assert answer.headers.get("www-authenticate", "").startswith("Bearer"), what
 
+    if required == AUTHENTICATED:
+        for token in (api_platform.token(), api_platform.token(SELF, customer_id=seeded.customer_b)):
+            answer = send(token)
+            assert answer.status_code == 200, answer.text[:300]
+            assert seeded.customer_a not in answer.text
+        return
+
     others = sorted(KNOWN_SCOPES - {required, ADMIN, SELF})
     _assert_refused_without_data(send(api_platform.token(*others)), {403}, seeded, "every other scope")
 
@@ -297,3 +317,40 @@ def test_access_matrix(api_platform: RunningPlatform, seeded: Seeded, http: http
     answer = send(right)
     assert answer.status_code not in (401, 403), f"the right scope was refused: {answer.text[:300]}"
     assert answer.status_code < 500, answer.text[:300]
+
+
+PEOPLE = [user["username"] for user in demo_directory()["users"]]
+
+
+@pytest.fixture(scope="module")
+def people_tokens(oidc_provider: LocalOidcProvider) -> dict[str, str]:
+    """One access token per demo person, each signed in through the provider's own login page."""
+    return {user["username"]: oidc_provider.login(user["username"], user["password"])["access_token"]
+            for user in demo_directory()["users"]}
+
+
+def _allowed(required: str, scopes: frozenset[str]) -> bool:
+    if required == AUTHENTICATED:
+        return True
+    if required == SELF:
+        return False  # people are staff; /me is for customers
+    return required in scopes or ADMIN in scopes
+
+
+@pytest.mark.parametrize("operation", sorted(REQUIRED), ids=lambda o: f"{o[0]}:{o[1]}:{o[2]}")
+def test_role_matrix(api_platform: RunningPlatform, seeded: Seeded, http: httpx.Client,
+                     people_tokens: dict[str, str], operation: tuple[str, str, str]) -> None:
+    service, method, path = operation
+    required = REQUIRED[operation]
+    url = _url(api_platform, seeded, service, method, path)
+    body: dict[str, Any] | None = {} if method in WITH_BODY else None
+    mapping = load_role_mapping(api_platform.settings)
+    groups = {user["username"]: user["groups"] for user in demo_directory()["users"]}
+    for person in PEOPLE:
+        scopes = mapping.scopes_for(groups[person])
+        answer = http.request(method, url, json=body, headers={"Authorization": f"Bearer {people_tokens[person]}"})
+        if _allowed(required, scopes):
+            assert answer.status_code not in (401, 403), f"{person} refused: {answer.text[:300]}"
+            assert answer.status_code < 500, answer.text[:300]
+        else:
+            _assert_refused_without_data(answer, {403}, seeded, f"{person} ({', '.join(groups[person])})")
