@@ -23,7 +23,20 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bench import calendars, endtoend, eventstore, importer, memory, projection, readapi, rebuild, relay, scale, startup
+from bench import (
+    calendars,
+    endtoend,
+    eventstore,
+    importer,
+    memory,
+    oidcauth,
+    projection,
+    readapi,
+    rebuild,
+    relay,
+    scale,
+    startup,
+)
 from bench.report import DOCS_PAGE, RESULTS_DIR, Figure, Progress, docs_page, load, print_table, save
 from bench.setup import Size
 
@@ -46,6 +59,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "startup": Benchmark(startup.run, startup.SIZE),
     "importer": Benchmark(importer.run, importer.SIZE),
     "calendars": Benchmark(calendars.run, calendars.SIZE),
+    "oidcauth": Benchmark(oidcauth.run, oidcauth.SIZE),
 }
 
 
