@@ -521,7 +521,7 @@ async def kpi_nps_reasons(
     )
     # the reasons: answers per band and the top terms per band, overall, per period and per segment
     grouped = f"""
-        with r as (
+        with r as materialized (
             select date_trunc($3, r.answered_at) as period, r.category, r.terms, r.customer_id
             from nps_reasons r where r.answered_at >= $1 and r.answered_at < $2 {in_segment.format(t='r')}
         ), s as (
@@ -537,9 +537,17 @@ async def kpi_nps_reasons(
         start, end, period, segment,
     )
     terms = await conn.fetch(
-        f"""{grouped}, counted as (
-                select scope, period, segment, category, term, count(*) as n
-                from keyed cross join lateral unnest(terms) as t(term) group by 1, 2, 3, 4, 5
+        f"""{grouped}, per_period as (
+                select period, category, term, count(*) as n
+                from r cross join lateral unnest(r.terms) as t(term) group by 1, 2, 3
+            ), counted as (
+                -- each reason is in one period: the whole range sums the periods' counts (no second unnest)
+                select 'period' as scope, period, null::text as segment, category, term, n from per_period
+                union all
+                select 'all', null, null, category, term, sum(n)::bigint from per_period group by category, term
+                union all
+                select 'segment', null, s.segment, s.category, t.term, count(*)
+                from s cross join lateral unnest(s.terms) as t(term) group by 3, 4, 5
             )
             select scope, period, segment, category, term, n from (
                 select *, row_number() over (partition by scope, period, segment, category
