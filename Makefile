@@ -32,6 +32,7 @@ infra-down: ## stop Kafka and PostgreSQL (data kept)
 	@$(LOCAL)/postgres.sh stop
 
 up: infra-up ## run the whole platform locally with demo data
+	@$(LOCAL)/oidc.sh start
 	@$(LOCAL)/platform.sh start
 	@$(LOCAL)/demo.sh
 	@$(LOCAL)/welcome.sh

@@ -10,6 +10,9 @@ C360="$REPO_ROOT/.venv/bin/c360"
 # (docs/analytics-rules.md); set ANALYTICS_RULES_FILE to use your own.
 export ANALYTICS_RULES_FILE="${ANALYTICS_RULES_FILE:-$REPO_ROOT/demo/analytics-rules.yaml}"
 PROCESS_LIST="$RUN_DIR/processes.tsv"
+# People sign in with the local OpenID provider (deploy/local/oidc.sh, docs/authentication.md); set
+# AUTH_OIDC_ISSUER= (empty) to accept only pasted HS256 tokens.
+export AUTH_OIDC_ISSUER="${AUTH_OIDC_ISSUER-http://127.0.0.1:${C360_OIDC_PORT:-8090}}"
 
 # 'c360 processes' imports every service; cache its answer until a bootstrap.py changes.
 process_list() {

@@ -17,5 +17,9 @@ cat <<TXT
   Admin token (12 h):
     $token
 
+  Sign in to the console with a demo person of the local OpenID provider (http://127.0.0.1:${C360_OIDC_PORT:-8090}):
+    username   password           groups (docs/authentication.md maps them to scopes)
+$("$REPO_ROOT/deploy/local/oidc.sh" users)
+
   Stop with 'make down'; 'make clean' also deletes local data.
 TXT
