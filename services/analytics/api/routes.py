@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.analytics.api import schemas
 from services.analytics.api.deps import Cursor, Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
-from services.analytics.application import queries
+from services.analytics.application import export, queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
+from shared.export import export_part_router
 from shared.web.types import Instant
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -137,3 +138,12 @@ async def kpi_campaigns(principal: Reader, pool: Pool, window: TimeRange) -> dic
 async def event_types(principal: Reader) -> dict[str, list[str]]:
     """Event types the 360 fold understands (others still appear in the timeline)."""
     return {"items": sorted(HANDLED_EVENT_TYPES)}
+
+
+async def _export_part(request: Request, customer_id: UUID) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        return await export.export_part(conn, customer_id, rules=request.app.state.rules,
+                                        now=request.app.state.clock.now())
+
+
+router.include_router(export_part_router(_export_part, prefix=""))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
@@ -22,9 +24,10 @@ from services.campaigns.api.schemas import (
     SurveyResponseCreate,
     SurveyResponseRead,
 )
-from services.campaigns.application import handlers, queries, surveys
+from services.campaigns.application import export, handlers, queries, surveys
 from services.campaigns.domain.model import CampaignStatus
 from services.campaigns.domain.surveys import GivenAnswer
+from shared.export import export_part_router
 from shared.web import IdempotencyKey, IfMatch, etag_for
 from shared.web.responses import run_and_respond
 
@@ -163,3 +166,14 @@ async def answer_question(survey_id: str, body: QuestionAnswerCreate, request: R
     given = GivenAnswer(body.question_id, score=body.score, choice=body.choice, text=body.text)
     return await run_and_respond(request, lambda uow: surveys.answer_question(
         uow, survey_id=survey_id, token=body.token, answer=given, now=now))
+
+
+# --- right of access -------------------------------------------------------------------------------
+
+
+async def _export_part(request: Request, customer_id: UUID) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        return await export.export_part(conn, request.app.state.store, customer_id, now=request.app.state.clock.now())
+
+
+router.include_router(export_part_router(_export_part))

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from services.customer.adapters import exports as export_rows
 from services.customer.api import schemas
 from services.customer.api.deps import (
     Admin,
@@ -24,12 +26,16 @@ from services.customer.api.deps import (
     SelfWriter,
     Writer,
 )
-from services.customer.application import handlers, queries
+from services.customer.application import exports, handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
 from shared.contracts.customer import DuplicateRuleSet
-from shared.errors import Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, Gone, NotFound
+from shared.export import export_part_router
+from shared.ids import new_id
+from shared.keyaccess import ServiceToken
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.auth import require
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")
@@ -279,6 +285,98 @@ async def export_customer(customer_id: UUID, request: Request, principal: SelfRe
     """Everything this service holds about the customer (right of access)."""
     store, now = request.app.state.store, _now(request)
     return await _read(request, lambda conn: queries.export(conn, store, customer_id, now=now))
+
+
+ExportRequester = Annotated[Principal, Depends(require("admin", allow_self=True))]
+"""A data-protection officer (``admin``) or the customer themself (self-service)."""
+
+_DOCUMENT_EXAMPLE = {
+    "$schema": exports.DOCUMENT_SCHEMA, "export_id": "0190a4a6-0000-7000-8000-0000000000e1",
+    "customer_id": "0190a4a6-0000-7000-8000-000000000001", "requested_at": "2026-12-05T18:00:00.000000Z",
+    "requested_by": "dpo@example.com", "self_service": False, "completed_at": "2026-12-05T18:00:01.000000Z",
+    "services": [{"service": "ticketing", "exported_at": "2026-12-05T18:00:00.310000Z",
+                  "sections": {"tickets": []}, "tables": {"tickets": "tickets"}, "not_personal": {}}],
+}
+
+
+def _gatherer(request: Request) -> exports.Gatherer:
+    settings: CustomerSettings = request.app.state.settings
+    urls = {"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
+            "analytics": settings.analytics_api_url}
+    return exports.Gatherer(request.app.state.pool, request.app.state.store, request.app.state.clock, urls=urls,
+                            token=ServiceToken(settings, "customer-exports"))
+
+
+async def _export_row(request: Request, customer_id: UUID, export_id: UUID) -> Any:
+    async with request.app.state.pool.acquire() as conn:
+        row = await export_rows.read(conn, customer_id, export_id)
+    if row is None:
+        raise NotFound(f"customer {customer_id} has no export {export_id}")
+    return row
+
+
+@router.post("/customers/{customer_id}/exports", status_code=202, response_model=schemas.ExportRead,
+             tags=["privacy"])
+async def request_export(customer_id: UUID, request: Request, principal: ExportRequester) -> JSONResponse:
+    """Export everything every service holds about the customer (a job: poll its Location for progress)."""
+    export_id, now = new_id(), _now(request)
+    async with request.app.state.pool.acquire() as conn:
+        await exports.request_export(conn, customer_id, export_id, requested_by=principal.subject,
+                                     self_service=principal.is_self_service, now=now)
+    _gatherer(request).start(export_id, customer_id, requested_at=now, requested_by=principal.subject,
+                             self_service=principal.is_self_service)
+    row = await _export_row(request, customer_id, export_id)
+    location = f"/v1/customers/{customer_id}/exports/{export_id}"
+    return JSONResponse(orjson.loads(orjson.dumps(exports.status_json(row))), status_code=202,
+                        headers={"Location": location})
+
+
+@router.get("/customers/{customer_id}/exports/{export_id}", response_model=schemas.ExportRead, tags=["privacy"])
+async def export_status(customer_id: UUID, export_id: UUID, request: Request,
+                        principal: ExportRequester) -> dict[str, Any]:
+    """An export's status and progress per service, with the document's links once done."""
+    return exports.status_json(await _export_row(request, customer_id, export_id))
+
+
+async def _document(request: Request, customer_id: UUID, export_id: UUID) -> dict[str, Any]:
+    row = await _export_row(request, customer_id, export_id)
+    if row["status"] == "erased":
+        raise Gone(f"the customer was erased: export {export_id} is gone")
+    if row["status"] != "done":
+        raise Conflict(f"export {export_id} is {row['status']}; the document exists once it is done",
+                       status=row["status"])
+    document: dict[str, Any] = row["document"]
+    return document
+
+
+@router.get("/customers/{customer_id}/exports/{export_id}/document", tags=["privacy"],
+            responses={200: {"description": "The export document (schemas/export/customer-export.json).",
+                             "content": {"application/json": {"example": _DOCUMENT_EXAMPLE}}},
+                       409: {"description": "The export is still running or failed."},
+                       410: {"description": "The customer was erased since."}})
+async def export_document(customer_id: UUID, export_id: UUID, request: Request,
+                          principal: ExportRequester) -> dict[str, Any]:
+    """The export as one machine-readable JSON document (every service's part)."""
+    return await _document(request, customer_id, export_id)
+
+
+@router.get("/customers/{customer_id}/exports/{export_id}/document.html", tags=["privacy"],
+            response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {"example": "<!doctype html><html>...</html>"}}},
+                       409: {"description": "The export is still running or failed."},
+                       410: {"description": "The customer was erased since."}})
+async def export_rendering(customer_id: UUID, export_id: UUID, request: Request,
+                           principal: ExportRequester) -> HTMLResponse:
+    """The export rendered for a person to read (HTML)."""
+    return HTMLResponse(exports.render_html(await _document(request, customer_id, export_id)))
+
+
+async def _own_part(request: Request, customer_id: UUID) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        return await exports.own_part(conn, request.app.state.store, customer_id, now=_now(request))
+
+
+router.include_router(export_part_router(_own_part, prefix=""))
 
 
 @router.get("/customers/{customer_id}/orders", response_model=schemas.OrderPage, tags=["orders"])

@@ -352,3 +352,56 @@ class ErasureRead(BaseModel):
     complete: bool = Field(description="True once every service acknowledged.")
     completed_at: datetime | None = Field(description="When the last service finished; null until complete.")
     services: list[ServiceErasureRead]
+
+
+_EXPORT_EXAMPLE: JsonDict = {
+    "id": "0190a4a6-0000-7000-8000-0000000000e1",
+    "customer_id": "0190a4a6-0000-7000-8000-000000000001",
+    "status": "running",
+    "requested_by": "dpo@example.com",
+    "self_service": False,
+    "requested_at": "2026-12-05T18:00:00.000000Z",
+    "finished_at": None,
+    "error": None,
+    "progress": {"parts_done": 2, "parts_total": 4, "parts": [
+        {"service": "customer", "status": "done", "finished_at": "2026-12-05T18:00:00.120000Z"},
+        {"service": "ticketing", "status": "done", "finished_at": "2026-12-05T18:00:00.310000Z"},
+        {"service": "campaigns", "status": "pending"},
+        {"service": "analytics", "status": "pending"},
+    ]},
+    "document": None,
+    "rendering": None,
+}
+
+
+class ExportPartProgress(BaseModel):
+    service: Literal["customer", "ticketing", "campaigns", "analytics"]
+    status: Literal["pending", "done", "failed"]
+    finished_at: str | None = None
+    error: str | None = None
+
+
+class ExportProgress(BaseModel):
+    parts_done: int
+    parts_total: int
+    parts: list[ExportPartProgress]
+
+
+class ExportRead(BaseModel):
+    """An export job (right of access across every service): its status and progress per service."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXPORT_EXAMPLE]})
+
+    id: UUID
+    customer_id: UUID
+    status: Literal["running", "done", "failed", "erased"] = Field(
+        description="running until every service's part is in; failed with ``error`` when a part could not be "
+                    "had; erased when the customer was erased (the document is gone).")
+    requested_by: str = Field(description="The token's subject that asked for it.")
+    self_service: bool = Field(description="True when the customer asked for their own data.")
+    requested_at: str
+    finished_at: str | None
+    error: str | None
+    progress: ExportProgress
+    document: str | None = Field(description="Path of the JSON document once done.")
+    rendering: str | None = Field(description="Path of the human-readable (HTML) rendering once done.")

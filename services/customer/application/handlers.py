@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from services.customer.adapters import erasure, readmodel
+from services.customer.adapters import exports as export_rows
 from services.customer.application import queries
 from services.customer.domain.identity import RULES_STREAM
 from services.customer.domain.model import Customer, Invoice, LineRequest, Order
@@ -297,13 +298,15 @@ async def erase_customer(
     duplicates = await readmodel.merged_duplicates(uow.conn, customer_id)
     if duplicates:
         await readmodel.forget_personal_data(uow.conn, duplicates, now=now)
-    answers = 0
+    answers = documents = 0
     for person in [customer_id, *duplicates]:
         answers += await erasure.forget_stored_answers(uow.conn, person)
+        documents += await export_rows.forget(uow.conn, person)
         await uow.store.keys.destroy(uow.conn, str(person))
     details = {
         "profiles_erased": 1 + len(duplicates),
         "stored_answers_redacted": answers,
+        "export_documents_deleted": documents,
         "keys_destroyed": 1 + len(duplicates),
     }
     await uow.append(

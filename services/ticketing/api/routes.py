@@ -10,12 +10,13 @@ from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
+from shared.export import export_part_router
 from shared.idempotency import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
 
 from ..adapters import calendars as calendar_rows
-from ..application import calendars, handlers, queries
+from ..application import calendars, export, handlers, queries
 from ..config import TicketingSettings
 from ..domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
 from . import schemas
@@ -572,3 +573,14 @@ async def assign_tier_calendars(
             uow, tiers=body.tiers, known_tiers=known, by=principal.subject, now=now, expected_version=if_match
         ),
     )
+
+
+# --- right of access -------------------------------------------------------------------------------
+
+
+async def _export_part(request: Request, customer_id: UUID) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        return await export.export_part(conn, request.app.state.store, customer_id, now=request.app.state.clock.now())
+
+
+router.include_router(export_part_router(_export_part, prefix=""))
