@@ -108,6 +108,15 @@ def delivered_to(receiver: Any, path: str) -> Any:
     return count
 
 
+def requests_to(receiver: Any, path: str) -> Any:
+    """A probe for ``eventually``: how many requests reached ``path``, whatever they were answered."""
+
+    async def count() -> int:
+        return len(receiver.at(path))
+
+    return count
+
+
 def by_type(requests: Sequence[Any], subject: str) -> list[str]:
     return [r.json["type"] for r in requests if r.json["subject"] == subject]
 
@@ -344,3 +353,25 @@ async def test_bad_input_and_unsafe_urls_are_422_problems_and_create_nothing(mak
         assert missing.status_code == 404
         reader = token(staging, "analytics:read")
         assert (await client.get("/v1/webhooks/subscriptions", headers=reader)).status_code == 403
+
+
+async def test_an_erasure_reaches_a_delivery_still_waiting_to_be_sent(make_database, platform_topics_created) -> None:
+    settings = fast(analytics_settings(platform_topics_created, await make_database("analytics")),
+                    analytics_webhook_retry_initial_seconds=1.5, analytics_webhook_retry_max_seconds=1.5)
+    keys = StaticKeys()
+    cid = new_customer_id()
+    async with running_receiver() as receiver, api(settings) as client:
+        await subscribe(client, settings, url=receiver.url("/full"), event_types=["CustomerRegistered"],
+                        personal_data=True)
+        receiver.script("/full", "fail", subject=cid)
+        await in_thread(publish, settings, [registered(cid, at(0), name="Erin Erased", email="erin@example.com")], keys)
+        async with webhooks_running(settings, keys):
+            await eventually(requests_to(receiver, "/full"), until=lambda n: n >= 1, timeout=60,
+                             message="the first attempt, refused by the receiver")
+            keys.keys.clear()  # the customer service destroyed the data key (erasure) before the retry
+            await eventually(delivered_to(receiver, "/full"), until=lambda n: n == 1, timeout=30,
+                             message="the retry")
+    first, retry = receiver.at("/full")
+    assert first.json["data"]["name"] == "Erin Erased"  # sent while the customer's key existed
+    assert retry.json["data"]["name"] is None and retry.json["data"]["email"] is None
+    assert retry.headers["webhook-id"] == first.headers["webhook-id"]
