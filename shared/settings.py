@@ -77,6 +77,9 @@ class PlatformSettings(BaseSettings):
         "empty: no provider tokens are accepted.",
     )
     auth_oidc_audience: str = Field(default="urn:customer360:api", description="The `aud` our APIs require.")
+    auth_oidc_console_client_id: str = Field(
+        default="c360-console", description="The console's public client (authorization code + PKCE)."
+    )
     auth_oidc_algorithms: str = Field(default="RS256,ES256", description="Accepted provider signature algorithms.")
     auth_oidc_roles_claim: str = Field(
         default="groups", description="Claim (dotted path) holding the person's groups or roles."

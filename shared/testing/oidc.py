@@ -41,7 +41,7 @@ USERS_FILE = REPO_ROOT / "deploy" / "local" / "oidc" / "users.json"
 NPM_INSTALL = REPO_ROOT / "deploy" / "tools" / "npm" / "install.sh"
 AUDIENCE = "urn:customer360:api"
 CONSOLE_CLIENT = "c360-console"
-CONSOLE_REDIRECT = "http://127.0.0.1:8004/console/"
+CONSOLE_REDIRECT = "http://127.0.0.1:8004/console/signin"
 
 
 def demo_directory() -> dict[str, Any]:
@@ -54,6 +54,8 @@ def new_key_set(tag: str) -> list[dict[str, Any]]:
     """One RSA and one EC P-256 private JWK, named ``rsa-<tag>`` and ``ec-<tag>``."""
     rsa_jwk = json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
     ec_jwk = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    for jwk in (rsa_jwk, ec_jwk):
+        jwk.pop("key_ops", None)  # PyJWT writes ["sign"]; the provider also verifies its own ID tokens with them
     return [
         {**rsa_jwk, "kid": f"rsa-{tag}", "use": "sig", "alg": "RS256"},
         {**ec_jwk, "kid": f"ec-{tag}", "use": "sig", "alg": "ES256"},
@@ -67,6 +69,7 @@ class LocalOidcProvider:
     port: int
     work_dir: Path
     redirects: tuple[str, ...] = (CONSOLE_REDIRECT,)
+    token_ttl_seconds: int = 300
     process: subprocess.Popen[bytes] | None = None
     kids: list[str] = field(default_factory=list)
     _generation: int = 0
@@ -94,6 +97,7 @@ class LocalOidcProvider:
             "C360_OIDC_PORT": str(self.port),
             "C360_OIDC_KEYS": str(self.keys_file),
             "C360_OIDC_REDIRECTS": ",".join(self.redirects),
+            "C360_OIDC_TTL": str(self.token_ttl_seconds),
             "C360_NPM_TOOLS": subprocess.run([str(NPM_INSTALL), "--print"], capture_output=True, text=True,
                                              check=True).stdout.strip(),
         }

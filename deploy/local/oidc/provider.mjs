@@ -60,8 +60,8 @@ function loadKeys() {
 }
 
 const consoleRedirects = [
-  'http://127.0.0.1:8004/console/',
-  'http://localhost:8004/console/',
+  'http://127.0.0.1:8004/console/signin',
+  'http://localhost:8004/console/signin',
   ...(process.env.C360_OIDC_REDIRECTS || '').split(',').map((uri) => uri.trim()).filter(Boolean),
 ];
 
@@ -106,7 +106,17 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
-    rpInitiatedLogout: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      // The provider's own confirmation page, without the default's web fonts (works offline).
+      async logoutSource(ctx, form) {
+        ctx.type = 'html';
+        ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign out</title></head><body>
+<h1>Sign out of the Customer 360 local identity provider?</h1>${form}
+<button id="sign-out" autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></body></html>`;
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => audience,

@@ -15,6 +15,9 @@ Environment (read when the router is built, never at import):
 - ``CUSTOMER_API_URL`` / ``TICKETING_API_URL`` / ``CAMPAIGNS_API_URL`` / ``ANALYTICS_API_URL``:
   base URLs of the services (defaults ``http://127.0.0.1:8001`` ... ``8004``);
 - ``CONSOLE_LIVE_POLL_SECONDS``: how often the live stream looks for new events (default 1.5).
+- ``AUTH_OIDC_ISSUER`` / ``AUTH_OIDC_CONSOLE_CLIENT_ID``: the identity provider people sign in with
+  (``/console/auth-config``, ``static/auth.js``); pasting a token is offered only with
+  ``ENVIRONMENT=local``/``test``. The page's CSP lets the browser reach that issuer and nothing else.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ class ConsoleConfig:
     base_urls: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_URLS))
     live_poll_seconds: float = 1.5
     timeout_seconds: float = 15.0
+    oidc_issuer: str = ""
+    oidc_client_id: str = "c360-console"
+    token_paste: bool = True
+
+    def auth_config(self) -> dict[str, Any]:
+        """What ``static/auth.js`` needs: the provider, the console's client, whether paste is allowed."""
+        return {"issuer": self.oidc_issuer, "client_id": self.oidc_client_id, "token_paste": self.token_paste}
+
+    def security_headers(self) -> dict[str, str]:
+        """The shell's headers; ``connect-src`` adds the issuer's origin (discovery, token, refresh)."""
+        headers = dict(_SECURITY_HEADERS)
+        if self.oidc_issuer:
+            origin = httpx.URL(self.oidc_issuer)
+            allowed = f"{origin.scheme}://{origin.netloc.decode()}"
+            headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+                "connect-src 'self'", f"connect-src 'self' {allowed}")
+        return headers
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleConfig:
@@ -81,7 +101,14 @@ class ConsoleConfig:
             .rstrip("/")
             for name, url in DEFAULT_URLS.items()
         }
-        return cls(base_urls=urls, live_poll_seconds=float(env.get("CONSOLE_LIVE_POLL_SECONDS", "1.5")))
+        if settings is not None:
+            issuer, client_id = settings.auth_oidc_issuer, settings.auth_oidc_console_client_id
+            environment: str = settings.environment
+        else:
+            issuer, client_id = env.get("AUTH_OIDC_ISSUER", ""), env.get("AUTH_OIDC_CONSOLE_CLIENT_ID", "c360-console")
+            environment = env.get("ENVIRONMENT", "local")
+        return cls(base_urls=urls, live_poll_seconds=float(env.get("CONSOLE_LIVE_POLL_SECONDS", "1.5")),
+                   oidc_issuer=issuer, oidc_client_id=client_id, token_paste=environment in ("local", "test"))
 
 
 class _Upstream:
@@ -111,7 +138,9 @@ class _Upstream:
 
 def console_router(config: ConsoleConfig | None = None) -> APIRouter:
     """The ``/console`` router: pages, ``/console/static``, the API proxy and the live stream."""
-    upstream = _Upstream(config or ConsoleConfig.from_env())
+    config = config or ConsoleConfig.from_env()
+    upstream = _Upstream(config)
+    headers = config.security_headers()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -127,6 +156,11 @@ def console_router(config: ConsoleConfig | None = None) -> APIRouter:
     async def console_home() -> Response:
         """The console's entry: the sign-in page."""
         return RedirectResponse("/console/signin", status_code=307)
+
+    @router.get("/auth-config")
+    async def console_auth_config() -> Response:
+        """Which identity provider and client the console signs in with (public data)."""
+        return JSONResponse(config.auth_config(), headers={"Cache-Control": "no-store"})
 
     @router.get("/static/{path:path}")
     async def console_static(path: str, request: Request) -> Response:
@@ -176,24 +210,24 @@ def console_router(config: ConsoleConfig | None = None) -> APIRouter:
     @router.get("/customers/{customer_id}")
     async def console_customer_page(customer_id: UUID) -> Response:
         """The customer's 360 page."""
-        return _shell()
+        return _shell(headers)
 
     for page in PAGES:
-        router.add_api_route(f"/{page}", _page_endpoint(page), methods=["GET"], name=f"console_{page}")
+        router.add_api_route(f"/{page}", _page_endpoint(page, headers), methods=["GET"], name=f"console_{page}")
 
     return router
 
 
-def _page_endpoint(page: str) -> Any:
+def _page_endpoint(page: str, headers: Mapping[str, str] = _SECURITY_HEADERS) -> Any:
     async def endpoint() -> Response:
-        return _shell()
+        return _shell(headers)
 
     endpoint.__doc__ = f"The console's {page} page."
     return endpoint
 
 
-def _shell() -> Response:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=_SECURITY_HEADERS)
+def _shell(headers: Mapping[str, str] = _SECURITY_HEADERS) -> Response:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=dict(headers))
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:

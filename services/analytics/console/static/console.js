@@ -168,8 +168,10 @@
     ];
     const list = h("ul", {}, items.map(([path, label, page]) =>
       h("li", {}, link(path, label, { "aria-current": page === current ? "page" : null }))));
-    list.append(h("li", {}, h("button", { type: "button", onclick: () => {
+    list.append(h("li", {}, h("button", { type: "button", onclick: async () => {
       sessionStorage.removeItem(TOKEN_KEY);
+      // Signed in with the identity provider: end that session too (auth.js redirects there and back).
+      if (window.C360Auth && await window.C360Auth.signOut().catch(() => false)) return;
       navigate("/signin", "Signed out.");
     } }, "Sign out")));
     nav.append(list);
@@ -209,24 +211,30 @@
 
   function signinPage() {
     document.title = "Sign in · Customer 360";
-    const area = h("textarea", { id: "token", name: "token", required: true, autocomplete: "off", spellcheck: "false",
-      "aria-describedby": "token-help" });
-    const form = h("form", { class: "signin", onsubmit: (e) => {
-      e.preventDefault();
-      const value = area.value.trim().replace(/^Bearer\s+/i, "");
-      if (value.split(".").length !== 3) { setStatus("That does not look like a JWT (three dot-separated parts).", true); return; }
-      sessionStorage.setItem(TOKEN_KEY, value);
+    const signedIn = () => {
       const me = selfCustomer();
       navigate(me ? "/customers/" + me : "/search", "Signed in.");
-    } },
-      h("h1", {}, "Sign in"),
-      h("label", { for: "token" }, "Bearer token"),
-      area,
-      h("p", { id: "token-help", class: "muted" }, "Paste the admin token printed by make up (or make token). ",
-        "A self-service token shows only that customer's own page. The token stays in this browser tab."),
-      h("button", { type: "submit", class: "primary" }, "Sign in"));
-    main().append(form);
-    area.focus();
+    };
+    const pasteForm = (withHeading) => {
+      const area = h("textarea", { id: "token", name: "token", required: true, autocomplete: "off", spellcheck: "false",
+        "aria-describedby": "token-help" });
+      return h("form", { class: "signin", onsubmit: (e) => {
+        e.preventDefault();
+        const value = area.value.trim().replace(/^Bearer\s+/i, "");
+        if (value.split(".").length !== 3) { setStatus("That does not look like a JWT (three dot-separated parts).", true); return; }
+        sessionStorage.setItem(TOKEN_KEY, value);
+        signedIn();
+      } },
+        withHeading ? h("h1", {}, "Sign in") : null,
+        h("label", { for: "token" }, "Bearer token"),
+        area,
+        h("p", { id: "token-help", class: "muted" }, "Paste the admin token printed by make up (or make token). ",
+          "A self-service token shows only that customer's own page. The token stays in this browser tab."),
+        h("button", { type: "submit", class: "primary" }, "Sign in"));
+    };
+    // auth.js: the identity provider's sign-in (code + PKCE), and token paste only where it is allowed.
+    if (window.C360Auth) return window.C360Auth.signinPage(main(), { h, setStatus, signedIn, pasteForm: () => pasteForm(false) });
+    main().append(pasteForm(true));
   }
 
   // --- customer search -----------------------------------------------------------------------------
