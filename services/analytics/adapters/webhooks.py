@@ -221,12 +221,19 @@ async def record_attempt(
 
 
 async def count_failure(conn: asyncpg.Connection, subscription_id: UUID, failed: bool) -> asyncpg.Record | None:
-    """Count a failed attempt in a row (or reset the count on success); the subscription after it."""
+    """Count a failed attempt in a row (or reset the count on success); the subscription after a failure.
+
+    A success touches the subscription's row only when there is a count to reset: every concurrent
+    delivery of a healthy endpoint would otherwise queue on that one row lock, one commit at a time.
+    """
+    if not failed:
+        await conn.execute("""update public.webhook_subscriptions set consecutive_failures = 0
+                              where id = $1 and consecutive_failures <> 0""", subscription_id)
+        return None
     return await conn.fetchrow(
-        """update public.webhook_subscriptions
-           set consecutive_failures = case when $2 then consecutive_failures + 1 else 0 end
+        """update public.webhook_subscriptions set consecutive_failures = consecutive_failures + 1
            where id = $1 returning id, url, status, consecutive_failures""",
-        subscription_id, failed)
+        subscription_id)
 
 
 async def disable(conn: asyncpg.Connection, subscription_id: UUID, reason: str, now: datetime) -> bool:
