@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter
 
 from shared.errors import Forbidden, Unauthorized
 from shared.logging import actor_var
@@ -225,6 +226,12 @@ def oidc_verifier(state: Any) -> OidcVerifier:
     verifier = getattr(state, "oidc_verifier", None)
     if verifier is None:
         verifier = OidcVerifier(state.settings)
+        registry = getattr(state, "metrics_registry", None)
+        if registry is not None:
+            fetches = Counter("oidc_jwks_fetches_total",
+                              "JWKS downloads from the OpenID provider (first use, rotation, refresh).",
+                              registry=registry)
+            verifier.jwks.on_fetch = fetches.inc
         state.oidc_verifier = verifier
     return verifier
 

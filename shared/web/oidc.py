@@ -109,6 +109,8 @@ class JwksCache:
     max_age_seconds: float = 3600.0
     transport: httpx.AsyncBaseTransport | None = None
     monotonic: Callable[[], float] = time.monotonic
+    on_fetch: Callable[[], None] | None = None
+    """Called per JWKS fetch (the service's ``oidc_jwks_fetches_total`` counter)."""
     fetches: int = 0
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
     _fetched_at: float | None = None
@@ -141,6 +143,8 @@ class JwksCache:
         # Counted and timed before the request, so a provider that is down is not hammered either.
         self._fetched_at = self.monotonic()
         self.fetches += 1
+        if self.on_fetch is not None:
+            self.on_fetch()
         try:
             client = self._http()
             discovery = (await client.get(self.issuer.rstrip("/") + DISCOVERY_PATH)).raise_for_status().json()

@@ -20,7 +20,9 @@ def api_platform(database_factory: DatabaseFactory, kafka_bootstrap: str,
     """The APIs accept both the local HS256 tokens and the real OpenID provider's (people in groups)."""
     running = start_platform(database_factory=database_factory, kafka_bootstrap=kafka_bootstrap, name="security",
                              workers={}, relays=False,
-                             extra_env={"AUTH_JWT_SECRET": JWT_SECRET, "AUTH_OIDC_ISSUER": oidc_provider.issuer})
+                             extra_env={"AUTH_JWT_SECRET": JWT_SECRET, "AUTH_OIDC_ISSUER": oidc_provider.issuer,
+                                        # A rotated key is looked up at most 1 s after the last fetch.
+                                        "AUTH_OIDC_JWKS_MIN_REFRESH_SECONDS": "1"})
     try:
         yield running
     finally:
