@@ -10,9 +10,17 @@ C360="$REPO_ROOT/.venv/bin/c360"
 # (docs/analytics-rules.md); set ANALYTICS_RULES_FILE to use your own.
 export ANALYTICS_RULES_FILE="${ANALYTICS_RULES_FILE:-$REPO_ROOT/demo/analytics-rules.yaml}"
 PROCESS_LIST="$RUN_DIR/processes.tsv"
-# People sign in with the local OpenID provider (deploy/local/oidc.sh, docs/authentication.md); set
-# AUTH_OIDC_ISSUER= (empty) to accept only pasted HS256 tokens.
-export AUTH_OIDC_ISSUER="${AUTH_OIDC_ISSUER-http://127.0.0.1:${C360_OIDC_PORT:-8090}}"
+# When the local OpenID provider runs (deploy/local/oidc.sh, docs/authentication.md), people sign in
+# with it and the services call each other's key endpoint with its client-credentials tokens (client
+# c360-services of deploy/local/oidc/users.json). Set AUTH_OIDC_ISSUER= (empty) to accept only
+# pasted HS256 tokens; without the provider the services mint their own, as before.
+if pid_alive "$RUN_DIR/proc-oidc-provider.pid"; then
+  export AUTH_OIDC_ISSUER="${AUTH_OIDC_ISSUER-http://127.0.0.1:${C360_OIDC_PORT:-8090}}"
+  if [[ -n "$AUTH_OIDC_ISSUER" ]]; then
+    export SERVICE_OIDC_CLIENT_ID="${SERVICE_OIDC_CLIENT_ID:-c360-services}"
+    export SERVICE_OIDC_CLIENT_SECRET="${SERVICE_OIDC_CLIENT_SECRET:-services-demo-secret-0123456789abcdef}"
+  fi
+fi
 
 # 'c360 processes' imports every service; cache its answer until a bootstrap.py changes.
 process_list() {
