@@ -1,8 +1,10 @@
 """The console signs people in through the real OpenID provider's own login page (code + PKCE) in Chromium.
 
-A small platform of its own (customer and analytics APIs; analytics serves the console) trusts a
-provider started for this module, whose console client redirects to this console. Access tokens
-live 75 s, so oidc-client-ts renews silently (refresh token) within the test.
+A small platform of its own (customer and analytics APIs, the customer relay and the analytics
+projector; analytics serves the console) trusts a provider started for this module, whose console
+client redirects to this console. Access tokens live 75 s, so oidc-client-ts renews silently
+(refresh token) within the test. The services call each other with the provider's client-credentials
+tokens.
 """
 
 from __future__ import annotations
@@ -42,9 +44,15 @@ class Stage:
 def stage(database_factory: DatabaseFactory, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Stage]:
     port = free_port()
+    services = {s["client_id"]: s["client_secret"] for s in demo_directory()["services"]}
+    # The analytics projector opens personal fields with keys from the customer API, asked for with
+    # a client-credentials token of the provider (never one minted from the shared secret).
     running = start_platform(database_factory=database_factory, kafka_bootstrap=kafka_bootstrap, name="oidcui",
-                             services=("customer", "analytics"), workers={}, relays=False,
-                             extra_env={"AUTH_OIDC_ISSUER": f"http://127.0.0.1:{port}"})
+                             services=("customer", "analytics"), workers={"analytics": ("projector",)},
+                             relays=("customer",),
+                             extra_env={"AUTH_OIDC_ISSUER": f"http://127.0.0.1:{port}",
+                                        "SERVICE_OIDC_CLIENT_ID": "c360-services",
+                                        "SERVICE_OIDC_CLIENT_SECRET": services["c360-services"]})
     provider = LocalOidcProvider(port=port, work_dir=Path(tmp_path_factory.mktemp("oidc-console")),
                                  redirects=(f"{running.urls['analytics']}/console/signin",), token_ttl_seconds=75)
     try:
@@ -172,3 +180,24 @@ def test_a_command_sent_through_the_console_records_the_person_in_the_audit_trai
         return [row["actor"] for row in rows]
 
     assert run_blocking(actors()) == ["accounts"], "the event names the person who signed in, not a shared token"
+
+
+def test_analytics_opens_personal_fields_with_a_client_credentials_token_of_the_provider(stage: Stage) -> None:
+    import httpx
+
+    from shared.testing.waiting import eventually_sync
+
+    admin = stage.provider.login("admin", password_of("admin"))["access_token"]
+    headers = {"Authorization": f"Bearer {admin}"}
+    name = f"Keyed Person {free_port()}"
+    with httpx.Client(timeout=30.0, headers=headers) as http:
+        created = http.post(stage.platform.url("customer", "/v1/customers"),
+                            json={"name": name, "email": f"keyed.{free_port()}@example.com"})
+        assert created.status_code == 201, created.text
+        url = stage.platform.url("analytics", f"/v1/customers/{created.json()['id']}/360")
+        eventually_sync(lambda: http.get(url), until=lambda a: a.status_code == 200 and name in a.text,
+                        timeout=60.0, interval=0.5, message="the 360 view to show the decrypted name")
+    log = (stage.platform.log_dir / "customer-api.log").read_text()
+    key_calls = [line for line in log.splitlines() if "/v1/internal/keys/" in line]
+    assert key_calls and all('"actor": "c360-services"' in line or '"actor":"c360-services"' in line
+                             for line in key_calls), key_calls[:3]
