@@ -4,12 +4,12 @@ A small platform of its own (customer and analytics APIs, the customer relay and
 projector; analytics serves the console) trusts a provider started for this module, whose console
 client redirects to this console. Access tokens live 75 s, so oidc-client-ts renews silently
 (refresh token) within the test. The services call each other with the provider's client-credentials
-tokens.
+tokens. The browser is the session's (tests/e2e/conftest.py): Playwright's sync API cannot run two.
 """
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from services.analytics.console.router import ConsoleConfig
 from shared.testing.oidc import LocalOidcProvider, demo_directory, free_port
 from shared.testing.platform import RunningPlatform, start_platform, stop_platform
 from shared.testing.plugin import DatabaseFactory
-from tests.e2e.conftest import CHROMIUM_FLAGS, screenshot
+from tests.e2e.conftest import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -61,25 +61,6 @@ def stage(database_factory: DatabaseFactory, kafka_bootstrap: str, tmp_path_fact
     finally:
         provider.stop()
         stop_platform(running, database_factory)
-
-
-@pytest.fixture(scope="module")
-def browser(stage: Stage) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 def password_of(username: str) -> str:
@@ -163,7 +144,7 @@ def test_a_command_sent_through_the_console_records_the_person_in_the_audit_trai
     from shared.testing.platform import run_blocking
 
     token = stage.provider.login("accounts", password_of("accounts"))["access_token"]
-    email = f"audit.{os.getpid()}.{free_port()}@example.com"
+    email = f"audit.{uuid.uuid4().hex[:12]}@example.com"
     with httpx.Client(timeout=30.0) as http:
         answer = http.post(f"{stage.console}/api/customer/v1/customers", json={"name": "Audit Person", "email": email},
                            headers={"Authorization": f"Bearer {token}"})
@@ -189,10 +170,10 @@ def test_analytics_opens_personal_fields_with_a_client_credentials_token_of_the_
 
     admin = stage.provider.login("admin", password_of("admin"))["access_token"]
     headers = {"Authorization": f"Bearer {admin}"}
-    name = f"Keyed Person {free_port()}"
+    name = f"Keyed Person {uuid.uuid4().hex[:8]}"
     with httpx.Client(timeout=30.0, headers=headers) as http:
         created = http.post(stage.platform.url("customer", "/v1/customers"),
-                            json={"name": name, "email": f"keyed.{free_port()}@example.com"})
+                            json={"name": name, "email": f"keyed.{uuid.uuid4().hex[:12]}@example.com"})
         assert created.status_code == 201, created.text
         url = stage.platform.url("analytics", f"/v1/customers/{created.json()['id']}/360")
         eventually_sync(lambda: http.get(url), until=lambda a: a.status_code == 200 and name in a.text,
