@@ -20,7 +20,7 @@ import typing
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -84,7 +84,8 @@ def _candidates(annotation: Any) -> list[Any]:
         return [an_instance(annotation)]
     simple: dict[Any, list[Any]] = {
         uuid.UUID: [uuid.uuid4()], str: ["sample", "EUR"], datetime: [AT], date: [AT.date()], bool: [True],
-        int: [1, 0], float: [0.9, 0.5], Decimal: [Decimal("1.00"), Decimal("0.5")], object: ["sample"],
+        int: [1, 0], float: [0.9, 0.5], time: [time(21, 0)], Decimal: [Decimal("1.00"), Decimal("0.5")],
+        object: ["sample"],
     }
     if annotation in simple:
         return simple[annotation]

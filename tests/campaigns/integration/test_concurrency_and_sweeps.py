@@ -11,7 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from services.campaigns.application import handlers
+from services.campaigns.application import surveys
 from services.campaigns.application.engine import SWEEP_CHUNK, fire_due_timers, handle_event
 from services.campaigns.domain.ready_made import BIRTHDAY_GREETING
 from shared.contracts.analytics import ChurnRiskChanged
@@ -207,9 +207,9 @@ async def test_an_answer_never_triggers_the_campaign_whose_survey_it_answers(sta
 async def test_a_detractor_answer_given_through_the_api_holds_promotions(stage: Stage) -> None:
     await stage.campaign()
     (customer,) = await registered(stage, 1)
-    survey = await run_command(stage.pool, stage.store, lambda uow: handlers.send_survey(
+    survey = await run_command(stage.pool, stage.store, lambda uow: surveys.send_survey(
         uow, stage.engine, customer_id=customer, kind=SurveyKind.NPS, ticket_id=None, now=NOON))
-    await run_command(stage.pool, stage.store, lambda uow: handlers.answer(
+    await run_command(stage.pool, stage.store, lambda uow: surveys.answer(
         uow, survey_id=str(survey.body["id"]), token=str(survey.body["response_token"]), score=2, comment=None,
         now=NOON))
     await stage.deliver(envelope(an_order(customer)))
