@@ -131,6 +131,41 @@
     return body;
   }
 
+  /** A form's write: the answer comes back, problem and all, instead of throwing, so a page can show a
+   * 4xx field by field. The body is sent as JSON unless it already is a string or file content. */
+  async function send(service, method, path, body, headers) {
+    const raw = typeof body === "string" || body instanceof ArrayBuffer || body instanceof Blob;
+    const response = await fetch(BASE + "/api/" + service + "/v1/" + path, {
+      method,
+      headers: Object.assign({ Accept: "application/json", "Content-Type": "application/json",
+        Authorization: "Bearer " + token() }, headers || {}),
+      body: raw ? body : JSON.stringify(body),
+    });
+    let payload = null;
+    try { payload = await response.json(); } catch (e) { payload = null; }
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      navigate("/signin", "Your token was refused or has expired; sign in again.");
+    }
+    return { ok: response.ok, status: response.status, body: payload };
+  }
+
+  /** The lines of a problem+json answer: its detail, then each invalid field with its message. */
+  function problemLines(answer) {
+    const p = answer.body || {};
+    const lines = [text(p.detail || p.title, "HTTP " + answer.status)];
+    for (const issue of p.errors || []) {
+      const where = (issue.loc || []).filter((part) => part !== "body").join(".");
+      lines.push((where ? where + ": " : "") + text(issue.msg));
+    }
+    if (p.field && !(p.errors || []).length) lines.push("field: " + p.field);
+    return lines;
+  }
+
+  function alertBox(lines) {
+    return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
+  }
+
   async function settle(promise) {
     try { return { ok: true, value: await promise }; } catch (error) { return { ok: false, error }; }
   }
@@ -742,7 +777,7 @@
   const extraPages = [];
   window.C360 = Object.freeze({
     kit: Object.freeze({ h, text, when, shortId, humanize, badge, facts, table, panel, setStatus, main, api, settle,
-      failure, link, navigate, ApiError }),
+      failure, link, navigate, ApiError, send, problemLines, alertBox }),
     addPage(page) {
       if (!/^[a-z][a-z-]*$/.test(page.name) || typeof page.render !== "function") throw new Error("bad console page");
       extraPages.push({ name: page.name, label: page.label, render: page.render });

@@ -12,7 +12,6 @@
   const kit = window.C360.kit;
   const { h, text, badge, panel, setStatus, api, navigate } = kit;
   const DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
-  const TOKEN_KEY = "c360.console.token";
   const EXAMPLE = {
     time_zone: "Europe/Berlin",
     weekly_hours: Object.fromEntries(DAYS.slice(0, 5).map((d) => [d, [{ start: "09:00", end: "12:00" }, { start: "13:00", end: "17:00" }]])),
@@ -20,37 +19,9 @@
     exceptions: [{ date: "2026-12-24", hours: [{ start: "09:00", end: "12:00" }], note: "Christmas Eve" }],
   };
 
-  /** A write to the ticketing service that returns the answer, problem and all, instead of throwing. */
-  async function send(method, path, body, headers) {
-    const response = await fetch("/console/api/ticketing/v1/" + path, {
-      method,
-      headers: Object.assign({ Accept: "application/json", "Content-Type": "application/json",
-        Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) }, headers || {}),
-      body: typeof body === "string" || body instanceof ArrayBuffer ? body : JSON.stringify(body),
-    });
-    let payload = null;
-    try { payload = await response.json(); } catch (e) { payload = null; }
-    if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      navigate("/signin", "Your token was refused or has expired; sign in again.");
-    }
-    return { ok: response.ok, status: response.status, body: payload };
-  }
-
-  function problemLines(answer) {
-    const p = answer.body || {};
-    const lines = [text(p.detail || p.title, "HTTP " + answer.status)];
-    for (const issue of p.errors || []) {
-      const where = (issue.loc || []).filter((part) => part !== "body").join(".");
-      lines.push((where ? where + ": " : "") + text(issue.msg));
-    }
-    if (p.field && !(p.errors || []).length) lines.push("field: " + p.field);
-    return lines;
-  }
-
-  function alertBox(lines) {
-    return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
-  }
+  /** Writes to the ticketing service answer with their problem+json instead of throwing. */
+  const send = (method, path, body, headers) => kit.send("ticketing", method, path, body, headers);
+  const { problemLines, alertBox } = kit;
 
   function shifts(list) {
     return list && list.length ? list.map((s) => s.start + "-" + s.end).join(", ") : "closed";

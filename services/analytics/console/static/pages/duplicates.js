@@ -20,40 +20,10 @@
   ];
   // The console keeps its token here (console.js); writes read it to keep the whole problem+json answer,
   // which kit.api reduces to its detail.
-  const TOKEN_KEY = "c360.console.token";
 
-  /** A write to the customer service that returns the answer, problem and all, instead of throwing. */
-  async function send(method, path, body, headers) {
-    const response = await fetch("/console/api/customer/v1/" + path, {
-      method,
-      headers: Object.assign({ Accept: "application/json", "Content-Type": "application/json",
-        Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) }, headers || {}),
-      body: JSON.stringify(body),
-    });
-    let payload = null;
-    try { payload = await response.json(); } catch (e) { payload = null; }
-    if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      navigate("/signin", "Your token was refused or has expired; sign in again.");
-    }
-    return { ok: response.ok, status: response.status, body: payload };
-  }
-
-  /** The lines of a problem+json answer: its detail, then each invalid field with its message. */
-  function problemLines(answer) {
-    const p = answer.body || {};
-    const lines = [text(p.detail || p.title, "HTTP " + answer.status)];
-    for (const issue of p.errors || []) {
-      const where = (issue.loc || []).filter((part) => part !== "body").join(".");
-      lines.push((where ? where + ": " : "") + text(issue.msg));
-    }
-    if (p.field && !(p.errors || []).length) lines.push(p.field + ": " + text(p.detail));
-    return lines;
-  }
-
-  function alertBox(lines) {
-    return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
-  }
+  /** Writes to the customer service answer with their problem+json instead of throwing. */
+  const send = (method, path, body, headers) => kit.send("customer", method, path, body, headers);
+  const { problemLines, alertBox } = kit;
 
   // --- suggested pairs ------------------------------------------------------------------------------
 

@@ -11,41 +11,12 @@
 (function () {
   const kit = window.C360.kit;
   const { h, text, panel, table, facts, setStatus, api, navigate, link, shortId } = kit;
-  const TOKEN_KEY = "c360.console.token";
   const EDITABLE = ["caps", "quiet_hours", "blackouts", "complaint_hold", "sla_breach_hold_days", "detractor_hold_days",
     "overrides"];
 
-  /** A write to the campaigns service that returns the answer, problem and all, instead of throwing. */
-  async function send(method, path, body, headers) {
-    const response = await fetch("/console/api/campaigns/v1/" + path, {
-      method,
-      headers: Object.assign({ Accept: "application/json", "Content-Type": "application/json",
-        Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) }, headers || {}),
-      body: typeof body === "string" || body instanceof ArrayBuffer ? body : JSON.stringify(body),
-    });
-    let payload = null;
-    try { payload = await response.json(); } catch (e) { payload = null; }
-    if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      navigate("/signin", "Your token was refused or has expired; sign in again.");
-    }
-    return { ok: response.ok, status: response.status, body: payload };
-  }
-
-  function problemLines(answer) {
-    const p = answer.body || {};
-    const lines = [text(p.detail || p.title, "HTTP " + answer.status)];
-    for (const issue of p.errors || []) {
-      const where = (issue.loc || []).filter((part) => part !== "body").join(".");
-      lines.push((where ? where + ": " : "") + text(issue.msg));
-    }
-    if (p.field && !(p.errors || []).length) lines.push("field: " + p.field);
-    return lines;
-  }
-
-  function alertBox(lines) {
-    return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
-  }
+  /** Writes to the campaigns service answer with their problem+json instead of throwing. */
+  const send = (method, path, body, headers) => kit.send("campaigns", method, path, body, headers);
+  const { problemLines, alertBox } = kit;
 
   const hhmm = (t) => String(t).slice(0, 5);
   const quiet = (q) => (q ? hhmm(q.start) + "-" + hhmm(q.end) : "none");
