@@ -198,6 +198,28 @@ def resolve_owners(grouped: Grouped) -> Ownership:
     return Ownership(aliases, merged_into, list(origins_of), origins_of)
 
 
+def merged_before_erasure(aliases: dict[str, str], grouped: Grouped) -> dict[str, str]:
+    """The aliases whose survivor's erasure forgets the duplicate (the live ``rm.duplicates_of`` rule).
+
+    A duplicate merged into a survivor after the survivor's first ``CustomerErased`` keeps its key
+    and its personal fields; its latest ``CustomersMerged`` by that survivor decides. Aliases with no
+    such merge (a chain) or a survivor never erased are kept.
+    """
+    merged_at: dict[tuple[str, str], datetime] = {}
+    for move in grouped.moves:
+        if move.event_type == "CustomersMerged":
+            pair = (str(move.data["duplicate_id"]), move.origin)
+            if pair not in merged_at or move.at > merged_at[pair]:
+                merged_at[pair] = move.at
+    kept: dict[str, str] = {}
+    for duplicate, survivor in aliases.items():
+        erasures = [f.at for f in grouped.by_origin.get(survivor, ()) if f.event_type == "CustomerErased"]
+        merge = merged_at.get((duplicate, survivor))
+        if not erasures or merge is None or merge <= min(erasures):
+            kept[duplicate] = survivor
+    return kept
+
+
 def fold_owners(owners: Sequence[str], grouped: Grouped, ownership: Ownership, rules: AnalyticsRules,
                 now: datetime) -> FoldedPart:
     """Fold each owner once over all its origins' facts and evaluate the time-based rules at ``now`` (pure)."""
@@ -429,7 +451,7 @@ class SetRebuild:
                                               columns=["sku_a", "sku_b", "customers"],
                                               records=[(a, b, n) for (a, b), n in pairs.items()])
         survivors: dict[str, set[str]] = {}
-        for duplicate, survivor in ownership.aliases.items():
+        for duplicate, survivor in merged_before_erasure(ownership.aliases, self.grouped).items():
             survivors.setdefault(survivor, set()).add(duplicate)
         for person in list(erased):  # erased customers and their duplicates: their stored events too
             erased |= survivors.get(person, set())

@@ -253,9 +253,25 @@ async def erased_people(conn: asyncpg.Connection, owners: Iterable[str]) -> set[
 
 
 async def duplicates_of(conn: asyncpg.Connection, survivors: Iterable[str]) -> set[str]:
-    """Customers merged into any of ``survivors``."""
+    """Customers merged into any of ``survivors`` before that survivor's erasure.
+
+    Erasing a survivor forgets the duplicates merged into it then (the customer service destroys
+    their keys with its own). A duplicate merged into it after its erasure keeps its key: its
+    personal fields stay, whichever batch brings the merge (the set rebuild applies the same rule,
+    ``setrebuild.merged_before_erasure``). A merge counts by its latest ``CustomersMerged`` of the
+    survivor naming the duplicate, compared with the survivor's first ``CustomerErased``; a
+    survivor not erased (or a merge through a chain) keeps every duplicate.
+    """
     rows = await conn.fetch(
-        "select duplicate_id::text as d from customer_aliases where survivor_id = any($1::uuid[])", list(survivors)
+        """select a.duplicate_id::text as d from customer_aliases a
+           where a.survivor_id = any($1::uuid[])
+             and coalesce((select max(m.occurred_at) from customer_events m
+                           where m.origin = a.survivor_id and m.event_type = 'CustomersMerged'
+                             and m.data->>'duplicate_id' = a.duplicate_id::text)
+                          <= (select min(x.occurred_at) from customer_events x
+                              where x.origin = a.survivor_id and x.event_type = 'CustomerErased'),
+                          true)""",
+        list(survivors),
     )
     return {r["d"] for r in rows}
 
