@@ -20,7 +20,6 @@ it needs a parameter this test does not know how to give.
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.privacy.calls import expect as _ok
+from tests.privacy.calls import fresh_key as _key
+from tests.privacy.calls import wait_for as _wait
 from tests.privacy.conftest import Platform
 
 pytestmark = pytest.mark.timeout(900)
@@ -58,28 +60,7 @@ PERSONAL_PARTS: dict[str, tuple[str, str]] = {
 """KPI route → the key, at any depth of its answer, that is derived from personal text, and why."""
 
 
-def _wait(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
-
-def _ok(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 def kpi_requests(openapi: dict[str, Any], start: datetime, end: datetime) -> dict[str, list[tuple[str, str]]]:

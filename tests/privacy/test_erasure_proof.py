@@ -17,15 +17,15 @@ import asyncio
 import random
 import string
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.privacy.calls import expect as _ok
+from tests.privacy.calls import wait_for as _wait
 from tests.privacy.conftest import Platform, in_thread
 from tests.privacy.traces import Person, Trace, remaining_keys, search_database, search_topics
 
@@ -69,24 +69,6 @@ class Scenario:
     ledger: dict[str, Any]
 
 
-def _wait(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def _ok(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
 
 
 def _a_customer_who_talks(platform: Platform, http: httpx.Client, who: Someone) -> str:

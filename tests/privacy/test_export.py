@@ -16,9 +16,7 @@ covers it.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +33,9 @@ from services.customer.application.exports import COVERAGE as CUSTOMER
 from services.ticketing.application.export import COVERAGE as TICKETING
 from shared.export import PART_PATH, SERVICES, Coverage, tables_with_customer_id
 from shared.testing.plugin import REPO_ROOT
+from tests.privacy.calls import expect as _ok
+from tests.privacy.calls import fresh_key as _key
+from tests.privacy.calls import wait_for as _wait
 from tests.privacy.conftest import Platform, in_thread
 
 pytestmark = pytest.mark.timeout(600)
@@ -44,28 +45,7 @@ COVERAGES: dict[str, Coverage] = {"customer": CUSTOMER, "ticketing": TICKETING, 
 SCHEMA = orjson.loads((REPO_ROOT / "schemas" / "export" / "customer-export.json").read_bytes())
 
 
-def _wait(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
-
-def _ok(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 @dataclass
