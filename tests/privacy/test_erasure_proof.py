@@ -89,6 +89,15 @@ def _a_customer_who_talks(platform: Platform, http: httpx.Client, who: Someone) 
         "subject": f"Kettle leaks - {who.name}",
         "description": f"This is {who.name}, call me back on {who.phone} or write to {who.email}.",
     }), 201)
+    # A ticket opened before ticketing has seen the registration is provisional; its verification
+    # is a new version, so comment on the verified ticket (an agent would retry on the 412).
+    opened = f"{urls['ticketing']}/v1/tickets/{ticket['id']}"
+
+    def verified() -> dict[str, Any] | None:
+        current = _ok(http.get(opened), 200)
+        return current if current["customer_verified"] else None
+
+    ticket = _wait(verified, timeout=60, what="the ticket's customer to be verified")
     _ok(http.post(f"{urls['ticketing']}/v1/tickets/{ticket['id']}/comments",
                   headers={"Idempotency-Key": str(uuid.uuid4()), "If-Match": f'"{ticket["version"]}"'},
                   json={"body": f"Still waiting. {who.name}, {who.phone}", "visibility": "public"}), 201)

@@ -114,7 +114,9 @@ class ContactVerify(_Input):
     """The customer proved they own this contact detail (a code entered, a link followed, a call-back)."""
 
     channel: VerifiableChannel
-    method: Annotated[str | None, Field(max_length=50, description="How, e.g. code, link, call-back.")] = None
+    # Only recorded in the event (never a text column), so PostgreSQL would not refuse a NUL for us.
+    method: Annotated[str | None, Field(max_length=50, pattern=r"^[^\x00]*$",
+                                        description="How, e.g. code, link, call-back.")] = None
 
 
 _ONE_IDENTIFIER: JsonDict = {

@@ -123,6 +123,18 @@ async def test_two_verified_identities_merge_only_with_explicit_confirmation(cus
     assert not_a_flag.status_code == 422
 
 
+async def test_a_verification_method_holding_a_nul_is_a_422_and_verifies_nothing(
+    customer_service: CustomerService,
+) -> None:
+    service, client, staff = customer_service, customer_service.client, customer_service.staff
+    someone = await service.register(phone="+905551230002")
+    url = f"/v1/customers/{someone['id']}/verifications"
+    refused = await client.post(url, json={"channel": "phone", "method": "co\u0000de"}, headers=staff)
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
+    profile = await client.get(f"/v1/customers/{someone['id']}", headers=staff)
+    assert profile.json()["verified"] == [] and profile.json()["version"] == someone["version"]
+
+
 async def test_a_changed_email_is_no_longer_verified(customer_service: CustomerService) -> None:
     client, staff = customer_service.client, customer_service.staff
     customer = await customer_service.register()
