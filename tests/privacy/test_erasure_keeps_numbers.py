@@ -115,6 +115,13 @@ def _a_customer(platform: Platform, http: httpx.Client, campaign_id: str, n: int
             "lines": [{"sku": f"K-{line}", "name": "Kettle", "category": "kitchen", "quantity": 1 + n,
                        "unit_price": f"{19 + 7 * n}.90"}],
         }), 201)
+
+    def campaign_decided() -> bool:
+        view = http.get(f"{urls['analytics']}/v1/customers/{customer_id}/timeline", params={"limit": 200})
+        return view.status_code == 200 and bool({"OfferSent", "HeldOut"} & {i["type"] for i in view.json()["items"]})
+
+    # The campaign decides on the order before a detractor answer or the complaint can hold it.
+    _wait(campaign_decided, timeout=120, what="the campaign's decision on the order")
     survey = _ok(http.post(f"{urls['campaigns']}/v1/surveys", headers=_key(),
                            json={"customer_id": customer_id, "kind": "nps"}), 201)
     _ok(httpx.post(f"{urls['campaigns']}/v1/surveys/{survey['id']}/responses", timeout=30.0, json={

@@ -80,6 +80,14 @@ def _someone(platform: Platform, http: httpx.Client) -> Person:
         "customer_id": customer_id, "currency": "EUR", "channel": "web",
         "lines": [{"sku": "K-1", "name": "Kettle", "category": "kitchen", "quantity": 1, "unit_price": "39.90"}],
     }), 201)
+
+    def offer_decided() -> bool:
+        view = http.get(f"{urls['analytics']}/v1/customers/{customer_id}/timeline", params={"limit": 200})
+        return view.status_code == 200 and "OfferSent" in {item["type"] for item in view.json()["items"]}
+
+    # The order's offers are decided before the detractor answer and the complaint below, which would
+    # hold every promotion (service recovery) if the engine saw them first.
+    _wait(offer_decided, timeout=120, what="the order's offer to be decided")
     reason = f"the kettle {tag} leaks"
     survey = _ok(http.post(f"{urls['campaigns']}/v1/surveys", headers=_key(),
                            json={"customer_id": customer_id, "kind": "nps"}), 201)
