@@ -47,3 +47,29 @@ def eventually_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} within {timeout}s; last value: {last!r}")
         time.sleep(interval)
+
+
+def eventually_answered(
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.3,
+    tolerate: tuple[type[Exception], ...] = (KeyError, ValueError),
+) -> T:
+    """Poll a check against a running platform until it answers something truthy.
+
+    A process that is still starting refuses connections or answers half-built bodies, so the
+    exceptions in ``tolerate`` count as "not yet" (the last one is shown on timeout).
+    """
+    deadline = time.monotonic() + timeout
+    last: T | Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except tolerate as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")

@@ -12,7 +12,6 @@ is not used): ``/usr/bin/chromium``, or ``E2E_CHROMIUM`` when set.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ import pytest
 from demo.plan import CustomerPlan, build_plan
 from shared.testing.platform import PlatformView, load_demo, start_platform, stop_platform
 from shared.testing.plugin import REPO_ROOT, DatabaseFactory
+from shared.testing.waiting import eventually_answered
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
 WORKERS = {
@@ -131,14 +131,5 @@ def screenshot(page: Any, name: str) -> Path:
 
 def eventually(check: Any, *, timeout: float = 90.0, interval: float = 1.0, what: str = "condition") -> Any:
     """Poll ``check()`` until it returns something truthy (the platform is eventually consistent)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return eventually_answered(check, timeout=timeout, what=what, interval=interval,
+                               tolerate=(httpx.HTTPError, KeyError, ValueError))

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from shared.testing.waiting import eventually_answered
+
 
 def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.3) -> Any:
     """Poll ``check`` until it answers something truthy; the platform is eventually consistent."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return eventually_answered(check, timeout=timeout, what=what, interval=every,
+                               tolerate=(httpx.HTTPError, KeyError, ValueError))
 
 
 def expect(response: httpx.Response, status: int) -> dict[str, Any]:
