@@ -41,6 +41,7 @@ from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.clock import Clock
 from shared.consumer import KeyProvider, PoisonRecord, RawRecord, ReceivedEvent, decode_record, validate
 from shared.contracts.analytics import WebhookEndpointDisabled
+from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.eventstore import EventStore
 from shared.idempotency import CommandResult
@@ -311,6 +312,8 @@ class DeliveryStats:
     failed: int = 0
     dead: int = 0
     disabled: int = 0
+    interruptions: int = 0
+    """Times the database went away under the worker and it stood down to try again."""
 
 
 class DeliveryWorker:
@@ -352,7 +355,28 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, *, listen_dsn: str | None = None) -> None:
-        """Deliver until ``stop``; waits for the advisory lock first (one delivering worker at a time)."""
+        """Deliver until ``stop``; survives a database restart by standing down and trying again.
+
+        Only one replica delivers (an advisory lock); a lost connection loses the lock, so after an
+        outage this worker queues for it again like a fresh replica. Nothing is lost meanwhile: the
+        deliveries wait in their table, and one sent but not recorded is sent again (the receiver
+        deduplicates by webhook-id).
+        """
+        backoff = self.poll_seconds
+        while not stop.is_set():
+            try:
+                await self._lead(stop, listen_dsn)
+                backoff = self.poll_seconds
+            except Exception as exc:
+                self.stats.interruptions += 1
+                expected = isinstance(exc, DATABASE_UNAVAILABLE)
+                log.log(logging.WARNING if expected else logging.ERROR, "webhook delivery interrupted; retrying",
+                        extra={"error": repr(exc), "retry_in_s": backoff}, exc_info=not expected)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _lead(self, stop: asyncio.Event, listen_dsn: str | None) -> None:
         leader = await self.pool.acquire()
         listener: asyncpg.Connection | None = None
         try:
@@ -373,10 +397,12 @@ class DeliveryWorker:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
             self._inflight.clear()
             if listener is not None:
-                await listener.close()
+                with contextlib.suppress(Exception):
+                    await listener.close(timeout=5)
             with contextlib.suppress(Exception):
                 await leader.execute("select pg_advisory_unlock($1)", ADVISORY_LOCK)
-            await self.pool.release(leader)
+            with contextlib.suppress(Exception):
+                await self.pool.release(leader)
 
     async def step(self, stop: asyncio.Event | None = None) -> int:
         """Start what is due (up to the concurrency), then wait for a completion, a wake-up or a timeout."""

@@ -279,6 +279,43 @@ async def test_a_replay_sends_again_what_happened_since_an_instant_read_back_fro
         Webhook(sub["secret"]).verify(request.body, request.headers)
 
 
+async def test_delivery_survives_the_database_going_away_and_coming_back(
+    make_database, platform_topics_created
+) -> None:
+    """A PostgreSQL restart ends every session and refuses new ones for a while: the worker stands down,
+    retries, queues for the lock again and goes on (it used to end, taking the process with it)."""
+    settings = fast(analytics_settings(platform_topics_created, await make_database("analytics")))
+    keys = StaticKeys()
+    cid = new_customer_id()
+    admin_pool = await create_pool(settings.database_url.rsplit("/", 1)[0] + "/postgres", min_size=1, max_size=1)
+    database = settings.read_model_dsn.rsplit("/", 1)[1].split("?")[0]
+    try:
+        async with running_receiver() as receiver, api(settings) as client:
+            await subscribe(client, settings, url=receiver.url("/orders"), event_types=["OrderPlaced"])
+            await in_thread(publish, settings, [order_placed(cid, at(1), total="100.00")], keys)
+            async with webhooks_running(settings, keys) as worker:
+                await eventually(delivered_to(receiver, "/orders"), until=lambda n: n == 1, timeout=60,
+                                 message="the first order delivered")
+                await admin_pool.execute(f'alter database "{database}" allow_connections false')
+                try:
+                    await admin_pool.fetchval("select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                                              " where datname = $1", database)
+
+                    async def interruptions() -> int:
+                        return worker.stats.interruptions
+
+                    await eventually(interruptions, until=lambda n: n >= 2, timeout=60,
+                                     message="the worker to meet the outage and retry")
+                finally:
+                    await admin_pool.execute(f'alter database "{database}" allow_connections true')
+                await in_thread(publish, settings, [order_placed(cid, at(2), total="200.00")], keys)
+                await eventually(delivered_to(receiver, "/orders"), until=lambda n: n == 2, timeout=60,
+                                 message="the order published after the outage delivered")
+    finally:
+        await admin_pool.close()
+    assert [r.json["data"]["total"] for r in receiver.delivered("/orders")] == ["100.00", "200.00"]
+
+
 async def test_subscriptions_are_data_with_a_secret_shown_once_and_rotated(settings) -> None:
     admin = token(settings, "admin")
     async with api(settings) as client:
