@@ -20,6 +20,20 @@ class KnownCustomer:
     merged_into: UUID | None
 
 
+CUSTOMER_LOCK_SPACE = 0x7469636B
+"""First key of the two-key advisory locks that :func:`hold` takes (its own space: no other lock collides)."""
+
+
+async def hold(conn: asyncpg.Connection, customer_id: UUID) -> None:
+    """Serialise, until this transaction ends, what happens to one customer's tickets and replica row.
+
+    Opening a ticket reads the replica, and a registration looks for the customer's provisional
+    tickets; without a common lock each can run before the other commits, and the ticket stays
+    provisional for good (seen in CI: the registration arrived while the ticket was being opened).
+    """
+    await conn.execute("select pg_advisory_xact_lock($1, hashtext($2))", CUSTOMER_LOCK_SPACE, str(customer_id))
+
+
 async def find(conn: asyncpg.Connection, customer_id: UUID) -> KnownCustomer | None:
     row = await conn.fetchrow(
         "select customer_id, relationship_type, account_manager_id, status, merged_into"

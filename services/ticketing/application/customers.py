@@ -67,6 +67,7 @@ async def customer_registered(
     now: datetime,
 ) -> int:
     """Remember the customer and confirm their provisional tickets (ADR 0003); returns how many."""
+    await replica.hold(conn, customer_id)
     await replica.register(conn, customer_id, relationship_type, registered_at)
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and not customer_verified and status <> 'closed'", customer_id
@@ -86,6 +87,7 @@ async def account_manager_assigned(
     conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID, account_manager_id: str, now: datetime
 ) -> int:
     """Remember the account manager and give them the customer's unowned tickets; returns how many."""
+    await replica.hold(conn, customer_id)
     await replica.set_account_manager(conn, customer_id, account_manager_id)
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and owner_id is null and status = 'open'", customer_id
@@ -145,6 +147,7 @@ async def customer_erased(
     transaction, ticketing acknowledges with ``CustomerDataErased`` on ``ticketing.events``: the
     acknowledgement commits exactly when the cleaning does. Returns how many tickets changed.
     """
+    await replica.hold(conn, customer_id)  # a ticket being opened for them commits first, or sees them erased
     people = await replica.mark_erased(conn, customer_id)
     changed = await readmodel.erase_personal_text(conn, people)
     answers = await readmodel.forget_stored_answers(conn, people)

@@ -146,6 +146,7 @@ async def load_tickets(conn: asyncpg.Connection, ticket_ids: Sequence[UUID]) -> 
 
 async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: TicketingPolicy, now: datetime) -> CommandResult:
     """Open a ticket (ADR 0003: an unseen customer gives a provisional, flagged ticket)."""
+    await replica.hold(uow.conn, command.customer_id)
     customer = await replica.find(uow.conn, command.customer_id)
     customer_id, tier, verified, manager = command.customer_id, STANDARD_TIER, False, None
     for _ in range(10):

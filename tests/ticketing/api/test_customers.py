@@ -6,6 +6,7 @@ import asyncio
 from datetime import date, timedelta
 from uuid import UUID
 
+from services.ticketing.application import handlers
 from services.ticketing.application.scheduler import close_tickets_of_unknown_customers
 from services.ticketing.bootstrap import customer_replica
 from services.ticketing.consumers.customers import CustomerReplicaProjector
@@ -22,6 +23,7 @@ from shared.ids import new_id
 from shared.relay import make_producer
 from shared.settings import PlatformSettings
 from shared.testing.waiting import eventually
+from shared.uow import UnitOfWork
 from tests.ticketing.api.conftest import START, TicketingService, sealed_customer_envelopes
 
 
@@ -52,6 +54,28 @@ async def test_a_ticket_for_an_unseen_customer_is_provisional_and_verified_when_
         ticketing.pool, ticketing.store, grace_over, grace=ticketing.settings.unverified_grace
     )
     assert closed == 0
+
+
+async def test_a_registration_arriving_while_the_ticket_is_being_opened_still_verifies_it(
+    ticketing: TicketingService,
+) -> None:
+    """The ticket reads 'unknown customer' and the registration looks for provisional tickets before
+    either commits: one waits for the other, or the ticket stays provisional for good (seen in CI)."""
+    customer = new_id()
+    command = handlers.OpenTicket(customer_id=customer, kind="complaint", channel="phone", subject="Kettle leaks",
+                                  description="It leaks")
+    async with UnitOfWork(ticketing.pool, ticketing.store) as uow:
+        opened = await handlers.open_ticket(uow, command=command, policy=ticketing.app.state.policy, now=START)
+        registration = asyncio.create_task(ticketing.customer_events(
+            CustomerRegistered(customer_id=customer, relationship_type="dedicated_assistance", registered_at=START)))
+
+        async def registration_done_or_waiting() -> bool:
+            return registration.done() or await ticketing.someone_waits_on_a_lock()
+
+        await eventually(registration_done_or_waiting, message="the registration to finish or wait for the ticket")
+    await registration
+    view = (await ticketing.client.get(f"/v1/tickets/{opened.body['id']}", headers=ticketing.staff)).json()
+    assert (view["customer_verified"], view["customer_tier"]) == (True, "dedicated_assistance")
 
 
 async def test_a_ticket_whose_customer_never_appears_is_closed_after_the_grace_window(
