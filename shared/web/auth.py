@@ -55,6 +55,7 @@ KNOWN_SCOPES: Final = frozenset(
         "campaigns:write",
         "analytics:read",
         "keys:read",
+        "audit:read",
         ADMIN,
         SELF,
     }
