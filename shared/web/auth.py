@@ -44,6 +44,11 @@ from shared.web.oidc import DEFAULT_ROLE_MAPPING, JwksCache, KeyUnavailable, Rol
 
 ADMIN: Final = "admin"
 SELF: Final = "self"
+PRIVACY_MANAGE: Final = "privacy:manage"
+"""Data-protection work on any customer: erasure, its acknowledgements, right-of-access exports.
+
+Narrower than ``admin`` so a data-protection officer need not administer the platform to do it;
+the customer's own export stays open to their self-service token (``allow_self``)."""
 KNOWN_SCOPES: Final = frozenset(
     {
         "customers:read",
@@ -56,6 +61,7 @@ KNOWN_SCOPES: Final = frozenset(
         "analytics:read",
         "keys:read",
         "audit:read",
+        PRIVACY_MANAGE,
         ADMIN,
         SELF,
     }

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from shared.web import Principal, require
+from shared.web.auth import PRIVACY_MANAGE
 from shared.web.types import CURSOR_PATTERN
 
 Reader = Annotated[Principal, Depends(require("customers:read"))]
@@ -16,6 +17,10 @@ SelfWriter = Annotated[Principal, Depends(require("customers:write", allow_self=
 OrderWriter = Annotated[Principal, Depends(require("orders:write"))]
 SelfOrderWriter = Annotated[Principal, Depends(require("orders:write", allow_self=True))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+PrivacyOfficer = Annotated[Principal, Depends(require(PRIVACY_MANAGE))]
+"""Erasure and its acknowledgements: a data-protection officer (``privacy:manage``; ``admin`` has it)."""
+ExportRequester = Annotated[Principal, Depends(require(PRIVACY_MANAGE, allow_self=True))]
+"""Right of access: a data-protection officer (``privacy:manage``) or the customer themself (self-service)."""
 KeyReader = Annotated[Principal, Depends(require("keys:read"))]
 SelfOnly = Annotated[Principal, Depends(require("self", allow_self=True))]
 
