@@ -30,7 +30,7 @@ import pytest
 
 from shared.testing.oidc import LocalOidcProvider, demo_directory
 from shared.testing.platform import RunningPlatform
-from shared.web.auth import ADMIN, KNOWN_SCOPES, SELF, load_role_mapping
+from shared.web.auth import ADMIN, KNOWN_SCOPES, PRIVACY_MANAGE, SELF, load_role_mapping
 
 AUTHENTICATED = "authenticated"
 """Any valid token, no scope: the caller's own session (``GET /v1/session``)."""
@@ -56,7 +56,8 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("customer", "GET", "/v1/customers/duplicates"): "customers:read",
     ("customer", "GET", "/v1/customers/{customer_id}"): "customers:read",
     ("customer", "PATCH", "/v1/customers/{customer_id}"): "customers:write",
-    ("customer", "DELETE", "/v1/customers/{customer_id}"): ADMIN,
+    # Data protection (erasure, its acknowledgements, right of access): the data-protection officer's scope.
+    ("customer", "DELETE", "/v1/customers/{customer_id}"): PRIVACY_MANAGE,
     ("customer", "PUT", "/v1/customers/{customer_id}/consents"): "customers:write",
     ("customer", "PUT", "/v1/customers/{customer_id}/account-manager"): "customers:write",
     ("customer", "POST", "/v1/customers/{customer_id}/merge"): "customers:write",
@@ -64,13 +65,13 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("customer", "POST", "/v1/customers/{customer_id}/verifications"): "customers:write",
     ("customer", "GET", "/v1/duplicate-rules"): ADMIN,
     ("customer", "PUT", "/v1/duplicate-rules"): ADMIN,
-    ("customer", "GET", "/v1/customers/{customer_id}/erasure"): ADMIN,
-    ("customer", "GET", "/v1/customers/{customer_id}/export"): "customers:read",
-    # Right of access across every service: a data-protection officer (admin) or the customer themself.
-    ("customer", "POST", "/v1/customers/{customer_id}/exports"): ADMIN,
-    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}"): ADMIN,
-    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}/document"): ADMIN,
-    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}/document.html"): ADMIN,
+    ("customer", "GET", "/v1/customers/{customer_id}/erasure"): PRIVACY_MANAGE,
+    # Right of access: a data-protection officer (privacy:manage) or the customer themself (self-service).
+    ("customer", "GET", "/v1/customers/{customer_id}/export"): PRIVACY_MANAGE,
+    ("customer", "POST", "/v1/customers/{customer_id}/exports"): PRIVACY_MANAGE,
+    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}"): PRIVACY_MANAGE,
+    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}/document"): PRIVACY_MANAGE,
+    ("customer", "GET", "/v1/customers/{customer_id}/exports/{export_id}/document.html"): PRIVACY_MANAGE,
     # Each service's part of an export, for the customer service's service token.
     ("customer", "GET", "/v1/internal/customers/{customer_id}/export"): "keys:read",
     ("ticketing", "GET", "/v1/internal/customers/{customer_id}/export"): "keys:read",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.customer.adapters import exports as export_rows
@@ -16,9 +16,11 @@ from services.customer.api import schemas
 from services.customer.api.deps import (
     Admin,
     Cursor,
+    ExportRequester,
     KeyReader,
     Limit,
     OrderWriter,
+    PrivacyOfficer,
     Reader,
     SelfOnly,
     SelfOrderWriter,
@@ -35,7 +37,6 @@ from shared.export import export_part_router
 from shared.ids import new_id
 from shared.keyaccess import ServiceToken
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
-from shared.web.auth import require
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")
@@ -255,7 +256,7 @@ async def unmerge_customers(
 
 
 @router.delete("/customers/{customer_id}", status_code=204, tags=["privacy"])
-async def erase_customer(customer_id: UUID, request: Request, principal: Admin) -> Response:
+async def erase_customer(customer_id: UUID, request: Request, principal: PrivacyOfficer) -> Response:
     """Erase the customer's personal data (right to be forgotten); their key is destroyed."""
     now = _now(request)
     acknowledgers = _erasure_acknowledgers(request)
@@ -275,20 +276,17 @@ def _erasure_acknowledgers(request: Request) -> tuple[str, ...]:
 
 
 @router.get("/customers/{customer_id}/erasure", response_model=schemas.ErasureRead, tags=["privacy"])
-async def erasure_status(customer_id: UUID, request: Request, principal: Admin) -> dict[str, Any]:
+async def erasure_status(customer_id: UUID, request: Request, principal: PrivacyOfficer) -> dict[str, Any]:
     """Each service's acknowledgement of the customer's erasure: pending or done, and when."""
     return await _read(request, lambda conn: queries.erasure_status(conn, customer_id))
 
 
 @router.get("/customers/{customer_id}/export", tags=["privacy"])
-async def export_customer(customer_id: UUID, request: Request, principal: SelfReader) -> dict[str, Any]:
+async def export_customer(customer_id: UUID, request: Request, principal: ExportRequester) -> dict[str, Any]:
     """Everything this service holds about the customer (right of access)."""
     store, now = request.app.state.store, _now(request)
     return await _read(request, lambda conn: queries.export(conn, store, customer_id, now=now))
 
-
-ExportRequester = Annotated[Principal, Depends(require("admin", allow_self=True))]
-"""A data-protection officer (``admin``) or the customer themself (self-service)."""
 
 _DOCUMENT_EXAMPLE = {
     "$schema": exports.DOCUMENT_SCHEMA, "export_id": "0190a4a6-0000-7000-8000-0000000000e1",

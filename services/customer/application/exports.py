@@ -1,6 +1,6 @@
 """Right of access across every service (issue 20.1): an export job gathering each service's part.
 
-``POST /v1/customers/{id}/exports`` (a data-protection officer with ``admin``, or the customer with a
+``POST /v1/customers/{id}/exports`` (a data-protection officer with ``privacy:manage``, or the customer with a
 self-service token) starts a job in the background of this API process and answers 202. The job asks
 each service for its own part at ``GET /v1/internal/customers/{id}/export`` with a service token
 (``shared.export``; the customer service's part is read here, from its own database), records each

@@ -87,7 +87,7 @@ async def test_export_holds_everything_about_the_customer(customer_service: Cust
     customer = await customer_service.register(email="export.me@example.com")
     order = await customer_service.place_order(customer["id"])
     exported = await customer_service.client.get(
-        f"/v1/customers/{customer['id']}/export", headers=customer_service.staff
+        f"/v1/customers/{customer['id']}/export", headers=customer_service.token("privacy:manage")
     )
     body = exported.json()
     assert body["customer"]["email"] == "export.me@example.com"
@@ -102,6 +102,24 @@ async def test_unknown_key_is_404_and_the_key_route_needs_its_scope(customer_ser
         await client.get("/v1/internal/keys/nobody", headers=customer_service.token("keys:read"))
     ).status_code == 404
     assert (await client.get("/v1/internal/keys/nobody", headers=customer_service.staff)).status_code == 403
+
+
+async def test_data_protection_needs_privacy_manage_not_admin_and_staff_reading_customers_cannot(
+    customer_service: CustomerService,
+) -> None:
+    client, staff, dpo = customer_service.client, customer_service.staff, customer_service.token("privacy:manage")
+    customer = await customer_service.register()
+    base = f"/v1/customers/{customer['id']}"
+    for url in (f"{base}/export", f"{base}/erasure"):
+        refused = await client.get(url, headers=staff)  # customers:read + write: an agent's day, not a DPO's
+        assert refused.status_code == 403, (url, refused.text)
+        assert 'scope="privacy:manage"' in refused.headers["www-authenticate"]
+    assert (await client.delete(base, headers=staff)).status_code == 403
+    assert (await client.get(base, headers=staff)).json()["email"] == customer["email"]  # nothing was erased
+    assert (await client.get(f"{base}/export", headers=dpo)).json()["customer"]["id"] == customer["id"]
+    assert (await client.delete(base, headers=dpo)).status_code == 204
+    status = await client.get(f"{base}/erasure", headers=dpo)
+    assert status.status_code == 200 and status.json()["requested_at"] is not None, status.text
 
 
 async def test_erasing_a_customer_also_forgets_the_duplicates_merged_into_them(
@@ -219,7 +237,7 @@ async def test_after_erasure_every_read_is_410_and_stored_answers_forget_the_per
     for url, token in [
         (f"/v1/customers/{customer['id']}", staff),
         (f"/v1/customers/{customer['id']}/orders", staff),
-        (f"/v1/customers/{customer['id']}/export", staff),
+        (f"/v1/customers/{customer['id']}/export", customer_service.token("privacy:manage")),
         ("/v1/me", mine),
         (f"/v1/customers/{customer['id']}/export", mine),
     ]:
@@ -265,8 +283,8 @@ async def test_export_includes_billing_and_merged_duplicates_until_an_unmerge(
         headers=staff,
     )
 
-    url = f"/v1/customers/{customer['id']}/export"
-    body = (await client.get(url, headers=staff)).json()
+    url, dpo = f"/v1/customers/{customer['id']}/export", customer_service.token("privacy:manage")
+    body = (await client.get(url, headers=dpo)).json()
     assert body["customer"]["email"] == "export.all@example.com"
     assert [d["email"] for d in body["merged_duplicates"]] == ["export.dup@example.com"]
     assert {o["id"] for o in body["orders"]} == {order["id"], their_order["id"]}
@@ -286,11 +304,11 @@ async def test_export_includes_billing_and_merged_duplicates_until_an_unmerge(
     assert body["exported_at"] == "2026-03-01T09:00:00.000000Z"
 
     await client.post(f"/v1/customers/{customer['id']}/unmerge", json={"duplicate_id": duplicate["id"]}, headers=staff)
-    separated = (await client.get(url, headers=staff)).json()
+    separated = (await client.get(url, headers=dpo)).json()
     assert separated["merged_duplicates"] == []
     assert [o["id"] for o in separated["orders"]] == [order["id"]]
     assert duplicate["id"] not in {e["subject"] for e in separated["events"]}
-    theirs = (await client.get(f"/v1/customers/{duplicate['id']}/export", headers=staff)).json()
+    theirs = (await client.get(f"/v1/customers/{duplicate['id']}/export", headers=dpo)).json()
     assert [o["id"] for o in theirs["orders"]] == [their_order["id"]]
 
 
