@@ -42,6 +42,10 @@ ERASED = (1, 5, 6)
 SCORES = (10, 9, 3, 7, 10, 0, 8, 6)
 """One NPS answer each: promoters, passives and detractors on both sides of the erasure."""
 
+HIGH_VALUE = (1, 2, 5)
+"""Customers whose order puts them in the ``high_value`` segment (CLV over 5000): two of them erased, so
+NPS per segment is measured with erased members (a promoter and a detractor) and a kept one."""
+
 KNOWN_PARAMETERS: dict[str, Callable[[datetime, datetime], list[tuple[str, str]]]] = {
     "from": lambda start, end: [("from", start.isoformat())],
     "to": lambda start, end: [("to", end.isoformat())],
@@ -110,10 +114,11 @@ def _a_customer(platform: Platform, http: httpx.Client, campaign_id: str, n: int
     }), 201)
     customer_id = str(customer["id"])
     for line in range(1 + n % 2):
+        price = f"{5200 + n}.90" if n in HIGH_VALUE and line == 0 else f"{19 + 7 * n}.90"
         _ok(http.post(f"{urls['customer']}/v1/orders", headers=_key(), json={
             "customer_id": customer_id, "currency": "EUR", "channel": "web",
             "lines": [{"sku": f"K-{line}", "name": "Kettle", "category": "kitchen", "quantity": 1 + n,
-                       "unit_price": f"{19 + 7 * n}.90"}],
+                       "unit_price": price}],
         }), 201)
 
     def campaign_decided() -> bool:
@@ -252,6 +257,12 @@ def test_the_sample_is_really_in_the_numbers(measured: Measured) -> None:
     assert service["tickets"] == CUSTOMERS and service["transfer_rate"] == "50.0"
     assert measured.before["/v1/kpis/clv"]["customers"] == CUSTOMERS
     assert sum(c["sends"] + c["control_group"] for c in measured.before["/v1/kpis/campaigns"]["items"]) == CUSTOMERS
+    # NPS per segment counts erased members: the high-value segment holds two of the erased answers
+    for label in ("/v1/kpis/nps", "/v1/kpis/nps/reasons"):
+        segments = {s["segment"]: s for s in measured.before[label]["by_segment"]}
+        assert "high_value" in segments, f"{label}: {measured.before[label]['by_segment']}"
+        high = segments["high_value"]
+        assert (high["promoters"], high["passives"], high["detractors"]) == (1, 0, 2), high
 
 
 def test_every_kpi_is_unchanged_by_the_erasure(measured: Measured) -> None:

@@ -238,6 +238,13 @@ def _pct(part: int, whole: int) -> str | None:
     return str((Decimal(100 * part) / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+KPI_SEGMENTS = ("(case when v.status = 'erased' then array(select jsonb_array_elements_text("
+                "coalesce(v.state->'segments_at_erasure', '[]'::jsonb))) else v.segments end)")
+"""The segments a view's answers count in for NPS per segment: the customer's current segments, and
+for an erased customer the segments held when erased (``model._erased``), so erasure changes no NPS.
+``v`` is the ``customer_views`` row."""
+
+
 def _nps_block(promoters: int, passives: int, detractors: int) -> dict[str, Any]:
     result = f.NpsResult(promoters, passives, detractors)
     return {
@@ -252,7 +259,7 @@ def _nps_block(promoters: int, passives: int, detractors: int) -> dict[str, Any]
 async def kpi_nps(
     conn: asyncpg.Connection, *, start: datetime, end: datetime, period: str, rules: AnalyticsRules
 ) -> dict[str, Any]:
-    """NPS for the range, by period and by (current) segment."""
+    """NPS for the range, by period and by (current) segment; erased customers by their segments when erased."""
     category = """case when score >= $3 then 'promoter' when score >= $4 then 'passive' else 'detractor' end"""
     rows = await conn.fetch(
         f"""select date_trunc($5, answered_at) as period, {category} as category, count(*) as n
@@ -272,7 +279,7 @@ async def kpi_nps(
     segment_rows = await conn.fetch(
         f"""select s.segment, {category} as category, count(*) as n
             from survey_answers a join customer_views v on v.customer_id = a.customer_id
-            cross join lateral unnest(v.segments) as s(segment)
+            cross join lateral unnest({KPI_SEGMENTS}) as s(segment)
             where a.kind = 'nps' and a.answered_at >= $1 and a.answered_at < $2 and $5::text is not null
             group by 1, 2""",
         start,
@@ -502,7 +509,7 @@ async def kpi_nps_reasons(
     now in that segment. Erased customers' reasons are gone (``nps_reasons`` keeps terms, not text).
     """
     in_segment = "and ($4::text is null or exists (select 1 from customer_views v where v.customer_id = " \
-                 "{t}.customer_id and $4 = any(v.segments)))"
+                 "{t}.customer_id and $4 = any(" + KPI_SEGMENTS + ")))"
     category = "case when score >= $5 then 'promoter' when score >= $6 then 'passive' else 'detractor' end"
     scores = await conn.fetch(
         f"""select date_trunc($3, answered_at) as period, {category} as category, count(*) as n
@@ -513,7 +520,7 @@ async def kpi_nps_reasons(
     segment_scores = await conn.fetch(
         f"""select s.segment, {category} as category, count(*) as n
             from survey_answers a join customer_views v on v.customer_id = a.customer_id
-            cross join lateral unnest(v.segments) as s(segment)
+            cross join lateral unnest({KPI_SEGMENTS}) as s(segment)
             where a.kind = 'nps' and a.answered_at >= $1 and a.answered_at < $2 and $3::text is not null
               and ($4::text is null or s.segment = $4)
             group by 1, 2""",
@@ -526,7 +533,7 @@ async def kpi_nps_reasons(
             from nps_reasons r where r.answered_at >= $1 and r.answered_at < $2 {in_segment.format(t='r')}
         ), s as (
             select r.*, seg.segment from r join customer_views v on v.customer_id = r.customer_id
-            cross join lateral unnest(v.segments) as seg(segment) where $4::text is null or seg.segment = $4
+            cross join lateral unnest({KPI_SEGMENTS}) as seg(segment) where $4::text is null or seg.segment = $4
         ), keyed as (
             select 'all' as scope, null::timestamptz as period, null::text as segment, category, terms from r
             union all select 'period', period, null, category, terms from r

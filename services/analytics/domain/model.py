@@ -392,6 +392,11 @@ def _erased(state: State, fact: Fact, at: str) -> None:
     if fact.origin != state["customer_id"]:
         _duplicate_erased(state, fact.origin)
         return
+    # The segments the customer is in now, kept as anonymous facts: NPS per segment goes on counting
+    # their answers where it counted them (an erasure changes no KPI), while the erased customer's
+    # traits hold no segment from now on (``f.segments``). The first erasure decides.
+    if state["status"] != "erased":
+        state["segments_at_erasure"] = sorted(state["traits"]["segments"])
     state["status"] = "erased"
     for name in PERSONAL_PROFILE_FIELDS:
         state["profile"][name] = None
