@@ -10,6 +10,9 @@ Extensions (lower-case, as CloudEvents requires): ``correlationid``, ``causation
 present (value ``import``) only on events that record an enterprise's past brought in by a bulk import
 (``docs/import.md``). Their ``time`` is when it happened in the source system, and event-triggered
 marketing must not react to them; projections fold them like any other event. Absent on live events.
+And ``c360actor``: who asked for the change (the bearer token's subject; for the console, the signed-in
+person), on events a request caused; absent on events a consumer or a timer appended. The audit trail
+(``shared.audit``) reads the same value from the event store.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ HISTORY_HEADER = "ce_c360history"
 """The ``c360history`` extension as a Kafka header: set on imported history, absent on live events."""
 HISTORY_IMPORT = "import"
 """Its value on events written by a bulk import of an enterprise's past."""
+ACTOR_HEADER = "ce_c360actor"
+"""The ``c360actor`` extension as a Kafka header: who asked for the change, when a request caused it."""
 
 
 class EnvelopeError(ValueError):

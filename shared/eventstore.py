@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.clock import utc_now
 from shared.envelope import (
+    ACTOR_HEADER,
     CONTENT_TYPE,
     HISTORY_HEADER,
     HISTORY_IMPORT,
@@ -223,6 +224,7 @@ class EventStore:
             stream_id=stream_id,
             stream_version=0,
             traceparent=metadata.traceparent,
+            extra={ACTOR_HEADER: metadata.actor} if metadata.actor else {},
         ).header_map()
         ids: list[UUID] = []
         payloads: list[str] = []
@@ -318,8 +320,8 @@ class EventStore:
         # Rows go straight to COPY's text format as bytes (no csv module, no str round trip): the
         # importer's profile had csv.writerow, envelope objects and re-encoding at ~35 us per event.
         meta_cell = _copy_text(meta_text)
-        correlation, causation, traceparent = (meta.get("correlation_id"), meta.get("causation_id"),
-                                               meta.get("traceparent"))
+        correlation, causation, traceparent, actor = (meta.get("correlation_id"), meta.get("causation_id"),
+                                                      meta.get("traceparent"), meta.get("actor"))
         events_rows: list[bytes] = []
         outbox_rows: list[bytes] = []
         topic = self.topic or ""
@@ -360,6 +362,8 @@ class EventStore:
                     headers["ce_streamversion"] = str(version)
                     if traceparent is not None:
                         headers["ce_traceparent"] = traceparent
+                    if actor is not None:
+                        headers[ACTOR_HEADER] = actor
                     if history:
                         headers[HISTORY_HEADER] = HISTORY_IMPORT
                     outbox_rows.append(b"\t".join((topic_cell, key_cell,

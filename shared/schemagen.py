@@ -23,7 +23,7 @@ import orjson
 import yaml
 
 from shared.catalog import CATALOG, Catalog, DomainEvent
-from shared.envelope import HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
+from shared.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
 from shared.privacy import PREFIX as ENCRYPTED_PREFIX
 from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
@@ -69,9 +69,10 @@ def topics_of(model: type[DomainEvent]) -> tuple[str, ...]:
     ``MessageRequested.published_on``'s topic; each service's event store publishes its domain's
     events to ``<domain>.events``), so the AsyncAPI channels are derived from it, and the test suite's
     contract guard (``shared.testing.contract_guard``) checks every outbox row against it.
+    An empty ``published_on`` means the events stay in the service's event store (``PersonalDataViewed``).
     """
-    topics: tuple[str, ...] = getattr(model, "published_on", None) or (f"{model.domain}.events",)
-    return topics
+    declared: tuple[str, ...] | None = getattr(model, "published_on", None)
+    return (f"{model.domain}.events",) if declared is None else declared
 
 
 def channel_messages(catalog: Catalog) -> dict[str, list[type[DomainEvent]]]:
@@ -187,6 +188,11 @@ def _header_schema() -> dict[str, Any]:
         "ce_streamid": {"type": "string", "description": "The aggregate (stream) the event belongs to."},
         "ce_streamversion": {"type": "string", "description": "The event's version within its stream."},
         "ce_traceparent": {"type": "string", "description": "W3C trace context."},
+        ACTOR_HEADER: {
+            "type": "string",
+            "description": "Who asked for the change: the bearer token's subject (for the console, the signed-in "
+            "person). Present on events a request caused; absent on those a consumer or timer appended.",
+        },
         HISTORY_HEADER: {
             "type": "string",
             "enum": [HISTORY_IMPORT],
@@ -267,7 +273,7 @@ def component_schemas(models: list[type[DomainEvent]]) -> dict[str, dict[str, An
 
 def asyncapi_document(catalog: Catalog) -> dict[str, Any]:
     """An AsyncAPI 3.0 document: every topic, its key, headers and exactly the messages published on it."""
-    models = list(catalog)
+    models = [m for m in catalog if topics_of(m)]  # what stays in an event store is no Kafka contract
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -15,7 +15,7 @@ publisher is the CloudEvents ``source`` and, redundantly, ``service``. It carrie
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -61,4 +61,29 @@ class CustomerDataErased(DomainEvent):
     )
 
 
-__all__ = ["ERASURE_TOPICS", "CustomerDataErased", "erasure_stream"]
+PersonalDataViewName = Literal["customer_profile", "customer_export", "export_document", "export_rendering",
+                              "customer_360", "customer_timeline"]
+"""The reads of personal data the platform records (``shared.audit.record_view``)."""
+
+
+@event
+class PersonalDataViewed(DomainEvent):
+    """Someone was shown a customer's personal data through an API (the audit trail, ``GET /v1/audit``)."""
+
+    event_type: ClassVar[str] = "PersonalDataViewed"
+    event_version: ClassVar[int] = 1
+    domain: ClassVar[str] = "privacy"
+    published_on: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = (
+        "A read of a customer's personal data, recorded by the service that served it before the answer left; "
+        "kept in that service's event store for the audit trail, not published."
+    )
+
+    customer_id: UUID = Field(description="Whose data was shown; also the stream's subject.")
+    view: PersonalDataViewName = Field(description="What was shown: the route's kind of answer.")
+    viewed_by: str = Field(min_length=1, max_length=200,
+                           description="The bearer token's subject: the signed-in person, a client, or the customer.")
+    viewed_at: Instant = Field(description="When the answer was served.")
+
+
+__all__ = ["ERASURE_TOPICS", "CustomerDataErased", "PersonalDataViewName", "PersonalDataViewed", "erasure_stream"]

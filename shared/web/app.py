@@ -142,6 +142,9 @@ def create_service_app(
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())
     app.include_router(session_router())
+    from shared.audit import audit_part_router  # imports shared.web itself (auth, types)
+
+    app.include_router(audit_part_router())
     for router in routers:
         app.include_router(router)
     return app

@@ -44,7 +44,7 @@ from shared.contracts.privacy import CustomerDataErased
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.relay import OutboxRelay
-from shared.schemagen import REPO_ROOT, channel_types
+from shared.schemagen import REPO_ROOT, channel_types, topics_of
 from shared.settings import PlatformSettings, ServiceSettings
 from shared.testing.kafka import end_offsets, read_topic
 from shared.testing.waiting import eventually
@@ -172,7 +172,8 @@ async def test_every_record_the_relays_publish_is_declared_on_its_channel(
     assert misplaced == []
     assert received == sent  # every record came back, none twice
     assert all(per_channel.values()), per_channel
-    assert len(sent) == len({m.event_type for m in CATALOG}), "one of every event type that can be produced"
+    published = {m.event_type for m in CATALOG if topics_of(m)}  # PersonalDataViewed stays in its event store
+    assert len(sent) == len(published), "one of every event type that can be produced"
 
 
 @pytest.mark.parametrize("model", list(CATALOG), ids=lambda m: f"{m.event_type}V{m.event_version}")

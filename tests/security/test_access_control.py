@@ -157,6 +157,12 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("customer", "POST", "/v1/imports/batches"): ADMIN,
     ("ticketing", "POST", "/v1/imports/batches"): ADMIN,
     ("campaigns", "POST", "/v1/imports/batches"): ADMIN,
+    # The audit trail: merged by the customer service from every service's part (service token).
+    ("customer", "GET", "/v1/audit"): "audit:read",
+    ("customer", "GET", "/v1/internal/audit"): "keys:read",
+    ("ticketing", "GET", "/v1/internal/audit"): "keys:read",
+    ("campaigns", "GET", "/v1/internal/audit"): "keys:read",
+    ("analytics", "GET", "/v1/internal/audit"): "keys:read",
 }
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id", "errors"}

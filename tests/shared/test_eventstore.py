@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -10,7 +11,7 @@ import pytest
 
 from shared.db import create_pool
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventMetadata, EventStore
+from shared.eventstore import EventMetadata, EventStore, StreamAppend
 from shared.privacy import KeyStore
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, PersonRenamedV1, ThingHappened
@@ -93,6 +94,28 @@ async def test_a_batch_is_appended_in_one_transaction_with_its_outbox_rows(fresh
         async with pool.acquire() as conn:
             loaded = await store.load(conn, "s-3")
         assert [e.event.note for e in loaded] == [str(i) for i in range(100)]  # type: ignore[attr-defined]
+    finally:
+        await pool.close()
+
+
+async def test_the_actor_is_recorded_in_the_metadata_and_as_the_c360actor_extension(fresh_dsn: str) -> None:
+    """Who asked travels with the event (the audit trail); what no request caused has no actor."""
+    pool = await create_pool(fresh_dsn)
+    store = a_store()
+    moment = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await store.append(conn, stream_id="s-a", stream_type="thing", expected_version=0, subject="c9",
+                               events=[ThingHappened(customer_id="c9")], metadata=EventMetadata(actor="agent-ayse"))
+            await store.append(conn, stream_id="s-b", stream_type="thing", expected_version=0, subject="c9",
+                               events=[ThingHappened(customer_id="c9")], metadata=EventMetadata())
+            await store.append_many(conn, [StreamAppend("s-c", "thing", 0, "c9", [ThingHappened(customer_id="c9")],
+                                                        [moment])], metadata=EventMetadata(actor="importer"))
+        rows = await pool.fetch("select e.stream_id, e.metadata->>'actor' as actor, o.headers->>'ce_c360actor' as ext"
+                                " from events e join outbox o on o.headers->>'ce_id' = e.event_id::text"
+                                " order by e.position")
+        assert [(r["stream_id"], r["actor"], r["ext"]) for r in rows] == [
+            ("s-a", "agent-ayse", "agent-ayse"), ("s-b", None, None), ("s-c", "importer", "importer")]
     finally:
         await pool.close()
 

@@ -11,6 +11,7 @@ from services.analytics.api import schemas
 from services.analytics.api.deps import Cursor, Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import export, queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
+from shared.audit import viewed
 from shared.export import export_part_router
 from shared.web.types import Instant
 
@@ -22,6 +23,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 @router.get("/customers/{customer_id}/360", response_model=schemas.Customer360Read)
 async def customer_360(
     customer_id: UUID,
+    request: Request,
     principal: OwnReader,
     pool: Pool,
     rules: Rules,
@@ -31,12 +33,15 @@ async def customer_360(
     """The customer's 360° view, now or as of an instant."""
     moment = utc(as_of, "as_of") if as_of is not None else None
     async with pool.acquire() as conn:
-        return await queries.customer_360(conn, str(customer_id), rules=rules, now=now, as_of=moment)
+        view = await queries.customer_360(conn, str(customer_id), rules=rules, now=now, as_of=moment)
+    await viewed(request, customer_id, "customer_360")
+    return view
 
 
 @router.get("/customers/{customer_id}/timeline", response_model=schemas.TimelinePage)
 async def customer_timeline(
     customer_id: UUID,
+    request: Request,
     principal: OwnReader,
     pool: Pool,
     type: Annotated[list[schemas.EventTypeName] | None,
@@ -46,7 +51,9 @@ async def customer_timeline(
 ) -> dict[str, Any]:
     """Every event of every domain for the customer, newest first."""
     async with pool.acquire() as conn:
-        return await queries.timeline(conn, str(customer_id), types=type, limit=limit, cursor=cursor)
+        page = await queries.timeline(conn, str(customer_id), types=type, limit=limit, cursor=cursor)
+    await viewed(request, customer_id, "customer_timeline")
+    return page
 
 
 @router.get("/customers", response_model=schemas.CustomerListPage)

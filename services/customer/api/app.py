@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
+from services.customer.api.export_jobs import export_jobs_router
 from services.customer.api.imports import router as imports_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
+from shared.audit import AuditGatherer, audit_router
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.keyaccess import ServiceToken
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
@@ -28,6 +31,15 @@ def event_store(settings: ServiceSettings) -> EventStore:
 def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the app; the pool is created by the lifespan, inside the running loop."""
     settings = settings or CustomerSettings()
+    audit = AuditGatherer(
+        service="customer",
+        urls={"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
+              "analytics": settings.analytics_api_url},
+        token=ServiceToken(settings, "customer-audit"),
+    )
+
+    def audit_gatherer(request: Request) -> AuditGatherer:
+        return audit
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +59,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: customer service",
         description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
         version="1.0.0",
-        routers=[router, imports_router],
+        routers=[router, imports_router, audit_router(audit_gatherer), export_jobs_router(settings)],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

@@ -31,7 +31,9 @@ from services.customer.api.deps import (
 from services.customer.application import exports, handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
+from shared.audit import viewed
 from shared.contracts.customer import DuplicateRuleSet
+from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import Conflict, Forbidden, Gone, NotFound
 from shared.export import export_part_router
 from shared.ids import new_id
@@ -131,6 +133,7 @@ async def replace_duplicate_rules(
 
 async def _customer_response(request: Request, customer_id: UUID) -> Response:
     body = await _read(request, lambda conn: queries.visible_customer(conn, customer_id))
+    await viewed(request, customer_id, "customer_profile")
     return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
 
 
@@ -285,7 +288,9 @@ async def erasure_status(customer_id: UUID, request: Request, principal: Privacy
 async def export_customer(customer_id: UUID, request: Request, principal: ExportRequester) -> dict[str, Any]:
     """Everything this service holds about the customer (right of access)."""
     store, now = request.app.state.store, _now(request)
-    return await _read(request, lambda conn: queries.export(conn, store, customer_id, now=now))
+    held = await _read(request, lambda conn: queries.export(conn, store, customer_id, now=now))
+    await viewed(request, customer_id, "customer_export")
+    return held
 
 
 _DOCUMENT_EXAMPLE = {
@@ -336,7 +341,8 @@ async def export_status(customer_id: UUID, export_id: UUID, request: Request,
     return exports.status_json(await _export_row(request, customer_id, export_id))
 
 
-async def _document(request: Request, customer_id: UUID, export_id: UUID) -> dict[str, Any]:
+async def _document(request: Request, customer_id: UUID, export_id: UUID,
+                    view: PersonalDataViewName) -> dict[str, Any]:
     row = await _export_row(request, customer_id, export_id)
     if row["status"] == "erased":
         raise Gone(f"the customer was erased: export {export_id} is gone")
@@ -344,6 +350,7 @@ async def _document(request: Request, customer_id: UUID, export_id: UUID) -> dic
         raise Conflict(f"export {export_id} is {row['status']}; the document exists once it is done",
                        status=row["status"])
     document: dict[str, Any] = row["document"]
+    await viewed(request, customer_id, view)
     return document
 
 
@@ -355,7 +362,7 @@ async def _document(request: Request, customer_id: UUID, export_id: UUID) -> dic
 async def export_document(customer_id: UUID, export_id: UUID, request: Request,
                           principal: ExportRequester) -> dict[str, Any]:
     """The export as one machine-readable JSON document (every service's part)."""
-    return await _document(request, customer_id, export_id)
+    return await _document(request, customer_id, export_id, "export_document")
 
 
 @router.get("/customers/{customer_id}/exports/{export_id}/document.html", tags=["privacy"],
@@ -366,7 +373,7 @@ async def export_document(customer_id: UUID, export_id: UUID, request: Request,
 async def export_rendering(customer_id: UUID, export_id: UUID, request: Request,
                            principal: ExportRequester) -> HTMLResponse:
     """The export rendered for a person to read (HTML)."""
-    return HTMLResponse(exports.render_html(await _document(request, customer_id, export_id)))
+    return HTMLResponse(exports.render_html(await _document(request, customer_id, export_id, "export_rendering")))
 
 
 async def _own_part(request: Request, customer_id: UUID) -> dict[str, Any]:
