@@ -3,7 +3,9 @@
 The same variable names work in the local run, docker-compose and Kubernetes. Shared settings have
 no prefix (``KAFKA_BOOTSTRAP_SERVERS``, ``AUTH_JWT_SECRET``); a service's own settings carry its name
 (``CUSTOMER_DATABASE_URL``). Outside ``ENVIRONMENT=local``/``test`` a placeholder secret is refused at
-start-up, so a forgotten Secret fails loudly instead of running with a known key.
+start-up, so a forgotten Secret fails loudly instead of running with a known key, and so is a process
+with no way to verify tokens but the shared HS256 secret: HS256 is for local runs and tests only, so
+elsewhere an OpenID provider (``AUTH_OIDC_ISSUER``) or an issuer's public key (RS256) is required.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_JWT_SECRET = "local-development-secret-change-me-0123456789"
 PLACEHOLDER_SECRETS = frozenset({LOCAL_JWT_SECRET, "changeme", "change-me", "secret", ""})
+
+LOCAL_ENVIRONMENTS = frozenset({"local", "test"})
+"""Where HS256 tokens signed with ``AUTH_JWT_SECRET`` (``c360 token``, the tests) are accepted."""
 
 SERVICE_PORTS: dict[str, int] = {"customer": 8001, "ticketing": 8002, "campaigns": 8003, "analytics": 8004}
 
@@ -94,7 +99,13 @@ class PlatformSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> PlatformSettings:
-        if self.environment not in ("local", "test"):
+        if self.environment not in LOCAL_ENVIRONMENTS:
+            if not self.auth_oidc_issuer and self.auth_jwt_algorithm != "RS256":
+                raise ValueError(
+                    f"ENVIRONMENT={self.environment} refuses HS256 tokens (signed with AUTH_JWT_SECRET; local/test "
+                    "only), so nothing could sign in: set AUTH_OIDC_ISSUER to your OpenID Connect provider's "
+                    "issuer URL, or AUTH_JWT_ALGORITHM=RS256 with AUTH_JWT_PUBLIC_KEY (your issuer's PEM public key)"
+                )
             if self.auth_jwt_algorithm == "HS256" and self.auth_jwt_secret in PLACEHOLDER_SECRETS:
                 raise ValueError("AUTH_JWT_SECRET must be set to a real secret outside local/test")
             if self.auth_jwt_algorithm == "HS256" and len(self.auth_jwt_secret) < 32:
@@ -116,10 +127,8 @@ class PlatformSettings(BaseSettings):
 
     @property
     def hs256_accepted(self) -> bool:
-        """Shared-secret tokens: always in local/test; elsewhere only while no OpenID provider is configured."""
-        return self.auth_jwt_algorithm == "HS256" and (
-            self.environment in ("local", "test") or not self.auth_oidc_issuer
-        )
+        """Shared-secret (HS256) tokens: in local/test only, whatever else is configured."""
+        return self.auth_jwt_algorithm == "HS256" and self.environment in LOCAL_ENVIRONMENTS
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``customer.events``)."""

@@ -8,8 +8,11 @@ RS256-to-HS256 confusion attacks.
 With ``AUTH_OIDC_ISSUER`` set, tokens of that OpenID Connect provider are accepted too (a ``kid``
 header and RS256/ES256): keys come from its discovered JWKS (``shared.web.oidc``), ``iss``, ``aud``,
 ``exp`` and ``nbf`` are checked with ``CLOCK_SKEW_SECONDS``, and scopes come from the person's roles
-through the role mapping, never from the token's ``scope`` claim. Outside local/test, HS256 tokens
-are then refused: people and services sign in with the provider.
+through the role mapping, never from the token's ``scope`` claim.
+
+HS256 (the shared secret, ``c360 token``) is for ``ENVIRONMENT=local``/``test`` only: elsewhere the
+settings refuse to start without a provider or a public key, and ``decode_token`` refuses HS256
+tokens whatever the settings say, so people and services sign in with the provider.
 
 A self-service token (scope ``self`` plus a ``customer_id`` claim) is a customer acting on their own
 data. It never inherits ``admin``, it is refused by every route that has not opted in with
@@ -140,8 +143,11 @@ class Principal:
 def decode_token(settings: PlatformSettings, token: str) -> Principal:
     """Verify ``token`` (signature, ``exp``, ``iss``, required claims) and return its principal.
 
-    Raises ``InvalidToken`` for anything wrong; the message never repeats the token.
+    Raises ``InvalidToken`` for anything wrong; the message never repeats the token. HS256 settings
+    outside local/test (``hs256_accepted`` false) refuse every token, so no path can accept one there.
     """
+    if settings.auth_jwt_algorithm == "HS256" and not settings.hs256_accepted:
+        raise InvalidToken("The bearer token is invalid.")
     try:
         claims = jwt.decode(
             token,
@@ -162,7 +168,7 @@ async def authenticate(state: Any, token: str) -> Principal:
     """Verify a bearer token of either kind; ``state`` is ``app.state`` (settings, the OIDC verifier).
 
     A token with a ``kid`` and an algorithm of ``AUTH_OIDC_ALGORITHMS`` goes to the OpenID provider's
-    keys; anything else to the local key, HS256 only where ``hs256_accepted``.
+    keys; anything else to the local key (HS256 only in local/test, see ``decode_token``).
     """
     settings: PlatformSettings = state.settings
     try:
@@ -171,8 +177,6 @@ async def authenticate(state: Any, token: str) -> Principal:
         raise InvalidToken("The bearer token is invalid.") from exc
     if settings.auth_oidc_issuer and header.get("kid") and header.get("alg") in settings.oidc_algorithms:
         return await oidc_verifier(state).verify(token, str(header["kid"]), str(header["alg"]))
-    if settings.auth_jwt_algorithm == "HS256" and not settings.hs256_accepted:
-        raise InvalidToken("The bearer token is invalid.")
     return decode_token(settings, token)
 
 

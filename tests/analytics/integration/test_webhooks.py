@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from standardwebhooks import Webhook
 
 from services.analytics.application.webhooks import ROUTER_NAME
@@ -24,6 +26,7 @@ from shared.privacy import encrypt_fields
 from shared.relay import make_producer
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
+from shared.web.auth import mint_token
 from tests.analytics.builders import at, new_customer_id, order_placed, registered
 from tests.analytics.integration.support import analytics_settings, api, envelope_of, token
 from tests.analytics.integration.webhook_receiver import running_receiver
@@ -369,9 +372,19 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
 
 async def test_bad_input_and_unsafe_urls_are_422_problems_and_create_nothing(make_database, platform_settings) -> None:
     dsn = await make_database("analytics")
+    # Outside local/test HS256 is refused, so staging verifies an issuer's RS256 tokens (its public key).
+    issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = issuer_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     staging = AnalyticsSettings(**{**platform_settings.model_dump(), "database_url": dsn, "environment": "staging",
-                                   "auth_jwt_secret": "a-real-secret-for-staging-0123456789abcdef"})
-    admin = token(staging, "admin")
+                                   "auth_jwt_algorithm": "RS256", "auth_jwt_public_key": public_pem})
+    private_pem = issuer_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+
+    def signed(*scopes: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(staging, 'tester', scopes, private_key=private_pem)}"}
+
+    admin = signed("admin")
     async with api(staging) as client:
         for body, field in BAD_BODIES:
             answer = await client.post("/v1/webhooks/subscriptions", json=body, headers=admin)
@@ -390,7 +403,7 @@ async def test_bad_input_and_unsafe_urls_are_422_problems_and_create_nothing(mak
         assert (await client.get(path, headers=admin)).json()["url"] == "https://93.184.216.34/hook"
         missing = await client.get(f"/v1/webhooks/subscriptions/{uuid.uuid4()}/deliveries", headers=admin)
         assert missing.status_code == 404
-        reader = token(staging, "analytics:read")
+        reader = signed("analytics:read")
         assert (await client.get("/v1/webhooks/subscriptions", headers=reader)).status_code == 403
 
 

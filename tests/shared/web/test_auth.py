@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
 
 from shared.errors import Forbidden
 from shared.web import InvalidToken, Principal, decode_token, mint_token, require
@@ -285,3 +286,49 @@ def test_an_unusable_public_key_fails_at_start_up() -> None:
 
     with pytest.raises(ValueError):
         make_app(settings)
+
+
+PROVIDER = "https://idp.example.com/realms/c360"
+"""An issuer no test reaches: tokens here carry no ``kid``, so the provider's keys are never fetched."""
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_outside_local_and_test_a_service_refuses_to_start_without_an_issuer_or_a_public_key(
+    environment: str,
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(environment=environment)
+
+    message = str(refused.value)
+    assert "AUTH_OIDC_ISSUER" in message and "AUTH_JWT_PUBLIC_KEY" in message and "RS256" in message
+    assert make_settings(environment=environment, auth_oidc_issuer=PROVIDER).auth_oidc_issuer == PROVIDER
+    _, public_pem = rsa_key_pair()
+    assert make_settings(environment=environment, auth_jwt_algorithm="RS256", auth_jwt_public_key=public_pem)
+
+
+@pytest.mark.asyncio
+async def test_a_production_service_answers_an_hs256_token_with_a_401_problem() -> None:
+    prod = make_settings(environment="prod", auth_oidc_issuer=PROVIDER)
+    signed = mint_token(make_settings(), "tester", ["analytics:read"])  # the same secret, minted as in a test run
+    with_kid = jwt.encode(claims(), SECRET, "HS256", headers={"kid": "k1"})  # not an algorithm of the provider
+
+    async with client_for(make_app(prod)) as client:
+        for token in (signed, with_kid):
+            response = await client.get("/v1/reports", headers=bearer(token))
+            assert response.status_code == 401
+            assert response.headers["content-type"] == "application/problem+json"
+            assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+            assert response.json()["title"] and token not in response.text
+    async with client_for(make_app(make_settings(auth_oidc_issuer=PROVIDER))) as client:
+        assert (await client.get("/v1/reports", headers=bearer(signed))).status_code == 200  # test: accepted
+
+
+def test_hs256_tokens_are_refused_outside_local_and_test_whatever_the_settings_say() -> None:
+    # Settings that skipped validation (model_construct) must not reopen HS256 in production.
+    token = mint_token(make_settings(), "tester", ["admin"])
+    unchecked = DemoSettings.model_construct(**{**make_settings().model_dump(), "environment": "prod"})
+
+    assert unchecked.auth_jwt_algorithm == "HS256" and not unchecked.hs256_accepted
+    with pytest.raises(InvalidToken):
+        decode_token(unchecked, token)
+    assert decode_token(make_settings(), token).scopes == {"admin"}
