@@ -26,6 +26,15 @@ class CustomerSettings(ServiceSettings):
         validation_alias=AliasChoices("CUSTOMER_OVERDUE_SCAN_INTERVAL_SECONDS", "overdue_scan_interval_seconds"),
         description="How often the scheduler looks for invoices unpaid past their due date.",
     )
+    export_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("CUSTOMER_EXPORT_LEASE_SECONDS", "export_lease_seconds"),
+        description=(
+            "How long an export job stays leased to the API process running it without a renewal; a job "
+            "whose lease ran out lost its process and another API process restarts it."
+        ),
+    )
     erasure_acknowledgers: str = Field(
         default="ticketing,campaigns,analytics",
         validation_alias=AliasChoices("CUSTOMER_ERASURE_ACKNOWLEDGERS", "erasure_acknowledgers"),

@@ -11,6 +11,13 @@ export that silently lacks a service would tell the person we hold less than we 
 Why a job: a long-standing customer's history (years of orders, tickets and events in four
 services) takes longer than a request should wait. ``GET .../exports/{export_id}`` shows the
 progress, ``.../document`` the JSON and ``.../document.html`` the human-readable rendering.
+
+A process that dies mid-job: the job is leased by the process running it and the lease renewed
+while it runs (migration 0007). Every API process runs an ``Adopter`` from start-up that leases jobs
+whose lease ran out (their process is gone) and restarts them from scratch: each part is an
+idempotent read, so starting over costs one more read per service and never mixes two runs' parts.
+Of several replicas exactly one adopts a job (a conditional update); a job restarted ``MAX_RUNS``
+times fails with the reason instead of looping.
 """
 
 from __future__ import annotations
@@ -18,8 +25,12 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -56,7 +67,25 @@ ATTEMPTS = 3
 """Tries per remote part (a restarting service answers 503 for a moment) before the job fails."""
 PART_TIMEOUT = 30.0
 
+MAX_RUNS = 3
+"""Starts of one job (the first and two adoptions) before a job whose process keeps dying fails."""
+
 _running: set[asyncio.Task[None]] = set()
+
+
+@dataclass
+class ProcessLease:
+    """Who this process is to the leases of the export jobs it runs, and for how long it takes one.
+
+    One per process (``PROCESS``); the API's start-up sets ``lease`` from the settings
+    (``CUSTOMER_EXPORT_LEASE_SECONDS``) before any job starts.
+    """
+
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    lease: timedelta = timedelta(seconds=30)
+
+
+PROCESS = ProcessLease()
 
 
 async def own_part(conn: asyncpg.Connection, store: EventStore, customer_id: UUID, *, now: datetime) -> dict[str, Any]:
@@ -81,7 +110,7 @@ async def request_export(conn: asyncpg.Connection, customer_id: UUID, export_id:
     """Record a new export of a visible customer (404 unknown, 410 erased) as running."""
     await queries.visible_customer(conn, customer_id)
     await rows.create(conn, export_id, customer_id, requested_by=requested_by, self_service=self_service,
-                      services=SERVICES, now=now)
+                      services=SERVICES, now=now, lease=PROCESS.lease)
 
 
 def status_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,34 +138,82 @@ def status_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Gatherer:
-    """Runs export jobs: the own part from the database, the others over HTTP with a service token."""
+    """Runs export jobs: the own part from the database, the others over HTTP with a service token.
+
+    Each job runs under this process's lease (``PROCESS``, or ``owner``/``lease`` given), renewed
+    every third of it; a job whose lease is lost (adopted elsewhere, erased) is cancelled, and its
+    writes are conditional on the lease anyway.
+    """
 
     def __init__(self, pool: asyncpg.Pool, store: EventStore, clock: Clock, *, urls: Mapping[str, str],
-                 token: ServiceToken, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 token: ServiceToken, transport: httpx.AsyncBaseTransport | None = None,
+                 owner: str | None = None, lease: timedelta | None = None) -> None:
         self.pool, self.store, self.clock = pool, store, clock
         self.urls = {service: url.rstrip("/") for service, url in urls.items()}
         self.token = token
         self.transport = transport
+        self.owner = owner or PROCESS.owner
+        self.lease = lease or PROCESS.lease
 
     def start(self, export_id: UUID, customer_id: UUID, *, requested_at: datetime, requested_by: str,
-              self_service: bool) -> None:
+              self_service: bool, claimed: bool = False) -> None:
         """Run the job in the background of this process (the task is kept until it ends)."""
-        task = asyncio.create_task(self._run(export_id, customer_id, {
-            "requested_at": format_time(requested_at), "requested_by": requested_by, "self_service": self_service}))
+        request = {"requested_at": format_time(requested_at), "requested_by": requested_by,
+                   "self_service": self_service}
+        task = asyncio.create_task(self._leased(export_id, customer_id, request, claimed=claimed))
         _running.add(task)
         task.add_done_callback(_running.discard)
 
+    async def adopt(self, *, max_runs: int = MAX_RUNS) -> list[UUID]:
+        """Restart, from scratch, the running jobs whose process is gone (their lease ran out)."""
+        async with self.pool.acquire() as conn:
+            given_up = await rows.give_up_exhausted(conn, max_runs)
+            adopted = await rows.adopt(conn, self.owner, self.lease)
+        if given_up:
+            log.warning("%d export(s) failed after %d starts", given_up, max_runs)
+        for job in adopted:
+            log.warning("export %s lost its process; restarting it (start %d)", job["id"], job["runs"])
+            self.start(job["id"], job["customer_id"], requested_at=job["requested_at"],
+                       requested_by=job["requested_by"], self_service=job["self_service"], claimed=True)
+        return [job["id"] for job in adopted]
+
+    async def _leased(self, export_id: UUID, customer_id: UUID, request: dict[str, Any], *, claimed: bool) -> None:
+        """Claim the job (unless adopted), run it, and renew the lease while it runs."""
+        if not claimed:
+            async with self.pool.acquire() as conn:
+                if not await rows.claim(conn, export_id, self.owner, self.lease):
+                    return
+        job = asyncio.create_task(self._run(export_id, customer_id, request))
+        try:
+            while not job.done():
+                await asyncio.wait({job}, timeout=self.lease.total_seconds() / 3)
+                if job.done():
+                    break
+                try:
+                    async with self.pool.acquire() as conn:
+                        held = await rows.renew(conn, export_id, self.owner, self.lease)
+                except (OSError, asyncpg.PostgresError) as exc:  # the next beat tries again
+                    log.warning("export %s: lease not renewed: %s", export_id, exc)
+                    continue
+                if not held:
+                    log.warning("export %s: lease lost (ended, erased or adopted); stopping", export_id)
+                    break
+        finally:
+            if not job.done():
+                job.cancel()
+
     async def _run(self, export_id: UUID, customer_id: UUID, request: dict[str, Any]) -> None:
         parts: dict[str, dict[str, Any]] = {}
+        owner = self.owner
         try:
             async with self.pool.acquire() as conn:
                 parts["customer"] = await own_part(conn, self.store, customer_id, now=self.clock.now())
-                await rows.record_part(conn, export_id, "customer", self._done())
+                await rows.record_part(conn, export_id, "customer", self._done(), owner)
             async with httpx.AsyncClient(timeout=PART_TIMEOUT, transport=self.transport) as http:
                 for service in SERVICES[1:]:
                     parts[service] = await self._remote(http, service, customer_id)
                     async with self.pool.acquire() as conn:
-                        await rows.record_part(conn, export_id, service, self._done())
+                        await rows.record_part(conn, export_id, service, self._done(), owner)
             document = {
                 "$schema": DOCUMENT_SCHEMA,
                 "export_id": str(export_id),
@@ -146,16 +223,16 @@ class Gatherer:
                 "services": [parts[s] for s in SERVICES],
             }
             async with self.pool.acquire() as conn:
-                await rows.finish(conn, export_id, document=document, error=None, now=self.clock.now())
+                await rows.finish(conn, export_id, document=document, error=None, now=self.clock.now(), owner=owner)
         except Exception as exc:  # any failure ends the job as failed, with the reason shown
             failed = next((s for s in SERVICES if s not in parts), "customer")
             reason = f"{failed}: {exc}"
             log.warning("export %s failed: %s", export_id, reason)
             try:
                 async with self.pool.acquire() as conn:
-                    await rows.record_part(conn, export_id, failed, {"status": "failed", "error": str(exc)})
-                    await rows.finish(conn, export_id, document=None, error=reason, now=self.clock.now())
-            except Exception:  # the status read marks a job without heartbeat failed later
+                    await rows.record_part(conn, export_id, failed, {"status": "failed", "error": str(exc)}, owner)
+                    await rows.finish(conn, export_id, document=None, error=reason, now=self.clock.now(), owner=owner)
+            except Exception:  # the lease runs out: another process (or this one) adopts the job
                 log.exception("could not record the failure of export %s", export_id)
 
     def _done(self) -> dict[str, Any]:
@@ -180,6 +257,22 @@ class Gatherer:
                     break
             await asyncio.sleep(0.5 * 2**attempt)
         raise RuntimeError(f"its part could not be had: {last}")
+
+
+class Adopter:
+    """Adopts export jobs whose process died, at start-up and every ``interval`` seconds after."""
+
+    def __init__(self, gatherer: Gatherer, *, interval: float, max_runs: int = MAX_RUNS) -> None:
+        self.gatherer, self.interval, self.max_runs = gatherer, interval, max_runs
+
+    async def run(self) -> None:
+        """Until cancelled (the API's shutdown); a failed round (database away) waits for the next."""
+        while True:
+            try:
+                await self.gatherer.adopt(max_runs=self.max_runs)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("could not look for orphaned exports: %s", exc)
+            await asyncio.sleep(self.interval)
 
 
 # --- the human-readable rendering -----------------------------------------------------------------
