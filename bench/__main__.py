@@ -36,6 +36,7 @@ from bench import (
     relay,
     scale,
     startup,
+    webhooks,
 )
 from bench.report import DOCS_PAGE, RESULTS_DIR, Figure, Progress, docs_page, load, print_table, save
 from bench.setup import Size
@@ -60,6 +61,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "importer": Benchmark(importer.run, importer.SIZE),
     "calendars": Benchmark(calendars.run, calendars.SIZE),
     "oidcauth": Benchmark(oidcauth.run, oidcauth.SIZE),
+    "webhooks": Benchmark(webhooks.run, webhooks.SIZE),
 }
 
 
