@@ -57,7 +57,7 @@ class Cursor:
     event_id: UUID
 
     def encode(self) -> str:
-        raw = f"{format_time(self.occurred_at)}|{self.event_id}".encode()
+        raw = f"{self.occurred_at.isoformat()}|{self.event_id}".encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
@@ -67,8 +67,8 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             moment, event_id = raw.split("|")
             return cls(parse_time(moment), UUID(event_id))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise InvalidInput("after is not a cursor this API gave", field="after") from None
+        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+            raise InvalidInput("cursor is not one this API gave", field="cursor") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +96,9 @@ class AuditQuery:
         """The query as the internal route takes it (what each service is asked)."""
         values = {
             "customer_id": self.customer_id, "ticket_id": self.ticket_id, "campaign_id": self.campaign_id,
-            "actor": self.actor, "since": self.since and format_time(self.since),
-            "until": self.until and format_time(self.until), "after": self.after and self.after.encode(),
+            # isoformat, not format_time: it keeps the offset as given and pads every year to four digits
+            "actor": self.actor, "since": self.since and self.since.isoformat(),
+            "until": self.until and self.until.isoformat(), "cursor": self.after and self.after.encode(),
             "limit": self.limit,
         }
         return {k: str(v) for k, v in values.items() if v is not None}
@@ -174,7 +175,7 @@ def merge(parts: Sequence[Sequence[dict[str, Any]]], limit: int) -> dict[str, An
     page = everything[:limit]
     more = len(everything) > limit or any(len(part) == limit for part in parts)
     after = Cursor(*_order(page[-1])).encode() if page and more else None
-    return {"entries": page, "next_after": after}
+    return {"entries": page, "next_cursor": after}
 
 
 async def record_view(conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID | str,
@@ -208,16 +209,16 @@ def query_of(
     customer_id: Annotated[UUID | None, Query(description="Events about this customer (their subject).")] = None,
     ticket_id: Annotated[UUID | None, Query(description="Events of this ticket.")] = None,
     campaign_id: Annotated[UUID | None, Query(description="Events of this campaign.")] = None,
-    actor: Annotated[str | None, Query(min_length=1, max_length=200,
+    actor: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                        description="What this person or client did (a token subject).")] = None,
     since: Annotated[Instant | None, Query(description="Only from this instant (inclusive).")] = None,
     until: Annotated[Instant | None, Query(description="Only before this instant.")] = None,
-    after: Annotated[str | None, Query(max_length=200, description="next_after of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> AuditQuery:
     """The query parameters of both audit routes, validated into an ``AuditQuery`` (422 otherwise)."""
     return AuditQuery(customer_id=customer_id, ticket_id=ticket_id, campaign_id=campaign_id, actor=actor,
-                      since=since, until=until, after=Cursor.decode(after) if after else None, limit=limit)
+                      since=since, until=until, after=Cursor.decode(cursor) if cursor else None, limit=limit)
 
 
 _ENTRY_EXAMPLE = {
@@ -239,7 +240,11 @@ def audit_part_router() -> APIRouter:
         request: Request, principal: Annotated[Principal, Depends(require("keys:read"))],
         query: Annotated[AuditQuery, Depends(query_of)],
     ) -> dict[str, Any]:
-        """This service's events matching the query, oldest first (what ``GET /v1/audit`` merges)."""
+        """This service's events matching the query, oldest first (what ``GET /v1/audit`` merges).
+
+        Name at least one of customer_id, ticket_id, campaign_id or actor (422 otherwise); until must be
+        after since.
+        """
         service = request.app.state.store.service
         async with request.app.state.pool.acquire() as conn:
             return {"service": service, "entries": await own_entries(conn, service, query)}
@@ -289,7 +294,7 @@ def audit_router(gatherer_of: Callable[[Request], AuditGatherer]) -> APIRouter:
     router = APIRouter(tags=["audit"])
 
     @router.get("/v1/audit", responses={
-        200: {"content": {"application/json": {"example": {"entries": [_ENTRY_EXAMPLE], "next_after": None}}}},
+        200: {"content": {"application/json": {"example": {"entries": [_ENTRY_EXAMPLE], "next_cursor": None}}}},
         503: {"description": "A service's part could not be had; no partial trail is answered."}})
     async def audit_trail(
         request: Request, principal: Annotated[Principal, Depends(require(AUDIT_SCOPE))],
@@ -297,7 +302,9 @@ def audit_router(gatherer_of: Callable[[Request], AuditGatherer]) -> APIRouter:
     ) -> dict[str, Any]:
         """Who did what to a customer, a ticket or a campaign, and when, across all four services.
 
-        Oldest first; pass ``next_after`` back as ``after`` for the next page (absent on the last).
+        Name at least one of customer_id, ticket_id, campaign_id or actor (422 otherwise); until must be
+        after since. Oldest first; pass ``next_cursor`` back as ``cursor`` for the next page (null on the
+        last page).
         Reads of personal data (the 360, profiles, exports) appear as ``PersonalDataViewed``.
         """
         async with request.app.state.pool.acquire() as conn:

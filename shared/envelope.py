@@ -58,8 +58,14 @@ def source_for(service: str) -> str:
 
 
 def format_time(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds and a ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds and a ``Z``.
+
+    ``isoformat`` rather than ``strftime``: it writes every year with four digits (glibc's ``%Y`` gives
+    ``204`` for year 204, which no RFC 3339 parser reads). A naive value is UTC: asyncpg answers the
+    first instant PostgreSQL can hold (0001-01-01T00:00:00Z) naive, and every session here runs in UTC.
+    """
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:

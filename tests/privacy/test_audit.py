@@ -127,15 +127,15 @@ def test_what_one_person_did_everywhere(story: Story) -> None:
 
 def test_pages_walk_the_whole_trail_once(story: Story) -> None:
     whole = _ok(_trail(story, customer_id=story.customer_id, limit=500), 200)
-    assert whole["next_after"] is None
+    assert whole["next_cursor"] is None
     walked: list[str] = []
     params: dict[str, Any] = {"customer_id": story.customer_id, "limit": 2}
     for _ in range(100):
         page = _ok(_trail(story, **params), 200)
         walked.extend(e["event_id"] for e in page["entries"])
-        if page["next_after"] is None:
+        if page["next_cursor"] is None:
             break
-        params["after"] = page["next_after"]
+        params["cursor"] = page["next_cursor"]
     assert walked == [e["event_id"] for e in whole["entries"]]
     assert len(walked) >= 6
 
@@ -144,9 +144,14 @@ def test_only_auditors_read_it_and_bad_queries_are_problems(story: Story) -> Non
     analyst = _as(story.platform, "analyst-ali", "analytics:read", "customers:read")
     refused = _trail(story, analyst, customer_id=story.customer_id)
     assert refused.status_code == 403 and story.customer_id not in refused.text
-    for params in ({}, {"customer_id": story.customer_id, "after": "not-a-cursor"},
+    for params in ({}, {"customer_id": story.customer_id, "cursor": "not-a-cursor"},
                    {"actor": "x", "since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
                    {"actor": "x", "since": "2030-01-01T00:00:00"}):
         answer = _trail(story, **params)
         assert answer.status_code == 422, (params, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_control_character_in_the_actor_is_a_problem_not_a_crash(story: Story) -> None:
+    answer = _trail(story, actor="agent\x00ayse")
+    assert answer.status_code == 422 and answer.headers["content-type"].startswith("application/problem+json")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from shared.catalog import InvalidEventData, UnknownEventType, parse_ce_type
-from shared.envelope import EnvelopeError, from_kafka, new_envelope, to_kafka
+from shared.envelope import EnvelopeError, format_time, from_kafka, new_envelope, parse_time, to_kafka
 from shared.ids import uuid7, uuid7_time_ms
 from shared.privacy import decrypt_fields, encrypt_fields, is_encrypted
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, ThingHappened
@@ -93,3 +93,12 @@ def test_personal_fields_are_marked_and_encryption_is_bound_to_subject_and_field
     assert decrypt_fields(sealed, ["given_name"], key, "p")["given_name"] == "Ada"
     assert decrypt_fields(sealed, ["given_name"], key, "someone-else")["given_name"] is None
     assert decrypt_fields(sealed, ["given_name"], None, "p")["given_name"] is None
+
+
+def test_times_are_written_with_four_digit_years_and_naive_ones_are_utc() -> None:
+    """Found by fuzzing: year 204 came out as '204', and asyncpg's naive 0001-01-01 crashed a replay's answer."""
+    assert format_time(datetime(1, 1, 1)) == "0001-01-01T00:00:00.000000Z"
+    early = datetime(204, 4, 25, 1, 2, 3, tzinfo=timezone(timedelta(hours=1)))
+    assert format_time(early) == "0204-04-25T00:02:03.000000Z"
+    now = datetime(2026, 12, 6, 2, 3, 4, 5, tzinfo=UTC)
+    assert format_time(now) == "2026-12-06T02:03:04.000005Z" and parse_time(format_time(now)) == now
