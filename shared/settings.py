@@ -110,6 +110,13 @@ class PlatformSettings(BaseSettings):
                 raise ValueError("AUTH_JWT_SECRET must be set to a real secret outside local/test")
             if self.auth_jwt_algorithm == "HS256" and len(self.auth_jwt_secret) < 32:
                 raise ValueError("AUTH_JWT_SECRET must be at least 32 characters")
+            if not self.service_oidc_client_id and not self.service_token:
+                raise ValueError(
+                    f"ENVIRONMENT={self.environment}: services call each other (personal-data keys, export parts, "
+                    "the audit trail) with a client-credentials token: set SERVICE_OIDC_CLIENT_ID and "
+                    "SERVICE_OIDC_CLIENT_SECRET (or SERVICE_TOKEN, a token your issuer signed with keys:read); a "
+                    "token minted with AUTH_JWT_SECRET would be refused by every service"
+                )
         if self.service_oidc_client_id and not (self.auth_oidc_issuer and self.service_oidc_client_secret):
             raise ValueError("SERVICE_OIDC_CLIENT_ID needs AUTH_OIDC_ISSUER and SERVICE_OIDC_CLIENT_SECRET")
         if self.auth_oidc_issuer:

@@ -48,7 +48,8 @@ def probe_app(dsn: str, environment: str) -> FastAPI:
         await app.state.pool.close()
 
     settings = ProbeSettings(environment=environment, database_url=dsn,  # type: ignore[arg-type]
-                             auth_jwt_secret="x" * 40, auth_oidc_issuer="https://idp.example.com/realms/c360")
+                             auth_jwt_secret="x" * 40, auth_oidc_issuer="https://idp.example.com/realms/c360",
+                             service_token="a-token-the-issuer-signed")
     return create_service_app(settings=settings, title="probe", description="probe", version="1",
                               routers=[router], lifespan=lifespan, readiness={})
 

@@ -377,7 +377,8 @@ async def test_bad_input_and_unsafe_urls_are_422_problems_and_create_nothing(mak
     public_pem = issuer_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                       serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     staging = AnalyticsSettings(**{**platform_settings.model_dump(), "database_url": dsn, "environment": "staging",
-                                   "auth_jwt_algorithm": "RS256", "auth_jwt_public_key": public_pem})
+                                   "auth_jwt_algorithm": "RS256", "auth_jwt_public_key": public_pem,
+                                   "service_token": "a-token-the-issuer-signed"})
     private_pem = issuer_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption())
 

@@ -154,6 +154,8 @@ def make_settings(**overrides: Any) -> DemoSettings:
         "max_body_bytes": MAX_BODY,
         "database_url": "postgresql://unused@127.0.0.1:1/unused",
     }
+    if overrides.get("environment", "test") not in ("local", "test"):
+        values["service_token"] = "a-token-the-issuer-signed-with-keys-read"  # required there; unused here
     values.update(overrides)
     return DemoSettings(**values)
 

@@ -306,6 +306,17 @@ def test_outside_local_and_test_a_service_refuses_to_start_without_an_issuer_or_
     assert make_settings(environment=environment, auth_jwt_algorithm="RS256", auth_jwt_public_key=public_pem)
 
 
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_outside_local_and_test_a_service_refuses_to_start_without_a_way_to_call_the_others(environment: str) -> None:
+    """A token minted from AUTH_JWT_SECRET would be refused by every service there: say so at start-up."""
+    with pytest.raises(ValidationError) as refused:
+        make_settings(environment=environment, auth_oidc_issuer=PROVIDER, service_token=None)
+    assert "SERVICE_OIDC_CLIENT_ID" in str(refused.value) and "SERVICE_TOKEN" in str(refused.value)
+    client = make_settings(environment=environment, auth_oidc_issuer=PROVIDER, service_token=None,
+                           service_oidc_client_id="c360-services", service_oidc_client_secret="s" * 32)
+    assert client.service_oidc_client_id == "c360-services"
+
+
 @pytest.mark.asyncio
 async def test_a_production_service_answers_an_hs256_token_with_a_401_problem() -> None:
     prod = make_settings(environment="prod", auth_oidc_issuer=PROVIDER)

@@ -187,7 +187,8 @@ async def test_hs256_is_refused_outside_local_and_test_once_a_provider_is_config
 
     secret = "a-real-secret-for-staging-0123456789abcdef"
     local = PlatformSettings(environment="test", auth_oidc_issuer=oidc_provider.issuer, auth_jwt_secret=secret)
-    staging = PlatformSettings(environment="staging", auth_oidc_issuer=oidc_provider.issuer, auth_jwt_secret=secret)
+    staging = PlatformSettings(environment="staging", auth_oidc_issuer=oidc_provider.issuer, auth_jwt_secret=secret,
+                               service_token="a-token-the-issuer-signed")
     token = mint_token(local, "tester", ["customers:read"])
     state = type("State", (), {"settings": local})()
     assert (await authenticate(state, token)).scopes == {"customers:read"}
