@@ -4,6 +4,7 @@
 signals to ``analytics.events``, ``c360 worker analytics projector`` consumes every domain topic into
 the read models, ``c360 worker analytics sweep`` evaluates the time-based rules periodically, ``c360 worker analytics
 webhooks`` routes every topic's events to webhook subscriptions and delivers them (docs/webhooks.md),
+``c360 worker analytics alerts`` raises account managers' alerts (docs/analytics-rules.md),
 and ``python -m services.analytics.rebuild`` rebuilds the read models from the topics.
 """
 
@@ -34,6 +35,8 @@ EVENTS_TOPIC = "analytics.events"
 CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
 WEBHOOK_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
 """Webhooks are fed from every domain topic, analytics' own signals included."""
+ALERT_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
+"""Alerts read the domain topics and analytics' own signals (churn band, high value)."""
 
 
 def event_store(settings: PlatformSettings) -> EventStore:
@@ -132,11 +135,33 @@ async def run_webhooks(settings: ServiceSettings, stop: asyncio.Event) -> None:
         await pool.close()
 
 
+def alerts_worker(settings: ServiceSettings, *, keys: Any = None, clock: Clock | None = None) -> ProjectionWorker:
+    """The Faust worker raising account managers' alerts (``application/alerts.py`` says why apart)."""
+    from services.analytics.consumers.alerts import AlertRouter
+    from shared.streams import ProjectionWorker
+
+    config = analytics_settings(settings)
+    router = AlertRouter(rules=config.rules, store=event_store(config), clock=clock)
+    return ProjectionWorker(settings=config, dsn=config.read_model_dsn, projector=router,
+                            topics=ALERT_TOPICS, batch_size=500, keys=keys)
+
+
+async def run_alerts(settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Raise alerts from every topic until stopped (the keys open birth dates for the reminders)."""
+    config = analytics_settings(settings)
+    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
+    worker = alerts_worker(config, keys=keys)
+    try:
+        await worker.run(stop)
+    finally:
+        await keys.close()
+
+
 SERVICE = ServiceDefinition(
     name="analytics",
     settings_factory=lambda: analytics_settings(None),
     app_factory=create_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
-    workers={"projector": run_projector, "sweep": run_sweep, "webhooks": run_webhooks},
+    workers={"projector": run_projector, "sweep": run_sweep, "webhooks": run_webhooks, "alerts": run_alerts},
 )

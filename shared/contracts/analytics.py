@@ -13,7 +13,9 @@ for time-based rules), not the wall-clock time of the projection, so a rebuild d
 No personal data travels on this topic.
 
 One operational event shares the topic: ``WebhookEndpointDisabled`` (docs/webhooks.md), keyed by the
-webhook subscription's id instead of a customer id.
+webhook subscription's id instead of a customer id. Account managers' alerts (``AccountManagerAlertRaised``,
+``AccountManagerAlertAcknowledged``, docs/analytics-rules.md#account-managers-alerts) are keyed by the
+customer like the signals, so a downstream system (email, chat) can route them.
 """
 
 from __future__ import annotations
@@ -150,6 +152,47 @@ class RecommendationsChanged(_AnalyticsEvent):
     previous_skus: list[str] = Field(default_factory=list, description="The skus published before, best first.")
 
 
+AlertKind = Literal[
+    "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+]
+"""Why an account manager was alerted (docs/analytics-rules.md#account-managers-alerts)."""
+
+
+@event
+class AccountManagerAlertRaised(_AnalyticsEvent):
+    """Something significant happened to a customer with an account manager, who gets one alert for it.
+
+    One per ``kind`` per customer within the rules' window; ``provenance`` names the events behind it
+    (the domain events, or the signal and its own provenance). ``decided_at`` is the deciding fact's
+    time (the sweep's clock for a special day); ``raised_at`` when the alert was raised. A special
+    day's date is personal and stays in the alerts read model; the event only says which day it is.
+    """
+
+    event_type = "AccountManagerAlertRaised"
+    description = "An account manager was alerted to something significant at one of their customers."
+
+    alert_id: UUID = Field(description="The alert (acknowledged with POST /v1/alerts/{id}/acknowledge).")
+    account_manager_id: str = Field(description="Employee id of the customer's account manager.")
+    kind: AlertKind
+    raised_at: Instant
+
+
+@event
+class AccountManagerAlertAcknowledged(DomainEvent):
+    """The account manager (or a colleague with ``customers:write``) acknowledged an alert."""
+
+    domain = "analytics"
+    event_type = "AccountManagerAlertAcknowledged"
+    description = "An account manager's alert was acknowledged."
+
+    alert_id: UUID
+    customer_id: UUID = Field(description="The customer the alert is about (also the subject and key).")
+    account_manager_id: str
+    kind: AlertKind
+    acknowledged_by: str = Field(description="Who acknowledged it (the token's subject).")
+    acknowledged_at: Instant
+
+
 @event
 class WebhookEndpointDisabled(DomainEvent):
     """Analytics stopped delivering to a webhook endpoint that kept failing (docs/webhooks.md).
@@ -174,6 +217,9 @@ class WebhookEndpointDisabled(DomainEvent):
 
 
 __all__ = [
+    "AccountManagerAlertAcknowledged",
+    "AccountManagerAlertRaised",
+    "AlertKind",
     "ChurnBand",
     "ChurnRiskChanged",
     "LifecycleStage",

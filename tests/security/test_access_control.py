@@ -139,6 +139,9 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("analytics", "GET", "/v1/kpis/service"): "analytics:read",
     ("analytics", "GET", "/v1/kpis/campaigns"): "analytics:read",
     ("analytics", "GET", "/v1/event-types"): "analytics:read",
+    ("analytics", "GET", "/v1/alerts"): "analytics:read",
+    ("analytics", "POST", "/v1/alerts/{alert_id}/acknowledge"): "customers:write",
+    ("analytics", "GET", "/v1/kpis/alerts"): "analytics:read",
     # Webhook subscriptions decide where events (and personal data) leave the company: admin only.
     ("analytics", "POST", "/v1/webhooks/subscriptions"): ADMIN,
     ("analytics", "GET", "/v1/webhooks/subscriptions"): ADMIN,

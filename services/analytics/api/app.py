@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.analytics.api.alerts import router as alerts_router
 from services.analytics.api.metrics import business_metrics_refresher
 from services.analytics.api.routes import router
 from services.analytics.api.webhooks import router as webhooks_router
@@ -62,7 +63,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         description="The 360° customer view, its timeline and time travel, segments, lifecycle, churn "
         "risk, CLV, recommendations and KPIs, projected from every domain's events.",
         version="1.0.0",
-        routers=[router, webhooks_router, console_router()],
+        routers=[router, webhooks_router, alerts_router, console_router()],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

@@ -157,3 +157,74 @@ class NpsReasonsRead(NpsBlock):
     reasons: ReasonsByCategory
     by_period: list[NpsReasonsPeriod]
     by_segment: list[NpsReasonsSegment]
+
+
+AlertKindName = Literal[
+    "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+]
+AlertStateName = Literal["open", "acknowledged", "all"]
+
+_ALERT_EXAMPLE: dict[str, Any] = {
+    "id": "5f0c8a7e-3b1d-4c2a-9e6f-1a2b3c4d5e6f", "customer_id": "0b6f5c1e-7d2a-4f3b-8c9d-0e1f2a3b4c5d",
+    "account_manager_id": "am-ayse", "kind": "large_order", "rule": "alert.large_order",
+    "reason": "An order of 4500.00 is 4.5x their average of 1000.00 over 3 orders.",
+    "provenance": ["9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"], "decided_at": "2026-03-02T10:15:00.000000Z",
+    "raised_at": "2026-03-02T10:15:01.250000Z", "due_on": None, "state": "open", "acknowledged_at": None,
+    "acknowledged_by": None,
+}
+
+
+class AlertRead(BaseModel):
+    """An account manager's alert: why (kind, rule, reason), the events behind it, and its state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
+
+    id: str
+    customer_id: str
+    account_manager_id: str
+    kind: AlertKindName
+    rule: str
+    reason: str
+    provenance: list[str] = Field(description="Ids of the events behind the alert (a signal first, then its own).")
+    decided_at: str = Field(description="Time of the deciding fact (the sweep's clock for a special day).")
+    raised_at: str
+    due_on: str | None = Field(description="The special day (birthday, anniversary); null for other kinds "
+                                           "and after an erasure.")
+    state: Literal["open", "acknowledged"]
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+
+
+class AlertPage(BaseModel):
+    """Alerts newest first; ``next_cursor`` continues the list (null on the last page)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_ALERT_EXAMPLE], "next_cursor": None}]})
+
+    items: list[AlertRead]
+    next_cursor: str | None
+
+
+class AlertCounts(BaseModel):
+    raised: int
+    acknowledged: int
+    median_hours_to_acknowledge: float | None
+    mean_hours_to_acknowledge: float | None
+
+
+class AlertCountsPerManager(AlertCounts):
+    account_manager_id: str
+
+
+class AlertKpisRead(AlertCounts):
+    """Alerts raised in ``[from, to)``: how many, acknowledged, hours to acknowledge, per account manager."""
+
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [{
+        "from": "2026-03-01T00:00:00.000000Z", "to": "2026-04-01T00:00:00.000000Z", "raised": 12,
+        "acknowledged": 9, "median_hours_to_acknowledge": 3.5, "mean_hours_to_acknowledge": 6.25,
+        "by_account_manager": [{"account_manager_id": "am-ayse", "raised": 12, "acknowledged": 9,
+                                "median_hours_to_acknowledge": 3.5, "mean_hours_to_acknowledge": 6.25}],
+    }]})
+
+    from_: str = Field(alias="from")
+    to: str
+    by_account_manager: list[AlertCountsPerManager]

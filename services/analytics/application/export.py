@@ -30,6 +30,8 @@ COVERAGE = Coverage(
         "campaign_holdouts": "campaign_holdouts",
         "nps_reasons": "nps_reasons",
         "published_recommendations": "published_recommendations",
+        "alert_subjects": "alert_subjects",
+        "account_manager_alerts": "account_manager_alerts",
     },
     not_personal={},
 )
@@ -70,4 +72,6 @@ async def export_part(
         "campaign_holdouts": await table_rows(conn, "campaign_holdouts", people, order_by="held_out_at"),
         "nps_reasons": await table_rows(conn, "nps_reasons", people, order_by="answered_at"),
         "published_recommendations": await table_rows(conn, "published_recommendations", people),
+        "alert_subjects": await table_rows(conn, "alert_subjects", people),
+        "account_manager_alerts": await table_rows(conn, "account_manager_alerts", people, order_by="raised_at"),
     }, now=now)

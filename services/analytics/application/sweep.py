@@ -16,6 +16,7 @@ import asyncpg
 
 from services.analytics.adapters import readmodel as rm
 from services.analytics.adapters.signals import SignalAppend, append_signals
+from services.analytics.application.alerts import remind_special_days
 from services.analytics.application.projector import SIGNAL_STREAM_TYPE, signal_stream, view_row
 from services.analytics.domain import model
 from services.analytics.domain.rules import AnalyticsRules
@@ -79,10 +80,16 @@ async def run_sweeps(
     stop: asyncio.Event,
     page: int = 2000,
 ) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set, ``page`` customers per transaction."""
+    """Sweep every ``interval`` seconds until ``stop`` is set, ``page`` customers per transaction.
+
+    Each round also raises the account managers' special-day reminders due at the same clock
+    (``application/alerts.py``; not when signals are off, as in a rebuild).
+    """
 
     async def tick() -> None:
-        changed = await sweep(pool, now=clock.now(), rules=rules, store=store, page=page)
-        log.info("sweep finished", extra={"changed": changed})
+        now = clock.now()
+        changed = await sweep(pool, now=now, rules=rules, store=store, page=page)
+        reminded = await remind_special_days(pool, now=now, rules=rules, store=store, page=page) if store else 0
+        log.info("sweep finished", extra={"changed": changed, "reminders": reminded})
 
     await run_every(interval, tick, stop, job="analytics sweep")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +28,35 @@ class ChurnWeights(BaseModel):
     overdue_payments: Decimal = Decimal("0.10")
     sla_breaches: Decimal = Decimal("0.10")
     returns: Decimal = Decimal("0.05")
+
+
+AlertKindName = Literal[
+    "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+]
+"""Reasons an account manager is alerted (``shared.contracts.analytics.AlertKind``, docs/analytics-rules.md)."""
+
+ALERT_KINDS: tuple[AlertKindName, ...] = (
+    "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+)
+
+
+class AlertRules(BaseModel):
+    """Alerts for account managers on their customers (issue 21.2/21.4): which are on, thresholds, window."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: tuple[AlertKindName, ...] = ALERT_KINDS
+    """The alert kinds raised; leave one out to switch it off."""
+    window_days: int = Field(default=7, ge=1, le=366)
+    """At most one alert per kind per customer within this many days (by the deciding facts' times)."""
+    large_order_multiple: Decimal = Field(default=Decimal("3"), gt=1)
+    """An order is "far above their usual size" at this multiple of the customer's average earlier order."""
+    large_order_min_previous: int = Field(default=2, ge=1)
+    """Earlier orders needed before an average means anything."""
+    churn_min_band: Literal["medium", "high"] = "medium"
+    """A churn band rising to at least this band alerts (low → medium and medium → high by default)."""
+    special_day_days_before: int = Field(default=7, ge=0, le=60)
+    """Birthday and anniversary reminders are raised this many days before the day (0: on the day)."""
 
 
 class AnalyticsRules(BaseModel):
@@ -85,6 +114,9 @@ class AnalyticsRules(BaseModel):
     recommendations_limit: int = Field(default=5, ge=0, le=50)
     provenance_limit: int = Field(default=10, ge=1, le=100)
     """How many driving event ids each trait keeps (the most recent ones)."""
+
+    # account managers' alerts (issue 21.2, 21.4)
+    alerts: AlertRules = AlertRules()
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> AnalyticsRules:
