@@ -222,7 +222,7 @@ def seeded(api_platform: RunningPlatform) -> Seeded:
             "customer_id": a["id"], "order_id": order["id"], "invoice_id": invoice["id"], "ticket_id": ticket["id"],
             "campaign_id": campaign[0]["id"] if campaign else str(uuid.uuid4()), "subject": a["id"],
             "survey_id": str(uuid.uuid4()), "doomed": doomed["id"], "job_id": str(uuid.uuid4()),
-            "subscription_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4()),
+            "subscription_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()),
             "calendar_name": "access-matrix", "export_id": str(uuid.uuid4()),
         },
         secrets=[email, name, "+905321234567", f"Private matter {run}"],
