@@ -570,6 +570,60 @@ class MessageRequested(_CampaignsEvent):
     template: str
     kind: Literal["offer", "message", "survey"]
     variables: dict[str, str] = Field(default_factory=dict)
+    purpose: Literal["promotion", "service"] = Field(
+        default="promotion",
+        description="service: a service follow-up (complaint resolved, order delivered, refund paid), sent without "
+                    "campaign_id and outside promotional caps; promotion: what a campaign decided (absent before).",
+    )
+
+
+ServiceMessageKind = Literal["complaint_resolved", "order_delivered", "refund_paid"]
+"""What a service follow-up tells the customer was done for them."""
+
+
+@event
+class ServiceMessageSent(_CampaignsEvent):
+    """A service follow-up went to the customer (not a promotion): what was done for them, in plain words."""
+
+    event_type: ClassVar[str] = "ServiceMessageSent"
+    description: ClassVar[str] = (
+        "A service follow-up (complaint resolved, order delivered, refund paid) was requested on a consented channel."
+    )
+
+    customer_id: str
+    message_id: str
+    kind: ServiceMessageKind
+    channel: Channel
+    template: str = Field(description="The template key, e.g. service.complaint_resolved.")
+    text: str = Field(description="The plain-words message as rendered from the template (no personal free text).")
+    triggering_event_id: str
+    templates_version: int = Field(description="The service-message templates version used (0: the defaults).")
+    deferred_from: Instant | None = Field(default=None,
+                                          description="When it was first decided, if quiet hours deferred it.")
+
+
+class ServiceMessageTemplate(BaseModel):
+    """One service follow-up's wording: ``{placeholders}`` from the event, channels in preference order."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: ServiceMessageKind
+    text: str
+    channels: list[Channel]
+    enabled: bool = True
+
+
+@event
+class ServiceMessageTemplatesChanged(_CampaignsEvent):
+    """The service follow-up templates were replaced through the API (subject: ``service-message-templates``)."""
+
+    event_type: ClassVar[str] = "ServiceMessageTemplatesChanged"
+    description: ClassVar[str] = "The service follow-up message templates were replaced."
+
+    version: int
+    templates: list[ServiceMessageTemplate]
+    changed_by: str | None = None
+    changed_at: Instant
 
 
 def nps_category(score: int) -> NpsCategory:
@@ -610,6 +664,10 @@ __all__ = [
     "QuestionKind",
     "QuietHours",
     "SendBlackout",
+    "ServiceMessageKind",
+    "ServiceMessageSent",
+    "ServiceMessageTemplate",
+    "ServiceMessageTemplatesChanged",
     "SuppressionReason",
     "SuppressionReasonV1",
     "SurveyAnswered",

@@ -72,6 +72,11 @@ class Consents(BaseModel):
     sms: bool = False
     push: bool = False
     phone: bool = False
+    service_followups: bool = Field(
+        default=True,
+        description="Service follow-ups (complaint resolved, order delivered, refund paid) on a consented channel. "
+                    "On unless the customer opts out: they are expected news, not marketing.",
+    )
 
 
 class ConsentMerge(BaseModel):
@@ -179,6 +184,19 @@ class ContactPreferencesChanged(_CustomerEvent):
         description="Set when a merge or unmerge of duplicate_id changed the consent, not the person's own choice.",
     )
     duplicate_id: UUID | None = Field(default=None, description="The duplicate of that merge or unmerge.")
+
+
+@event
+class ServiceFollowupsChanged(_CustomerEvent):
+    """The customer opted out of (or back into) service follow-ups, separately from marketing consent."""
+
+    event_type = "ServiceFollowupsChanged"
+    event_version = 1
+    description = "The customer opted out of, or back into, service follow-up messages."
+
+    granted: bool
+    changed_at: Instant
+    source: ConsentSource
 
 
 @event
@@ -487,5 +505,6 @@ __all__ = [
     "PaymentOverdue",
     "PaymentReceived",
     "RelationshipType",
+    "ServiceFollowupsChanged",
     "VerifiableChannel",
 ]

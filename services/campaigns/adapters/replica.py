@@ -25,15 +25,18 @@ Updater = Callable[[asyncpg.Connection, str, Mapping[str, Any], datetime], Await
 async def _registered(conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime) -> None:
     consents = data.get("consents") or {}
     granted = [c for c in ("email", "sms", "push") if _get(consents, c)]
+    # Registrations from before the opt-out existed carry no flag: service follow-ups are on.
+    followups = _get(consents, "service_followups") is not False
     await conn.execute(
         """insert into customer_replica (customer_id, registered, consents, birthday, timezone,
-                                         relationship_type, interests)
-           values ($1, true, $2, $3, $4, $5, $6)
+                                         relationship_type, interests, service_followups)
+           values ($1, true, $2, $3, $4, $5, $6, $7)
            on conflict (customer_id) do update set registered = true, consents = excluded.consents,
                birthday = excluded.birthday, timezone = excluded.timezone,
-               relationship_type = excluded.relationship_type, interests = excluded.interests, updated_at = now()""",
+               relationship_type = excluded.relationship_type, interests = excluded.interests,
+               service_followups = excluded.service_followups, updated_at = now()""",
         cid, granted, _as_date(data.get("birth_date")), data.get("timezone"),
-        data.get("relationship_type"), list(data.get("interests") or []),
+        data.get("relationship_type"), list(data.get("interests") or []), followups,
     )
 
 
@@ -60,6 +63,16 @@ async def _consent_changed(conn: asyncpg.Connection, cid: str, data: Mapping[str
                                                   else array_remove(consents, $2) end, updated_at = now()
            where customer_id = $1""",
         cid, channel, bool(data.get("granted")),
+    )
+
+
+async def _service_followups_changed(
+    conn: asyncpg.Connection, cid: str, data: Mapping[str, Any], at: datetime
+) -> None:
+    await conn.execute(
+        """insert into customer_replica (customer_id, service_followups) values ($1, $2)
+           on conflict (customer_id) do update set service_followups = $2, updated_at = now()""",
+        cid, bool(data.get("granted")),
     )
 
 
@@ -182,6 +195,7 @@ UPDATERS: dict[str, Updater] = {
     "CustomerRegistered": _registered,
     "CustomerProfileUpdated": _profile_updated,
     "ContactPreferencesChanged": _consent_changed,
+    "ServiceFollowupsChanged": _service_followups_changed,
     "CustomersMerged": _merged,
     "CustomersUnmerged": _unmerged,
     "CustomerErased": _erased,
@@ -263,6 +277,7 @@ def snapshot_from_row(row: Mapping[str, Any]) -> CustomerSnapshot:
         birthday=row["birthday"],
         timezone=row["timezone"],
         last_relationship_survey_at=row.get("last_relationship_survey_at"),
+        service_followups=row.get("service_followups", True),
     )
 
 

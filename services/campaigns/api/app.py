@@ -11,6 +11,7 @@ from services.campaigns.api.imports import router as imports_router
 from services.campaigns.api.metrics import sent_messages_refresher
 from services.campaigns.api.policy import router as policy_router
 from services.campaigns.api.routes import router
+from services.campaigns.api.service_messages import router as service_messages_router
 from services.campaigns.application.engine import Engine
 from services.campaigns.application.policy import PolicySource
 from services.campaigns.config import CampaignsSettings
@@ -62,7 +63,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
         version="1.0.0",
-        routers=[router, policy_router, keys_router(), imports_router],
+        routers=[router, policy_router, service_messages_router, keys_router(), imports_router],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

@@ -70,6 +70,7 @@ from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.envelope import new_envelope
 from shared.eventstore import EventStore, Outbox
 
+from . import service_messages
 from .triggers import is_trigger_source, trigger_event_fields
 
 _NAMESPACE = uuid.UUID("6d1a7c1e-3b0f-4f51-9a57-4c0a2b0c3600")
@@ -146,6 +147,9 @@ async def handle_event(
         return
     if history:
         return
+    # Telling the customer what was done for them: a service follow-up, outside every campaign.
+    await service_messages.on_event(engine, conn, event_id=event_id, event_type=event.event_type, data=data,
+                                    customer_id=customer_id, now=now)
     if event.event_type == "OrderPlaced":
         await _attribute_order(engine, conn, customer_id, data, at)
     trigger = TriggeringEvent(event_id, event.event_type, data)
@@ -344,7 +348,7 @@ async def decide_many(
     await _record(engine, conn, campaign, recorded, now)
     if exhausted_now and budget_row is not None and budget_row["exhausted_at"] is None:
         await conn.execute("update campaign_budgets set exhausted_at = $2 where campaign_id = $1", cid, now)
-        await _append(engine, conn, f"campaign-budget-{campaign.campaign_id}",
+        await append_events(engine, conn, f"campaign-budget-{campaign.campaign_id}",
                       [CampaignBudgetExhausted(campaign_id=campaign.campaign_id, budget_total=budget_row["total"],
                                                spent=spent)], subject=campaign.campaign_id)
     return results
@@ -563,8 +567,8 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _append(engine: Engine, conn: asyncpg.Connection, stream_id: str, events: list[DomainEvent],
-                  *, subject: str) -> None:
+async def append_events(engine: Engine, conn: asyncpg.Connection, stream_id: str, events: list[DomainEvent],
+                        *, subject: str) -> None:
     if not events:
         return
     version = await engine.store.stream_version(conn, stream_id)
@@ -614,7 +618,7 @@ async def _attribute_order(
         )
         event = InvalidRedemption(customer_id=customer_id, offer_code=code, order_id=order_id, reason=invalid,
                                   campaign_id=offer.campaign_id if offer else None)
-    await _append(engine, conn, stream, [event], subject=customer_id)
+    await append_events(engine, conn, stream, [event], subject=customer_id)
 
 
 # --- durable timers ---------------------------------------------------------------------------------
@@ -676,6 +680,9 @@ async def fire_due_timers(pool: asyncpg.Pool, engine: Engine, *, now: datetime, 
 
 
 async def _fire(engine: Engine, conn: asyncpg.Connection, kind: str, payload: dict[str, Any], now: datetime) -> None:
+    if kind == service_messages.TIMER_KIND:
+        await service_messages.fire(engine, conn, payload, now)
+        return
     campaign = await load_active_campaign(conn, payload["campaign_id"])
     if campaign is None:
         return  # paused or completed meanwhile: a delayed trigger of a stopped campaign does nothing

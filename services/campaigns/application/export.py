@@ -28,6 +28,7 @@ COVERAGE = Coverage(
         "surveys": "surveys",
         "customer_replica": "customer_replica",
         "import_ledger": "import_records",
+        "service_messages": "service_messages",
     },
     not_personal={},
 )
@@ -66,5 +67,6 @@ async def export_part(
         "surveys": await _surveys(conn, people),
         "customer_replica": await table_rows(conn, "customer_replica", people),
         "import_records": await table_rows(conn, "import_ledger", people, order_by="imported_at"),
+        "service_messages": await table_rows(conn, "service_messages", people, order_by="first_decided_at"),
         "events": [event_json(e) for e in sorted(events, key=lambda e: e.position)],
     }, now=now)

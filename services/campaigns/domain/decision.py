@@ -73,6 +73,8 @@ class CustomerSnapshot:
     timezone: str | None = None
     last_relationship_survey_at: datetime | None = None
     """When the customer was last sent a relationship survey (by any campaign or operator)."""
+    service_followups: bool = True
+    """False once the customer opted out of service follow-ups (``domain.service_messages``)."""
 
     def profile(self, now: datetime) -> dict[str, Any]:
         """The ``customer.*`` namespace conditions see."""

@@ -82,7 +82,7 @@ async def save_customer(conn: asyncpg.Connection, customer: Customer, *, now: da
                 customer.acquisition_channel,
                 customer.referred_by,
                 customer.acquisition_cost,
-                dict(customer.consents),
+                customer.consents_shown(),
                 list(customer.interests),
                 customer.account_manager_id,
                 customer.version,

@@ -50,6 +50,9 @@ class ConsentsInput(_Input):
     sms: StrictBool | None = None
     push: StrictBool | None = None
     phone: StrictBool | None = None
+    service_followups: StrictBool | None = Field(
+        default=None, description="Service follow-ups (complaint resolved, order delivered, refund paid); "
+                                  "on unless withdrawn, separately from marketing consent.")
 
     def given(self) -> dict[ContactChannel, bool]:
         return {k: v for k, v in self.model_dump().items() if v is not None}  # type: ignore[misc]
@@ -166,6 +169,7 @@ class Consents(BaseModel):
     sms: bool = False
     push: bool = False
     phone: bool = False
+    service_followups: bool = True
 
 
 class CustomerRead(BaseModel):

@@ -47,12 +47,15 @@ from shared.contracts.customer import (
     PaymentOverdue,
     PaymentReceived,
     RelationshipType,
+    ServiceFollowupsChanged,
     VerifiableChannel,
 )
 from shared.errors import Conflict, Gone, InvalidInput
 
 CENT: Final = Decimal("0.01")
 CHANNELS: Final[tuple[ContactChannel, ...]] = ("email", "sms", "push", "phone")
+SERVICE_FOLLOWUPS: Final = "service_followups"
+"""The opt-out of service follow-ups, given and shown beside the channels' consents (on unless withdrawn)."""
 NAME_SIMILARITY: Final = 0.85
 """Two normalised names at least this similar (``name_similarity``) count as the same name by default;
 the duplicate rules (``identity.DuplicateRules``) make the threshold data."""
@@ -230,6 +233,7 @@ class Customer(Aggregate):
         # recomputes without the duplicate, so it gives back exactly what that merge took.
         self.consent_set_at = dict.fromkeys(CHANNELS, None)
         self.own_consents = dict.fromkeys(CHANNELS, False)
+        self.service_followups = True
         self.merged_consents = {}
         self.verified = set()
         self.interests = []
@@ -366,8 +370,15 @@ class Customer(Aggregate):
                 )
             )
 
+    def consents_shown(self) -> dict[str, bool]:
+        """The channels' consents and the service follow-ups opt-out, as the read model and API show them."""
+        shown: dict[str, bool] = {channel: granted for channel, granted in self.consents.items()}
+        shown[SERVICE_FOLLOWUPS] = self.service_followups
+        return shown
+
     def change_consents(self, consents: Mapping[ContactChannel, bool], *, source: ConsentSource, now: datetime) -> None:
-        """One ``ContactPreferencesChanged`` per channel whose consent really changes."""
+        """One ``ContactPreferencesChanged`` per channel whose consent really changes; ``service_followups`` (the
+        separate opt-out of service follow-ups) gives ``ServiceFollowupsChanged`` when it changes."""
         self.ensure_active("change consents")
         for channel in CHANNELS:
             if channel in consents and consents[channel] != self.consents[channel]:
@@ -380,6 +391,9 @@ class Customer(Aggregate):
                         source=source,
                     )
                 )
+        followups = cast(Mapping[str, bool], consents).get(SERVICE_FOLLOWUPS)
+        if followups is not None and followups != self.service_followups:
+            self._record(ServiceFollowupsChanged(customer_id=self.id, granted=followups, changed_at=now, source=source))
 
     def assign_account_manager(self, account_manager_id: str, *, by: str | None, now: datetime) -> None:
         self.ensure_active("get an account manager")
@@ -525,7 +539,9 @@ class Customer(Aggregate):
         self.acquisition_channel = e.acquisition_channel
         self.referred_by = e.referred_by
         self.acquisition_cost = e.acquisition_cost
-        self.consents = cast(dict[ContactChannel, bool], e.consents.model_dump())
+        consents = e.consents.model_dump()
+        self.service_followups = bool(consents.pop(SERVICE_FOLLOWUPS, True))
+        self.consents = cast(dict[ContactChannel, bool], consents)
         self.own_consents = dict(self.consents)
         self.consent_set_at = dict.fromkeys(CHANNELS, e.registered_at)
         self.interests = list(e.interests)
@@ -547,6 +563,9 @@ class Customer(Aggregate):
             self.own_consents[e.channel] = e.granted
             for restrictions in self.merged_consents.values():
                 restrictions.pop(e.channel, None)
+
+    def _on_ServiceFollowupsChanged(self, e: ServiceFollowupsChanged) -> None:  # noqa: N802
+        self.service_followups = e.granted
 
     def _on_ContactVerified(self, e: ContactVerified) -> None:  # noqa: N802
         self.verified.add(e.channel)

@@ -25,7 +25,7 @@ async def test_registration_answers_201_and_queues_an_encrypted_customer_registe
     assert body["phone"] == "+905551234567"
     assert body["version"] == 1 and body["status"] == "active"
     assert body["acquisition_cost"] == "25.00"
-    assert body["consents"] == {"email": True, "sms": False, "push": False, "phone": False}
+    assert body["consents"] == {"email": True, "sms": False, "push": False, "phone": False, "service_followups": True}
     assert response.headers["ETag"] == '"1"'
     assert response.headers["Location"] == f"/v1/customers/{body['id']}"
 
@@ -154,6 +154,30 @@ async def test_consents_and_account_manager_are_events(customer_service: Custome
         ("AccountManagerAssigned", None),
     ]
     assert events[0]["data"]["source"] == "operator" and events[0]["data"]["granted"] is False
+
+
+async def test_service_follow_ups_are_on_by_default_and_opted_out_of_separately(
+    customer_service: CustomerService,
+) -> None:
+    customer = await customer_service.register(consents={"email": True})
+    cid = customer["id"]
+    assert customer["consents"]["service_followups"] is True
+    url = f"/v1/customers/{cid}/consents"
+    out = await customer_service.client.put(url, json={"service_followups": False}, headers=customer_service.staff)
+    assert out.status_code == 200, out.text
+    assert out.json()["consents"] == {"email": True, "sms": False, "push": False, "phone": False,
+                                      "service_followups": False}
+    again = await customer_service.client.put(url, json={"service_followups": False}, headers=customer_service.staff)
+    assert again.status_code == 200  # no change: no event
+    bad = await customer_service.client.put(url, json={"service_followups": "no"}, headers=customer_service.staff)
+    assert bad.status_code == 422
+    events = (await customer_service.outbox())[1:]
+    assert [(e["headers"]["ce_type"].split(".")[2], e["data"]["granted"], e["data"]["source"]) for e in events] == [
+        ("ServiceFollowupsChanged", False, "operator")]
+    fetched = await customer_service.client.get(f"/v1/customers/{cid}", headers=customer_service.staff)
+    assert fetched.json()["consents"]["service_followups"] is False
+    opted_out = await customer_service.register(consents={"email": True, "service_followups": False})
+    assert opted_out["consents"]["service_followups"] is False
 
 
 async def test_merge_and_unmerge(customer_service: CustomerService) -> None:

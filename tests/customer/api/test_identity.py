@@ -17,9 +17,10 @@ DEFAULT_RULES = {"email": True, "email_canonical": True, "phone": True, "name": 
 
 
 async def consents_of(service: CustomerService, customer_id: str) -> dict[str, bool]:
+    """The channels' consents (the separate service follow-ups opt-out is not merged; see test_customers)."""
     answer = await service.client.get(f"/v1/customers/{customer_id}", headers=service.staff)
     consents: dict[str, bool] = answer.json()["consents"]
-    return consents
+    return {channel: granted for channel, granted in consents.items() if channel != "service_followups"}
 
 
 async def events_of(service: CustomerService, event_type: str) -> list[dict[str, Any]]:
@@ -41,7 +42,8 @@ async def test_a_merge_keeps_the_most_restrictive_consent_and_an_unmerge_restore
     )
     assert merged.status_code == 200, merged.text
     after = {"email": False, "sms": True, "push": False, "phone": False}
-    assert merged.json()["consents"] == after == await consents_of(service, survivor["id"])
+    assert merged.json()["consents"] == {**after, "service_followups": True}
+    assert await consents_of(service, survivor["id"]) == after
 
     [event] = await events_of(service, "CustomersMerged")
     evidence = {c["channel"]: c for c in event["data"]["consents"]}
@@ -203,7 +205,8 @@ async def test_suggested_pairs_follow_the_rules_and_show_the_evidence(customer_s
     sides = {mailbox["customer_id"]: mailbox["customer"], mailbox["duplicate_id"]: mailbox["duplicate"]}
     assert sides[jane["id"]] == {
         "name": "Jane Doe", "email": jane["email"], "phone": None, "birth_date": "1970-07-07", "verified": [],
-        "consents": {"email": True, "sms": False, "push": False, "phone": False}, "version": jane["version"],
+        "consents": {"email": True, "sms": False, "push": False, "phone": False, "service_followups": True},
+        "version": jane["version"],
     }
     assert sides[doe["id"]]["email"] == doe["email"] and sides[doe["id"]]["name"] == "Doe Jane"
     await client.post(f"/v1/customers/{doe['id']}/verifications", json={"channel": "email"}, headers=staff)

@@ -409,7 +409,8 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
         "long_term",
         "Europe/Istanbul",
     )
-    assert registered["consents"] == {"email": True, "sms": False, "push": False, "phone": False}
+    assert registered["consents"] == {"email": True, "sms": False, "push": False, "phone": False,
+                                      "service_followups": True}
     assert registered["acquisition_cost"] == "25.00" and registered["interests"] == ["coffee", "tea"]
     assert data["CustomerProfileUpdated"]["changed_fields"] == ["name"]
     assert data["CustomerProfileUpdated"]["name"].startswith("enc:v1:")

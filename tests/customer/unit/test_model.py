@@ -101,7 +101,8 @@ def test_registration_records_normalised_identity_and_default_consents() -> None
     [event] = customer.pending
     assert isinstance(event, CustomerRegistered)
     assert (event.name, event.email, event.phone) == ("Jane", "jane@example.com", "+442079460958")
-    assert not any(event.consents.model_dump().values())
+    assert not any(event.consents.model_dump(exclude={"service_followups"}).values())
+    assert event.consents.service_followups is True  # service follow-ups are on until the customer opts out
 
 
 def test_registration_refuses_a_negative_acquisition_cost() -> None:
