@@ -463,6 +463,78 @@ class PaymentOverdue(_CustomerEvent):
     detected_at: Instant
 
 
+FollowUpState = Literal["open", "snoozed", "done", "cancelled"]
+"""A follow-up is open (or snoozed to a later due moment) until it is done or cancelled."""
+
+
+@event
+class CustomerNoteWritten(_CustomerEvent):
+    """Someone who serves the customer wrote a note on them (seed 002: the account manager's memory)."""
+
+    event_type = "CustomerNoteWritten"
+    event_version = 1
+    description = "A staff member wrote a personal note on the customer; the text is sealed under their key."
+
+    note_id: UUID
+    text: Annotated[str | None, Personal(description="The note's free text.")] = None
+    author: str = Field(description="The writer's subject (a staff member or client).")
+    written_at: Instant
+
+
+@event
+class FollowUpScheduled(_CustomerEvent):
+    """A note asks for a follow-up: someone (the owner) is to act on the customer by a due moment."""
+
+    event_type = "FollowUpScheduled"
+    event_version = 1
+    description = "A follow-up on the customer was attached to a note, with its owner and due moment."
+
+    follow_up_id: UUID
+    note_id: UUID = Field(description="The note that says what to follow up on.")
+    owner: str = Field(description="The staff subject who is to act.")
+    due_at: Instant
+    scheduled_by: str
+    scheduled_at: Instant
+
+
+@event
+class FollowUpCompleted(_CustomerEvent):
+    event_type = "FollowUpCompleted"
+    event_version = 1
+    description = "A follow-up was done."
+
+    follow_up_id: UUID
+    owner: str
+    completed_by: str
+    completed_at: Instant
+
+
+@event
+class FollowUpSnoozed(_CustomerEvent):
+    event_type = "FollowUpSnoozed"
+    event_version = 1
+    description = "A follow-up was put off to a later due moment."
+
+    follow_up_id: UUID
+    owner: str
+    due_at: Instant = Field(description="The new due moment.")
+    previous_due_at: Instant
+    snoozed_by: str
+    snoozed_at: Instant
+
+
+@event
+class FollowUpCancelled(_CustomerEvent):
+    event_type = "FollowUpCancelled"
+    event_version = 1
+    description = "A follow-up was cancelled: nothing is to be done any more."
+
+    follow_up_id: UUID
+    owner: str
+    cancelled_by: str
+    cancelled_at: Instant
+
+
 @event
 class CustomerErased(_CustomerEvent):
     """The customer's personal data was erased (right to be forgotten); their key is destroyed."""
@@ -487,12 +559,18 @@ __all__ = [
     "ContactPreferencesChanged",
     "ContactVerified",
     "CustomerErased",
+    "CustomerNoteWritten",
     "CustomerProfileUpdated",
     "CustomerRegistered",
     "CustomersMerged",
     "CustomersUnmerged",
     "DuplicateRuleSet",
     "DuplicateRulesChanged",
+    "FollowUpCancelled",
+    "FollowUpCompleted",
+    "FollowUpScheduled",
+    "FollowUpSnoozed",
+    "FollowUpState",
     "InvoiceIssued",
     "MatchEvidence",
     "OrderCancelled",

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 
 from services.customer.api.export_jobs import export_jobs_router
 from services.customer.api.imports import router as imports_router
+from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
@@ -59,7 +60,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         title="Customer 360: customer service",
         description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
         version="1.0.0",
-        routers=[router, imports_router, audit_router(audit_gatherer), export_jobs_router(settings)],
+        routers=[router, imports_router, notes_router, audit_router(audit_gatherer), export_jobs_router(settings)],
         lifespan=lifespan,
         readiness={
             "postgres": postgres_check(lambda app: app.state.pool),

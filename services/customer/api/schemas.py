@@ -19,7 +19,14 @@ from shared.contracts.customer import (
     RelationshipType,
     VerifiableChannel,
 )
-from shared.web.types import NEVER_NULL, CalendarDate, NonNegativeMoneyText, PositiveMoneyText, texts_not_blank
+from shared.web.types import (
+    NEVER_NULL,
+    CalendarDate,
+    Instant,
+    NonNegativeMoneyText,
+    PositiveMoneyText,
+    texts_not_blank,
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 EMAIL_PATTERN = (r"^[\s\x1c-\x1f]*[^@\s\x1c-\x1f\ufeff]+@[^@\s\x1c-\x1f\ufeff]+\.[^@\s\x1c-\x1f\ufeff]+"
@@ -411,3 +418,87 @@ class ExportRead(BaseModel):
     progress: ExportProgress
     document: str | None = Field(description="Path of the JSON document once done.")
     rendering: str | None = Field(description="Path of the human-readable (HTML) rendering once done.")
+
+
+# --- notes and follow-ups -------------------------------------------------------------------------
+
+FollowUpStateName = Literal["open", "snoozed", "done", "cancelled"]
+SUBJECT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+"""A subject: some text that is not only spaces, without control characters."""
+Subject = Annotated[str, Field(min_length=1, max_length=200, pattern=SUBJECT_PATTERN,
+                               description="A staff member's subject (their sign-in name), e.g. am.selin.")]
+
+
+class FollowUpCreate(_Input):
+    """Someone is to act on the customer by ``due_at``."""
+
+    due_at: Instant
+    owner: Subject | None = Field(default=None, description="Who is to act; the writer of the note when left out.")
+
+
+class NoteCreate(_Input):
+    """A note on the customer, optionally asking for a follow-up."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"text": "Met them at the trade fair; call in January about the new line.",
+                      "follow_up": {"due_at": "2027-01-11T09:00:00+03:00", "owner": "am.selin"}}]})
+
+    text: Annotated[str, Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",
+                               description="Free text (personal data: sealed in the event log, erased with "
+                                           "the customer).")]
+    follow_up: FollowUpCreate | None = None
+
+
+class FollowUpSnooze(_Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"until": "2027-01-18T09:00:00Z"}]})
+
+    until: Instant = Field(description="The new due moment; later than now.")
+
+
+_FOLLOW_UP_EXAMPLE: JsonDict = {
+    "id": "0190a4a6-0000-7000-8000-0000000000f1", "customer_id": "0190a4a6-0000-7000-8000-000000000001",
+    "note_id": "0190a4a6-0000-7000-8000-0000000000e1", "owner": "am.selin", "state": "open",
+    "due_at": "2027-01-11T06:00:00.000000Z", "scheduled_by": "am.selin",
+    "scheduled_at": "2026-12-05T18:00:00.000000Z", "updated_at": "2026-12-05T18:00:00.000000Z", "version": 1,
+}
+
+
+class FollowUpRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_FOLLOW_UP_EXAMPLE, "note_text": "Met them at the trade fair; call in January about the new line."}]})
+
+    id: UUID
+    customer_id: UUID
+    note_id: UUID
+    owner: str
+    state: FollowUpStateName
+    due_at: str
+    scheduled_by: str
+    scheduled_at: str
+    updated_at: str
+    version: int
+    note_text: str | None = Field(default=None, description="The note's text (in lists and commands' answers).")
+
+
+class FollowUpPage(BaseModel):
+    items: list[FollowUpRead]
+    next_cursor: str | None
+
+
+class NoteRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0190a4a6-0000-7000-8000-0000000000e1", "customer_id": "0190a4a6-0000-7000-8000-000000000001",
+        "text": "Met them at the trade fair; call in January about the new line.", "author": "am.selin",
+        "written_at": "2026-12-05T18:00:00.000000Z", "follow_up": _FOLLOW_UP_EXAMPLE}]})
+
+    id: UUID
+    customer_id: UUID
+    text: str | None
+    author: str
+    written_at: str
+    follow_up: FollowUpRead | None
+
+
+class NotePage(BaseModel):
+    items: list[NoteRead]
+    next_cursor: str | None

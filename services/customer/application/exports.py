@@ -59,6 +59,8 @@ COVERAGE = Coverage(
         "erasure_status": "erasure",
         "import_ledger": "import_records",
         "customer_exports": "exports",
+        "customer_notes": "notes",
+        "follow_ups": "follow_ups",
     },
     not_personal={},
 )
@@ -102,6 +104,8 @@ async def own_part(conn: asyncpg.Connection, store: EventStore, customer_id: UUI
         "erasure": await table_rows(conn, "erasure_status", people, order_by="service"),
         "import_records": await table_rows(conn, "import_ledger", people, order_by="imported_at"),
         "exports": json_value(await rows.requests_of(conn, people)),
+        "notes": await table_rows(conn, "customer_notes", people, order_by="written_at, id"),
+        "follow_ups": await table_rows(conn, "follow_ups", people, order_by="due_at, id"),
     }, now=now)
 
 

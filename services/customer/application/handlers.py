@@ -16,6 +16,7 @@ from uuid import UUID
 
 from services.customer.adapters import erasure, readmodel
 from services.customer.adapters import exports as export_rows
+from services.customer.adapters import notes as note_rows
 from services.customer.application import queries
 from services.customer.domain.identity import RULES_STREAM
 from services.customer.domain.model import Customer, Invoice, LineRequest, Order
@@ -303,8 +304,10 @@ async def erase_customer(
         answers += await erasure.forget_stored_answers(uow.conn, person)
         documents += await export_rows.forget(uow.conn, person)
         await uow.store.keys.destroy(uow.conn, str(person))
+    notes = await note_rows.forget(uow.conn, [customer_id, *duplicates])
     details = {
         "profiles_erased": 1 + len(duplicates),
+        "notes_deleted": notes,
         "stored_answers_redacted": answers,
         "export_documents_deleted": documents,
         "keys_destroyed": 1 + len(duplicates),
