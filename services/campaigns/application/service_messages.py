@@ -161,6 +161,9 @@ async def _decide(engine: engines.Engine, conn: asyncpg.Connection, *, event_id:
     if row is None or row["status"] != "deferred":
         return
     customer = await replica.load_snapshot(conn, row["customer_id"])
+    if customer.merged_into and not customer.erased:
+        # A duplicate merged away: the news is for the person, whose profile now is the survivor's.
+        customer = await replica.load_snapshot(conn, customer.merged_into)
     templates = await load_templates(conn)
     template = templates.of(row["kind"])
     policy = await engines.current_policy(engine, conn)
@@ -182,7 +185,7 @@ async def _decide(engine: engines.Engine, conn: asyncpg.Connection, *, event_id:
         return
     if decision.channel is None:
         return
-    customer_id, message_id = row["customer_id"], row["message_id"]
+    customer_id, message_id = customer.customer_id, row["message_id"]
     template_key = f"service.{row['kind']}"
     await engines.request_message(engine, conn, MessageRequested(
         message_id=message_id, customer_id=customer_id, channel=decision.channel, template=template_key,

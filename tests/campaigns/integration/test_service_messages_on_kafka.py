@@ -21,7 +21,13 @@ from services.campaigns.api.app import create_app
 from services.campaigns.application.engine import fire_due_timers
 from shared.clock import FixedClock
 from shared.consumer import RawRecord, apply_records, record_for
-from shared.contracts.customer import Consents, OrderDelivered, OrderReturned, ServiceFollowupsChanged
+from shared.contracts.customer import (
+    Consents,
+    CustomersMerged,
+    OrderDelivered,
+    OrderReturned,
+    ServiceFollowupsChanged,
+)
 from shared.contracts.ticketing import ComplaintFiled, TicketResolved
 from shared.db import create_pool
 from shared.testing.kafka import ConsumedRecord
@@ -138,3 +144,18 @@ async def test_customers_are_told_what_was_done_for_them_once_on_a_consented_cha
     assert timeline.status_code == 200, timeline.text
     items = timeline.json()["items"]
     assert [(i["type"], i["domain"], i["data"]["text"]) for i in items] == [("ServiceMessageSent", "campaigns", text)]
+
+
+async def test_news_for_a_merged_duplicate_goes_to_the_survivor_with_the_survivors_consent(stage: Stage) -> None:
+    survivor, duplicate = str(uuid.uuid4()), str(uuid.uuid4())
+    await stage.deliver(envelope(a_registration(survivor, consents=Consents(sms=True))),
+                        envelope(a_registration(duplicate, consents=Consents(email=True))))
+    await stage.deliver(envelope(CustomersMerged(customer_id=uuid.UUID(survivor), duplicate_id=uuid.UUID(duplicate),
+                                                 merged_at=NOON)))
+    await stage.deliver(envelope(OrderDelivered(customer_id=uuid.UUID(duplicate), order_id=uuid.uuid4(),
+                                                delivered_at=NOON)))
+    row = await stage.pool.fetchrow("select customer_id, status, channel from service_messages")
+    assert dict(row) == {"customer_id": duplicate, "status": "sent", "channel": "sms"}
+    assert await stage.pool.fetchval(
+        "select count(*) from outbox where topic = $1 and key = $2", stage.settings.topic("campaigns.messages"),
+        survivor.encode()) == 1
