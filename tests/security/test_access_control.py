@@ -78,6 +78,13 @@ REQUIRED: dict[tuple[str, str, str], str] = {
     ("campaigns", "GET", "/v1/internal/customers/{customer_id}/export"): "keys:read",
     ("analytics", "GET", "/v1/internal/customers/{customer_id}/export"): "keys:read",
     ("customer", "GET", "/v1/customers/{customer_id}/orders"): "customers:read",
+    ("customer", "POST", "/v1/customers/{customer_id}/notes"): "customers:write",
+    ("customer", "GET", "/v1/customers/{customer_id}/notes"): "customers:read",
+    ("customer", "GET", "/v1/follow-ups"): "customers:read",
+    ("customer", "GET", "/v1/follow-ups/{follow_up_id}"): "customers:read",
+    ("customer", "POST", "/v1/follow-ups/{follow_up_id}/complete"): "customers:write",
+    ("customer", "POST", "/v1/follow-ups/{follow_up_id}/snooze"): "customers:write",
+    ("customer", "POST", "/v1/follow-ups/{follow_up_id}/cancel"): "customers:write",
     ("customer", "POST", "/v1/orders"): "orders:write",
     ("customer", "GET", "/v1/orders/{order_id}"): "customers:read",
     ("customer", "POST", "/v1/orders/{order_id}/ship"): "orders:write",
@@ -220,15 +227,18 @@ def seeded(api_platform: RunningPlatform) -> Seeded:
             "customer_id": a["id"], "kind": "complaint", "channel": "email",
             "subject": f"Private matter {run}", "description": f"Only for {email}"}))
         campaign = http.get(p.url("campaigns", "/v1/campaigns")).json()["items"]
+        note = _created(http.post(p.url("customer", f"/v1/customers/{a['id']}/notes"), json={
+            "text": f"Private note {run}", "follow_up": {"due_at": "2031-01-01T09:00:00Z"}}))
     return Seeded(
         params={
             "customer_id": a["id"], "order_id": order["id"], "invoice_id": invoice["id"], "ticket_id": ticket["id"],
             "campaign_id": campaign[0]["id"] if campaign else str(uuid.uuid4()), "subject": a["id"],
             "survey_id": str(uuid.uuid4()), "doomed": doomed["id"], "job_id": str(uuid.uuid4()),
             "subscription_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()),
+            "follow_up_id": note["follow_up"]["id"],
             "calendar_name": "access-matrix", "export_id": str(uuid.uuid4()),
         },
-        secrets=[email, name, "+905321234567", f"Private matter {run}"],
+        secrets=[email, name, "+905321234567", f"Private matter {run}", f"Private note {run}"],
         customer_a=a["id"], customer_b=b["id"],
     )
 
