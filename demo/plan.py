@@ -198,10 +198,32 @@ class SurveyPlan:
         return self.sent_at.date().replace(day=1)
 
 
+@dataclass(frozen=True, slots=True)
+class NotePlan:
+    """A note an account manager's colleague writes on a key account, maybe asking for a follow-up (issue 21.1)."""
+
+    key: str
+    written_at: datetime
+    text: str
+    follow_up_due: datetime | None = None
+    """When the account manager is to act; in the future for the newest note, so the manager has work."""
+    follow_up_done_at: datetime | None = None
+    """When the follow-up was done (only in the simulated past); ``None`` while it is open."""
+
+
+NOTE_TEXTS: Final = (
+    "Met them at the trade fair; call about the new {interest} line.",
+    "Asked for a quote on a bulk {interest} order for their office.",
+    "Unhappy with the last delivery time; check in after the next order.",
+    "Prefers phone calls in the morning; interested in {interest}.",
+    "Renewal talk went well; send the {interest} catalogue.",
+)
+
+
 Action = Literal[
     "register", "assign_manager", "place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
     "pay_invoice", "return_order", "open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",
-    "resolve_ticket", "send_survey", "answer_survey",
+    "resolve_ticket", "send_survey", "answer_survey", "write_note", "complete_follow_up",
 ]
 
 
@@ -221,7 +243,7 @@ class Step:
 ACTIONS: Final[tuple[Action, ...]] = (
     "register", "assign_manager", "place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
     "pay_invoice", "return_order", "open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",
-    "resolve_ticket", "send_survey", "answer_survey",
+    "resolve_ticket", "send_survey", "answer_survey", "write_note", "complete_follow_up",
 )
 INVOICE_DELAY: Final = timedelta(hours=2)
 MANAGER_DELAY: Final = timedelta(minutes=30)
@@ -251,6 +273,7 @@ class CustomerPlan:
     orders: tuple[OrderPlan, ...] = ()
     tickets: tuple[TicketPlan, ...] = ()
     surveys: tuple[SurveyPlan, ...] = ()
+    notes: tuple[NotePlan, ...] = ()
 
     def steps(self) -> list[Step]:
         """Everything that happens to this customer, in simulated-time order (the order it is replayed in)."""
@@ -275,6 +298,10 @@ class CustomerPlan:
             found.append(_step(s.sent_at, "send_survey", s.key))
             if s.answered_at is not None:
                 found.append(_step(s.answered_at, "answer_survey", s.key))
+        for n in self.notes:
+            found.append(_step(n.written_at, "write_note", n.key))
+            if n.follow_up_done_at is not None:
+                found.append(_step(n.follow_up_done_at, "complete_follow_up", n.key))
         return sorted(found)
 
 
@@ -420,7 +447,37 @@ def _customer(rng: random.Random, seed: int, index: int, calendar: _Calendar) ->
     orders = _orders(rng, plan, calendar)
     tickets = _tickets(rng, plan, calendar, orders)
     surveys = _surveys(rng, plan, calendar, orders, tickets)
-    return replace(plan, orders=orders, tickets=tickets, surveys=surveys)
+    return replace(plan, orders=orders, tickets=tickets, surveys=surveys, notes=_notes(seed, plan, calendar))
+
+
+def _notes(seed: int, plan: CustomerPlan, calendar: _Calendar) -> tuple[NotePlan, ...]:
+    """One to three notes on a customer with an account manager, the newest with a follow-up still ahead.
+
+    Drawn from a generator of their own (seeded by the customer), so adding notes left every other draw
+    of the plan as it was. Older follow-ups were mostly done a little after they fell due.
+    """
+    if plan.account_manager is None:
+        return ()
+    rng = random.Random(f"notes-{seed}-{plan.index}")
+    after = plan.registered_at + MANAGER_DELAY + timedelta(hours=1)
+    if after >= calendar.now:
+        return ()
+    notes = []
+    for n in range(rng.randint(1, 3)):
+        span = (calendar.now - after).total_seconds()
+        written = (after + timedelta(seconds=rng.random() * span)).replace(microsecond=0)
+        text = rng.choice(NOTE_TEXTS).format(interest=rng.choice(plan.interests))
+        due = (written + timedelta(days=rng.randint(3, 40))).replace(hour=9, minute=0, second=0)
+        done = due + _later(rng, 1, 30) if rng.random() < 0.6 else None
+        notes.append(NotePlan(key=f"{plan.key}-n{n}", written_at=written, text=text, follow_up_due=due,
+                              follow_up_done_at=calendar.happened(done) if done is not None else None))
+    notes.sort(key=lambda note: note.written_at)
+    newest = notes[-1]
+    if newest.follow_up_due is not None and newest.follow_up_due <= calendar.now:
+        # The manager's work ahead: the newest note's follow-up falls due in the coming days.
+        ahead = (calendar.now + timedelta(days=1 + plan.index % 14)).replace(hour=9, minute=0, second=0, microsecond=0)
+        notes[-1] = replace(newest, follow_up_due=ahead, follow_up_done_at=None)
+    return tuple(notes)
 
 
 def _ascii(text: str) -> str:

@@ -159,6 +159,9 @@ class Loader:
         self._orders = {o.key: o for c in plan.customers for o in c.orders}
         self._tickets = {t.key: t for c in plan.customers for t in c.tickets}
         self._surveys = {s.key: s for c in plan.customers for s in c.surveys}
+        self._notes = {n.key: (c, n) for c in plan.customers for n in c.notes}
+        self._follow_ups: dict[str, str] = {}
+        """note key -> the id of its follow-up, once the note is written."""
 
     def key(self, *parts: str) -> str:
         return ":".join(("demo", str(self.plan.seed), *parts))
@@ -241,6 +244,8 @@ class Loader:
             await self.order_step(customer_id, self._orders[step.ref], step)
         elif step.action in TICKET_ACTIONS:
             await self.ticket_step(customer_id, self._tickets[step.ref], step)
+        elif step.action in NOTE_ACTIONS:
+            await self.note_step(customer_id, step)
         else:
             await self.survey_step(customer_id, self._surveys[step.ref], step)
 
@@ -272,6 +277,31 @@ class Loader:
                 raise
             customer_id = str(items[0]["id"])
         self.loaded.customers[c.key] = customer_id
+
+    async def note_step(self, customer_id: str, step: Step) -> None:
+        """A note on a key account (its follow-up owned by the account manager), or that follow-up done."""
+        customer, note = self._notes[step.ref]
+        if step.action == "write_note":
+            body: dict[str, Any] = {"text": note.text}
+            if note.follow_up_due is not None:
+                body["follow_up"] = {"due_at": rfc3339(note.follow_up_due), "owner": customer.account_manager}
+            written = await self.api.call("POST", "customer", f"customers/{customer_id}/notes", body=body,
+                                          key=self.key(note.key, "note"), at=step.at)
+            follow_up = (written or {}).get("follow_up")
+            if follow_up:
+                self._follow_ups[note.key] = str(follow_up["id"])
+            return
+        follow_up_id = self._follow_ups.get(note.key)
+        if follow_up_id is None:
+            # Written by an earlier run whose answer is gone: the customer's notes name it.
+            page = await self.api.call("GET", "customer", f"customers/{customer_id}/notes", params={"limit": 200})
+            found = [n["follow_up"]["id"] for n in (page or {}).get("items", [])
+                     if n.get("text") == note.text and n.get("follow_up")]
+            if not found:
+                raise DemoError(f"the follow-up of note {note.key} was not found")
+            follow_up_id = str(found[0])
+        await self.api.call("POST", "customer", f"follow-ups/{follow_up_id}/complete", at=step.at,
+                            done_on_conflict=True)
 
     async def order_step(self, customer_id: str, o: OrderPlan, step: Step) -> None:
         at, call = step.at, self.api.call
@@ -383,6 +413,7 @@ class Loader:
                             done_on_conflict=True)
 
 
+NOTE_ACTIONS: Final = frozenset({"write_note", "complete_follow_up"})
 ORDER_ACTIONS: Final = frozenset({"place_order", "ship_order", "deliver_order", "cancel_order", "issue_invoice",
                                   "pay_invoice", "return_order"})
 TICKET_ACTIONS: Final = frozenset({"open_ticket", "transfer_ticket", "escalate_ticket", "answer_ticket",

@@ -70,6 +70,21 @@ def test_every_customer_is_registered_with_their_channel_relationship_and_consen
         assert moment(profile["registered_at"]) == plan.registered_at, "registered at its simulated moment"
 
 
+def test_key_accounts_have_notes_and_their_account_managers_open_follow_ups(loaded_demo: LoadedDemo) -> None:
+    managed = [(customer_id, plan) for customer_id, plan in customers_by_id(loaded_demo).items() if plan.notes]
+    assert managed, "the demo has key accounts with notes"
+    for customer_id, plan in managed:
+        notes = loaded_demo.get("customer", f"customers/{customer_id}/notes", limit=50)["items"]
+        assert [n["text"] for n in notes] == [n.text for n in reversed(plan.notes)], "newest first"
+        assert [moment(n["written_at"]) for n in notes] == [n.written_at for n in reversed(plan.notes)]
+        states = {n["follow_up"]["state"] for n, p in zip(notes, reversed(plan.notes), strict=True)
+                  if p.follow_up_done_at is not None}
+        assert states <= {"done"}
+        assert notes[0]["follow_up"]["owner"] == plan.account_manager
+        ahead = loaded_demo.get("customer", "follow-ups", owner=plan.account_manager, customer_id=customer_id)
+        assert notes[0]["follow_up"]["id"] in [f["id"] for f in ahead["items"]]
+
+
 def test_orders_stand_where_the_plan_says_with_returns_and_cancellations(loaded_demo: LoadedDemo) -> None:
     fates: dict[str, int] = {}
     for customer_id, plan in customers_by_id(loaded_demo).items():

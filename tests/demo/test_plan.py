@@ -48,6 +48,20 @@ def test_key_accounts_get_an_account_manager() -> None:
         assert (c.account_manager is not None) == (c.relationship_type in key_accounts)
 
 
+def test_key_accounts_have_notes_whose_newest_follow_up_is_still_ahead() -> None:
+    managed = [c for c in PLAN.customers if c.account_manager is not None]
+    assert managed and all(c.notes for c in managed)
+    assert not any(c.notes for c in PLAN.customers if c.account_manager is None)
+    for c in managed:
+        newest = c.notes[-1]
+        assert newest.follow_up_due is not None and newest.follow_up_due > NOW and newest.follow_up_done_at is None
+        for note in c.notes:
+            assert c.registered_at < note.written_at < NOW and note.text
+            if note.follow_up_done_at is not None:
+                assert note.follow_up_due is not None and note.written_at < note.follow_up_due < note.follow_up_done_at
+    assert any(n.follow_up_done_at for c in managed for n in c.notes), "some follow-ups were done"
+
+
 def test_orders_span_the_months_with_returns_cancellations_and_pending_ones() -> None:
     orders = [o for c in PLAN.customers for o in c.orders]
     fates = Counter(o.fate for o in orders)

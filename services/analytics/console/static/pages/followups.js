@@ -63,8 +63,9 @@
     }
 
     function button(label, f, action, body) {
-      const b = h("button", { type: "button", class: action === "complete" ? "" : "secondary", "data-action": action,
-        "data-follow-up": f.id }, label);
+      const attrs = { type: "button", "data-action": action, "data-follow-up": f.id };
+      if (action !== "complete") attrs.class = "secondary";
+      const b = h("button", attrs, label);
       b.addEventListener("click", () => act(f, action, typeof body === "function" ? body() : body, b));
       return b;
     }
