@@ -154,6 +154,7 @@ class RecommendationsChanged(_AnalyticsEvent):
 
 AlertKind = Literal[
     "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+    "replenishment",
 ]
 """Why an account manager was alerted (docs/analytics-rules.md#account-managers-alerts)."""
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from services.analytics.domain.rules import AlertKindName
 from shared.contracts import CATALOG
 
 SegmentName = Literal[
@@ -159,9 +160,6 @@ class NpsReasonsRead(NpsBlock):
     by_segment: list[NpsReasonsSegment]
 
 
-AlertKindName = Literal[
-    "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
-]
 AlertStateName = Literal["open", "acknowledged", "all"]
 
 _ALERT_EXAMPLE: dict[str, Any] = {

@@ -81,9 +81,24 @@ async def _subject(conn: asyncpg.Connection, customer: UUID, now: datetime) -> d
     return domain.Subject(row["account_manager_id"], row["orders"], row["order_total"], row["erased"])
 
 
-async def _learn(conn: asyncpg.Connection, customer: UUID, kind: str, data: dict[str, Any], now: datetime) -> None:
+async def _learn(conn: asyncpg.Connection, customer: UUID, received: ReceivedEvent, data: dict[str, Any],
+                 now: datetime) -> None:
     """Remember what later decisions need (after the event itself was decided, so an order compares with
     the ones before it)."""
+    kind = received.event_type
+    if kind == "OrderPlaced":
+        skus = sorted({str(line["sku"]) for line in data.get("lines") or () if line.get("sku")})
+        if skus:  # the rhythm of each product (replenishment); a redelivery never reaches here (the kit's inbox)
+            await conn.execute(
+                """insert into alert_purchases (customer_id, sku, purchases, first_at, last_at, last_event_id)
+                   select $1, sku, 1, $3, $3, $4 from unnest($2::text[]) as sku
+                   on conflict (customer_id, sku) do update set
+                       purchases = alert_purchases.purchases + 1,
+                       first_at = least(alert_purchases.first_at, excluded.first_at),
+                       last_event_id = case when excluded.last_at >= alert_purchases.last_at
+                                            then excluded.last_event_id else alert_purchases.last_event_id end,
+                       last_at = greatest(alert_purchases.last_at, excluded.last_at)""",
+                customer, skus, received.time, received.event_id)
     if kind == "AccountManagerAssigned":
         await conn.execute("update alert_subjects set account_manager_id = $2, updated_at = $3 where customer_id = $1",
                            customer, str(data["account_manager_id"]), now)
@@ -103,6 +118,7 @@ async def _learn(conn: asyncpg.Connection, customer: UUID, kind: str, data: dict
         await conn.execute("update alert_subjects set erased = true, birth_date = null, updated_at = $2 "
                            "where customer_id = $1", customer, now)
         await conn.execute("update account_manager_alerts set due_on = null where customer_id = $1", customer)
+        await conn.execute("delete from alert_purchases where customer_id = $1", customer)
 
 
 async def _raise(
@@ -158,7 +174,7 @@ async def route_alerts(
             if candidate is not None:
                 raised += await _raise(conn, store, customer, subject.account_manager_id, candidate, now=now,
                                        rules=rules)
-        await _learn(conn, customer, received.event_type, data, now)
+        await _learn(conn, customer, received, data, now)
     return raised
 
 
@@ -182,6 +198,37 @@ async def remind_special_days(
                                                      customer_since=row["customer_since"], now=now, rules=rules):
                     raised += await _raise(conn, store, row["customer_id"], row["account_manager_id"], candidate,
                                            now=now, rules=rules)
+
+
+async def remind_replenishment(
+    pool: asyncpg.Pool, *, now: datetime, rules: AnalyticsRules, store: EventStore, page: int = 2000,
+) -> int:
+    """Alerts for regular purchases now overdue at managed, not erased customers (the sweep, like special days)."""
+    if "replenishment" not in rules.alerts.enabled:
+        return 0
+    raised = 0
+    after = UUID(int=0)
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            subjects = await conn.fetch(
+                """select customer_id, account_manager_id from alert_subjects
+                   where customer_id > $1 and account_manager_id is not null and not erased
+                   order by customer_id limit $2 for update skip locked""", after, page)
+            if not subjects:
+                return raised
+            after = subjects[-1]["customer_id"]
+            bought: dict[UUID, list[domain.Purchases]] = {}
+            for row in await conn.fetch(
+                    """select customer_id, sku, purchases, first_at, last_at, last_event_id from alert_purchases
+                       where customer_id = any($1::uuid[]) and purchases >= $2""",
+                    [s["customer_id"] for s in subjects], rules.alerts.replenishment_min_purchases):
+                bought.setdefault(row["customer_id"], []).append(domain.Purchases(
+                    row["sku"], row["purchases"], row["first_at"], row["last_at"], str(row["last_event_id"])))
+            for subject in subjects:
+                for candidate in domain.replenishment_due(bought.get(subject["customer_id"], ()), now=now,
+                                                          rules=rules):
+                    raised += await _raise(conn, store, subject["customer_id"], subject["account_manager_id"],
+                                           candidate, now=now, rules=rules)
 
 
 # ------------------------------------------------------------------------------------------ the API

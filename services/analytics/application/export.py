@@ -32,6 +32,7 @@ COVERAGE = Coverage(
         "published_recommendations": "published_recommendations",
         "alert_subjects": "alert_subjects",
         "account_manager_alerts": "account_manager_alerts",
+        "alert_purchases": "alert_purchases",
     },
     not_personal={},
 )
@@ -74,4 +75,5 @@ async def export_part(
         "published_recommendations": await table_rows(conn, "published_recommendations", people),
         "alert_subjects": await table_rows(conn, "alert_subjects", people),
         "account_manager_alerts": await table_rows(conn, "account_manager_alerts", people, order_by="raised_at"),
+        "alert_purchases": await table_rows(conn, "alert_purchases", people, order_by="sku"),
     }, now=now)

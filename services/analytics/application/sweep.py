@@ -16,7 +16,7 @@ import asyncpg
 
 from services.analytics.adapters import readmodel as rm
 from services.analytics.adapters.signals import SignalAppend, append_signals
-from services.analytics.application.alerts import remind_special_days
+from services.analytics.application.alerts import remind_replenishment, remind_special_days
 from services.analytics.application.projector import SIGNAL_STREAM_TYPE, signal_stream, view_row
 from services.analytics.domain import model
 from services.analytics.domain.rules import AnalyticsRules
@@ -82,7 +82,7 @@ async def run_sweeps(
 ) -> None:
     """Sweep every ``interval`` seconds until ``stop`` is set, ``page`` customers per transaction.
 
-    Each round also raises the account managers' special-day reminders due at the same clock
+    Each round also raises the account managers' special-day and replenishment alerts due at the same clock
     (``application/alerts.py``; not when signals are off, as in a rebuild).
     """
 
@@ -90,6 +90,8 @@ async def run_sweeps(
         now = clock.now()
         changed = await sweep(pool, now=now, rules=rules, store=store, page=page)
         reminded = await remind_special_days(pool, now=now, rules=rules, store=store, page=page) if store else 0
+        if store:
+            reminded += await remind_replenishment(pool, now=now, rules=rules, store=store, page=page)
         log.info("sweep finished", extra={"changed": changed, "reminders": reminded})
 
     await run_every(interval, tick, stop, job="analytics sweep")

@@ -146,6 +146,42 @@ def special_days(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Purchases:
+    """How often a managed customer bought one product: what the replenishment rule needs."""
+
+    sku: str
+    count: int
+    first_at: datetime
+    last_at: datetime
+    last_event_id: str
+
+
+def replenishment_due(purchases: Iterable[Purchases], *, now: datetime, rules: AnalyticsRules) -> list[Candidate]:
+    """Regular purchases now overdue: bought at least ``replenishment_min_purchases`` times, and more than
+    ``replenishment_overdue_factor`` mean intervals since the last one (seed 002: a sales opportunity).
+
+    ``occasion`` names the product and the last purchase, so each overdue cycle alerts once; a new
+    purchase starts a new cycle. Intervals under a day (two orders the same day) are no rhythm.
+    """
+    alerts = rules.alerts
+    if "replenishment" not in alerts.enabled:
+        return []
+    found: list[Candidate] = []
+    for bought in purchases:
+        if bought.count < alerts.replenishment_min_purchases:
+            continue
+        interval = (bought.last_at - bought.first_at) / (bought.count - 1)
+        if interval < timedelta(days=1) or now < bought.last_at + interval * float(alerts.replenishment_overdue_factor):
+            continue
+        every, since = round(interval / timedelta(days=1)), (now - bought.last_at).days
+        found.append(Candidate(
+            "replenishment", "alert.replenishment",
+            f"Bought {bought.sku} {bought.count} times, about every {every} days; the last time was {since} days ago.",
+            (bought.last_event_id,), now, occasion=f"replenishment:{bought.sku}:{bought.last_at.date().isoformat()}"))
+    return found
+
+
 def _in_days(what: str, due: date, today: date) -> str:
     days = (due - today).days
     return f"{what} today." if days == 0 else f"{what} in {days} day{'s' if days > 1 else ''}."

@@ -32,11 +32,13 @@ class ChurnWeights(BaseModel):
 
 AlertKindName = Literal[
     "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+    "replenishment",
 ]
 """Reasons an account manager is alerted (``shared.contracts.analytics.AlertKind``, docs/analytics-rules.md)."""
 
 ALERT_KINDS: tuple[AlertKindName, ...] = (
     "complaint", "sla_breach", "churn_risk_up", "detractor", "large_order", "high_value", "birthday", "anniversary",
+    "replenishment",
 )
 
 
@@ -57,6 +59,10 @@ class AlertRules(BaseModel):
     """A churn band rising to at least this band alerts (low → medium and medium → high by default)."""
     special_day_days_before: int = Field(default=7, ge=0, le=60)
     """Birthday and anniversary reminders are raised this many days before the day (0: on the day)."""
+    replenishment_min_purchases: int = Field(default=3, ge=2)
+    """A product bought at least this many times has a rhythm (the mean interval between the purchases)."""
+    replenishment_overdue_factor: Decimal = Field(default=Decimal("1.5"), gt=1)
+    """A regular purchase is overdue once this many mean intervals have passed since the last one."""
 
 
 class AnalyticsRules(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from services.analytics.application.alerts import remind_special_days
+from services.analytics.application.alerts import remind_replenishment, remind_special_days
 from services.analytics.bootstrap import alerts_worker, event_store
 from services.analytics.consumers.alerts import AlertRouter
 from services.analytics.domain.model import Fact
@@ -139,6 +139,33 @@ async def test_special_days_remind_once_and_never_an_erased_customer(settings, p
     # erasing later forgets the day of reminders already raised
     await apply(pool, router, [erased(birthday, at(20))])
     assert {r["due_on"] for r in await alerts_of(pool, birthday)} == {None}
+
+
+async def test_an_overdue_regular_purchase_alerts_once_per_cycle_and_never_after_an_erasure(settings, pool) -> None:
+    router = AlertRouter(rules=settings.rules, store=event_store(settings), clock=FixedClock(NOW))
+    store = event_store(settings)
+    regular, erased_one = new_customer_id(), new_customer_id()
+    orders = [order_placed(regular, at(day), sku="COFFEE-1", total="20.00", also=("MUG-1",) if day == 0 else ())
+              for day in (0, 10, 20)]
+    await apply(pool, router, [registered(regular, at(0)), assigned(regular, at(0)), *orders,
+                               registered(erased_one, at(0)), assigned(erased_one, at(0)),
+                               *(order_placed(erased_one, at(day), sku="COFFEE-1") for day in (0, 10, 20))])
+    await apply(pool, router, [erased(erased_one, at(21))])
+
+    assert await remind_replenishment(pool, now=at(34), rules=settings.rules, store=store) == 0  # 14 days: not yet
+    assert await remind_replenishment(pool, now=at(36), rules=settings.rules, store=store) == 1
+    assert await remind_replenishment(pool, now=at(40), rules=settings.rules, store=store) == 0  # the same cycle
+    (alert,) = await alerts_of(pool, regular)
+    assert (alert["kind"], [str(p) for p in alert["provenance"]]) == ("replenishment", [orders[-1].event_id])
+    assert "COFFEE-1 3 times, about every 10 days" in alert["reason"]  # the mug was bought once: no rhythm
+    assert await alerts_of(pool, erased_one) == []
+    assert await pool.fetchval("select count(*) from alert_purchases where customer_id = $1",
+                               uuid.UUID(erased_one)) == 0
+
+    # they bought again: a new cycle, overdue once more later
+    await apply(pool, router, [order_placed(regular, at(41), sku="COFFEE-1", total="20.00")])
+    assert await remind_replenishment(pool, now=at(50), rules=settings.rules, store=store) == 0
+    assert await remind_replenishment(pool, now=at(63), rules=settings.rules, store=store) == 1  # 4 in 41 days
 
 
 async def test_the_inbox_pages_acknowledges_once_and_counts(settings, pool) -> None:

@@ -113,3 +113,26 @@ def test_rules_load_from_yaml(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path.write_text("alerts: {enabled: [not_a_kind]}\n")
     with pytest.raises(ValueError):
         AnalyticsRules.from_file(path)
+
+
+def bought(count: int, every_days: float, last_days_ago: float, sku: str = "COFFEE-1") -> alerts.Purchases:
+    last = NOW - timedelta(days=last_days_ago)
+    return alerts.Purchases(sku, count, last - timedelta(days=every_days * (count - 1)), last, "e-last")
+
+
+def test_a_regular_purchase_is_overdue_after_one_and_a_half_of_its_intervals() -> None:
+    assert alerts.replenishment_due([bought(3, 10, 14)], now=NOW, rules=RULES) == []
+    (due,) = alerts.replenishment_due([bought(3, 10, 16)], now=NOW, rules=RULES)
+    assert (due.kind, due.rule, due.provenance) == ("replenishment", "alert.replenishment", ("e-last",))
+    assert "COFFEE-1 3 times, about every 10 days" in due.reason and "16 days ago" in due.reason
+    assert due.occasion == f"replenishment:COFFEE-1:{(NOW - timedelta(days=16)).date().isoformat()}"
+
+
+def test_no_rhythm_no_replenishment_and_the_rule_can_be_switched_off() -> None:
+    assert alerts.replenishment_due([bought(2, 10, 40)], now=NOW, rules=RULES) == []  # two purchases: no rhythm yet
+    assert alerts.replenishment_due([bought(4, 0.2, 40)], now=NOW, rules=RULES) == []  # same-day orders
+    off = AnalyticsRules(alerts=AlertRules(enabled=("complaint",)))
+    assert alerts.replenishment_due([bought(3, 10, 40)], now=NOW, rules=off) == []
+    stricter = AnalyticsRules(alerts=AlertRules(replenishment_min_purchases=4, replenishment_overdue_factor=Decimal(3)))
+    assert alerts.replenishment_due([bought(3, 10, 40)], now=NOW, rules=stricter) == []
+    assert len(alerts.replenishment_due([bought(4, 10, 31)], now=NOW, rules=stricter)) == 1
