@@ -15,12 +15,12 @@ publisher is the CloudEvents ``source`` and, redundantly, ``service``. It carrie
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from shared.catalog import CATALOG, DomainEvent, event
+from shared.catalog import DomainEvent, event
 from shared.contracts.instants import Instant
 
 ERASURE_TOPICS = ("customer.events", "ticketing.events", "campaigns.events", "analytics.events")
@@ -66,15 +66,8 @@ PersonalDataViewName = Literal["customer_profile", "customer_export", "export_do
 """The reads of personal data the platform records (``shared.audit.record_view``)."""
 
 
-_VIEW_V1 = Literal["customer_profile", "customer_export", "export_document", "export_rendering", "customer_360",
-                  "customer_timeline"]
-
-
-# v1 as published, frozen: ``view`` was a closed list, so each new kind of read would have been a new
-# version. v2 states the same as an open name (the kinds grow with the routes that show personal data,
-# ``PersonalDataViewName``); a reader takes a name it does not know as "some other read".
 @event
-class PersonalDataViewedV1(DomainEvent):
+class PersonalDataViewed(DomainEvent):
     """Someone was shown a customer's personal data through an API (the audit trail, ``GET /v1/audit``)."""
 
     event_type: ClassVar[str] = "PersonalDataViewed"
@@ -87,40 +80,10 @@ class PersonalDataViewedV1(DomainEvent):
     )
 
     customer_id: UUID = Field(description="Whose data was shown; also the stream's subject.")
-    view: _VIEW_V1 = Field(description="What was shown: the route's kind of answer.")
+    view: PersonalDataViewName = Field(description="What was shown: the route's kind of answer.")
     viewed_by: str = Field(min_length=1, max_length=200,
                            description="The bearer token's subject: the signed-in person, a client, or the customer.")
     viewed_at: Instant = Field(description="When the answer was served.")
-
-
-@event
-class PersonalDataViewed(DomainEvent):
-    """Someone was shown a customer's personal data through an API (the audit trail, ``GET /v1/audit``)."""
-
-    event_type: ClassVar[str] = "PersonalDataViewed"
-    event_version: ClassVar[int] = 2
-    domain: ClassVar[str] = "privacy"
-    published_on: ClassVar[tuple[str, ...]] = ()
-    description: ClassVar[str] = (
-        "A read of a customer's personal data, recorded by the service that served it before the answer left; "
-        "kept in that service's event store for the audit trail, not published."
-    )
-
-    customer_id: UUID = Field(description="Whose data was shown; also the stream's subject.")
-    view: str = Field(
-        min_length=1, max_length=100, pattern=r"^[a-z0-9_]+$",
-        description="What was shown: the route's kind of answer, e.g. customer_profile, customer_360, "
-                    "customer_notes (the list grows with the routes; an unknown name is some other read).",
-    )
-    viewed_by: str = Field(min_length=1, max_length=200,
-                           description="The bearer token's subject: the signed-in person, a client, or the customer.")
-    viewed_at: Instant = Field(description="When the answer was served.")
-
-
-@CATALOG.upcaster("PersonalDataViewed", 1)
-def _personal_data_viewed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """A v1 view name is one of v2's names: nothing changes."""
-    return data
 
 
 __all__ = ["ERASURE_TOPICS", "CustomerDataErased", "PersonalDataViewName", "PersonalDataViewed", "erasure_stream"]
