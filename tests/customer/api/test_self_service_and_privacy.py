@@ -317,6 +317,14 @@ EVERY_TYPE_OF_ONE_CUSTOMER = [
     ("CustomerProfileUpdated", "customer"),
     ("ContactPreferencesChanged", "customer"),
     ("AccountManagerAssigned", "customer"),
+    ("ServiceFollowupsChanged", "customer"),
+    ("CustomerNoteWritten", "note1"),
+    ("FollowUpScheduled", "follow_up1"),
+    ("FollowUpSnoozed", "follow_up1"),
+    ("FollowUpCompleted", "follow_up1"),
+    ("CustomerNoteWritten", "note2"),
+    ("FollowUpScheduled", "follow_up2"),
+    ("FollowUpCancelled", "follow_up2"),
     ("ContactVerified", "customer"),
     ("CustomersMerged", "customer"),
     ("ContactPreferencesChanged", "customer"),  # the merge narrows sms: the duplicate never granted it
@@ -351,10 +359,23 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
     assert (await client.patch(url, json={"name": f"{name}a"}, headers={**staff, "If-Match": '"1"'})).status_code == 200
     await client.put(f"{url}/consents", json={"sms": True}, headers=staff)
     await client.put(f"{url}/account-manager", json={"account_manager_id": "emp-1"}, headers=staff)
+    await client.put(f"{url}/consents", json={"service_followups": False}, headers=staff)
+    streams: dict[str, str] = {}
+    for n, last in ((1, ("snooze", "complete")), (2, ("cancel",))):
+        written = await client.post(f"{url}/notes", headers={**staff, "Idempotency-Key": new_id().hex}, json={
+            "text": f"{name} asked about the new line", "follow_up": {"due_at": "2026-04-01T09:00:00Z"}})
+        assert written.status_code == 201, written.text
+        streams[f"note{n}"], follow_up = written.json()["id"], written.json()["follow_up"]
+        streams[f"follow_up{n}"] = follow_up["id"]
+        for version, action in enumerate(last, start=follow_up["version"]):
+            body = {"until": "2026-04-08T09:00:00Z"} if action == "snooze" else None
+            acted = await client.post(f"/v1/follow-ups/{follow_up['id']}/{action}", json=body,
+                                      headers={**staff, "If-Match": f'"{version}"'})
+            assert acted.status_code == 200, acted.text
     await client.post(f"{url}/verifications", json={"channel": "email", "method": "link"}, headers=staff)
     await client.post(f"{url}/merge", json={"duplicate_id": other["id"], "reason": "same"}, headers=staff)
     await client.post(f"{url}/unmerge", json={"duplicate_id": other["id"]}, headers=staff)
-    streams = {"customer": cid, "erasure": erasure_stream(cid)}
+    streams.update({"customer": cid, "erasure": erasure_stream(cid)})
     streams["order1"] = (await customer_service.place_order(cid))["id"]
     for action in ("ship", "deliver", "return"):
         assert (await client.post(f"/v1/orders/{streams['order1']}/{action}", headers=staff)).status_code == 200
@@ -412,6 +433,8 @@ async def test_every_event_lands_on_customer_events_keyed_typed_and_shredded(
     assert registered["consents"] == {"email": True, "sms": False, "push": False, "phone": False,
                                       "service_followups": True}
     assert registered["acquisition_cost"] == "25.00" and registered["interests"] == ["coffee", "tea"]
+    assert data["CustomerNoteWritten"]["text"].startswith("enc:v1:")  # an agent's note is personal text
+    assert data["ServiceFollowupsChanged"]["granted"] is False
     assert data["CustomerProfileUpdated"]["changed_fields"] == ["name"]
     assert data["CustomerProfileUpdated"]["name"].startswith("enc:v1:")
     consents = [r.value for r in mine if r.headers["ce_type"].split(".")[2] == "ContactPreferencesChanged"]
