@@ -48,7 +48,7 @@ DEFAULT_URLS: Final = {
     "analytics": "http://127.0.0.1:8004",
 }
 PAGES: Final = ("signin", "search", "queue", "campaigns", "kpis", "duplicates", "calendars", "policy", "nps",
-                 "webhooks", "alerts", "followups")
+                 "webhooks", "alerts", "followups", "servicemessages")
 """Pages of the console; each is served by the same shell, which renders it in the browser."""
 
 _FORWARDED_REQUEST_HEADERS: Final = ("authorization", "content-type", "idempotency-key", "if-match", "accept")
