@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from demo.plan import PopulationPlan, build_plan
+from demo.plan import MANAGER_DELAY, CustomerPlan, PopulationPlan, TicketPlan, build_plan
 from shared.testing.platform import PlatformView, load_demo, start_platform, stop_platform
 from shared.testing.plugin import REPO_ROOT, DatabaseFactory
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "demo"
-WORKERS = {"analytics": ("projector",)}
-"""Only what the demo's history needs: the 360 projection. Not the sweep: it evaluates at the real
-clock and dates a dissolution at its own run, which would race the history's own dating."""
+WORKERS = {"analytics": ("projector", "alerts")}
+"""Only what the demo's history needs: the 360 projection, and the account managers' alerts. Not the
+sweep: it evaluates at the real clock and dates a dissolution at its own run, which would race the
+history's own dating."""
 RELAYS = ("customer", "ticketing", "campaigns")
 DEMO_CUSTOMERS = 30
 DEMO_MONTHS = 5
@@ -35,16 +36,23 @@ DEMO_ENV = {
 }
 
 
+def key_account_complaints(plan: PopulationPlan) -> list[tuple[CustomerPlan, TicketPlan]]:
+    """Complaints of customers with an account manager, filed a day or more after the manager was assigned."""
+    return [(c, t) for c in plan.customers if c.account_manager for t in c.tickets
+            if t.kind == "complaint" and t.opened_at > c.registered_at + MANAGER_DELAY + timedelta(days=1)]
+
+
 def a_seed_with_a_churner(now: datetime) -> int:
-    """The first seed whose plan, ending at ``now``, has a churner the win-back survey already reached.
+    """The first seed whose plan, ending at ``now``, has a churner the win-back survey already reached, and
+    a key account's complaint (an account manager's alert).
 
     The plan depends on the present (what has happened by now), so the seed is chosen, not fixed.
     """
-    for seed in range(11, 200):
+    for seed in range(11, 400):
         plan = build_plan(seed=seed, customers=DEMO_CUSTOMERS, months=DEMO_MONTHS, now=now)
-        if any(s.key.endswith("-winback") for c in plan.customers for s in c.surveys):
+        if any(s.key.endswith("-winback") for c in plan.customers for s in c.surveys) and key_account_complaints(plan):
             return seed
-    raise AssertionError("no seed gives a churner within the demo's months")
+    raise AssertionError("no seed gives a churner and a key account's complaint within the demo's months")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from services.campaigns.domain.ready_made import READY_MADE
 from services.ticketing.config import DEFAULT_POLICY_MINUTES
 from services.ticketing.domain.sla import SlaPolicy
 from shared.testing.waiting import eventually_sync
-from tests.demo.conftest import DEMO_CUSTOMERS, DEMO_MONTHS, LoadedDemo
+from tests.demo.conftest import DEMO_CUSTOMERS, DEMO_MONTHS, LoadedDemo, key_account_complaints
 
 pytestmark = [pytest.mark.timeout(900)]
 
@@ -83,6 +83,24 @@ def test_key_accounts_have_notes_and_their_account_managers_open_follow_ups(load
         assert notes[0]["follow_up"]["owner"] == plan.account_manager
         ahead = loaded_demo.get("customer", "follow-ups", owner=plan.account_manager, customer_id=customer_id)
         assert notes[0]["follow_up"]["id"] in [f["id"] for f in ahead["items"]]
+
+
+def test_account_managers_get_alerts_about_their_own_key_accounts(loaded_demo: LoadedDemo) -> None:
+    plans = customers_by_id(loaded_demo)
+    ids = {plan.key: customer_id for customer_id, plan in plans.items()}
+    complained = {ids[c.key] for c, _ in key_account_complaints(loaded_demo.plan)}
+    managers = sorted({p.account_manager for p in plans.values() if p.account_manager})
+
+    def raised() -> list[dict[str, Any]]:
+        return [a for m in managers for a in every(loaded_demo, "analytics", "alerts", account_manager_id=m,
+                                                    state="all", limit=200)]
+
+    alerts = eventually_sync(raised, until=lambda found: complained <= {
+        a["customer_id"] for a in found if a["kind"] == "complaint"}, timeout=WAIT, interval=1.0,
+        message="every key account's complaint to alert its account manager")
+    for alert in alerts:
+        assert plans[alert["customer_id"]].account_manager == alert["account_manager_id"], alert
+        assert alert["reason"] and alert["provenance"], alert
 
 
 def test_orders_stand_where_the_plan_says_with_returns_and_cancellations(loaded_demo: LoadedDemo) -> None:
