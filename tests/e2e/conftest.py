@@ -12,7 +12,12 @@ is not used): ``/usr/bin/chromium``, or ``E2E_CHROMIUM`` when set.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +81,14 @@ class Platform(PlatformView):
                 return customer
         raise AssertionError("the demo plan has no customer with orders, a complaint and an NPS answer")
 
+    def call(self, service: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """``/v1/<path>`` of a service as the admin, with a fresh Idempotency-Key; it must succeed."""
+        with self.client() as client:
+            answer = client.request(method, f"{self.urls[service]}/v1/{path}", json=body,
+                                    headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert answer.status_code < 300, answer.text
+        return answer.json() if answer.content else None
+
     def customer_id(self, customer: CustomerPlan) -> str:
         with self.client() as http:
             page = http.get(f"{self.urls['customer']}/v1/customers", params={"email": customer.email}).json()
@@ -119,6 +132,27 @@ def page(browser: Any) -> Iterator[Any]:
     tab = context.new_page()
     yield tab
     context.close()
+
+
+@contextmanager
+def running_worker(platform: Platform, service: str, worker: str,
+                   extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``c360 worker <service> <worker>`` on the session's platform (which runs no such worker); this
+    process, and only it, is stopped afterwards. Its log is ``test-artifacts/e2e/logs/<service>-<worker>.log``."""
+    (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "logs" / f"{service}-{worker}.log").open("ab") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "c360"), "worker", service, worker],
+                                   cwd=REPO_ROOT, env={**platform.running.env, **(extra_env or {})}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -8,19 +8,15 @@ and stops exactly that process afterwards.
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from shared.testing.plugin import REPO_ROOT
-from tests.e2e.conftest import ARTIFACTS, Platform, eventually, screenshot
+from tests.e2e.conftest import Platform, eventually, running_worker, screenshot
 from tests.e2e.test_console import WAIT_MS, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -28,35 +24,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 @pytest.fixture
 def alerts_worker(platform: Platform) -> Iterator[subprocess.Popen[bytes]]:
-    """``c360 worker analytics alerts`` on the session's platform; this process, and only it, is stopped after."""
-    (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
-    with (ARTIFACTS / "logs" / "analytics-alerts.log").open("ab") as log:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "c360"), "worker", "analytics", "alerts"],
-                                   cwd=REPO_ROOT, env=dict(platform.running.env), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    with running_worker(platform, "analytics", "alerts") as process:
+        yield process
 
-
-def call(platform: Platform, service: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    with platform.client() as client:
-        answer = client.request(method, f"{platform.urls[service]}/v1/{path}", json=body,
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 @pytest.mark.usefixtures("alerts_worker")
 def test_an_account_manager_sees_an_alert_arrive_and_acknowledges_it(page: Any, platform: Platform) -> None:
     me = f"{platform.running.name}-tester"  # the subject of the console's token
-    customer = call(platform, "customer", "POST", "customers",
+    customer = platform.call("customer", "POST", "customers",
                     {"name": "Key Account", "email": f"key.{uuid.uuid4().hex[:8]}@example.com"})
-    call(platform, "customer", "PUT", f"customers/{customer['id']}/account-manager", {"account_manager_id": me})
+    platform.call("customer", "PUT", f"customers/{customer['id']}/account-manager", {"account_manager_id": me})
 
     sign_in(page, platform)
     page.goto(f"{platform.console}/alerts")
@@ -69,7 +47,7 @@ def test_an_account_manager_sees_an_alert_arrive_and_acknowledges_it(page: Any, 
             answer = client.get(f"{platform.urls['analytics']}/v1/customers/{customer['id']}/360")
         return answer.status_code == 200
     eventually(managed, timeout=WAIT_MS / 1000, what="analytics to know the customer")
-    ticket = call(platform, "ticketing", "POST", "tickets", {
+    ticket = platform.call("ticketing", "POST", "tickets", {
         "customer_id": customer["id"], "kind": "complaint", "channel": "phone", "subject": "Broken delivery",
         "description": "The pallet arrived broken.", "category": "delivery"})
     row = page.locator("#alerts-board tr.alert-complaint", has=page.locator(f'a[href$="{customer["id"]}"]'))
@@ -77,10 +55,10 @@ def test_an_account_manager_sees_an_alert_arrive_and_acknowledges_it(page: Any, 
     expect(row).to_contain_text("A complaint was filed (delivery")
     screenshot(page, "console-alerts")
 
-    alerts = call(platform, "analytics", "GET", f"alerts?customer_id={customer['id']}&state=all")["items"]
+    alerts = platform.call("analytics", "GET", f"alerts?customer_id={customer['id']}&state=all")["items"]
     assert [a["kind"] for a in alerts] == ["complaint"] and alerts[0]["account_manager_id"] == me
     assert ticket["id"]
     row.get_by_role("button", name="Acknowledge").click()
     expect(row).to_have_count(0, timeout=WAIT_MS)
-    done = call(platform, "analytics", "GET", f"alerts?customer_id={customer['id']}&state=acknowledged")["items"]
+    done = platform.call("analytics", "GET", f"alerts?customer_id={customer['id']}&state=acknowledged")["items"]
     assert [a["acknowledged_by"] for a in done] == [me]

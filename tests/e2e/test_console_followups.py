@@ -15,19 +15,13 @@ from tests.e2e.test_console import WAIT_MS, sign_in
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def call(platform: Platform, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    with platform.client() as client:
-        answer = client.request(method, f"{platform.urls['customer']}/v1/{path}", json=body,
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
-
 
 def test_an_agent_writes_a_note_with_a_follow_up_and_completes_it(page: Any, platform: Platform) -> None:
     me = f"{platform.running.name}-tester"  # the subject of the console's token
     tag = uuid.uuid4().hex[:8]
-    customer = call(platform, "POST", "customers", {"name": "Trade Fair Contact", "email": f"fair.{tag}@example.com"})
-    call(platform, "POST", f"customers/{customer['id']}/notes", {
+    customer = platform.call("customer", "POST", "customers",
+                             {"name": "Trade Fair Contact", "email": f"fair.{tag}@example.com"})
+    platform.call("customer", "POST", f"customers/{customer['id']}/notes", {
         "text": f"Earlier, due sooner {tag}", "follow_up": {"due_at": "2020-01-01T09:00:00Z", "owner": me}})
 
     sign_in(page, platform)
@@ -63,6 +57,6 @@ def test_an_agent_writes_a_note_with_a_follow_up_and_completes_it(page: Any, pla
     mine.first.get_by_role("button", name="Complete").click()
     expect(mine).to_have_count(1, timeout=WAIT_MS)
     expect(mine.first).to_contain_text(f"Call in January about the new line {tag}")
-    listed = call(platform, "GET", f"follow-ups?customer_id={customer['id']}&state=done")["items"]
+    listed = platform.call("customer", "GET", f"follow-ups?customer_id={customer['id']}&state=done")["items"]
     assert [f["note_text"] for f in listed] == [f"Earlier, due sooner {tag}"]
     assert listed[0]["owner"] == me

@@ -19,27 +19,21 @@ from tests.e2e.test_console import WAIT_MS, sign_in
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def call(platform: Platform, method: str, service: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    with platform.client() as http:
-        answer = http.request(method, f"{platform.urls[service]}/v1/{path}", json=body)
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
-
 
 def detractor_terms(platform: Platform) -> dict[str, int]:
     today = datetime.now(UTC)
     window = {"from": (today - timedelta(days=1800)).strftime("%Y-%m-%dT00:00:00Z"),
               "to": (today + timedelta(days=1800)).strftime("%Y-%m-%dT00:00:00Z"), "top": "50",
               "period": "year"}
-    body = call(platform, "GET", "analytics", "kpis/nps/reasons?" + str(httpx.QueryParams(window)))
+    body = platform.call("analytics", "GET", "kpis/nps/reasons?" + str(httpx.QueryParams(window)))
     return {t["term"]: t["mentions"] for t in body["reasons"]["detractor"]["top"]}
 
 
 def test_a_reason_reaches_the_nps_page_sealed_and_leaves_it_on_erasure(page: Any, platform: Platform) -> None:
     word = "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])  # letters only: one term
-    customer = call(platform, "POST", "customer", "customers",
+    customer = platform.call("customer", "POST", "customers",
                     {"name": "Survey Person", "email": f"survey.{word}@example.com", "consents": {"email": True}})
-    survey = call(platform, "POST", "campaigns", "surveys", {"customer_id": customer["id"], "kind": "nps"})
+    survey = platform.call("campaigns", "POST", "surveys", {"customer_id": customer["id"], "kind": "nps"})
     assert [q["id"] for q in survey["questions"]] == ["score", "reason"]
     public = httpx.Client(timeout=30.0)
     scored = public.post(f"{platform.urls['campaigns']}/v1/surveys/{survey['id']}/responses",
@@ -64,7 +58,7 @@ def test_a_reason_reaches_the_nps_page_sealed_and_leaves_it_on_erasure(page: Any
     expect(overall.locator(f'li[data-term="{word} courier"]')).to_contain_text("(1)", timeout=WAIT_MS)
     screenshot(page, "console-nps-reasons")
 
-    call(platform, "DELETE", "customer", f"customers/{customer['id']}")
+    platform.call("customer", "DELETE", f"customers/{customer['id']}")
     eventually(lambda: word not in " ".join(detractor_terms(platform)), timeout=WAIT_MS / 1000,
                what="the erasure to take the reason out of analytics")
     page.get_by_role("button", name="Show").click()

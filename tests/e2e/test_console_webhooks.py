@@ -11,14 +11,11 @@ waits, and stops exactly that process afterwards. The receiver is a real HTTP se
 from __future__ import annotations
 
 import http.server
-import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,9 +23,8 @@ import pytest
 from playwright.sync_api import expect
 from standardwebhooks import Webhook
 
-from shared.testing.plugin import REPO_ROOT
 from shared.testing.waiting import eventually_answered
-from tests.e2e.conftest import ARTIFACTS, Platform, screenshot
+from tests.e2e.conftest import Platform, running_worker, screenshot
 from tests.e2e.test_console import WAIT_MS, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -80,31 +76,13 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def webhook_worker(platform: Platform) -> Iterator[subprocess.Popen[bytes]]:
-    """``c360 worker analytics webhooks`` on the session's platform; this process, and only it, is stopped after."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with (ARTIFACTS / "logs" / "analytics-webhooks.log").open("ab") as log:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "c360"), "worker", "analytics", "webhooks"],
-                                   cwd=REPO_ROOT, env={**platform.running.env, **WORKER_ENV}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    with running_worker(platform, "analytics", "webhooks", WORKER_ENV) as process:
+        yield process
 
-
-def call(platform: Platform, service: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    with platform.client() as client:
-        answer = client.request(method, f"{platform.urls[service]}/v1/{path}", json=body,
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 def place_order(platform: Platform, customer_id: str) -> None:
-    call(platform, "customer", "POST", "orders", {
+    platform.call("customer", "POST", "orders", {
         "customer_id": customer_id, "currency": "EUR", "channel": "web",
         "lines": [{"sku": "HOOK-1", "name": "Hook", "category": "garden", "quantity": 1, "unit_price": "12.50"}]})
 
@@ -119,7 +97,7 @@ def refreshed_until(page: Any, rows: str, what: str, count: int = 1) -> None:
 
 
 def subscriptions_to(platform: Platform, url: str) -> list[dict[str, Any]]:
-    items = call(platform, "analytics", "GET", "webhooks/subscriptions?limit=200")["items"]
+    items = platform.call("analytics", "GET", "webhooks/subscriptions?limit=200")["items"]
     return [s for s in items if s["url"] == url]
 
 
@@ -127,7 +105,7 @@ def subscriptions_to(platform: Platform, url: str) -> list[dict[str, Any]]:
 def test_an_admin_manages_a_webhook_subscription_from_the_console(page: Any, platform: Platform,
                                                                    receiver: Receiver) -> None:
     tag = uuid.uuid4().hex[:8]
-    customer = call(platform, "customer", "POST", "customers", {
+    customer = platform.call("customer", "POST", "customers", {
         "name": f"Hook Person {tag}", "email": f"hook.{tag}@example.com", "phone": "+905551000777",
         "acquisition_channel": "web", "relationship_type": "long_term", "consents": {"email": True}})
     customer_id = str(customer["id"])

@@ -21,7 +21,7 @@ import logging
 import statistics
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -119,6 +119,7 @@ async def _learn(conn: asyncpg.Connection, customer: UUID, received: ReceivedEve
                            "where customer_id = $1", customer, now)
         await conn.execute("update account_manager_alerts set due_on = null where customer_id = $1", customer)
         await conn.execute("delete from alert_purchases where customer_id = $1", customer)
+        await conn.execute("delete from alert_pending where customer_id = $1", customer)
 
 
 async def _raise(
@@ -168,13 +169,46 @@ async def route_alerts(
         if customer is None:
             continue
         subject = await _subject(conn, customer, now)
-        if subject.account_manager_id is not None and not subject.erased:
+        if not subject.erased:
             candidate = domain.decide(received.event_type, data, event_id=str(received.event_id), at=received.time,
                                       subject=subject, rules=rules)
-            if candidate is not None:
+            if candidate is not None and subject.account_manager_id is not None:
                 raised += await _raise(conn, store, customer, subject.account_manager_id, candidate, now=now,
                                        rules=rules)
+            elif candidate is not None:
+                await _hold(conn, customer, candidate, rules)
         await _learn(conn, customer, received, data, now)
+        if received.event_type == "AccountManagerAssigned" and not subject.erased:
+            raised += await _release(conn, store, customer, str(data["account_manager_id"]),
+                                     assigned_at=datetime.fromisoformat(str(data["assigned_at"])), now=now, rules=rules)
+    return raised
+
+
+async def _hold(conn: asyncpg.Connection, customer: UUID, candidate: domain.Candidate, rules: AnalyticsRules) -> None:
+    """Keep an alert for a customer nobody manages yet, for a while: the topics are read side by side, so
+    an assignment made before the event may be read after it (a complaint a minute after the assignment,
+    read first, must still alert). Kept for the dedup window of event time, then dropped."""
+    await conn.execute(
+        """insert into alert_pending (customer_id, kind, rule, reason, provenance, decided_at)
+           values ($1, $2, $3, $4, $5, $6) on conflict do nothing""",
+        customer, candidate.kind, candidate.rule, candidate.reason,
+        [p for p in (_uuid(v) for v in candidate.provenance) if p is not None], candidate.decided_at)
+    await conn.execute("delete from alert_pending where customer_id = $1 and decided_at < $2",
+                       customer, candidate.decided_at - timedelta(days=rules.alerts.window_days))
+
+
+async def _release(conn: asyncpg.Connection, store: EventStore, customer: UUID, manager: str, *,
+                   assigned_at: datetime, now: datetime, rules: AnalyticsRules) -> int:
+    """The held alerts of events at or after the assignment go to the new manager; earlier ones are dropped."""
+    held = await conn.fetch(
+        """delete from alert_pending where customer_id = $1
+           returning kind, rule, reason, provenance, decided_at""", customer)
+    raised = 0
+    for row in sorted(held, key=lambda r: r["decided_at"]):
+        if row["decided_at"] >= assigned_at:
+            candidate = domain.Candidate(row["kind"], row["rule"], row["reason"],
+                                         tuple(str(p) for p in row["provenance"]), row["decided_at"])
+            raised += await _raise(conn, store, customer, manager, candidate, now=now, rules=rules)
     return raised
 
 

@@ -33,6 +33,7 @@ COVERAGE = Coverage(
         "alert_subjects": "alert_subjects",
         "account_manager_alerts": "account_manager_alerts",
         "alert_purchases": "alert_purchases",
+        "alert_pending": "alert_pending",
     },
     not_personal={},
 )
@@ -76,4 +77,5 @@ async def export_part(
         "alert_subjects": await table_rows(conn, "alert_subjects", people),
         "account_manager_alerts": await table_rows(conn, "account_manager_alerts", people, order_by="raised_at"),
         "alert_purchases": await table_rows(conn, "alert_purchases", people, order_by="sku"),
+        "alert_pending": await table_rows(conn, "alert_pending", people, order_by="decided_at"),
     }, now=now)

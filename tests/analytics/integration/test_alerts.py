@@ -110,6 +110,27 @@ async def test_significant_events_at_a_managed_customer_raise_one_alert_per_kind
     assert {r["data"]["account_manager_id"] for r in published} == {"am-ayse"}
 
 
+async def test_an_assignment_read_after_a_later_complaint_still_alerts_the_manager(settings, pool) -> None:
+    """The topics are read side by side: the complaint (ticketing) may be read before the assignment made
+    earlier (customer). Its alert waits for the assignment; what happened before the assignment does not."""
+    router = AlertRouter(rules=settings.rules, store=event_store(settings), clock=FixedClock(NOW))
+    late, unmanaged = new_customer_id(), new_customer_id()
+    before = complaint_filed(late, str(uuid.uuid4()), at(1))
+    after = complaint_filed(late, str(uuid.uuid4()), at(3))
+    await apply(pool, router, [registered(late, at(0)), before, after])
+    assert await alerts_of(pool, late) == []
+    await apply(pool, router, [assigned(late, at(2))])
+    rows = await alerts_of(pool, late)
+    assert [(r["kind"], r["decided_at"], r["account_manager_id"], [str(p) for p in r["provenance"]]) for r in rows] == [
+        ("complaint", at(3), "am-ayse", [after.event_id])]
+    assert await pool.fetchval("select count(*) from alert_pending where customer_id = $1", uuid.UUID(late)) == 0
+
+    await apply(pool, router, [registered(unmanaged, at(0)), complaint_filed(unmanaged, str(uuid.uuid4()), at(1)),
+                               erased(unmanaged, at(2))])
+    assert await pool.fetchval("select count(*) from alert_pending where customer_id = $1",
+                               uuid.UUID(unmanaged)) == 0  # nothing kept of an erased customer
+
+
 async def test_special_days_remind_once_and_never_an_erased_customer(settings, pool) -> None:
     router = AlertRouter(rules=settings.rules, store=event_store(settings), clock=FixedClock(NOW))
     store = event_store(settings)
