@@ -77,7 +77,15 @@ async def test_only_one_of_many_concurrent_assignments_wins_a_ticket_and_comment
             "description": "Who takes it?"})
         assert ticket.status_code == 201, ticket.text
         url = p.url("ticketing", f"/v1/tickets/{ticket.json()['id']}")
-        etag = ticket.headers["ETag"]
+
+        async def verified() -> httpx.Response | None:
+            answer = await http.get(url)
+            return answer if answer.json()["customer_verified"] else None
+
+        # A ticket opened before ticketing has read the registration is verified as a new version: race
+        # the assignments against each other, not against that.
+        etag = (await eventually(verified, until=lambda r: r is not None, timeout=60,
+                                 message="the ticket's customer to be verified")).headers["ETag"]
         agents = [f"agent-{n}" for n in range(CLIENTS)]
         assigned = await asyncio.gather(*(
             http.post(f"{url}/assign", json={"agent_id": agent}, headers={"If-Match": etag}) for agent in agents))

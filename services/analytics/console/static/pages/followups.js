@@ -95,7 +95,9 @@
 
   async function fillNotes(section, customerId) {
     const me = await whoAmI();
-    if (!me || me.customer_id) { section.remove(); return; } // customers do not see staff notes
+    // Customers do not see staff notes. The panel stays, hidden: removing it would make the observer
+    // add it again, and again (the page never settled for a self-service token).
+    if (!me || me.customer_id) { section.replaceChildren(); section.hidden = true; return; }
     const list = h("div", { id: "notes-list", "aria-live": "polite" });
     const problems = h("div", { id: "notes-problems" });
     const noteText = h("textarea", { id: "note-text", rows: "3", maxlength: "4000", required: "required" });
