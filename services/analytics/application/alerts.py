@@ -20,7 +20,7 @@ import base64
 import logging
 import statistics
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -212,11 +212,10 @@ async def _release(conn: asyncpg.Connection, store: EventStore, customer: UUID, 
     return raised
 
 
-async def remind_special_days(
-    pool: asyncpg.Pool, *, now: datetime, rules: AnalyticsRules, store: EventStore, page: int = 2000,
-) -> int:
-    """Birthday and anniversary reminders due at ``now`` for managed, not erased customers (the sweep)."""
-    raised = 0
+async def _managed_pages(pool: asyncpg.Pool, page: int) -> AsyncIterator[tuple[asyncpg.Connection,
+                                                                                list[asyncpg.Record]]]:
+    """Managed, not erased customers, a page per transaction with their rows locked (``skip locked``: two
+    sweeps never remind the same customer at once); what is raised for a page commits with it."""
     after = UUID(int=0)
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -225,13 +224,23 @@ async def remind_special_days(
                    where customer_id > $1 and account_manager_id is not null and not erased
                    order by customer_id limit $2 for update skip locked""", after, page)
             if not rows:
-                return raised
+                return
             after = rows[-1]["customer_id"]
-            for row in rows:
-                for candidate in domain.special_days(birth_date=row["birth_date"],
-                                                     customer_since=row["customer_since"], now=now, rules=rules):
-                    raised += await _raise(conn, store, row["customer_id"], row["account_manager_id"], candidate,
-                                           now=now, rules=rules)
+            yield conn, rows
+
+
+async def remind_special_days(
+    pool: asyncpg.Pool, *, now: datetime, rules: AnalyticsRules, store: EventStore, page: int = 2000,
+) -> int:
+    """Birthday and anniversary reminders due at ``now`` for managed, not erased customers (the sweep)."""
+    raised = 0
+    async for conn, rows in _managed_pages(pool, page):
+        for row in rows:
+            for candidate in domain.special_days(birth_date=row["birth_date"], customer_since=row["customer_since"],
+                                                 now=now, rules=rules):
+                raised += await _raise(conn, store, row["customer_id"], row["account_manager_id"], candidate,
+                                       now=now, rules=rules)
+    return raised
 
 
 async def remind_replenishment(
@@ -241,28 +250,19 @@ async def remind_replenishment(
     if "replenishment" not in rules.alerts.enabled:
         return 0
     raised = 0
-    after = UUID(int=0)
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            subjects = await conn.fetch(
-                """select customer_id, account_manager_id from alert_subjects
-                   where customer_id > $1 and account_manager_id is not null and not erased
-                   order by customer_id limit $2 for update skip locked""", after, page)
-            if not subjects:
-                return raised
-            after = subjects[-1]["customer_id"]
-            bought: dict[UUID, list[domain.Purchases]] = {}
-            for row in await conn.fetch(
-                    """select customer_id, sku, purchases, first_at, last_at, last_event_id from alert_purchases
-                       where customer_id = any($1::uuid[]) and purchases >= $2""",
-                    [s["customer_id"] for s in subjects], rules.alerts.replenishment_min_purchases):
-                bought.setdefault(row["customer_id"], []).append(domain.Purchases(
-                    row["sku"], row["purchases"], row["first_at"], row["last_at"], str(row["last_event_id"])))
-            for subject in subjects:
-                for candidate in domain.replenishment_due(bought.get(subject["customer_id"], ()), now=now,
-                                                          rules=rules):
-                    raised += await _raise(conn, store, subject["customer_id"], subject["account_manager_id"],
-                                           candidate, now=now, rules=rules)
+    async for conn, subjects in _managed_pages(pool, page):
+        bought: dict[UUID, list[domain.Purchases]] = {}
+        for row in await conn.fetch(
+                """select customer_id, sku, purchases, first_at, last_at, last_event_id from alert_purchases
+                   where customer_id = any($1::uuid[]) and purchases >= $2""",
+                [s["customer_id"] for s in subjects], rules.alerts.replenishment_min_purchases):
+            bought.setdefault(row["customer_id"], []).append(domain.Purchases(
+                row["sku"], row["purchases"], row["first_at"], row["last_at"], str(row["last_event_id"])))
+        for subject in subjects:
+            for candidate in domain.replenishment_due(bought.get(subject["customer_id"], ()), now=now, rules=rules):
+                raised += await _raise(conn, store, subject["customer_id"], subject["account_manager_id"], candidate,
+                                       now=now, rules=rules)
+    return raised
 
 
 # ------------------------------------------------------------------------------------------ the API

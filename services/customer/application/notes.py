@@ -118,15 +118,20 @@ async def note_body(conn: asyncpg.Connection, note_id: UUID) -> dict[str, Any]:
     return {**_row(row), "follow_up": None if follow is None else _row(follow)}
 
 
+def _position(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    """Where the previous page ended (a moment and an id); a cursor we did not issue is a 422."""
+    after = decode_cursor(cursor, 2)
+    try:
+        return (datetime.fromisoformat(after[0]), UUID(after[1])) if after else (None, None)
+    except (TypeError, ValueError):
+        raise InvalidInput("cursor is not one this service issued", field="cursor") from None
+
+
 async def customer_notes(
     conn: asyncpg.Connection, customer_id: UUID, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     """Notes on the customer and on the duplicates merged into them (the same person), newest first."""
-    after = decode_cursor(cursor, 2)
-    try:
-        after_at, after_id = (datetime.fromisoformat(after[0]), UUID(after[1])) if after else (None, None)
-    except (TypeError, ValueError):
-        raise InvalidInput("cursor is not one this service issued", field="cursor") from None
+    after_at, after_id = _position(cursor)
     notes = await conn.fetch(
         """select n.id, n.customer_id, n.text, n.author, n.written_at from customer_notes n
            where (n.customer_id = $1 or n.customer_id in (select id from customers where merged_into = $1))
@@ -165,11 +170,7 @@ async def follow_ups(
     cursor: str | None,
 ) -> dict[str, Any]:
     """Follow-ups in ``states`` (open and snoozed when none), due first; erased customers' are left out."""
-    after = decode_cursor(cursor, 2)
-    try:
-        after_at, after_id = (datetime.fromisoformat(after[0]), UUID(after[1])) if after else (None, None)
-    except (TypeError, ValueError):
-        raise InvalidInput("cursor is not one this service issued", field="cursor") from None
+    after_at, after_id = _position(cursor)
     found = await conn.fetch(
         f"""select {_FOLLOW_UP_COLUMNS}, n.text as note_text from follow_ups f
             join customers c on c.id = f.customer_id and c.status <> 'erased'
