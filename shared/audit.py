@@ -186,8 +186,7 @@ async def record_view(conn: asyncpg.Connection, store: EventStore, *, customer_i
     without one is used), before the data is sent: if it cannot be recorded, the caller gets a 503.
     """
     viewer = actor_var.get() or "unknown"
-    unpublished = EventStore(service=store.service, topic=None, catalog=store.catalog, keys=store.keys)
-    await unpublished.append(
+    await store.unpublished().append(
         conn, stream_id=f"view-{uuid7()}", stream_type="personal_data_view", expected_version=0,
         events=[PersonalDataViewed(customer_id=UUID(str(customer_id)), view=view, viewed_by=viewer, viewed_at=now)],
         subject=str(customer_id), occurred_at=now,

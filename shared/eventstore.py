@@ -184,6 +184,10 @@ class EventStore:
         self.keys = keys or KeyStore()
         self.source = source_for(service)
 
+    def unpublished(self) -> EventStore:
+        """This store without a topic: its appends write no outbox row (audit records stay off Kafka)."""
+        return EventStore(service=self.service, topic=None, catalog=self.catalog, keys=self.keys)
+
     async def append(
         self,
         conn: asyncpg.Connection,

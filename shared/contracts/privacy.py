@@ -86,4 +86,26 @@ class PersonalDataViewed(DomainEvent):
     viewed_at: Instant = Field(description="When the answer was served.")
 
 
-__all__ = ["ERASURE_TOPICS", "CustomerDataErased", "PersonalDataViewName", "PersonalDataViewed", "erasure_stream"]
+@event
+class CustomerExportRequested(DomainEvent):
+    """Someone asked for a copy of everything the platform holds about a customer (right of access)."""
+
+    event_type: ClassVar[str] = "CustomerExportRequested"
+    event_version: ClassVar[int] = 1
+    domain: ClassVar[str] = "privacy"
+    published_on: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = (
+        "An export job was started for a customer, recorded in the customer service's event store in the "
+        "transaction that creates the job, so the audit trail names who asked; not published."
+    )
+
+    customer_id: UUID = Field(description="Whose data is exported; also the stream's subject.")
+    export_id: UUID = Field(description="The export job (``GET /v1/customers/{id}/exports/{export_id}``).")
+    requested_by: str = Field(min_length=1, max_length=200,
+                              description="The bearer token's subject: the officer, a client, or the customer.")
+    self_service: bool = Field(description="True when the customer asked with a self-service token.")
+    requested_at: Instant = Field(description="When the export was asked for.")
+
+
+__all__ = ["ERASURE_TOPICS", "CustomerDataErased", "CustomerExportRequested", "PersonalDataViewName",
+           "PersonalDataViewed", "erasure_stream"]

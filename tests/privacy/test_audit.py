@@ -122,7 +122,10 @@ def test_what_one_person_did_everywhere(story: Story) -> None:
     assert mine and {e["actor"] for e in mine} == {"agent-ayse"}
     assert {e["service"] for e in mine} == {"ticketing"}
     dpo = _ok(_trail(story, actor="dpo-dana", limit=500), 200)["entries"]
-    assert {e["event_type"] for e in dpo} == {"PersonalDataViewed"}  # the export document they read
+    # the export they asked for, and the export document they read
+    assert {e["event_type"] for e in dpo} == {"CustomerExportRequested", "PersonalDataViewed"}
+    asked = [e for e in dpo if e["event_type"] == "CustomerExportRequested"]
+    assert len(asked) == 1 and asked[0]["subject"] == story.customer_id and asked[0]["service"] == "customer"
 
 
 def test_pages_walk_the_whole_trail_once(story: Story) -> None:

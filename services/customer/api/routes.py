@@ -324,8 +324,8 @@ async def request_export(customer_id: UUID, request: Request, principal: ExportR
     """Export everything every service holds about the customer (a job: poll its Location for progress)."""
     export_id, now = new_id(), _now(request)
     async with request.app.state.pool.acquire() as conn:
-        await exports.request_export(conn, customer_id, export_id, requested_by=principal.subject,
-                                     self_service=principal.is_self_service, now=now)
+        await exports.request_export(conn, request.app.state.store, customer_id, export_id,
+                                     requested_by=principal.subject, self_service=principal.is_self_service, now=now)
     _gatherer(request).start(export_id, customer_id, requested_at=now, requested_by=principal.subject,
                              self_service=principal.is_self_service)
     row = await _export_row(request, customer_id, export_id)

@@ -41,6 +41,7 @@ import orjson
 from services.customer.adapters import exports as rows
 from services.customer.application import queries
 from shared.clock import Clock
+from shared.contracts.privacy import CustomerExportRequested
 from shared.envelope import format_time
 from shared.eventstore import EventStore
 from shared.export import PART_PATH, SERVICES, Coverage, json_value, part, table_rows
@@ -109,12 +110,22 @@ async def own_part(conn: asyncpg.Connection, store: EventStore, customer_id: UUI
     }, now=now)
 
 
-async def request_export(conn: asyncpg.Connection, customer_id: UUID, export_id: UUID, *, requested_by: str,
-                         self_service: bool, now: datetime) -> None:
-    """Record a new export of a visible customer (404 unknown, 410 erased) as running."""
+async def request_export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID, export_id: UUID, *,
+                         requested_by: str, self_service: bool, now: datetime) -> None:
+    """Record a new export of a visible customer (404 unknown, 410 erased) as running.
+
+    The job row and its ``CustomerExportRequested`` (the audit trail's "who asked") commit together:
+    an export nobody can account for, or an audit entry for a job that never existed, are both wrong.
+    """
     await queries.visible_customer(conn, customer_id)
-    await rows.create(conn, export_id, customer_id, requested_by=requested_by, self_service=self_service,
-                      services=SERVICES, now=now, lease=PROCESS.lease)
+    async with conn.transaction():
+        await rows.create(conn, export_id, customer_id, requested_by=requested_by, self_service=self_service,
+                          services=SERVICES, now=now, lease=PROCESS.lease)
+        requested = CustomerExportRequested(customer_id=customer_id, export_id=export_id, requested_by=requested_by,
+                                            self_service=self_service, requested_at=now)
+        await store.unpublished().append(conn, stream_id=f"export-{export_id}", stream_type="customer_export",
+                                         expected_version=0, events=[requested], subject=str(customer_id),
+                                         occurred_at=now)
 
 
 def status_json(row: Mapping[str, Any]) -> dict[str, Any]:
