@@ -7,6 +7,9 @@ Guarantees and how they are kept:
   the race between two writers that both saw the same head: the loser's insert waits for the
   winner's commit, then fails, and becomes ``ConcurrencyConflict``. No table lock: writers on
   different streams never wait for each other.
+* **Many streams, one statement** (``append_streams``): a batch of small streams (one per decision,
+  one per customer's signals) is appended with the same checks, rows and headers as ``append``, in
+  one round trip instead of one per stream.
 * **Nothing published that was not committed; nothing committed that is not published.** The
   outbox rows for Kafka are inserted by the *same statement* as the events, so they commit or roll
   back together; the relay publishes only committed rows.
@@ -136,6 +139,75 @@ select n.position, n.event_id, n.version, n.recorded_at, (select count(*) from n
 from new_events n order by n.position
 """
 
+
+@dataclass(frozen=True, slots=True)
+class StreamEvents:
+    """New events for one stream in ``append_streams``: the stream, its subject and where it must stand."""
+
+    stream_id: str
+    stream_type: str
+    subject: str
+    """The customer the events are about: the Kafka key, and whose data key seals personal fields."""
+    expected_version: int | None
+    """The head the caller read; ``None`` appends after whatever the head is in this transaction (for a
+    caller that serialises the stream's writers itself, e.g. under a lock: ``unique (stream_id, version)``
+    still turns a concurrent writer into ``ConcurrencyConflict``)."""
+    events: Sequence[DomainEvent]
+    history: bool = False
+    """Derived from imported history only (ADR 0009): the outbox rows carry ``c360history`` so no campaign
+    reacts to them."""
+
+
+_APPEND_STREAMS_SQL = """
+with streams as (
+    select s.*, coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as head
+    from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])
+        with ordinality as s(stream_id, stream_type, subject, expected, headers, k)
+),
+conflicts as (
+    select stream_id, expected, head from streams where expected is not null and expected <> head
+),
+input as (
+    select * from unnest($6::int[], $7::int[], $8::uuid[], $9::text[], $10::int[], $11::text[], $12::text[])
+        with ordinality as i(k, step, event_id, event_type, event_version, ce_type, payload, n)
+),
+new_events as (
+    insert into events (event_id, stream_id, stream_type, version, event_type, event_version,
+                        subject, data, metadata, occurred_at)
+    select i.event_id, s.stream_id, s.stream_type, s.head + i.step, i.event_type, i.event_version, s.subject,
+           i.payload::jsonb, $13, $14
+    from input i join streams s on s.k = i.k
+    where not exists (select from conflicts)
+    order by i.n
+    returning position, event_id, version
+),
+new_outbox as (
+    insert into outbox (topic, key, headers, payload)
+    select $15, convert_to(s.subject, 'UTF8'),
+           s.headers::jsonb || jsonb_build_object('ce_id', i.event_id::text, 'ce_type', i.ce_type,
+                                                  'ce_streamversion', n.version::text),
+           convert_to(i.payload, 'UTF8')
+    from new_events n join input i on i.event_id = n.event_id join streams s on s.k = i.k
+    where $15 <> ''
+    order by n.position
+    returning 1
+)
+select (select count(*) from new_events) as written, c.stream_id, c.expected, c.head
+from (select 1) as one left join lateral (select * from conflicts order by stream_id limit 1) c on true
+"""
+
+
+def _sealed_json(event: DomainEvent, key: bytes | None, subject: str) -> str:
+    """The event's JSON as stored and published, serialised once (the same text is the jsonb column and,
+    byte for byte, the Kafka value); personal fields sealed with the subject's key, blanked without one."""
+    personal = event.personal_fields()
+    if not personal:
+        return event.__pydantic_serializer__.to_json(event).decode()
+    data = event.model_dump(mode="json")
+    data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
+    return orjson.dumps(data).decode()
+
+
 _NIL = UUID(int=0)
 
 
@@ -216,33 +288,9 @@ class EventStore:
         # Hot path: serialise each event once and send it once (the same text becomes the jsonb column
         # and, byte for byte, the Kafka value); the CloudEvents headers are one template per append that
         # the statement completes per event (ce_id, ce_type, ce_streamversion).
-        template = Envelope(
-            id=_NIL,
-            type="",
-            source=self.source,
-            subject=subject,
-            time=moment,
-            data=b"",
-            correlation_id=metadata.correlation_id,
-            causation_id=metadata.causation_id,
-            stream_id=stream_id,
-            stream_version=0,
-            traceparent=metadata.traceparent,
-            extra={ACTOR_HEADER: metadata.actor} if metadata.actor else {},
-        ).header_map()
-        ids: list[UUID] = []
-        payloads: list[str] = []
-        for event in events:
-            event_id = uuid7()
-            personal = event.personal_fields()
-            if personal:
-                data = event.model_dump(mode="json")
-                data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
-                payload = orjson.dumps(data).decode()
-            else:
-                payload = event.__pydantic_serializer__.to_json(event).decode()
-            ids.append(event_id)
-            payloads.append(payload)
+        template = self._header_template(stream_id=stream_id, subject=subject, moment=moment, metadata=metadata)
+        ids = [uuid7() for _ in events]
+        payloads = [_sealed_json(event, key, subject) for event in events]
 
         try:
             rows = await conn.fetch(
@@ -432,6 +480,102 @@ class EventStore:
         for event in recorded:
             self.metrics.events_appended.labels(event_type=event.event_type).inc()
 
+    async def append_streams(
+        self,
+        conn: asyncpg.Connection,
+        streams: Sequence[StreamEvents],
+        *,
+        metadata: EventMetadata | None = None,
+        occurred_at: datetime | None = None,
+    ) -> int:
+        """Append new events to many streams in one statement; returns how many events were written.
+
+        For writers that touch thousands of small streams at once (a campaign sweep decides for every
+        customer, each decision its own stream; an analytics batch emits signals for every customer it
+        folded): ``append`` per stream would be a round trip each. The rows, headers and guarantees are
+        ``append``'s: versions continue each stream's head; a stream whose head is not its
+        ``expected_version`` makes the whole batch a ``ConcurrencyConflict`` with nothing written, and
+        ``unique (stream_id, version)`` does the same for a writer that raced past the check; the outbox
+        rows are inserted by the same statement, in log order. Must run inside the caller's
+        transaction. Each stream at most once per call (versions are numbered per entry).
+        """
+        streams = [s for s in streams if s.events]
+        if not streams:
+            return 0
+        if len({s.stream_id for s in streams}) != len(streams):
+            raise ValueError("append_streams takes each stream at most once")
+        metadata = metadata or EventMetadata.from_context()
+        moment = occurred_at or utc_now()
+        keys = await self._personal_data_keys(conn, streams)
+        try:
+            row = await conn.fetchrow(
+                _APPEND_STREAMS_SQL,
+                *self._stream_columns(streams, moment, metadata),
+                *_event_columns(streams, keys),
+                metadata.as_dict(),
+                moment,
+                self.topic or "",
+            )
+        except asyncpg.UniqueViolationError:
+            kinds = ", ".join(sorted({s.stream_type for s in streams}))
+            raise ConcurrencyConflict(f"a {kinds} stream changed concurrently") from None
+        if row["stream_id"] is not None:
+            raise ConcurrencyConflict(
+                f"stream {row['stream_id']} is at version {row['head']}, not {row['expected']}",
+                expected_version=row["expected"],
+                current_version=row["head"],
+            )
+        return int(row["written"])
+
+    async def _personal_data_keys(
+        self, conn: asyncpg.Connection, streams: Sequence[StreamEvents]
+    ) -> dict[str, bytes | None]:
+        """The data keys of the subjects that have personal fields to seal, in a fixed order (no deadlock)."""
+        subjects = sorted({s.subject for s in streams if any(e.personal_fields() for e in s.events)})
+        return {subject: await self.keys.key_for(conn, subject) for subject in subjects}
+
+    def _stream_columns(
+        self, streams: Sequence[StreamEvents], moment: datetime, metadata: EventMetadata
+    ) -> tuple[list[str], list[str], list[str], list[int | None], list[str]]:
+        """One entry per stream: id, type, subject, expected head and its header template (as JSON)."""
+        return (
+            [s.stream_id for s in streams],
+            [s.stream_type for s in streams],
+            [s.subject for s in streams],
+            [s.expected_version for s in streams],
+            [
+                orjson.dumps(self._header_template(stream_id=s.stream_id, subject=s.subject, moment=moment,
+                                                   metadata=metadata, history=s.history)).decode()
+                for s in streams
+            ],
+        )
+
+    def _header_template(
+        self, *, stream_id: str, subject: str, moment: datetime, metadata: EventMetadata, history: bool = False
+    ) -> dict[str, str]:
+        """The CloudEvents headers every event of one stream's append shares.
+
+        The statement completes them per event (``ce_id``, ``ce_type``, ``ce_streamversion``), so no
+        envelope is built per event.
+        """
+        extra = {ACTOR_HEADER: metadata.actor} if metadata.actor else {}
+        if history:
+            extra[HISTORY_HEADER] = HISTORY_IMPORT
+        return Envelope(
+            id=_NIL,
+            type="",
+            source=self.source,
+            subject=subject,
+            time=moment,
+            data=b"",
+            correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id,
+            stream_id=stream_id,
+            stream_version=0,
+            traceparent=metadata.traceparent,
+            extra=extra,
+        ).header_map()
+
     async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
         value = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream_id)
         return int(value)
@@ -509,6 +653,27 @@ class EventStore:
         return result
 
 
+def _event_columns(
+    streams: Sequence[StreamEvents], keys: dict[str, bytes | None]
+) -> tuple[list[int], list[int], list[UUID], list[str], list[int], list[str], list[str]]:
+    """One entry per event, in stream order: its stream (1-based), its step past the head, id, type and JSON."""
+    columns: tuple[list[int], list[int], list[UUID], list[str], list[int], list[str], list[str]] = (
+        [], [], [], [], [], [], []
+    )
+    stream_no, steps, ids, types, type_versions, ce_types, payloads = columns
+    for number, stream in enumerate(streams, start=1):
+        key = keys.get(stream.subject)
+        for step, event in enumerate(stream.events, start=1):
+            stream_no.append(number)
+            steps.append(step)
+            ids.append(uuid7())
+            types.append(event.event_type)
+            type_versions.append(event.event_version)
+            ce_types.append(event.ce_type())
+            payloads.append(_sealed_json(event, key, stream.subject))
+    return columns
+
+
 def _copy_text(value: str) -> str:
     """A value as one cell of ``COPY ... (format text)``: backslash, tab and line breaks escaped."""
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
@@ -543,4 +708,19 @@ class Outbox:
     async def enqueue_envelope(self, conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
         await self.enqueue(
             conn, topic=topic, key=envelope.subject, headers=envelope.header_map(), payload=envelope.data
+        )
+
+    async def enqueue_envelopes(self, conn: asyncpg.Connection, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """Queue many envelopes with one statement, in their order (a sweep's message requests)."""
+        if not envelopes:
+            return
+        await conn.execute(
+            """insert into outbox (topic, key, headers, payload)
+               select $1, m.key, m.headers::jsonb, m.payload
+               from unnest($2::bytea[], $3::text[], $4::bytea[]) with ordinality as m(key, headers, payload, n)
+               order by m.n""",
+            topic,
+            [e.subject.encode() for e in envelopes],
+            [orjson.dumps(e.header_map()).decode() for e in envelopes],
+            [e.data for e in envelopes],
         )

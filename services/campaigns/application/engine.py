@@ -526,17 +526,8 @@ async def request_message(engine: Engine, conn: asyncpg.Connection, message: Mes
 
 async def request_messages(engine: Engine, conn: asyncpg.Connection, messages: Sequence[MessageRequested]) -> None:
     """Queue many message requests on ``campaigns.messages`` with one statement, in order."""
-    if not messages:
-        return
     envelopes = [new_envelope(m, service="campaigns", subject=m.customer_id) for m in messages]
-    await conn.execute(
-        """insert into outbox (topic, key, headers, payload)
-           select $1, m.key, m.headers::jsonb, m.payload
-           from unnest($2::bytea[], $3::text[], $4::bytea[]) with ordinality as m(key, headers, payload, n)
-           order by m.n""",
-        engine.messages_topic, [e.subject.encode() for e in envelopes],
-        [orjson.dumps(e.header_map()).decode() for e in envelopes], [e.data for e in envelopes],
-    )
+    await engine.outbox.enqueue_envelopes(conn, engine.messages_topic, envelopes)
 
 
 async def create_survey(
