@@ -309,94 +309,194 @@ def decide(
     event_fields: Collection[str] = (),
     check_condition: bool = True,
 ) -> Decision:
-    """Decide for one campaign, one customer, one triggering event (see the module docstring)."""
-    if not campaign.runs_at(now):
+    """Decide for one campaign, one customer, one triggering event (the rules in the module docstring's order)."""
+    if not _applies(campaign, customer, event, now, event_fields=event_fields, check_condition=check_condition):
         return NOT_TRIGGERED
-    if customer.known and not campaign.audience.admits(customer.segments, customer.lifecycle_stage):
-        return NOT_TRIGGERED
-    if check_condition and not evaluate_condition(
-        campaign.trigger.condition, event=event.data, customer=customer.profile(now), event_fields=event_fields
-    ):
-        return NOT_TRIGGERED
-
-    def suppressed(reason: SuppressionReason, detail: str, **extra: Any) -> Decision:
-        return Decision(Outcome.SUPPRESSED, reason=reason, detail=detail, **extra)
-
     policy = policy.for_campaign(campaign_id)
+    held = _held_back(campaign, customer, policy, now)
+    if held is not None:
+        return held
+    channel = _channel(campaign, customer, counters, policy, now)
+    if isinstance(channel, Decision):
+        return channel
+    offer = _offer(campaign, customer, counters)
+    if isinstance(offer, Decision):
+        return offer
+    cost = _cost(campaign, channel)
+    refused = _over_budget(campaign, counters, cost)
+    if refused is not None:
+        return refused
+    if in_control_group(campaign_id, customer.customer_id, campaign.control_group_pct):
+        return Decision(Outcome.HELD_OUT)
+    deferred = _deferred(now, customer, policy)
+    if deferred is not None:
+        return deferred
+    return Decision(Outcome.SENT, channel=channel, cost=cost, offer=offer,
+                    budget_now_exhausted=_exhausts_budget(campaign, counters, cost))
 
-    if not customer.known or customer.erased or customer.merged_into:
+
+def _suppressed(reason: SuppressionReason, detail: str, **extra: Any) -> Decision:
+    return Decision(Outcome.SUPPRESSED, reason=reason, detail=detail, **extra)
+
+
+def _applies(
+    campaign: CampaignDefinition,
+    customer: CustomerSnapshot,
+    event: TriggeringEvent,
+    now: datetime,
+    *,
+    event_fields: Collection[str],
+    check_condition: bool,
+) -> bool:
+    """Rule 1: running, the customer in the audience (when known), the trigger's condition true."""
+    if not campaign.runs_at(now):
+        return False
+    if customer.known and not campaign.audience.admits(customer.segments, customer.lifecycle_stage):
+        return False
+    return not check_condition or evaluate_condition(
+        campaign.trigger.condition, event=event.data, customer=customer.profile(now), event_fields=event_fields
+    )
+
+
+def _held_back(
+    campaign: CampaignDefinition, customer: CustomerSnapshot, policy: MarketingPolicy, now: datetime
+) -> Decision | None:
+    """Rules 2 and 3: whether this customer may be contacted by this campaign at all right now."""
+    return (_customer_inactive(customer)
+            or _service_recovery_hold(campaign, customer, policy, now)
+            or _relationship_survey_hold(campaign, customer, now))
+
+
+def _customer_inactive(customer: CustomerSnapshot) -> Decision | None:
+    """Rule 2: nobody to reach once the customer is erased, merged away or unknown."""
+    if customer.erased:
+        why = "erased"
+    elif customer.merged_into:
+        why = f"merged into {customer.merged_into}"
+    elif not customer.known:
         why = "unknown"
-        if customer.erased:
-            why = "erased"
-        elif customer.merged_into:
-            why = f"merged into {customer.merged_into}"
-        return suppressed(SuppressionReason.CUSTOMER_INACTIVE, f"customer is {why}")
+    else:
+        return None
+    return _suppressed(SuppressionReason.CUSTOMER_INACTIVE, f"customer is {why}")
 
-    if campaign.is_promotion:
-        if policy.complaint_hold and customer.open_complaints > 0:
-            return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "customer has an open complaint")
-        if customer.last_sla_breach_at and now - customer.last_sla_breach_at < policy.sla_breach_hold:
-            return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "SLA breached recently")
-        if customer.last_detractor_at and now - customer.last_detractor_at < policy.detractor_hold:
-            return suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "recent detractor answer")
-    survey_plan = campaign.action.survey if campaign.action.kind is ActionKind.SURVEY else None
-    if survey_plan is not None and survey_plan.purpose is SurveyPurpose.RELATIONSHIP:
-        held = relationship_hold(open_complaints=customer.open_complaints, period=survey_plan.period, now=now,
-                                 last_asked_at=customer.last_relationship_survey_at)
-        if held is not None:
-            return suppressed(*held)
 
+def _service_recovery_hold(
+    campaign: CampaignDefinition, customer: CustomerSnapshot, policy: MarketingPolicy, now: datetime
+) -> Decision | None:
+    """Rule 3: no promotion to a customer with an open complaint, a recent SLA breach or a recent detractor answer."""
+    if not campaign.is_promotion:
+        return None
+    if policy.complaint_hold and customer.open_complaints > 0:
+        return _suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "customer has an open complaint")
+    if customer.last_sla_breach_at and now - customer.last_sla_breach_at < policy.sla_breach_hold:
+        return _suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "SLA breached recently")
+    if customer.last_detractor_at and now - customer.last_detractor_at < policy.detractor_hold:
+        return _suppressed(SuppressionReason.SERVICE_RECOVERY_HOLD, "recent detractor answer")
+    return None
+
+
+def _relationship_survey_hold(
+    campaign: CampaignDefinition, customer: CustomerSnapshot, now: datetime
+) -> Decision | None:
+    """Rule 3 for relationship surveys: they wait for an open complaint and ask at most once per period."""
+    plan = campaign.action.survey if campaign.action.kind is ActionKind.SURVEY else None
+    if plan is None or plan.purpose is not SurveyPurpose.RELATIONSHIP:
+        return None
+    held = relationship_hold(open_complaints=customer.open_complaints, period=plan.period, now=now,
+                             last_asked_at=customer.last_relationship_survey_at)
+    return _suppressed(*held) if held is not None else None
+
+
+def _channel(
+    campaign: CampaignDefinition, customer: CustomerSnapshot, counters: Counters, policy: MarketingPolicy,
+    now: datetime,
+) -> Channel | Decision:
+    """Rules 4 and 5: the first consented channel the caps leave open, or why there is none."""
     consented = [c for c in campaign.action.channels if c in customer.consents]
     if not consented:
         allowed = ", ".join(campaign.action.channels)
-        return suppressed(SuppressionReason.NO_CONSENT, f"no consent on any of: {allowed}")
-    channel = consented[0]
-
+        return _suppressed(SuppressionReason.NO_CONSENT, f"no consent on any of: {allowed}")
     if counters.reached_by_campaign >= campaign.per_customer_cap:
-        return suppressed(SuppressionReason.CAMPAIGN_CAP, f"cap of {campaign.per_customer_cap} reached")
-    if campaign.is_promotion and policy.frequency_cap is not None \
-            and counters.marketing_sent_in_window >= policy.frequency_cap:
+        return _suppressed(SuppressionReason.CAMPAIGN_CAP, f"cap of {campaign.per_customer_cap} reached")
+    if not campaign.is_promotion:
+        return consented[0]
+    return _channel_under_frequency_caps(consented, counters, policy, now)
+
+
+def _channel_under_frequency_caps(
+    consented: Sequence[Channel], counters: Counters, policy: MarketingPolicy, now: datetime
+) -> Channel | Decision:
+    """Rule 5 for promotions: every channel together first, then each channel's cap skips that channel."""
+    if policy.frequency_cap is not None and counters.marketing_sent_in_window >= policy.frequency_cap:
         days = policy.frequency_window.days
-        return suppressed(SuppressionReason.FREQUENCY_CAP, f"{policy.frequency_cap} messages in {days} days reached")
-    if campaign.is_promotion and policy.caps:
-        reached = [cap for cap in policy.caps if cap.reached(counters.recent_sends, now)]
-        overall = next((cap for cap in reached if cap.channel is None), None)
-        if overall is not None:
-            return suppressed(SuppressionReason.FREQUENCY_CAP, overall.describe())
-        closed = {cap.channel for cap in reached}
-        open_channels = [c for c in consented if c not in closed]
-        if not open_channels:
-            return suppressed(SuppressionReason.FREQUENCY_CAP, "; ".join(cap.describe() for cap in reached))
-        channel = open_channels[0]
+        return _suppressed(SuppressionReason.FREQUENCY_CAP, f"{policy.frequency_cap} messages in {days} days reached")
+    return _channel_under_policy_caps(consented, counters, policy, now) if policy.caps else consented[0]
 
+
+def _channel_under_policy_caps(
+    consented: Sequence[Channel], counters: Counters, policy: MarketingPolicy, now: datetime
+) -> Channel | Decision:
+    """The policy's further caps: one over every channel refuses the send; a channel's own cap skips it."""
+    reached = [cap for cap in policy.caps if cap.reached(counters.recent_sends, now)]
+    overall = next((cap for cap in reached if cap.channel is None), None)
+    if overall is not None:
+        return _suppressed(SuppressionReason.FREQUENCY_CAP, overall.describe())
+    closed = {cap.channel for cap in reached}
+    open_channels = [c for c in consented if c not in closed]
+    if not open_channels:
+        return _suppressed(SuppressionReason.FREQUENCY_CAP, "; ".join(cap.describe() for cap in reached))
+    return open_channels[0]
+
+
+def _offer(campaign: CampaignDefinition, customer: CustomerSnapshot, counters: Counters) -> OfferSpec | Decision | None:
+    """Rule 6: the offer to send (None for other actions), unless a live offer for the product conflicts."""
     offer = campaign.action.offer if campaign.action.kind is ActionKind.OFFER else None
-    if offer is not None and offer.from_recommendations:
-        if not customer.recommended_skus:
-            return suppressed(SuppressionReason.NO_RECOMMENDATION, "analytics recommends nothing to this customer")
-        picked = recommended_offer(offer, customer.recommended_skus, counters.live_offer_products)
-        if picked is None:
-            skus = ", ".join(customer.recommended_skus)
-            return suppressed(SuppressionReason.CHANNEL_CONFLICT, f"live offers for every recommended sku: {skus}")
-        offer = picked
-    elif offer is not None and offer.product_key in counters.live_offer_products:
-        return suppressed(SuppressionReason.CHANNEL_CONFLICT, f"a live offer for {offer.product_key} exists")
+    if offer is None:
+        return None
+    if offer.from_recommendations:
+        return _recommended(offer, customer, counters)
+    if offer.product_key in counters.live_offer_products:
+        return _suppressed(SuppressionReason.CHANNEL_CONFLICT, f"a live offer for {offer.product_key} exists")
+    return offer
 
+
+def _recommended(offer: OfferSpec, customer: CustomerSnapshot, counters: Counters) -> OfferSpec | Decision:
+    """Rule 6 for an offer from recommendations: the first recommended product without a live offer."""
+    if not customer.recommended_skus:
+        return _suppressed(SuppressionReason.NO_RECOMMENDATION, "analytics recommends nothing to this customer")
+    picked = recommended_offer(offer, customer.recommended_skus, counters.live_offer_products)
+    if picked is None:
+        skus = ", ".join(customer.recommended_skus)
+        return _suppressed(SuppressionReason.CHANNEL_CONFLICT, f"live offers for every recommended sku: {skus}")
+    return picked
+
+
+def _cost(campaign: CampaignDefinition, channel: Channel) -> Decimal:
+    return campaign.budget.cost_on(channel) if campaign.budget else Decimal("0.00")
+
+
+def _over_budget(campaign: CampaignDefinition, counters: Counters, cost: Decimal) -> Decision | None:
+    """Rule 7: a send the budget cannot pay for is refused, and the budget is then exhausted."""
     budget = campaign.budget
-    cost = budget.cost_on(channel) if budget else Decimal("0.00")
-    if budget is not None and counters.budget_spent + cost > budget.total:
-        return suppressed(SuppressionReason.BUDGET_EXHAUSTED, f"spent {counters.budget_spent} of {budget.total}",
-                          budget_now_exhausted=True)
+    if budget is None or counters.budget_spent + cost <= budget.total:
+        return None
+    return _suppressed(SuppressionReason.BUDGET_EXHAUSTED, f"spent {counters.budget_spent} of {budget.total}",
+                       budget_now_exhausted=True)
 
-    if in_control_group(campaign_id, customer.customer_id, campaign.control_group_pct):
-        return Decision(Outcome.HELD_OUT)
 
+def _deferred(now: datetime, customer: CustomerSnapshot, policy: MarketingPolicy) -> Decision | None:
+    """Rule 9: in quiet hours or on a blackout day, decide again when the customer's send window opens."""
     window = next_send_window(now, customer.timezone, policy)
-    if window is not None:
-        deferred, why = window
-        return suppressed(SuppressionReason.QUIET_HOURS_DEFERRED, why, deferred_until=deferred)
+    if window is None:
+        return None
+    deferred_until, why = window
+    return _suppressed(SuppressionReason.QUIET_HOURS_DEFERRED, why, deferred_until=deferred_until)
 
-    exhausted_after = False
-    if budget is not None:
-        remaining = budget.total - counters.budget_spent - cost
-        exhausted_after = remaining < budget.cheapest(campaign.action.channels) or remaining <= 0
-    return Decision(Outcome.SENT, channel=channel, cost=cost, offer=offer, budget_now_exhausted=exhausted_after)
+
+def _exhausts_budget(campaign: CampaignDefinition, counters: Counters, cost: Decimal) -> bool:
+    """Whether this send leaves too little for another one on the cheapest channel."""
+    budget = campaign.budget
+    if budget is None:
+        return False
+    remaining = budget.total - counters.budget_spent - cost
+    return remaining < budget.cheapest(campaign.action.channels) or remaining <= 0

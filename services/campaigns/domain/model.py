@@ -166,50 +166,10 @@ class CampaignDefinition:
 
         ``event_fields`` maps each known event type to its field names (from the contracts catalog).
         """
-        trigger = self.trigger
-        if trigger.schedule is None and trigger.event_type is None:
-            raise InvalidInput("a trigger needs an event_type or a schedule", field="trigger")
-        if trigger.schedule is not None and trigger.event_type is not None:
-            raise InvalidInput("a trigger has an event_type or a schedule, not both", field="trigger")
-        if trigger.schedule is Schedule.INACTIVITY and not trigger.inactivity_days:
-            raise InvalidInput("an inactivity trigger needs inactivity_days", field="trigger.inactivity_days")
-        fields: frozenset[str] = frozenset()
-        if trigger.event_type is not None:
-            if trigger.event_type not in event_fields:
-                raise InvalidInput(f"unknown event type {trigger.event_type!r}", field="trigger.event_type")
-            fields = event_fields[trigger.event_type]
-        if trigger.condition:
-            try:
-                validate_condition(trigger.condition, event_fields=fields)
-            except ConditionError as exc:
-                raise InvalidInput(
-                    f"condition: {exc}", field="trigger.condition", line=exc.line, column=exc.column
-                ) from None
-        if not self.action.channels:
-            raise InvalidInput("an action needs at least one channel", field="action.channels")
-        offer = self.action.offer
-        if offer is not None and offer.from_recommendations:
-            if self.action.kind is not ActionKind.OFFER:
-                raise InvalidInput("only an offer action can take its product from the recommendations",
-                                   field="action.offer.from_recommendations")
-            if offer.sku or offer.category:
-                raise InvalidInput("an offer from the recommendations takes its sku from them: give no sku or "
-                                   "category", field="action.offer.from_recommendations")
-        elif self.action.kind is ActionKind.OFFER and (offer is None or not (offer.sku or offer.category)):
-            raise InvalidInput("an offer needs a sku or a category (or from_recommendations)", field="action.offer")
-        if self.action.kind is ActionKind.SURVEY and self.action.survey_kind is None:
-            raise InvalidInput("a survey action needs survey_kind (nps or csat)", field="action.survey_kind")
+        _check_trigger(self.trigger, event_fields)
+        _check_action(self.action)
         self._validate_survey()
-        if not 0 <= self.control_group_pct <= 50:
-            raise InvalidInput("control_group_pct must be between 0 and 50", field="control_group_pct")
-        if self.per_customer_cap < 1:
-            raise InvalidInput("caps.per_customer must be at least 1", field="caps.per_customer")
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise InvalidInput("ends_at must be after starts_at", field="ends_at")
-        if self.budget is not None and (
-            self.budget.total < 0 or any(v < 0 for v in self.budget.cost_per_send.values())
-        ):
-            raise InvalidInput("budget amounts cannot be negative", field="budget")
+        self._check_limits()
 
     def _validate_survey(self) -> None:
         """A survey plan belongs to a survey action; relationship sweeps send relationship surveys only."""
@@ -224,11 +184,74 @@ class CampaignDefinition:
             raise InvalidInput("a relationship_survey schedule sends a survey with purpose relationship",
                                field="action.survey.purpose")
 
+    def _check_limits(self) -> None:
+        """Control group, per-customer cap, dates and budget: each within what the engine can honour."""
+        if not 0 <= self.control_group_pct <= 50:
+            raise InvalidInput("control_group_pct must be between 0 and 50", field="control_group_pct")
+        if self.per_customer_cap < 1:
+            raise InvalidInput("caps.per_customer must be at least 1", field="caps.per_customer")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+        if self.budget is not None and (
+            self.budget.total < 0 or any(v < 0 for v in self.budget.cost_per_send.values())
+        ):
+            raise InvalidInput("budget amounts cannot be negative", field="budget")
+
     def runs_at(self, moment: datetime) -> bool:
         """Inside the campaign's start/end dates."""
         if self.starts_at and moment < self.starts_at:
             return False
         return not (self.ends_at and moment >= self.ends_at)
+
+
+def _check_trigger(trigger: Trigger, event_fields: Mapping[str, frozenset[str]]) -> None:
+    """An event or a schedule (not both), a known event type, and a condition over that event's fields."""
+    _check_trigger_kind(trigger)
+    fields: frozenset[str] = frozenset()
+    if trigger.event_type is not None:
+        if trigger.event_type not in event_fields:
+            raise InvalidInput(f"unknown event type {trigger.event_type!r}", field="trigger.event_type")
+        fields = event_fields[trigger.event_type]
+    if trigger.condition:
+        try:
+            validate_condition(trigger.condition, event_fields=fields)
+        except ConditionError as exc:
+            raise InvalidInput(
+                f"condition: {exc}", field="trigger.condition", line=exc.line, column=exc.column
+            ) from None
+
+
+def _check_trigger_kind(trigger: Trigger) -> None:
+    """Exactly one of event type and schedule; an inactivity schedule says after how many days."""
+    if trigger.schedule is None and trigger.event_type is None:
+        raise InvalidInput("a trigger needs an event_type or a schedule", field="trigger")
+    if trigger.schedule is not None and trigger.event_type is not None:
+        raise InvalidInput("a trigger has an event_type or a schedule, not both", field="trigger")
+    if trigger.schedule is Schedule.INACTIVITY and not trigger.inactivity_days:
+        raise InvalidInput("an inactivity trigger needs inactivity_days", field="trigger.inactivity_days")
+
+
+def _check_action(action: Action) -> None:
+    """At least one channel, an offer that names its product (or takes it from recommendations), a survey kind."""
+    if not action.channels:
+        raise InvalidInput("an action needs at least one channel", field="action.channels")
+    _check_offer(action)
+    if action.kind is ActionKind.SURVEY and action.survey_kind is None:
+        raise InvalidInput("a survey action needs survey_kind (nps or csat)", field="action.survey_kind")
+
+
+def _check_offer(action: Action) -> None:
+    """Only an offer takes its product from the recommendations, and then names none itself."""
+    offer = action.offer
+    if offer is not None and offer.from_recommendations:
+        if action.kind is not ActionKind.OFFER:
+            raise InvalidInput("only an offer action can take its product from the recommendations",
+                               field="action.offer.from_recommendations")
+        if offer.sku or offer.category:
+            raise InvalidInput("an offer from the recommendations takes its sku from them: give no sku or "
+                               "category", field="action.offer.from_recommendations")
+    elif action.kind is ActionKind.OFFER and (offer is None or not (offer.sku or offer.category)):
+        raise InvalidInput("an offer needs a sku or a category (or from_recommendations)", field="action.offer")
 
 
 class Campaign(Aggregate):
