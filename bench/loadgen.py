@@ -1,5 +1,14 @@
 """Open-loop HTTP load at a fixed rate: request ``n`` is sent at ``start + n / rate`` whatever the
-latency of the others (a closed loop would slow down with the server and hide its queueing)."""
+latency of the others (a closed loop would slow down with the server and hide its queueing).
+
+The generator shares the two cores with the server it measures, so its own cost per request must
+stay small and, above all, must not grow with the backlog: httpx's connection pool re-scans every
+queued request on each change (py-spy of the reads benchmark: 65% of the generator's samples in
+``httpcore ... _assign_requests_to_connections``), so once a few hundred requests queued, the
+generator fell behind, reported p50 latencies of seconds while the API sat idle, and never caught
+up. ``rate_client`` is an aiohttp session (already installed with Faust), whose pool hands out
+connections from a queue in constant time.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import httpx
 
 from bench.report import Progress
@@ -25,7 +35,7 @@ async def fixed_rate(
         nonlocal failures
         try:
             await call(n)
-        except (httpx.HTTPError, AssertionError, TimeoutError):
+        except (httpx.HTTPError, aiohttp.ClientError, AssertionError, TimeoutError):
             failures += 1
         bar.update(1)
 
@@ -37,3 +47,12 @@ async def fixed_rate(
     await asyncio.gather(*tasks)
     bar.close()
     return time.perf_counter() - started, failures
+
+
+def rate_client(base_url: str, token: str, *, connections: int = 64, timeout: float = 10.0) -> aiohttp.ClientSession:
+    """A keep-alive session for ``fixed_rate`` with at most ``connections`` open to ``base_url``."""
+    return aiohttp.ClientSession(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"},
+        connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+    )

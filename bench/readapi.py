@@ -16,14 +16,14 @@ import asyncio
 import random
 import threading
 import time
-from typing import Any
 
-import httpx
+import aiohttp
 
-from bench.loadgen import fixed_rate
+from bench.loadgen import fixed_rate, rate_client
 from bench.processes import Processes
 from bench.projection import applied, projector, read_model_dsn
 from bench.report import Figure, Progress, median, percentile
+from bench.scale import cpu_seconds
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics
 from shared.consumer import BatchProcessor, RawRecord
@@ -119,7 +119,7 @@ async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> li
         stop = threading.Event()
         live = live_records(ids, scratch.prefix, int(LIVE_EVENTS_PER_S * seconds * 3) + 100)
         try:
-            processes.start("reads-analytics-api", "api", "analytics")
+            api = processes.start("reads-analytics-api", "api", "analytics")
             processes.start("reads-analytics-projector", "worker", "analytics", "projector")
             await asyncio.to_thread(processes.wait_ready, {"analytics": base})
             producing = asyncio.create_task(
@@ -128,12 +128,10 @@ async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> li
             try:
                 before = await applied(pool)
                 figures: list[Figure] = []
-                limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
                 began = time.perf_counter()
-                async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                             timeout=10.0, limits=limits) as http:
+                async with rate_client(base, token) as http:
                     for path, label in (("360", "GET /360"), ("timeline?limit=20", "GET /timeline first page")):
-                        figures += await _measure(http, ids, path, label, rate, count)
+                        figures += await _measure(http, ids, path, label, rate, count, api_pid=api.pid)
                 live_rate = (await applied(pool) - before) / (time.perf_counter() - began)
             finally:
                 stop.set()
@@ -147,24 +145,30 @@ async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> li
 
 
 async def _measure(
-    http: httpx.AsyncClient, ids: list[str], path: str, label: str, rate: float, count: int
+    http: aiohttp.ClientSession, ids: list[str], path: str, label: str, rate: float, count: int, *, api_pid: int
 ) -> list[Figure]:
     rng = random.Random(5)
     chosen = [rng.choice(ids) for _ in range(count)]
     for cid in chosen[:10]:  # warm the pool's connections and prepared statements
-        (await http.get(f"/v1/customers/{cid}/{path}")).raise_for_status()
+        async with http.get(f"/v1/customers/{cid}/{path}") as response:
+            response.raise_for_status()
     latencies: list[float] = []
 
     async def call(n: int) -> None:
         began = time.perf_counter()
-        response: Any = await http.get(f"/v1/customers/{chosen[n]}/{path}")
+        async with http.get(f"/v1/customers/{chosen[n]}/{path}") as response:
+            await response.read()
         latencies.append((time.perf_counter() - began) * 1000)
-        assert response.status_code == 200, response.status_code
+        assert response.status == 200, response.status
 
+    cpu_before = cpu_seconds([api_pid])
     elapsed, failures = await fixed_rate(rate, count, call, desc=label)
+    server_cpu_ms = (cpu_seconds([api_pid]) - cpu_before) / count * 1000
     return [
         Figure("reads", f"{label} p50 at {rate:,.0f}/s over {len(ids):,} customers", median(latencies), "ms",
                comparison=f"achieved {count / elapsed:,.0f} req/s"),
         Figure("reads", f"{label} p99", percentile(latencies, 99), "ms", target=10 if "360" in path else None,
                op="<=", comparison=f"{failures} errors of {count}"),
+        Figure("reads", f"  {label} server CPU per request", server_cpu_ms, "ms",
+               comparison=f"the API process at {rate:,.0f}/s: {server_cpu_ms * rate / 10:,.0f}% of one core"),
     ]
