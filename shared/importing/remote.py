@@ -65,6 +65,8 @@ class BatchAnswer(BaseModel):
 class HttpImporter:
     """A ``ServiceImporter`` that is another service's ``/v1/imports/batches``."""
 
+    pipelined = False
+
     def __init__(self, base_url: str, token: str, kinds: tuple[str, ...], *, timeout: float = 120.0) -> None:
         self.kinds = kinds
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout,

@@ -34,6 +34,9 @@ class ServiceImporter(Protocol):
     """One owning service's import use case, bound to its own database (``open_importer``)."""
 
     kinds: tuple[str, ...]
+    pipelined: bool
+    """True when calls may overlap: the importer itself writes them in call order, each on what the
+    ones before committed (the runner then starts a batch before the previous one is written)."""
 
     async def import_batch(self, records: Sequence[Numbered], customers: Mapping[str, UUID]) -> BatchResult:
         """Import records of this service's kinds, all or nothing per record; customers already resolved."""

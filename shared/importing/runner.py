@@ -123,9 +123,11 @@ async def run_import(
 
     Two chunks are in flight: while the services' databases write one, this process validates the
     next and decides on it (the profile: the client's CPU and PostgreSQL's writes took turns, each
-    idle half the time). Each service still takes the chunks one after the other and in file order
-    (a chunk's customers are committed before its tickets are resolved), so references, deltas and
-    resumption behave as in a sequential run; rejects and progress are reported in chunk order.
+    idle half the time). Each service still commits the chunks one after the other and in file
+    order (a chunk's customers are committed before its tickets are resolved), so references, deltas
+    and resumption behave as in a sequential run; rejects and progress are reported in chunk order.
+    A ``pipelined`` importer (the customer service's) is handed the next chunk before the previous
+    one is written: it decides it meanwhile and keeps the commit order itself.
     """
     summary = ImportSummary(by_service={name: BatchResult() for name in importers})
     previous: dict[str, asyncio.Future[None]] = {}
@@ -190,7 +192,7 @@ async def _import_chunk(by_owner: dict[str, list[Numbered]], bad: list[Reject],
 
     async def step(owner: str, customers: Mapping[str, UUID]) -> None:
         try:
-            if owner in previous:
+            if owner in previous and not importers[owner].pipelined:
                 await asyncio.shield(previous[owner])
             if by_owner.get(owner):
                 bad.extend(await _run(importers[owner], by_owner[owner], customers, summary, owner))

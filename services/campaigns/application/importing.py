@@ -109,6 +109,7 @@ class Importer:
     pool: asyncpg.Pool
     store: EventStore
     kinds: tuple[str, ...] = KINDS
+    pipelined: bool = False
 
     async def import_batch(self, records: Sequence[Numbered], customers: Mapping[str, UUID]) -> BatchResult:
         return await import_batch(self.pool, self.store, records, customers)

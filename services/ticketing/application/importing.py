@@ -243,6 +243,7 @@ class Importer:
     store: EventStore
     policy: TicketingPolicy
     kinds: tuple[str, ...] = KINDS
+    pipelined: bool = False
     clock: Clock = field(default_factory=SystemClock)
     """The import's time (the SLA clocks of tickets still open start then)."""
 
