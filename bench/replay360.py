@@ -100,7 +100,7 @@ async def replay(batches: list[list[Recorded]]) -> None:
             " || array_to_string(segments, ','), '|' order by customer_id)) from customer_views")
         await pool.close()
     print(f"RESULT events={measured} cpu={cpu / measured * 1e6:.1f}us/event rate={measured / wall:.0f}/s "
-          f"gc={pauses.collections} digest={digest}")
+          f"gc={pauses.collections} gc_ms={pauses.total_ms:.0f} gc_gen={pauses.by_generation} digest={digest}")
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, Unkn
 from shared.db import TRANSIENT_DATABASE_ERRORS
 from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time
 from shared.logging import causation_id_var, correlation_id_var
+from shared.privacy import PREFIX as ENCRYPTED_PREFIX
 from shared.privacy import decrypt_fields, is_encrypted
 from shared.topics import dlq_of
 
@@ -141,6 +142,18 @@ def validate(envelope: Envelope, data: dict[str, Any], catalog: Catalog = CATALO
         raise PoisonRecord("invalid_data", f"{exc}; {exc.errors[:3]}") from None
 
 
+_SEALED_MARK = ENCRYPTED_PREFIX.encode()
+
+
+def _may_be_sealed(value: bytes | None) -> bool:
+    """Whether a record's JSON could hold a sealed field: its prefix, or an escape that could spell it.
+
+    Why: most events carry no personal field, and looking for the prefix in the raw bytes (one C
+    search) costs less than testing every value of the parsed data (profiled, issue 17).
+    """
+    return value is None or _SEALED_MARK in value or b"\\u" in value
+
+
 @dataclass
 class ProcessorStats:
     applied: int = 0
@@ -203,8 +216,8 @@ class BatchProcessor:
     ) -> list[tuple[RawRecord, Envelope, dict[str, Any]]]:
         # Without a key provider, sealed personal fields read as None: never as their ciphertext.
         wanted: dict[str, set[str]] = {}
-        for _, envelope, data in pending:
-            if any(is_encrypted(v) for v in data.values()):
+        for record, envelope, data in pending:
+            if _may_be_sealed(record.value) and any(is_encrypted(v) for v in data.values()):
                 wanted.setdefault(envelope.source, set()).add(envelope.subject)
         if not wanted:
             return pending
@@ -215,7 +228,7 @@ class BatchProcessor:
                 keys.update({(source, s): k for s, k in found.items()})
         opened = []
         for record, envelope, data in pending:
-            fields = [k for k, v in data.items() if is_encrypted(v)]
+            fields = [k for k, v in data.items() if is_encrypted(v)] if _may_be_sealed(record.value) else []
             if fields:
                 data = decrypt_fields(data, fields, keys.get((envelope.source, envelope.subject)), envelope.subject)
             opened.append((record, envelope, data))

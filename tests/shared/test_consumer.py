@@ -168,3 +168,13 @@ async def test_sealed_personal_fields_read_as_none_without_a_key_provider(fresh_
     (applied,) = seen
     assert applied.given_name is None and applied.family_name is None  # type: ignore[attr-defined]
     assert applied.customer_id == "p1"  # type: ignore[attr-defined]
+
+
+def test_only_records_whose_json_could_spell_the_sealed_prefix_are_searched_for_sealed_fields() -> None:
+    from shared.consumer import _may_be_sealed
+
+    assert not _may_be_sealed(orjson.dumps({"customer_id": "c1", "name": "Ann", "total": "10.00"}))
+    assert _may_be_sealed(orjson.dumps({"name": "enc:v1:AAAA"}))
+    escaped = b'{"name": "\\u0065nc:v1:AAAA"}'  # valid JSON for the same text, written by another producer
+    assert orjson.loads(escaped)["name"].startswith("enc:v1:") and _may_be_sealed(escaped)
+    assert _may_be_sealed(None)

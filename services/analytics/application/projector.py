@@ -77,6 +77,11 @@ def _canonical_id(value: str) -> str | None:
     return str(parsed) if parsed else None
 
 
+def _by_time_and_id(item: tuple[Any, ...]) -> tuple[datetime, str]:
+    """Events of a batch in ``(time, id)`` order, the fold's order."""
+    return item[0], item[1]
+
+
 def _when(data: dict[str, Any], name: str) -> datetime | None:
     value = data.get(name)
     if not value:
@@ -201,12 +206,16 @@ class AnalyticsProjector:
 
     async def _apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
         batch = _Batch()
-        decoded = [(received, received.event.model_dump(mode="json")) for received in events]
-        origins = {c for r, d in decoded if (c := _customer_of(r, d))}
+        # each event's data, id text and customer once (profiled: every one was asked for twice or more)
+        decoded: list[tuple[datetime, str, ReceivedEvent, dict[str, Any], str | None]] = []
+        for received in events:
+            data = received.event.model_dump(mode="json")
+            decoded.append((received.time, str(received.event_id), received, data, _customer_of(received, data)))
+        decoded.sort(key=_by_time_and_id)
+        origins = {item[4] for item in decoded if item[4]}
         aliases = await rm.aliases_of(conn, origins) if origins else {}
 
-        for received, data in sorted(decoded, key=lambda item: (item[0].time, str(item[0].event_id))):
-            origin = _customer_of(received, data)
+        for at, event_id, received, data, origin in decoded:
             collect_kpis(batch, received, data, origin)
             if origin is None:
                 continue
@@ -229,22 +238,14 @@ class AnalyticsProjector:
                 batch.merged_into[duplicate] = None
             elif received.event_type == "CustomerErased":
                 batch.erased.add(origin)
-                batch.erasure_ids[origin] = str(received.event_id)
+                batch.erasure_ids[origin] = event_id
             owner = aliases.get(origin, origin)
             (batch.imported if is_imported_history(received.envelope) else batch.live).add(owner)
-            fact = Fact(str(received.event_id), received.event_type, received.time, data, origin)
+            fact = Fact(event_id, received.event_type, at, data, origin)
             batch.facts.setdefault(owner, []).append(fact)
             batch.timeline.append(
-                (
-                    received.event_id,
-                    owner,
-                    origin,
-                    received.event_type,
-                    received.event.domain,
-                    received.time,
-                    data,
-                    received.envelope.correlation_id,
-                )
+                (event_id, owner, origin, received.event_type, received.event.domain, at, data,
+                 received.envelope.correlation_id)
             )
 
         fresh = await rm.record_events(conn, batch.timeline)
