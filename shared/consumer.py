@@ -34,6 +34,7 @@ import asyncpg
 from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
 from shared.db import TRANSIENT_DATABASE_ERRORS
 from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time
+from shared.gctuning import collections_after_the_batch
 from shared.logging import causation_id_var, correlation_id_var
 from shared.privacy import PREFIX as ENCRYPTED_PREFIX
 from shared.privacy import decrypt_fields, is_encrypted
@@ -190,6 +191,10 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Apply or dead-letter every record; returns only when all are settled."""
+        with collections_after_the_batch():  # see shared/gctuning.py
+            await self._process(records)
+
+    async def _process(self, records: Sequence[RawRecord]) -> None:
         decoded: list[tuple[RawRecord, ReceivedEvent]] = []
         pending: list[tuple[RawRecord, Envelope, dict[str, Any]]] = []
         for record in records:

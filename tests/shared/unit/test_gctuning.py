@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.gctuning import GEN0_THRESHOLD, GcPauses, tune_for_long_running_process
+from shared.gctuning import GEN0_THRESHOLD, GcPauses, collections_after_the_batch, tune_for_long_running_process
 
 
 @pytest.fixture
@@ -46,3 +46,45 @@ def test_pauses_are_counted_per_collection_with_the_longest_kept() -> None:
     assert 0 < pauses.longest_ms <= pauses.total_ms
     gc.collect()
     assert pauses.collections == 2  # uninstalled on exit
+
+
+def _young_garbage_collected_while(body: object) -> int:
+    """Young collections that ran while ``body()`` allocated enough to trigger several of them."""
+    with GcPauses() as pauses:
+        assert callable(body)
+        body()
+    return pauses.by_generation.get(0, 0)
+
+
+def _allocate_a_batch() -> None:
+    held = [{"n": n} for n in range(GEN0_THRESHOLD * 3)]  # alive until the end, like a batch's rows
+    assert len(held) == GEN0_THRESHOLD * 3
+
+
+def test_a_batch_holds_collections_until_it_ends_in_a_tuned_process(restored_gc: None) -> None:
+    gc.set_threshold(GEN0_THRESHOLD, 20, 20)
+    assert _young_garbage_collected_while(_allocate_a_batch) >= 2  # mid-batch collections, without a hold
+
+    def held() -> None:
+        with collections_after_the_batch():
+            assert not gc.isenabled()
+            with collections_after_the_batch():  # a nested or concurrent batch shares the hold
+                _allocate_a_batch()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+
+    assert _young_garbage_collected_while(held) == 0  # its garbage was freed before anything collected
+
+
+def test_a_batch_changes_nothing_untuned_or_with_collections_off(restored_gc: None) -> None:
+    gc.set_threshold(700, 10, 10)
+    with collections_after_the_batch():
+        assert gc.isenabled()
+    gc.set_threshold(GEN0_THRESHOLD, 20, 20)
+    gc.disable()
+    try:
+        with collections_after_the_batch():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a process that turned collections off keeps them off
+    finally:
+        gc.enable()
