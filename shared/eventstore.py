@@ -577,8 +577,68 @@ class EventStore:
         ).header_map()
 
     async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
+        """The stream's head: the version to pass as ``expected_version`` (0 for a stream not started)."""
         value = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream_id)
         return int(value)
+
+    async def stream_heads(self, conn: asyncpg.Connection, stream_type: str) -> dict[str, int]:
+        """Every stream of one type and its head, in one query (a read-model rebuild carries them over)."""
+        rows = await conn.fetch(
+            "select stream_id, max(version) as version from events where stream_type = $1 group by stream_id",
+            stream_type,
+        )
+        return {r["stream_id"]: r["version"] for r in rows}
+
+    async def load_sealed(self, conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, list[DomainEvent]]:
+        """Several streams' events with one query, by stream id then version, personal fields left sealed.
+
+        For readers that rehydrate many aggregates only to decide on times and flags (a ticket's SLA
+        rules): they never read the personal free text, so no data key is fetched and an erased
+        subject's streams load like any other. A stream without events is absent from the result.
+        """
+        rows = await conn.fetch(
+            "select stream_id, event_type, event_version, data from events"
+            " where stream_id = any($1::text[]) order by stream_id, version",
+            list(stream_ids),
+        )
+        return self._sealed_histories(rows)
+
+    async def load_type_sealed(
+        self,
+        conn: asyncpg.Connection,
+        stream_type: str,
+        *,
+        event_types: Sequence[str],
+        opened: tuple[str, datetime] | None = None,
+    ) -> dict[str, list[DomainEvent]]:
+        """Every stream of one type (only its ``event_types``), by stream id then version, personal fields sealed.
+
+        ``opened=(event_type, moment)`` keeps only the streams with an event of that type that occurred
+        at or after ``moment`` (the tickets opened since a date). For replays over a whole history that
+        read times and flags only, like ``load_sealed``.
+        """
+        opened_type, since = opened if opened is not None else (None, None)
+        rows = await conn.fetch(
+            """select e.stream_id, e.event_type, e.event_version, e.data from events e
+               where e.stream_type = $1 and e.event_type = any($2::text[])
+                 and ($4::timestamptz is null or e.stream_id in (
+                     select o.stream_id from events o where o.stream_type = $1
+                       and o.event_type = $3 and o.occurred_at >= $4))
+               order by e.stream_id, e.version""",
+            stream_type,
+            list(event_types),
+            opened_type,
+            since,
+        )
+        return self._sealed_histories(rows)
+
+    def _sealed_histories(self, rows: Sequence[asyncpg.Record]) -> dict[str, list[DomainEvent]]:
+        histories: dict[str, list[DomainEvent]] = {}
+        for r in rows:
+            histories.setdefault(r["stream_id"], []).append(
+                self.catalog.decode(r["event_type"], r["event_version"], r["data"])
+            )
+        return histories
 
     async def load(
         self, conn: asyncpg.Connection, stream_id: str, *, after_version: int = 0, up_to: datetime | None = None

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from services.analytics.application.projector import SIGNAL_STREAM_TYPE, AnalyticsProjector, signal_stream
 from services.analytics.application.sweep import sweep
-from services.analytics.bootstrap import CONSUMED_TOPICS
+from services.analytics.bootstrap import CONSUMED_TOPICS, event_store
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
 from services.analytics.setrebuild import SetRebuild
 from shared.consumer import BatchProcessor, RawRecord
@@ -264,12 +264,12 @@ async def _swap(
             caught_up = await _replay(reader, processor.process, batch, bar)
             # The replay publishes no signals, so its views count none; the live signal streams go on
             # from where they are, or the next signal of every customer would conflict.
+            heads = await event_store(settings).stream_heads(conn, SIGNAL_STREAM_TYPE)
             await conn.execute(
                 f"""update "{schema}".customer_views v set signal_version = s.version
-                    from (select stream_id, max(version) as version from public.events
-                          where stream_type = $1 group by stream_id) s
-                    where s.stream_id = $2 || v.customer_id::text""",
-                SIGNAL_STREAM_TYPE, signal_stream(""),
+                    from unnest($1::text[], $2::int[]) as s(stream_id, version)
+                    where s.stream_id = $3 || v.customer_id::text""",
+                list(heads), list(heads.values()), signal_stream(""),
             )
             retired = f"analytics_retired_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
             exists = await conn.fetchval("select count(*) from pg_namespace where nspname = $1", READ_MODEL_SCHEMA)

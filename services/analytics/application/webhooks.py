@@ -520,7 +520,7 @@ class DeliveryWorker:
         if not await store.disable(conn, sub["id"], reason, now):
             return False
         stream = subscription_stream(sub["id"])
-        version = await conn.fetchval("select coalesce(max(version), 0) from events where stream_id = $1", stream)
+        version = await self.event_store.stream_version(conn, stream)
         await self.event_store.append(
             conn, stream_id=stream, stream_type=SUBSCRIPTION_STREAM_TYPE, expected_version=version,
             subject=str(sub["id"]), occurred_at=now,

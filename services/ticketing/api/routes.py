@@ -442,7 +442,7 @@ async def simulate_policy(body: schemas.SimulationRequest, request: Request, pri
             now=now,
         )
         report = await queries.simulate_policy(
-            conn, proposed, now, opened_since=body.opened_since, calendar_for=calendar_for
+            conn, request.app.state.store, proposed, now, opened_since=body.opened_since, calendar_for=calendar_for
         )
     return queries.report_json(report)
 
@@ -557,7 +557,7 @@ async def import_calendar_holidays(
 async def tier_calendars(request: Request, principal: Reader) -> Response:
     """Which calendar each SLA tier counts on (null: 24/7); ETag is the assignment's version."""
     async with request.app.state.pool.acquire() as conn:
-        body = await calendars.tiers_body(conn)
+        body = await calendars.tiers_body(conn, request.app.state.store)
     return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
 
 

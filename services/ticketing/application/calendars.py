@@ -133,16 +133,14 @@ async def assign_tier_calendars(
                 )
 
             replanned += await _replan(uow.conn, uow.store, page, definition, name, "calendar_assigned", now)
-    body = await tiers_body(uow.conn, assignment.version)
+    body = await tiers_body(uow.conn, uow.store, assignment.version)
     return CommandResult(200, {**body, "replanned_tickets": replanned}, {"ETag": etag_for(assignment.version)})
 
 
-async def tiers_body(conn: asyncpg.Connection, version: int | None = None) -> dict[str, Any]:
+async def tiers_body(conn: asyncpg.Connection, store: EventStore, version: int | None = None) -> dict[str, Any]:
     """Every tier's calendar name (``null``: 24/7) and the assignment's version."""
     if version is None:
-        version = int(
-            await conn.fetchval("select count(*) from events where stream_id = $1", TIERS_STREAM) or 0
-        )
+        version = await store.stream_version(conn, TIERS_STREAM)
     return {"tiers": dict(sorted((await store_calendars.tier_assignments(conn)).items())), "version": version}
 
 
@@ -196,7 +194,7 @@ async def _replan(
         if not ids:
             return total
         moved = []
-        for ticket in await load_tickets(conn, ids):
+        for ticket in await load_tickets(conn, store, ids):
             if ticket.replan(calendar=calendar, calendar_name=name, reason=reason, now=now):
                 await append_pending(conn, store, ticket, now)
                 moved.append(ticket)

@@ -42,7 +42,7 @@ async def change_each(
     changed = 0
     for ticket_id in ticket_ids:
         for attempt in range(1, attempts + 1):
-            [ticket] = await load_tickets(conn, [ticket_id])
+            [ticket] = await load_tickets(conn, store, [ticket_id])
             if not decide(ticket):
                 break
             try:

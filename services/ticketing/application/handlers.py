@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.catalog import CATALOG, DomainEvent
+from shared.catalog import DomainEvent
 from shared.errors import Gone, NotFound
 from shared.eventstore import EventStore
 from shared.idempotency import CommandResult
@@ -131,16 +131,9 @@ async def append_pending(conn: asyncpg.Connection, store: EventStore, ticket: Ti
     return len(events)
 
 
-async def load_tickets(conn: asyncpg.Connection, ticket_ids: Sequence[UUID]) -> list[Ticket]:
+async def load_tickets(conn: asyncpg.Connection, store: EventStore, ticket_ids: Sequence[UUID]) -> list[Ticket]:
     """Rehydrate several tickets with one query (personal fields stay sealed: rules never read them)."""
-    rows = await conn.fetch(
-        "select stream_id, event_type, event_version, data from events"
-        " where stream_id = any($1::text[]) order by stream_id, version",
-        [str(i) for i in ticket_ids],
-    )
-    histories: dict[str, list[DomainEvent]] = {}
-    for r in rows:
-        histories.setdefault(r["stream_id"], []).append(CATALOG.decode(r["event_type"], r["event_version"], r["data"]))
+    histories = await store.load_sealed(conn, [str(i) for i in ticket_ids])
     return [Ticket.rehydrate(history) for history in histories.values()]
 
 

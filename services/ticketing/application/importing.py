@@ -83,7 +83,7 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
     known = await ledger.lookup(conn, ((n.record.kind, n.record.source_id) for n in records))
     changed = [e.entity_id for n in records for e in [known.get(("ticket", n.record.source_id))]
                if e is not None and e.fingerprint != fingerprint(n.record)]
-    loaded = {t.id: t for t in await load_tickets(conn, changed)} if changed else {}
+    loaded = {t.id: t for t in await load_tickets(conn, store, changed)} if changed else {}
     tiers = await _tiers(conn, {customers[n.record.customer_source_id] for n in records
                                 if n.record.customer_source_id in customers})
     tier_calendars: dict[str, tuple[str | None, BusinessCalendar]] = {}

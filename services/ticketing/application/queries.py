@@ -12,7 +12,6 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from shared.catalog import CATALOG
 from shared.contracts.ticketing import TicketCommented
 from shared.errors import InvalidInput, NotFound
 from shared.eventstore import EventStore
@@ -165,6 +164,7 @@ _SIMULATED_TYPES = [
 
 async def simulate_policy(
     conn: asyncpg.Connection,
+    store: EventStore,
     policy: SlaPolicy,
     now: datetime,
     *,
@@ -176,19 +176,12 @@ async def simulate_policy(
     Events are decoded without decrypting: the SLA replay reads only times and flags, never the
     personal free text, so erased customers' tickets still count.
     """
-    rows = await conn.fetch(
-        """select e.stream_id, e.event_type, e.event_version, e.data from events e
-           where e.stream_type = 'ticket' and e.event_type = any($1::text[])
-             and ($2::timestamptz is null or e.stream_id in (
-                 select o.stream_id from events o where o.stream_type = 'ticket'
-                   and o.event_type = 'TicketOpened' and o.occurred_at >= $2))
-           order by e.stream_id, e.version""",
-        _SIMULATED_TYPES,
-        opened_since,
+    histories = await store.load_type_sealed(
+        conn,
+        "ticket",
+        event_types=_SIMULATED_TYPES,
+        opened=("TicketOpened", opened_since) if opened_since is not None else None,
     )
-    histories: dict[str, list[Any]] = {}
-    for r in rows:
-        histories.setdefault(r["stream_id"], []).append(CATALOG.decode(r["event_type"], r["event_version"], r["data"]))
     return simulate(histories.values(), policy, now, calendar_for)
 
 

@@ -77,7 +77,7 @@ async def _sweep(
             if not ids:
                 return total
             kept: list[Ticket] = []
-            for ticket in await load_tickets(uow.conn, ids):
+            for ticket in await load_tickets(uow.conn, store, ids):
                 count = decide(ticket)
                 try:
                     async with uow.conn.transaction():  # a savepoint: one lost race skips one ticket
