@@ -133,8 +133,12 @@ async def test_history_keeps_its_time_and_is_marked_as_imported(stores: Stores) 
     assert all(r["metadata"]["history"] == "import" for r in rows)
     registered = next(r for r in rows if r["event_type"] == "CustomerRegistered")
     assert registered["occurred_at"] == datetime(2019, 3, 4, 7, 0, tzinfo=UTC)  # +03:00 kept as an instant
-    [order] = await stores.fetch("customer", "select status, placed_at, shipped_at from orders")
+    [order] = await stores.fetch("customer", "select status, placed_at, shipped_at, lines, total, margin from orders")
     assert (order["status"], order["placed_at"].year, order["shipped_at"].day) == ("shipped", 2019, 3)
+    assert order["lines"] == [{"sku": "SKU-1", "name": "SKU-1", "category": "books", "quantity": 2,
+                               "unit_price": "10.00", "unit_cost": "6.00", "line_total": "20.00",
+                               "line_cost": "12.00"}]
+    assert (str(order["total"]), str(order["margin"])) == ("20.00", "8.00")
 
 
 async def test_running_the_same_file_again_creates_nothing(stores: Stores) -> None:
