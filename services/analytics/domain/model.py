@@ -289,7 +289,7 @@ def apply(state: State, fact: Fact, rules: AnalyticsRules, *, settle: bool = Tru
     state["event_count"] += 1
     previous = state["key"][0] if state["key"] else None
     state["key"] = [at, fact.event_id]
-    evaluate(state, fact.at, rules, previous=previous, settle=settle)
+    evaluate(state, fact.at, rules, previous=previous, settle=settle, when=at)
     return state
 
 
@@ -795,30 +795,37 @@ def _historic_clv(margin: str, revenue: str, cost: str | None) -> Decimal:
 
 
 def _inputs(
-    state: State, now: datetime, rules: AnalyticsRules
+    state: State, now: datetime, rules: AnalyticsRules, end: str | None = None
 ) -> tuple[f.TraitInputs, f.ChurnInputs, Decimal, f.ChurnRisk]:
-    end = iso(now)
+    if end is None:
+        end = iso(now)
     # days are counted from ``now`` itself: the instant ``end`` names, without parsing it back
     moment = now if now.tzinfo is not None else parse_iso(end)
     complaint_times, breach_times = state["complaint_times"], state["breach_times"]
-    # the windows' starts only matter to a customer with complaints or breaches (most have none,
-    # and formatting an instant is a good part of an evaluation)
-    recent_start = iso(now - timedelta(days=rules.complaints_recent_days)) if complaint_times or breach_times else end
-    window_start = (
-        recent_start
-        if rules.serial_complainer_window_days == rules.complaints_recent_days or not complaint_times
-        else iso(now - timedelta(days=rules.serial_complainer_window_days))
-    )
+    # the windows only matter to a customer with complaints or breaches (most have none, and
+    # formatting an instant is a good part of an evaluation)
+    if complaint_times or breach_times:
+        recent_start = iso(now - timedelta(days=rules.complaints_recent_days))
+        window_start = (
+            recent_start
+            if rules.serial_complainer_window_days == rules.complaints_recent_days or not complaint_times
+            else iso(now - timedelta(days=rules.serial_complainer_window_days))
+        )
+        complaints_recent = _count_since(complaint_times, recent_start, end)
+        breaches_recent = _count_since(breach_times, recent_start, end)
+        complaints_window = _count_since(complaint_times, window_start, end)
+    else:
+        complaints_recent = breaches_recent = complaints_window = 0
     last_activity = state["last_activity_at"] or state["first_at"] or end
     since = state["profile"]["customer_since"] or state["first_at"] or end
     last_order = state["last_order_at"]
     nps = state["nps"]
     churn_in = f.ChurnInputs(
         days_inactive=_days_since(moment, last_activity),
-        complaints_recent=_count_since(complaint_times, recent_start, end),
+        complaints_recent=complaints_recent,
         last_nps_category=f.nps_category(nps["score"], rules) if nps else None,
         overdue_open=state["overdue_open"],
-        sla_breaches_recent=_count_since(breach_times, recent_start, end),
+        sla_breaches_recent=breaches_recent,
         orders=state["n_orders"],
         returns=state["n_returns"],
     )
@@ -834,7 +841,7 @@ def _inputs(
         clv_historic=historic,
         total_margin=_dec(state["margin_known"]),
         churn_score=churn.score,
-        complaints_in_window=_count_since(complaint_times, window_start, end),
+        complaints_in_window=complaints_window,
         overdue_total=state["overdue_total"],
         average_days_late=Decimal(state["days_late_sum"]) / Decimal(payments) if payments else None,
         orders_with_offer=state["n_offer_orders"],
@@ -899,7 +906,13 @@ def _dissolved_since(state: State, previous: str | None, when: str, rules: Analy
 
 
 def evaluate(
-    state: State, now: datetime, rules: AnalyticsRules, *, previous: str | None = None, settle: bool = True
+    state: State,
+    now: datetime,
+    rules: AnalyticsRules,
+    *,
+    previous: str | None = None,
+    settle: bool = True,
+    when: str | None = None,
 ) -> State:
     """Re-evaluate every trait as of ``now`` (in place); a changed trait gets ``since = now``.
 
@@ -913,11 +926,14 @@ def evaluate(
     overwrites again, while everything kept (``since``, provenance, dissolution episodes) is only
     written at a change, which is always applied. Profiled: writing those values after every fact
     (strings of Decimals, a new churn object) was a third of an evaluation.
+
+    ``when`` is ``iso(now)`` when the caller already has it (``apply``: the fact's time).
     """
-    when = iso(now)
+    if when is None:
+        when = iso(now)
     if previous is None and state["key"]:
         previous = state["key"][0]
-    trait_in, _, historic, churn = _inputs(state, now, rules)
+    trait_in, _, historic, churn = _inputs(state, now, rules, when)
     traits = state["traits"]
     limit = rules.provenance_limit
 
