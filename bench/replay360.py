@@ -13,12 +13,15 @@ For an A/B, replay the same file from a git worktree of the other commit
 (``PYTHONPATH=/tmp/base python -m bench.replay360 replay ...``), alternating the two several times.
 The first batch is not measured (start-up, empty cache), like the projection benchmark. The digest
 is an md5 over every view row, so equal digests prove both versions wrote the same read model.
+``server_cpu`` is the CPU of the one PostgreSQL backend the replay's pool holds (``/proc``; local
+server only), i.e. the server's part of every statement the worker sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import pickle
 import time
 import uuid
@@ -74,10 +77,21 @@ async def record(size: int) -> list[list[Recorded]]:
     return worker.batches
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local PostgreSQL backend, from ``/proc`` (0 when not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def replay(batches: list[list[Recorded]]) -> None:
     tune_for_long_running_process()
     async with Scratch("analytics") as scratch:
-        pool = await create_pool(p.read_model_dsn(scratch.dsn), min_size=1, max_size=2)
+        # one connection, so its backend's CPU is the server's part of every statement the worker sent
+        pool = await create_pool(p.read_model_dsn(scratch.dsn), min_size=1, max_size=1)
+        backend = int(await pool.fetchval("select pg_backend_pid()"))
 
         async def dead_letter(record: RawRecord, reason: str, detail: str) -> None:
             raise RuntimeError(f"unexpected dead letter: {reason} {detail}")
@@ -85,21 +99,23 @@ async def replay(batches: list[list[Recorded]]) -> None:
         processor = BatchProcessor(pool=pool, projector=p.projector(scratch.prefix), dead_letter=dead_letter)
         pauses, measured = GcPauses(), 0
         skip = 1 if len(batches) > 1 else 0  # a single batch is measured whole
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0, wall0, server0 = time.process_time(), time.perf_counter(), _backend_cpu(backend)
         with pauses:
             for index, batch in enumerate(batches):
                 if index == skip:
-                    cpu0, wall0 = time.process_time(), time.perf_counter()
+                    cpu0, wall0, server0 = time.process_time(), time.perf_counter(), _backend_cpu(backend)
                     pauses.reset()
                 await processor.process([RawRecord(scratch.prefix + t, part, off, k, v, h)
                                          for t, part, off, k, v, h in batch])
                 measured += len(batch) if index >= skip else 0
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            server = _backend_cpu(backend) - server0
         digest = await pool.fetchval(
             "select md5(string_agg(customer_id::text || state::text || coalesce(churn_score::text, '')"
             " || array_to_string(segments, ','), '|' order by customer_id)) from customer_views")
         await pool.close()
     print(f"RESULT events={measured} cpu={cpu / measured * 1e6:.1f}us/event rate={measured / wall:.0f}/s "
+          f"server_cpu={server / measured * 1e6:.1f}us/event "
           f"gc={pauses.collections} gc_ms={pauses.total_ms:.0f} gc_gen={pauses.by_generation} digest={digest}")
 
 
