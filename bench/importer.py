@@ -23,7 +23,7 @@ import orjson
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
 from demo.export import export
-from shared.gctuning import tune_for_long_running_process
+from shared.importing.cli import tune_gc_for_import
 from shared.importing.runner import Source, open_local_importers, run_import
 from shared.settings import ServiceSettings
 
@@ -45,7 +45,7 @@ async def _import(lines: list[bytes]) -> tuple[int, int, float]:
     async with Scratch("customer") as customer, Scratch("ticketing") as ticketing, Scratch("campaigns") as campaigns:
         scratches = {"customer": customer, "ticketing": ticketing, "campaigns": campaigns}
         importers = await open_local_importers({name: _settings(name, s) for name, s in scratches.items()})
-        tune_for_long_running_process()  # as ``c360 import`` does once its importers are open
+        tune_gc_for_import()  # as ``c360 import`` does once its importers are open
         bar = progress(total=len(lines), desc="import", unit="rec")
         try:
             started = time.perf_counter()

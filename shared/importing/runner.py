@@ -36,6 +36,8 @@ from shared.settings import ServiceSettings
 
 DEFAULT_BATCH = 5000
 IMPORTING_SERVICES = ("customer", "ticketing", "campaigns")
+IN_FLIGHT = 2
+"""Chunks read, validated and handed to the services before the oldest must have been written."""
 
 
 @dataclass
@@ -153,7 +155,7 @@ async def run_import(
             task = asyncio.create_task(_import_chunk(by_owner, bad, importers, resolver, summary, previous, mine))
             previous = mine
             in_flight.append((len(chunk), task))
-            if len(in_flight) >= 2:
+            if len(in_flight) >= IN_FLIGHT:
                 await report(*in_flight.pop(0))
         while in_flight:
             await report(*in_flight.pop(0))
