@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -152,16 +152,24 @@ def _fact(row: Mapping[str, Any]) -> Fact:
 
 
 async def load_histories(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, list[Fact]]:
-    """Every stored fact each customer owns (a late event or a merge refolds them), one query."""
-    rows = await conn.fetch(
-        """select event_id::text as id, customer_id::text as owner, origin::text as origin, event_type,
-                  occurred_at, data
+    """Every stored fact each customer owns (a late event or a merge refolds them), one query.
+
+    The rows come back as one JSON array parsed in one call: a row per fact cost asyncpg a record, a
+    jsonb codec call and five lookups by name, 5 us per fact loaded, and a refold loads nine on
+    average (profiled on the 360 replay, issue 17). Instants are written by the server in ISO 8601.
+    """
+    text = await conn.fetchval(
+        """select coalesce(json_agg(json_build_array(event_id, customer_id, origin, event_type, occurred_at,
+                                                     data)), '[]')::text
            from customer_events where customer_id = any($1::uuid[])""",
         list(customer_ids),
     )
     result: dict[str, list[Fact]] = {}
-    for row in rows:
-        result.setdefault(row["owner"], []).append(_fact(row))
+    for event_id, owner, origin, event_type, occurred_at, data in orjson.loads(text):
+        at = datetime.fromisoformat(occurred_at)
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
+        result.setdefault(owner, []).append(Fact(event_id, event_type, at, data, origin))
     return result
 
 

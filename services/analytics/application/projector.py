@@ -216,7 +216,8 @@ class AnalyticsProjector:
         aliases = await rm.aliases_of(conn, origins) if origins else {}
 
         for at, event_id, received, data, origin in decoded:
-            collect_kpis(batch, received, data, origin)
+            if received.event_type in KPI_EVENT_TYPES:
+                collect_kpis(batch, received, data, origin)
             if origin is None:
                 continue
             if received.event_type == "CustomersMerged":
@@ -410,6 +411,13 @@ class AnalyticsProjector:
                 remembered.append((owner, [product.sku for product in signal.recommendations]))
         await rm.remember_published_recommendations(conn, remembered)
         return emitted
+
+KPI_EVENT_TYPES = frozenset({
+    "SurveyAnswered", "SurveyQuestionAnswered", "TicketOpened", "SlaBreached", "TicketTransferred", "TicketResolved",
+    "CampaignCreated", "CampaignUpdated", "OfferSent", "MessageSent", "HeldOut", "OfferRedeemed", "OrderPlaced",
+})
+"""The event types ``collect_kpis`` takes facts from (the projector skips the call for the others)."""
+
 
 def collect_kpis(batch: _Batch, received: KpiSource, data: dict[str, Any], customer: str | None) -> None:
     """Add the KPI facts of one event to the batch (the live projector and the set-based rebuild)."""

@@ -120,7 +120,7 @@ class StateCache:
     def put(self, customer_id: str, entry: CachedState) -> None:
         """Keep ``entry`` as the most recent one, dropping the least recent beyond either bound."""
         entries = self._entries
-        entry.size = int(sum(len(part) for part in entry.parts.values()) * MEMORY_PER_JSON_BYTE)
+        entry.size = int(sum(map(len, entry.parts.values())) * MEMORY_PER_JSON_BYTE)
         replaced = entries.pop(customer_id, None)
         if replaced is not None:
             self.bytes -= replaced.size
