@@ -29,7 +29,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +52,7 @@ from shared.envelope import (
 from shared.errors import ConcurrencyConflict
 from shared.ids import uuid7
 from shared.logging import actor_var, causation_id_var, correlation_id_var
+from shared.observability import process_metrics
 from shared.privacy import KeyStore, decrypt_fields, encrypt_fields
 
 
@@ -249,7 +250,7 @@ class EventStore:
         metrics: Any | None = None,
     ) -> None:
         self.metrics = metrics
-        """``shared.web.metrics.PlatformMetrics``; committed appends are counted by event type."""
+        """``shared.metrics.PlatformMetrics``; committed appends are counted by event type."""
         self.service = service
         self.topic = topic
         self.catalog = catalog
@@ -407,7 +408,7 @@ class EventStore:
                 type_cells, ce_type, personal = known
                 event_id = str(uuid7()).encode()
                 version = str(a.expected_version + offset).encode()
-                at = format_time(moment).encode()
+                at = _utc_text(moment)
                 if personal:
                     data = event.model_dump(mode="json")
                     data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
@@ -476,8 +477,6 @@ class EventStore:
         if not recorded:
             return
         if self.metrics is None:
-            from shared.observability import process_metrics
-
             self.metrics = process_metrics()
         for event in recorded:
             self.metrics.events_appended.labels(event_type=event.event_type).inc()
@@ -734,6 +733,20 @@ def _event_columns(
             ce_types.append(event.ce_type())
             payloads.append(_sealed_json(event, key, stream.subject))
     return columns
+
+
+_NO_OFFSET = timedelta(0)
+
+
+def _utc_text(moment: datetime) -> bytes:
+    """``format_time(moment)`` as bytes; a moment already in UTC (nearly every one) is written directly.
+
+    ``format_time`` converts every moment to UTC and drops its zone before writing it (1.5 us);
+    for an offset of zero the ISO text differs only in its ``+00:00`` (0.9 us).
+    """
+    if moment.utcoffset() == _NO_OFFSET:
+        return moment.isoformat(timespec="microseconds")[:-6].encode() + b"Z"
+    return format_time(moment).encode()
 
 
 def _copy_bytes(value: bytes) -> bytes:

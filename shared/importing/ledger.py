@@ -7,10 +7,11 @@ either fully in the ledger with its events, or absent with none of them).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import asyncpg
 
@@ -20,9 +21,20 @@ IMPORT_NAMESPACE = UUID("6f3c1d2e-8a41-5b7e-9c0d-2f1e4a6b8c90")
 Outcome = Literal["created", "linked"]
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(IMPORT_NAMESPACE.bytes, usedforsecurity=False)
+_VERSION_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_5 = (0x5000 << 64) | (0x8000 << 48)
+
+
 def entity_id(kind: str, source_id: str) -> UUID:
-    """The id an imported record's entity gets: the same on every run, in every process."""
-    return uuid5(IMPORT_NAMESPACE, f"{kind}:{source_id}")
+    """The id an imported record's entity gets: the same on every run, in every process.
+
+    ``uuid5(IMPORT_NAMESPACE, f"{kind}:{source_id}")`` exactly, with the namespace hashed once: one
+    call per record and reference (2.1 -> 1.3 us).
+    """
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(f"{kind}:{source_id}".encode())
+    return UUID(int=(int.from_bytes(digest.digest()[:16], "big") & _VERSION_CLEAR) | _VERSION_5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
+import pytest
+from pydantic import AwareDatetime, TypeAdapter
 
 from shared.db import create_pool
-from shared.envelope import HISTORY_HEADER
-from shared.eventstore import EventMetadata, EventStore, StreamAppend
+from shared.envelope import HISTORY_HEADER, format_time
+from shared.eventstore import EventMetadata, EventStore, StreamAppend, _utc_text
 from shared.privacy import is_encrypted
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, ThingHappened
 
@@ -76,3 +78,15 @@ async def test_append_many_writes_the_rows_append_writes_for_text_that_needs_esc
         assert [e.event for e in loaded] == events  # personal fields sealed, then opened with the key
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2019, 5, 1, 9, 30, tzinfo=UTC),
+    datetime(2019, 5, 1, 9, 30, 0, 500000, tzinfo=timezone(timedelta(hours=3))),
+    datetime(1, 1, 1, tzinfo=UTC), datetime(204, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2020, 1, 1, 5, tzinfo=timezone(timedelta(seconds=30))), datetime(2020, 1, 1),
+    TypeAdapter(AwareDatetime).validate_python("2019-05-01T09:30:00-00:00"),
+])
+def test_a_moment_is_written_as_format_time_writes_it(moment: datetime) -> None:
+    assert _utc_text(moment) == format_time(moment).encode()

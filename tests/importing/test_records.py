@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid5
 
 import orjson
 import pytest
 
+from shared.importing.ledger import IMPORT_NAMESPACE, entity_id
 from shared.importing.records import Numbered, Reject, parse_line, parse_record
 from shared.importing.schema import generated_files
 
@@ -81,3 +83,11 @@ def test_an_already_decoded_batch_row_that_orjson_cannot_write_is_refused_not_cr
     assert good == [] and len(bad) == (1 if isinstance(value, dict) else 0)
     direct = parse_record(value, file="f.ndjson", line=3)
     assert isinstance(direct, Reject) and reason in direct.reason
+
+
+@pytest.mark.parametrize(("kind", "source_id"), [("order", "ORD-1"), ("customer", ""), ("ticket", "Ayşe/東京 #7"),
+                                                 ("survey_answer", "x" * 200)])
+def test_an_imported_entity_id_is_the_uuid5_of_its_kind_and_source_id(kind: str, source_id: str) -> None:
+    """Ids already in ledgers and event stores were made by uuid5: a re-run must find the same ones."""
+    assert entity_id(kind, source_id) == uuid5(IMPORT_NAMESPACE, f"{kind}:{source_id}")
+    assert entity_id(kind, source_id).version == 5
