@@ -50,7 +50,7 @@ from shared.envelope import (
     source_for,
 )
 from shared.errors import ConcurrencyConflict
-from shared.ids import uuid7
+from shared.ids import uuid7, uuid7_texts
 from shared.logging import actor_var, causation_id_var, correlation_id_var
 from shared.observability import process_metrics
 from shared.privacy import KeyStore, decrypt_fields, encrypt_fields
@@ -388,6 +388,7 @@ class EventStore:
         classes: dict[type[DomainEvent], tuple[bytes, bytes, frozenset[str]]] = {}
         events_rows: list[bytes] = []
         outbox_rows: list[bytes] = []
+        ids = iter(uuid7_texts(sum(len(a.events) for a in appends)))
         written = 0
         for a in appends:
             subject = a.subject
@@ -406,7 +407,7 @@ class EventStore:
                         kind.personal_fields(),
                     )
                 type_cells, ce_type, personal = known
-                event_id = str(uuid7()).encode()
+                event_id = next(ids).encode()
                 version = str(a.expected_version + offset).encode()
                 at = _utc_text(moment)
                 if personal:
