@@ -65,6 +65,8 @@ KINDS = ("customer", "order", "invoice", "payment")
 _ORDER_PATH = ("placed", "shipped", "delivered")
 _LINES = TypeAdapter(list[OrderLine])
 """An order's lines as the JSON of its read row, dumped in one call."""
+_WRITERS = 2
+"""Transactions a batch's writes are split over, by customer (``_write_by_customer``)."""
 _YIELD_EVERY = 100
 """Records decided between two turns of the event loop (each ~50 us of CPU)."""
 _NO_RETURN_LIMIT = timedelta(days=365 * 100)
@@ -577,6 +579,57 @@ async def _write(conn: asyncpg.Connection, store: EventStore, batch: _Batch) -> 
     return written
 
 
+async def _write_by_customer(pool: asyncpg.Pool, store: EventStore, batch: _Batch) -> int:
+    """The batch's writes in ``_WRITERS`` transactions at once, each holding whole customers.
+
+    The profile: a batch's write was the import's critical path (~0.45 s for 5,000 rows: the COPYs,
+    read rows and ledger one statement after the other on one connection, the client and
+    PostgreSQL taking turns), the next batch waiting on it. Everything a record writes (its events,
+    read rows, ledger row) is about one customer, so split by customer, every record is still all in
+    or all out, and an order's invoice and payment commit with it. If one part fails, the parts that
+    committed are in the ledger: the batch goes again (``import_batch``), and finds them unchanged.
+    """
+    parts = [part for part in _by_customer(batch, _WRITERS) if part.ledger or part.streams]
+
+    async def write(part: _Batch) -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _write(conn, store, part)
+
+    outcomes = await asyncio.gather(*(write(part) for part in parts), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return sum(o for o in outcomes if isinstance(o, int))
+
+
+def _by_customer(batch: _Batch, count: int) -> list[_Batch]:
+    """The batch's writes (not its lookups) in ``count`` parts, each customer's in one of them."""
+    parts = [_Batch() for _ in range(count)]
+
+    def of(customer_id: UUID) -> _Batch:
+        return parts[customer_id.int % count]
+
+    for stream_id, stream in batch.streams.items():
+        of(UUID(stream.subject)).streams[stream_id] = stream
+    for customer_id, moment in batch.customer_times.items():
+        part = of(customer_id)
+        part.customer_times[customer_id] = moment
+        part.customers[customer_id] = batch.customers[customer_id]
+    for order_id in batch.new_orders:
+        part = of(batch.orders[order_id].customer_id)
+        part.new_orders.add(order_id)
+        part.orders[order_id] = batch.orders[order_id]
+    for event, version in batch.order_events:
+        of(event.customer_id).order_events.append((event, version))  # type: ignore[attr-defined]
+    for issued, version in batch.invoices_issued:
+        of(issued.customer_id).invoices_issued.append((issued, version))
+    for received, version in batch.payments:
+        of(received.customer_id).payments.append((received, version))
+    for key, entry in batch.ledger.items():
+        of(entry.customer_id or entry.entity_id).ledger[key] = entry
+    return parts
+
+
 async def _save_customers(conn: asyncpg.Connection, customers: Sequence[Customer], times: dict[UUID, datetime]) -> None:
     if not customers:
         return
@@ -754,8 +807,7 @@ class Importer:
                 # What this batch built on is not what committed: decide again, from the database.
                 return await import_batch(self.pool, self.store, records)
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    result.events = await _write(conn, self.store, batch)
+                result.events = await _write_by_customer(self.pool, self.store, batch)
             except (ConcurrencyConflict, asyncpg.UniqueViolationError):
                 return await import_batch(self.pool, self.store, records)
             mine.written.set_result(True)
