@@ -11,8 +11,9 @@ per chunk, in this order:
    (``resolve_customers``: the customer service's own ledger, never another service's database);
 4. sends tickets to ticketing and survey answers to campaigns with those ids.
 
-Every importer commits a batch in one transaction with its ledger, so after ``kill -9`` a re-run
-finds what committed (unchanged) and imports the rest: the same result as one clean run.
+Every importer commits each record's events with its ledger row in one transaction (a batch in
+one, or split by customer over a few), so after ``kill -9`` a re-run finds what committed
+(unchanged) and imports the rest: the same result as one clean run.
 References must point at records earlier in the input, or imported by an earlier run.
 """
 

@@ -4,9 +4,11 @@ Records arrive validated in shape (``shared.importing.records``) and in batches.
 domain decides exactly as it does for a live command (``Customer.register``, ``Order.place`` then
 ``ship``/``deliver``/``cancel``/``return_``, ``Invoice.issue``, ``Invoice.pay``), with the record's
 own ``occurred_at`` as ``now``, so the events carry the source's time. A domain refusal rejects that
-record only. The batch is then written in ONE transaction: events and outbox rows through
-``EventStore.append_many`` (``COPY``, marked as imported history), the inline read models and the
-import ledger. A record is therefore all in or all out, and a re-run consults the ledger:
+record only. Each customer's writes of the batch are then in ONE transaction: events and outbox rows
+through ``EventStore.append_many`` (``COPY``, marked as imported history), the inline read models
+and the import ledger (``Importer`` splits a batch by customer over two such transactions at once; a
+single call of ``import_batch`` uses one). Everything a record writes is about one customer, so a
+record is all in or all out, and a re-run consults the ledger:
 
 * same ``(kind, source_id)`` and same content → nothing;
 * same key, new content (an order now ``delivered``) → only the events that move it there;
