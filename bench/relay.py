@@ -16,7 +16,8 @@ from bench.report import Figure, Progress, median, percentile
 from bench.setup import Scratch, Size
 from shared.db import connect, create_pool
 from shared.eventstore import EventStore
-from shared.relay import OutboxRelay, make_producer, make_relay_producer, publish_pending
+from shared.relay import OutboxRelay, make_relay_producer, publish_pending
+from shared.testing.kafka import make_producer
 
 
 async def _fill(pool, store, events: int) -> None:  # type: ignore[no-untyped-def]

@@ -17,20 +17,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import importlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
-from shared.allocator import return_large_buffers_to_the_system
+from shared.dlq import read_dead_letters, replay
 from shared.gctuning import tune_for_long_running_process
 from shared.heartbeat import beat_while_running, process_heartbeat
+from shared.importing.cli import add_parser as add_import_parser
 from shared.logging import configure_logging
+from shared.migrations import migrate_service
 from shared.observability import process_metrics, serve_process_metrics
+from shared.process import run_until_signalled
+from shared.relay import OutboxRelay
 from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
 from shared.settings import PlatformSettings
+from shared.topics import ensure_topics, platform_topics
+from shared.web.auth import mint_token
 
 log = logging.getLogger("c360")
 
@@ -45,28 +50,6 @@ def _available_services() -> list[ServiceDefinition]:
                 continue  # a service that has no bootstrap yet
             raise
     return found
-
-
-def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` on uvloop; SIGTERM/SIGINT set ``stop`` for a clean shutdown."""
-    return_large_buffers_to_the_system()  # relays and workers churn Kafka buffers: see shared/allocator.py
-    tune_for_long_running_process()  # start-up is done: freeze it, collect young objects rarely
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(runner())
 
 
 def _serve_metrics_if_asked() -> None:
@@ -97,8 +80,6 @@ def cmd_api(args: argparse.Namespace) -> None:
 
 
 def cmd_relay(args: argparse.Namespace) -> None:
-    from shared.relay import OutboxRelay
-
     service = load_service(args.service)
     settings = service.settings_factory()
     configure_logging(f"{service.name}-relay", settings.log_level, settings.log_format)
@@ -107,7 +88,7 @@ def cmd_relay(args: argparse.Namespace) -> None:
                         name=f"{service.name}-relay", batch_size=args.batch_size, metrics=process_metrics(),
                         heartbeat=process_heartbeat())
     log.info("relay starting", extra={"service": service.name})
-    _run_until_signalled(relay.run)
+    run_until_signalled(relay.run)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -127,12 +108,10 @@ def cmd_worker(args: argparse.Namespace) -> None:
         finally:
             beats.cancel()
 
-    _run_until_signalled(work_and_beat)
+    run_until_signalled(work_and_beat)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from shared.migrations import migrate_service
-
     services = _available_services() if args.service == "all" else [load_service(args.service)]
     configure_logging("migrate", "INFO", "console")
 
@@ -147,8 +126,6 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> None:
-    from shared.topics import ensure_topics, platform_topics
-
     overrides = {"kafka_topic_partitions": args.partitions} if args.partitions else {}
     settings = PlatformSettings(**overrides)
     created = ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
@@ -156,16 +133,12 @@ def cmd_topics(args: argparse.Namespace) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
-    from shared.web.auth import mint_token
-
     settings = PlatformSettings()
     scopes = args.scope or ["admin"]
     print(mint_token(settings, args.sub, scopes, customer_id=args.customer_id, ttl_seconds=args.ttl))
 
 
 def cmd_dlq(args: argparse.Namespace) -> None:
-    from shared.dlq import read_dead_letters, replay
-
     settings = PlatformSettings()
     topic = settings.topic(args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq")
     if args.action == "show":
@@ -185,9 +158,9 @@ def cmd_dlq(args: argparse.Namespace) -> None:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
-    from services.analytics.rebuild import main as rebuild_analytics
-
-    rebuild_analytics(args.options)
+    # Found by name, like load_service: the platform runs a service's entry points, it never imports a service.
+    rebuild = importlib.import_module(f"services.{args.projection}.rebuild")
+    rebuild.main(args.options)
 
 
 def cmd_processes(args: argparse.Namespace) -> None:
@@ -252,8 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("processes", help="list the processes 'make up' starts")
     p.set_defaults(func=cmd_processes)
-
-    from shared.importing.cli import add_parser as add_import_parser
 
     add_import_parser(sub)
     return parser

@@ -33,7 +33,7 @@ import asyncpg
 
 from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
 from shared.db import TRANSIENT_DATABASE_ERRORS
-from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time
+from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time, to_kafka
 from shared.gctuning import collections_after_the_batch
 from shared.logging import causation_id_var, correlation_id_var
 from shared.privacy import PREFIX as ENCRYPTED_PREFIX
@@ -326,8 +326,6 @@ async def apply_records(
 
 def record_for(envelope: Envelope, *, topic: str = "", partition: int = 0, offset: int = 0) -> RawRecord:
     """The raw record a producer would write for ``envelope`` (tests, replays)."""
-    from shared.envelope import to_kafka
-
     key, value, headers = to_kafka(envelope)
     return RawRecord(topic, partition, offset, key, value, headers)
 

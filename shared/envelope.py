@@ -12,7 +12,7 @@ present (value ``import``) only on events that record an enterprise's past broug
 marketing must not react to them; projections fold them like any other event. Absent on live events.
 And ``c360actor``: who asked for the change (the bearer token's subject; for the console, the signed-in
 person), on events a request caused; absent on events a consumer or a timer appended. The audit trail
-(``shared.audit``) reads the same value from the event store.
+(``shared.web.audit``) reads the same value from the event store.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import asyncpg
 
 from shared.heartbeat import Heartbeat
-from shared.web.metrics import PlatformMetrics, platform_metrics
+from shared.metrics import PlatformMetrics, create_registry, platform_metrics
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,6 @@ def process_metrics() -> PlatformMetrics:
     """Platform instruments of a worker or relay process (one registry per process)."""
     global _PROCESS_REGISTRY
     if _PROCESS_REGISTRY is None:
-        from shared.web.metrics import create_registry
-
         _PROCESS_REGISTRY = create_registry()
     return platform_metrics(_PROCESS_REGISTRY)
 

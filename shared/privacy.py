@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -32,8 +33,6 @@ def is_encrypted(value: Any) -> bool:
 
 def encrypt_value(key: bytes, subject: str, field: str, value: Any) -> str:
     """Encrypt one JSON-serialisable value (as its JSON text) for ``subject``/``field``."""
-    import orjson
-
     nonce = os.urandom(12)
     plaintext = orjson.dumps(value)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, f"{subject}|{field}".encode())
@@ -42,8 +41,6 @@ def encrypt_value(key: bytes, subject: str, field: str, value: Any) -> str:
 
 def decrypt_value(key: bytes, subject: str, field: str, token: str) -> Any:
     """The original value, or ``None`` when the token does not open with this key."""
-    import orjson
-
     raw = base64.b64decode(token[len(PREFIX) :])
     try:
         plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], f"{subject}|{field}".encode())

@@ -24,6 +24,7 @@ least once and consumers deduplicate by event id (``shared.consumer``'s inbox).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -36,11 +37,12 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AIOKafkaError
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from shared.db import DATABASE_UNAVAILABLE, connect
 from shared.heartbeat import Heartbeat
+from shared.logging import configure_logging
+from shared.process import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +59,6 @@ class RelayPublishError(RuntimeError):
 
 _OUTAGE_ERRORS = (*DATABASE_UNAVAILABLE, RelayPublishError, AIOKafkaError, KafkaError)
 """What a database or broker outage raises; logged as warnings, the rest as errors with a traceback."""
-
-
-def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
-    """A blocking kafka-python producer with the relay's guarantees, for tools and tests that publish."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers.split(","),
-        "acks": "all",
-        "enable_idempotence": True,
-        "max_in_flight_requests_per_connection": 5,
-        "linger_ms": 2,
-        "batch_size": 256 * 1024,
-        "max_request_size": 4 * 1024 * 1024,
-        "request_timeout_ms": 15_000,
-        "retries": 2_147_483_647,
-        "max_block_ms": 10_000,
-        "client_id": "c360-tools",
-    }
-    config.update(overrides)
-    return KafkaProducer(**config)
 
 
 def make_relay_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
@@ -286,11 +269,6 @@ def main(argv: list[str] | None = None) -> None:
 
     ``c360 relay <service>`` is the usual way; this entry point serves tests and one-off drains.
     """
-    import argparse
-
-    from shared.cli import _run_until_signalled
-    from shared.logging import configure_logging
-
     parser = argparse.ArgumentParser(description="Publish a database's outbox to Kafka.")
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--bootstrap", required=True)
@@ -299,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("relay", "INFO")
     relay = OutboxRelay(dsn=args.dsn, bootstrap_servers=args.bootstrap, batch_size=args.batch_size,
                         poll_interval=0.2)
-    _run_until_signalled(relay.run)
+    run_until_signalled(relay.run)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Reading real topics and draining real outboxes from tests."""
+"""Reading and writing real topics and draining real outboxes from tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from shared.db import connect
 from shared.relay import make_relay_producer, publish_pending
 from shared.settings import PlatformSettings
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
+    """A blocking kafka-python producer with the relay's guarantees, for tests and benchmarks that publish.
+
+    Not for the platform's own processes: those publish through the relay's aiokafka producer
+    (``shared.relay.make_relay_producer``); a blocking client must not run inside an event loop.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 2,
+        "batch_size": 256 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "request_timeout_ms": 15_000,
+        "retries": 2_147_483_647,
+        "max_block_ms": 10_000,
+        "client_id": "c360-tools",
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@
 - ``postgres_check`` / ``kafka_check``: ready-made readiness checks
 """
 
+from shared.metrics import PlatformMetrics, create_registry, platform_metrics
 from shared.web.app import DocumentedRouter, Lifespan, OpenApiRefiner, ServiceApp, create_service_app
 from shared.web.auth import (
     KNOWN_SCOPES,
@@ -41,7 +42,6 @@ from shared.web.idempotency import (
     idempotency_request,
     request_fingerprint,
 )
-from shared.web.metrics import PlatformMetrics, create_registry, platform_metrics
 from shared.web.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,

@@ -24,10 +24,13 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 
+from shared.metrics import create_registry, platform_metrics
+from shared.observability import consumer_lag_refresher, outbox_refresher
 from shared.settings import ServiceSettings
+from shared.web.audit import audit_part_router
 from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
 from shared.web.health import ReadinessCheck, health_router
-from shared.web.metrics import MetricsMiddleware, create_registry, metrics_router, platform_metrics
+from shared.web.metrics import MetricsMiddleware, metrics_router
 from shared.web.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -116,8 +119,6 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics_registry = registry
     app.openapi_refiners = [r for router in routers for r in getattr(router, "openapi_refiners", ())]
-    from shared.observability import consumer_lag_refresher, outbox_refresher
-
     app.state.metrics_refreshers = [
         outbox_refresher(lambda app: app.state.pool),
         *(
@@ -142,8 +143,6 @@ def create_service_app(
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())
     app.include_router(session_router())
-    from shared.audit import audit_part_router  # imports shared.web itself (auth, types)
-
     app.include_router(audit_part_router())
     for router in routers:
         app.include_router(router)

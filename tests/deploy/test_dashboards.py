@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 from prometheus_client import generate_latest
 
+from shared.metrics import create_registry, platform_metrics
 from shared.service import SERVICE_NAMES, load_service
-from shared.web.metrics import create_registry, http_metrics, platform_metrics
+from shared.web.metrics import http_metrics
 from tests.deploy.conftest import REPO, Rendered
 
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))

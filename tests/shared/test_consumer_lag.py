@@ -17,11 +17,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
+from shared.metrics import create_registry
 from shared.observability import consumer_lag_refresher
 from shared.settings import ServiceSettings
 from shared.testing.waiting import eventually
 from shared.web import create_service_app
-from shared.web.metrics import create_registry
 
 PARTITIONS = 2
 

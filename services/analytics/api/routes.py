@@ -11,8 +11,8 @@ from services.analytics.api import schemas
 from services.analytics.api.deps import Cursor, Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import export, queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
-from shared.audit import viewed
 from shared.export import export_part_router
+from shared.web.audit import viewed
 from shared.web.types import Instant
 
 router = APIRouter(prefix="/v1", tags=["analytics"])

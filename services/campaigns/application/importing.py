@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.campaigns.config import CampaignsSettings
 from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
 from shared.contracts.campaigns import SurveyKind
 from shared.db import create_pool
@@ -120,8 +121,6 @@ class Importer:
 
 async def open_importer(settings: ServiceSettings | None = None) -> Importer:
     """An importer on the configured database (``CAMPAIGNS_DATABASE_URL``), publishing to ``campaigns.events``."""
-    from services.campaigns.config import CampaignsSettings
-
     settings = settings or CampaignsSettings()
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     return Importer(pool, EventStore(service="campaigns", topic=settings.topic("campaigns.events")))

@@ -13,13 +13,13 @@ from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
-from shared.audit import AuditGatherer, audit_router
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import ServiceToken
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
+from shared.web.audit import AuditGatherer, audit_router
 
 EVENTS_TOPIC = "customer.events"
 

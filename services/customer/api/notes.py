@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from services.customer.api import schemas
 from services.customer.api.deps import Cursor, Limit, Reader, Writer
 from services.customer.application import notes, queries
-from shared.audit import viewed
 from shared.errors import NotFound
 from shared.web import IdempotencyKey, IfMatch, etag_for
+from shared.web.audit import viewed
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")

@@ -31,7 +31,6 @@ from services.customer.api.deps import (
 from services.customer.application import exports, handlers, queries
 from services.customer.config import CustomerSettings
 from services.customer.domain.model import LineRequest
-from shared.audit import viewed
 from shared.contracts.customer import DuplicateRuleSet
 from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import Conflict, Forbidden, Gone, NotFound
@@ -39,6 +38,7 @@ from shared.export import export_part_router
 from shared.ids import new_id
 from shared.keyaccess import ServiceToken
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.audit import viewed
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")

@@ -28,6 +28,7 @@ from ..adapters import calendars, readmodel, replica
 from ..domain.calendar import ALWAYS_OPEN
 from ..domain.model import Ticket, TicketRules
 from ..domain.sla import STANDARD_TIER, SlaPolicy, tier_for
+from .queries import ticket_json
 
 STREAM_TYPE = "ticket"
 
@@ -182,8 +183,6 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
 
 async def ticket_answer(uow: UnitOfWork, ticket: Ticket, *, status: int = 200) -> CommandResult:
     """The ticket's JSON (from its fresh read row) with ETag and Location."""
-    from .queries import ticket_json
-
     assert ticket.id is not None
     row = await readmodel.ticket_row(uow.conn, ticket.id)
     assert row is not None

@@ -18,8 +18,7 @@ from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from shared.db import create_pool
 from shared.envelope import to_kafka
-from shared.relay import make_producer
-from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.kafka import drain_outbox, make_producer, read_topic
 from shared.testing.waiting import eventually
 from tests.analytics.builders import (
     at,

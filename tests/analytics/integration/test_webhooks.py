@@ -23,8 +23,7 @@ from shared.catalog import CATALOG
 from shared.db import create_pool
 from shared.envelope import source_for, to_kafka
 from shared.privacy import encrypt_fields
-from shared.relay import make_producer
-from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.kafka import drain_outbox, make_producer, read_topic
 from shared.testing.waiting import eventually
 from shared.web.auth import mint_token
 from tests.analytics.builders import at, new_customer_id, order_placed, registered

@@ -27,10 +27,9 @@ from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
 from shared.db import create_pool
 from shared.envelope import Envelope, new_envelope, to_kafka
 from shared.idempotency import run_command
-from shared.relay import make_producer
 from shared.settings import PlatformSettings
 from shared.streams import ProjectionWorker
-from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, read_topic
+from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, make_producer, read_topic
 from shared.testing.waiting import eventually
 
 from ..unit.builders import a_definition_document

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.audit import AuditQuery, Cursor, merge, where_clause
 from shared.envelope import format_time
 from shared.errors import InvalidInput
+from shared.web.audit import AuditQuery, Cursor, merge, where_clause
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

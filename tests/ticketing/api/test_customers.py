@@ -20,8 +20,8 @@ from shared.contracts.customer import (
 )
 from shared.envelope import to_kafka
 from shared.ids import new_id
-from shared.relay import make_producer
 from shared.settings import PlatformSettings
+from shared.testing.kafka import make_producer
 from shared.testing.waiting import eventually
 from shared.uow import UnitOfWork
 from tests.ticketing.api.conftest import START, TicketingService, sealed_customer_envelopes
