@@ -4,7 +4,7 @@
 
 - ``require(*scopes, allow_self=False)`` / ``Principal``: bearer JWT auth and scope checks
 - ``IdempotencyKey`` / ``IdempotencyRequest``: the ``Idempotency-Key`` header, validated and
-  fingerprinted for ``shared.idempotency`` to store
+  fingerprinted for ``shared.idempotent_commands`` to store
 - ``IfMatch`` / ``IfMatchRequired`` / ``etag_for``: optimistic concurrency over HTTP
 - ``problem_response`` and the handlers in ``problems``: RFC 9457 answers for every error
 - ``platform_metrics(registry)``: instruments for the event store, relay and consumers
@@ -36,7 +36,7 @@ from shared.web.etag import (
     require_if_match,
 )
 from shared.web.health import KafkaCheck, ReadinessCheck, kafka_check, postgres_check, run_checks
-from shared.web.idempotency import (
+from shared.web.idempotency_key import (
     IdempotencyKey,
     IdempotencyRequest,
     idempotency_request,

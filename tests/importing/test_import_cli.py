@@ -25,7 +25,7 @@ from services.ticketing.application.scheduler import emit_sla_breaches
 from shared.clock import utc_now
 from shared.db import connect, create_pool
 from shared.eventstore import EventStore
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 from shared.testing.waiting import eventually
 
 from .builders import (

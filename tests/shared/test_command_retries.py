@@ -7,7 +7,7 @@ import asyncio
 from shared.db import create_pool
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult, run_command
+from shared.idempotent_commands import CommandResult, run_command
 from shared.uow import UnitOfWork
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
 

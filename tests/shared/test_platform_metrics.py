@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from shared.db import create_pool
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult, run_command
+from shared.idempotent_commands import CommandResult, run_command
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 from shared.web import create_service_app

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from shared.clock import SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult, run_command
+from shared.idempotent_commands import CommandResult, run_command
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened

@@ -44,7 +44,7 @@ from shared.contracts.analytics import WebhookEndpointDisabled
 from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.privacy import decrypt_fields, is_encrypted
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for

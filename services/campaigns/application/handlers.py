@@ -9,7 +9,7 @@ from typing import Any
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
 from shared.errors import NotFound
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 

@@ -24,7 +24,7 @@ from services.campaigns.domain.policy import POLICY_STREAM, MarketingPolicyAggre
 from shared.contracts.campaigns import POLICY_SUBJECT, MarketingPolicyChanged, MarketingPolicyRules, SendBlackout
 from shared.errors import InvalidInput
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 

@@ -41,7 +41,7 @@ from shared.contracts.campaigns import (
     ServiceMessageTemplatesChanged,
 )
 from shared.errors import InvalidInput
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 

@@ -33,7 +33,7 @@ from shared.contracts.campaigns import (
     SurveySent,
 )
 from shared.errors import InvalidInput
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 
 from .engine import Engine, create_survey, request_message, token_hash

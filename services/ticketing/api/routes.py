@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
 from shared.export import export_part_router
-from shared.idempotency import REPLAY_HEADER
+from shared.idempotent_commands import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
 

@@ -19,7 +19,7 @@ from shared.contracts.ticketing import CalendarSpec
 from shared.errors import InvalidInput, NotFound
 from shared.eventstore import EventStore
 from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 

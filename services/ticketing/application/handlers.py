@@ -19,7 +19,7 @@ import asyncpg
 from shared.catalog import DomainEvent
 from shared.errors import Gone, NotFound
 from shared.eventstore import EventStore
-from shared.idempotency import CommandResult
+from shared.idempotent_commands import CommandResult
 from shared.ids import new_id
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for

@@ -26,7 +26,7 @@ from shared.contracts.campaigns import MESSAGES_TOPIC
 from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
 from shared.db import create_pool
 from shared.envelope import Envelope, new_envelope, to_kafka
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 from shared.settings import PlatformSettings
 from shared.streams import ProjectionWorker
 from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, make_producer, read_topic

@@ -18,7 +18,7 @@ from shared.contracts.analytics import ChurnRiskChanged
 from shared.contracts.campaigns import NpsCategory, SurveyAnswered, SurveyKind
 from shared.db import create_pool
 from shared.envelope import new_envelope
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 from shared.settings import PlatformSettings
 from shared.testing.waiting import eventually
 

@@ -22,7 +22,7 @@ from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
 from shared.db import create_pool
 from shared.envelope import Envelope, new_envelope
 from shared.eventstore import EventStore
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 
 from ..unit.builders import a_definition_document
 

@@ -19,7 +19,7 @@ from services.campaigns.domain.ready_made import BIRTHDAY_GREETING, SERVICE_RECO
 from shared.contracts.campaigns import SurveyKind
 from shared.db import create_pool
 from shared.envelope import Envelope, source_for
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 from shared.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
 from shared.privacy import KeyStore, encrypt_fields
 from shared.settings import ServiceSettings

@@ -17,7 +17,7 @@ from shared.contracts.customer import OrderDelivered
 from shared.contracts.ticketing import ComplaintFiled, TicketResolved
 from shared.db import create_pool
 from shared.errors import InvalidInput
-from shared.idempotency import run_command
+from shared.idempotent_commands import run_command
 
 from .test_engine import NOON, World, an_order, envelope
 
