@@ -50,9 +50,10 @@ clean: down ## stop everything and delete local data (Kafka log, databases, logs
 status: ## what is running
 	@$(LOCAL)/postgres.sh status; $(LOCAL)/kafka.sh status; $(LOCAL)/platform.sh status
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and the layering contracts (import-linter, pyproject's [tool.importlinter])
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy shared services demo bench
+	@$(BIN)/lint-imports --no-cache
 	@echo "==> lint clean"
 
 format: install ## apply ruff's formatter and import sorting
