@@ -26,8 +26,7 @@ Guarantees and how they are kept:
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -427,12 +426,12 @@ class EventStore:
                     outbox_rows.append(b"\t".join((topic_cell, key_cell, headers, _bytea_cell(payload))))
                 written += 1
         try:
-            await conn.copy_to_table("events", source=io.BytesIO(b"\n".join(events_rows) + b"\n"),
+            await conn.copy_to_table("events", source=_pieces(b"\n".join(events_rows) + b"\n"),
                                      columns=list(_EVENT_COPY_COLUMNS), format="text")
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict("a stream of the bulk append changed concurrently") from None
         if topic:
-            await conn.copy_to_table("outbox", source=io.BytesIO(b"\n".join(outbox_rows) + b"\n"),
+            await conn.copy_to_table("outbox", source=_pieces(b"\n".join(outbox_rows) + b"\n"),
                                      columns=list(_OUTBOX_COPY_COLUMNS), format="text")
         return written
 
@@ -734,6 +733,18 @@ def _event_columns(
             ce_types.append(event.ce_type())
             payloads.append(_sealed_json(event, key, stream.subject))
     return columns
+
+
+async def _pieces(data: bytes, size: int = 1 << 20) -> AsyncIterator[memoryview]:
+    """COPY data for asyncpg in 1 MB pieces, read in place.
+
+    Not a file object: asyncpg reads one through a thread per 512 KB and a class it defines per call,
+    a reference cycle that kept each batch's COPY buffer (megabytes) alive until the next collection
+    of the garbage collector (found raising ``c360 import``'s young-generation threshold: RSS +95 MB).
+    """
+    view = memoryview(data)
+    for start in range(0, len(view), size):
+        yield view[start:start + size]
 
 
 _NO_OFFSET = timedelta(0)
