@@ -20,6 +20,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import asyncpg
+from prometheus_client import make_wsgi_app
 
 from shared.heartbeat import Heartbeat
 from shared.metrics import PlatformMetrics, create_registry, platform_metrics
@@ -154,8 +155,6 @@ def serve_process_metrics(port: int, heartbeat: Heartbeat, host: str = "0.0.0.0"
     ``/health/live`` answers 200 while the work loop beats and 503 once its last beat is older than
     the heartbeat allows, with the age in the body either way (``shared.heartbeat`` says why).
     """
-    from prometheus_client import make_wsgi_app
-
     process_metrics()
     metrics_app = make_wsgi_app(_PROCESS_REGISTRY)
 

@@ -20,6 +20,8 @@ from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps
 from services.analytics.application.webhooks import DeliveryWorker, ReplayRunner
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.alerts import AlertRouter
+from services.analytics.consumers.webhooks import WebhookRouter
 from services.analytics.domain.webhooks import RetryPolicy
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
@@ -86,7 +88,6 @@ async def run_sweep(settings: ServiceSettings, stop: asyncio.Event) -> None:
 
 def webhook_router_worker(settings: ServiceSettings, *, keys: Any = None) -> ProjectionWorker:
     """The Faust worker routing every topic's events to webhook subscriptions (deliveries table)."""
-    from services.analytics.consumers.webhooks import WebhookRouter
     from shared.streams import ProjectionWorker
 
     config = analytics_settings(settings)
@@ -137,7 +138,6 @@ async def run_webhooks(settings: ServiceSettings, stop: asyncio.Event) -> None:
 
 def alerts_worker(settings: ServiceSettings, *, keys: Any = None, clock: Clock | None = None) -> ProjectionWorker:
     """The Faust worker raising account managers' alerts (``application/alerts.py`` says why apart)."""
-    from services.analytics.consumers.alerts import AlertRouter
     from shared.streams import ProjectionWorker
 
     config = analytics_settings(settings)

@@ -15,6 +15,9 @@ import os
 import socket
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+from shared.infra.kafka_ready import wait_for_broker
 
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_POSTGRES = "postgresql://c360:c360@127.0.0.1:5432/postgres"
@@ -83,8 +86,6 @@ def discover() -> Infrastructure:
         else:
             postgres = LOCAL_POSTGRES
 
-    from shared.infra.kafka_ready import wait_for_broker
-
     if not wait_for_broker(kafka, timeout=30):
         raise InfrastructureMissing(
             f"no Kafka broker answers at {kafka}. Start one with 'make infra-up' "
@@ -100,15 +101,11 @@ def discover() -> Infrastructure:
 
 
 def _pg_host_port(dsn: str) -> tuple[str, int]:
-    from urllib.parse import urlparse
-
     parsed = urlparse(dsn)
     return parsed.hostname or "127.0.0.1", parsed.port or 5432
 
 
 def dsn_with_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database."""
-    from urllib.parse import urlparse, urlunparse
-
     parsed = urlparse(dsn)
     return urlunparse(parsed._replace(path=f"/{database}"))

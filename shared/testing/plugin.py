@@ -18,6 +18,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import asyncpg
 import pytest
@@ -216,8 +217,6 @@ def topic_prefix(kafka_bootstrap: str) -> Iterator[str]:
 @pytest.fixture
 def platform_settings(kafka_bootstrap: str, postgres_admin_dsn: str, topic_prefix: str) -> PlatformSettings:
     """Settings pointing at the real infrastructure with this test's topic prefix (2 partitions)."""
-    from urllib.parse import urlparse
-
     pg = urlparse(postgres_admin_dsn)
     return PlatformSettings(
         environment="test",
