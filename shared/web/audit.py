@@ -204,7 +204,7 @@ async def viewed(request: Request, customer_id: UUID | str, view: PersonalDataVi
 
 
 
-def query_of(
+async def query_of(
     customer_id: Annotated[UUID | None, Query(description="Events about this customer (their subject).")] = None,
     ticket_id: Annotated[UUID | None, Query(description="Events of this ticket.")] = None,
     campaign_id: Annotated[UUID | None, Query(description="Events of this campaign.")] = None,

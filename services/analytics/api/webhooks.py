@@ -33,7 +33,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 SUBSCRIPTION = "/subscriptions/{subscription_id}"
 
 
-def _settings(request: Request) -> AnalyticsSettings:
+async def _settings(request: Request) -> AnalyticsSettings:
     value: AnalyticsSettings = request.app.state.settings
     return value
 
