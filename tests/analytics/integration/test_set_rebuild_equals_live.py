@@ -2,7 +2,9 @@
 
 Hypothesis generates histories of a few customers with orders (some cancelled), complaints,
 surveys, offers and hold-outs, merges, unmerges (chains too) and erasures (of survivors and of
-merged duplicates). The live projector applies them as the topics deliver them, in random batches
+merged duplicates), drawn as the customer service accepts them: a log it refuses to write (merging a
+duplicate that has duplicates of its own, or an erased one) is not a history to agree on. The live
+projector applies them as the topics deliver them, in random batches
 with random redeliveries, then the sweep runs; the set-based rebuild folds the same log once and
 loads it with COPY into another schema (``setrebuild.SetRebuild``, fed the same records in other
 random batches, exactly what ``rebuild`` runs between reading the topics and the swap). Every table
@@ -12,6 +14,7 @@ must hold the same rows.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -63,6 +66,26 @@ TABLES = {
 }
 
 
+@dataclass
+class _Identity:
+    """Who is merged into whom and who is erased, to draw only what the customer service accepts."""
+
+    merged_into: dict[str, str] = field(default_factory=dict)
+    erased: set[str] = field(default_factory=set)
+
+    def active(self, customer: str) -> bool:
+        return customer not in self.erased and customer not in self.merged_into
+
+    def may_merge(self, survivor: str, duplicate: str) -> bool:
+        """A survivor that exists; a duplicate active and without duplicates of its own (chains still form
+        when the survivor itself was merged away)."""
+        return (survivor != duplicate and survivor not in self.erased and self.active(duplicate)
+                and duplicate not in self.merged_into.values())
+
+    def may_unmerge(self, survivor: str, duplicate: str) -> bool:
+        return self.merged_into.get(duplicate) == survivor  # an erased duplicate may be unmerged too
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> list[Fact]:
     """A few customers' lives, and the merges, unmerges and erasures between them, in time order."""
@@ -91,20 +114,26 @@ def histories(draw: st.DrawFn) -> list[Fact]:
             facts.append(offer_sent(cid, at(start + 2), campaign_id="cmp-1"))
         if draw(st.booleans()):
             facts.append(held_out(cid, at(start + 3), campaign_id="cmp-2"))
-    # identity changes and erasures after everyone's registration, one a day
+    # identity changes and erasures after everyone's registration, one a day, as the customer service
+    # allows them (Customer.merge/unmerge/ensure_active): a log it would refuse to write is not a history
+    identity = _Identity()
     day = 100
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["merge", "merge", "unmerge", "erase"]))
         a, b = draw(st.sampled_from(people)), draw(st.sampled_from(people))
         day += 1
-        if kind == "erase":
+        if kind == "erase" and a not in identity.erased:
+            identity.erased.add(a)
             facts.append(erased(a, at(day)))
-        elif a != b:
-            change = (CustomersMerged(customer_id=a, duplicate_id=b, merged_at=at(day)) if kind == "merge"
-                      else CustomersUnmerged(customer_id=a, duplicate_id=b, unmerged_at=at(day)))
-            facts.append(fact(change, at(day)))
-        if draw(st.booleans()):  # a late order of someone, after the identity change
-            facts.append(order_placed(draw(st.sampled_from(people)), at(day, hours=1), order_id=str(uuid.uuid4()),
+        elif kind == "merge" and identity.may_merge(a, b):
+            identity.merged_into[b] = a
+            facts.append(fact(CustomersMerged(customer_id=a, duplicate_id=b, merged_at=at(day)), at(day)))
+        elif kind == "unmerge" and identity.may_unmerge(a, b):
+            del identity.merged_into[b]
+            facts.append(fact(CustomersUnmerged(customer_id=a, duplicate_id=b, unmerged_at=at(day)), at(day)))
+        buyer = draw(st.sampled_from(people))
+        if draw(st.booleans()) and identity.active(buyer):  # a late order, after the identity change
+            facts.append(order_placed(buyer, at(day, hours=1), order_id=str(uuid.uuid4()),
                                       sku=draw(st.sampled_from(["A", "B", "E"]))))
     facts.sort(key=lambda f: (f.at, f.event_id))
     return facts
