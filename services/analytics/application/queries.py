@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 
 from services.analytics.adapters import readmodel as rm
+from services.analytics.application import views
 from services.analytics.domain import formulas as f
 from services.analytics.domain import model
 from services.analytics.domain.rules import AnalyticsRules
@@ -43,7 +44,7 @@ async def customer_360(
         moment = min(as_of, moment)
     co = await rm.co_purchases_for(conn, model.owned_products(state)) if state["orders"] else {}
     recommendations = f.recommend(model.owned_products(state), co, rules.recommendations_limit)
-    view = model.render(state, now=moment, rules=rules, merged_into=merged_into, recommendations=recommendations)
+    view = views.render(state, now=moment, rules=rules, merged_into=merged_into, recommendations=recommendations)
     view["as_of"] = model.iso(as_of) if as_of else None
     return view
 

@@ -13,7 +13,9 @@ query computes the same answers as the live projection. Time-based rules (inacti
 need a clock; ``evaluate`` re-evaluates at any ``now`` (the sweep, ``as_of``).
 
 The state is a plain JSON-ready dict (money as strings, times as RFC 3339) because it is stored as
-JSONB and loaded/written in bulk; this module is the only code that reads or writes its inside.
+JSONB and loaded/written in bulk; this module is the only code that writes its inside. The 360
+document that shows it (``application/views.py``) reads it, and is presentation, so it lives outside
+``domain/``.
 """
 
 from __future__ import annotations
@@ -116,6 +118,16 @@ def _decimal(text: str) -> Decimal:
 
 def _money(value: Decimal) -> str:
     return f"{f.money(value):.2f}"
+
+
+def amount(value: Any) -> Decimal:
+    """A money value of the state (a string, or absent for nothing) as a Decimal, as the fold reads it."""
+    return _dec(value)
+
+
+def money_text(value: Decimal) -> str:
+    """Money as the state and the 360 document write it: rounded to the cent, two decimals."""
+    return _money(value)
 
 
 def _when(data: Mapping[str, Any], name: str, fallback: str) -> str:
@@ -850,6 +862,12 @@ def _inputs(
     return trait_in, churn_in, historic, churn
 
 
+def inputs_at(state: State, now: datetime, rules: AnalyticsRules) -> tuple[f.TraitInputs, f.ChurnInputs, Decimal]:
+    """What the traits are evaluated from at ``now``: the 360 document shows some of these figures too."""
+    trait_in, churn_in, historic, _ = _inputs(state, now, rules)
+    return trait_in, churn_in, historic
+
+
 CHURN_MEMO_SIZE = 4096
 """Entries of the churn-risk memo below: its inputs are a few small counts, so they repeat constantly."""
 _churn_memo: dict[tuple[int, f.ChurnInputs], tuple[AnalyticsRules, f.ChurnRisk]] = {}
@@ -1010,174 +1028,6 @@ def _unchanged(traits: dict[str, Any], wanted: dict[str, str], stage: str, band:
         and value is not None
         and value["tier"] == tier
     )
-
-
-# --- the 360 document ----------------------------------------------------------------------------
-
-
-def _personal(value: Any) -> Any:
-    """Personal fields still encrypted (no key available) read as ``None``."""
-    return None if isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX) else value
-
-
-def render(
-    state: State,
-    *,
-    now: datetime,
-    rules: AnalyticsRules,
-    merged_into: str | None = None,
-    recommendations: list[dict[str, object]] | None = None,
-) -> dict[str, Any]:
-    """The 360 document as of ``now`` (JSON-ready: money as strings, times as RFC 3339)."""
-    evaluated = evaluate(copy_state(state), now, rules)
-    traits = evaluated["traits"]
-    trait_in, churn_in, historic, _ = _inputs(evaluated, now, rules)
-    churn = traits["churn"]
-    end = iso(now)
-    profile = state["profile"]
-    orders = state["orders"]
-    counted = [o for o in orders.values() if o["counted"]]
-    last_order = max(counted, key=lambda o: o["at"] or "", default=None)
-    n_orders = state["n_orders"]
-    spent = _dec(state["spent"])
-    invoices = state["invoices"].values()
-    tickets = state["tickets"]
-    nps = state["nps"]
-    margin_plus_revenue = _dec(state["margin_known"]) + _dec(state["revenue_without_cost"])
-    predicted = f.clv_predicted(
-        historic=historic,
-        value_to_date=margin_plus_revenue,
-        tenure_days=trait_in.tenure_days,
-        churn_score=Decimal(churn["score"]),
-        rules=rules,
-    )
-    status = "merged" if merged_into else ("active" if state["status"] == "unknown" else state["status"])
-    methods: dict[str, int] = state["methods"]
-    settled = state.get("settled_invoices", 0)
-    return {
-        "customer_id": state["customer_id"],
-        "status": status,
-        "merged_into": merged_into,
-        "known": state["registered"],
-        "profile": {
-            "name": _personal(profile["name"]),
-            "email": _personal(profile["email"]),
-            "phone": _personal(profile["phone"]),
-            "birth_date": _personal(profile["birth_date"]),
-            "address": _personal(profile["address"]),
-            "timezone": profile["timezone"],
-            "relationship_type": profile["relationship_type"],
-            "account_manager": profile["account_manager"],
-            "acquisition_channel": profile["acquisition_channel"],
-            "acquisition_cost": profile["acquisition_cost"],
-            "consents": profile["consents"],
-            "interests": profile["interests"],
-            "customer_since": profile["customer_since"],
-            "merged_ids": sorted(state["merged_ids"]),
-        },
-        "orders": {
-            "count": n_orders,
-            "total_spent": _money(spent),
-            "total_margin": _money(_dec(state["margin_known"])),
-            "average_order_value": _money(spent / n_orders) if n_orders else "0.00",
-            "last_order_at": last_order["at"] if last_order else None,
-            "last_order": _order_summary(orders, last_order),
-            "pending": [
-                {
-                    "order_id": order_id,
-                    "status": o["status"],
-                    "placed_at": o["at"],
-                    "promised_delivery_date": o["promised"],
-                    "total": o["total"],
-                }
-                for order_id, o in sorted(orders.items(), key=lambda item: item[1]["at"] or "")
-                if o["status"] in ("placed", "shipped") and o["counted"]
-            ],
-            "returns": state["n_returns"],
-            "top_categories": [
-                {"category": name, "quantity": quantity}
-                for name, quantity in sorted(state["categories"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            ],
-        },
-        "payments": {
-            "invoiced": _money(sum((_dec(i["amount"]) for i in invoices), Decimal(0))),
-            "paid": _money(sum((_dec(i["paid"]) for i in invoices), Decimal(0))),
-            "outstanding": _money(sum((_dec(i["outstanding"]) for i in invoices if not i["fully_paid"]), Decimal(0))),
-            "overdue_count": state["overdue_open"],
-            "overdue_total": state["overdue_total"],
-            "average_days_to_pay": f"{state['days_to_pay_sum'] / settled:.1f}" if settled else None,
-            "average_days_late": None if trait_in.average_days_late is None else f"{trait_in.average_days_late:.1f}",
-            "preferred_method": min(methods, key=lambda m: (-methods[m], m)) if methods else None,
-        },
-        "service": {
-            "open_tickets": sum(1 for t in tickets.values() if t["status"] in OPEN_TICKET_STATUSES),
-            "complaints_total": len(state["complaints"]),
-            "complaints_90d": churn_in.complaints_recent,
-            "last_complaint_at": state["complaint_times"][-1] if state["complaint_times"] else None,
-            "sla_breaches": len(state["breach_times"]),
-            "transfers": state["transfers"],
-            "average_resolution_hours": None
-            if not state["resolved_count"]
-            else f"{state['resolution_seconds_sum'] / state['resolved_count'] / 3600:.1f}",
-            "open": [
-                {
-                    "ticket_id": ticket_id,
-                    "kind": t["kind"],
-                    "subject": _personal(t["subject"]),
-                    "owner": t["owner"],
-                    "status": t["status"],
-                    "due": t["due"],
-                    "opened_at": t["opened_at"],
-                }
-                for ticket_id, t in sorted(tickets.items(), key=lambda item: item[1]["opened_at"] or "")
-                if t["status"] in OPEN_TICKET_STATUSES
-            ],
-        },
-        "feedback": {
-            "last_nps": nps["score"] if nps else None,
-            "last_nps_at": nps["at"] if nps else None,
-            "nps_category": f.nps_category(nps["score"], rules) if nps else None,
-            "csat_average": f"{state['csat_sum'] / state['csat_count']:.2f}" if state["csat_count"] else None,
-            "survey_count": state["survey_count"],
-        },
-        "marketing": {
-            "offers_received": state["offers_received"],
-            "offers_redeemed": state["offers_redeemed"],
-            "last_offer": state["last_offer"],
-            "suppressed_recently": state["last_suppressed_at"] is not None
-            and state["last_suppressed_at"] >= iso(now - timedelta(days=30)),
-        },
-        "value": {
-            "clv_historic": _money(historic),
-            "clv_predicted": _money(predicted),
-            "value_tier": traits["tier"]["tier"] if traits["tier"] else None,
-            "provenance": traits["tier"]["provenance"] if traits["tier"] else [],
-        },
-        "risk": {
-            "churn_risk": churn["score"],
-            "churn_band": churn["band"],
-            "factors": churn["factors"],
-            "since": churn["since"],
-            "provenance": churn["provenance"],
-        },
-        "lifecycle_stage": traits["lifecycle"],
-        "segments": [{"segment": name, **value} for name, value in sorted(traits["segments"].items())],
-        "recommendations": recommendations or [],
-        "freshness": {"last_event_at": state["last_event_at"], "evaluated_at": end},
-    }
-
-
-def _order_summary(orders: Mapping[str, Any], order: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if order is None:
-        return None
-    order_id = next(key for key, value in orders.items() if value is order)
-    return {
-        "order_id": order_id,
-        "placed_at": order["at"],
-        "total": order["total"],
-        "status": order["status"],
-        "items": [{"sku": sku, "name": name, "category": cat, "quantity": q} for sku, name, cat, q in order["lines"]],
-    }
 
 
 def dissolution_ranges(state: State) -> str:

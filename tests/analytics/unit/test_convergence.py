@@ -12,7 +12,8 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.analytics.domain.model import Fact, fold, project, render
+from services.analytics.application.views import render
+from services.analytics.domain.model import Fact, fold, project
 from services.analytics.domain.rules import AnalyticsRules
 from tests.analytics.builders import at, per_topic_history
 

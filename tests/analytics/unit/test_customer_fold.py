@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from services.analytics.domain.model import fold, project, render
+from services.analytics.application.views import render
+from services.analytics.domain.model import fold, project
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes
 from tests.analytics.builders import (

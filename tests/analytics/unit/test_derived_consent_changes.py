@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from services.analytics.domain.model import Fact, fold, is_activity, render
+from services.analytics.application.views import render
+from services.analytics.domain.model import Fact, fold, is_activity
 from services.analytics.domain.rules import AnalyticsRules
 from shared.contracts import customer
 from tests.analytics.builders import at, fact, new_customer_id, order_placed, registered

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from services.analytics.domain.model import aliases_at, evaluate, fold, project, provenance_of, render
+from services.analytics.application.views import render
+from services.analytics.domain.model import aliases_at, evaluate, fold, project, provenance_of
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
