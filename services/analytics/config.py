@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field
 
+from services.analytics.adapters.rules_file import load_rules
+from services.analytics.domain.rules import AnalyticsRules
 from shared.settings import ServiceSettings
-
-from .domain.rules import AnalyticsRules
 
 READ_MODEL_SCHEMA = "analytics"
 SWAP_CHANNEL = "analytics_read_model_swapped"
@@ -67,7 +67,7 @@ class AnalyticsSettings(ServiceSettings):
 
     @cached_property
     def rules(self) -> AnalyticsRules:
-        return AnalyticsRules.from_file(self.analytics_rules_file)
+        return load_rules(self.analytics_rules_file)
 
     @property
     def read_model_dsn(self) -> str:

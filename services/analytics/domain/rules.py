@@ -2,18 +2,16 @@
 
 Why one object: the rules are business policy, not code. Marketing tunes "high value" and the churn
 weights per market; ``docs/analytics-rules.md`` documents each knob by the names used here. The
-defaults are the documented ones; ``ANALYTICS_RULES_FILE`` (YAML, any subset of these fields) changes
-them per deployment. The same object drives the live projection, time travel, the sweep and the
-rebuild, so they can never disagree.
+defaults are the documented ones; ``ANALYTICS_RULES_FILE`` (YAML, any subset of these fields, read by
+``adapters/rules_file.py``) changes them per deployment. The same object drives the live projection,
+time travel, the sweep and the rebuild, so they can never disagree.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -137,14 +135,11 @@ class AnalyticsRules(BaseModel):
         return self
 
     @classmethod
-    def from_file(cls, path: str | Path | None) -> AnalyticsRules:
-        """The defaults overridden by a YAML file (absent path → defaults)."""
-        if not path:
-            return cls()
-        loaded: Any = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of rule names to values")
-        return cls.model_validate(loaded)
+    def from_overrides(cls, overrides: Any, *, source: str) -> AnalyticsRules:
+        """The defaults overridden by ``overrides`` (rule names to values, as read from ``source``)."""
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{source}: expected a mapping of rule names to values")
+        return cls.model_validate(overrides)
 
 
 DEFAULT_RULES = AnalyticsRules()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.analytics.adapters.rules_file import load_rules
 from services.analytics.domain import alerts
 from services.analytics.domain.rules import AlertRules, AnalyticsRules
 
@@ -107,12 +108,12 @@ def test_days_before_is_configurable(days_before: int) -> None:
 def test_rules_load_from_yaml(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "rules.yaml"
     path.write_text("alerts: {window_days: 14, large_order_multiple: '2.5', enabled: [complaint, birthday]}\n")
-    rules = AnalyticsRules.from_file(path)
+    rules = load_rules(path)
     assert rules.alerts.window_days == 14 and rules.alerts.large_order_multiple == Decimal("2.5")
     assert rules.alerts.enabled == ("complaint", "birthday")
     path.write_text("alerts: {enabled: [not_a_kind]}\n")
     with pytest.raises(ValueError):
-        AnalyticsRules.from_file(path)
+        load_rules(path)
 
 
 def bought(count: int, every_days: float, last_days_ago: float, sku: str = "COFFEE-1") -> alerts.Purchases:

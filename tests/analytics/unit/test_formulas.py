@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.analytics.adapters.rules_file import load_rules
 from services.analytics.domain import formulas as f
 from services.analytics.domain.rules import AnalyticsRules
 
@@ -147,7 +148,7 @@ def test_rules_refuse_inconsistent_thresholds() -> None:
 def test_rules_load_from_yaml(tmp_path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("high_value_min_clv: 100\nchurn_weights:\n  inactivity: '0.5'\n")
-    rules = AnalyticsRules.from_file(path)
+    rules = load_rules(path)
     assert rules.high_value_min_clv == Decimal(100)
     assert rules.churn_weights.inactivity == Decimal("0.5")
 
