@@ -60,13 +60,13 @@ async def _import(lines: list[bytes]) -> tuple[int, int, float]:
 
 
 async def _through_http(lines: list[bytes]) -> tuple[int, float]:
-    from services.customer.api.app import create_app
+    from services.customer.bootstrap import build_app
     from services.customer.config import CustomerSettings
     from shared.web import mint_token
 
     async with Scratch("customer") as scratch:
         settings = CustomerSettings(environment="test", database_url=scratch.dsn, kafka_topic_prefix=scratch.prefix)
-        app = create_app(settings)
+        app = build_app(settings)
         token = mint_token(settings, "bench", ["customers:write", "orders:write"])
         headers = {"Authorization": f"Bearer {token}"}
         records = [orjson.loads(line) for line in lines]

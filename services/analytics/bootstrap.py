@@ -14,9 +14,11 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI
+
 from services.analytics.adapters.webhooks import HttpSender, KafkaRecordSource
-from services.analytics.api.app import analytics_settings, create_app
-from services.analytics.application.projector import AnalyticsProjector
+from services.analytics.api.app import create_app
+from services.analytics.application.projector import PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps
 from services.analytics.application.webhooks import DeliveryWorker, ReplayRunner
 from services.analytics.config import AnalyticsSettings
@@ -44,6 +46,22 @@ ALERT_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
 def event_store(settings: PlatformSettings) -> EventStore:
     """Analytics' own event store: the signals, published to ``analytics.events``."""
     return EventStore(service="analytics", topic=settings.topic(EVENTS_TOPIC))
+
+
+def analytics_settings(settings: ServiceSettings | None) -> AnalyticsSettings:
+    """Accept platform-built settings (tests, the CLI) and read them as analytics settings."""
+    if isinstance(settings, AnalyticsSettings):
+        return settings
+    if settings is None:
+        return AnalyticsSettings()
+    return AnalyticsSettings(**settings.model_dump())
+
+
+def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The HTTP app with its event store (webhook subscriptions change through the unit of work); its
+    metrics report the 360 projector's consumer lag."""
+    config = analytics_settings(settings)
+    return create_app(config, store=event_store(config), consumer_groups=[PROJECTOR_NAME], clock=clock)
 
 
 def projector_worker(settings: ServiceSettings, *, batch_size: int | None = None) -> ProjectionWorker:
@@ -160,7 +178,7 @@ async def run_alerts(settings: ServiceSettings, stop: asyncio.Event) -> None:
 SERVICE = ServiceDefinition(
     name="analytics",
     settings_factory=lambda: analytics_settings(None),
-    app_factory=create_app,
+    app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
     workers={"projector": run_projector, "sweep": run_sweep, "webhooks": run_webhooks, "alerts": run_alerts},

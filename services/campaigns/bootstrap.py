@@ -12,18 +12,45 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
-from services.campaigns.api.app import EVENTS_TOPIC, build_engine, create_app
-from services.campaigns.application.engine import fire_due_timers
+from fastapi import FastAPI
+
+from services.campaigns.api.app import create_app
+from services.campaigns.application.engine import Engine, fire_due_timers
+from services.campaigns.application.policy import PolicySource
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
 from shared.clock import Clock, SystemClock
 from shared.consumer import KeyProvider
+from shared.contracts.campaigns import MESSAGES_TOPIC
 from shared.db import create_pool
+from shared.eventstore import EventStore
 from shared.keyaccess import key_provider_for
 from shared.periodic import run_every
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
+
+EVENTS_TOPIC = "campaigns.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``campaigns.events`` topic."""
+    return EventStore(service="campaigns", topic=settings.topic(EVENTS_TOPIC))
+
+
+def build_engine(settings: ServiceSettings) -> Engine:
+    """The engine with this deployment's topics, deciding with the current marketing policy (the settings
+    are its defaults, version 0, until the policy is changed through the API)."""
+    policy = settings.policy() if isinstance(settings, CampaignsSettings) else CampaignsSettings().policy()
+    return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy,
+                  policies=PolicySource(policy))
+
+
+def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The HTTP app with its event store and engine; its metrics report the engine's consumer lag."""
+    settings = settings or CampaignsSettings()
+    return create_app(settings, store=event_store(settings), engine=build_engine(settings),
+                      consumer_groups=[CampaignEngine.name], clock=clock)
 
 
 def engine_worker(
@@ -65,7 +92,7 @@ async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
 SERVICE = ServiceDefinition(
     name="campaigns",
     settings_factory=CampaignsSettings,
-    app_factory=create_app,
+    app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
     workers={"engine": run_engine, "timers": run_timers},

@@ -10,16 +10,33 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.customer.api.app import EVENTS_TOPIC, create_app, event_store
+from fastapi import FastAPI
+
+from services.customer.api.app import create_app
 from services.customer.application.overdue import run_overdue_scheduler
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import TOPICS as ACKNOWLEDGING_TOPICS
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
 from shared.db import create_pool
+from shared.eventstore import EventStore
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
+
+EVENTS_TOPIC = "customer.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``customer.events`` topic."""
+    return EventStore(service="customer", topic=settings.topic(EVENTS_TOPIC))
+
+
+def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The HTTP app with its event store; its metrics report the erasure acknowledgements' consumer lag."""
+    settings = settings or CustomerSettings()
+    return create_app(settings, store=event_store(settings), consumer_groups=[ErasureAcknowledgements.name],
+                      clock=clock)
 
 
 async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
@@ -47,7 +64,7 @@ async def run_erasure_acks(settings: ServiceSettings, stop: asyncio.Event) -> No
 SERVICE = ServiceDefinition(
     name="customer",
     settings_factory=CustomerSettings,
-    app_factory=create_app,
+    app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
     workers={"scheduler": run_scheduler, "erasure-acks": run_erasure_acks},

@@ -10,16 +10,32 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from shared.clock import SystemClock
+from fastapi import FastAPI
+
+from services.ticketing.api.app import create_app
+from services.ticketing.application.scheduler import run_scheduler
+from services.ticketing.config import TicketingSettings
+from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
+from shared.clock import Clock, SystemClock
 from shared.db import create_pool
+from shared.eventstore import EventStore
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
 
-from .api.app import EVENTS_TOPIC, create_app, event_store
-from .application.scheduler import run_scheduler
-from .config import TicketingSettings
-from .consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
+EVENTS_TOPIC = "ticketing.events"
+
+
+def event_store(settings: ServiceSettings) -> EventStore:
+    """The service's event store, publishing to its (prefixed) ``ticketing.events`` topic."""
+    return EventStore(service="ticketing", topic=settings.topic(EVENTS_TOPIC))
+
+
+def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The HTTP app with its event store; its metrics report the customer replica's consumer lag."""
+    settings = settings or TicketingSettings()
+    return create_app(settings, store=event_store(settings), consumer_groups=[CustomerReplicaProjector.name],
+                      clock=clock)
 
 
 def _ticketing(settings: ServiceSettings) -> TicketingSettings:
@@ -58,7 +74,7 @@ async def customer_replica(settings: ServiceSettings, stop: asyncio.Event) -> No
 SERVICE = ServiceDefinition(
     name="ticketing",
     settings_factory=TicketingSettings,
-    app_factory=create_app,
+    app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
     workers={"scheduler": scheduler, "customer-replica": customer_replica},

@@ -30,13 +30,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.analytics.bootstrap import event_store as analytics_store
 from services.analytics.config import AnalyticsSettings
-from services.campaigns.api.app import build_engine
-from services.campaigns.api.app import event_store as campaigns_store
 from services.campaigns.application.engine import request_messages
+from services.campaigns.bootstrap import build_engine
+from services.campaigns.bootstrap import event_store as campaigns_store
 from services.campaigns.config import CampaignsSettings
-from services.customer.api.app import event_store as customer_store
+from services.customer.bootstrap import event_store as customer_store
 from services.customer.config import CustomerSettings
-from services.ticketing.api.app import event_store as ticketing_store
+from services.ticketing.bootstrap import event_store as ticketing_store
 from services.ticketing.config import TicketingSettings
 from shared.catalog import CATALOG, DomainEvent
 from shared.contracts.campaigns import MessageRequested

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,28 +12,21 @@ from services.analytics.api.alerts import router as alerts_router
 from services.analytics.api.metrics import business_metrics_refresher
 from services.analytics.api.routes import router
 from services.analytics.api.webhooks import router as webhooks_router
-from services.analytics.application.projector import PROJECTOR_NAME
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from services.analytics.console import console_router
 from shared.clock import Clock, SystemClock
 from shared.db import connect, create_pool
 from shared.eventstore import EventStore
-from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
 
-def analytics_settings(settings: ServiceSettings | None) -> AnalyticsSettings:
-    """Accept platform-built settings (tests, the CLI) and read them as analytics settings."""
-    if isinstance(settings, AnalyticsSettings):
-        return settings
-    if settings is None:
-        return AnalyticsSettings()
-    return AnalyticsSettings(**settings.model_dump())
+def create_app(
+    config: AnalyticsSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+) -> FastAPI:
+    """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
-
-def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Build the app; the pool is created by the lifespan, inside the running loop."""
-    config = analytics_settings(settings)
+    ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,7 +35,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
         )
         app.state.rules = config.rules
         # Webhook subscriptions change through the unit of work (idempotency keys, If-Match).
-        app.state.store = EventStore(service="analytics", topic=config.topic("analytics.events"))
+        app.state.store = store
         app.state.clock = clock or SystemClock()
         listener = await connect(config.database_url)
 
@@ -69,7 +62,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(config.kafka_bootstrap_servers),
         },
-        consumer_groups=[PROJECTOR_NAME],
+        consumer_groups=consumer_groups,
     )
     app.state.metrics_refreshers.append(business_metrics_refresher(app.state.metrics_registry))
     return app

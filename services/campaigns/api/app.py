@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,36 +13,27 @@ from services.campaigns.api.policy import router as policy_router
 from services.campaigns.api.routes import router
 from services.campaigns.api.service_messages import router as service_messages_router
 from services.campaigns.application.engine import Engine
-from services.campaigns.application.policy import PolicySource
-from services.campaigns.config import CampaignsSettings
-from services.campaigns.consumers.engine import CampaignEngine
 from shared.clock import Clock, SystemClock
-from shared.contracts.campaigns import MESSAGES_TOPIC
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
-EVENTS_TOPIC = "campaigns.events"
 
+def create_app(
+    settings: ServiceSettings,
+    *,
+    store: EventStore,
+    engine: Engine,
+    consumer_groups: Sequence[str],
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
-def event_store(settings: ServiceSettings) -> EventStore:
-    """The service's event store, publishing to its (prefixed) ``campaigns.events`` topic."""
-    return EventStore(service="campaigns", topic=settings.topic(EVENTS_TOPIC))
-
-
-def build_engine(settings: ServiceSettings) -> Engine:
-    """The engine with this deployment's topics, deciding with the current marketing policy (the settings
-    are its defaults, version 0, until the policy is changed through the API)."""
-    policy = settings.policy() if isinstance(settings, CampaignsSettings) else CampaignsSettings().policy()
-    return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy,
-                  policies=PolicySource(policy))
-
-
-def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Build the app; the pool is created by the lifespan, inside the running loop."""
-    settings = settings or CampaignsSettings()
+    ``engine`` sends the surveys asked for through the API (its outbox, topics and marketing policy);
+    ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,8 +41,8 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
             reset_session=False,
         )
-        app.state.store = event_store(settings)
-        app.state.engine = build_engine(settings)
+        app.state.store = store
+        app.state.engine = engine
         app.state.clock = clock or SystemClock()
         try:
             yield
@@ -69,7 +60,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
-        consumer_groups=[CampaignEngine.name],
+        consumer_groups=consumer_groups,
     )
     app.state.metrics_refreshers.append(sent_messages_refresher(app.state.metrics_registry))
     return app

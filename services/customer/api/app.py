@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -11,8 +11,6 @@ from services.customer.api.export_jobs import export_jobs_router
 from services.customer.api.imports import router as imports_router
 from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
-from services.customer.config import CustomerSettings
-from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
@@ -21,17 +19,14 @@ from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 from shared.web.audit import AuditGatherer, audit_router
 
-EVENTS_TOPIC = "customer.events"
 
+def create_app(
+    settings: ServiceSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+) -> FastAPI:
+    """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
-def event_store(settings: ServiceSettings) -> EventStore:
-    """The service's event store, publishing to its (prefixed) ``customer.events`` topic."""
-    return EventStore(service="customer", topic=settings.topic(EVENTS_TOPIC))
-
-
-def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Build the app; the pool is created by the lifespan, inside the running loop."""
-    settings = settings or CustomerSettings()
+    ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
+    """
     audit = AuditGatherer(
         service="customer",
         urls={"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
@@ -48,7 +43,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
             reset_session=False,
         )
-        app.state.store = event_store(settings)
+        app.state.store = store
         app.state.clock = clock or SystemClock()
         try:
             yield
@@ -66,5 +61,5 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
-        consumer_groups=[ErasureAcknowledgements.name],
+        consumer_groups=consumer_groups,
     )

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.ticketing.api.imports import router as imports_router
+from services.ticketing.api.metrics import ticketing_metrics
+from services.ticketing.api.routes import router
+from services.ticketing.application.handlers import TicketingPolicy
+from services.ticketing.config import TicketingSettings
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
-
-from ..application.handlers import TicketingPolicy
-from ..config import TicketingSettings
-from ..consumers.customers import CustomerReplicaProjector
-from .imports import router as imports_router
-from .metrics import ticketing_metrics
-from .routes import router
-
-EVENTS_TOPIC = "ticketing.events"
-
-
-def event_store(settings: ServiceSettings) -> EventStore:
-    """The service's event store, publishing to its (prefixed) ``ticketing.events`` topic."""
-    return EventStore(service="ticketing", topic=settings.topic(EVENTS_TOPIC))
 
 
 def ticketing_policy(settings: ServiceSettings) -> TicketingPolicy:
@@ -35,9 +26,13 @@ def ticketing_policy(settings: ServiceSettings) -> TicketingPolicy:
     return TicketingPolicy(rules=ticketing.rules, sla=ticketing.sla_policy)
 
 
-def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Build the app; the pool is created by the lifespan, inside the running loop."""
-    settings = settings or TicketingSettings()
+def create_app(
+    settings: ServiceSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+) -> FastAPI:
+    """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
+
+    ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +40,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
             reset_session=False,
         )
-        app.state.store = event_store(settings)
+        app.state.store = store
         app.state.clock = clock or SystemClock()
         app.state.policy = ticketing_policy(settings)
         try:
@@ -65,7 +60,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock | None =
             "postgres": postgres_check(lambda app: app.state.pool),
             "kafka": kafka_check(settings.kafka_bootstrap_servers),
         },
-        consumer_groups=[CustomerReplicaProjector.name],
+        consumer_groups=consumer_groups,
     )
     app.state.ticket_metrics = ticketing_metrics(app.state.metrics_registry)
     return app

@@ -8,9 +8,8 @@ from uuid import UUID
 
 import httpx
 
-from services.analytics.api.app import create_app
 from services.analytics.application.projector import AnalyticsProjector
-from services.analytics.bootstrap import event_store
+from services.analytics.bootstrap import build_app, event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.model import Fact
 from shared.catalog import CATALOG
@@ -47,7 +46,7 @@ def token(settings: PlatformSettings, *scopes: str, customer_id: str | None = No
 
 @asynccontextmanager
 async def api(settings: AnalyticsSettings, clock: Clock | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, clock=clock)
+    app = build_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from services.campaigns.api.app import create_app
+from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
 from shared.settings import PlatformSettings
 from shared.web import mint_token
@@ -20,7 +20,7 @@ async def client(make_database: Callable[..., Awaitable[str]],
                  platform_settings: PlatformSettings) -> AsyncIterator[httpx.AsyncClient]:
     dsn = await make_database("campaigns")
     settings = CampaignsSettings(**platform_settings.model_dump(), database_url=dsn)
-    app = create_app(settings)
+    app = build_app(settings)
     token = mint_token(settings, "tester", ["campaigns:read", "campaigns:write"])
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test",

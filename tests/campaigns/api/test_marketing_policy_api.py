@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from services.campaigns.api.app import create_app
+from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
@@ -51,7 +51,7 @@ class Api:
 async def api(make_database: Callable[..., Awaitable[str]], platform_settings: PlatformSettings) -> AsyncIterator[Api]:
     dsn = await make_database("campaigns")
     settings = CampaignsSettings(**platform_settings.model_dump(), database_url=dsn)
-    app = create_app(settings, clock=FixedClock(NOW))
+    app = build_app(settings, clock=FixedClock(NOW))
     marketer = mint_token(settings, "marketer", ["campaigns:read", "campaigns:write"])
     admin = mint_token(settings, "ops-lead", ["admin"])
     async with app.router.lifespan_context(app), httpx.AsyncClient(

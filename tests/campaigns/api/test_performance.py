@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 
-from services.campaigns.api.app import create_app
+from services.campaigns.bootstrap import build_app
 from services.campaigns.domain.decision import in_control_group
 from shared.settings import PlatformSettings
 from shared.web import mint_token
@@ -44,7 +44,7 @@ async def test_performance_counts_sends_holdouts_conversions_and_redemptions(
         follow_ups.append(an_order(control[2], "200.00", placed_at=NOON + timedelta(days=45)))
         await stage.deliver(*[envelope(o) for o in follow_ups])
 
-        app = create_app(stage.settings)
+        app = build_app(stage.settings)
         token = mint_token(stage.settings, "tester", ["campaigns:read"])
         async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test",

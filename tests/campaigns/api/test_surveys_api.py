@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from services.campaigns.api.app import create_app
+from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
 from shared.clock import FixedClock
 from shared.privacy import KeyStore, is_encrypted
@@ -57,7 +57,7 @@ async def api(make_database: Callable[..., Awaitable[str]], platform_settings: P
     dsn = await make_database("campaigns")
     settings = CampaignsSettings(**platform_settings.model_dump(), database_url=dsn)
     clock = FixedClock(START)
-    app = create_app(settings, clock=clock)
+    app = build_app(settings, clock=clock)
     token = mint_token(settings, "tester", ["campaigns:read", "campaigns:write"])
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(

@@ -13,9 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from services.campaigns.api.app import build_engine, event_store
 from services.campaigns.application import handlers
-from services.campaigns.bootstrap import engine_worker
+from services.campaigns.bootstrap import build_engine, engine_worker, event_store
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CampaignEngine
 from services.campaigns.domain.model import CampaignStatus

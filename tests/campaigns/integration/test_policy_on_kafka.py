@@ -15,8 +15,8 @@ from datetime import timedelta
 
 import httpx
 
-from services.campaigns.api.app import create_app
 from services.campaigns.application.engine import fire_due_timers
+from services.campaigns.bootstrap import build_app
 from shared.clock import FixedClock
 from shared.web import mint_token
 
@@ -25,7 +25,7 @@ from .kafka_support import NOON, Stage, a_registration, an_order, envelope
 
 @asynccontextmanager
 async def policy_api(stage: Stage) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(stage.settings, clock=FixedClock(NOON))
+    app = build_app(stage.settings, clock=FixedClock(NOON))
     token = mint_token(stage.settings, "ops-lead", ["admin"])
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test",

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import httpx
 
-from services.campaigns.api.app import create_app
 from services.campaigns.application.engine import fire_due_timers
+from services.campaigns.bootstrap import build_app
 from shared.clock import FixedClock
 from shared.consumer import RawRecord, apply_records, record_for
 from shared.contracts.customer import (
@@ -118,7 +118,7 @@ async def test_customers_are_told_what_was_done_for_them_once_on_a_consented_cha
     assert late["deferred_from"] == "2026-03-10T12:00:00Z"
 
     # The campaigns API lists the customer's follow-ups (what the console's 360 can link to).
-    app = create_app(stage.settings, clock=FixedClock(NOON))
+    app = build_app(stage.settings, clock=FixedClock(NOON))
     reader = mint_token(stage.settings, "agent", ["campaigns:read"])
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test",

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from services.customer.api.app import create_app
+from services.customer.bootstrap import build_app
 from services.customer.config import CustomerSettings
 from shared.clock import FixedClock
 from shared.ids import new_id
@@ -116,7 +116,7 @@ async def running_customer_service(
         **overrides,
     )
     clock = FixedClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
-    app = create_app(settings, clock=clock)
+    app = build_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://customer") as client:

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI
 
-from services.ticketing.api.app import create_app
+from services.ticketing.bootstrap import build_app
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import CustomerReplicaProjector, WithoutPersonalData
 from shared.catalog import DomainEvent
@@ -160,7 +160,7 @@ def ticketing_settings(platform_settings: PlatformSettings, dsn: str, **override
 async def running_service(settings: TicketingSettings) -> AsyncIterator[TicketingService]:
     """The app with its lifespan running, an in-process client and a clock the test moves."""
     clock = FixedClock(START)
-    app = create_app(settings, clock=clock)
+    app = build_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ticketing") as client:

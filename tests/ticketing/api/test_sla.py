@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from services.ticketing.api.app import event_store
 from services.ticketing.application.scheduler import emit_sla_breaches, run_scheduler
+from services.ticketing.bootstrap import event_store
 from shared.clock import FixedClock
 from shared.db import create_pool
 from shared.settings import PlatformSettings
