@@ -20,9 +20,11 @@ from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
+from shared.keyaccess import ServiceToken
 from shared.service import ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
+from shared.web.audit import AuditGatherer
 
 EVENTS_TOPIC = "customer.events"
 
@@ -32,11 +34,22 @@ def event_store(settings: ServiceSettings) -> EventStore:
     return EventStore(service="customer", topic=settings.topic(EVENTS_TOPIC))
 
 
+def audit_gatherer(settings: ServiceSettings) -> AuditGatherer:
+    """Gathers a customer's access trail from the other services, calling them with its own token."""
+    return AuditGatherer(
+        service="customer",
+        urls={"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
+              "analytics": settings.analytics_api_url},
+        token=ServiceToken(settings, "customer-audit"),
+    )
+
+
 def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """The HTTP app with its event store; its metrics report the erasure acknowledgements' consumer lag."""
+    """The HTTP app with its event store and audit gatherer; its metrics report the erasure
+    acknowledgements' consumer lag."""
     settings = settings or CustomerSettings()
-    return create_app(settings, store=event_store(settings), consumer_groups=[ErasureAcknowledgements.name],
-                      clock=clock)
+    return create_app(settings, store=event_store(settings), audit=audit_gatherer(settings),
+                      consumer_groups=[ErasureAcknowledgements.name], clock=clock)
 
 
 async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.ticketing.api.app import create_app
-from services.ticketing.application.scheduler import run_scheduler
+from services.ticketing.application import scheduler as sla
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
 from shared.clock import Clock, SystemClock
@@ -42,12 +42,12 @@ def _ticketing(settings: ServiceSettings) -> TicketingSettings:
     return settings if isinstance(settings, TicketingSettings) else TicketingSettings()
 
 
-async def scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
     """Emit SlaBreached/TicketEscalated when targets pass; close tickets of customers that never appeared."""
     config = _ticketing(settings)
     pool = await create_pool(config.database_url, min_size=1, max_size=2)
     try:
-        await run_scheduler(
+        await sla.run_scheduler(
             pool,
             event_store(config),
             SystemClock(),
@@ -59,7 +59,7 @@ async def scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
         await pool.close()
 
 
-async def customer_replica(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_customer_replica(settings: ServiceSettings, stop: asyncio.Event) -> None:
     """Consume ``customer.events`` into the customer replica (merges, erasure, account managers)."""
     worker = ProjectionWorker(
         settings=settings,
@@ -77,5 +77,5 @@ SERVICE = ServiceDefinition(
     app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,
-    workers={"scheduler": scheduler, "customer-replica": customer_replica},
+    workers={"scheduler": run_scheduler, "customer-replica": run_customer_replica},
 )

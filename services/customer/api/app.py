@@ -14,25 +14,24 @@ from services.customer.api.routes import router
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
-from shared.keyaccess import ServiceToken
 from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 from shared.web.audit import AuditGatherer, audit_router
 
 
 def create_app(
-    settings: ServiceSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+    settings: ServiceSettings,
+    *,
+    store: EventStore,
+    audit: AuditGatherer,
+    consumer_groups: Sequence[str],
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
-    ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
+    ``audit`` gathers a customer's access trail from the other services; ``consumer_groups`` are the
+    service's Kafka consumers whose lag the app's metrics report.
     """
-    audit = AuditGatherer(
-        service="customer",
-        urls={"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
-              "analytics": settings.analytics_api_url},
-        token=ServiceToken(settings, "customer-audit"),
-    )
 
     def audit_gatherer(request: Request) -> AuditGatherer:
         return audit

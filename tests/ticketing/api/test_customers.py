@@ -8,7 +8,7 @@ from uuid import UUID
 
 from services.ticketing.application import handlers
 from services.ticketing.application.scheduler import close_tickets_of_unknown_customers
-from services.ticketing.bootstrap import customer_replica
+from services.ticketing.bootstrap import run_customer_replica
 from services.ticketing.consumers.customers import CustomerReplicaProjector
 from shared.contracts.customer import (
     AccountManagerAssigned,
@@ -290,7 +290,7 @@ async def test_the_customer_replica_worker_consumes_customer_events_from_kafka(
 
     await asyncio.to_thread(publish)
     stop = asyncio.Event()
-    worker = asyncio.create_task(customer_replica(ticketing.settings, stop))
+    worker = asyncio.create_task(run_customer_replica(ticketing.settings, stop))
     try:
 
         async def state() -> tuple[object, ...]:
