@@ -71,21 +71,50 @@ def read_topic(
             consumer.seek_to_beginning(*assignment)
         records: list[ConsumedRecord] = []
         while len(records) < expected and time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200)
-            for messages in batch.values():
-                for m in messages:
-                    try:
-                        value = orjson.loads(m.value) if m.value is not None else None
-                    except orjson.JSONDecodeError:
-                        value = None
-                    records.append(ConsumedRecord(
-                        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=value,
-                        raw_value=m.value or b"",
-                        headers={k: (v.decode(errors="replace") if v is not None else "") for k, v in m.headers},
-                    ))
+            records += _decoded(consumer.poll(timeout_ms=200))
         return records
     finally:
         consumer.close()
+
+
+def read_whole_topic(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list[ConsumedRecord]:
+    """Every record on ``topic`` up to its end offsets as of the call, duplicates included.
+
+    For "is every committed event on the topic?" checks: delivery is at least once, so a count of
+    records says nothing about which events arrived; reading up to the end does. Raises
+    ``TimeoutError`` when the end is not reached in ``timeout`` seconds.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    try:
+        assignment = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())]
+        consumer.assign(assignment)
+        consumer.seek_to_beginning(*assignment)
+        ends = consumer.end_offsets(assignment)
+        deadline = time.monotonic() + timeout
+        records: list[ConsumedRecord] = []
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: read {len(records)} records, not at the end after {timeout}s")
+            records += _decoded(consumer.poll(timeout_ms=200))
+        return records
+    finally:
+        consumer.close()
+
+
+def _decoded(batch: dict[TopicPartition, list[Any]]) -> list[ConsumedRecord]:
+    records = []
+    for messages in batch.values():
+        for m in messages:
+            try:
+                value = orjson.loads(m.value) if m.value is not None else None
+            except orjson.JSONDecodeError:
+                value = None
+            records.append(ConsumedRecord(
+                topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=value,
+                raw_value=m.value or b"",
+                headers={k: (v.decode(errors="replace") if v is not None else "") for k, v in m.headers},
+            ))
+    return records
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:

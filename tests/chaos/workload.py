@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from shared.testing.kafka import read_topic
+from shared.testing.kafka import read_whole_topic
 from shared.testing.platform import RunningPlatform
 
 RETRYABLE = frozenset({502, 503, 504})
@@ -278,8 +278,7 @@ def verify_topics(platform: RunningPlatform, stores: dict[str, list[asyncpg.Reco
     """Every stored event is on its topic (at least once; consumers deduplicate)."""
     for service, events in stores.items():
         wanted = {e["id"] for e in events}
-        records = read_topic(platform.settings.kafka_bootstrap_servers, platform.topic(f"{service}.events"),
-                             expected=len(wanted), timeout=30)
+        records = read_whole_topic(platform.settings.kafka_bootstrap_servers, platform.topic(f"{service}.events"))
         missing = wanted - {r.headers.get("ce_id") for r in records}
         assert not missing, f"{len(missing)} of {service}'s committed events are not on the topic"
 

@@ -13,7 +13,7 @@ from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.heartbeat import Heartbeat
 from shared.relay import OutboxRelay
-from shared.testing.kafka import drain_outbox, read_topic
+from shared.testing.kafka import drain_outbox, read_topic, read_whole_topic
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
 
@@ -243,3 +243,30 @@ async def test_the_relay_beats_its_heartbeat_while_leading_standing_by_and_retry
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+
+
+async def test_a_republished_batch_leaves_duplicates_and_the_whole_topic_still_holds_every_event(
+    fresh_dsn: str, kafka_bootstrap: str, make_topics: Callable[..., list[str]]
+) -> None:
+    """At least once: a relay that dies before marking rows published sends them again.
+
+    Counting records therefore proves nothing about which events arrived; the chaos checks read
+    the whole topic (``read_whole_topic``) and compare event ids.
+    """
+    (topic,) = make_topics("things-again", partitions=3)
+    store = EventStore(service="testing", topic=topic, catalog=TEST_CATALOG)
+    pool = await create_pool(fresh_dsn)
+    try:
+        for n in range(3):
+            await append(pool, store, f"cust-{n}", count=5)
+        assert await drain_outbox(fresh_dsn, kafka_bootstrap) == 15
+        await pool.execute("update outbox set published_at = null where position in"
+                           " (select position from outbox order by position limit 6)")
+        assert await drain_outbox(fresh_dsn, kafka_bootstrap) == 6
+        records = await asyncio.to_thread(read_whole_topic, kafka_bootstrap, topic)
+        ids = [r.headers["ce_id"] for r in records]
+        stored = {str(i) for i in await pool.fetchval("select array_agg(event_id) from events")}
+        assert len(ids) == 21
+        assert set(ids) == stored and len(stored) == 15
+    finally:
+        await pool.close()
