@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from shared.dlq import read_dead_letters, replay
 from shared.gctuning import tune_for_long_running_process
@@ -40,7 +41,7 @@ from shared.web.auth import mint_token
 log = logging.getLogger("c360")
 
 
-def _available_services() -> list[ServiceDefinition]:
+def _available_services() -> list[ServiceDefinition[Any]]:
     found = []
     for name in SERVICE_NAMES:
         try:

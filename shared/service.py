@@ -12,34 +12,40 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.settings import ServiceSettings
 
 SERVICE_NAMES = ("customer", "ticketing", "campaigns", "analytics")
 
-BackgroundTask = Callable[[ServiceSettings, asyncio.Event], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
+
+BackgroundTask = Callable[[S, asyncio.Event], Awaitable[None]]
 """A long-running loop (scheduler, worker) that stops when the event is set."""
 
 
 @dataclass(frozen=True)
-class ServiceDefinition:
-    """A service's name, settings, HTTP app, migrations, produced topic and background processes."""
+class ServiceDefinition(Generic[S]):
+    """A service's name, settings, HTTP app, migrations, produced topic and background processes.
+
+    Generic over the service's own settings class: ``settings_factory`` builds it and every factory
+    and worker receives exactly that type, so none of them has to downcast a base ``ServiceSettings``.
+    """
 
     name: str
-    settings_factory: Callable[[], ServiceSettings]
-    app_factory: Callable[[ServiceSettings], Any]
+    settings_factory: Callable[[], S]
+    app_factory: Callable[[S], Any]
     migrations: Path
     produces: str | None = None
     """The logical topic its event store publishes to (``customer.events``)."""
-    workers: Mapping[str, BackgroundTask] = field(default_factory=dict)
+    workers: Mapping[str, BackgroundTask[S]] = field(default_factory=dict)
     """Named background processes: Kafka consumers and schedulers (``c360 worker <service> <name>``)."""
 
 
-def load_service(name: str) -> ServiceDefinition:
+def load_service(name: str) -> ServiceDefinition[Any]:
     """Import ``services.<name>.bootstrap`` and return its ``SERVICE``."""
     if name not in SERVICE_NAMES:
         raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICE_NAMES)}")
     module = importlib.import_module(f"services.{name}.bootstrap")
-    definition: ServiceDefinition = module.SERVICE
+    definition: ServiceDefinition[Any] = module.SERVICE
     return definition

@@ -30,7 +30,7 @@ from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import key_provider_for
 from shared.service import ServiceDefinition
-from shared.settings import PlatformSettings, ServiceSettings
+from shared.settings import PlatformSettings
 
 if TYPE_CHECKING:
     from shared.streams import ProjectionWorker
@@ -48,136 +48,121 @@ def event_store(settings: PlatformSettings) -> EventStore:
     return EventStore(service="analytics", topic=settings.topic(EVENTS_TOPIC))
 
 
-def analytics_settings(settings: ServiceSettings | None) -> AnalyticsSettings:
-    """Accept platform-built settings (tests, the CLI) and read them as analytics settings."""
-    if isinstance(settings, AnalyticsSettings):
-        return settings
-    if settings is None:
-        return AnalyticsSettings()
-    return AnalyticsSettings(**settings.model_dump())
-
-
-def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store (webhook subscriptions change through the unit of work); its
     metrics report the 360 projector's consumer lag."""
-    config = analytics_settings(settings)
-    return create_app(config, store=event_store(config), consumer_groups=[PROJECTOR_NAME], clock=clock)
+    settings = settings or AnalyticsSettings()
+    return create_app(settings, store=event_store(settings), consumer_groups=[PROJECTOR_NAME], clock=clock)
 
 
-def projector_worker(settings: ServiceSettings, *, batch_size: int | None = None) -> ProjectionWorker:
+def projector_worker(settings: AnalyticsSettings, *, batch_size: int | None = None) -> ProjectionWorker:
     """The Faust worker running the 360 projector over every domain topic."""
     from shared.streams import ProjectionWorker
 
-    config = analytics_settings(settings)
-    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
+    keys = key_provider_for(settings, ["customer", "ticketing", "campaigns"], caller="analytics")
     return ProjectionWorker(
-        settings=config,
-        dsn=config.read_model_dsn,
-        projector=AnalyticsProjector(rules=config.rules, store=event_store(config)),
+        settings=settings,
+        dsn=settings.read_model_dsn,
+        projector=AnalyticsProjector(rules=settings.rules, store=event_store(settings)),
         topics=CONSUMED_TOPICS,
-        batch_size=batch_size or config.analytics_batch_size,
+        batch_size=batch_size or settings.analytics_batch_size,
         keys=keys,
     )
 
 
-async def run_projector(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_projector(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
     """Consume customer, ticketing and campaigns events into the read models until stopped."""
     worker = projector_worker(settings)
     await worker.run(stop)
 
 
-async def run_sweep(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_sweep(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
     """Re-evaluate the time-based rules every ``ANALYTICS_SWEEP_INTERVAL_SECONDS``."""
-    config = analytics_settings(settings)
-    pool = await create_pool(config.read_model_dsn, min_size=1, max_size=2)
+    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=2)
     try:
         await run_sweeps(
             pool,
             clock=SystemClock(),
-            rules=config.rules,
-            store=event_store(config),
-            interval=config.analytics_sweep_interval_seconds,
+            rules=settings.rules,
+            store=event_store(settings),
+            interval=settings.analytics_sweep_interval_seconds,
             stop=stop,
-            page=config.analytics_sweep_batch,
+            page=settings.analytics_sweep_batch,
         )
     finally:
         await pool.close()
 
 
-def webhook_router_worker(settings: ServiceSettings, *, keys: Any = None) -> ProjectionWorker:
+def webhook_router_worker(settings: AnalyticsSettings, *, keys: Any = None) -> ProjectionWorker:
     """The Faust worker routing every topic's events to webhook subscriptions (deliveries table)."""
     from shared.streams import ProjectionWorker
 
-    config = analytics_settings(settings)
-    return ProjectionWorker(settings=config, dsn=config.read_model_dsn, projector=WebhookRouter(),
+    return ProjectionWorker(settings=settings, dsn=settings.read_model_dsn, projector=WebhookRouter(),
                             topics=WEBHOOK_TOPICS, batch_size=500, keys=keys)
 
 
-def webhook_delivery(config: AnalyticsSettings, pool: Any, *, keys: Any = None,
+def webhook_delivery(settings: AnalyticsSettings, pool: Any, *, keys: Any = None,
                      clock: Clock | None = None) -> tuple[DeliveryWorker, ReplayRunner, HttpSender]:
     """The delivery loop, its replay runner and its HTTP sender, configured from the settings."""
-    sender = HttpSender(timeout=config.analytics_webhook_timeout_seconds,
-                        allow_private=config.webhook_allow_private_urls)
+    sender = HttpSender(timeout=settings.analytics_webhook_timeout_seconds,
+                        allow_private=settings.webhook_allow_private_urls)
     clock = clock or SystemClock()
-    replays = ReplayRunner(pool, source=KafkaRecordSource(config.kafka_bootstrap_servers),
-                           topics=[config.topic(t) for t in WEBHOOK_TOPICS], clock=clock, keys=keys)
+    replays = ReplayRunner(pool, source=KafkaRecordSource(settings.kafka_bootstrap_servers),
+                           topics=[settings.topic(t) for t in WEBHOOK_TOPICS], clock=clock, keys=keys)
     worker = DeliveryWorker(
         pool,
         sender=sender,
-        policy=RetryPolicy(initial=config.analytics_webhook_retry_initial_seconds,
-                           factor=config.analytics_webhook_retry_factor,
-                           ceiling=config.analytics_webhook_retry_max_seconds,
-                           max_attempts=config.analytics_webhook_max_attempts),
-        disable_after=config.analytics_webhook_disable_after,
-        event_store=event_store(config),
+        policy=RetryPolicy(initial=settings.analytics_webhook_retry_initial_seconds,
+                           factor=settings.analytics_webhook_retry_factor,
+                           ceiling=settings.analytics_webhook_retry_max_seconds,
+                           max_attempts=settings.analytics_webhook_max_attempts),
+        disable_after=settings.analytics_webhook_disable_after,
+        event_store=event_store(settings),
         clock=clock,
         keys=keys,
-        concurrency=config.analytics_webhook_concurrency,
-        poll_seconds=config.analytics_webhook_poll_seconds,
+        concurrency=settings.analytics_webhook_concurrency,
+        poll_seconds=settings.analytics_webhook_poll_seconds,
         on_idle=replays.run_pending,
     )
     return worker, replays, sender
 
 
-async def run_webhooks(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_webhooks(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
     """Route events to webhook subscriptions and deliver them (one delivering replica at a time)."""
-    config = analytics_settings(settings)
-    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
-    router = webhook_router_worker(config, keys=keys)
-    pool = await create_pool(config.read_model_dsn, min_size=1, max_size=config.analytics_webhook_concurrency + 2)
-    worker, _, sender = webhook_delivery(config, pool, keys=keys)
+    keys = key_provider_for(settings, ["customer", "ticketing", "campaigns"], caller="analytics")
+    router = webhook_router_worker(settings, keys=keys)
+    pool = await create_pool(settings.read_model_dsn, min_size=1, max_size=settings.analytics_webhook_concurrency + 2)
+    worker, _, sender = webhook_delivery(settings, pool, keys=keys)
     try:
-        await asyncio.gather(router.run(stop), worker.run(stop, listen_dsn=config.database_url))
+        await asyncio.gather(router.run(stop), worker.run(stop, listen_dsn=settings.database_url))
     finally:
         await sender.close()
         await keys.close()
         await pool.close()
 
 
-def alerts_worker(settings: ServiceSettings, *, keys: Any = None, clock: Clock | None = None) -> ProjectionWorker:
+def alerts_worker(settings: AnalyticsSettings, *, keys: Any = None, clock: Clock | None = None) -> ProjectionWorker:
     """The Faust worker raising account managers' alerts (``application/alerts.py`` says why apart)."""
     from shared.streams import ProjectionWorker
 
-    config = analytics_settings(settings)
-    router = AlertRouter(rules=config.rules, store=event_store(config), clock=clock)
-    return ProjectionWorker(settings=config, dsn=config.read_model_dsn, projector=router,
+    router = AlertRouter(rules=settings.rules, store=event_store(settings), clock=clock)
+    return ProjectionWorker(settings=settings, dsn=settings.read_model_dsn, projector=router,
                             topics=ALERT_TOPICS, batch_size=500, keys=keys)
 
 
-async def run_alerts(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_alerts(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
     """Raise alerts from every topic until stopped (the keys open birth dates for the reminders)."""
-    config = analytics_settings(settings)
-    keys = key_provider_for(config, ["customer", "ticketing", "campaigns"], caller="analytics")
-    worker = alerts_worker(config, keys=keys)
+    keys = key_provider_for(settings, ["customer", "ticketing", "campaigns"], caller="analytics")
+    worker = alerts_worker(settings, keys=keys)
     try:
         await worker.run(stop)
     finally:
         await keys.close()
 
 
-SERVICE = ServiceDefinition(
+SERVICE: ServiceDefinition[AnalyticsSettings] = ServiceDefinition(
     name="analytics",
-    settings_factory=lambda: analytics_settings(None),
+    settings_factory=AnalyticsSettings,
     app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
     produces=EVENTS_TOPIC,

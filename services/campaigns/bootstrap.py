@@ -27,26 +27,25 @@ from shared.eventstore import EventStore
 from shared.keyaccess import key_provider_for
 from shared.periodic import run_every
 from shared.service import ServiceDefinition
-from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
 
 EVENTS_TOPIC = "campaigns.events"
 
 
-def event_store(settings: ServiceSettings) -> EventStore:
+def event_store(settings: CampaignsSettings) -> EventStore:
     """The service's event store, publishing to its (prefixed) ``campaigns.events`` topic."""
     return EventStore(service="campaigns", topic=settings.topic(EVENTS_TOPIC))
 
 
-def build_engine(settings: ServiceSettings) -> Engine:
+def build_engine(settings: CampaignsSettings) -> Engine:
     """The engine with this deployment's topics, deciding with the current marketing policy (the settings
     are its defaults, version 0, until the policy is changed through the API)."""
-    policy = settings.policy() if isinstance(settings, CampaignsSettings) else CampaignsSettings().policy()
+    policy = settings.policy()
     return Engine(store=event_store(settings), messages_topic=settings.topic(MESSAGES_TOPIC), policy=policy,
                   policies=PolicySource(policy))
 
 
-def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: CampaignsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store and engine; its metrics report the engine's consumer lag."""
     settings = settings or CampaignsSettings()
     return create_app(settings, store=event_store(settings), engine=build_engine(settings),
@@ -54,7 +53,7 @@ def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = 
 
 
 def engine_worker(
-    settings: ServiceSettings, *, keys: KeyProvider | None = None, clock: Clock | None = None, batch_size: int = 1000
+    settings: CampaignsSettings, *, keys: KeyProvider | None = None, clock: Clock | None = None, batch_size: int = 1000
 ) -> ProjectionWorker:
     """The engine as a Faust worker over its topics (the ``engine`` process; tests start it in-process).
 
@@ -67,7 +66,7 @@ def engine_worker(
                             keys=keys, batch_size=batch_size)
 
 
-async def run_engine(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_engine(settings: CampaignsSettings, stop: asyncio.Event) -> None:
     """Consume customer, ticketing, analytics and campaigns events and decide campaigns."""
     keys = key_provider_for(settings, ["customer"], caller="campaigns")
     try:
@@ -76,20 +75,20 @@ async def run_engine(settings: ServiceSettings, stop: asyncio.Event) -> None:
         await keys.close()
 
 
-async def run_timers(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_timers(settings: CampaignsSettings, stop: asyncio.Event) -> None:
     """Fire due timers every few seconds; safe to run on several replicas (skip locked)."""
-    interval = getattr(settings, "timer_poll_seconds", 5.0)
     engine = build_engine(settings)
     clock = SystemClock()
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         # A database outage or a deadlock with the engine: the next poll retries.
-        await run_every(interval, lambda: fire_due_timers(pool, engine, now=clock.now()), stop, job="timers")
+        await run_every(settings.timer_poll_seconds, lambda: fire_due_timers(pool, engine, now=clock.now()), stop,
+                        job="timers")
     finally:
         await pool.close()
 
 
-SERVICE = ServiceDefinition(
+SERVICE: ServiceDefinition[CampaignsSettings] = ServiceDefinition(
     name="campaigns",
     settings_factory=CampaignsSettings,
     app_factory=build_app,

@@ -22,19 +22,18 @@ from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import ServiceToken
 from shared.service import ServiceDefinition
-from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
 from shared.web.audit import AuditGatherer
 
 EVENTS_TOPIC = "customer.events"
 
 
-def event_store(settings: ServiceSettings) -> EventStore:
+def event_store(settings: CustomerSettings) -> EventStore:
     """The service's event store, publishing to its (prefixed) ``customer.events`` topic."""
     return EventStore(service="customer", topic=settings.topic(EVENTS_TOPIC))
 
 
-def audit_gatherer(settings: ServiceSettings) -> AuditGatherer:
+def audit_gatherer(settings: CustomerSettings) -> AuditGatherer:
     """Gathers a customer's access trail from the other services, calling them with its own token."""
     return AuditGatherer(
         service="customer",
@@ -44,7 +43,7 @@ def audit_gatherer(settings: ServiceSettings) -> AuditGatherer:
     )
 
 
-def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: CustomerSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store and audit gatherer; its metrics report the erasure
     acknowledgements' consumer lag."""
     settings = settings or CustomerSettings()
@@ -52,17 +51,17 @@ def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = 
                       consumer_groups=[ErasureAcknowledgements.name], clock=clock)
 
 
-async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_scheduler(settings: CustomerSettings, stop: asyncio.Event) -> None:
     """Emit ``PaymentOverdue`` for invoices unpaid past their due date, every N seconds."""
-    interval = getattr(settings, "overdue_scan_interval_seconds", 60.0)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        await run_overdue_scheduler(pool, event_store(settings), SystemClock(), stop, interval_seconds=interval)
+        await run_overdue_scheduler(pool, event_store(settings), SystemClock(), stop,
+                                    interval_seconds=settings.overdue_scan_interval_seconds)
     finally:
         await pool.close()
 
 
-async def run_erasure_acks(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_erasure_acks(settings: CustomerSettings, stop: asyncio.Event) -> None:
     """Mark services done in ``erasure_status`` as their ``CustomerDataErased`` arrive."""
     worker = ProjectionWorker(
         settings=settings,
@@ -74,7 +73,7 @@ async def run_erasure_acks(settings: ServiceSettings, stop: asyncio.Event) -> No
     await worker.run(stop)
 
 
-SERVICE = ServiceDefinition(
+SERVICE: ServiceDefinition[CustomerSettings] = ServiceDefinition(
     name="customer",
     settings_factory=CustomerSettings,
     app_factory=build_app,

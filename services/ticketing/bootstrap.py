@@ -20,46 +20,40 @@ from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.service import ServiceDefinition
-from shared.settings import ServiceSettings
 from shared.streams import ProjectionWorker
 
 EVENTS_TOPIC = "ticketing.events"
 
 
-def event_store(settings: ServiceSettings) -> EventStore:
+def event_store(settings: TicketingSettings) -> EventStore:
     """The service's event store, publishing to its (prefixed) ``ticketing.events`` topic."""
     return EventStore(service="ticketing", topic=settings.topic(EVENTS_TOPIC))
 
 
-def build_app(settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def build_app(settings: TicketingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store; its metrics report the customer replica's consumer lag."""
     settings = settings or TicketingSettings()
     return create_app(settings, store=event_store(settings), consumer_groups=[CustomerReplicaProjector.name],
                       clock=clock)
 
 
-def _ticketing(settings: ServiceSettings) -> TicketingSettings:
-    return settings if isinstance(settings, TicketingSettings) else TicketingSettings()
-
-
-async def run_scheduler(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_scheduler(settings: TicketingSettings, stop: asyncio.Event) -> None:
     """Emit SlaBreached/TicketEscalated when targets pass; close tickets of customers that never appeared."""
-    config = _ticketing(settings)
-    pool = await create_pool(config.database_url, min_size=1, max_size=2)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         await sla.run_scheduler(
             pool,
-            event_store(config),
+            event_store(settings),
             SystemClock(),
             stop,
-            interval_seconds=config.ticketing_scheduler_interval_seconds,
-            unverified_grace=config.unverified_grace,
+            interval_seconds=settings.ticketing_scheduler_interval_seconds,
+            unverified_grace=settings.unverified_grace,
         )
     finally:
         await pool.close()
 
 
-async def run_customer_replica(settings: ServiceSettings, stop: asyncio.Event) -> None:
+async def run_customer_replica(settings: TicketingSettings, stop: asyncio.Event) -> None:
     """Consume ``customer.events`` into the customer replica (merges, erasure, account managers)."""
     worker = ProjectionWorker(
         settings=settings,
@@ -71,7 +65,7 @@ async def run_customer_replica(settings: ServiceSettings, stop: asyncio.Event) -
     await worker.run(stop)
 
 
-SERVICE = ServiceDefinition(
+SERVICE: ServiceDefinition[TicketingSettings] = ServiceDefinition(
     name="ticketing",
     settings_factory=TicketingSettings,
     app_factory=build_app,

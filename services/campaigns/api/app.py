@@ -13,16 +13,16 @@ from services.campaigns.api.policy import router as policy_router
 from services.campaigns.api.routes import router
 from services.campaigns.api.service_messages import router as service_messages_router
 from services.campaigns.application.engine import Engine
+from services.campaigns.config import CampaignsSettings
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
-from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
 
 def create_app(
-    settings: ServiceSettings,
+    settings: CampaignsSettings,
     *,
     store: EventStore,
     engine: Engine,

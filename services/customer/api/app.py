@@ -11,16 +11,16 @@ from services.customer.api.export_jobs import export_jobs_router
 from services.customer.api.imports import router as imports_router
 from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
+from services.customer.config import CustomerSettings
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
-from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 from shared.web.audit import AuditGatherer, audit_router
 
 
 def create_app(
-    settings: ServiceSettings,
+    settings: CustomerSettings,
     *,
     store: EventStore,
     audit: AuditGatherer,

@@ -18,12 +18,11 @@ from fastapi import APIRouter, FastAPI
 from services.customer.application import exports
 from services.customer.config import CustomerSettings
 from shared.keyaccess import ServiceToken
-from shared.settings import ServiceSettings
 
 
-def export_jobs_router(settings: ServiceSettings) -> APIRouter:
+def export_jobs_router(settings: CustomerSettings) -> APIRouter:
     """The router whose lifespan adopts orphaned export jobs while the API runs."""
-    seconds = settings.export_lease_seconds if isinstance(settings, CustomerSettings) else exports.PROCESS.lease.seconds
+    seconds = settings.export_lease_seconds
     lease = timedelta(seconds=seconds)
 
     @contextlib.asynccontextmanager

@@ -16,18 +16,16 @@ from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
-from shared.settings import ServiceSettings
 from shared.web import create_service_app, kafka_check, postgres_check
 
 
-def ticketing_policy(settings: ServiceSettings) -> TicketingPolicy:
+def ticketing_policy(settings: TicketingSettings) -> TicketingPolicy:
     """The rules and SLA policy configured for this deployment."""
-    ticketing = settings if isinstance(settings, TicketingSettings) else TicketingSettings()
-    return TicketingPolicy(rules=ticketing.rules, sla=ticketing.sla_policy)
+    return TicketingPolicy(rules=settings.rules, sla=settings.sla_policy)
 
 
 def create_app(
-    settings: ServiceSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+    settings: TicketingSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
 ) -> FastAPI:
     """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
