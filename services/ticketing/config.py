@@ -7,10 +7,9 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from services.ticketing.domain.model import DEFAULT_ROOT_CAUSES, DEFAULT_TRANSFER_REASONS, TicketRules
+from services.ticketing.domain.sla import DEFAULT_POLICY_MINUTES, SlaPolicy
 from shared.settings import ServiceSettings
-
-from .domain.model import DEFAULT_ROOT_CAUSES, DEFAULT_TRANSFER_REASONS, TicketRules
-from .domain.sla import DEFAULT_POLICY_MINUTES, SlaPolicy
 
 
 class TicketingSettings(ServiceSettings):

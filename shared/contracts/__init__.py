@@ -7,7 +7,6 @@ one exception to "one module per producing domain" is ``privacy``: every service
 """
 
 from shared.catalog import CATALOG
-
-from . import analytics, campaigns, customer, privacy, ticketing  # noqa: F401 - registration side effect
+from shared.contracts import analytics, campaigns, customer, privacy, ticketing  # noqa: F401 - registration side effect
 
 __all__ = ["CATALOG"]

@@ -37,6 +37,8 @@ import orjson
 from services.campaigns.adapters import replica
 from services.campaigns.adapters import surveys as survey_store
 from services.campaigns.adapters.decision_log import StreamAppend, append_to_streams
+from services.campaigns.application import service_messages
+from services.campaigns.application.triggers import is_trigger_source, trigger_event_fields
 from services.campaigns.domain.decision import (
     Counters,
     CustomerSnapshot,
@@ -69,9 +71,6 @@ from shared.contracts.campaigns import (
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.envelope import new_envelope
 from shared.eventstore import EventStore, Outbox
-
-from . import service_messages
-from .triggers import is_trigger_source, trigger_event_fields
 
 _NAMESPACE = uuid.UUID("6d1a7c1e-3b0f-4f51-9a57-4c0a2b0c3600")
 

@@ -6,16 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from services.campaigns.application.engine import schedule_sweep
+from services.campaigns.application.queries import campaign_read
+from services.campaigns.application.triggers import trigger_event_fields
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
 from shared.errors import NotFound
 from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
-
-from .engine import schedule_sweep
-from .queries import campaign_read
-from .triggers import trigger_event_fields
 
 
 def _stream(campaign_id: str) -> str:

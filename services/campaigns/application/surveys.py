@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from services.campaigns.adapters import replica
 from services.campaigns.adapters import surveys as store
+from services.campaigns.application.engine import Engine, create_survey, request_message, token_hash
 from services.campaigns.domain.surveys import (
     REASON,
     SCORE,
@@ -35,8 +36,6 @@ from shared.contracts.campaigns import (
 from shared.errors import InvalidInput
 from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
-
-from .engine import Engine, create_survey, request_message, token_hash
 
 
 async def send_survey(

@@ -38,11 +38,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.campaigns.domain.conditions import evaluate_condition
+from services.campaigns.domain.model import CampaignDefinition, OfferSpec
+from services.campaigns.domain.surveys import relationship_hold
 from shared.contracts.campaigns import ActionKind, Channel, SuppressionReason, SurveyPurpose
-
-from .conditions import evaluate_condition
-from .model import CampaignDefinition, OfferSpec
-from .surveys import relationship_hold
 
 
 @dataclass(frozen=True, slots=True)

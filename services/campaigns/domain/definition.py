@@ -13,12 +13,25 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.campaigns.domain.model import (
+    Action,
+    Audience,
+    Budget,
+    CampaignDefinition,
+    OfferSpec,
+    Schedule,
+    Trigger,
+    parse_delay,
+)
+from services.campaigns.domain.surveys import (
+    DEFAULT_RELATIONSHIP_PERIOD,
+    MAX_EXTRA_QUESTIONS,
+    SurveyPlan,
+    survey_questions,
+)
 from shared.catalog import Money
 from shared.contracts.campaigns import ActionKind, Channel, Objective, SurveyKind, SurveyPurpose, SurveyQuestion
 from shared.errors import InvalidInput
-
-from .model import Action, Audience, Budget, CampaignDefinition, OfferSpec, Schedule, Trigger, parse_delay
-from .surveys import DEFAULT_RELATIONSHIP_PERIOD, MAX_EXTRA_QUESTIONS, SurveyPlan, survey_questions
 
 
 class _Strict(BaseModel):

@@ -15,6 +15,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from services.campaigns.domain.conditions import ConditionError, validate_condition
+from services.campaigns.domain.surveys import SurveyPlan, check_plan
 from shared.aggregate import Aggregate
 from shared.contracts.campaigns import (
     ActionKind,
@@ -29,9 +31,6 @@ from shared.contracts.campaigns import (
     SurveyPurpose,
 )
 from shared.errors import Conflict, InvalidInput
-
-from .conditions import ConditionError, validate_condition
-from .surveys import SurveyPlan, check_plan
 
 
 class CampaignStatus(StrEnum):

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Final
 
+from services.campaigns.domain.decision import CampaignLimits, MarketingPolicy, SendCap
 from shared.aggregate import Aggregate
 from shared.contracts.campaigns import (
     POLICY_SUBJECT,
@@ -35,8 +36,6 @@ from shared.contracts.campaigns import (
     SendBlackout,
 )
 from shared.errors import InvalidInput
-
-from .decision import CampaignLimits, MarketingPolicy, SendCap
 
 POLICY_STREAM: Final = POLICY_SUBJECT
 """The one stream of the marketing policy."""

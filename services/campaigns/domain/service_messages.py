@@ -25,9 +25,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.campaigns.domain.decision import CustomerSnapshot, MarketingPolicy, next_send_window
 from shared.contracts.campaigns import Channel, ServiceMessageKind, ServiceMessageTemplate, SuppressionReason
-
-from .decision import CustomerSnapshot, MarketingPolicy, next_send_window
 
 TRIGGERS: Mapping[str, ServiceMessageKind] = {
     "TicketResolved": "complaint_resolved",

@@ -20,9 +20,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar, calendar_from_spec
 from shared.contracts.ticketing import CalendarSpec
-
-from ..domain.calendar import ALWAYS_OPEN, BusinessCalendar, calendar_from_spec
 
 
 def _spec(raw: Any) -> CalendarSpec:

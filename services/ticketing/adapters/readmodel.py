@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ..domain.model import Ticket
+from services.ticketing.domain.model import Ticket
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),

@@ -9,19 +9,18 @@ from uuid import UUID
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.ticketing.adapters import calendars as calendar_rows
+from services.ticketing.api import schemas
+from services.ticketing.api.deps import Admin, Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
+from services.ticketing.api.metrics import TicketingMetrics
+from services.ticketing.application import calendars, export, handlers, queries
+from services.ticketing.config import TicketingSettings
+from services.ticketing.domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
 from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
 from shared.export import export_part_router
 from shared.idempotent_commands import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.responses import run_and_respond
-
-from ..adapters import calendars as calendar_rows
-from ..application import calendars, export, handlers, queries
-from ..config import TicketingSettings
-from ..domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
-from . import schemas
-from .deps import Admin, Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
-from .metrics import TicketingMetrics
 
 router = DocumentedRouter(prefix="/v1")
 

@@ -15,6 +15,11 @@ from uuid import UUID
 
 import asyncpg
 
+from services.ticketing.adapters import calendars as store_calendars
+from services.ticketing.adapters import readmodel
+from services.ticketing.application.handlers import append_pending, load_tickets
+from services.ticketing.domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
+from services.ticketing.domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
 from shared.contracts.ticketing import CalendarSpec
 from shared.errors import InvalidInput, NotFound
 from shared.eventstore import EventStore
@@ -22,12 +27,6 @@ from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
 from shared.idempotent_commands import CommandResult
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
-
-from ..adapters import calendars as store_calendars
-from ..adapters import readmodel
-from ..domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
-from ..domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
-from .handlers import append_pending, load_tickets
 
 REPLAN_PAGE = 500
 

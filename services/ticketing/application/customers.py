@@ -13,14 +13,13 @@ from uuid import UUID
 
 import asyncpg
 
+from services.ticketing.adapters import readmodel, replica
+from services.ticketing.application.handlers import load_tickets, persist_tickets
+from services.ticketing.domain.model import Ticket
+from services.ticketing.domain.sla import tier_for
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventStore
-
-from ..adapters import readmodel, replica
-from ..domain.model import Ticket
-from ..domain.sla import tier_for
-from .handlers import load_tickets, persist_tickets
 
 
 async def change_each(

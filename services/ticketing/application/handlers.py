@@ -16,6 +16,11 @@ from uuid import UUID
 
 import asyncpg
 
+from services.ticketing.adapters import calendars, readmodel, replica
+from services.ticketing.application.queries import ticket_json
+from services.ticketing.domain.calendar import ALWAYS_OPEN
+from services.ticketing.domain.model import Ticket, TicketRules
+from services.ticketing.domain.sla import STANDARD_TIER, SlaPolicy, tier_for
 from shared.catalog import DomainEvent
 from shared.errors import Gone, NotFound
 from shared.eventstore import EventStore
@@ -23,12 +28,6 @@ from shared.idempotent_commands import CommandResult
 from shared.ids import new_id
 from shared.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
-
-from ..adapters import calendars, readmodel, replica
-from ..domain.calendar import ALWAYS_OPEN
-from ..domain.model import Ticket, TicketRules
-from ..domain.sla import STANDARD_TIER, SlaPolicy, tier_for
-from .queries import ticket_json
 
 STREAM_TYPE = "ticket"
 

@@ -26,6 +26,12 @@ from uuid import UUID
 
 import asyncpg
 
+from services.ticketing.adapters import calendars, readmodel
+from services.ticketing.application.handlers import STREAM_TYPE, TicketingPolicy, load_tickets
+from services.ticketing.config import TicketingSettings
+from services.ticketing.domain.calendar import BusinessCalendar
+from services.ticketing.domain.model import Ticket
+from services.ticketing.domain.sla import STANDARD_TIER, tier_for
 from shared.clock import Clock, SystemClock, utc_now
 from shared.contracts.ticketing import TicketOpened
 from shared.db import create_pool
@@ -35,13 +41,6 @@ from shared.importing import ledger
 from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
 from shared.settings import ServiceSettings
-
-from ..adapters import calendars, readmodel
-from ..config import TicketingSettings
-from ..domain.calendar import BusinessCalendar
-from ..domain.model import Ticket
-from ..domain.sla import STANDARD_TIER, tier_for
-from .handlers import STREAM_TYPE, TicketingPolicy, load_tickets
 
 KINDS = ("ticket",)
 IMPORT_AGENT = "import"

@@ -12,14 +12,13 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.ticketing.adapters import readmodel
+from services.ticketing.domain.calendar import BusinessCalendar
+from services.ticketing.domain.simulation import SimulationReport, event_time, simulate
+from services.ticketing.domain.sla import SlaPolicy
 from shared.contracts.ticketing import TicketCommented
 from shared.errors import InvalidInput, NotFound
 from shared.eventstore import EventStore
-
-from ..adapters import readmodel
-from ..domain.calendar import BusinessCalendar
-from ..domain.simulation import SimulationReport, event_time, simulate
-from ..domain.sla import SlaPolicy
 
 _STAFF_NOTES: dict[str, tuple[str, ...]] = {
     "TicketTransferred": ("note",),

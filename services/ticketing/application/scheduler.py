@@ -17,15 +17,14 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.ticketing.adapters import readmodel
+from services.ticketing.application.handlers import append_pending, load_tickets
+from services.ticketing.domain.model import Ticket
 from shared.clock import Clock
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import EventStore
 from shared.periodic import run_every
 from shared.uow import UnitOfWork
-
-from ..adapters import readmodel
-from ..domain.model import Ticket
-from .handlers import append_pending, load_tickets
 
 log = logging.getLogger(__name__)
 

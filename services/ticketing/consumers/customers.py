@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
+from services.ticketing.application import customers
 from shared.clock import Clock, SystemClock
 from shared.consumer import ReceivedEvent
 from shared.contracts.customer import (
@@ -22,8 +23,6 @@ from shared.contracts.customer import (
     CustomersUnmerged,
 )
 from shared.eventstore import EventStore
-
-from ..application import customers
 
 TOPICS = ("customer.events",)
 

@@ -43,6 +43,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
+from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar
+from services.ticketing.domain.sla import STANDARD_TIER, SlaClock, SlaPolicy, SlaTargets
 from shared.aggregate import Aggregate
 from shared.contracts.ticketing import (
     ComplaintFiled,
@@ -63,9 +65,6 @@ from shared.contracts.ticketing import (
     TicketWaitingOnCustomer,
 )
 from shared.errors import Conflict, InvalidInput
-
-from .calendar import ALWAYS_OPEN, BusinessCalendar
-from .sla import STANDARD_TIER, SlaClock, SlaPolicy, SlaTargets
 
 KINDS = ("complaint", "question", "incident", "request")
 CHANNELS = ("phone", "email", "web", "chat", "social", "store")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import mean, median
 
+from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar
+from services.ticketing.domain.sla import SlaClock, SlaPolicy
 from shared.catalog import DomainEvent
 from shared.contracts.ticketing import (
     CustomerContacted,
@@ -34,9 +36,6 @@ from shared.contracts.ticketing import (
     TicketResumed,
     TicketWaitingOnCustomer,
 )
-
-from .calendar import ALWAYS_OPEN, BusinessCalendar
-from .sla import SlaClock, SlaPolicy
 
 
 def event_time(event: DomainEvent) -> datetime | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from .calendar import ALWAYS_OPEN, BusinessCalendar
+from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar
 
 SlaTarget = Literal["first_response", "resolution"]
 PRIORITIES = ("low", "normal", "high", "urgent")

@@ -13,8 +13,7 @@ from services.campaigns.config import CampaignsSettings
 from services.campaigns.domain.ready_made import READY_MADE
 from shared.settings import PlatformSettings
 from shared.web import mint_token
-
-from ..unit.builders import a_definition_document
+from tests.campaigns.unit.builders import a_definition_document
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
 from shared.settings import PlatformSettings
 from shared.web import mint_token
-
-from ..unit.builders import a_definition_document
+from tests.campaigns.unit.builders import a_definition_document
 
 
 @pytest.fixture

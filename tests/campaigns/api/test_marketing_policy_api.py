@@ -17,8 +17,7 @@ from services.campaigns.config import CampaignsSettings
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from shared.web import mint_token
-
-from ..unit.builders import a_definition_document
+from tests.campaigns.unit.builders import a_definition_document
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -30,8 +30,7 @@ from shared.settings import PlatformSettings
 from shared.streams import ProjectionWorker
 from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, make_producer, read_topic
 from shared.testing.waiting import eventually
-
-from ..unit.builders import a_definition_document
+from tests.campaigns.unit.builders import a_definition_document
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

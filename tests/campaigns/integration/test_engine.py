@@ -23,8 +23,7 @@ from shared.db import create_pool
 from shared.envelope import Envelope, new_envelope
 from shared.eventstore import EventStore
 from shared.idempotent_commands import run_command
-
-from ..unit.builders import a_definition_document
+from tests.campaigns.unit.builders import a_definition_document
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

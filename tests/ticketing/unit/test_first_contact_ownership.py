@@ -13,8 +13,7 @@ from services.ticketing.domain.sla import DEFAULT_POLICY
 from shared.contracts.ticketing import CustomerContacted, TicketAssigned, TicketCommented, TicketResolved
 from shared.errors import Conflict
 from shared.ids import new_id
-
-from ..builders import T0, a_ticket
+from tests.ticketing.builders import T0, a_ticket
 
 RULES = TicketRules()
 HOUR = timedelta(hours=1)

@@ -9,8 +9,7 @@ from services.ticketing.domain.simulation import simulate
 from services.ticketing.domain.sla import DEFAULT_POLICY, DEFAULT_POLICY_MINUTES, SlaPolicy
 from shared.catalog import DomainEvent
 from shared.ids import new_id
-
-from ..builders import T0
+from tests.ticketing.builders import T0
 
 HOUR = timedelta(hours=1)
 

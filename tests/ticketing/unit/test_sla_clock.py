@@ -15,8 +15,7 @@ from services.ticketing.domain.sla import (
     tier_for,
 )
 from shared.clock import FixedClock
-
-from ..builders import T0
+from tests.ticketing.builders import T0
 
 HOUR = timedelta(hours=1)
 

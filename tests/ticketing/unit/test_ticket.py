@@ -17,8 +17,7 @@ from shared.contracts.ticketing import (
 )
 from shared.errors import Conflict, InvalidInput
 from shared.ids import new_id
-
-from ..builders import T0, a_ticket
+from tests.ticketing.builders import T0, a_ticket
 
 RULES = TicketRules()
 HOUR = timedelta(hours=1)
