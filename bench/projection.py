@@ -38,9 +38,8 @@ from aiokafka import AIOKafkaConsumer
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics, produce, workload
-from services.analytics.application.projector import PROJECTOR_NAME, AnalyticsProjector
-from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import with_search_path
+from services.analytics.consumers.projector import CONSUMED_TOPICS, PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.domain.rules import AnalyticsRules
 from shared.consumer import BatchProcessor, RawRecord, ReceivedEvent, decode_record, validate
 from shared.db import create_pool

@@ -18,8 +18,8 @@ from collections.abc import Awaitable
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
 from bench.workload import produce, workload
-from services.analytics.bootstrap import CONSUMED_TOPICS
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.projector import CONSUMED_TOPICS
 from services.analytics.rebuild import RebuildReport, rebuild
 
 SIZE = Size(default=20_000, smoke=300, full=1_000_000, counts="events replayed")

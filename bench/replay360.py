@@ -32,7 +32,7 @@ from typing import Any
 from bench import projection as p
 from bench.setup import Scratch
 from bench.workload import analytics_topics, produce, workload
-from services.analytics.bootstrap import CONSUMED_TOPICS
+from services.analytics.consumers.projector import CONSUMED_TOPICS
 from shared.consumer import BatchProcessor, RawRecord
 from shared.db import create_pool
 from shared.gctuning import GcPauses, tune_for_long_running_process

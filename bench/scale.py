@@ -29,7 +29,7 @@ from bench.projection import applied, read_model_dsn
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics, workload
-from services.analytics.application.projector import PROJECTOR_NAME
+from services.analytics.consumers.projector import PROJECTOR_NAME
 from shared.consumer import RawRecord
 from shared.db import create_pool
 from shared.testing.waiting import eventually

@@ -49,7 +49,7 @@ def workload(events: int, *, prefix: str = "", seed: int = 7) -> Workload:
 
 def analytics_topics(scratch: Scratch) -> list[str]:
     """Create what an analytics projector reads and writes in ``scratch``; return the topics it reads."""
-    from services.analytics.bootstrap import CONSUMED_TOPICS
+    from services.analytics.consumers.projector import CONSUMED_TOPICS
 
     consumed = [scratch.topic(name) for name in CONSUMED_TOPICS]
     for name in CONSUMED_TOPICS:

@@ -18,11 +18,11 @@ from fastapi import FastAPI
 
 from services.analytics.adapters.webhooks import HttpSender, KafkaRecordSource
 from services.analytics.api.app import create_app
-from services.analytics.application.projector import PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps
 from services.analytics.application.webhooks import DeliveryWorker, ReplayRunner
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.alerts import AlertRouter
+from services.analytics.consumers.projector import CONSUMED_TOPICS, PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.consumers.webhooks import WebhookRouter
 from services.analytics.domain.webhooks import RetryPolicy
 from shared.clock import Clock, SystemClock
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from shared.streams import ProjectionWorker
 
 EVENTS_TOPIC = "analytics.events"
-CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
 WEBHOOK_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
 """Webhooks are fed from every domain topic, analytics' own signals included."""
 ALERT_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)

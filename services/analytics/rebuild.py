@@ -37,10 +37,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from tqdm import tqdm
 
-from services.analytics.application.projector import SIGNAL_STREAM_TYPE, AnalyticsProjector, signal_stream
+from services.analytics.application.projector import SIGNAL_STREAM_TYPE, signal_stream
 from services.analytics.application.sweep import sweep
-from services.analytics.bootstrap import CONSUMED_TOPICS, event_store
+from services.analytics.bootstrap import event_store
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
+from services.analytics.consumers.projector import CONSUMED_TOPICS, AnalyticsProjector
 from services.analytics.setrebuild import SetRebuild
 from shared.consumer import BatchProcessor, RawRecord
 from shared.db import connect, create_pool

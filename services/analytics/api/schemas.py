@@ -8,19 +8,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from services.analytics.domain.rules import AlertKindName
 from shared.contracts import CATALOG
+from shared.contracts.analytics import ChurnBand, LifecycleStage, Segment
 
-SegmentName = Literal[
-    "high_value",
-    "loyal",
-    "at_risk",
-    "loss_making",
-    "serial_complainer",
-    "late_payer",
-    "deal_seeker",
-    "fraud_flagged",
-]
-StageName = Literal["discovery", "awareness", "expansion", "commitment", "dissolution"]
-BandName = Literal["low", "medium", "high"]
+SegmentName = Segment
+StageName = LifecycleStage
+BandName = ChurnBand
 SortName = Literal["-clv", "clv", "-last_event_at", "-churn_risk"]
 PeriodName = Literal["day", "week", "month", "quarter", "year"]
 

@@ -1,6 +1,6 @@
 """The 360 projector: every domain event into the read models, in batches, with derived signals.
 
-``AnalyticsProjector.apply(conn, events)`` runs inside the consumer kit's transaction with events
+``ViewProjection.apply(conn, events)`` runs inside the consumer kit's transaction with events
 not applied before. Per batch it costs a fixed number of statements whatever its size: resolve
 merged ids, record the timeline (which also deduplicates), load the affected views in one query,
 fold in memory, write the views back in one statement, add the KPI facts set-based. Signals are
@@ -19,7 +19,7 @@ publishing the signals a second time (nor recomputing recommendations, which onl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,7 +55,6 @@ from shared.eventstore import EventStore
 
 log = logging.getLogger(__name__)
 
-PROJECTOR_NAME = "analytics-360"
 SIGNAL_STREAM_TYPE = "customer-signals"
 
 
@@ -168,26 +167,29 @@ class _Batch:
     marked as history (ADR 0009), so no campaign reacts to them."""
 
 
-class AnalyticsProjector:
-    """Folds every domain topic into the 360 views, timeline and KPI read models."""
+class ViewProjection:
+    """Folds batches of domain events into the 360 views, timeline and KPI read models.
+
+    The use case behind the 360 consumer (``consumers/projector.py``) and the replay rebuild. It keeps
+    the folded states of recently seen customers in memory (``cache``); ``forget_cached_states``
+    empties it when partitions move to another worker.
+    """
 
     def __init__(
         self,
         *,
         rules: AnalyticsRules,
         store: EventStore | None,
-        name: str = PROJECTOR_NAME,
         cache_capacity: int = DEFAULT_CAPACITY,
         cache_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.rules = rules
         self.store = store
-        self.name = name
         self.cache = StateCache(cache_capacity, cache_max_bytes)
         self._batches = 0
 
-    def on_partitions_revoked(self, partitions: Iterable[object] = ()) -> None:
-        """A rebalance took partitions away: forget the cached states (``shared.streams`` calls this).
+    def forget_cached_states(self) -> None:
+        """Drop every cached state (a rebalance took partitions away).
 
         The cache is keyed by customer, not partition (a merged customer's events come from several
         partitions), so a revocation drops it all; rebalances are rare. Correctness does not depend on
@@ -196,7 +198,7 @@ class AnalyticsProjector:
         self.cache.clear()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-        """Apply one batch (inside the kit's transaction)."""
+        """Apply one batch of events not applied before, inside the caller's transaction."""
         try:
             await self._apply(conn, events)
         except BaseException:

@@ -10,7 +10,7 @@ found the revision (``xmin``) the cache recorded when this worker wrote it. Whoe
 row (another worker after a rebalance, the sweep, a rebuild's swap) changes that revision, and an
 aborted transaction's id never comes back, so a mismatch, a rollback or a crash all fall back to a
 load. The projector folds cached states in place, so it drops the cache when a batch fails
-(``clear``), and the consumer kit calls ``AnalyticsProjector.on_partitions_revoked`` on every
+(``clear``), and the consumer kit calls ``consumers/projector.py``'s ``on_partitions_revoked`` on every
 revocation (``shared.streams`` connects it to Faust's signal once the batch in flight is done;
 ``tests/shared/test_batch_transport.py`` proves the call against the real broker) to free the memory
 of customers the worker may no longer own; correctness never depends on that call. The cache is

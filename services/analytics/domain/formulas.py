@@ -9,26 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 from services.analytics.domain.rules import AnalyticsRules
+from shared.contracts.analytics import LifecycleStage, Segment
 
 CENT = Decimal("0.01")
 SCORE = Decimal("0.0001")
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
-SEGMENTS = (
-    "high_value",
-    "loyal",
-    "at_risk",
-    "loss_making",
-    "serial_complainer",
-    "late_payer",
-    "deal_seeker",
-    "fraud_flagged",
-)
-STAGES = ("discovery", "awareness", "expansion", "commitment", "dissolution")
+SEGMENTS: tuple[str, ...] = get_args(Segment)
+STAGES: tuple[str, ...] = get_args(LifecycleStage)
 
 
 def money(value: Decimal) -> Decimal:

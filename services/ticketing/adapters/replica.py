@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -77,22 +78,23 @@ async def register(
 
 
 async def set_relationship_type(conn: asyncpg.Connection, customer_id: UUID, relationship_type: str) -> None:
-    await conn.execute(
-        """insert into customer_replica (customer_id, relationship_type) values ($1, $2)
-           on conflict (customer_id) do update set relationship_type = excluded.relationship_type,
-               updated_at = clock_timestamp()""",
-        customer_id,
-        relationship_type,
-    )
+    await _set_column(conn, customer_id, "relationship_type", relationship_type)
 
 
 async def set_account_manager(conn: asyncpg.Connection, customer_id: UUID, account_manager_id: str) -> None:
+    await _set_column(conn, customer_id, "account_manager_id", account_manager_id)
+
+
+async def _set_column(
+    conn: asyncpg.Connection, customer_id: UUID, column: Literal["relationship_type", "account_manager_id"], value: str
+) -> None:
+    """Upsert one replica column; ``column`` is one of the literal names above, never caller text."""
     await conn.execute(
-        """insert into customer_replica (customer_id, account_manager_id) values ($1, $2)
-           on conflict (customer_id) do update set account_manager_id = excluded.account_manager_id,
+        f"""insert into customer_replica (customer_id, {column}) values ($1, $2)
+           on conflict (customer_id) do update set {column} = excluded.{column},
                updated_at = clock_timestamp()""",
         customer_id,
-        account_manager_id,
+        value,
     )
 
 

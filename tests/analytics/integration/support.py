@@ -8,9 +8,9 @@ from uuid import UUID
 
 import httpx
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import build_app, event_store
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import Fact
 from shared.catalog import CATALOG
 from shared.clock import Clock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import event_store
+from services.analytics.consumers.projector import AnalyticsProjector
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged

@@ -17,10 +17,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from services.analytics.application import queries
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.views import render
 from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import fold
 from shared.consumer import apply_records
 from tests.analytics.builders import at, new_customer_id, per_topic_history

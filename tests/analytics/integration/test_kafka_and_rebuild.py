@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import sweep
 from services.analytics.application.views import render
 from services.analytics.bootstrap import event_store, projector_worker
+from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import fold
 from services.analytics.rebuild import rebuild
 from shared.clock import FixedClock

@@ -6,10 +6,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import sweep
 from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.projector import AnalyticsProjector
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from tests.analytics.builders import (

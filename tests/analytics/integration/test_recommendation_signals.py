@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.bootstrap import event_store, projector_worker
 from services.analytics.config import AnalyticsSettings
+from services.analytics.consumers.projector import AnalyticsProjector
 from shared.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from shared.db import create_pool

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import sweep
 from services.analytics.config import AnalyticsSettings, with_search_path
+from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import Fact
 from services.analytics.setrebuild import SetRebuild
 from shared.consumer import RawRecord, apply_records

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from services.analytics.adapters import readmodel as rm
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.sweep import run_sweeps, sweep
 from services.analytics.bootstrap import event_store
+from services.analytics.consumers.projector import AnalyticsProjector
 from shared.clock import FixedClock
 from shared.consumer import apply_records
 from shared.testing.waiting import eventually

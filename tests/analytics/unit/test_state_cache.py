@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from services.analytics.application.projector import AnalyticsProjector
 from services.analytics.application.state_cache import (
     MEMORY_PER_JSON_BYTE,
     CachedState,
     StateCache,
     serialise,
 )
+from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import empty_state
 from services.analytics.domain.rules import AnalyticsRules
 
