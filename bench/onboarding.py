@@ -288,6 +288,7 @@ async def run(size: int) -> list[Figure]:
     rng = random.Random(11)
     sampled = {f"C{n:08d}" for n in rng.sample(range(1, size + 1), min(SAMPLED, size))}
     expected, kinds = await asyncio.to_thread(_expected, path, sampled)
+    sample = await asyncio.to_thread(_sample, path)
     records = sum(kinds.values())
     prefix = f"bench{random.getrandbits(32):08x}."
     scratches = {name: Scratch(name) for name in PORTS}
@@ -331,8 +332,7 @@ async def run(size: int) -> list[Figure]:
             processes.stop()
         for scratch in scratches.values():
             await scratch.__aexit__(None, None, None)
-    sample = await asyncio.to_thread(_sample, path)
-    await asyncio.to_thread(shutil.rmtree, workdir)
+        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     http_done, http_seconds = await _through_http(sample)
     http_rate = http_done / http_seconds
     http_total = records / http_rate
