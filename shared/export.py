@@ -119,14 +119,14 @@ def part(service: str, coverage: Coverage, sections: Mapping[str, Any], *, now: 
 PartExporter = Callable[[Request, UUID], Awaitable[dict[str, Any]]]
 
 
-def export_part_router(export: PartExporter, *, prefix: str = "/v1") -> APIRouter:
+def export_part_router(export: PartExporter) -> APIRouter:
     """The per-customer export route of a service, answering what ``export`` gathers.
 
-    ``prefix`` is what the router it is included in does not add already (``""`` under a ``/v1`` router).
+    It is included in the service's ``/v1`` router, like every other route of the service.
     """
     router = APIRouter(tags=["internal"])
 
-    @router.get(prefix + PART_ROUTE, responses={200: {"content": {"application/json": {"example": {
+    @router.get(PART_ROUTE, responses={200: {"content": {"application/json": {"example": {
         "service": "ticketing", "exported_at": "2026-12-05T18:00:00.000000Z",
         "sections": {"tickets": []}, "tables": {"tickets": "tickets"},
         "not_personal": {"import_ledger": "maps a source system's record id to ours; no data about the person"},

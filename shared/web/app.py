@@ -20,16 +20,17 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
+from shared.db import create_pool
 from shared.metrics import create_registry, platform_metrics
 from shared.observability import consumer_lag_refresher, outbox_refresher
 from shared.settings import ServiceSettings
 from shared.web.audit import audit_part_router
 from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
-from shared.web.health import ReadinessCheck, health_router
+from shared.web.health import ReadinessCheck, health_router, kafka_check, postgres_check
 from shared.web.metrics import MetricsMiddleware, metrics_router
 from shared.web.middleware import (
     BodySizeLimitMiddleware,
@@ -43,8 +44,22 @@ from shared.web.session import session_router
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 """A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
 OpenApiRefiner = Callable[[FastAPI, dict[str, Any]], None]
 """Completes the OpenAPI document with what only the configured app knows (e.g. allowed values)."""
+
+
+def app_settings(app: FastAPI, kind: type[SettingsT]) -> SettingsT:
+    """The settings ``create_service_app`` stored, as the service's own settings type.
+
+    Each service's ``bootstrap.py`` builds its app from exactly its settings type, so any other value
+    is a wiring bug: it fails here, loudly, instead of a route quietly falling back to defaults.
+    """
+    settings = app.state.settings
+    if not isinstance(settings, kind):
+        raise TypeError(f"the app was built with {type(settings).__name__}, not {kind.__name__}")
+    return settings
 
 
 class DocumentedRouter(APIRouter):
@@ -147,6 +162,42 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def database_lifespan(
+    dsn: str, settings: ServiceSettings, *, state: Mapping[str, Any], then: Lifespan | None = None
+) -> Lifespan:
+    """A service app's start-up: its pool on ``app.state.pool``, then ``state`` (store, clock, ...) beside it.
+
+    The pool is created here, inside the running loop, never when the app is built; ``then`` is the
+    service's own start-up (a listener, say), run with the pool open and closed before the pool is.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max, reset_session=False
+        )
+        for name, value in state.items():
+            setattr(app.state, name, value)
+        try:
+            if then is None:
+                yield
+            else:
+                async with then(app):
+                    yield
+        finally:
+            await app.state.pool.close()
+
+    return lifespan
+
+
+def platform_readiness(settings: ServiceSettings) -> dict[str, ReadinessCheck]:
+    """Ready when the app's pool answers and the Kafka cluster does: what every service needs to serve."""
+    return {
+        "postgres": postgres_check(lambda app: app.state.pool),
+        "kafka": kafka_check(settings.kafka_bootstrap_servers),
+    }
 
 
 def _lifespan_closing_checks(

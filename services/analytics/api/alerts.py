@@ -13,9 +13,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.analytics.api import schemas
-from services.analytics.api.deps import Cursor, Now, Pool, Reader, TimeRange
+from services.analytics.api.deps import Now, Pool, Reader, TimeRange
 from services.analytics.application import alerts
 from shared.web import Principal, require
+from shared.web.paging import Cursor
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 

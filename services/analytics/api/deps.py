@@ -16,20 +16,13 @@ from fastapi import Depends, Query, Request
 from services.analytics.domain.rules import AnalyticsRules
 from shared.errors import InvalidInput
 from shared.web import Principal, require
-from shared.web.types import CURSOR_PATTERN, Instant
+from shared.web.types import Instant
 
 Reader = Annotated[Principal, Depends(require("analytics:read"))]
 """Staff with ``analytics:read``; self-service tokens are refused (lists and KPIs span customers)."""
 
 OwnReader = Annotated[Principal, Depends(require("analytics:read", allow_self=True))]
 """``analytics:read``, or a self-service token reading its own customer."""
-
-
-Cursor = Annotated[
-    str | None,
-    Query(max_length=500, pattern=CURSOR_PATTERN,
-          description="The next_cursor of the previous page (an opaque token; start without it)."),
-]
 
 
 async def pool(request: Request) -> asyncpg.Pool:

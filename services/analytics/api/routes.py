@@ -8,16 +8,16 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 
 from services.analytics.api import schemas
-from services.analytics.api.deps import Cursor, Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
+from services.analytics.api.deps import Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import export, queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
 from shared.export import export_part_router
 from shared.web.audit import viewed
+from shared.web.paging import Cursor, Limit
 from shared.web.types import Instant
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.get("/customers/{customer_id}/360", response_model=schemas.Customer360Read)
@@ -153,4 +153,4 @@ async def _export_part(request: Request, customer_id: UUID) -> dict[str, Any]:
                                         now=request.app.state.clock.now())
 
 
-router.include_router(export_part_router(_export_part, prefix=""))
+router.include_router(export_part_router(_export_part))

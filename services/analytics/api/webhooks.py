@@ -17,25 +17,25 @@ from starlette.responses import Response
 
 from services.analytics.adapters import webhooks as store
 from services.analytics.api import webhook_schemas as schemas
-from services.analytics.api.deps import Cursor, Now, Pool
+from services.analytics.api.deps import Now, Pool
 from services.analytics.application import webhooks as use
 from services.analytics.config import AnalyticsSettings
 from shared.errors import InvalidInput, NotFound
 from shared.web import IdempotencyKey, Principal, require
+from shared.web.app import app_settings
 from shared.web.auth import ADMIN
 from shared.web.etag import IfMatch, etag_for
+from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 Admin = Annotated[Principal, Depends(require(ADMIN))]
-Limit = Annotated[int, Query(ge=1, le=200)]
 SUBSCRIPTION = "/subscriptions/{subscription_id}"
 
 
 async def _settings(request: Request) -> AnalyticsSettings:
-    value: AnalyticsSettings = request.app.state.settings
-    return value
+    return app_settings(request.app, AnalyticsSettings)
 
 
 Settings = Annotated[AnalyticsSettings, Depends(_settings)]

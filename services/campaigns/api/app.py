@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -15,10 +14,10 @@ from services.campaigns.api.service_messages import router as service_messages_r
 from services.campaigns.application.engine import Engine
 from services.campaigns.config import CampaignsSettings
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
-from shared.web import create_service_app, kafka_check, postgres_check
+from shared.web import create_service_app
+from shared.web.app import database_lifespan, platform_readiness
 
 
 def create_app(
@@ -35,31 +34,16 @@ def create_app(
     ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
     """
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-            reset_session=False,
-        )
-        app.state.store = store
-        app.state.engine = engine
-        app.state.clock = clock or SystemClock()
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     app = create_service_app(
         settings=settings,
         title="Customer 360: campaigns service",
         description="Event-based marketing: campaigns, offers, budgets, control groups and surveys.",
         version="1.0.0",
         routers=[router, policy_router, service_messages_router, keys_router(), imports_router],
-        lifespan=lifespan,
-        readiness={
-            "postgres": postgres_check(lambda app: app.state.pool),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers),
-        },
+        lifespan=database_lifespan(settings.database_url, settings, state={
+            "store": store, "engine": engine, "clock": clock or SystemClock(),
+        }),
+        readiness=platform_readiness(settings),
         consumer_groups=consumer_groups,
     )
     app.state.metrics_refreshers.append(sent_messages_refresher(app.state.metrics_registry))

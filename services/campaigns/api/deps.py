@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends
 
 from shared.web import Principal, require
-from shared.web.types import CURSOR_PATTERN
 
 Reader = Annotated[Principal, Depends(require("campaigns:read"))]
 Writer = Annotated[Principal, Depends(require("campaigns:write"))]
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=500, pattern=CURSOR_PATTERN,
-          description="The next_cursor of the previous page (an opaque token; start without it)."),
-]

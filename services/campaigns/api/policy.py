@@ -38,6 +38,7 @@ from shared.contracts.campaigns import (
 from shared.errors import InvalidInput, PlatformError
 from shared.ics import IcsError, parse_holidays
 from shared.web import IfMatch, Principal, require
+from shared.web.app import app_settings
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1", tags=["marketing policy"])
@@ -198,8 +199,7 @@ class UnsupportedMediaType(PlatformError):
 
 
 def _defaults(request: Request) -> MarketingPolicyRules:
-    settings = request.app.state.settings
-    return (settings if isinstance(settings, CampaignsSettings) else CampaignsSettings()).policy_rules()
+    return app_settings(request.app, CampaignsSettings).policy_rules()
 
 
 @router.get("/marketing-policy", response_model=MarketingPolicyRead)

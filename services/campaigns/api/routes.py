@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 
 from services.campaigns.adapters import surveys as survey_store
-from services.campaigns.api.deps import Cursor, Limit, Reader, Writer
+from services.campaigns.api.deps import Reader, Writer
 from services.campaigns.api.schemas import (
     CampaignCreate,
     CampaignPage,
@@ -29,12 +29,13 @@ from services.campaigns.domain.model import CampaignStatus
 from services.campaigns.domain.surveys import GivenAnswer
 from shared.export import export_part_router
 from shared.web import IdempotencyKey, IfMatch, etag_for
+from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
-router = APIRouter(tags=["campaigns"])
+router = APIRouter(prefix="/v1", tags=["campaigns"])
 
 
-@router.post("/v1/campaigns", status_code=201, response_model=CampaignRead)
+@router.post("/campaigns", status_code=201, response_model=CampaignRead)
 async def create_campaign(body: CampaignCreate, request: Request, idempotency: IdempotencyKey,
                           principal: Writer) -> Response:
     """Save a new campaign as a draft.
@@ -49,7 +50,7 @@ async def create_campaign(body: CampaignCreate, request: Request, idempotency: I
     return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency)
 
 
-@router.get("/v1/campaigns", response_model=CampaignPage)
+@router.get("/campaigns", response_model=CampaignPage)
 async def list_campaigns(request: Request, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
                          status: CampaignStatus | None = None) -> dict[str, object]:
     """List campaigns, newest first."""
@@ -58,7 +59,7 @@ async def list_campaigns(request: Request, principal: Reader, limit: Limit = 50,
                                             cursor=cursor)
 
 
-@router.get("/v1/campaigns/{campaign_id}", response_model=CampaignRead)
+@router.get("/campaigns/{campaign_id}", response_model=CampaignRead)
 async def get_campaign(campaign_id: str, request: Request, response: Response, principal: Reader) -> dict[str, object]:
     """One campaign with its status (ETag = version)."""
     async with request.app.state.pool.acquire() as conn:
@@ -67,7 +68,7 @@ async def get_campaign(campaign_id: str, request: Request, response: Response, p
     return body
 
 
-@router.patch("/v1/campaigns/{campaign_id}", response_model=CampaignRead)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead)
 async def update_campaign(campaign_id: str, body: CampaignUpdate, request: Request, if_match: IfMatch,
                           principal: Writer) -> Response:
     """Change a draft or paused campaign.
@@ -89,32 +90,32 @@ async def _status(request: Request, campaign_id: str, to: CampaignStatus, if_mat
         uow, campaign_id=campaign_id, to=to, if_match=if_match, now=now))
 
 
-@router.post("/v1/campaigns/{campaign_id}/activate", response_model=CampaignRead)
+@router.post("/campaigns/{campaign_id}/activate", response_model=CampaignRead)
 async def activate(campaign_id: str, request: Request, if_match: IfMatch, principal: Writer) -> Response:
     """Start reacting to events."""
     return await _status(request, campaign_id, CampaignStatus.ACTIVE, if_match)
 
 
-@router.post("/v1/campaigns/{campaign_id}/pause", response_model=CampaignRead)
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignRead)
 async def pause(campaign_id: str, request: Request, if_match: IfMatch, principal: Writer) -> Response:
     """Stop reacting to events for now."""
     return await _status(request, campaign_id, CampaignStatus.PAUSED, if_match)
 
 
-@router.post("/v1/campaigns/{campaign_id}/complete", response_model=CampaignRead)
+@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignRead)
 async def complete(campaign_id: str, request: Request, if_match: IfMatch, principal: Writer) -> Response:
     """End the campaign for good."""
     return await _status(request, campaign_id, CampaignStatus.COMPLETED, if_match)
 
 
-@router.get("/v1/campaigns/{campaign_id}/performance", response_model=PerformanceRead)
+@router.get("/campaigns/{campaign_id}/performance", response_model=PerformanceRead)
 async def performance(campaign_id: str, request: Request, principal: Reader) -> dict[str, object]:
     """Sent, suppressed by reason, held out, redeemed, conversion rates, uplift, revenue, margin, cost, ROI."""
     async with request.app.state.pool.acquire() as conn:
         return await queries.campaign_performance(conn, campaign_id)
 
 
-@router.post("/v1/surveys", status_code=201, response_model=SurveyRead, tags=["surveys"])
+@router.post("/surveys", status_code=201, response_model=SurveyRead, tags=["surveys"])
 async def send_survey(body: SurveyCreate, request: Request, idempotency: IdempotencyKey,
                       principal: Writer) -> Response:
     """Send an NPS or CSAT survey to a customer: the score, "what is the main reason for your score?", extras.
@@ -132,14 +133,14 @@ async def send_survey(body: SurveyCreate, request: Request, idempotency: Idempot
         extra_questions=body.questions), idempotency)
 
 
-@router.get("/v1/surveys/{survey_id}", response_model=SurveyDetail, tags=["surveys"])
+@router.get("/surveys/{survey_id}", response_model=SurveyDetail, tags=["surveys"])
 async def get_survey(survey_id: str, request: Request, principal: Reader) -> dict[str, object]:
     """A survey: its questions, status and which were answered (free text stays sealed in the event log)."""
     async with request.app.state.pool.acquire() as conn:
         return await survey_store.survey_read(conn, survey_id)
 
 
-@router.post("/v1/surveys/{survey_id}/responses", status_code=201, response_model=SurveyResponseRead,
+@router.post("/surveys/{survey_id}/responses", status_code=201, response_model=SurveyResponseRead,
              tags=["surveys"])
 async def answer_survey(survey_id: str, body: SurveyResponseCreate, request: Request) -> Response:
     """Answer a survey from its link (no bearer token: the response token proves it).
@@ -154,7 +155,7 @@ async def answer_survey(survey_id: str, body: SurveyResponseCreate, request: Req
         reason=body.reason, answers=given))
 
 
-@router.post("/v1/surveys/{survey_id}/answers", status_code=201, response_model=QuestionAnswerRead,
+@router.post("/surveys/{survey_id}/answers", status_code=201, response_model=QuestionAnswerRead,
              tags=["surveys"])
 async def answer_question(survey_id: str, body: QuestionAnswerCreate, request: Request) -> Response:
     """Answer one more question after the score (the link's next page): the reason as ``text``, or an extra.

@@ -28,7 +28,6 @@ from shared.eventstore import EventStore, StreamAppend
 from shared.importing import ledger
 from shared.importing.records import Numbered, SurveyAnswerRecord, fingerprint
 from shared.importing.results import BatchResult
-from shared.settings import ServiceSettings
 
 KINDS = ("survey_answer",)
 _TOKEN = "imported"
@@ -119,7 +118,7 @@ class Importer:
         await self.pool.close()
 
 
-async def open_importer(settings: ServiceSettings | None = None) -> Importer:
+async def open_importer(settings: CampaignsSettings | None = None) -> Importer:
     """An importer on the configured database (``CAMPAIGNS_DATABASE_URL``), publishing to ``campaigns.events``."""
     settings = settings or CampaignsSettings()
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 
@@ -13,9 +12,9 @@ from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
 from shared.eventstore import EventStore
-from shared.web import create_service_app, kafka_check, postgres_check
+from shared.web import create_service_app
+from shared.web.app import database_lifespan, platform_readiness
 from shared.web.audit import AuditGatherer, audit_router
 
 
@@ -36,29 +35,14 @@ def create_app(
     def audit_gatherer(request: Request) -> AuditGatherer:
         return audit
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-            reset_session=False,
-        )
-        app.state.store = store
-        app.state.clock = clock or SystemClock()
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     return create_service_app(
         settings=settings,
         title="Customer 360: customer service",
         description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
         version="1.0.0",
         routers=[router, imports_router, notes_router, audit_router(audit_gatherer), export_jobs_router(settings)],
-        lifespan=lifespan,
-        readiness={
-            "postgres": postgres_check(lambda app: app.state.pool),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers),
-        },
+        lifespan=database_lifespan(settings.database_url, settings,
+                                   state={"store": store, "clock": clock or SystemClock()}),
+        readiness=platform_readiness(settings),
         consumer_groups=consumer_groups,
     )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends
 
 from shared.web import Principal, require
 from shared.web.auth import PRIVACY_MANAGE
-from shared.web.types import CURSOR_PATTERN
 
 Reader = Annotated[Principal, Depends(require("customers:read"))]
 Writer = Annotated[Principal, Depends(require("customers:write"))]
@@ -24,9 +23,3 @@ ExportRequester = Annotated[Principal, Depends(require(PRIVACY_MANAGE, allow_sel
 KeyReader = Annotated[Principal, Depends(require("keys:read"))]
 SelfOnly = Annotated[Principal, Depends(require("self", allow_self=True))]
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=500, pattern=CURSOR_PATTERN,
-          description="The next_cursor of the previous page (an opaque token; start without it)."),
-]

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.customer.application.importing import Importer
+from services.customer.config import CustomerSettings
 from shared.errors import NotFound
 from shared.ids import new_id
 from shared.importing import jobs
@@ -24,6 +25,7 @@ from shared.importing.http import NDJSON_REQUEST_BODY, batch_records, spool_ndjs
 from shared.importing.http import ImportAdmin as Admin
 from shared.importing.remote import BatchAnswer, BatchRequest, HttpImporter
 from shared.importing.results import ServiceImporter
+from shared.web.app import app_settings
 
 router = APIRouter(prefix="/v1", tags=["imports"])
 
@@ -36,7 +38,7 @@ def _importer(request: Request) -> Importer:
 async def submit_import(request: Request, principal: Admin) -> JSONResponse:
     """Start an import job from an NDJSON body (streamed to disk); poll its Location for progress and result."""
     body = await spool_ndjson(request)
-    settings = request.app.state.settings
+    settings = app_settings(request.app, CustomerSettings)
     token = request.headers["authorization"].split(" ", 1)[1]
     here = _importer(request)
     remote = [HttpImporter(settings.ticketing_api_url, token, ("ticket",)),

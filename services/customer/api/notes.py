@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.customer.api import schemas
-from services.customer.api.deps import Cursor, Limit, Reader, Writer
+from services.customer.api.deps import Reader, Writer
 from services.customer.application import notes, queries
 from shared.errors import NotFound
 from shared.web import IdempotencyKey, IfMatch, etag_for
 from shared.web.audit import viewed
+from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")

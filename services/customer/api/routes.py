@@ -15,10 +15,8 @@ from services.customer.adapters import exports as export_rows
 from services.customer.api import schemas
 from services.customer.api.deps import (
     Admin,
-    Cursor,
     ExportRequester,
     KeyReader,
-    Limit,
     OrderWriter,
     PrivacyOfficer,
     Reader,
@@ -38,7 +36,9 @@ from shared.export import export_part_router
 from shared.ids import new_id
 from shared.keyaccess import ServiceToken
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.app import app_settings
 from shared.web.audit import viewed
+from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")
@@ -272,10 +272,7 @@ async def erase_customer(customer_id: UUID, request: Request, principal: Privacy
 
 
 def _erasure_acknowledgers(request: Request) -> tuple[str, ...]:
-    settings = request.app.state.settings
-    if isinstance(settings, CustomerSettings):
-        return settings.erasure_services
-    return CustomerSettings().erasure_services
+    return app_settings(request.app, CustomerSettings).erasure_services
 
 
 @router.get("/customers/{customer_id}/erasure", response_model=schemas.ErasureRead, tags=["privacy"])
@@ -303,7 +300,7 @@ _DOCUMENT_EXAMPLE = {
 
 
 def _gatherer(request: Request) -> exports.Gatherer:
-    settings: CustomerSettings = request.app.state.settings
+    settings = app_settings(request.app, CustomerSettings)
     urls = {"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
             "analytics": settings.analytics_api_url}
     return exports.Gatherer(request.app.state.pool, request.app.state.store, request.app.state.clock, urls=urls,
@@ -381,7 +378,7 @@ async def _own_part(request: Request, customer_id: UUID) -> dict[str, Any]:
         return await exports.own_part(conn, request.app.state.store, customer_id, now=_now(request))
 
 
-router.include_router(export_part_router(_own_part, prefix=""))
+router.include_router(export_part_router(_own_part))
 
 
 @router.get("/customers/{customer_id}/orders", response_model=schemas.OrderPage, tags=["orders"])
@@ -485,7 +482,7 @@ async def return_order(
 ) -> Response:
     """Take back a delivered order within the return window."""
     now, reason = _now(request), (body.reason if body else None)
-    window = timedelta(days=request.app.state.settings.return_window_days)
+    window = timedelta(days=app_settings(request.app, CustomerSettings).return_window_days)
     return await run_and_respond(
         request, lambda uow: handlers.return_order(uow, order_id=order_id, now=now, window=window, reason=reason)
     )

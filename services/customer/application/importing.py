@@ -35,6 +35,7 @@ import asyncpg
 from pydantic import TypeAdapter
 
 from services.customer.adapters import readmodel
+from services.customer.config import CustomerSettings
 from services.customer.domain.model import (
     Customer,
     Invoice,
@@ -61,7 +62,6 @@ from shared.importing.records import (
 )
 from shared.importing.results import BatchResult
 from shared.privacy import decrypt_fields
-from shared.settings import ServiceSettings
 
 KINDS = ("customer", "order", "invoice", "payment")
 _ORDER_PATH = ("placed", "shipped", "delivered")
@@ -841,10 +841,8 @@ class Importer:
         await self.pool.close()
 
 
-async def open_importer(settings: ServiceSettings | None = None) -> Importer:
+async def open_importer(settings: CustomerSettings | None = None) -> Importer:
     """An importer on the configured database (``CUSTOMER_DATABASE_URL``), publishing to ``customer.events``."""
-    from services.customer.config import CustomerSettings
-
     settings = settings or CustomerSettings()
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     return Importer(pool, EventStore(service="customer", topic=settings.topic("customer.events")))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -13,10 +12,10 @@ from services.ticketing.api.routes import router
 from services.ticketing.application.handlers import TicketingPolicy
 from services.ticketing.config import TicketingSettings
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.keyaccess import keys_router
-from shared.web import create_service_app, kafka_check, postgres_check
+from shared.web import create_service_app
+from shared.web.app import database_lifespan, platform_readiness
 
 
 def ticketing_policy(settings: TicketingSettings) -> TicketingPolicy:
@@ -32,20 +31,6 @@ def create_app(
     ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
     """
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-            reset_session=False,
-        )
-        app.state.store = store
-        app.state.clock = clock or SystemClock()
-        app.state.policy = ticketing_policy(settings)
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     app = create_service_app(
         settings=settings,
         title="Customer 360: ticketing service",
@@ -53,11 +38,10 @@ def create_app(
         "conversation history and root cause.",
         version="1.0.0",
         routers=[router, keys_router(), imports_router],
-        lifespan=lifespan,
-        readiness={
-            "postgres": postgres_check(lambda app: app.state.pool),
-            "kafka": kafka_check(settings.kafka_bootstrap_servers),
-        },
+        lifespan=database_lifespan(settings.database_url, settings, state={
+            "store": store, "clock": clock or SystemClock(), "policy": ticketing_policy(settings),
+        }),
+        readiness=platform_readiness(settings),
         consumer_groups=consumer_groups,
     )
     app.state.ticket_metrics = ticketing_metrics(app.state.metrics_registry)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends
 
 from shared.web import Principal, require
-from shared.web.types import CURSOR_PATTERN
 
 Reader = Annotated[Principal, Depends(require("tickets:read"))]
 Writer = Annotated[Principal, Depends(require("tickets:write"))]
@@ -16,9 +15,3 @@ SelfWriter = Annotated[Principal, Depends(require("tickets:write", allow_self=Tr
 Admin = Annotated[Principal, Depends(require("admin"))]
 """Calendars and their assignment to SLA tiers change every ticket's due moments: an administrator's call."""
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=500, pattern=CURSOR_PATTERN,
-          description="The next_cursor of the previous page (an opaque token; start without it)."),
-]

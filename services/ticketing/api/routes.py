@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.ticketing.adapters import calendars as calendar_rows
 from services.ticketing.api import schemas
-from services.ticketing.api.deps import Admin, Cursor, Limit, Reader, SelfReader, SelfWriter, Writer
+from services.ticketing.api.deps import Admin, Reader, SelfReader, SelfWriter, Writer
 from services.ticketing.api.metrics import TicketingMetrics
 from services.ticketing.application import calendars, export, handlers, queries
 from services.ticketing.config import TicketingSettings
@@ -20,6 +20,8 @@ from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
 from shared.export import export_part_router
 from shared.idempotent_commands import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web.app import app_settings
+from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = DocumentedRouter(prefix="/v1")
@@ -27,8 +29,7 @@ router = DocumentedRouter(prefix="/v1")
 
 def _configured_vocabulary(app: FastAPI, document: dict[str, Any]) -> None:
     """The document lists the transfer reasons and root causes this deployment accepts (settings)."""
-    settings = app.state.settings
-    rules = (settings if isinstance(settings, TicketingSettings) else TicketingSettings()).rules
+    rules = app_settings(app, TicketingSettings).rules
     schemas = document.get("components", {}).get("schemas", {})
     tiers = schemas.get("TierCalendarsBody", {}).get("properties", {}).get("tiers")
     if tiers is not None:
@@ -482,8 +483,7 @@ def _known_tiers(request: Request) -> list[str]:
 
 def _tiers_of(app: FastAPI) -> list[str]:
     """The SLA tiers a calendar can be assigned to: the built-in two and any the configured policy adds."""
-    settings = app.state.settings
-    policy = (settings if isinstance(settings, TicketingSettings) else TicketingSettings()).sla_policy
+    policy = app_settings(app, TicketingSettings).sla_policy
     return sorted({STANDARD_TIER, DEDICATED_TIER} | {tier for tier, _ in policy.targets})
 
 
@@ -582,4 +582,4 @@ async def _export_part(request: Request, customer_id: UUID) -> dict[str, Any]:
         return await export.export_part(conn, request.app.state.store, customer_id, now=request.app.state.clock.now())
 
 
-router.include_router(export_part_router(_export_part, prefix=""))
+router.include_router(export_part_router(_export_part))

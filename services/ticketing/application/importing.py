@@ -40,7 +40,6 @@ from shared.eventstore import EventStore, StreamAppend
 from shared.importing import ledger
 from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
-from shared.settings import ServiceSettings
 
 KINDS = ("ticket",)
 IMPORT_AGENT = "import"
@@ -257,9 +256,9 @@ class Importer:
         await self.pool.close()
 
 
-async def open_importer(settings: ServiceSettings | None = None) -> Importer:
+async def open_importer(settings: TicketingSettings | None = None) -> Importer:
     """An importer on the configured database (``TICKETING_DATABASE_URL``), publishing to ``ticketing.events``."""
-    ticketing = settings if isinstance(settings, TicketingSettings) else TicketingSettings()
+    ticketing = settings or TicketingSettings()
     pool = await create_pool(ticketing.database_url, min_size=1, max_size=4)
     return Importer(pool, EventStore(service="ticketing", topic=ticketing.topic("ticketing.events")),
                     TicketingPolicy(rules=ticketing.rules, sla=ticketing.sla_policy))
