@@ -42,7 +42,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=root:root /app /app
 # Which process a container runs decides what "healthy" means: an API answers /health/live on its port;
 # a relay or worker answers /health/live on METRICS_PORT when that is set (shared/cli.py; 503 once its
-# work loop stops beating, shared/heartbeat.py), and otherwise is healthy while it runs (it exits on a fatal error and the orchestrator restarts it). Read from PID 1's
+# work loop stops beating, shared/ops/heartbeat.py), and otherwise is healthy while it runs (it exits on a fatal error and the orchestrator restarts it). Read from PID 1's
 # command line and environment, so one HEALTHCHECK fits every process.
 COPY --chmod=0755 <<'PY' /usr/local/bin/c360-healthcheck
 #!/opt/venv/bin/python

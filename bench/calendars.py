@@ -24,10 +24,10 @@ from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar, Sh
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import DEFAULT_POLICY
 from shared.contracts.ticketing import CalendarSpec, WeeklyHours, WorkingHours
-from shared.db import create_pool
-from shared.eventstore import EventStore
 from shared.ids import new_id
-from shared.uow import UnitOfWork
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.uow import UnitOfWork
 
 progress = Progress.bar
 SIZE = Size(default=2_000, smoke=20, full=20_000, counts="open tickets re-planned by one calendar change")

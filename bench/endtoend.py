@@ -30,8 +30,8 @@ from bench.loadgen import fixed_rate
 from bench.processes import Processes
 from bench.report import Figure, median, percentile
 from bench.setup import Scratch, Size
+from shared.outbox.topics import ensure_topics, platform_topics
 from shared.settings import PlatformSettings
-from shared.topics import ensure_topics, platform_topics
 from shared.web.auth import mint_token
 
 SIZE = Size(default=20, smoke=2, full=60, counts="seconds of steady command traffic")

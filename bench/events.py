@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.catalog import Catalog, DomainEvent, Money
+from shared.events.catalog import Catalog, DomainEvent, Money
 
 BENCH_CATALOG = Catalog()
 

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 from bench.events import BENCH_CATALOG, an_order
 from bench.report import Figure, Progress, median, percentile
 from bench.setup import Scratch, Size
-from shared.db import create_pool
-from shared.eventstore import EventStore
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 
 progress = Progress.bar
 SIZE = Size(default=1600, smoke=32, full=20_000, counts="single-event appends per writer count")

@@ -35,7 +35,7 @@ AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _settings(service: str, scratch: Scratch) -> ServiceSettings:
-    from shared.service import load_service
+    from shared.ops.service import load_service
 
     settings: ServiceSettings = load_service(service).settings_factory()
     return settings.model_copy(update={"database_url": scratch.dsn, "kafka_topic_prefix": scratch.prefix})

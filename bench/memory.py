@@ -19,7 +19,7 @@ The criterion, and why it is this one:
   per event, or of ~350 bytes per customer, fails it. A structure bounded by configuration adds a
   constant once full and passes; anything kept per event or per customer does not. Allocator
   high-water marks rise in steps and level off (pymalloc keeps an arena while one object in it
-  lives; glibc's heap is kept small by ``shared.allocator``): see "Memory of the workers" in
+  lives; glibc's heap is kept small by ``shared.ops.allocator``): see "Memory of the workers" in
   docs/runbook.md for what each structure costs and its bound.
 * At the default size (100,000 events) the check is quick rather than conclusive; ``--full`` is
   the size that answers the question. The trend figure (least-squares MiB per 100,000 events over
@@ -38,7 +38,7 @@ from bench.projection import applied, read_model_dsn
 from bench.report import Figure, Progress, median
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics, produce, workload
-from shared.db import create_pool
+from shared.store.db import create_pool
 
 progress = Progress.bar
 SIZE = Size(default=100_000, smoke=300, full=1_000_000, counts="events applied by one projector process")

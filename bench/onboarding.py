@@ -53,8 +53,8 @@ from bench.report import Figure, Progress
 from bench.setup import REPO_ROOT, Scratch, Size
 from demo.export import export
 from shared.importing.ledger import entity_id
+from shared.outbox.topics import ensure_topics, platform_topics
 from shared.settings import PlatformSettings
-from shared.topics import ensure_topics, platform_topics
 from shared.web.auth import mint_token
 
 SIZE = Size(default=10_000, smoke=50, full=100_000, counts="customers imported (about 10 events each)")

@@ -13,13 +13,13 @@ payments, complaints, surveys and offers, about twelve events per customer) from
   activity per customer, one set-based upsert per batch), which isolates the kit's own cost (decode,
   inbox deduplication, one transaction per batch) from the 360 fold;
 * Faust's own part, A/B in one run: a worker whose handler only counts records, on the batch
-  transport (``shared.batch_transport``, ADR 0008) and on the earlier ``take_events`` agent path,
+  transport (``shared.consuming.batch_transport``, ADR 0008) and on the earlier ``take_events`` agent path,
   alternated ``AB_ROUNDS`` times; the 360 projector is also measured on both transports.
 
 Every rate counts from the first batch handed over to the last (start-up and the group join
 excluded); CPU per event is the bench process's CPU time (all threads: Faust's consumer thread
 included) over the same window divided by the events in it. The bench process tunes its garbage
-collector as a worker process does (``shared.gctuning``).
+collector as a worker process does (``shared.ops.gctuning``).
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from bench.workload import analytics_topics, produce, workload
 from services.analytics.config import with_search_path
 from services.analytics.consumers.projector import CONSUMED_TOPICS, PROJECTOR_NAME, AnalyticsProjector
 from services.analytics.domain.rules import AnalyticsRules
-from shared.consumer import BatchProcessor, RawRecord, ReceivedEvent, decode_record, validate
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.gctuning import GcPauses, tune_for_long_running_process
+from shared.consuming.consumer import BatchProcessor, RawRecord, ReceivedEvent, decode_record, validate
+from shared.consuming.streams import ProjectionWorker, Transport
+from shared.ops.gctuning import GcPauses, tune_for_long_running_process
 from shared.settings import PlatformSettings
-from shared.streams import ProjectionWorker, Transport
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 
 progress = Progress.bar
 SIZE = Size(default=20_000, smoke=300, full=1_000_000, counts="events in the topics")

@@ -26,9 +26,9 @@ from bench.report import Figure, Progress, median, percentile
 from bench.scale import cpu_seconds
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics
-from shared.consumer import BatchProcessor, RawRecord
-from shared.db import create_pool
+from shared.consuming.consumer import BatchProcessor, RawRecord
 from shared.settings import PlatformSettings
+from shared.store.db import create_pool
 from shared.web.auth import mint_token
 from tests.analytics.builders import at, order_placed, registered, survey_answered
 from tests.analytics.integration.support import records

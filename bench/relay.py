@@ -14,9 +14,9 @@ from typing import Any
 from bench.events import BENCH_CATALOG, an_order
 from bench.report import Figure, Progress, median, percentile
 from bench.setup import Scratch, Size
-from shared.db import connect, create_pool
-from shared.eventstore import EventStore
-from shared.relay import OutboxRelay, make_relay_producer, publish_pending
+from shared.outbox.relay import OutboxRelay, make_relay_producer, publish_pending
+from shared.store.db import connect, create_pool
+from shared.store.eventstore import EventStore
 from shared.testing.kafka import make_producer
 
 

@@ -33,10 +33,10 @@ from bench import projection as p
 from bench.setup import Scratch
 from bench.workload import analytics_topics, produce, workload
 from services.analytics.consumers.projector import CONSUMED_TOPICS
-from shared.consumer import BatchProcessor, RawRecord
-from shared.db import create_pool
-from shared.gctuning import GcPauses, tune_for_long_running_process
+from shared.consuming.consumer import BatchProcessor, RawRecord
+from shared.ops.gctuning import GcPauses, tune_for_long_running_process
 from shared.settings import PlatformSettings
+from shared.store.db import create_pool
 
 Recorded = tuple[str, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]
 """A record without its topic prefix: (topic, partition, offset, key, value, headers)."""

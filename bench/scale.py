@@ -30,8 +30,8 @@ from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
 from bench.workload import analytics_topics, workload
 from services.analytics.consumers.projector import PROJECTOR_NAME
-from shared.consumer import RawRecord
-from shared.db import create_pool
+from shared.consuming.consumer import RawRecord
+from shared.store.db import create_pool
 from shared.testing.waiting import eventually
 from tests.chaos import groups
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.migrations import PLATFORM_MIGRATIONS, migrate
+from shared.outbox.topics import TopicSpec, delete_topics, ensure_topics
+from shared.store.migrations import PLATFORM_MIGRATIONS, migrate
 from shared.testing.infra import dsn_with_database
-from shared.topics import TopicSpec, delete_topics, ensure_topics
 
 ADMIN_DSN = os.environ.get("POSTGRES_DSN", "postgresql://c360:c360@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent

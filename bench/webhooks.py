@@ -33,10 +33,10 @@ from services.analytics.application import webhooks as use
 from services.analytics.application.webhooks import DeliveryWorker, SubscriptionSpec
 from services.analytics.domain.webhooks import RetryPolicy, webhook_payload
 from shared.clock import SystemClock
-from shared.db import create_pool
-from shared.eventstore import EventStore
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.uow import UnitOfWork
 from shared.testing.platform import free_port
-from shared.uow import UnitOfWork
 
 progress = Progress.bar
 SIZE = Size(default=3_000, smoke=50, full=20_000, counts="webhook deliveries")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bench.setup import Scratch
 from services.analytics.domain.model import Fact
-from shared.consumer import RawRecord
+from shared.consuming.consumer import RawRecord
 from tests.analytics.builders import generated_history
 from tests.analytics.integration.support import records
 

@@ -24,18 +24,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from shared.dlq import read_dead_letters, replay
-from shared.gctuning import tune_for_long_running_process
-from shared.heartbeat import beat_while_running, process_heartbeat
+from shared.consuming.dlq import read_dead_letters, replay
 from shared.importing.cli import add_parser as add_import_parser
-from shared.logging import configure_logging
-from shared.migrations import migrate_service
-from shared.observability import process_metrics, serve_process_metrics
-from shared.process import run_until_signalled
-from shared.relay import OutboxRelay
-from shared.service import SERVICE_NAMES, ServiceDefinition, load_service
+from shared.ops.gctuning import tune_for_long_running_process
+from shared.ops.heartbeat import beat_while_running, process_heartbeat
+from shared.ops.logging import configure_logging
+from shared.ops.observability import process_metrics, serve_process_metrics
+from shared.ops.process import run_until_signalled
+from shared.ops.service import SERVICE_NAMES, ServiceDefinition, load_service
+from shared.outbox.relay import OutboxRelay
+from shared.outbox.topics import ensure_topics, platform_topics
 from shared.settings import PlatformSettings
-from shared.topics import ensure_topics, platform_topics
+from shared.store.migrations import migrate_service
 from shared.web.auth import mint_token
 
 log = logging.getLogger("c360")
@@ -67,7 +67,7 @@ def cmd_api(args: argparse.Namespace) -> None:
     settings = service.settings_factory()
     configure_logging(service.name, settings.log_level, settings.log_format)
     app = service.app_factory(settings)
-    tune_for_long_running_process()  # see shared/gctuning.py
+    tune_for_long_running_process()  # see shared/ops/gctuning.py
     uvicorn.run(
         app,
         host=args.host or settings.http_host,

@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 import yaml
 
-from shared.catalog import CATALOG, Catalog, DomainEvent
-from shared.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
-from shared.privacy import PREFIX as ENCRYPTED_PREFIX
-from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
+from shared.events.catalog import CATALOG, Catalog, DomainEvent
+from shared.events.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
+from shared.outbox.topics import EVENT_TOPICS, MESSAGE_TOPICS
+from shared.shredding import PREFIX as ENCRYPTED_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -76,7 +76,7 @@ def topics_of(model: type[DomainEvent]) -> tuple[str, ...]:
 
 
 def channel_messages(catalog: Catalog) -> dict[str, list[type[DomainEvent]]]:
-    """Every platform topic (``shared.topics``) and the event types published on it, in catalog order.
+    """Every platform topic (``shared.outbox.topics``) and the event types published on it, in catalog order.
 
     Refuses a model routed to a topic the platform does not provision, and a topic nothing is
     published on: either would make the document lie to subscribers.

@@ -84,7 +84,7 @@ format_storage() {
 wait_ready() {
   local py
   py="$(venv_python)"
-  "$py" -m shared.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout "${1:-60}" --pid-file "$PIDFILE"
+  "$py" -m shared.ops.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout "${1:-60}" --pid-file "$PIDFILE"
 }
 
 start() {
@@ -93,7 +93,7 @@ start() {
     return 0
   fi
   if port_in_use "$PORT"; then
-    if "$(venv_python)" -m shared.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout 5 >/dev/null 2>&1; then
+    if "$(venv_python)" -m shared.ops.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout 5 >/dev/null 2>&1; then
       say "a Kafka broker not started by us already answers on $BOOTSTRAP; using it"
       return 0
     fi
@@ -128,7 +128,7 @@ clean() { stop; rm -rf "$DATA" "$CONF" "$KAFKA_DIR"/topics-*; say "removed Kafka
 
 check() {
   pid_alive "$PIDFILE" && return 0
-  if port_in_use "$PORT" && ! "$(venv_python)" -m shared.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout 5 >/dev/null 2>&1; then
+  if port_in_use "$PORT" && ! "$(venv_python)" -m shared.ops.infra.kafka_ready --bootstrap "$BOOTSTRAP" --timeout 5 >/dev/null 2>&1; then
     die "port $PORT is taken by $(port_owner "$PORT" || echo 'another process'), which is not a Kafka broker; free it or set KAFKA_PORT"
   fi
   if ! port_in_use "$PORT" && port_in_use "$CPORT"; then

@@ -8,7 +8,7 @@ C360="$REPO_ROOT/.venv/bin/c360"
 hash_of() { cat "$@" 2>/dev/null | sha1sum | cut -c1-16; }
 
 topics_hash="$(printf '%s|%s|%s' "${KAFKA_BOOTSTRAP_SERVERS:-}" "${KAFKA_TOPIC_PREFIX:-}" "${KAFKA_TOPIC_PARTITIONS:-}" \
-  | cat - "$REPO_ROOT/shared/topics.py" | sha1sum | cut -c1-16)"
+  | cat - "$REPO_ROOT/shared/outbox/topics.py" | sha1sum | cut -c1-16)"
 topics_stamp="$C360_HOME/kafka/topics-$topics_hash"
 if [[ ! -f "$topics_stamp" ]]; then
   "$C360" topics
@@ -16,7 +16,7 @@ if [[ ! -f "$topics_stamp" ]]; then
 fi
 
 migrations_hash="$(printf '%s' "${POSTGRES_HOST:-}${POSTGRES_PORT:-}${CUSTOMER_DATABASE_URL:-}${TICKETING_DATABASE_URL:-}${CAMPAIGNS_DATABASE_URL:-}${ANALYTICS_DATABASE_URL:-}" \
-  | cat - "$REPO_ROOT"/shared/sql/*.sql "$REPO_ROOT"/services/*/migrations/*.sql | sha1sum | cut -c1-16)"
+  | cat - "$REPO_ROOT"/shared/store/sql/*.sql "$REPO_ROOT"/services/*/migrations/*.sql | sha1sum | cut -c1-16)"
 migrations_stamp="$C360_HOME/pg/migrated-$migrations_hash"
 if [[ ! -f "$migrations_stamp" ]]; then
   "$C360" migrate all

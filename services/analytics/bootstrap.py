@@ -26,14 +26,14 @@ from services.analytics.consumers.projector import CONSUMED_TOPICS, PROJECTOR_NA
 from services.analytics.consumers.webhooks import WebhookRouter
 from services.analytics.domain.webhooks import RetryPolicy
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.keyaccess import key_provider_for
-from shared.service import ServiceDefinition
+from shared.ops.service import ServiceDefinition
+from shared.privacy.keyaccess import key_provider_for
 from shared.settings import PlatformSettings
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 
 if TYPE_CHECKING:
-    from shared.streams import ProjectionWorker
+    from shared.consuming.streams import ProjectionWorker
 
 EVENTS_TOPIC = "analytics.events"
 WEBHOOK_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
@@ -56,7 +56,7 @@ def build_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None 
 
 def projector_worker(settings: AnalyticsSettings, *, batch_size: int | None = None) -> ProjectionWorker:
     """The Faust worker running the 360 projector over every domain topic."""
-    from shared.streams import ProjectionWorker
+    from shared.consuming.streams import ProjectionWorker
 
     keys = key_provider_for(settings, ["customer", "ticketing", "campaigns"], caller="analytics")
     return ProjectionWorker(
@@ -94,7 +94,7 @@ async def run_sweep(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
 
 def webhook_router_worker(settings: AnalyticsSettings, *, keys: Any = None) -> ProjectionWorker:
     """The Faust worker routing every topic's events to webhook subscriptions (deliveries table)."""
-    from shared.streams import ProjectionWorker
+    from shared.consuming.streams import ProjectionWorker
 
     return ProjectionWorker(settings=settings, dsn=settings.read_model_dsn, projector=WebhookRouter(),
                             topics=WEBHOOK_TOPICS, batch_size=500, keys=keys)
@@ -142,7 +142,7 @@ async def run_webhooks(settings: AnalyticsSettings, stop: asyncio.Event) -> None
 
 def alerts_worker(settings: AnalyticsSettings, *, keys: Any = None, clock: Clock | None = None) -> ProjectionWorker:
     """The Faust worker raising account managers' alerts (``application/alerts.py`` says why apart)."""
-    from shared.streams import ProjectionWorker
+    from shared.consuming.streams import ProjectionWorker
 
     router = AlertRouter(rules=settings.rules, store=event_store(settings), clock=clock)
     return ProjectionWorker(settings=settings, dsn=settings.read_model_dsn, projector=router,

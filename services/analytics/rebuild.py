@@ -43,10 +43,10 @@ from services.analytics.bootstrap import event_store
 from services.analytics.config import READ_MODEL_SCHEMA, SWAP_CHANNEL, AnalyticsSettings, with_search_path
 from services.analytics.consumers.projector import CONSUMED_TOPICS, AnalyticsProjector
 from services.analytics.setrebuild import SetRebuild
-from shared.consumer import BatchProcessor, RawRecord
-from shared.db import connect, create_pool
-from shared.keyaccess import key_provider_for
-from shared.topics import describe_partitions
+from shared.consuming.consumer import BatchProcessor, RawRecord
+from shared.outbox.topics import describe_partitions
+from shared.privacy.keyaccess import key_provider_for
+from shared.store.db import connect, create_pool
 
 
 @dataclass(frozen=True, slots=True)

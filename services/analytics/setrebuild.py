@@ -56,8 +56,7 @@ from services.analytics.application.projector import (
 from services.analytics.domain import model
 from services.analytics.domain.model import Fact, State
 from services.analytics.domain.rules import AnalyticsRules
-from shared.catalog import DomainEvent
-from shared.consumer import (
+from shared.consuming.consumer import (
     BatchProcessor,
     DeadLetterSink,
     KeyProvider,
@@ -67,8 +66,9 @@ from shared.consumer import (
     decode_record,
     validate,
 )
-from shared.envelope import Envelope
-from shared.privacy import is_encrypted
+from shared.events.catalog import DomainEvent
+from shared.events.envelope import Envelope
+from shared.shredding import is_encrypted
 
 MOVES = ("CustomersMerged", "CustomersUnmerged")
 TIMELINE_COLUMNS = ["event_id", "customer_id", "origin", "event_type", "domain", "occurred_at", "data",

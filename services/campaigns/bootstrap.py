@@ -20,14 +20,14 @@ from services.campaigns.application.policy import PolicySource
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
 from shared.clock import Clock, SystemClock
-from shared.consumer import KeyProvider
+from shared.consuming.consumer import KeyProvider
+from shared.consuming.streams import ProjectionWorker
 from shared.contracts.campaigns import MESSAGES_TOPIC
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.keyaccess import key_provider_for
-from shared.periodic import run_every
-from shared.service import ServiceDefinition
-from shared.streams import ProjectionWorker
+from shared.ops.service import ServiceDefinition
+from shared.privacy.keyaccess import key_provider_for
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.periodic import run_every
 
 EVENTS_TOPIC = "campaigns.events"
 

@@ -18,12 +18,12 @@ from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import TOPICS as ACKNOWLEDGING_TOPICS
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.keyaccess import ServiceToken
-from shared.service import ServiceDefinition
-from shared.streams import ProjectionWorker
+from shared.consuming.streams import ProjectionWorker
+from shared.ops.service import ServiceDefinition
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 from shared.web.audit import AuditGatherer
+from shared.web.service_token import ServiceToken
 
 EVENTS_TOPIC = "customer.events"
 

@@ -17,10 +17,10 @@ from services.ticketing.application import scheduler as sla
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.service import ServiceDefinition
-from shared.streams import ProjectionWorker
+from shared.consuming.streams import ProjectionWorker
+from shared.ops.service import ServiceDefinition
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 
 EVENTS_TOPIC = "ticketing.events"
 

@@ -1,4 +1,4 @@
-"""The published event contracts of every domain, registered in ``shared.catalog.CATALOG``.
+"""The published event contracts of every domain, registered in ``shared.events.catalog.CATALOG``.
 
 Importing this package registers every event type. Services produce the events of their own
 domain module and consume others' through the catalog; no service imports another service. The
@@ -6,7 +6,7 @@ one exception to "one module per producing domain" is ``privacy``: every service
 ``CustomerDataErased`` acknowledgement on its own topic.
 """
 
-from shared.catalog import CATALOG
 from shared.contracts import analytics, campaigns, customer, privacy, ticketing  # noqa: F401 - registration side effect
+from shared.events.catalog import CATALOG
 
 __all__ = ["CATALOG"]

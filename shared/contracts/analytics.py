@@ -26,8 +26,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalog import DomainEvent, event
 from shared.contracts.instants import Instant
+from shared.events.catalog import DomainEvent, event
 
 Segment = Literal[
     "high_value",

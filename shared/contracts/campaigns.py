@@ -23,8 +23,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
 from shared.contracts.instants import Instant
+from shared.events.catalog import CATALOG, DomainEvent, Money, Personal, event
 
 DOMAIN = "campaigns"
 MESSAGES_TOPIC = "campaigns.messages"

@@ -22,8 +22,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalog import CATALOG, DomainEvent, Money, Personal, event
 from shared.contracts.instants import Instant
+from shared.events.catalog import CATALOG, DomainEvent, Money, Personal, event
 
 ContactChannel = Literal["email", "sms", "push", "phone"]
 """Channels a customer can consent to be contacted on."""

@@ -20,8 +20,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.catalog import DomainEvent, event
 from shared.contracts.instants import Instant
+from shared.events.catalog import DomainEvent, event
 
 ERASURE_TOPICS = ("customer.events", "ticketing.events", "campaigns.events", "analytics.events")
 """Every topic a ``CustomerDataErased`` is published on: each service answers on its own."""

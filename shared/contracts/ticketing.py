@@ -31,8 +31,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalog import DomainEvent, Personal, event
 from shared.contracts.instants import Instant
+from shared.events.catalog import DomainEvent, Personal, event
 
 SlaTarget = Literal["first_response", "resolution"]
 Visibility = Literal["public", "internal"]

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from shared.gctuning import tune_for_long_running_process
 from shared.importing.runner import (
     DEFAULT_BATCH,
     ImportSummary,
@@ -23,6 +22,7 @@ from shared.importing.runner import (
     open_local_importers,
     run_import,
 )
+from shared.ops.gctuning import tune_for_long_running_process
 
 IMPORT_GEN0_THRESHOLD = 1_000_000
 """Allocations between young collections in ``c360 import`` (every other process: 20,000)."""

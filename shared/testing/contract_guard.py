@@ -44,7 +44,7 @@ import orjson
 import yaml
 
 import shared.contracts  # noqa: F401 - registers every published event type
-from shared.catalog import CATALOG, Catalog, parse_ce_type
+from shared.events.catalog import CATALOG, Catalog, parse_ce_type
 from shared.schemagen import channel_types
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

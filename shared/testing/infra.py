@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from shared.infra.kafka_ready import wait_for_broker
+from shared.ops.infra.kafka_ready import wait_for_broker
 
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_POSTGRES = "postgresql://c360:c360@127.0.0.1:5432/postgres"

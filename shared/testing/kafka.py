@@ -9,16 +9,16 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from shared.db import connect
-from shared.relay import make_relay_producer, publish_pending
+from shared.outbox.relay import make_relay_producer, publish_pending
 from shared.settings import PlatformSettings
+from shared.store.db import connect
 
 
 def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
     """A blocking kafka-python producer with the relay's guarantees, for tests and benchmarks that publish.
 
     Not for the platform's own processes: those publish through the relay's aiokafka producer
-    (``shared.relay.make_relay_producer``); a blocking client must not run inside an event loop.
+    (``shared.outbox.relay.make_relay_producer``); a blocking client must not run inside an event loop.
     """
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers.split(","),

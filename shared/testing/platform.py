@@ -37,10 +37,10 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
-from shared.service import SERVICE_NAMES, load_service
+from shared.ops.service import SERVICE_NAMES, load_service
+from shared.outbox.topics import delete_topics, ensure_topics, platform_topics
 from shared.settings import PlatformSettings
 from shared.testing.plugin import REPO_ROOT, DatabaseFactory
-from shared.topics import delete_topics, ensure_topics, platform_topics
 from shared.web.auth import mint_token
 
 T = TypeVar("T")

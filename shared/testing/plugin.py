@@ -23,12 +23,12 @@ from urllib.parse import urlparse
 import asyncpg
 import pytest
 
-from shared.migrations import PLATFORM_MIGRATIONS, migrate
+from shared.outbox.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
 from shared.settings import PlatformSettings
+from shared.store.migrations import PLATFORM_MIGRATIONS, migrate
 from shared.testing import contract_guard
 from shared.testing.infra import Infrastructure, InfrastructureMissing, discover, dsn_with_database
 from shared.testing.oidc import LocalOidcProvider, free_port, running_provider
-from shared.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"

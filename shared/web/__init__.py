@@ -4,14 +4,14 @@
 
 - ``require(*scopes, allow_self=False)`` / ``Principal``: bearer JWT auth and scope checks
 - ``IdempotencyKey`` / ``IdempotencyRequest``: the ``Idempotency-Key`` header, validated and
-  fingerprinted for ``shared.idempotent_commands`` to store
+  fingerprinted for ``shared.store.idempotent_commands`` to store
 - ``IfMatch`` / ``IfMatchRequired`` / ``etag_for``: optimistic concurrency over HTTP
 - ``problem_response`` and the handlers in ``problems``: RFC 9457 answers for every error
 - ``platform_metrics(registry)``: instruments for the event store, relay and consumers
 - ``postgres_check`` / ``kafka_check``: ready-made readiness checks
 """
 
-from shared.metrics import PlatformMetrics, create_registry, platform_metrics
+from shared.ops.metrics import PlatformMetrics, create_registry, platform_metrics
 from shared.web.app import DocumentedRouter, Lifespan, OpenApiRefiner, ServiceApp, create_service_app
 from shared.web.auth import (
     KNOWN_SCOPES,

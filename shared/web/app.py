@@ -24,10 +24,10 @@ from typing import Any, Final, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
-from shared.db import create_pool
-from shared.metrics import create_registry, platform_metrics
-from shared.observability import consumer_lag_refresher, outbox_refresher
+from shared.ops.metrics import create_registry, platform_metrics
+from shared.ops.observability import consumer_lag_refresher, outbox_refresher
 from shared.settings import ServiceSettings
+from shared.store.db import create_pool
 from shared.web.audit import audit_part_router
 from shared.web.auth import BEARER_SCHEME_NAME, validate_auth_settings
 from shared.web.health import ReadinessCheck, health_router, kafka_check, postgres_check

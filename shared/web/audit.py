@@ -32,13 +32,13 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request
 
 from shared.contracts.privacy import PersonalDataViewed, PersonalDataViewName
-from shared.envelope import format_time, parse_time
 from shared.errors import DependencyUnavailable, InvalidInput
-from shared.eventstore import EventStore
+from shared.events.envelope import format_time, parse_time
 from shared.ids import uuid7
-from shared.keyaccess import ServiceToken
-from shared.logging import actor_var
+from shared.ops.logging import actor_var
+from shared.store.eventstore import EventStore
 from shared.web.auth import Principal, require
+from shared.web.service_token import ServiceToken
 from shared.web.types import Instant
 
 PART_ROUTE: Final = "/v1/internal/audit"

@@ -41,7 +41,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 
 from shared.errors import Forbidden, Unauthorized
-from shared.logging import actor_var
+from shared.ops.logging import actor_var
 from shared.settings import PlatformSettings
 from shared.web.oidc import DEFAULT_ROLE_MAPPING, JwksCache, KeyUnavailable, RoleMapping, claim_values
 

@@ -2,7 +2,7 @@
 
 A client that retries a ``POST`` after a timeout sends the same key; the service must then return the
 first answer and create nothing twice. This module only turns the header into an
-``IdempotencyRequest``; ``shared.idempotent_commands`` stores keys and answers in PostgreSQL inside the
+``IdempotencyRequest``; ``shared.store.idempotent_commands`` stores keys and answers in PostgreSQL inside the
 command's own transaction, so a key is recorded if and only if the command committed.
 
 Three parts, three jobs:

@@ -1,6 +1,6 @@
 """Prometheus metrics of the HTTP side: golden signals per route, and the ``/metrics`` route.
 
-The event platform's own instruments (``PlatformMetrics``) live in ``shared.metrics``: relays and
+The event platform's own instruments (``PlatformMetrics``) live in ``shared.ops.metrics``: relays and
 workers record into them without a web app. Every app owns its ``CollectorRegistry``
 (``app.state.metrics_registry``) instead of the process-wide default: tests build hundreds of apps in
 one process, and the default registry refuses a second ``http_requests_total``. Instruments are
@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.metrics import instruments_once
+from shared.ops.metrics import instruments_once
 
 UNMATCHED_ROUTE: Final = "<unmatched>"
 """Route label for requests no route matched (404s, bodies refused before routing)."""

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.clock import simulated_now
 from shared.errors import PayloadTooLarge
 from shared.ids import uuid7
-from shared.logging import actor_var, correlation_id_var, request_id_var
+from shared.ops.logging import actor_var, correlation_id_var, request_id_var
 from shared.web.metrics import route_template
 from shared.web.problems import problem_for_exception, problem_response
 

@@ -35,8 +35,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import errors
-from shared.db import TRANSIENT_DATABASE_ERRORS
-from shared.logging import request_id_var
+from shared.ops.logging import request_id_var
+from shared.store.db import TRANSIENT_DATABASE_ERRORS
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_TYPE_BASE: Final = "https://customer360.dev/problems/"

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.errors import PlatformError
-from shared.idempotent_commands import REPLAY_HEADER, CommandResult, IdempotencyKeyed, run_command
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import REPLAY_HEADER, CommandResult, IdempotencyKeyed, run_command
+from shared.store.uow import UnitOfWork
 from shared.web.etag import IF_MATCH_HEADER, parse_if_match
 
 

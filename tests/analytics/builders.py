@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.analytics.domain.model import Fact
-from shared.catalog import DomainEvent
 from shared.contracts import campaigns, customer, ticketing
+from shared.events.catalog import DomainEvent
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 

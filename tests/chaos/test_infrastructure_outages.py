@@ -124,7 +124,7 @@ def test_kafka_down_for_30_seconds_commands_still_accepted_then_everything_drain
         load.stop()
     crashed = [name for name in platform.processes if not platform.alive(name)]
     assert not crashed, (f"{crashed} exited while the broker was away for {broker_back_after:.0f}s "
-                         "(a relay must survive kafka-python's KafkaTimeoutError: shared/relay.py)")
+                         "(a relay must survive kafka-python's KafkaTimeoutError: shared/outbox/relay.py)")
     assert accepted_during >= 3, "the APIs must keep accepting commands while the broker is down"
     assert backlog > 0, "the outbox must have held the events the broker could not take"
     converged = run_blocking(verify_all(platform, truth, recovery_seconds=KAFKA_RECOVERY_SECONDS))

@@ -21,7 +21,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from shared.dlq import DeadLetter, read_dead_letters
+from shared.consuming.dlq import DeadLetter, read_dead_letters
 from shared.testing.kafka import read_topic
 from shared.testing.platform import RunningPlatform
 from shared.testing.waiting import eventually, eventually_sync

@@ -13,10 +13,10 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from shared.db import create_pool
-from shared.eventstore import EventStore
+from shared.consuming.streams import ProjectionWorker
 from shared.settings import PlatformSettings
-from shared.streams import ProjectionWorker
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 from shared.testing.kafka import end_offsets, read_topic
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
@@ -30,7 +30,8 @@ EVENTS_PER_CUSTOMER = 200  # 10,000 events: several relay batches
 
 def start_relay(dsn: str, bootstrap: str, batch_size: int = 500) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.relay", "--dsn", dsn, "--bootstrap", bootstrap, "--batch-size", str(batch_size)],
+        [sys.executable, "-m", "shared.outbox.relay", "--dsn", dsn, "--bootstrap", bootstrap,
+         "--batch-size", str(batch_size)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
 

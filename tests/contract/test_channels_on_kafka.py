@@ -38,17 +38,17 @@ from services.customer.bootstrap import event_store as customer_store
 from services.customer.config import CustomerSettings
 from services.ticketing.bootstrap import event_store as ticketing_store
 from services.ticketing.config import TicketingSettings
-from shared.catalog import CATALOG, DomainEvent
 from shared.contracts.campaigns import MessageRequested
 from shared.contracts.privacy import CustomerDataErased
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.relay import OutboxRelay
+from shared.events.catalog import CATALOG, DomainEvent
+from shared.outbox.relay import OutboxRelay
+from shared.outbox.topics import EVENT_TOPICS, MESSAGE_TOPICS
 from shared.schemagen import REPO_ROOT, channel_types, topics_of
 from shared.settings import PlatformSettings, ServiceSettings
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 from shared.testing.kafka import end_offsets, read_topic
 from shared.testing.waiting import eventually
-from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 M = TypeVar("M", bound=BaseModel)

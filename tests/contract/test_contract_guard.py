@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 
 from shared.contracts.campaigns import MESSAGES_TOPIC, CampaignCreated, Channel, MessageRequested
-from shared.db import connect, create_pool
-from shared.envelope import new_envelope
-from shared.eventstore import EventStore, Outbox
+from shared.events.envelope import new_envelope
+from shared.store.db import connect, create_pool
+from shared.store.eventstore import EventStore, Outbox
 from shared.testing.contract_guard import ContractGuard, active
 from shared.testing.plugin import REPO_ROOT
 
@@ -127,8 +127,8 @@ def test_the_guard_fails_the_test_that_appended_a_drifting_event(tmp_path: Path)
     """The plugin's hook turns a report into the failure of the very test that wrote the event."""
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["shared.testing.plugin"]\n')
     (tmp_path / "test_drift.py").write_text(
-        "from shared.db import connect\n"
-        "from shared.eventstore import EventStore\n"
+        "from shared.store.db import connect\n"
+        "from shared.store.eventstore import EventStore\n"
         "from tests.contract.test_contract_guard import append, naive_campaign\n\n"
         "async def test_appends_a_naive_instant(fresh_dsn):\n"
         "    conn = await connect(fresh_dsn)\n"

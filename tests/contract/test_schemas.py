@@ -12,8 +12,9 @@ import orjson
 import yaml
 
 import shared.contracts  # noqa: F401 - registers every event type
-from shared.catalog import CATALOG, DomainEvent, Money, Personal
 from shared.contracts.campaigns import MessageRequested
+from shared.events.catalog import CATALOG, DomainEvent, Money, Personal
+from shared.outbox.topics import EVENT_TOPICS, MESSAGE_TOPICS
 from shared.schemagen import (
     REPO_ROOT,
     asyncapi_document,
@@ -25,7 +26,6 @@ from shared.schemagen import (
     generated_files,
     topics_of,
 )
-from shared.topics import EVENT_TOPICS, MESSAGE_TOPICS
 
 
 def schema_of(**fields: Any) -> dict[str, Any]:

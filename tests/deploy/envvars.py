@@ -4,7 +4,7 @@ A setting is read under one or more names: pydantic-settings uses ``env_prefix +
 the field has a validation alias (then only the alias choices). ``ServiceSettings`` additionally falls
 back to ``<SERVICE>_DATABASE_URL`` and ``<SERVICE>_HTTP_PORT`` (see its ``_fill_service_defaults``), the
 analytics console reads ``CONSOLE_LIVE_POLL_SECONDS`` directly, and relays and workers read
-``METRICS_PORT`` (``shared.cli``) and ``LIVENESS_MAX_AGE_SECONDS`` (``shared.heartbeat``). A setting
+``METRICS_PORT`` (``shared.cli``) and ``LIVENESS_MAX_AGE_SECONDS`` (``shared.ops.heartbeat``). A setting
 counts as configured when any one of its names is set.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
-from shared.service import load_service
+from shared.ops.service import load_service
 from shared.settings import ServiceSettings
 
 METRICS_PORT = "METRICS_PORT"

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from prometheus_client import generate_latest
 
-from shared.metrics import create_registry, platform_metrics
-from shared.service import SERVICE_NAMES, load_service
+from shared.ops.metrics import create_registry, platform_metrics
+from shared.ops.service import SERVICE_NAMES, load_service
 from shared.web.metrics import http_metrics
 from tests.deploy.conftest import REPO, Rendered
 

@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from shared.service import load_service
+from shared.ops.service import load_service
 from tests.deploy.conftest import OVERLAYS, Rendered
 from tests.deploy.envvars import Setting, names_read_anywhere, process_settings
 

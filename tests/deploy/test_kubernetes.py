@@ -157,8 +157,8 @@ def test_prod_runs_strimzi_kraft_with_three_brokers_and_min_insync_two(rendered:
 
 
 def test_prod_declares_every_platform_topic(rendered: Rendered) -> None:
+    from shared.outbox.topics import DLQ_SUFFIX, platform_topics
     from shared.settings import PlatformSettings
-    from shared.topics import DLQ_SUFFIX, platform_topics
 
     expected = platform_topics(PlatformSettings(kafka_replication_factor=3, kafka_min_insync_replicas=2))
     topics = {t["spec"]["topicName"]: t["spec"] for t in by_kind(rendered["prod"], "KafkaTopic").values()}

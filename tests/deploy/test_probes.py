@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.routing import Match
 
-from shared.service import SERVICE_NAMES, load_service
+from shared.ops.service import SERVICE_NAMES, load_service
 from tests.deploy.conftest import OVERLAYS, REPO, Rendered
 
 OPERATIONS_PATHS = ("/health/live", "/health/ready", "/metrics")

@@ -16,11 +16,11 @@ import asyncpg
 import pytest
 from pydantic import AwareDatetime, TypeAdapter
 
-from shared.db import create_pool
-from shared.envelope import HISTORY_HEADER, format_time
-from shared.eventstore import EventMetadata, EventStore, StreamAppend, _utc_text
+from shared.events.envelope import HISTORY_HEADER, format_time
 from shared.ids import uuid7, uuid7_texts
-from shared.privacy import is_encrypted
+from shared.shredding import is_encrypted
+from shared.store.db import create_pool
+from shared.store.eventstore import EventMetadata, EventStore, StreamAppend, _utc_text
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, ThingHappened
 
 AWKWARD = 'a \\ back\\slash, a "quote", a\ttab, a\nline\r\nbreak, Ayşe Öztürk 東京 \\x41 \\\\'

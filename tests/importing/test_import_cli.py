@@ -23,9 +23,9 @@ import pytest
 from services.customer.application import handlers
 from services.ticketing.application.scheduler import emit_sla_breaches
 from shared.clock import utc_now
-from shared.db import connect, create_pool
-from shared.eventstore import EventStore
-from shared.idempotent_commands import run_command
+from shared.store.db import connect, create_pool
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import run_command
 from shared.testing.waiting import eventually
 
 from .builders import (

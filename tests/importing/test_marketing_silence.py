@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shared.contracts.analytics import SegmentEntered
-from shared.envelope import HISTORY_HEADER, HISTORY_IMPORT, Envelope, new_envelope
+from shared.events.envelope import HISTORY_HEADER, HISTORY_IMPORT, Envelope, new_envelope
 from tests.campaigns.integration.test_engine import NOON, World, an_order, envelope, world  # noqa: F401
 
 

@@ -18,11 +18,11 @@ import orjson
 import pytest
 
 from services.customer.application import importing as customer_importing
-from shared.db import connect
 from shared.errors import ConcurrencyConflict
 from shared.importing.runner import ImportSummary, Source, open_local_importers, run_import
-from shared.service import load_service
+from shared.ops.service import load_service
 from shared.settings import ServiceSettings
+from shared.store.db import connect
 
 from .builders import a_customer_row, a_payment_row, a_ticket_row, an_invoice_row, an_order_row, ndjson, tag
 

@@ -31,7 +31,7 @@ from services.analytics.config import READ_MODEL_SCHEMA, with_search_path
 from services.campaigns.application.export import COVERAGE as CAMPAIGNS
 from services.customer.application.exports import COVERAGE as CUSTOMER
 from services.ticketing.application.export import COVERAGE as TICKETING
-from shared.export import PART_PATH, SERVICES, Coverage, tables_with_customer_id
+from shared.privacy.export import PART_PATH, SERVICES, Coverage, tables_with_customer_id
 from shared.testing.plugin import REPO_ROOT
 from tests.privacy.calls import expect as _ok
 from tests.privacy.calls import fresh_key as _key

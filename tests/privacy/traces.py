@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kafka import KafkaAdminClient
 
-from shared.privacy import PREFIX as SEALED
+from shared.shredding import PREFIX as SEALED
 from shared.testing.kafka import end_offsets, read_topic
 
 Keys = Mapping[str, list[bytes]]

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 import asyncpg
 import orjson
 
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
+from shared.consuming.streams import ProjectionWorker
 from shared.settings import PlatformSettings
-from shared.streams import ProjectionWorker
 from tests.shared.sample_events import TEST_CATALOG
 
 

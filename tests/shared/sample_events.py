@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from shared.catalog import Catalog, DomainEvent, Money, Personal
+from shared.events.catalog import Catalog, DomainEvent, Money, Personal
 
 TEST_CATALOG = Catalog()
 

@@ -13,7 +13,7 @@ from shared.testing.plugin import REPO_ROOT
 # it is fixed), then ask for 900 KiB and report whether glibc served it with its own mmap.
 PROBE = """
 import ctypes, sys
-from shared.allocator import return_large_buffers_to_the_system
+from shared.ops.allocator import return_large_buffers_to_the_system
 if sys.argv[1] == "fixed":
     assert return_large_buffers_to_the_system()
 class Info(ctypes.Structure):

@@ -23,11 +23,11 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from shared.batch_transport import BatchConsumer
-from shared.db import create_pool
-from shared.envelope import new_envelope, to_kafka
+from shared.consuming.batch_transport import BatchConsumer
+from shared.consuming.streams import ProjectionWorker
+from shared.events.envelope import new_envelope, to_kafka
 from shared.settings import PlatformSettings
-from shared.streams import ProjectionWorker
+from shared.store.db import create_pool
 from shared.testing.kafka import read_topic
 from shared.testing.waiting import eventually
 from tests.chaos import groups

@@ -1,6 +1,6 @@
 """What the batch transport relies on inside faust-streaming: an upgrade that changes it fails here.
 
-``shared.batch_transport.BatchConsumer`` replaces Faust's private ``Consumer._drain_messages`` and
+``shared.consuming.batch_transport.BatchConsumer`` replaces Faust's private ``Consumer._drain_messages`` and
 calls private helpers around it. These tests pin the exact release, the registry hook, the
 attributes and signatures used, and a fingerprint of the source of every Faust method whose
 behaviour the override reproduces or depends on. When one fails after an upgrade: re-read that
@@ -26,7 +26,7 @@ from faust.transport import by_url
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-from shared.batch_transport import SCHEME, BatchApp, BatchConsumer, BatchTransport, broker_urls, register
+from shared.consuming.batch_transport import SCHEME, BatchApp, BatchConsumer, BatchTransport, broker_urls, register
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Consumer = faust_consumer.Consumer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.db import create_pool
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventStore
-from shared.idempotent_commands import CommandResult, run_command
-from shared.uow import UnitOfWork
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult, run_command
+from shared.store.uow import UnitOfWork
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
 
 

@@ -11,12 +11,12 @@ import asyncpg
 import orjson
 from kafka import KafkaProducer
 
-from shared.catalog import ce_type_for
-from shared.consumer import RawRecord, ReceivedEvent, apply_records, record_for
-from shared.db import create_pool
-from shared.envelope import new_envelope, to_kafka
+from shared.consuming.consumer import RawRecord, ReceivedEvent, apply_records, record_for
+from shared.consuming.streams import ProjectionWorker
+from shared.events.catalog import ce_type_for
+from shared.events.envelope import new_envelope, to_kafka
 from shared.settings import PlatformSettings
-from shared.streams import ProjectionWorker
+from shared.store.db import create_pool
 from shared.testing.kafka import read_topic
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
@@ -143,7 +143,7 @@ async def test_faust_worker_applies_from_a_real_topic_and_dead_letters_poison(
 
 
 async def test_sealed_personal_fields_read_as_none_without_a_key_provider(fresh_dsn: str) -> None:
-    from shared.privacy import encrypt_fields
+    from shared.shredding import encrypt_fields
     from tests.shared.sample_events import PersonRenamed
 
     seen: list[object] = []
@@ -171,7 +171,7 @@ async def test_sealed_personal_fields_read_as_none_without_a_key_provider(fresh_
 
 
 def test_only_records_whose_json_could_spell_the_sealed_prefix_are_searched_for_sealed_fields() -> None:
-    from shared.consumer import _may_be_sealed
+    from shared.consuming.consumer import _may_be_sealed
 
     assert not _may_be_sealed(orjson.dumps({"customer_id": "c1", "name": "Ann", "total": "10.00"}))
     assert _may_be_sealed(orjson.dumps({"name": "enc:v1:AAAA"}))

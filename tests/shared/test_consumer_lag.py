@@ -17,8 +17,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from shared.metrics import create_registry
-from shared.observability import consumer_lag_refresher
+from shared.ops.metrics import create_registry
+from shared.ops.observability import consumer_lag_refresher
 from shared.settings import ServiceSettings
 from shared.testing.waiting import eventually
 from shared.web import create_service_app
@@ -155,11 +155,11 @@ async def test_a_lag_that_cannot_be_measured_is_a_warning_and_a_counter(caplog: 
     app: Any = SimpleNamespace(state=SimpleNamespace(metrics_registry=registry))
     refresh = consumer_lag_refresher(f"127.0.0.1:{a_closed_port()}", ["c360.some-projector"], ttl=0, timeout=0.5)
 
-    with caplog.at_level(logging.WARNING, logger="shared.observability"):
+    with caplog.at_level(logging.WARNING, logger="shared.ops.observability"):
         await refresh(app)
         await refresh(app)
 
     assert registry.get_sample_value("consumer_lag_errors_total") == 2
-    warnings = [r for r in caplog.records if r.name == "shared.observability" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "shared.ops.observability" and r.levelno == logging.WARNING]
     assert len(warnings) == 2 and "consumer lag could not be measured" in warnings[0].getMessage()
     assert warnings[0].__dict__["groups"] == ["c360.some-projector"]

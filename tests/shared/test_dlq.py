@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from kafka import KafkaProducer
 
-from shared.consumer import RawRecord, dead_letter_headers
-from shared.dlq import read_dead_letters, replay
+from shared.consuming.consumer import RawRecord, dead_letter_headers
+from shared.consuming.dlq import read_dead_letters, replay
 from shared.testing.kafka import read_topic
 
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from shared.db import create_pool
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventMetadata, EventStore, StreamAppend
-from shared.privacy import KeyStore
+from shared.shredding import KeyStore
+from shared.store.db import create_pool
+from shared.store.eventstore import EventMetadata, EventStore, StreamAppend
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, PersonRenamedV1, ThingHappened
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-from shared.db import create_pool
-from shared.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, new_envelope
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventMetadata, EventStore, Outbox, StreamEvents
+from shared.events.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, new_envelope
+from shared.store.db import create_pool
+from shared.store.eventstore import EventMetadata, EventStore, Outbox, StreamEvents
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, ThingHappened
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import asyncpg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from shared.topics import TopicSpec, describe_partitions, ensure_topics
+from shared.outbox.topics import TopicSpec, describe_partitions, ensure_topics
 
 
 def test_kafka_round_trip_keeps_keys_headers_and_partition_order(

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from shared.db import create_pool
-from shared.envelope import source_for
-from shared.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
-from shared.privacy import KeyStore
+from shared.events.envelope import source_for
+from shared.privacy.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
 from shared.settings import ServiceSettings
+from shared.shredding import KeyStore
+from shared.store.db import create_pool
 from shared.testing.waiting import eventually
 from shared.web import create_service_app
 

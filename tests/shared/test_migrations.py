@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.migrations import MigrationError, migrate
+from shared.store.migrations import MigrationError, migrate
 
 
 async def test_migrations_apply_in_order_once_and_refuse_edits(fresh_dsn: str, tmp_path: Path) -> None:

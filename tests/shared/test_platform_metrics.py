@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.idempotent_commands import CommandResult, run_command
 from shared.settings import ServiceSettings
-from shared.uow import UnitOfWork
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult, run_command
+from shared.store.uow import UnitOfWork
 from shared.web import create_service_app
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.db import create_pool
+from shared.store.db import create_pool
 
 
 async def test_a_pool_without_session_reset_still_ends_a_transaction_left_open(fresh_dsn: str) -> None:

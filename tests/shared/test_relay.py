@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from shared.db import create_pool
-from shared.eventstore import EventStore
-from shared.heartbeat import Heartbeat
-from shared.relay import OutboxRelay
+from shared.ops.heartbeat import Heartbeat
+from shared.outbox.relay import OutboxRelay
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
 from shared.testing.kafka import drain_outbox, read_topic, read_whole_topic
 from shared.testing.waiting import eventually
 from tests.shared.sample_events import TEST_CATALOG, ThingHappened

@@ -397,7 +397,7 @@ async def write_views(conn: asyncpg.Connection, rows: Sequence[ViewRow]) -> dict
 
 
 def _dumps(value: Any) -> str:
-    """JSON text as the pool's jsonb codec writes it (``shared.db``)."""
+    """JSON text as the pool's jsonb codec writes it (``shared.store.db``)."""
     return orjson.dumps(value, default=str).decode()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.eventstore import EventStore, StreamEvents
+from shared.store.eventstore import EventStore, StreamEvents
 
 SignalAppend = StreamEvents
 """One customer's new signals: ``(stream_id, stream_type, subject, expected_version, events, history)``."""

@@ -21,8 +21,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.analytics.domain import webhooks as wh
-from shared.consumer import RawRecord
-from shared.envelope import format_time
+from shared.consuming.consumer import RawRecord
+from shared.events.envelope import format_time
 
 NOTIFY_CHANNEL = "webhook_deliveries"
 """Routed deliveries ``NOTIFY`` this channel on commit so the delivery worker wakes up at once."""

@@ -15,8 +15,8 @@ from services.analytics.api.webhooks import router as webhooks_router
 from services.analytics.config import SWAP_CHANNEL, AnalyticsSettings
 from services.analytics.console import console_router
 from shared.clock import Clock, SystemClock
-from shared.db import connect
-from shared.eventstore import EventStore
+from shared.store.db import connect
+from shared.store.eventstore import EventStore
 from shared.web import create_service_app
 from shared.web.app import database_lifespan, platform_readiness
 

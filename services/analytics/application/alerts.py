@@ -31,11 +31,11 @@ import orjson
 
 from services.analytics.domain import alerts as domain
 from services.analytics.domain.rules import AnalyticsRules
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 from shared.contracts.analytics import AccountManagerAlertAcknowledged, AccountManagerAlertRaised
-from shared.envelope import format_time
 from shared.errors import InvalidInput, NotFound
-from shared.eventstore import EventStore
+from shared.events.envelope import format_time
+from shared.store.eventstore import EventStore
 
 log = logging.getLogger(__name__)
 

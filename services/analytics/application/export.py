@@ -1,4 +1,4 @@
-"""Analytics' part of a customer's export (right of access, issue 20.1; ``shared.export``).
+"""Analytics' part of a customer's export (right of access, issue 20.1; ``shared.privacy.export``).
 
 What analytics computed about the customer and from what: the 360 view (segments, lifecycle stage,
 churn risk, value tier, CLV, each with the rule that put it there and its provenance), and for each
@@ -19,7 +19,7 @@ import asyncpg
 from services.analytics.application import queries
 from services.analytics.domain.rules import AnalyticsRules
 from shared.errors import NotFound
-from shared.export import Coverage, part, table_rows
+from shared.privacy.export import Coverage, part, table_rows
 
 COVERAGE = Coverage(
     exported={

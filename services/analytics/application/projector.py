@@ -47,11 +47,11 @@ from services.analytics.domain.model import Fact, State
 from services.analytics.domain.reasons import reason_terms
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes, recommendations_change
-from shared.catalog import CATALOG, DomainEvent
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
-from shared.envelope import is_imported_history
-from shared.eventstore import EventStore
+from shared.events.catalog import CATALOG, DomainEvent
+from shared.events.envelope import is_imported_history
+from shared.store.eventstore import EventStore
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ row (another worker after a rebalance, the sweep, a rebuild's swap) changes that
 aborted transaction's id never comes back, so a mismatch, a rollback or a crash all fall back to a
 load. The projector folds cached states in place, so it drops the cache when a batch fails
 (``clear``), and the consumer kit calls ``consumers/projector.py``'s ``on_partitions_revoked`` on every
-revocation (``shared.streams`` connects it to Faust's signal once the batch in flight is done;
+revocation (``shared.consuming.streams`` connects it to Faust's signal once the batch in flight is done;
 ``tests/shared/test_batch_transport.py`` proves the call against the real broker) to free the memory
 of customers the worker may no longer own; correctness never depends on that call. The cache is
 bounded by entries and by estimated bytes, so a worker's memory stays flat either way.

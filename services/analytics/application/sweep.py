@@ -22,8 +22,8 @@ from services.analytics.domain import model
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes
 from shared.clock import Clock
-from shared.eventstore import EventStore
-from shared.periodic import run_every
+from shared.store.eventstore import EventStore
+from shared.store.periodic import run_every
 
 log = logging.getLogger(__name__)
 

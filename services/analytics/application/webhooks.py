@@ -37,16 +37,16 @@ import orjson
 
 from services.analytics.adapters import webhooks as store
 from services.analytics.domain import webhooks as wh
-from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.clock import Clock
-from shared.consumer import KeyProvider, PoisonRecord, RawRecord, ReceivedEvent, decode_record, validate
+from shared.consuming.consumer import KeyProvider, PoisonRecord, RawRecord, ReceivedEvent, decode_record, validate
 from shared.contracts.analytics import WebhookEndpointDisabled
-from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.eventstore import EventStore
-from shared.idempotent_commands import CommandResult
-from shared.privacy import decrypt_fields, is_encrypted
-from shared.uow import UnitOfWork
+from shared.events.catalog import CATALOG, Catalog, DomainEvent
+from shared.shredding import decrypt_fields, is_encrypted
+from shared.store.db import DATABASE_UNAVAILABLE
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
 log = logging.getLogger(__name__)

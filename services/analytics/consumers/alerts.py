@@ -15,12 +15,12 @@ import asyncpg
 from services.analytics.application.alerts import ALERTS_CONSUMER, route_alerts
 from services.analytics.domain.rules import AnalyticsRules
 from shared.clock import Clock, SystemClock
-from shared.consumer import ReceivedEvent
-from shared.eventstore import EventStore
+from shared.consuming.consumer import ReceivedEvent
+from shared.store.eventstore import EventStore
 
 
 class AlertRouter:
-    """``shared.consumer.Projector``: every significant event at a managed customer, at most one alert."""
+    """``shared.consuming.consumer.Projector``: every significant event at a managed customer, at most one alert."""
 
     name = ALERTS_CONSUMER
 

@@ -15,15 +15,15 @@ import asyncpg
 from services.analytics.application.projector import ViewProjection
 from services.analytics.application.state_cache import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, StateCache
 from services.analytics.domain.rules import AnalyticsRules
-from shared.consumer import ReceivedEvent
-from shared.eventstore import EventStore
+from shared.consuming.consumer import ReceivedEvent
+from shared.store.eventstore import EventStore
 
 PROJECTOR_NAME = "analytics-360"
 CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
 
 
 class AnalyticsProjector:
-    """``shared.consumer.Projector`` of the 360 read models (``store=None``: a rebuild, no signals)."""
+    """``shared.consuming.consumer.Projector`` of the 360 read models (``store=None``: a rebuild, no signals)."""
 
     def __init__(
         self,
@@ -43,7 +43,7 @@ class AnalyticsProjector:
         return self.projection.cache
 
     def on_partitions_revoked(self, partitions: Iterable[object] = ()) -> None:
-        """A rebalance took partitions away (``shared.streams`` calls this): forget the cached states."""
+        """A rebalance took partitions away (``shared.consuming.streams`` calls this): forget the cached states."""
         self.projection.forget_cached_states()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:

@@ -13,11 +13,11 @@ import asyncpg
 
 from services.analytics.application.webhooks import ROUTER_NAME, route_events
 from shared.clock import Clock, SystemClock
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 
 
 class WebhookRouter:
-    """``shared.consumer.Projector``: every wanted event becomes a delivery row, exactly once."""
+    """``shared.consuming.consumer.Projector``: every wanted event becomes a delivery row, exactly once."""
 
     name = ROUTER_NAME
 

@@ -19,7 +19,6 @@ from typing import Any
 from uuid import UUID
 
 from services.analytics.domain.model import State, parse_iso, provenance_of, recent_drivers
-from shared.catalog import DomainEvent
 from shared.contracts.analytics import (
     ChurnRiskChanged,
     LifecycleStageChanged,
@@ -29,6 +28,7 @@ from shared.contracts.analytics import (
     SegmentExited,
     ValueTierChanged,
 )
+from shared.events.catalog import DomainEvent
 
 RECOMMENDATIONS_RULE = "recommendations.co_purchase"
 """The rule id of ``RecommendationsChanged`` (docs/analytics-rules.md, Recommendations)."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.catalog import DomainEvent
-from shared.eventstore import EventStore, StreamEvents
+from shared.events.catalog import DomainEvent
+from shared.store.eventstore import EventStore, StreamEvents
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from services.campaigns.api.service_messages import router as service_messages_r
 from services.campaigns.application.engine import Engine
 from services.campaigns.config import CampaignsSettings
 from shared.clock import Clock, SystemClock
-from shared.eventstore import EventStore
-from shared.keyaccess import keys_router
+from shared.privacy.keyaccess import keys_router
+from shared.store.eventstore import EventStore
 from shared.web import create_service_app
 from shared.web.app import database_lifespan, platform_readiness
 

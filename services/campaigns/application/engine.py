@@ -52,7 +52,6 @@ from services.campaigns.domain.decision import (
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import CampaignDefinition, Schedule
 from services.campaigns.domain.surveys import SURVEY_VALIDITY, IssuedOffer, judge_redemption, survey_questions
-from shared.catalog import DomainEvent
 from shared.contracts.campaigns import (
     ActionKind,
     CampaignBudgetExhausted,
@@ -69,8 +68,9 @@ from shared.contracts.campaigns import (
     SurveySent,
 )
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
-from shared.envelope import new_envelope
-from shared.eventstore import EventStore, Outbox
+from shared.events.catalog import DomainEvent
+from shared.events.envelope import new_envelope
+from shared.store.eventstore import EventStore, Outbox
 
 _NAMESPACE = uuid.UUID("6d1a7c1e-3b0f-4f51-9a57-4c0a2b0c3600")
 

@@ -1,4 +1,4 @@
-"""Campaigns' part of a customer's export (right of access, issue 20.1; ``shared.export``).
+"""Campaigns' part of a customer's export (right of access, issue 20.1; ``shared.privacy.export``).
 
 Every decision a campaign took about the customer (offer or message sent, held out as control,
 suppressed or deferred, with the reason and the marketing policy version it used), the offers issued
@@ -16,8 +16,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from shared.eventstore import EventStore
-from shared.export import Coverage, event_json, json_value, part, table_rows
+from shared.privacy.export import Coverage, event_json, json_value, part, table_rows
+from shared.store.eventstore import EventStore
 
 COVERAGE = Coverage(
     exported={

@@ -12,8 +12,8 @@ from services.campaigns.application.triggers import trigger_event_fields
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
 from shared.errors import NotFound
-from shared.idempotent_commands import CommandResult
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 
 

@@ -22,12 +22,12 @@ import asyncpg
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
 from shared.contracts.campaigns import SurveyKind
-from shared.db import create_pool
 from shared.errors import ConcurrencyConflict, PlatformError
-from shared.eventstore import EventStore, StreamAppend
 from shared.importing import ledger
 from shared.importing.records import Numbered, SurveyAnswerRecord, fingerprint
 from shared.importing.results import BatchResult
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("survey_answer",)
 _TOKEN = "imported"

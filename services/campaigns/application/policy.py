@@ -23,9 +23,9 @@ from services.campaigns.domain.decision import MarketingPolicy
 from services.campaigns.domain.policy import POLICY_STREAM, MarketingPolicyAggregate, decision_policy
 from shared.contracts.campaigns import POLICY_SUBJECT, MarketingPolicyChanged, MarketingPolicyRules, SendBlackout
 from shared.errors import InvalidInput
-from shared.eventstore import EventStore
-from shared.idempotent_commands import CommandResult
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 
 

@@ -41,8 +41,8 @@ from shared.contracts.campaigns import (
     ServiceMessageTemplatesChanged,
 )
 from shared.errors import InvalidInput
-from shared.idempotent_commands import CommandResult
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web import ensure_version_matches, etag_for
 
 TEMPLATES_STREAM = "service-message-templates"

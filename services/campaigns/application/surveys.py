@@ -34,8 +34,8 @@ from shared.contracts.campaigns import (
     SurveySent,
 )
 from shared.errors import InvalidInput
-from shared.idempotent_commands import CommandResult
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 
 
 async def send_survey(

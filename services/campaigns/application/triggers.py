@@ -13,8 +13,8 @@ from __future__ import annotations
 from functools import cache
 
 import shared.contracts  # noqa: F401 - registers every domain's contracts in the catalog
-from shared.catalog import CATALOG, DomainEvent
 from shared.contracts.campaigns import DOMAIN as CAMPAIGNS_DOMAIN
+from shared.events.catalog import CATALOG, DomainEvent
 
 TRIGGER_DOMAINS = ("customer", "ticketing", "analytics")
 """Other domains whose every event may trigger a campaign: the engine consumes ``<domain>.events``."""

@@ -1,4 +1,4 @@
-"""The campaign engine as a projector for ``shared.consumer``: thin, the work is in the application layer.
+"""The campaign engine as a projector for ``shared.consuming.consumer``: thin, the work is in the application layer.
 
 Consumes ``customer.events``, ``ticketing.events``, ``analytics.events`` and its own
 ``campaigns.events`` (survey answers and redemptions trigger campaigns too; the engine's own
@@ -13,8 +13,8 @@ import asyncpg
 
 from services.campaigns.application.engine import Engine, handle_event
 from shared.clock import Clock, SystemClock
-from shared.consumer import ReceivedEvent
-from shared.envelope import is_imported_history
+from shared.consuming.consumer import ReceivedEvent
+from shared.events.envelope import is_imported_history
 
 CONSUMED_TOPICS = ("customer.events", "ticketing.events", "analytics.events", "campaigns.events")
 

@@ -29,9 +29,9 @@ from services.campaigns.domain.surveys import (
     SurveyPlan,
     survey_questions,
 )
-from shared.catalog import Money
 from shared.contracts.campaigns import ActionKind, Channel, Objective, SurveyKind, SurveyPurpose, SurveyQuestion
 from shared.errors import InvalidInput
+from shared.events.catalog import Money
 
 
 class _Strict(BaseModel):

@@ -17,7 +17,6 @@ from typing import Any
 
 from services.campaigns.domain.conditions import ConditionError, validate_condition
 from services.campaigns.domain.surveys import SurveyPlan, check_plan
-from shared.aggregate import Aggregate
 from shared.contracts.campaigns import (
     ActionKind,
     CampaignActivated,
@@ -31,6 +30,7 @@ from shared.contracts.campaigns import (
     SurveyPurpose,
 )
 from shared.errors import Conflict, InvalidInput
+from shared.store.aggregate import Aggregate
 
 
 class CampaignStatus(StrEnum):

@@ -25,7 +25,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Final
 
 from services.campaigns.domain.decision import CampaignLimits, MarketingPolicy, SendCap
-from shared.aggregate import Aggregate
 from shared.contracts.campaigns import (
     POLICY_SUBJECT,
     CampaignPolicyOverride,
@@ -36,6 +35,7 @@ from shared.contracts.campaigns import (
     SendBlackout,
 )
 from shared.errors import InvalidInput
+from shared.store.aggregate import Aggregate
 
 POLICY_STREAM: Final = POLICY_SUBJECT
 """The one stream of the marketing policy."""

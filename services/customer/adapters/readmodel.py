@@ -15,7 +15,6 @@ from uuid import UUID
 import asyncpg
 
 from services.customer.domain.model import Customer, canonical_email, name_key
-from shared.catalog import DomainEvent
 from shared.contracts.customer import (
     InvoiceIssued,
     OrderCancelled,
@@ -27,6 +26,7 @@ from shared.contracts.customer import (
     PaymentReceived,
 )
 from shared.errors import Conflict, NotFound
+from shared.events.catalog import DomainEvent
 
 
 async def existing_customer_with(

@@ -12,7 +12,7 @@ from services.customer.api.notes import router as notes_router
 from services.customer.api.routes import router
 from services.customer.config import CustomerSettings
 from shared.clock import Clock, SystemClock
-from shared.eventstore import EventStore
+from shared.store.eventstore import EventStore
 from shared.web import create_service_app
 from shared.web.app import database_lifespan, platform_readiness
 from shared.web.audit import AuditGatherer, audit_router

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.customer.application import exports
 from services.customer.config import CustomerSettings
-from shared.keyaccess import ServiceToken
+from shared.web.service_token import ServiceToken
 
 
 def export_jobs_router(settings: CustomerSettings) -> APIRouter:

@@ -32,14 +32,14 @@ from services.customer.domain.model import LineRequest
 from shared.contracts.customer import DuplicateRuleSet
 from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import Conflict, Forbidden, Gone, NotFound
-from shared.export import export_part_router
 from shared.ids import new_id
-from shared.keyaccess import ServiceToken
+from shared.privacy.export import export_part_router
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.app import app_settings
 from shared.web.audit import viewed
 from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
+from shared.web.service_token import ServiceToken
 
 router = APIRouter(prefix="/v1")
 

@@ -10,7 +10,6 @@ from zoneinfo import available_timezones
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 from pydantic.config import JsonDict
 
-from shared.catalog import Money
 from shared.contracts.customer import (
     AcquisitionChannel,
     ContactChannel,
@@ -19,6 +18,7 @@ from shared.contracts.customer import (
     RelationshipType,
     VerifiableChannel,
 )
+from shared.events.catalog import Money
 from shared.web.types import (
     NEVER_NULL,
     CalendarDate,

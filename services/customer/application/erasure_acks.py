@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.customer.adapters import erasure
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 from shared.contracts.privacy import CustomerDataErased
-from shared.envelope import source_for
+from shared.events.envelope import source_for
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``POST /v1/customers/{id}/exports`` (a data-protection officer with ``privacy:manage``, or the customer with a
 self-service token) starts a job in the background of this API process and answers 202. The job asks
 each service for its own part at ``GET /v1/internal/customers/{id}/export`` with a service token
-(``shared.export``; the customer service's part is read here, from its own database), records each
+(``shared.privacy.export``; the customer service's part is read here, from its own database), records each
 part's progress, and stores one document (``schemas/export/customer-export.json``) when
 every part is in. A part that cannot be had after a few attempts fails the job with the reason: an
 export that silently lacks a service would tell the person we hold less than we do.
@@ -42,10 +42,10 @@ from services.customer.adapters import exports as rows
 from services.customer.application import queries
 from shared.clock import Clock
 from shared.contracts.privacy import CustomerExportRequested
-from shared.envelope import format_time
-from shared.eventstore import EventStore
-from shared.export import PART_PATH, SERVICES, Coverage, json_value, part, table_rows
-from shared.keyaccess import ServiceToken
+from shared.events.envelope import format_time
+from shared.privacy.export import PART_PATH, SERVICES, Coverage, json_value, part, table_rows
+from shared.store.eventstore import EventStore
+from shared.web.service_token import ServiceToken
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Command handlers: load the aggregate, let it decide, append its events and update read models.
 
-Each handler runs inside one unit of work (``shared.idempotent_commands.run_command``), so events, outbox
+Each handler runs inside one unit of work (``shared.store.idempotent_commands.run_command``), so events, outbox
 rows, read-model rows and the idempotency record commit together or not at all. Handlers take their
 inputs as keyword arguments and ``now`` from the caller's clock, which keeps them deterministic in
 tests.
@@ -33,9 +33,9 @@ from shared.contracts.customer import (
 )
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.idempotent_commands import CommandResult
 from shared.ids import new_id
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
 

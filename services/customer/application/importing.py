@@ -46,11 +46,9 @@ from services.customer.domain.model import (
     normalise_email,
     normalise_phone,
 )
-from shared.catalog import DomainEvent
 from shared.contracts.customer import ContactChannel, InvoiceIssued, OrderLine, OrderPlaced, PaymentReceived
-from shared.db import create_pool
 from shared.errors import ConcurrencyConflict, PlatformError
-from shared.eventstore import EventStore, StreamAppend
+from shared.events.catalog import DomainEvent
 from shared.importing import ledger
 from shared.importing.records import (
     CustomerRecord,
@@ -61,7 +59,9 @@ from shared.importing.records import (
     fingerprint,
 )
 from shared.importing.results import BatchResult
-from shared.privacy import decrypt_fields
+from shared.shredding import decrypt_fields
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("customer", "order", "invoice", "payment")
 _ORDER_PATH = ("placed", "shipped", "delivered")

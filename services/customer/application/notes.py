@@ -21,9 +21,9 @@ from services.customer.application.queries import _row, decode_cursor, encode_cu
 from services.customer.domain.notes import PENDING, FollowUp, Note
 from shared.contracts.customer import FollowUpState
 from shared.errors import Gone, InvalidInput, NotFound
-from shared.idempotent_commands import CommandResult
 from shared.ids import new_id
-from shared.uow import UnitOfWork
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
 FollowUpAction = Literal["complete", "snooze", "cancel"]

@@ -19,9 +19,9 @@ from services.customer.adapters import readmodel
 from services.customer.domain.model import Invoice
 from shared.clock import Clock
 from shared.contracts.customer import PaymentOverdue
-from shared.eventstore import EventStore
-from shared.periodic import run_every
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.periodic import run_every
+from shared.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from services.customer.domain.model import (
     normalise_email,
     normalise_phone,
 )
-from shared.envelope import format_time
 from shared.errors import Gone, InvalidInput, NotFound
-from shared.eventstore import EventStore
+from shared.events.envelope import format_time
+from shared.store.eventstore import EventStore
 
 MAX_LIMIT = 200
 

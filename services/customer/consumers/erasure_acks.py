@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.customer.application.erasure_acks import record_acknowledgements
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 
 TOPICS = ("ticketing.events", "campaigns.events", "analytics.events")
 

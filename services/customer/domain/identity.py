@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Final
 
 from services.customer.domain.model import Identity, canonical_email, name_similarity
-from shared.aggregate import Aggregate
 from shared.contracts.customer import DuplicateRulesChanged, DuplicateRuleSet, MatchEvidence
 from shared.errors import InvalidInput
+from shared.store.aggregate import Aggregate
 
 RULES_STREAM: Final = "duplicate-rules"
 """The one stream (and event subject) of the duplicate rules."""

@@ -19,7 +19,6 @@ from uuid import UUID
 import phonenumbers
 from rapidfuzz import fuzz
 
-from shared.aggregate import Aggregate
 from shared.contracts.customer import (
     AccountManagerAssigned,
     AcquisitionChannel,
@@ -51,6 +50,7 @@ from shared.contracts.customer import (
     VerifiableChannel,
 )
 from shared.errors import Conflict, Gone, InvalidInput
+from shared.store.aggregate import Aggregate
 
 CENT: Final = Decimal("0.01")
 CHANNELS: Final[tuple[ContactChannel, ...]] = ("email", "sms", "push", "phone")

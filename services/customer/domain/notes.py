@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Final
 from uuid import UUID
 
-from shared.aggregate import Aggregate
 from shared.contracts.customer import (
     CustomerNoteWritten,
     FollowUpCancelled,
@@ -23,6 +22,7 @@ from shared.contracts.customer import (
     FollowUpState,
 )
 from shared.errors import Conflict, InvalidInput
+from shared.store.aggregate import Aggregate
 
 NOTE_MAX_LENGTH: Final = 4000
 """A note is a few sentences, not a document."""

@@ -12,8 +12,8 @@ from services.ticketing.api.routes import router
 from services.ticketing.application.handlers import TicketingPolicy
 from services.ticketing.config import TicketingSettings
 from shared.clock import Clock, SystemClock
-from shared.eventstore import EventStore
-from shared.keyaccess import keys_router
+from shared.privacy.keyaccess import keys_router
+from shared.store.eventstore import EventStore
 from shared.web import create_service_app
 from shared.web.app import database_lifespan, platform_readiness
 

@@ -22,10 +22,10 @@ from services.ticketing.domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, Busine
 from services.ticketing.domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
 from shared.contracts.ticketing import CalendarSpec
 from shared.errors import InvalidInput, NotFound
-from shared.eventstore import EventStore
 from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
-from shared.idempotent_commands import CommandResult
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
 REPLAN_PAGE = 500

@@ -19,7 +19,7 @@ from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import tier_for
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventStore
+from shared.store.eventstore import EventStore
 
 
 async def change_each(

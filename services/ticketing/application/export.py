@@ -1,4 +1,4 @@
-"""Ticketing's part of a customer's export (right of access, issue 20.1; ``shared.export``).
+"""Ticketing's part of a customer's export (right of access, issue 20.1; ``shared.privacy.export``).
 
 Every ticket of the customer (and of duplicates merged into them) with its whole history: the
 conversation (public and internal comments, contacts), assignments and transfers with their reasons,
@@ -15,8 +15,8 @@ from uuid import UUID
 import asyncpg
 
 from services.ticketing.application import queries
-from shared.eventstore import EventStore
-from shared.export import Coverage, event_json, part, table_rows
+from shared.privacy.export import Coverage, event_json, part, table_rows
+from shared.store.eventstore import EventStore
 
 COVERAGE = Coverage(
     exported={

@@ -21,12 +21,12 @@ from services.ticketing.application.queries import ticket_json
 from services.ticketing.domain.calendar import ALWAYS_OPEN
 from services.ticketing.domain.model import Ticket, TicketRules
 from services.ticketing.domain.sla import STANDARD_TIER, SlaPolicy, tier_for
-from shared.catalog import DomainEvent
 from shared.errors import Gone, NotFound
-from shared.eventstore import EventStore
-from shared.idempotent_commands import CommandResult
+from shared.events.catalog import DomainEvent
 from shared.ids import new_id
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import CommandResult
+from shared.store.uow import UnitOfWork
 from shared.web.etag import ensure_version_matches, etag_for
 
 STREAM_TYPE = "ticket"

@@ -34,12 +34,12 @@ from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import STANDARD_TIER, tier_for
 from shared.clock import Clock, SystemClock, utc_now
 from shared.contracts.ticketing import TicketOpened
-from shared.db import create_pool
 from shared.errors import ConcurrencyConflict, PlatformError
-from shared.eventstore import EventStore, StreamAppend
 from shared.importing import ledger
 from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("ticket",)
 IMPORT_AGENT = "import"

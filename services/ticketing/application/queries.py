@@ -18,7 +18,7 @@ from services.ticketing.domain.simulation import SimulationReport, event_time, s
 from services.ticketing.domain.sla import SlaPolicy
 from shared.contracts.ticketing import TicketCommented
 from shared.errors import InvalidInput, NotFound
-from shared.eventstore import EventStore
+from shared.store.eventstore import EventStore
 
 _STAFF_NOTES: dict[str, tuple[str, ...]] = {
     "TicketTransferred": ("note",),

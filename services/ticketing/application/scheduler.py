@@ -22,9 +22,9 @@ from services.ticketing.application.handlers import append_pending, load_tickets
 from services.ticketing.domain.model import Ticket
 from shared.clock import Clock
 from shared.errors import ConcurrencyConflict
-from shared.eventstore import EventStore
-from shared.periodic import run_every
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.periodic import run_every
+from shared.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

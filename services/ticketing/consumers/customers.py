@@ -13,7 +13,7 @@ import asyncpg
 
 from services.ticketing.application import customers
 from shared.clock import Clock, SystemClock
-from shared.consumer import ReceivedEvent
+from shared.consuming.consumer import ReceivedEvent
 from shared.contracts.customer import (
     AccountManagerAssigned,
     CustomerErased,
@@ -22,7 +22,7 @@ from shared.contracts.customer import (
     CustomersMerged,
     CustomersUnmerged,
 )
-from shared.eventstore import EventStore
+from shared.store.eventstore import EventStore
 
 TOPICS = ("customer.events",)
 

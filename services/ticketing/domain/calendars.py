@@ -14,7 +14,6 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 
 from services.ticketing.domain.calendar import BusinessCalendar, CalendarError, calendar_from_spec
-from shared.aggregate import Aggregate
 from shared.contracts.ticketing import (
     CalendarChanged,
     CalendarDefined,
@@ -23,6 +22,7 @@ from shared.contracts.ticketing import (
     SlaCalendarsAssigned,
 )
 from shared.errors import Conflict, InvalidInput
+from shared.store.aggregate import Aggregate
 
 CALENDAR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 """A calendar's name: a short lowercase slug (it is part of URLs and stream ids)."""

@@ -45,7 +45,6 @@ from uuid import UUID
 
 from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar
 from services.ticketing.domain.sla import STANDARD_TIER, SlaClock, SlaPolicy, SlaTargets
-from shared.aggregate import Aggregate
 from shared.contracts.ticketing import (
     ComplaintFiled,
     CustomerContacted,
@@ -65,6 +64,7 @@ from shared.contracts.ticketing import (
     TicketWaitingOnCustomer,
 )
 from shared.errors import Conflict, InvalidInput
+from shared.store.aggregate import Aggregate
 
 KINDS = ("complaint", "question", "incident", "request")
 CHANNELS = ("phone", "email", "web", "chat", "social", "store")

@@ -24,7 +24,6 @@ from statistics import mean, median
 
 from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar
 from services.ticketing.domain.sla import SlaClock, SlaPolicy
-from shared.catalog import DomainEvent
 from shared.contracts.ticketing import (
     CustomerContacted,
     SlaBreached,
@@ -36,6 +35,7 @@ from shared.contracts.ticketing import (
     TicketResumed,
     TicketWaitingOnCustomer,
 )
+from shared.events.catalog import DomainEvent
 
 
 def event_time(event: DomainEvent) -> datetime | None:

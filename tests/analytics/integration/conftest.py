@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from services.analytics.config import AnalyticsSettings
-from shared.db import create_pool
+from shared.store.db import create_pool
 from tests.analytics.integration.support import analytics_settings
 
 

@@ -12,10 +12,10 @@ from services.analytics.bootstrap import build_app, event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import Fact
-from shared.catalog import CATALOG
 from shared.clock import Clock
-from shared.consumer import RawRecord, record_for
-from shared.envelope import Envelope, new_envelope
+from shared.consuming.consumer import RawRecord, record_for
+from shared.events.catalog import CATALOG
+from shared.events.envelope import Envelope, new_envelope
 from shared.settings import PlatformSettings
 from shared.web import mint_token
 

@@ -7,7 +7,7 @@ import uuid
 from services.analytics.bootstrap import event_store
 from services.analytics.consumers.projector import AnalyticsProjector
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from tests.analytics.builders import at, erased, fact, new_customer_id, registered, ticket_opened
 from tests.analytics.integration.support import api, records, token

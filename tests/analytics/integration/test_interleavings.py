@@ -22,7 +22,7 @@ from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import fold
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from tests.analytics.builders import at, new_customer_id, per_topic_history
 from tests.analytics.integration.support import records
 

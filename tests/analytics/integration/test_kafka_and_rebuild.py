@@ -15,10 +15,10 @@ from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import fold
 from services.analytics.rebuild import rebuild
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
-from shared.db import create_pool
-from shared.envelope import to_kafka
+from shared.events.envelope import to_kafka
+from shared.store.db import create_pool
 from shared.testing.kafka import drain_outbox, make_producer, read_topic
 from shared.testing.waiting import eventually
 from tests.analytics.builders import (

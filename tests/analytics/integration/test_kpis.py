@@ -11,7 +11,7 @@ from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.projector import AnalyticsProjector
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from tests.analytics.builders import (
     at,
     campaign_created,

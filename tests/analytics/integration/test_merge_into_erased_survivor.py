@@ -21,9 +21,9 @@ from services.analytics.config import AnalyticsSettings, with_search_path
 from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import Fact
 from services.analytics.setrebuild import SetRebuild
-from shared.consumer import RawRecord, apply_records
+from shared.consuming.consumer import RawRecord, apply_records
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
-from shared.db import connect, create_pool
+from shared.store.db import connect, create_pool
 from tests.analytics.builders import at, complaint_filed, erased, fact, order_placed, registered, ticket_opened
 from tests.analytics.integration.support import records
 

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.model import Fact
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.campaigns import NpsCategory, QuestionKind, SurveyAnswered, SurveyKind, SurveyQuestionAnswered
-from shared.envelope import source_for
-from shared.privacy import encrypt_value
+from shared.events.envelope import source_for
+from shared.shredding import encrypt_value
 from tests.analytics.builders import (
     at,
     complaint_filed,

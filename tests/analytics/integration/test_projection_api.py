@@ -9,7 +9,7 @@ import asyncpg
 
 from services.analytics.bootstrap import event_store
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from tests.analytics.builders import (
     at,

@@ -14,9 +14,9 @@ import pytest
 
 from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
-from shared.db import create_pool
+from shared.store.db import create_pool
 from tests.analytics.builders import (
     at,
     complaint_filed,

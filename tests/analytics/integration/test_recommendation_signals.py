@@ -9,9 +9,9 @@ import asyncpg
 from services.analytics.bootstrap import event_store, projector_worker
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.projector import AnalyticsProjector
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
-from shared.db import create_pool
+from shared.store.db import create_pool
 from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, read_topic
 from shared.testing.waiting import eventually
 from tests.analytics.builders import at, erased, fact, new_customer_id, order_placed, registered

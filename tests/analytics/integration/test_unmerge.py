@@ -6,7 +6,7 @@ from typing import Any
 
 from services.analytics.config import AnalyticsSettings
 from shared.clock import FixedClock
-from shared.consumer import apply_records
+from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
 from tests.analytics.builders import at, fact, new_customer_id, order_placed, registered, survey_answered
 from tests.analytics.integration.support import api, projector, records, token

@@ -19,10 +19,10 @@ from standardwebhooks import Webhook
 from services.analytics.application.webhooks import ROUTER_NAME
 from services.analytics.bootstrap import webhook_delivery, webhook_router_worker
 from services.analytics.config import AnalyticsSettings
-from shared.catalog import CATALOG
-from shared.db import create_pool
-from shared.envelope import source_for, to_kafka
-from shared.privacy import encrypt_fields
+from shared.events.catalog import CATALOG
+from shared.events.envelope import source_for, to_kafka
+from shared.shredding import encrypt_fields
+from shared.store.db import create_pool
 from shared.testing.kafka import drain_outbox, make_producer, read_topic
 from shared.testing.waiting import eventually
 from shared.web.auth import mint_token

@@ -9,7 +9,7 @@ from typing import Any
 
 import services.analytics.bootstrap  # noqa: F401  # registers every contract the 360 consumes
 from services.analytics.application.projector import KPI_EVENT_TYPES, _Batch, collect_kpis
-from shared.catalog import CATALOG
+from shared.events.catalog import CATALOG
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import pytest
 from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
 from shared.clock import FixedClock
-from shared.privacy import KeyStore, is_encrypted
 from shared.settings import PlatformSettings
+from shared.shredding import KeyStore, is_encrypted
 from shared.web import mint_token
 
 pytestmark = pytest.mark.clock

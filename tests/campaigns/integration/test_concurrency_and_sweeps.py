@@ -16,10 +16,10 @@ from services.campaigns.application.engine import SWEEP_CHUNK, fire_due_timers, 
 from services.campaigns.domain.ready_made import BIRTHDAY_GREETING
 from shared.contracts.analytics import ChurnRiskChanged
 from shared.contracts.campaigns import NpsCategory, SurveyAnswered, SurveyKind
-from shared.db import create_pool
-from shared.envelope import new_envelope
-from shared.idempotent_commands import run_command
+from shared.events.envelope import new_envelope
 from shared.settings import PlatformSettings
+from shared.store.db import create_pool
+from shared.store.idempotent_commands import run_command
 from shared.testing.waiting import eventually
 
 from .kafka_support import NOON, Stage, a_registration, an_order, envelope

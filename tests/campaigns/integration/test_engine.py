@@ -15,14 +15,14 @@ from services.campaigns.application import handlers
 from services.campaigns.application.engine import Engine, fire_due_timers
 from services.campaigns.consumers.engine import CampaignEngine
 from services.campaigns.domain.model import CampaignStatus
-from shared.catalog import DomainEvent
 from shared.clock import FixedClock
-from shared.consumer import apply_records, record_for
+from shared.consuming.consumer import apply_records, record_for
 from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
-from shared.db import create_pool
-from shared.envelope import Envelope, new_envelope
-from shared.eventstore import EventStore
-from shared.idempotent_commands import run_command
+from shared.events.catalog import DomainEvent
+from shared.events.envelope import Envelope, new_envelope
+from shared.store.db import create_pool
+from shared.store.eventstore import EventStore
+from shared.store.idempotent_commands import run_command
 from tests.campaigns.unit.builders import a_definition_document
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -193,7 +193,7 @@ async def test_service_recovery_hold_and_erased_customers(world: World) -> None:
 
 async def test_an_erased_customer_is_forgotten_and_the_erasure_acknowledged_once(world: World) -> None:
     from shared.contracts.customer import CustomerErased
-    from shared.privacy import KeyStore
+    from shared.shredding import KeyStore
 
     customer = await world.customer()
     async with world.pool.acquire() as conn:

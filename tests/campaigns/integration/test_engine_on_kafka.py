@@ -17,12 +17,12 @@ from services.campaigns.application import surveys
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.domain.ready_made import BIRTHDAY_GREETING, SERVICE_RECOVERY_AFTER_DETRACTOR_ANSWER
 from shared.contracts.campaigns import SurveyKind
-from shared.db import create_pool
-from shared.envelope import Envelope, source_for
-from shared.idempotent_commands import run_command
-from shared.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
-from shared.privacy import KeyStore, encrypt_fields
+from shared.events.envelope import Envelope, source_for
+from shared.privacy.keyaccess import RemoteKeyProvider, ServiceToken, keys_router
 from shared.settings import ServiceSettings
+from shared.shredding import KeyStore, encrypt_fields
+from shared.store.db import create_pool
+from shared.store.idempotent_commands import run_command
 from shared.testing.waiting import eventually
 from shared.web import create_service_app
 

@@ -15,9 +15,9 @@ from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.domain.ready_made import NPS_AFTER_DELIVERY, RELATIONSHIP_NPS, SURVEY_PROGRAMS
 from shared.contracts.customer import OrderDelivered
 from shared.contracts.ticketing import ComplaintFiled, TicketResolved
-from shared.db import create_pool
 from shared.errors import InvalidInput
-from shared.idempotent_commands import run_command
+from shared.store.db import create_pool
+from shared.store.idempotent_commands import run_command
 
 from .test_engine import NOON, World, an_order, envelope
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.catalog import CATALOG
 from shared.contracts.campaigns import MessageSuppressed, MessageSuppressedV1, SuppressionReason
+from shared.events.catalog import CATALOG
 
 V1 = {"campaign_id": "c-1", "customer_id": "cust-1", "reason": "channel_conflict", "detail": "a live offer",
       "triggering_event_id": "e-1"}

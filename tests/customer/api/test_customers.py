@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 from shared.ids import new_id
-from shared.privacy import decrypt_value
+from shared.shredding import decrypt_value
 from tests.customer.api.conftest import CustomerService, a_customer, an_order
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from shared.db import connect
 from shared.settings import PlatformSettings
+from shared.store.db import connect
 from shared.testing.platform import free_port, run_blocking, start_platform, stop_platform
 from shared.testing.plugin import DatabaseFactory
 from shared.testing.waiting import eventually, eventually_sync

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.contracts.customer import CustomerNoteWritten
 from shared.ids import new_id
-from shared.privacy import decrypt_value
+from shared.shredding import decrypt_value
 from tests.customer.api.conftest import CustomerService
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from services.customer.application.overdue import emit_overdue_payments
-from shared.catalog import CATALOG
 from shared.contracts.privacy import erasure_stream
-from shared.envelope import parse_time
+from shared.events.catalog import CATALOG
+from shared.events.envelope import parse_time
 from shared.ids import new_id
-from shared.privacy import decrypt_value
 from shared.settings import PlatformSettings
+from shared.shredding import decrypt_value
 from shared.testing.kafka import drain_outbox, end_offsets, read_topic
 from tests.customer.api.conftest import CustomerService, a_customer, an_order
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.envelope import format_time
 from shared.errors import InvalidInput
+from shared.events.envelope import format_time
 from shared.web.audit import AuditQuery, Cursor, merge, where_clause
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

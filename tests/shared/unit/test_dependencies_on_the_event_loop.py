@@ -15,7 +15,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from shared.service import SERVICE_NAMES, load_service
+from shared.ops.service import SERVICE_NAMES, load_service
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:

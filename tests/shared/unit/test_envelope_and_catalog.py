@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from shared.catalog import InvalidEventData, UnknownEventType, parse_ce_type
-from shared.envelope import EnvelopeError, format_time, from_kafka, new_envelope, parse_time, to_kafka
+from shared.events.catalog import InvalidEventData, UnknownEventType, parse_ce_type
+from shared.events.envelope import EnvelopeError, format_time, from_kafka, new_envelope, parse_time, to_kafka
 from shared.ids import uuid7, uuid7_time_ms
-from shared.privacy import decrypt_fields, encrypt_fields, is_encrypted
+from shared.shredding import decrypt_fields, encrypt_fields, is_encrypted
 from tests.shared.sample_events import TEST_CATALOG, PersonRenamed, ThingHappened
 
 

@@ -1,4 +1,4 @@
-"""``shared.export``: what a coverage declaration misses, and how stored values read as JSON."""
+"""``shared.privacy.export``: what a coverage declaration misses, and how stored values read as JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.export import Coverage, json_value, part
+from shared.privacy.export import Coverage, json_value, part
 
 COVERAGE = Coverage(exported={"orders": "orders", "tickets": "tickets"},
                     not_personal={"import_ledger": "source ids only"})

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.gctuning import GEN0_THRESHOLD, GcPauses, collections_after_the_batch, tune_for_long_running_process
+from shared.ops.gctuning import GEN0_THRESHOLD, GcPauses, collections_after_the_batch, tune_for_long_running_process
 
 
 @pytest.fixture

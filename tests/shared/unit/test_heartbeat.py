@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shared.heartbeat import Heartbeat, beat_while_running
-from shared.observability import ThreadingWSGIServer, serve_process_metrics
+from shared.ops.heartbeat import Heartbeat, beat_while_running
+from shared.ops.observability import ThreadingWSGIServer, serve_process_metrics
 from shared.testing.waiting import eventually
 
 

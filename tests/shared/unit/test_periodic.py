@@ -8,7 +8,7 @@ import logging
 import asyncpg
 import pytest
 
-from shared.periodic import run_every
+from shared.store.periodic import run_every
 
 
 @pytest.mark.asyncio
@@ -28,7 +28,7 @@ async def test_a_job_keeps_ticking_through_outages_and_unexpected_errors(caplog:
             raise failures.pop(0)
         stop.set()
 
-    with caplog.at_level(logging.WARNING, logger="shared.periodic"):
+    with caplog.at_level(logging.WARNING, logger="shared.store.periodic"):
         await asyncio.wait_for(run_every(0.001, tick, stop, job="test job"), timeout=10)
 
     assert ticks == 4

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from shared.errors import Conflict, Gone
-from shared.logging import actor_var, correlation_id_var, request_id_var
+from shared.ops.logging import actor_var, correlation_id_var, request_id_var
 from shared.settings import ServiceSettings
 from shared.web import (
     IdempotencyKey,

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Message
 
-from shared.logging import actor_var, correlation_id_var, request_id_var
+from shared.ops.logging import actor_var, correlation_id_var, request_id_var
 
 from .conftest import MAX_BODY
 

@@ -18,16 +18,16 @@ from fastapi import FastAPI
 from services.ticketing.bootstrap import build_app
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import CustomerReplicaProjector, WithoutPersonalData
-from shared.catalog import DomainEvent
 from shared.clock import FixedClock
-from shared.consumer import apply_records, record_for
+from shared.consuming.consumer import apply_records, record_for
 from shared.contracts.customer import CustomerRegistered, RelationshipType
 from shared.contracts.ticketing import TicketCommented
-from shared.db import connect
-from shared.envelope import Envelope, new_envelope
+from shared.events.catalog import DomainEvent
+from shared.events.envelope import Envelope, new_envelope
 from shared.ids import new_id
-from shared.privacy import encrypt_fields
 from shared.settings import PlatformSettings
+from shared.shredding import encrypt_fields
+from shared.store.db import connect
 from shared.web import mint_token
 from tests.ticketing.builders import a_ticket_request
 

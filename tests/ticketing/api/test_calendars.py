@@ -15,8 +15,8 @@ import pytest
 from services.ticketing.api import schemas
 from services.ticketing.application.calendars import define_calendar
 from services.ticketing.application.scheduler import emit_sla_breaches
+from shared.store.uow import UnitOfWork
 from shared.testing.waiting import eventually
-from shared.uow import UnitOfWork
 from tests.ticketing.api.conftest import TicketingService
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")

@@ -18,12 +18,12 @@ from shared.contracts.customer import (
     CustomersMerged,
     CustomersUnmerged,
 )
-from shared.envelope import to_kafka
+from shared.events.envelope import to_kafka
 from shared.ids import new_id
 from shared.settings import PlatformSettings
+from shared.store.uow import UnitOfWork
 from shared.testing.kafka import make_producer
 from shared.testing.waiting import eventually
-from shared.uow import UnitOfWork
 from tests.ticketing.api.conftest import START, TicketingService, sealed_customer_envelopes
 
 
@@ -168,8 +168,8 @@ async def test_a_new_account_manager_takes_the_customers_unowned_tickets(ticketi
 
 async def test_a_redelivered_customer_event_is_applied_once(ticketing: TicketingService) -> None:
     from services.ticketing.consumers.customers import CustomerReplicaProjector
-    from shared.consumer import apply_records, record_for
-    from shared.envelope import new_envelope
+    from shared.consuming.consumer import apply_records, record_for
+    from shared.events.envelope import new_envelope
 
     survivor, duplicate = await ticketing.a_known_customer(), await ticketing.a_known_customer()
     ticket = await ticketing.open(customer_id=duplicate, agent_id="agent-ayse")

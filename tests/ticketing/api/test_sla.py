@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from services.ticketing.application.scheduler import emit_sla_breaches, run_scheduler
 from services.ticketing.bootstrap import event_store
 from shared.clock import FixedClock
-from shared.db import create_pool
 from shared.settings import PlatformSettings
+from shared.store.db import create_pool
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
 from tests.ticketing.api.conftest import TicketingService
@@ -140,7 +140,7 @@ async def test_the_background_scheduler_loop_emits_breaches_until_stopped(ticket
 
 
 async def test_the_service_definition_and_openapi_describe_the_service(ticketing: TicketingService) -> None:
-    from shared.service import load_service
+    from shared.ops.service import load_service
 
     service = load_service("ticketing")
     assert service.produces == "ticketing.events"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from services.ticketing.domain.model import Ticket, TicketRules
 from services.ticketing.domain.simulation import simulate
 from services.ticketing.domain.sla import DEFAULT_POLICY, DEFAULT_POLICY_MINUTES, SlaPolicy
-from shared.catalog import DomainEvent
+from shared.events.catalog import DomainEvent
 from shared.ids import new_id
 from tests.ticketing.builders import T0
 

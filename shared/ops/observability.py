@@ -22,8 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import asyncpg
 from prometheus_client import make_wsgi_app
 
-from shared.heartbeat import Heartbeat
-from shared.metrics import PlatformMetrics, create_registry, platform_metrics
+from shared.ops.heartbeat import Heartbeat
+from shared.ops.metrics import PlatformMetrics, create_registry, platform_metrics
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def serve_process_metrics(port: int, heartbeat: Heartbeat, host: str = "0.0.0.0"
     """Serve ``/metrics`` (``process_metrics()``) and ``/health/live`` (``heartbeat``) from a background thread.
 
     ``/health/live`` answers 200 while the work loop beats and 503 once its last beat is older than
-    the heartbeat allows, with the age in the body either way (``shared.heartbeat`` says why).
+    the heartbeat allows, with the age in the body either way (``shared.ops.heartbeat`` says why).
     """
     process_metrics()
     metrics_app = make_wsgi_app(_PROCESS_REGISTRY)

@@ -25,7 +25,7 @@ from uuid import UUID
 
 import orjson
 
-from shared.catalog import DomainEvent, TypeName, parse_ce_type
+from shared.events.catalog import DomainEvent, TypeName, parse_ce_type
 from shared.ids import uuid7
 
 SPEC_VERSION = "1.0"

@@ -19,7 +19,7 @@ published. Selecting by ``published_at is null`` picks it up whenever it commits
 ``test_relay_publishes_a_transaction_that_commits_late``).
 
 A crash between "Kafka acknowledged" and "marked published" republishes the batch: delivery is at
-least once and consumers deduplicate by event id (``shared.consumer``'s inbox).
+least once and consumers deduplicate by event id (``shared.consuming.consumer``'s inbox).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AIOKafkaError
 from kafka.errors import KafkaError
 
-from shared.db import DATABASE_UNAVAILABLE, connect
-from shared.heartbeat import Heartbeat
-from shared.logging import configure_logging
-from shared.process import run_until_signalled
+from shared.ops.heartbeat import Heartbeat
+from shared.ops.logging import configure_logging
+from shared.ops.process import run_until_signalled
+from shared.store.db import DATABASE_UNAVAILABLE, connect
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run a relay for any database: ``python -m shared.relay --dsn ... --bootstrap ...``.
+    """Run a relay for any database: ``python -m shared.outbox.relay --dsn ... --bootstrap ...``.
 
     ``c360 relay <service>`` is the usual way; this entry point serves tests and one-off drains.
     """

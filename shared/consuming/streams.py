@@ -1,8 +1,8 @@
 """Faust adapter of the consumer kit: a projector runs in a Faust worker over its topics.
 
 Faust is the worker runtime (group membership, assignment, rebalancing, offset commits). By default
-each whole fetch goes straight to ``shared.consumer.BatchProcessor`` through the batch transport
-(``shared.batch_transport``, ADR 0008): every message is unacknowledged until the processor has
+each whole fetch goes straight to ``shared.consuming.consumer.BatchProcessor`` through the batch transport
+(``shared.consuming.batch_transport``, ADR 0008): every message is unacknowledged until the processor has
 decoded, dead-lettered, deduplicated and applied the batch in one transaction, so offsets are
 committed only after it and a rebalance waits for it. ``transport="stream"`` keeps the earlier path
 (an agent taking ``take_events`` batches) for A/B benchmarks. A projector with an
@@ -26,9 +26,8 @@ from typing import Any, Literal
 import asyncpg
 import faust
 
-from shared.batch_transport import BatchApp, broker_urls
-from shared.catalog import CATALOG, Catalog
-from shared.consumer import (
+from shared.consuming.batch_transport import BatchApp, broker_urls
+from shared.consuming.consumer import (
     TRANSIENT_ERRORS,
     BatchProcessor,
     DeadLetterSink,
@@ -37,10 +36,11 @@ from shared.consumer import (
     RawRecord,
     dead_letter_headers,
 )
-from shared.db import create_pool
-from shared.observability import process_metrics
+from shared.events.catalog import CATALOG, Catalog
+from shared.ops.observability import process_metrics
+from shared.outbox.topics import dlq_of
 from shared.settings import PlatformSettings
-from shared.topics import dlq_of
+from shared.store.db import create_pool
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Wait until a Kafka broker answers a metadata request.
 
-Run: ``python -m shared.infra.kafka_ready --bootstrap 127.0.0.1:9092 --timeout 60``.
+Run: ``python -m shared.ops.infra.kafka_ready --bootstrap 127.0.0.1:9092 --timeout 60``.
 An open port is not enough: a KRaft broker listens before its metadata log is loaded, so we wait
 until the cluster describes itself with at least one broker.
 """

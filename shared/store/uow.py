@@ -15,8 +15,8 @@ from typing import Any, Self
 
 import asyncpg
 
-from shared.catalog import DomainEvent
-from shared.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
+from shared.events.catalog import DomainEvent
+from shared.store.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
 
 _BEGIN_ATTEMPTS = 3
 _BROKEN_CONNECTION = (

@@ -1,6 +1,6 @@
 """Key access between services: how subscribers open personal fields they are entitled to.
 
-Every producing service encrypts personal fields under per-customer keys (``shared.privacy``) and
+Every producing service encrypts personal fields under per-customer keys (``shared.shredding``) and
 serves a key at ``GET /v1/internal/keys/{subject}`` (scope ``keys:read``; 410 once destroyed by an
 erasure). A subscriber that must show personal data (the analytics 360 view, a birthday campaign)
 asks the producer named by the event's ``ce_source`` through ``RemoteKeyProvider``. Keys are cached
@@ -27,10 +27,11 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Request
 
-from shared.envelope import source_for
 from shared.errors import Gone, NotFound
+from shared.events.envelope import source_for
 from shared.settings import PlatformSettings
-from shared.web.auth import Principal, mint_token, require
+from shared.web.auth import Principal, require
+from shared.web.service_token import ServiceToken
 
 log = logging.getLogger(__name__)
 
@@ -58,74 +59,13 @@ def keys_router() -> APIRouter:
     return router
 
 
-class ServiceToken:
-    """A bearer token for service-to-service calls, renewed before it expires."""
-
-    def __init__(
-        self,
-        settings: PlatformSettings,
-        subject: str,
-        ttl_seconds: int = 900,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.settings = settings
-        self.subject = subject
-        self.ttl = ttl_seconds
-        self._token = settings.service_token or ""
-        self._expires = float("inf") if settings.service_token else 0.0
-        self._lock = asyncio.Lock()
-        self._transport = transport
-        self.requests = 0
-        """Client-credentials token requests made (one per token lifetime, not one per call)."""
-
-    @property
-    def uses_provider(self) -> bool:
-        """Whether tokens come from the OpenID provider's client-credentials grant."""
-        return bool(self.settings.service_oidc_client_id)
-
-    def get(self) -> str:
-        """A minted (HS256) or configured token; for a provider token use ``current``."""
-        if time.monotonic() > self._expires:
-            self._token = mint_token(self.settings, self.subject, ["keys:read"], ttl_seconds=self.ttl)
-            self._expires = time.monotonic() + self.ttl * 0.8
-        return self._token
-
-    async def current(self) -> str:
-        """The token to send now: from the provider (single flight, renewed at 80% of its life) or ``get``."""
-        if not self.uses_provider:
-            return self.get()
-        if time.monotonic() <= self._expires:
-            return self._token
-        async with self._lock:
-            if time.monotonic() > self._expires:
-                token, lifetime = await self._client_credentials()
-                self._token, self._expires = token, time.monotonic() + lifetime * 0.8
-        return self._token
-
-    async def _client_credentials(self) -> tuple[str, float]:
-        settings = self.settings
-        form = {"grant_type": "client_credentials"}
-        if settings.service_oidc_scope:
-            form["scope"] = settings.service_oidc_scope
-        else:
-            form["resource"] = settings.auth_oidc_audience
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=self._transport) as http:
-            discovery = await http.get(settings.auth_oidc_issuer.rstrip("/") + "/.well-known/openid-configuration")
-            endpoint = discovery.raise_for_status().json()["token_endpoint"]
-            self.requests += 1
-            answer = await http.post(endpoint, data=form,
-                                     auth=(settings.service_oidc_client_id, settings.service_oidc_client_secret))
-            body = answer.raise_for_status().json()
-        return str(body["access_token"]), float(body.get("expires_in", 300))
-
-
 KEY_CACHE_ENTRIES = 20_000
 """Bound of a provider's key cache. An entry (source, subject, key, expiry) takes ~390 bytes
 (measured with tracemalloc), so a full cache holds ~7.5 MiB; 100,000 entries were ~37 MiB."""
 
 
 class RemoteKeyProvider:
-    """``shared.consumer.KeyProvider`` fetching keys from the producing services over HTTP.
+    """``shared.consuming.consumer.KeyProvider`` fetching keys from the producing services over HTTP.
 
     The cache holds at most ``max_entries`` entries (least recently remembered evicted first), and
     entries past their time to live are swept out about once per ``ttl_seconds``: it holds the

@@ -27,7 +27,7 @@ unacknowledged and the partition's next owner reads it again from the committed 
 This overrides private Faust methods. faust-streaming is pinned exactly, and
 ``tests/shared/test_batch_transport_contract.py`` fails if an upgrade changes what the override
 relies on. The scheme is registered in Faust's transport registry by ``register()``; a broker URL
-``c360batch://host:port`` selects it (``shared.streams.ProjectionWorker`` does).
+``c360batch://host:port`` selects it (``shared.consuming.streams.ProjectionWorker`` does).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from mode import ServiceT
 
-from shared.consumer import RawRecord
+from shared.consuming.consumer import RawRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Inspect and replay dead-letter topics.
 
-A record lands on ``<topic>.dlq`` with ``dlq_*`` headers saying why (see ``shared.consumer``). After
+A record lands on ``<topic>.dlq`` with ``dlq_*`` headers saying why (see ``shared.consuming.consumer``). After
 the cause is fixed (a consumer bug, a missing upcaster), ``replay`` republishes the records to their
 original topic with the ``dlq_*`` headers removed. Replaying is safe to repeat: consumers deduplicate
 by event id. A consumer group per dead-letter topic remembers how far a replay got, so a second

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import asyncpg
 
 from shared.errors import ConcurrencyConflict, Conflict, InvalidInput
-from shared.eventstore import EventStore
-from shared.uow import UnitOfWork
+from shared.store.eventstore import EventStore
+from shared.store.uow import UnitOfWork
 
 REPLAY_HEADER = "Idempotent-Replayed"
 

@@ -3,7 +3,7 @@
 A *projector* turns events into read-model rows. The kit guarantees it sees each event at most
 once, however often Kafka redelivers (restarts, rebalances, rewound offsets, relay republishing):
 
-1. **Decode** each record with the one codec (``shared.envelope``) and validate its data against the
+1. **Decode** each record with the one codec (``shared.events.envelope``) and validate its data against the
    catalog, upcasting old versions. Anything undecodable, invalid, of an unknown type or of a
    version newer than this reader knows goes to ``<topic>.dlq`` with headers saying why and where
    it came from; the partition keeps flowing.
@@ -31,14 +31,14 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
-from shared.db import TRANSIENT_DATABASE_ERRORS
-from shared.envelope import Envelope, EnvelopeError, decode_kafka, format_time, to_kafka
-from shared.gctuning import collections_after_the_batch
-from shared.logging import causation_id_var, correlation_id_var
-from shared.privacy import PREFIX as ENCRYPTED_PREFIX
-from shared.privacy import decrypt_fields, is_encrypted
-from shared.topics import dlq_of
+from shared.events.catalog import CATALOG, Catalog, DomainEvent, InvalidEventData, UnknownEventType
+from shared.events.envelope import Envelope, EnvelopeError, decode_kafka, format_time, to_kafka
+from shared.ops.gctuning import collections_after_the_batch
+from shared.ops.logging import causation_id_var, correlation_id_var
+from shared.outbox.topics import dlq_of
+from shared.shredding import PREFIX as ENCRYPTED_PREFIX
+from shared.shredding import decrypt_fields, is_encrypted
+from shared.store.db import TRANSIENT_DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Projector(Protocol):
 
 
 class KeyProvider(Protocol):
-    """Supplies per-subject data keys to open personal fields (``shared.privacy``)."""
+    """Supplies per-subject data keys to open personal fields (``shared.shredding``)."""
 
     async def keys_for(self, source: str, subjects: set[str]) -> Mapping[str, bytes]: ...
 
@@ -191,7 +191,7 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Apply or dead-letter every record; returns only when all are settled."""
-        with collections_after_the_batch():  # see shared/gctuning.py
+        with collections_after_the_batch():  # see shared/ops/gctuning.py
             await self._process(records)
 
     async def _process(self, records: Sequence[RawRecord]) -> None:

@@ -18,7 +18,7 @@ Guarantees and how they are kept:
   late. Each row records its transaction id (``xid8``); ``read_all`` only returns rows of
   transactions older than the oldest still running one (``pg_snapshot_xmin``), ordered by
   ``(tx_id, position)``. A checkpoint on that pair never skips a row.
-* **Personal data** is encrypted per subject before it is written (``shared.privacy``).
+* **Personal data** is encrypted per subject before it is written (``shared.shredding``).
 * **Bulk history** (``append_many``): many streams at once through ``COPY``, for a bulk import of an
   enterprise's past. The same rows, versions and outbox entries as ``append``, in the caller's
   transaction; the events carry their own times and may be marked as imported history.
@@ -36,9 +36,10 @@ import asyncpg
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.catalog import CATALOG, Catalog, DomainEvent
 from shared.clock import utc_now
-from shared.envelope import (
+from shared.errors import ConcurrencyConflict
+from shared.events.catalog import CATALOG, Catalog, DomainEvent
+from shared.events.envelope import (
     ACTOR_HEADER,
     CONTENT_TYPE,
     HISTORY_HEADER,
@@ -48,11 +49,10 @@ from shared.envelope import (
     format_time,
     source_for,
 )
-from shared.errors import ConcurrencyConflict
 from shared.ids import uuid7, uuid7_texts
-from shared.logging import actor_var, causation_id_var, correlation_id_var
-from shared.observability import process_metrics
-from shared.privacy import KeyStore, decrypt_fields, encrypt_fields
+from shared.ops.logging import actor_var, causation_id_var, correlation_id_var
+from shared.ops.observability import process_metrics
+from shared.shredding import KeyStore, decrypt_fields, encrypt_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +249,7 @@ class EventStore:
         metrics: Any | None = None,
     ) -> None:
         self.metrics = metrics
-        """``shared.metrics.PlatformMetrics``; committed appends are counted by event type."""
+        """``shared.ops.metrics.PlatformMetrics``; committed appends are counted by event type."""
         self.service = service
         self.topic = topic
         self.catalog = catalog

@@ -1,7 +1,7 @@
 """The event platform's own Prometheus instruments: event store, outbox, relay, consumers.
 
 Not part of the web kit: relays and workers record into them without any HTTP app (their registry
-is ``shared.observability.process_metrics()``), APIs into their app's registry. Every process or
+is ``shared.ops.observability.process_metrics()``), APIs into their app's registry. Every process or
 app owns its ``CollectorRegistry`` instead of the process-wide default: tests build hundreds of apps
 in one process, and the default registry refuses a second ``events_appended_total``. Instruments are
 created once per registry and cached, so asking twice returns the same objects rather than failing.

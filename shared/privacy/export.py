@@ -3,7 +3,7 @@
 A data-protection officer (or the customer, self-service) asks the customer service for an export
 (``POST /v1/customers/{id}/exports``); it gathers one *part* per service. Every service serves its
 own part at ``GET /v1/internal/customers/{customer_id}/export`` (scope ``keys:read``, the scope of
-service-to-service access to personal data, see ``shared.keyaccess``): no service reads another's
+service-to-service access to personal data, see ``shared.privacy.keyaccess``): no service reads another's
 database.
 
 A part is ``{"service", "exported_at", "sections": {...}, "tables": {...}, "not_personal": {...}}``.
@@ -29,8 +29,8 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Request
 
-from shared.envelope import format_time
-from shared.eventstore import RecordedEvent
+from shared.events.envelope import format_time
+from shared.store.eventstore import RecordedEvent
 from shared.web.auth import Principal, require
 
 PART_ROUTE = "/internal/customers/{customer_id}/export"
@@ -98,7 +98,7 @@ async def table_rows(
 
 
 def event_json(recorded: RecordedEvent) -> dict[str, Any]:
-    """A stored event (``shared.eventstore.RecordedEvent``) as the export shows it: opened with our key."""
+    """A stored event (``shared.store.eventstore.RecordedEvent``) as the export shows it: opened with our key."""
     return {
         "event_id": str(recorded.event_id),
         "type": recorded.event_type,

@@ -1,6 +1,6 @@
 """How a long-running process (an outbox relay, a background worker) runs until it is told to stop.
 
-Both ``c360 relay``/``c360 worker`` and ``python -m shared.relay`` start their loop here, so the
+Both ``c360 relay``/``c360 worker`` and ``python -m shared.outbox.relay`` start their loop here, so the
 allocator, garbage-collector and event-loop settings of every such process are the same.
 """
 
@@ -11,13 +11,13 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 
-from shared.allocator import return_large_buffers_to_the_system
-from shared.gctuning import tune_for_long_running_process
+from shared.ops.allocator import return_large_buffers_to_the_system
+from shared.ops.gctuning import tune_for_long_running_process
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``main(stop)`` on uvloop; SIGTERM/SIGINT set ``stop`` for a clean shutdown."""
-    return_large_buffers_to_the_system()  # relays and workers churn Kafka buffers: see shared/allocator.py
+    return_large_buffers_to_the_system()  # relays and workers churn Kafka buffers: see shared/ops/allocator.py
     tune_for_long_running_process()  # start-up is done: freeze it, collect young objects rarely
     try:
         # uvloop is optional (a platform without it runs on asyncio's own loop).

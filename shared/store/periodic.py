@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from shared.db import TRANSIENT_DATABASE_ERRORS
+from shared.store.db import TRANSIENT_DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 

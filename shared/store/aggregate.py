@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Self
 
-from shared.catalog import DomainEvent
+from shared.events.catalog import DomainEvent
 
 
 class Aggregate:

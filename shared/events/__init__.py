@@ -1,0 +1,1 @@
+"""What travels: the event catalog and the CloudEvents envelope every producer and consumer share."""

@@ -1,0 +1,1 @@
+"""The event store: appends with their outbox rows, units of work, idempotent commands, migrations."""
