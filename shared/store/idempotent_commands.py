@@ -16,13 +16,17 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, overload
 
 import asyncpg
 
 from shared.errors import ConcurrencyConflict, Conflict, InvalidInput
 from shared.store.eventstore import EventStore
-from shared.store.uow import UnitOfWork
+from shared.store.uow import RowsFactory, UnitOfWork
+
+OutcomeT = TypeVar("OutcomeT")
+Command = Callable[[UnitOfWork[Any]], Awaitable[OutcomeT]]
+"""A use case bound to its inputs, waiting for its unit of work."""
 
 REPLAY_HEADER = "Idempotent-Replayed"
 
@@ -85,15 +89,47 @@ concurrent writers on one stream every one of them gets through; beyond it the 4
 """
 
 
+@overload
 async def run_command(
     pool: asyncpg.Pool,
     store: EventStore,
-    command: Callable[[UnitOfWork], Awaitable[CommandResult]],
+    command: Command[OutcomeT],
     idempotency: IdempotencyKeyed | None = None,
     *,
+    present: Callable[[OutcomeT], CommandResult],
     retry_conflicts: bool = False,
-) -> CommandResult:
+    rows_factory: RowsFactory[Any] | None = None,
+) -> CommandResult: ...
+
+
+@overload
+async def run_command(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    command: Command[OutcomeT],
+    idempotency: None = None,
+    *,
+    present: None = None,
+    retry_conflicts: bool = False,
+    rows_factory: RowsFactory[Any] | None = None,
+) -> OutcomeT: ...
+
+
+async def run_command(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    command: Command[Any],
+    idempotency: IdempotencyKeyed | None = None,
+    *,
+    present: Callable[[Any], CommandResult] | None = None,
+    retry_conflicts: bool = False,
+    rows_factory: RowsFactory[Any] | None = None,
+) -> Any:
     """Run ``command`` in a unit of work; with a key, at most once per key (replaying the answer).
+
+    ``present`` turns the command's outcome into the answer the client gets, inside the
+    transaction, so the stored answer of an idempotency key commits with the command's effect
+    (an idempotency key needs it). Without it the outcome itself is returned (jobs, tests).
 
     A deadlock or serialization failure rolls the whole unit of work back, so running the command
     again from scratch is safe: it reloads its state. After a few attempts the error surfaces (the
@@ -107,10 +143,12 @@ async def run_command(
     deciding again on the fresh state is what the client asked for. With ``If-Match`` the conflict
     is the client's to resolve, so it is answered (409), never retried.
     """
+    if idempotency is not None and present is None:
+        raise TypeError("an idempotent command needs 'present': its stored answer is what a retry replays")
     failures, conflicts = 0, 0
     while True:
         try:
-            return await _run_once(pool, store, command, idempotency)
+            return await _run_once(pool, store, command, present, idempotency, rows_factory)
         except RETRYABLE:
             failures += 1
             if failures >= ATTEMPTS:
@@ -128,15 +166,20 @@ async def run_command(
 async def _run_once(
     pool: asyncpg.Pool,
     store: EventStore,
-    command: Callable[[UnitOfWork], Awaitable[CommandResult]],
+    command: Command[Any],
+    present: Callable[[Any], CommandResult] | None,
     idempotency: IdempotencyKeyed | None,
-) -> CommandResult:
-    async with UnitOfWork(pool, store) as uow:
+    rows_factory: RowsFactory[Any] | None,
+) -> Any:
+    async with UnitOfWork(pool, store, rows_factory) as uow:
         if idempotency is not None:
             stored = await _claim(uow.conn, idempotency)
             if stored is not None:
                 return stored
-        result = await command(uow)
+        outcome = await command(uow)
+        if present is None:
+            return outcome
+        result = present(outcome)
         if idempotency is not None:
             await uow.conn.execute(
                 "update idempotency_keys set status = $3, body = $4, headers = $5 where scope = $1 and key = $2",

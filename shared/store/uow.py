@@ -8,15 +8,21 @@ event store, which also fills the outbox), inline read models, the idempotency r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self
 
 import asyncpg
+from typing_extensions import TypeVar
 
 from shared.events.catalog import DomainEvent
 from shared.store.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
+
+RowsT = TypeVar("RowsT", default=Any)
+"""A unit of work opened without a read model is a ``UnitOfWork[Any]`` (relays, importers, consumers)."""
+RowsFactory = Callable[[asyncpg.Connection], RowsT]
+"""Builds a service's read-model adapter on the unit of work's connection (given by its bootstrap)."""
 
 _BEGIN_ATTEMPTS = 3
 _BROKEN_CONNECTION = (
@@ -27,12 +33,20 @@ _BROKEN_CONNECTION = (
 )
 
 
-class UnitOfWork:
-    """A transaction on a pooled connection, with the service's event store bound to it."""
+class UnitOfWork(Generic[RowsT]):
+    """A transaction on a pooled connection, with the service's event store bound to it.
 
-    def __init__(self, pool: asyncpg.Pool, store: EventStore) -> None:
+    It is the PostgreSQL ``shared.store.ports.Work``: ``load`` and ``append`` on the event store,
+    ``rows`` the service's read-model adapter (built by ``rows_factory`` on this connection).
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, store: EventStore, rows_factory: RowsFactory[RowsT] | None = None
+    ) -> None:
         self._pool = pool
         self.store = store
+        self._rows_factory = rows_factory
+        self._rows: RowsT | None = None
         self.outbox = Outbox()
         self._conn: Any = None
         self._tx: Any = None
@@ -44,6 +58,19 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork used outside 'async with'")
         conn: asyncpg.Connection = self._conn
         return conn
+
+    @property
+    def rows(self) -> RowsT:
+        """The service's read-model adapter on this transaction's connection."""
+        if self._rows is None:
+            if self._rows_factory is None:
+                raise RuntimeError("this unit of work was opened without a read model (rows_factory)")
+            self._rows = self._rows_factory(self.conn)
+        return self._rows
+
+    async def load(self, stream_id: str) -> list[RecordedEvent]:
+        """The stream's events in version order, read in this transaction."""
+        return await self.store.load(self.conn, stream_id)
 
     async def __aenter__(self) -> Self:
         # After a database restart the pool may hand out a connection whose socket died under it;
@@ -81,6 +108,7 @@ class UnitOfWork:
         finally:
             await self._pool.release(self._conn)
             self._conn = None
+            self._rows = None
 
     async def append(
         self,

@@ -13,7 +13,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Header, Request
 
-from shared.errors import PlatformError, PreconditionFailed, PreconditionRequired
+from shared.errors import PlatformError, PreconditionRequired
 from shared.web.auth import Principal, authenticate_before_refusing, optional_principal
 
 IF_MATCH_HEADER: Final = "If-Match"
@@ -51,15 +51,6 @@ def parse_if_match(header: str | None) -> int | None:
     if match is None:
         raise MalformedIfMatchError('If-Match must be "*" or one ETag such as "7".', header=IF_MATCH_HEADER)
     return int(match.group(1))
-
-
-def ensure_version_matches(expected: int | None, current: int) -> None:
-    """Raise ``PreconditionFailed`` (412) when the client's ``If-Match`` version is not ``current``."""
-    if expected is not None and expected != current:
-        raise PreconditionFailed(
-            f"The resource is at version {current}, not {expected}; fetch it again and retry.",
-            current_etag=etag_for(current),
-        )
 
 
 async def _parse_after_authentication(

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared import errors
 from shared.ops.logging import request_id_var
 from shared.store.db import TRANSIENT_DATABASE_ERRORS
+from shared.web.etag import etag_for
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_TYPE_BASE: Final = "https://customer360.dev/problems/"
@@ -261,8 +262,17 @@ def _platform_problem(exc: errors.PlatformError, instance: str) -> Response:
         detail=exc.detail,
         instance=instance,
         headers=headers,
-        extra=exc.extra,
+        extra=_http_members(exc),
     )
+
+
+def _http_members(exc: errors.PlatformError) -> Mapping[str, Any]:
+    """The error's extra members, with a version the client must use shown as the ETag it knows."""
+    if isinstance(exc, errors.PreconditionFailed) and "current_version" in exc.extra:
+        extra = dict(exc.extra)
+        extra["current_etag"] = etag_for(extra.pop("current_version"))
+        return extra
+    return exc.extra
 
 
 def _validation_problem(exc: RequestValidationError, instance: str) -> Response:

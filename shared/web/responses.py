@@ -1,17 +1,48 @@
-"""Turning a command's result into the HTTP answer, the same way in every service."""
+"""Turning a use case's outcome into the HTTP answer, the same way in every service.
+
+Handlers return ``shared.store.outcomes`` (``Created``, ``Updated``, ``Accepted``, ``Deleted``);
+``answer`` is the one place that maps them to a status, the ``ETag`` (the resource's version), the
+``Location`` (the route's ``location`` template filled with the new resource's id) and the body.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.errors import PlatformError
-from shared.store.idempotent_commands import REPLAY_HEADER, CommandResult, IdempotencyKeyed, run_command
-from shared.store.uow import UnitOfWork
-from shared.web.etag import IF_MATCH_HEADER, parse_if_match
+from shared.store.idempotent_commands import REPLAY_HEADER, Command, CommandResult, IdempotencyKeyed, run_command
+from shared.store.outcomes import Accepted, Created, Deleted, Outcome, Updated
+from shared.web.etag import IF_MATCH_HEADER, etag_for, parse_if_match
+
+
+def answer(outcome: Outcome | CommandResult, *, location: str | None = None) -> CommandResult:
+    """The HTTP answer of ``outcome``; ``location`` (e.g. ``/v1/orders/{id}``) names a created resource.
+
+    A ``CommandResult`` passes through unchanged (a handler not yet returning outcomes, issue 16.2).
+    """
+    match outcome:
+        case CommandResult():
+            return outcome
+        case Created(resource=resource, resource_id=resource_id, version=version):
+            headers = _etag(version)
+            if location is not None:
+                headers["Location"] = location.format(id=resource_id)
+            return CommandResult(201, resource, headers)
+        case Updated(resource=resource, version=version):
+            return CommandResult(200, resource, _etag(version))
+        case Accepted(resource=resource):
+            return CommandResult(202, resource)
+        case Deleted():
+            return CommandResult(204, None)
+    raise TypeError(f"not a command outcome: {outcome!r}")
+
+
+def _etag(version: int | None) -> dict[str, str]:
+    return {} if version is None else {"ETag": etag_for(version)}
 
 
 def command_response(result: CommandResult) -> Response:
@@ -38,14 +69,26 @@ def asked_for_optimistic_concurrency(request: Request) -> bool:
 
 async def run_and_respond(
     request: Request,
-    command: Callable[[UnitOfWork], Awaitable[CommandResult]],
+    command: Command[Any],
     idempotency: IdempotencyKeyed | None = None,
+    *,
+    location: str | None = None,
 ) -> Response:
-    """Run a command in a unit of work on the app's pool and event store, and answer it.
+    """Run a command in a unit of work on the app's pool and event store, and answer its outcome.
 
-    Without ``If-Match`` a lost race on a stream is retried on fresh state (``run_command``'s
-    ``retry_conflicts``); with it, the client gets the 412/409 it asked for.
+    The unit of work's read model is built by ``app.state.rows_factory`` (set by the service's
+    bootstrap). Without ``If-Match`` a lost race on a stream is retried on fresh state
+    (``run_command``'s ``retry_conflicts``); with it, the client gets the 412/409 it asked for.
     """
     state = request.app.state
     retry = not asked_for_optimistic_concurrency(request)
-    return command_response(await run_command(state.pool, state.store, command, idempotency, retry_conflicts=retry))
+    result = await run_command(
+        state.pool,
+        state.store,
+        command,
+        idempotency,
+        present=lambda outcome: answer(outcome, location=location),
+        retry_conflicts=retry,
+        rows_factory=getattr(state, "rows_factory", None),
+    )
+    return command_response(result)

@@ -47,7 +47,8 @@ from shared.store.db import DATABASE_UNAVAILABLE
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web.etag import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web.etag import etag_for
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
 from shared.errors import NotFound
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web import etag_for
 
 
 def _stream(campaign_id: str) -> str:

@@ -26,7 +26,8 @@ from shared.errors import InvalidInput
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web import etag_for
 
 
 class PolicySource:

@@ -43,7 +43,8 @@ from shared.contracts.campaigns import (
 from shared.errors import InvalidInput
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web import etag_for
 
 TEMPLATES_STREAM = "service-message-templates"
 TIMER_KIND = "service_message"

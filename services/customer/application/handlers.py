@@ -36,7 +36,8 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web.etag import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web.etag import etag_for
 
 
 def _customer_answer(status: int, body: dict[str, Any], *, created: bool = False) -> CommandResult:

@@ -24,7 +24,8 @@ from shared.errors import Gone, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web.etag import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web.etag import etag_for
 
 FollowUpAction = Literal["complete", "snooze", "cancel"]
 

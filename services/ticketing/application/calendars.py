@@ -26,7 +26,8 @@ from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web.etag import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web.etag import etag_for
 
 REPLAN_PAGE = 500
 

@@ -27,7 +27,8 @@ from shared.ids import new_id
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import CommandResult
 from shared.store.uow import UnitOfWork
-from shared.web.etag import ensure_version_matches, etag_for
+from shared.store.versions import ensure_version_matches
+from shared.web.etag import etag_for
 
 STREAM_TYPE = "ticket"
 

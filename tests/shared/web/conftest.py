@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field
 from shared.errors import Conflict, Gone
 from shared.ops.logging import actor_var, correlation_id_var, request_id_var
 from shared.settings import ServiceSettings
+from shared.store.versions import ensure_version_matches
 from shared.web import (
     IdempotencyKey,
     IfMatchRequired,
     Principal,
     create_service_app,
-    ensure_version_matches,
     etag_for,
     mint_token,
     require,

@@ -1,0 +1,46 @@
+"""What a use case reports back: the resource as it now reads and what happened to it.
+
+Use cases speak the application's language (a customer was created, an order changed, an export was
+accepted); ``api/`` turns an outcome into HTTP (status, ``ETag`` from ``version``, ``Location`` from
+``resource_id``, the JSON body) with ``shared.web.responses.answer``. So a handler runs in a unit
+test against in-memory ports and its outcome is asserted directly, with no HTTP in sight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Updated:
+    """The command applied (or found nothing to change); ``resource`` is the resource as it now reads."""
+
+    resource: Any
+    version: int | None = None
+    """The resource's stream version (the API shows it as the ``ETag``); ``None`` when it has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new resource came to be; ``resource_id`` names it (the API's ``Location``)."""
+
+    resource: Any
+    resource_id: str
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The work was queued, not done; ``resource`` describes how to follow it."""
+
+    resource: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """The resource is gone (or never was: deleting twice is the same outcome)."""
+
+
+Outcome = Updated | Created | Accepted | Deleted
+"""Every outcome a command handler returns."""
