@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
 import asyncpg
@@ -76,6 +76,18 @@ class EventMetadata:
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in (("correlation_id", self.correlation_id), ("causation_id", self.causation_id),
                                   ("traceparent", self.traceparent), ("actor", self.actor)) if v}
+
+
+class AppendArgs(TypedDict):
+    """The arguments of one append, spelled once for every implementation of the event-log port."""
+
+    stream_id: str
+    stream_type: str
+    expected_version: int
+    events: Sequence[DomainEvent]
+    subject: str
+    metadata: NotRequired[EventMetadata | None]
+    occurred_at: NotRequired[datetime | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,11 @@ implementation; ``shared.testing.fakes.FakeWork`` the in-memory one for unit tes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol, TypeVar
 
-from shared.events.catalog import DomainEvent
-from shared.store.eventstore import EventMetadata, RecordedEvent
+from typing_extensions import Unpack
+
+from shared.store.eventstore import AppendArgs, RecordedEvent
 
 RowsT_co = TypeVar("RowsT_co", covariant=True)
 
@@ -25,17 +24,7 @@ class EventLog(Protocol):
         """The stream's events in version order (empty for a stream that does not exist yet)."""
         ...
 
-    async def append(
-        self,
-        *,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        subject: str,
-        metadata: EventMetadata | None = None,
-        occurred_at: datetime | None = None,
-    ) -> list[RecordedEvent]:
+    async def append(self, **append: Unpack[AppendArgs]) -> list[RecordedEvent]:
         """Append after ``expected_version`` (``ConcurrencyConflict`` when another writer got there first)."""
         ...
 

@@ -8,16 +8,14 @@ event store, which also fills the outbox), inline read models, the idempotency r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, Self
 
 import asyncpg
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, Unpack
 
-from shared.events.catalog import DomainEvent
-from shared.store.eventstore import EventMetadata, EventStore, Outbox, RecordedEvent
+from shared.store.eventstore import AppendArgs, EventStore, Outbox, RecordedEvent
 
 RowsT = TypeVar("RowsT", default=Any)
 """A unit of work opened without a read model is a ``UnitOfWork[Any]`` (relays, importers, consumers)."""
@@ -110,27 +108,8 @@ class UnitOfWork(Generic[RowsT]):
             self._conn = None
             self._rows = None
 
-    async def append(
-        self,
-        *,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        subject: str,
-        metadata: EventMetadata | None = None,
-        occurred_at: datetime | None = None,
-    ) -> list[RecordedEvent]:
+    async def append(self, **append: Unpack[AppendArgs]) -> list[RecordedEvent]:
         """Append to the event store in this transaction (and queue the events for Kafka)."""
-        recorded = await self.store.append(
-            self.conn,
-            stream_id=stream_id,
-            stream_type=stream_type,
-            expected_version=expected_version,
-            events=events,
-            subject=subject,
-            metadata=metadata,
-            occurred_at=occurred_at,
-        )
+        recorded = await self.store.append(self.conn, **append)
         self.recorded.extend(recorded)
         return recorded

@@ -8,15 +8,17 @@ assert on the handler's outcome and on ``appended`` (the events in the order the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from typing_extensions import Unpack
+
 from shared.errors import ConcurrencyConflict
 from shared.events.catalog import DomainEvent
 from shared.ids import uuid7
-from shared.store.eventstore import EventMetadata, RecordedEvent
+from shared.store.eventstore import AppendArgs, RecordedEvent
 
 RowsT = TypeVar("RowsT")
 
@@ -36,17 +38,8 @@ class InMemoryEventLog:
     async def load(self, stream_id: str) -> list[RecordedEvent]:
         return list(self.streams.get(stream_id, ()))
 
-    async def append(
-        self,
-        *,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        subject: str,
-        metadata: EventMetadata | None = None,
-        occurred_at: datetime | None = None,
-    ) -> list[RecordedEvent]:
+    async def append(self, **append: Unpack[AppendArgs]) -> list[RecordedEvent]:
+        stream_id, expected_version = append["stream_id"], append["expected_version"]
         stream = self.streams.setdefault(stream_id, [])
         if expected_version != len(stream):
             raise ConcurrencyConflict(
@@ -54,20 +47,21 @@ class InMemoryEventLog:
                 expected_version=expected_version,
                 current_version=len(stream),
             )
+        metadata = append.get("metadata")
         recorded = [
             RecordedEvent(
                 position=len(self.appended) + offset + 1,
                 event_id=uuid7(),
                 stream_id=stream_id,
-                stream_type=stream_type,
+                stream_type=append["stream_type"],
                 version=expected_version + offset + 1,
                 event=event,
-                subject=subject,
-                occurred_at=occurred_at or self.recorded_at,
+                subject=append["subject"],
+                occurred_at=append.get("occurred_at") or self.recorded_at,
                 recorded_at=self.recorded_at,
                 metadata=metadata.as_dict() if metadata else {},
             )
-            for offset, event in enumerate(events)
+            for offset, event in enumerate(append["events"])
         ]
         stream.extend(recorded)
         self.appended.extend(recorded)
