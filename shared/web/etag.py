@@ -9,7 +9,7 @@ else in ``If-Match`` is a 400 rather than a guess.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Header, Request
 
@@ -63,14 +63,16 @@ async def _parse_after_authentication(
         raise
 
 
+def _if_match_header(description: str) -> Any:
+    """The ``If-Match`` header as the OpenAPI document shows it (its pattern, what to send)."""
+    return Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN}, description=description)
+
+
 async def if_match(
     request: Request,
     principal: Annotated[Principal | None, Depends(optional_principal)],
-    value: Annotated[
-        str | None,
-        Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
-               description='The ETag you last read, e.g. "7"; "*" or an empty value for any.'),
-    ] = None,
+    value: Annotated[str | None, _if_match_header('The ETag you last read, e.g. "7"; "*" or an empty value for any.')]
+    = None,
 ) -> int | None:
     """Dependency: the ``If-Match`` version, or ``None`` when absent or ``*``."""
     return await _parse_after_authentication(request, principal, value)
@@ -80,9 +82,7 @@ async def require_if_match(
     request: Request,
     principal: Annotated[Principal | None, Depends(optional_principal)],
     value: Annotated[
-        str | None,
-        Header(alias=IF_MATCH_HEADER, json_schema_extra={"pattern": IF_MATCH_PATTERN},
-               description='Required: the ETag you last read, e.g. "7" (empty or "*" answers 428).'),
+        str | None, _if_match_header('Required: the ETag you last read, e.g. "7" (empty or "*" answers 428).')
     ] = None,
 ) -> int:
     """Dependency: the ``If-Match`` version; a missing header (or ``*``) is a 428 problem."""

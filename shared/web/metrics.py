@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.ops.metrics import instruments_once
+from shared.web.asgi import HttpMiddleware
 
 UNMATCHED_ROUTE: Final = "<unmatched>"
 """Route label for requests no route matched (404s, bodies refused before routing)."""
@@ -80,18 +81,15 @@ def metrics_router() -> APIRouter:
     return router
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Pure ASGI middleware counting and timing every HTTP request by route template and status."""
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = http_metrics(registry)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time the request; the route is read after the router has matched it."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         started = time.perf_counter()
         status = 500
 

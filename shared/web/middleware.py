@@ -31,6 +31,7 @@ from shared.clock import simulated_now
 from shared.errors import PayloadTooLarge
 from shared.ids import uuid7
 from shared.ops.logging import actor_var, correlation_id_var, request_id_var
+from shared.web.asgi import HttpMiddleware
 from shared.web.metrics import route_template
 from shared.web.problems import problem_for_exception, problem_response
 
@@ -46,21 +47,15 @@ access_logger = logging.getLogger("shared.web.access")
 logger = logging.getLogger("shared.web.middleware")
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HttpMiddleware):
     """Sets request id, correlation id (and clears the actor) for the request; logs one access line.
 
     ``X-Request-ID`` identifies this hop and ``X-Correlation-ID`` the whole conversation (it defaults
     to the request id and travels on into events). Both are echoed on the response.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Bind the ids for the duration of the request and log how it ended."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         headers = _headers(scope)
         request_id = _valid_id(headers.get(b"x-request-id")) or str(uuid7())
         correlation_id = _valid_id(headers.get(b"x-correlation-id")) or request_id
@@ -118,7 +113,7 @@ class RequestBodyTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds the limit of {limit} bytes.")
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuses request bodies larger than ``max_body_bytes`` with a 413 problem.
 
     A declared ``Content-Length`` over the limit is refused before the app runs. Since that header may
@@ -130,15 +125,12 @@ class BodySizeLimitMiddleware:
 
     def __init__(self, app: ASGIApp, max_body_bytes: int,
                  larger: Mapping[tuple[str, str], int] | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
         self.larger = dict(larger or {})
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, then meter the stream."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         limit = self.larger.get((scope.get("method", ""), scope.get("path", "")), self.max_body_bytes)
         declared = _headers(scope).get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
@@ -166,21 +158,15 @@ class BodySizeLimitMiddleware:
         await self.app(scope, metered_receive, send)
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """Last resort: an exception no handler took becomes a problem answer (usually a logged 500).
 
     Starlette's own last resort answers in plain text and then re-raises to the server, which logs
     the traceback a second time; here the exception is logged once, with the request id.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app; answer with a problem if it raises before starting its response."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         response_started = False
 
         async def send_tracking_start(message: Message) -> None:
@@ -214,7 +200,7 @@ def _valid_id(raw: bytes | None) -> str | None:
 SIMULATED_TIME_HEADER = b"x-simulated-time"
 
 
-class SimulatedTimeMiddleware:
+class SimulatedTimeMiddleware(HttpMiddleware):
     """Honours ``X-Simulated-Time`` (RFC 3339) so the demo can replay history through the real APIs.
 
     Installed only when ``ENVIRONMENT`` is ``local`` or ``test``: in any other environment the header
@@ -223,14 +209,8 @@ class SimulatedTimeMiddleware:
     breaks a request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with ``shared.clock.simulated_now`` set from the header, if any."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         moment = None
         for name, value in scope.get("headers", ()):
             if name == SIMULATED_TIME_HEADER:

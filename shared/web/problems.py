@@ -32,11 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from shared import errors
 from shared.ops.logging import request_id_var
 from shared.store.db import TRANSIENT_DATABASE_ERRORS
+from shared.web.asgi import HttpMiddleware
 from shared.web.etag import etag_for
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
@@ -366,7 +367,7 @@ def _allow_table_of(scope: Scope) -> list[list[tuple[re.Pattern[str], frozenset[
     return table
 
 
-class ConcretePathMiddleware:
+class ConcretePathMiddleware(HttpMiddleware):
     """A concrete path answers only its own methods, never a templated neighbour's (405 otherwise).
 
     OpenAPI matches ``/v1/imports/batches`` before ``/v1/imports/{job_id}``; Starlette matches routes in
@@ -374,21 +375,17 @@ class ConcretePathMiddleware:
     A client reading the document expects 405 with the concrete path's ``Allow``; so does this.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refused = _concrete_path_refusal(scope)
-            if refused is not None:
-                instance = _instance(scope)
-                headers = {"Allow": ", ".join(refused)}
-                response = problem_response(status=405, title="Method not allowed", slug="method-not-allowed",
-                                            detail=_default_detail(405, scope, headers, instance),
-                                            instance=instance, headers=headers)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = _concrete_path_refusal(scope)
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        instance = _instance(scope)
+        headers = {"Allow": ", ".join(refused)}
+        response = problem_response(status=405, title="Method not allowed", slug="method-not-allowed",
+                                    detail=_default_detail(405, scope, headers, instance),
+                                    instance=instance, headers=headers)
+        await response(scope, receive, send)
 
 
 def _concrete_path_refusal(scope: Scope) -> list[str] | None:
