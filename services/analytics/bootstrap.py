@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from services.analytics.adapters.readmodel import PostgresReadModel
 from services.analytics.adapters.webhooks import HttpSender, KafkaRecordSource
 from services.analytics.api.app import create_app
+from services.analytics.application.ports import ReadModel
 from services.analytics.application.sweep import run_sweeps
 from services.analytics.application.webhooks import DeliveryWorker, ReplayRunner
 from services.analytics.config import AnalyticsSettings
@@ -31,6 +33,7 @@ from shared.privacy.keyaccess import key_provider_for
 from shared.settings import PlatformSettings
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
+from shared.store.uow import RowsFactory
 
 if TYPE_CHECKING:
     from shared.consuming.streams import ProjectionWorker
@@ -42,6 +45,10 @@ ALERT_TOPICS = (*CONSUMED_TOPICS, EVENTS_TOPIC)
 """Alerts read the domain topics and analytics' own signals (churn band, high value)."""
 
 
+ROWS_FACTORY: RowsFactory[ReadModel] = PostgresReadModel
+"""The command handlers' read model on a unit of work's connection (typed: mypy proves it is a ``ReadModel``)."""
+
+
 def event_store(settings: PlatformSettings) -> EventStore:
     """Analytics' own event store: the signals, published to ``analytics.events``."""
     return EventStore(service="analytics", topic=settings.topic(EVENTS_TOPIC))
@@ -51,7 +58,8 @@ def build_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None 
     """The HTTP app with its event store (webhook subscriptions change through the unit of work); its
     metrics report the 360 projector's consumer lag."""
     settings = settings or AnalyticsSettings()
-    return create_app(settings, store=event_store(settings), consumer_groups=[PROJECTOR_NAME], clock=clock)
+    return create_app(settings, store=event_store(settings), consumer_groups=[PROJECTOR_NAME],
+                      rows_factory=ROWS_FACTORY, clock=clock)
 
 
 def projector_worker(settings: AnalyticsSettings, *, batch_size: int | None = None) -> ProjectionWorker:

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.analytics.adapters import webhooks
 from services.analytics.domain.model import Fact, State
 
 
@@ -692,3 +693,56 @@ def uuid_or_none(value: Any) -> UUID | None:
         return UUID(str(value))
     except (TypeError, ValueError):
         return None
+
+
+class PostgresReadModel:
+    """``services.analytics.application.ports.ReadModel`` on one connection (the command's transaction).
+
+    Thin: the webhook SQL stays in ``adapters/webhooks.py`` (the routing consumer and the delivery
+    worker share it); the alert statements are here.
+    """
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def subscription(self, subscription_id: UUID, *, lock: bool = False) -> Mapping[str, Any] | None:
+        return await webhooks.subscription(self.conn, subscription_id, lock=lock)
+
+    async def insert_subscription(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        row: Mapping[str, Any] = await webhooks.insert_subscription(self.conn, values)
+        return row
+
+    async def update_subscription(
+        self, subscription_id: UUID, changes: Mapping[str, Any], now: datetime
+    ) -> Mapping[str, Any]:
+        row: Mapping[str, Any] = await webhooks.update_subscription(self.conn, subscription_id, changes, now)
+        return row
+
+    async def delete_subscription(self, subscription_id: UUID) -> None:
+        await webhooks.delete_subscription(self.conn, subscription_id)
+
+    async def wake_delivery(self) -> None:
+        await webhooks.wake_delivery(self.conn)
+
+    async def replays_waiting(self, subscription_id: UUID) -> int:
+        return await webhooks.replays_waiting(self.conn, subscription_id)
+
+    async def insert_replay(
+        self, replay_id: UUID, subscription_id: UUID, since: datetime, now: datetime
+    ) -> Mapping[str, Any]:
+        row: Mapping[str, Any] = await webhooks.insert_replay(self.conn, replay_id, subscription_id, since, now)
+        return row
+
+    async def requeue_dead(self, subscription_id: UUID, now: datetime) -> int:
+        return await webhooks.requeue_dead(self.conn, subscription_id, now)
+
+    async def acknowledge_alert(self, alert_id: UUID, *, by: str, now: datetime) -> Mapping[str, Any] | None:
+        row: asyncpg.Record | None = await self.conn.fetchrow(
+            """update account_manager_alerts set acknowledged_at = $2, acknowledged_by = $3
+               where id = $1 and acknowledged_at is null returning *""", alert_id, now, by)
+        return row
+
+    async def alert(self, alert_id: UUID) -> Mapping[str, Any] | None:
+        row: asyncpg.Record | None = await self.conn.fetchrow(
+            "select * from account_manager_alerts where id = $1", alert_id)
+        return row

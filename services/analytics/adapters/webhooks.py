@@ -285,6 +285,19 @@ async def requeue_dead(conn: asyncpg.Connection, subscription_id: UUID, now: dat
     return count
 
 
+async def wake_delivery(conn: asyncpg.Connection) -> None:
+    """``NOTIFY`` the delivery worker (delivered on commit): deliveries may be due now."""
+    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+async def replays_waiting(conn: asyncpg.Connection, subscription_id: UUID) -> int:
+    """How many replays of the subscription are queued or running."""
+    count: int = await conn.fetchval(
+        "select count(*) from public.webhook_replays where subscription_id = $1 and status in ('queued', 'running')",
+        subscription_id)
+    return count
+
+
 async def insert_replay(conn: asyncpg.Connection, replay_id: UUID, subscription_id: UUID, since: datetime,
                         now: datetime) -> asyncpg.Record:
     row = await conn.fetchrow(

@@ -11,12 +11,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
 
 from services.analytics.api import schemas
 from services.analytics.api.deps import Now, Pool, Reader, TimeRange
 from services.analytics.application import alerts
 from shared.web import Principal, require
 from shared.web.paging import Cursor
+from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
@@ -47,11 +49,9 @@ async def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=schemas.AlertRead)
-async def acknowledge_alert(
-    alert_id: UUID, request: Request, principal: Writer, pool: Pool, now: Now
-) -> dict[str, Any]:
+async def acknowledge_alert(alert_id: UUID, request: Request, principal: Writer, now: Now) -> Response:
     """Acknowledge an alert (publishes ``AccountManagerAlertAcknowledged`` once; again: the alert as it is)."""
-    return await alerts.acknowledge(pool, alert_id, by=principal.subject, now=now, store=request.app.state.store)
+    return await run_and_respond(request, lambda uow: alerts.acknowledge(uow, alert_id, by=principal.subject, now=now))
 
 
 @router.get("/kpis/alerts", response_model=schemas.AlertKpisRead, response_model_by_alias=True)

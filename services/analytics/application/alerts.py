@@ -20,7 +20,7 @@ import base64
 import logging
 import statistics
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.analytics.application.ports import ReadModel
 from services.analytics.domain import alerts as domain
 from services.analytics.domain.rules import AnalyticsRules
 from shared.consuming.consumer import ReceivedEvent
@@ -36,6 +37,8 @@ from shared.contracts.analytics import AccountManagerAlertAcknowledged, AccountM
 from shared.errors import InvalidInput, NotFound
 from shared.events.envelope import format_time
 from shared.store.eventstore import EventStore
+from shared.store.outcomes import Updated
+from shared.store.ports import Work
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +271,7 @@ async def remind_replenishment(
 # ------------------------------------------------------------------------------------------ the API
 
 
-def alert_view(row: asyncpg.Record) -> dict[str, Any]:
+def alert_view(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "customer_id": str(row["customer_id"]),
@@ -320,27 +323,22 @@ async def list_alerts(
     return {"items": [alert_view(r) for r in rows], "next_cursor": _cursor(rows[-1]) if more else None}
 
 
-async def acknowledge(
-    pool: asyncpg.Pool, alert_id: UUID, *, by: str, now: datetime, store: EventStore,
-) -> dict[str, Any]:
+async def acknowledge(uow: Work[ReadModel], alert_id: UUID, *, by: str, now: datetime) -> Updated:
     """Acknowledge once (``AccountManagerAlertAcknowledged``); acknowledging again answers the alert as it is."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """update account_manager_alerts set acknowledged_at = $2, acknowledged_by = $3
-               where id = $1 and acknowledged_at is null returning *""", alert_id, now, by)
-        if row is None:
-            existing = await conn.fetchrow("select * from account_manager_alerts where id = $1", alert_id)
-            if existing is None:
-                raise NotFound(f"no alert {alert_id}")
-            return alert_view(existing)
-        stream = alert_stream(alert_id)
-        await store.append(
-            conn, stream_id=stream, stream_type=ALERT_STREAM_TYPE,
-            expected_version=await store.stream_version(conn, stream), subject=str(row["customer_id"]),
-            events=[AccountManagerAlertAcknowledged(
-                alert_id=alert_id, customer_id=row["customer_id"], account_manager_id=row["account_manager_id"],
-                kind=row["kind"], acknowledged_by=by, acknowledged_at=now)])
-        return alert_view(row)
+    row = await uow.rows.acknowledge_alert(alert_id, by=by, now=now)
+    if row is None:
+        existing = await uow.rows.alert(alert_id)
+        if existing is None:
+            raise NotFound(f"no alert {alert_id}")
+        return Updated(alert_view(existing))
+    stream = alert_stream(alert_id)
+    await uow.append(
+        stream_id=stream, stream_type=ALERT_STREAM_TYPE, expected_version=len(await uow.load(stream)),
+        subject=str(row["customer_id"]),
+        events=[AccountManagerAlertAcknowledged(
+            alert_id=alert_id, customer_id=row["customer_id"], account_manager_id=row["account_manager_id"],
+            kind=row["kind"], acknowledged_by=by, acknowledged_at=now)])
+    return Updated(alert_view(row))
 
 
 def _hours(seconds: Sequence[float]) -> dict[str, float | None]:

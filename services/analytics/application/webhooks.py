@@ -36,6 +36,7 @@ import asyncpg
 import orjson
 
 from services.analytics.adapters import webhooks as store
+from services.analytics.application.ports import ReadModel
 from services.analytics.domain import webhooks as wh
 from shared.clock import Clock
 from shared.consuming.consumer import KeyProvider, PoisonRecord, RawRecord, ReceivedEvent, decode_record, validate
@@ -45,10 +46,9 @@ from shared.events.catalog import CATALOG, Catalog, DomainEvent
 from shared.shredding import decrypt_fields, is_encrypted
 from shared.store.db import DATABASE_UNAVAILABLE
 from shared.store.eventstore import EventStore
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.outcomes import Accepted, Created, Deleted, Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web.etag import etag_for
 
 log = logging.getLogger(__name__)
 
@@ -109,39 +109,36 @@ def new_secret() -> str:
     return wh.encode_secret(os.urandom(wh.SECRET_BYTES))
 
 
-def _answer(status: int, row: Mapping[str, Any], *, secret: str | None = None,
-            location: bool = False) -> CommandResult:
+def _view(row: Mapping[str, Any], *, secret: str | None = None) -> dict[str, Any]:
+    """The subscription as the API shows it; its secret only in the answers that make one."""
     body = store.subscription_view(row)
     if secret is not None:
         body["secret"] = secret
-    headers = {"ETag": etag_for(row["version"])}
-    if location:
-        headers["Location"] = f"/v1/webhooks/subscriptions/{row['id']}"
-    return CommandResult(status, body, headers)
+    return body
 
 
-async def create_subscription(uow: UnitOfWork, *, spec: SubscriptionSpec, now: datetime,
-                              allow_private: bool) -> CommandResult:
+async def create_subscription(uow: Work[ReadModel], *, spec: SubscriptionSpec, now: datetime,
+                              allow_private: bool) -> Created:
     """Record a subscription; its secret is in this answer and never shown again."""
     spec = validate_spec(spec, allow_private=allow_private)
     secret = new_secret()
-    row = await store.insert_subscription(uow.conn, {
+    row = await uow.rows.insert_subscription({
         "id": uuid.uuid4(), "url": spec.url, "description": spec.description, "event_types": spec.event_types,
         "filter": spec.filter, "personal_data": spec.personal_data, "secret": secret, "now": now,
     })
-    return _answer(201, row, secret=secret, location=True)
+    return Created(_view(row, secret=secret), str(row["id"]), row["version"])
 
 
-async def _locked(uow: UnitOfWork, subscription_id: UUID, expected_version: int | None) -> asyncpg.Record:
-    row = await store.subscription(uow.conn, subscription_id, lock=True)
+async def _locked(uow: Work[ReadModel], subscription_id: UUID, expected_version: int | None) -> Mapping[str, Any]:
+    row = await uow.rows.subscription(subscription_id, lock=True)
     if row is None:
         raise NotFound(f"no webhook subscription {subscription_id}")
     ensure_version_matches(expected_version, row["version"])
     return row
 
 
-async def update_subscription(uow: UnitOfWork, *, subscription_id: UUID, changes: Mapping[str, Any],
-                              expected_version: int | None, now: datetime, allow_private: bool) -> CommandResult:
+async def update_subscription(uow: Work[ReadModel], *, subscription_id: UUID, changes: Mapping[str, Any],
+                              expected_version: int | None, now: datetime, allow_private: bool) -> Updated:
     """Change a subscription; ``status: active`` re-enables a disabled one (its waiting deliveries resume)."""
     row = await _locked(uow, subscription_id, expected_version)
     current = store.subscription_view(row)
@@ -160,51 +157,56 @@ async def update_subscription(uow: UnitOfWork, *, subscription_id: UUID, changes
         values.update(status="active", consecutive_failures=0, disabled_at=None, disabled_reason=None)
     elif status == "disabled" and row["status"] == "active":
         values.update(status="disabled", disabled_at=now, disabled_reason="disabled by an operator")
-    updated = await store.update_subscription(uow.conn, subscription_id, values, now)
+    updated = await uow.rows.update_subscription(subscription_id, values, now)
     if values.get("status") == "active":
-        await uow.conn.execute("select pg_notify($1, '')", store.NOTIFY_CHANNEL)
-    return _answer(200, updated)
+        await uow.rows.wake_delivery()
+    return Updated(_view(updated), updated["version"])
 
 
-async def rotate_secret(uow: UnitOfWork, *, subscription_id: UUID, expected_version: int | None, now: datetime,
-                        grace: timedelta) -> CommandResult:
+async def rotate_secret(uow: Work[ReadModel], *, subscription_id: UUID, expected_version: int | None,
+                        now: datetime, grace: timedelta) -> Updated:
     """A new secret (shown once); the old one keeps signing alongside it for ``grace``."""
     row = await _locked(uow, subscription_id, expected_version)
     secret = new_secret()
     until = now + grace if grace.total_seconds() > 0 else None
-    updated = await store.update_subscription(
-        uow.conn, subscription_id,
+    updated = await uow.rows.update_subscription(
+        subscription_id,
         {"secret": secret, "previous_secret": row["secret"] if until else None, "previous_secret_until": until},
         now)
-    return _answer(200, updated, secret=secret)
+    return Updated(_view(updated, secret=secret), updated["version"])
 
 
-async def delete_subscription(uow: UnitOfWork, *, subscription_id: UUID, expected_version: int | None) -> CommandResult:
+async def delete_subscription(uow: Work[ReadModel], *, subscription_id: UUID,
+                              expected_version: int | None) -> Deleted:
     """Remove a subscription with its deliveries, attempts and replays."""
     await _locked(uow, subscription_id, expected_version)
-    await store.delete_subscription(uow.conn, subscription_id)
-    return CommandResult(204, None)
+    await uow.rows.delete_subscription(subscription_id)
+    return Deleted()
 
 
-async def request_replay(uow: UnitOfWork, *, subscription_id: UUID, since: datetime, now: datetime) -> CommandResult:
-    """Queue a replay: every wanted event since ``since`` is delivered again (as new deliveries)."""
+MAX_WAITING_REPLAYS = 3
+
+
+async def request_replay(uow: Work[ReadModel], *, subscription_id: UUID, since: datetime,
+                         now: datetime) -> Accepted:
+    """Queue a replay: every wanted event since ``since`` is delivered again (as new deliveries).
+
+    The API answers where to follow it: ``/v1/webhooks/subscriptions/{id}/replays``.
+    """
     await _locked(uow, subscription_id, None)
     if since > now:
         raise InvalidInput("since is in the future; nothing happened after it yet", field="since")
-    running = await uow.conn.fetchval(
-        "select count(*) from public.webhook_replays where subscription_id = $1 and status in ('queued', 'running')",
-        subscription_id)
-    if running >= 3:
-        raise Conflict("this subscription already has 3 replays waiting; let them finish first")
-    row = await store.insert_replay(uow.conn, uuid.uuid4(), subscription_id, since, now)
-    return CommandResult(202, replay_view(row), {"Location": f"/v1/webhooks/subscriptions/{subscription_id}/replays"})
+    if await uow.rows.replays_waiting(subscription_id) >= MAX_WAITING_REPLAYS:
+        raise Conflict(f"this subscription already has {MAX_WAITING_REPLAYS} replays waiting; let them finish first")
+    row = await uow.rows.insert_replay(uuid.uuid4(), subscription_id, since, now)
+    return Accepted(replay_view(row))
 
 
-async def redeliver_dead_letters(uow: UnitOfWork, *, subscription_id: UUID, now: datetime) -> CommandResult:
+async def redeliver_dead_letters(uow: Work[ReadModel], *, subscription_id: UUID, now: datetime) -> Updated:
     """Put every dead-lettered delivery of the subscription back in line, attempts reset."""
     await _locked(uow, subscription_id, None)
-    count = await store.requeue_dead(uow.conn, subscription_id, now)
-    return CommandResult(200, {"requeued": count})
+    count = await uow.rows.requeue_dead(subscription_id, now)
+    return Updated({"requeued": count})
 
 
 def replay_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -361,6 +361,25 @@ async def test_the_same_idempotency_key_creates_one_subscription(settings) -> No
         listed = (await client.get("/v1/webhooks/subscriptions", headers=headers)).json()["items"]
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] == second.json()["id"] and len(listed) == 1
+    for answer in (first, second):
+        assert answer.headers["Location"] == f"/v1/webhooks/subscriptions/{first.json()['id']}"
+        assert answer.headers["ETag"] == '"1"'
+    assert second.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_replay_request_is_accepted_with_where_to_follow_it_once_per_key(settings) -> None:
+    admin = token(settings, "admin")
+    async with api(settings) as client:
+        created = await subscribe(client, settings, url="http://127.0.0.1:9/hook", event_types=["OrderPlaced"])
+        path = f"/v1/webhooks/subscriptions/{created['id']}/replays"
+        headers = {**admin, "Idempotency-Key": str(uuid.uuid4())}
+        first = await client.post(path, json={"since": at(1).isoformat()}, headers=headers)
+        second = await client.post(path, json={"since": at(1).isoformat()}, headers=headers)
+        listed = (await client.get(path, headers=admin)).json()["items"]
+    assert first.status_code == second.status_code == 202, first.text
+    assert first.headers["Location"] == second.headers["Location"] == path
+    assert first.json() == second.json() and first.json()["status"] == "queued"
+    assert [r["id"] for r in listed] == [first.json()["id"]]
 
 
 BAD_BODIES: list[tuple[dict[str, Any], str]] = [
