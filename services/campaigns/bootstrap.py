@@ -14,9 +14,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.api.app import create_app
 from services.campaigns.application.engine import Engine, fire_due_timers
 from services.campaigns.application.policy import PolicySource
+from services.campaigns.application.ports import ReadModel
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CONSUMED_TOPICS, CampaignEngine
 from shared.clock import Clock, SystemClock
@@ -28,8 +30,12 @@ from shared.privacy.keyaccess import key_provider_for
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
 from shared.store.periodic import run_every
+from shared.store.uow import RowsFactory
 
 EVENTS_TOPIC = "campaigns.events"
+
+rows_factory: RowsFactory[ReadModel] = PostgresReadModel
+"""The command handlers' read model on a unit of work's connection (typed: mypy proves it is a ReadModel)."""
 
 
 def event_store(settings: CampaignsSettings) -> EventStore:
@@ -49,7 +55,7 @@ def build_app(settings: CampaignsSettings | None = None, *, clock: Clock | None 
     """The HTTP app with its event store and engine; its metrics report the engine's consumer lag."""
     settings = settings or CampaignsSettings()
     return create_app(settings, store=event_store(settings), engine=build_engine(settings),
-                      consumer_groups=[CampaignEngine.name], clock=clock)
+                      consumer_groups=[CampaignEngine.name], rows_factory=rows_factory, clock=clock)
 
 
 def engine_worker(

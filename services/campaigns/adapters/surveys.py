@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.campaigns.domain.surveys import SurveyState
-from shared.contracts.campaigns import SurveyKind, SurveyPurpose, SurveyQuestion, SurveyQuestionAnswered
+from shared.contracts.campaigns import Channel, SurveyKind, SurveyPurpose, SurveyQuestion, SurveyQuestionAnswered
 from shared.errors import NotFound
 
 
@@ -28,6 +28,28 @@ def survey_uuid(value: str) -> uuid.UUID:
 
 def questions_json(questions: Sequence[SurveyQuestion]) -> list[dict[str, Any]]:
     return [q.model_dump(mode="json") for q in questions]
+
+
+async def insert_survey(
+    conn: asyncpg.Connection,
+    *,
+    survey_id: str,
+    customer_id: str,
+    kind: SurveyKind,
+    token_hash: str,
+    ticket_id: str | None,
+    campaign_id: str | None,
+    channel: Channel | None,
+    sent_at: datetime,
+    expires_at: datetime,
+) -> None:
+    """Store a new survey (only its response token's hash: a leaked table cannot answer surveys)."""
+    await conn.execute(
+        """insert into surveys (id, customer_id, kind, token_hash, ticket_id, campaign_id, channel, sent_at,
+                                expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        uuid.UUID(survey_id), customer_id, kind.value, token_hash, ticket_id,
+        uuid.UUID(campaign_id) if campaign_id else None, channel.value if channel else None, sent_at, expires_at,
+    )
 
 
 async def load_for_answer(conn: asyncpg.Connection, survey_id: str) -> tuple[asyncpg.Record, SurveyState]:

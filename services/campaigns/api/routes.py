@@ -47,7 +47,8 @@ async def create_campaign(body: CampaignCreate, request: Request, idempotency: I
     its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative.
     """
     document = body.model_dump(mode="json")
-    return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency)
+    return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency,
+                                 location="/v1/campaigns/{id}")
 
 
 @router.get("/campaigns", response_model=CampaignPage)

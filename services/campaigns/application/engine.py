@@ -542,13 +542,9 @@ async def create_survey(
     """Store a new survey; returns its id and response token (only the token's hash is stored)."""
     survey_id = str(uuid.uuid4())
     token = secrets.token_urlsafe(24)
-    await conn.execute(
-        """insert into surveys (id, customer_id, kind, token_hash, ticket_id, campaign_id, channel, sent_at,
-                                expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        uuid.UUID(survey_id), customer_id, kind.value, token_hash(token), ticket_id,
-        uuid.UUID(campaign_id) if campaign_id else None, channel.value if channel else None, now,
-        now + SURVEY_VALIDITY,
-    )
+    await survey_store.insert_survey(conn, survey_id=survey_id, customer_id=customer_id, kind=kind,
+                                     token_hash=token_hash(token), ticket_id=ticket_id, campaign_id=campaign_id,
+                                     channel=channel, sent_at=now, expires_at=now + SURVEY_VALIDITY)
     return survey_id, token
 
 

@@ -1,4 +1,8 @@
-"""Command handlers of the campaigns service: one async function per command, run in a unit of work."""
+"""Command handlers of the campaigns service: one async function per command, run in a unit of work.
+
+They work through ``Work[ReadModel]`` (the event log and ``application.ports.ReadModel``) and return
+an outcome (``shared.store.outcomes``); ``api/`` turns it into the status, ``ETag`` and ``Location``.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,31 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from services.campaigns.application.engine import schedule_sweep
-from services.campaigns.application.queries import campaign_read
+from services.campaigns.application.ports import ReadModel
 from services.campaigns.application.triggers import trigger_event_fields
 from services.campaigns.domain.definition import parse_definition
 from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
 from shared.errors import NotFound
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.outcomes import Created, Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web import etag_for
+
+SWEPT_DAILY = frozenset({Schedule.BIRTHDAY, Schedule.INACTIVITY, Schedule.RELATIONSHIP_SURVEY})
+"""Schedules the engine's daily sweep serves: activating such a campaign plans its first sweep."""
 
 
 def _stream(campaign_id: str) -> str:
     return f"campaign-{campaign_id}"
 
 
-async def create_campaign(uow: UnitOfWork, *, document: dict[str, Any]) -> CommandResult:
+async def _campaign_body(uow: Work[ReadModel], campaign_id: str) -> dict[str, Any]:
+    body = await uow.rows.campaign(campaign_id)
+    if body is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return body
+
+
+async def create_campaign(uow: Work[ReadModel], *, document: dict[str, Any]) -> Created:
     """Save a new draft campaign (validating its condition against the contracts)."""
     parsed, definition = parse_definition(document)
     raw = parsed.model_dump(mode="json")
@@ -30,34 +42,23 @@ async def create_campaign(uow: UnitOfWork, *, document: dict[str, Any]) -> Comma
     campaign = Campaign.create(campaign_id, definition, raw, event_fields=trigger_event_fields())
     await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=0,
                      events=campaign.pull_events(), subject=campaign_id)
-    await uow.conn.execute(
-        """insert into campaigns (id, name, objective, status, trigger_event_type, schedule, definition, version)
-           values ($1, $2, $3, 'draft', $4, $5, $6, $7)""",
-        uuid.UUID(campaign_id), definition.name, definition.objective.value, definition.trigger.event_type,
-        definition.trigger.schedule.value if definition.trigger.schedule else None, raw, campaign.version,
-    )
-    await uow.conn.execute(
-        "insert into campaign_budgets (campaign_id, total) values ($1, $2)",
-        uuid.UUID(campaign_id), definition.budget.total if definition.budget else None,
-    )
-    body = await campaign_read(uow.conn, campaign_id)
-    return CommandResult(201, body, {"ETag": etag_for(campaign.version), "Location": f"/v1/campaigns/{campaign_id}"})
+    await uow.rows.insert_campaign(campaign_id, definition, raw, campaign.version)
+    return Created(await _campaign_body(uow, campaign_id), campaign_id, campaign.version)
 
 
-async def _load(uow: UnitOfWork, campaign_id: str) -> Campaign:
-    history = await uow.store.load(uow.conn, _stream(campaign_id))
+async def _load(uow: Work[ReadModel], campaign_id: str) -> Campaign:
+    history = await uow.load(_stream(campaign_id))
     if not history:
         raise NotFound(f"campaign {campaign_id} not found")
     return Campaign.rehydrate(e.event for e in history)
 
 
 async def update_campaign(
-    uow: UnitOfWork, *, campaign_id: str, changes: dict[str, Any], if_match: int | None
-) -> CommandResult:
+    uow: Work[ReadModel], *, campaign_id: str, changes: dict[str, Any], if_match: int | None
+) -> Updated:
     """Change a draft or paused campaign (merge of the given top-level fields)."""
     campaign = await _load(uow, campaign_id)
-    if if_match is not None:
-        ensure_version_matches(if_match, campaign.version)
+    ensure_version_matches(if_match, campaign.version)
     merged = {**campaign.raw_definition, **changes}
     parsed, definition = parse_definition(merged)
     raw = parsed.model_dump(mode="json")
@@ -65,24 +66,16 @@ async def update_campaign(
     expected = campaign.expected_version
     await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
                      events=campaign.pull_events(), subject=campaign_id)
-    await uow.conn.execute(
-        """update campaigns set name = $2, objective = $3, trigger_event_type = $4, schedule = $5, definition = $6,
-               version = $7, updated_at = now() where id = $1""",
-        uuid.UUID(campaign_id), definition.name, definition.objective.value, definition.trigger.event_type,
-        definition.trigger.schedule.value if definition.trigger.schedule else None, raw, campaign.version,
-    )
-    await uow.conn.execute("update campaign_budgets set total = $2 where campaign_id = $1", uuid.UUID(campaign_id),
-                           definition.budget.total if definition.budget else None)
-    return CommandResult(200, await campaign_read(uow.conn, campaign_id), {"ETag": etag_for(campaign.version)})
+    await uow.rows.update_campaign(campaign_id, definition, raw, campaign.version)
+    return Updated(await _campaign_body(uow, campaign_id), campaign.version)
 
 
 async def change_status(
-    uow: UnitOfWork, *, campaign_id: str, to: CampaignStatus, if_match: int | None, now: datetime
-) -> CommandResult:
-    """Activate, pause or complete a campaign."""
+    uow: Work[ReadModel], *, campaign_id: str, to: CampaignStatus, if_match: int | None, now: datetime
+) -> Updated:
+    """Activate, pause or complete a campaign; activating a scheduled one plans its sweep from ``now``."""
     campaign = await _load(uow, campaign_id)
-    if if_match is not None:
-        ensure_version_matches(if_match, campaign.version)
+    ensure_version_matches(if_match, campaign.version)
     {CampaignStatus.ACTIVE: campaign.activate, CampaignStatus.PAUSED: campaign.pause,
      CampaignStatus.COMPLETED: campaign.complete}[to]()
     expected = campaign.expected_version
@@ -90,10 +83,14 @@ async def change_status(
     if events:
         await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
                          events=events, subject=campaign_id)
-        await uow.conn.execute("update campaigns set status = $2, version = $3, updated_at = now() where id = $1",
-                               uuid.UUID(campaign_id), campaign.status.value, campaign.version)
-        schedule = await uow.conn.fetchval("select schedule from campaigns where id = $1", uuid.UUID(campaign_id))
-        if campaign.status is CampaignStatus.ACTIVE and schedule in (Schedule.BIRTHDAY, Schedule.INACTIVITY,
-                                                                     Schedule.RELATIONSHIP_SURVEY):
-            await schedule_sweep(uow.conn, campaign_id, now)
-    return CommandResult(200, await campaign_read(uow.conn, campaign_id), {"ETag": etag_for(campaign.version)})
+        await uow.rows.set_campaign_status(campaign_id, campaign.status, campaign.version)
+        if campaign.status is CampaignStatus.ACTIVE and _schedule(campaign) in SWEPT_DAILY:
+            await uow.rows.schedule_sweep(campaign_id, now)
+    return Updated(await _campaign_body(uow, campaign_id), campaign.version)
+
+
+def _schedule(campaign: Campaign) -> str | None:
+    """The campaign's schedule, as its definition (the stream's latest) names it."""
+    trigger = campaign.raw_definition.get("trigger") or {}
+    schedule: str | None = trigger.get("schedule")
+    return schedule

@@ -1,7 +1,8 @@
 """The marketing policy's use cases: read it, replace it, import holidays into it, and serve it to the engines.
 
 Writes go through the unit of work: the ``MarketingPolicyChanged`` event (event store → outbox →
-``campaigns.events``) and the ``marketing_policy`` row the engines read commit together.
+``campaigns.events``) and the ``marketing_policy`` row the engines read (``ReadModel.save_policy``)
+commit together; the commands answer ``Updated`` with the policy and its version (the ETag).
 
 The engines (the Kafka worker and the timers) do not restart to see a change: ``PolicySource`` asks
 for the current version in each decision's own transaction (one primary-key lookup of one row per
@@ -19,15 +20,15 @@ from typing import Any
 
 import asyncpg
 
+from services.campaigns.application.ports import ReadModel
 from services.campaigns.domain.decision import MarketingPolicy
 from services.campaigns.domain.policy import POLICY_STREAM, MarketingPolicyAggregate, decision_policy
 from shared.contracts.campaigns import POLICY_SUBJECT, MarketingPolicyChanged, MarketingPolicyRules, SendBlackout
 from shared.errors import InvalidInput
-from shared.store.eventstore import EventStore
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.eventstore import EventStore, RecordedEvent
+from shared.store.outcomes import Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web import etag_for
 
 
 class PolicySource:
@@ -58,8 +59,13 @@ class PolicySource:
 async def load_policy(conn: asyncpg.Connection, store: EventStore, defaults: MarketingPolicyRules
                       ) -> MarketingPolicyAggregate:
     """The policy from its stream (the deployment's defaults at version 0 before any change)."""
-    history = [e.event for e in await store.load(conn, POLICY_STREAM)]
-    return MarketingPolicyAggregate.load(defaults, [e for e in history if isinstance(e, MarketingPolicyChanged)])
+    return policy_from(defaults, await store.load(conn, POLICY_STREAM))
+
+
+def policy_from(defaults: MarketingPolicyRules, history: Iterable[RecordedEvent]) -> MarketingPolicyAggregate:
+    """The policy its stream's events make of the defaults."""
+    return MarketingPolicyAggregate.load(defaults, [r.event for r in history
+                                                    if isinstance(r.event, MarketingPolicyChanged)])
 
 
 def policy_body(policy: MarketingPolicyAggregate) -> dict[str, Any]:
@@ -69,7 +75,7 @@ def policy_body(policy: MarketingPolicyAggregate) -> dict[str, Any]:
             "changed_at": policy.changed_at.isoformat().replace("+00:00", "Z") if policy.changed_at else None}
 
 
-async def _known_campaigns(conn: asyncpg.Connection, rules: MarketingPolicyRules) -> None:
+async def _known_campaigns(uow: Work[ReadModel], rules: MarketingPolicyRules) -> None:
     ids: list[uuid.UUID] = []
     for i, override in enumerate(rules.overrides):
         try:
@@ -78,46 +84,39 @@ async def _known_campaigns(conn: asyncpg.Connection, rules: MarketingPolicyRules
             raise InvalidInput("not a campaign id", field=f"overrides[{i}].campaign_id") from None
     if not ids:
         return
-    known = {r["id"] for r in await conn.fetch("select id from campaigns where id = any($1::uuid[])", ids)}
+    known = await uow.rows.existing_campaigns(ids)
     for i, campaign_id in enumerate(ids):
         if campaign_id not in known:
             raise InvalidInput(f"campaign {campaign_id} does not exist", field=f"overrides[{i}].campaign_id")
 
 
-async def _save(uow: UnitOfWork, policy: MarketingPolicyAggregate) -> CommandResult:
+async def _save(uow: Work[ReadModel], policy: MarketingPolicyAggregate) -> Updated:
     if policy.pending:
         await uow.append(stream_id=POLICY_STREAM, stream_type="marketing-policy",
                          expected_version=policy.expected_version, events=policy.pull_events(),
                          subject=POLICY_SUBJECT)
-        await uow.conn.execute(
-            """insert into marketing_policy (id, version, rules, changed_by, changed_at)
-               values ('current', $1, $2, $3, $4)
-               on conflict (id) do update set version = excluded.version, rules = excluded.rules,
-                   changed_by = excluded.changed_by, changed_at = excluded.changed_at""",
-            policy.version, policy.rules.model_dump(mode="json"), policy.changed_by, policy.changed_at,
-        )
-    body = policy_body(policy)
-    return CommandResult(200, body, {"ETag": etag_for(policy.version)})
+        await uow.rows.save_policy(policy.version, policy.rules, policy.changed_by, policy.changed_at)
+    return Updated(policy_body(policy), policy.version)
 
 
 async def replace_policy(
-    uow: UnitOfWork, *, defaults: MarketingPolicyRules, rules: MarketingPolicyRules, by: str | None, now: datetime,
-    expected_version: int | None,
-) -> CommandResult:
+    uow: Work[ReadModel], *, defaults: MarketingPolicyRules, rules: MarketingPolicyRules, by: str | None,
+    now: datetime, expected_version: int | None,
+) -> Updated:
     """Replace the whole marketing policy (``If-Match`` checked first; the same policy records nothing)."""
-    policy = await load_policy(uow.conn, uow.store, defaults)
+    policy = policy_from(defaults, await uow.load(POLICY_STREAM))
     ensure_version_matches(expected_version, policy.version)
     policy.replace(rules, by=by, now=now)
-    await _known_campaigns(uow.conn, rules)
+    await _known_campaigns(uow, rules)
     return await _save(uow, policy)
 
 
 async def import_blackouts(
-    uow: UnitOfWork, *, defaults: MarketingPolicyRules, blackouts: Iterable[SendBlackout], by: str | None,
+    uow: Work[ReadModel], *, defaults: MarketingPolicyRules, blackouts: Iterable[SendBlackout], by: str | None,
     now: datetime, expected_version: int | None,
-) -> CommandResult:
+) -> Updated:
     """Add holidays (from an ``.ics`` file) to the blackout days; days already listed stay as they are."""
-    policy = await load_policy(uow.conn, uow.store, defaults)
+    policy = policy_from(defaults, await uow.load(POLICY_STREAM))
     ensure_version_matches(expected_version, policy.version)
     policy.add_blackouts(blackouts, by=by, now=now)
     return await _save(uow, policy)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +23,11 @@ import orjson
 
 from services.campaigns.adapters import replica
 from services.campaigns.application import engine as engines
+from services.campaigns.application.ports import ReadModel
 from services.campaigns.domain.service_messages import (
     DEFAULT_TEMPLATES,
     TemplateError,
+    Templates,
     check_templates,
     decide_service_message,
     facts_of,
@@ -35,33 +36,18 @@ from services.campaigns.domain.service_messages import (
 )
 from shared.contracts.campaigns import (
     MessageRequested,
-    ServiceMessageKind,
     ServiceMessageSent,
     ServiceMessageTemplate,
     ServiceMessageTemplatesChanged,
 )
 from shared.errors import InvalidInput
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.outcomes import Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web import etag_for
 
 TEMPLATES_STREAM = "service-message-templates"
 TIMER_KIND = "service_message"
 _NAMESPACE = uuid.UUID("0b6f3d8e-5a7c-4e21-9d3f-2c1a7e5b9f21")
-
-
-@dataclass(frozen=True, slots=True)
-class Templates:
-    """The templates in force and their version (0: the defaults in code)."""
-
-    version: int
-    templates: tuple[ServiceMessageTemplate, ...]
-    changed_by: str | None = None
-    changed_at: datetime | None = None
-
-    def of(self, kind: ServiceMessageKind) -> ServiceMessageTemplate:
-        return with_defaults(self.templates)[kind]
 
 
 async def load_templates(conn: asyncpg.Connection) -> Templates:
@@ -81,11 +67,11 @@ def templates_body(current: Templates) -> dict[str, Any]:
 
 
 async def replace_templates(
-    uow: UnitOfWork, *, templates: Sequence[ServiceMessageTemplate], by: str | None, now: datetime,
+    uow: Work[ReadModel], *, templates: Sequence[ServiceMessageTemplate], by: str | None, now: datetime,
     expected_version: int | None,
-) -> CommandResult:
+) -> Updated:
     """Replace the templates (``If-Match`` checked first; the same templates again record nothing)."""
-    current = await load_templates(uow.conn)
+    current = await uow.rows.templates()
     ensure_version_matches(expected_version, current.version)
     try:
         check_templates(templates)
@@ -93,21 +79,14 @@ async def replace_templates(
         raise InvalidInput(str(exc), field=exc.field) from None
     wanted = tuple(with_defaults(templates).values())
     if wanted == tuple(with_defaults(current.templates).values()):
-        return CommandResult(200, templates_body(current), {"ETag": etag_for(current.version)})
+        return Updated(templates_body(current), current.version)
     version = current.version + 1
     await uow.append(stream_id=TEMPLATES_STREAM, stream_type=TEMPLATES_STREAM, expected_version=current.version,
                      events=[ServiceMessageTemplatesChanged(version=version, templates=list(wanted), changed_by=by,
                                                             changed_at=now)],
                      subject=TEMPLATES_STREAM)
-    await uow.conn.execute(
-        """insert into service_message_templates (id, version, templates, changed_by, changed_at)
-           values ('current', $1, $2::jsonb, $3, $4)
-           on conflict (id) do update set version = excluded.version, templates = excluded.templates,
-               changed_by = excluded.changed_by, changed_at = excluded.changed_at""",
-        version, orjson.dumps([t.model_dump(mode="json") for t in wanted]).decode(), by, now,
-    )
-    changed = Templates(version, wanted, by, now)
-    return CommandResult(200, templates_body(changed), {"ETag": etag_for(version)})
+    await uow.rows.save_templates(version, wanted, by, now)
+    return Updated(templates_body(Templates(version, wanted, by, now)), version)
 
 
 async def service_messages_of(conn: asyncpg.Connection, customer_id: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -174,3 +174,16 @@ def decide_service_message(
         until, why = window
         return ServiceDecision(deferred_until=until, reason=SuppressionReason.QUIET_HOURS_DEFERRED, detail=why)
     return ServiceDecision(channel=channels[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """The templates in force and their version (0: the defaults in code)."""
+
+    version: int
+    templates: tuple[ServiceMessageTemplate, ...]
+    changed_by: str | None = None
+    changed_at: datetime | None = None
+
+    def of(self, kind: ServiceMessageKind) -> ServiceMessageTemplate:
+        return with_defaults(self.templates)[kind]

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.application import handlers
 from services.campaigns.bootstrap import build_engine, engine_worker, event_store
 from services.campaigns.config import CampaignsSettings
@@ -90,10 +91,12 @@ class Stage:
 
     async def campaign(self, document: dict[str, Any] | None = None, **overrides: Any) -> str:
         body = document or a_definition_document(**overrides)
-        created = await run_command(self.pool, self.store, lambda uow: handlers.create_campaign(uow, document=body))
-        campaign_id = str(created.body["id"])
+        created = await run_command(self.pool, self.store, lambda uow: handlers.create_campaign(uow, document=body),
+                                    rows_factory=PostgresReadModel)
+        campaign_id = str(created.resource["id"])
         await run_command(self.pool, self.store, lambda uow: handlers.change_status(
-            uow, campaign_id=campaign_id, to=CampaignStatus.ACTIVE, if_match=None, now=self.clock.now()))
+            uow, campaign_id=campaign_id, to=CampaignStatus.ACTIVE, if_match=None, now=self.clock.now()),
+            rows_factory=PostgresReadModel)
         return campaign_id
 
     async def publish(self, *envelopes: Envelope) -> None:

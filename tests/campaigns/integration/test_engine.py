@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.application import handlers
 from services.campaigns.application.engine import Engine, fire_due_timers
 from services.campaigns.consumers.engine import CampaignEngine
@@ -39,10 +40,12 @@ class World:
     async def campaign(self, **overrides: Any) -> str:
         document = a_definition_document(**overrides)
         created = await run_command(self.pool, self.store,
-                                    lambda uow: handlers.create_campaign(uow, document=document))
-        campaign_id = str(created.body["id"])
+                                    lambda uow: handlers.create_campaign(uow, document=document),
+                                    rows_factory=PostgresReadModel)
+        campaign_id = str(created.resource["id"])
         await run_command(self.pool, self.store, lambda uow: handlers.change_status(
-            uow, campaign_id=campaign_id, to=CampaignStatus.ACTIVE, if_match=None, now=self.clock.now()))
+            uow, campaign_id=campaign_id, to=CampaignStatus.ACTIVE, if_match=None, now=self.clock.now()),
+            rows_factory=PostgresReadModel)
         return campaign_id
 
     async def deliver(self, *envelopes: Envelope) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.application import handlers
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.domain.ready_made import NPS_AFTER_DELIVERY, RELATIONSHIP_NPS, SURVEY_PROGRAMS
@@ -18,6 +19,7 @@ from shared.contracts.ticketing import ComplaintFiled, TicketResolved
 from shared.errors import InvalidInput
 from shared.store.db import create_pool
 from shared.store.idempotent_commands import run_command
+from shared.store.outcomes import Created
 
 from .test_engine import NOON, World, an_order, envelope
 
@@ -127,7 +129,8 @@ async def test_a_transactional_nps_follows_a_delivered_order_and_names_it(world:
 async def test_a_survey_campaign_that_cannot_work_is_refused(world: World, document: dict[str, Any],
                                                              field: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        await run_command(world.pool, world.store, lambda uow: handlers.create_campaign(uow, document=document))
+        await run_command(world.pool, world.store, lambda uow: handlers.create_campaign(uow, document=document),
+                          rows_factory=PostgresReadModel)
     assert refused.value.extra["field"] == field
     assert await world.pool.fetchval("select count(*) from campaigns") == 0
 
@@ -135,5 +138,6 @@ async def test_a_survey_campaign_that_cannot_work_is_refused(world: World, docum
 @pytest.mark.parametrize("key", sorted(SURVEY_PROGRAMS))
 async def test_every_survey_program_is_a_valid_campaign(world: World, key: str) -> None:
     created = await run_command(world.pool, world.store,
-                                lambda uow: handlers.create_campaign(uow, document=SURVEY_PROGRAMS[key]))
-    assert created.status == 201
+                                lambda uow: handlers.create_campaign(uow, document=SURVEY_PROGRAMS[key]),
+                                rows_factory=PostgresReadModel)
+    assert isinstance(created, Created)
