@@ -31,6 +31,7 @@ from services.analytics.adapters import webhooks as store
 from services.analytics.adapters.webhooks import HttpSender
 from services.analytics.application import webhooks as use
 from services.analytics.application.webhooks import DeliveryWorker, SubscriptionSpec
+from services.analytics.bootstrap import ROWS_FACTORY
 from services.analytics.domain.webhooks import RetryPolicy, webhook_payload
 from shared.clock import SystemClock
 from shared.store.db import create_pool
@@ -111,10 +112,10 @@ async def run(size: int) -> list[Figure]:
             sender = HttpSender(timeout=10.0, allow_private=True)
             try:
                 now = datetime.now(UTC)
-                async with UnitOfWork(pool, events) as uow:
+                async with UnitOfWork(pool, events, ROWS_FACTORY) as uow:
                     created = await use.create_subscription(uow, spec=SubscriptionSpec(url, ["OrderPlaced"]),
                                                             now=now, allow_private=True)
-                subscription_id = uuid.UUID(created.body["id"])
+                subscription_id = uuid.UUID(created.resource_id)
                 rows = _rows(subscription_id, size, now)
                 async with pool.acquire() as conn:
                     for first in range(0, size, 1000):

@@ -32,9 +32,10 @@ class Created:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The work was queued, not done; ``resource`` describes how to follow it."""
+    """The work was queued, not done; ``resource`` describes it, ``resource_id`` names where to follow it."""
 
     resource: Any
+    resource_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,11 @@ def answer(outcome: Outcome | CommandResult, *, location: str | None = None) -> 
             return CommandResult(201, resource, headers)
         case Updated(resource=resource, version=version):
             return CommandResult(200, resource, _etag(version))
-        case Accepted(resource=resource):
-            return CommandResult(202, resource)
+        case Accepted(resource=resource, resource_id=resource_id):
+            headers = {}
+            if location is not None and resource_id is not None:
+                headers["Location"] = location.format(id=resource_id)
+            return CommandResult(202, resource, headers)
         case Deleted():
             return CommandResult(204, None)
     raise TypeError(f"not a command outcome: {outcome!r}")

@@ -175,12 +175,9 @@ async def redeliver_dead_letters(subscription_id: UUID, request: Request, princi
 async def request_replay(subscription_id: UUID, body: schemas.ReplayCreate, request: Request, principal: Admin,
                          now: Now, idempotency: IdempotencyKey) -> Response:
     """Send every wanted event since an instant again, read back from the topics (asynchronous)."""
-    response = await run_and_respond(request, lambda uow: use.request_replay(
-        uow, subscription_id=subscription_id, since=body.since, now=now), idempotency)
-    # Where to follow the replay: the outcome's answer carries no Location for a 202, so it is added here
-    # (on a fresh and a replayed answer alike).
-    response.headers["Location"] = f"/v1/webhooks/subscriptions/{subscription_id}/replays"
-    return response
+    return await run_and_respond(request, lambda uow: use.request_replay(
+        uow, subscription_id=subscription_id, since=body.since, now=now), idempotency,
+        location="/v1/webhooks/subscriptions/{id}/replays")
 
 
 @router.get(SUBSCRIPTION + "/replays", response_model=schemas.ReplayPage)

@@ -199,7 +199,7 @@ async def request_replay(uow: Work[ReadModel], *, subscription_id: UUID, since: 
     if await uow.rows.replays_waiting(subscription_id) >= MAX_WAITING_REPLAYS:
         raise Conflict(f"this subscription already has {MAX_WAITING_REPLAYS} replays waiting; let them finish first")
     row = await uow.rows.insert_replay(uuid.uuid4(), subscription_id, since, now)
-    return Accepted(replay_view(row))
+    return Accepted(replay_view(row), str(subscription_id))
 
 
 async def redeliver_dead_letters(uow: Work[ReadModel], *, subscription_id: UUID, now: datetime) -> Updated:

@@ -28,6 +28,8 @@ def test_updated_accepted_deleted_map_to_200_202_204() -> None:
     assert answer(Updated({"a": 1})).headers == {}  # no version, no ETag
     assert (answer(Accepted({"job": "j"})).status, answer(Accepted({"job": "j"})).headers) == (202, {})
     assert (answer(Deleted()).status, answer(Deleted()).body) == (204, None)
+    followed = answer(Accepted({"job": "j"}, "s-1"), location="/v1/subscriptions/{id}/replays")
+    assert followed.headers == {"Location": "/v1/subscriptions/s-1/replays"}
 
 
 def test_a_stale_version_is_a_412_that_shows_the_current_etag() -> None:
