@@ -12,8 +12,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.ticketing.adapters.readmodel import PostgresReadModel
 from services.ticketing.api.app import create_app
 from services.ticketing.application import scheduler as sla
+from services.ticketing.application.ports import ReadModel
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
 from shared.clock import Clock, SystemClock
@@ -21,8 +23,11 @@ from shared.consuming.streams import ProjectionWorker
 from shared.ops.service import ServiceDefinition
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
+from shared.store.uow import RowsFactory
 
 EVENTS_TOPIC = "ticketing.events"
+READ_MODEL: RowsFactory[ReadModel] = PostgresReadModel
+"""The command handlers' read model on a unit of work's connection (typed: mypy checks it is a ``ReadModel``)."""
 
 
 def event_store(settings: TicketingSettings) -> EventStore:
@@ -33,8 +38,8 @@ def event_store(settings: TicketingSettings) -> EventStore:
 def build_app(settings: TicketingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store; its metrics report the customer replica's consumer lag."""
     settings = settings or TicketingSettings()
-    return create_app(settings, store=event_store(settings), consumer_groups=[CustomerReplicaProjector.name],
-                      clock=clock)
+    return create_app(settings, store=event_store(settings), rows_factory=READ_MODEL,
+                      consumer_groups=[CustomerReplicaProjector.name], clock=clock)
 
 
 async def run_scheduler(settings: TicketingSettings, stop: asyncio.Event) -> None:

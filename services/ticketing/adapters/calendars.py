@@ -13,7 +13,7 @@ same name and version can hold different definitions in two databases (tests cre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -109,12 +109,18 @@ def spec_of(row: asyncpg.Record) -> CalendarSpec:
     return _spec(row["definition"])
 
 
+def calendar_body(row: asyncpg.Record) -> dict[str, Any]:
+    """A calendar row (of :func:`calendar_row` or :func:`all_calendars`) as the API shows it."""
+    spec = spec_of(row)
+    return {"name": row["name"], **spec.model_dump(mode="json"), "tiers": list(row["tiers"]), "version": row["version"]}
+
+
 async def tier_assignments(conn: asyncpg.Connection) -> dict[str, str | None]:
     """Every tier's calendar name (``None``: 24/7)."""
     return {r["tier"]: r["calendar"] for r in await conn.fetch("select tier, calendar from sla_tier_calendars")}
 
 
-async def save_tier_assignments(conn: asyncpg.Connection, tiers: dict[str, str | None]) -> None:
+async def save_tier_assignments(conn: asyncpg.Connection, tiers: Mapping[str, str | None]) -> None:
     """Set the calendars of these tiers (a tier the table did not know yet gets its row)."""
     await conn.execute(
         """insert into sla_tier_calendars (tier, calendar)

@@ -1,14 +1,24 @@
-"""The ``tickets`` read model, written inline in the command's transaction (thin SQL)."""
+"""The ``tickets`` read model, written inline in the command's transaction (thin SQL).
+
+``PostgresReadModel`` is the command handlers' ``ReadModel`` port on one connection: ticketing's
+tables (tickets, customer replica, calendars) through the thin functions of ``adapters/``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from services.ticketing.adapters import calendars, replica
+from services.ticketing.application.ports import KnownCustomer
+from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.model import Ticket
+from shared.contracts.ticketing import CalendarSpec
+from shared.store.eventstore import EventStore
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -41,9 +51,10 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("version", "int"),
     ("sla_calendar", "text"),
 )
-_KEEP_ON_UPDATE = frozenset(
+KEPT_ON_UPDATE = frozenset(
     {"id", "kind", "channel", "category", "order_id", "opened_by", "subject", "description", "opened_at", "priority"}
 )
+"""Columns an update leaves as the opening wrote them (``resolution`` also keeps its text when none is given)."""
 
 _UPSERT = (
     f"insert into tickets ({', '.join(name for name, _ in _COLUMNS)})"
@@ -54,17 +65,55 @@ _UPSERT = (
     + ", ".join(
         f"{name} = coalesce(excluded.{name}, tickets.{name})" if name == "resolution" else f"{name} = excluded.{name}"
         for name, _ in _COLUMNS
-        if name not in _KEEP_ON_UPDATE
+        if name not in KEPT_ON_UPDATE
     )
     + ", updated_at = clock_timestamp()"
 )
+
+
+def read_row(ticket: Ticket, personal: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The ``tickets`` row of ``ticket`` as :func:`save_tickets` writes it (``queue_due`` ``None``: infinity)."""
+    clock = ticket.clock
+    assert ticket.id is not None and clock is not None
+    text = personal or {}
+    return {
+        "id": ticket.id,
+        "customer_id": ticket.customer_id,
+        "kind": ticket.kind,
+        "channel": ticket.channel,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "order_id": ticket.order_id,
+        "status": ticket.status,
+        "owner_id": ticket.owner_id,
+        "opened_by": ticket.opened_by,
+        "transfer_count": ticket.transfer_count,
+        "escalation_level": ticket.escalation_level,
+        "reopen_count": ticket.reopen_count,
+        "customer_verified": ticket.customer_verified,
+        "customer_tier": ticket.customer_tier,
+        "subject": text.get("subject"),
+        "description": text.get("description"),
+        "resolution": text.get("resolution"),
+        "root_cause": ticket.root_cause,
+        "first_response_due": clock.first_response_due,
+        "resolution_due": clock.resolution_due,
+        "first_responded_at": clock.first_responded_at,
+        "breached": ticket.breached,
+        "queue_due": ticket.next_due,
+        "opened_at": ticket.opened_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "version": ticket.version,
+        "sla_calendar": ticket.sla_calendar,
+    }
 
 
 async def save_tickets(
     conn: asyncpg.Connection,
     tickets: Sequence[Ticket],
     *,
-    personal: dict[UUID, dict[str, str | None]] | None = None,
+    personal: Mapping[UUID, Mapping[str, str | None]] | None = None,
 ) -> None:
     """Upsert the read rows of ``tickets`` in one statement.
 
@@ -74,42 +123,10 @@ async def save_tickets(
     personal = personal or {}
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     for t in tickets:
-        clock = t.clock
-        assert t.id is not None and clock is not None
-        text = personal.get(t.id, {})
-        row = (
-            t.id,
-            t.customer_id,
-            t.kind,
-            t.channel,
-            t.priority,
-            t.category,
-            t.order_id,
-            t.status,
-            t.owner_id,
-            t.opened_by,
-            t.transfer_count,
-            t.escalation_level,
-            t.reopen_count,
-            t.customer_verified,
-            t.customer_tier,
-            text.get("subject"),
-            text.get("description"),
-            text.get("resolution"),
-            t.root_cause,
-            clock.first_response_due,
-            clock.resolution_due,
-            clock.first_responded_at,
-            t.breached,
-            t.next_due,
-            t.opened_at,
-            t.resolved_at,
-            t.closed_at,
-            t.version,
-            t.sla_calendar,
-        )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
+        assert t.id is not None
+        row = read_row(t, personal.get(t.id))
+        for column, (name, _) in zip(columns, _COLUMNS, strict=True):
+            column.append(row[name])
     await conn.execute(_UPSERT, *columns)
 
 
@@ -148,6 +165,54 @@ async def ticket_row(conn: asyncpg.Connection, ticket_id: UUID) -> asyncpg.Recor
     return await conn.fetchrow("select * from tickets where id = $1", ticket_id)
 
 
+def ticket_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's view of a ``tickets`` row (times RFC 3339, ids as strings)."""
+    queue_due = row["queue_due"]
+    return {
+        "id": str(row["id"]),
+        "customer_id": str(row["customer_id"]),
+        "kind": row["kind"],
+        "channel": row["channel"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "category": row["category"],
+        "order_id": None if row["order_id"] is None else str(row["order_id"]),
+        "subject": row["subject"],
+        "description": row["description"],
+        "owner_id": row["owner_id"],
+        "opened_by": row["opened_by"],
+        "transfer_count": row["transfer_count"],
+        "escalation_level": row["escalation_level"],
+        "reopen_count": row["reopen_count"],
+        "customer_verified": row["customer_verified"],
+        "customer_tier": row["customer_tier"],
+        "first_response_due": api_time(row["first_response_due"]),
+        "resolution_due": api_time(row["resolution_due"]),
+        "first_responded_at": api_time(row["first_responded_at"]),
+        "next_due_at": None if queue_due is None or is_infinite(queue_due) else api_time(queue_due),
+        "breached": row["breached"],
+        "resolution": row["resolution"],
+        "root_cause": row["root_cause"],
+        "opened_at": api_time(row["opened_at"]),
+        "resolved_at": api_time(row["resolved_at"]),
+        "closed_at": api_time(row["closed_at"]),
+        "version": row["version"],
+        "sla_calendar": row["sla_calendar"],
+    }
+
+
+def api_time(value: datetime | None) -> str | None:
+    """A moment as the API writes it (RFC 3339, ``Z`` for UTC)."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def is_infinite(value: datetime) -> bool:
+    """Whether a ``timestamptz`` read back is PostgreSQL's ``infinity`` (nothing due)."""
+    return value.year >= 9999
+
+
 async def tickets_of_customer(conn: asyncpg.Connection, customer_id: UUID, *, unfinished_only: bool) -> list[UUID]:
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and ($2 = false or status <> 'closed')",
@@ -155,3 +220,66 @@ async def tickets_of_customer(conn: asyncpg.Connection, customer_id: UUID, *, un
         unfinished_only,
     )
     return [r["id"] for r in rows]
+
+
+_SEALED_READER = EventStore(service="ticketing", topic=None)
+"""Decodes ticket streams without their data keys (``load_sealed`` reads only; it never appends)."""
+
+
+class PostgresReadModel:
+    """The command handlers' ``ReadModel`` on the connection of their unit of work."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def hold_customer(self, customer_id: UUID) -> None:
+        await replica.hold(self._conn, customer_id)
+
+    async def customer(self, customer_id: UUID) -> KnownCustomer | None:
+        return await replica.find(self._conn, customer_id)
+
+    async def erased_among(self, customer_ids: Sequence[UUID]) -> set[UUID]:
+        return await replica.erased_among(self._conn, customer_ids)
+
+    async def ticket(self, ticket_id: UUID) -> dict[str, Any] | None:
+        row = await ticket_row(self._conn, ticket_id)
+        return None if row is None else ticket_json(row)
+
+    async def save_tickets(
+        self, tickets: Sequence[Ticket], *, personal: Mapping[UUID, Mapping[str, str | None]] | None = None
+    ) -> None:
+        await save_tickets(self._conn, tickets, personal=personal)
+
+    async def sealed_tickets(self, ticket_ids: Sequence[UUID]) -> list[Ticket]:
+        histories = await _SEALED_READER.load_sealed(self._conn, [str(i) for i in ticket_ids])
+        return [Ticket.rehydrate(history) for history in histories.values()]
+
+    async def calendar_named(self, name: str) -> BusinessCalendar | None:
+        return await calendars.calendar_named(self._conn, name)
+
+    async def calendar_of_tier(self, tier: str) -> tuple[str | None, BusinessCalendar]:
+        return await calendars.calendar_of_tier(self._conn, tier)
+
+    async def calendar(self, name: str) -> dict[str, Any] | None:
+        row = await calendars.calendar_row(self._conn, name)
+        return None if row is None else calendars.calendar_body(row)
+
+    async def save_calendar(self, name: str, spec: CalendarSpec, version: int) -> None:
+        await calendars.save_calendar(self._conn, name, spec, version)
+
+    async def lock_tiers(self, tiers: Sequence[str]) -> None:
+        await calendars.lock_tiers(self._conn, tiers)
+
+    async def tier_assignments(self) -> dict[str, str | None]:
+        return await calendars.tier_assignments(self._conn)
+
+    async def save_tier_assignments(self, tiers: Mapping[str, str | None]) -> None:
+        await calendars.save_tier_assignments(self._conn, tiers)
+
+    async def open_tickets_on_calendar(self, name: str, *, after: UUID | None, limit: int) -> list[UUID]:
+        return await calendars.open_tickets_on_calendar(self._conn, name, after=after, limit=limit)
+
+    async def open_tickets_of_tier(
+        self, tier: str, calendar: str | None, *, after: UUID | None, limit: int
+    ) -> list[UUID]:
+        return await calendars.open_tickets_of_tier(self._conn, tier, calendar, after=after, limit=limit)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 import asyncpg
 
-
-@dataclass(frozen=True, slots=True)
-class KnownCustomer:
-    """A customer as ticketing sees them."""
-
-    customer_id: UUID
-    relationship_type: str | None
-    account_manager_id: str | None
-    status: str
-    merged_into: UUID | None
-
+from services.ticketing.application.ports import KnownCustomer
 
 CUSTOMER_LOCK_SPACE = 0x7469636B
 """First key of the two-key advisory locks that :func:`hold` takes (its own space: no other lock collides)."""
@@ -44,13 +34,13 @@ async def find(conn: asyncpg.Connection, customer_id: UUID) -> KnownCustomer | N
     return None if row is None else KnownCustomer(**dict(row))
 
 
-async def erased_among(conn: asyncpg.Connection, customer_ids: list[UUID]) -> set[UUID]:
+async def erased_among(conn: asyncpg.Connection, customer_ids: Sequence[UUID]) -> set[UUID]:
     """The customers among ``customer_ids`` who were erased, directly or as a duplicate of an erased survivor."""
     rows = await conn.fetch(
         """select r.customer_id from customer_replica r
            left join customer_replica s on s.customer_id = r.merged_into
            where r.customer_id = any($1::uuid[]) and (r.status = 'erased' or s.status = 'erased')""",
-        customer_ids,
+        list(customer_ids),
     )
     return {r["customer_id"] for r in rows}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ from services.ticketing.config import TicketingSettings
 from shared.clock import Clock, SystemClock
 from shared.privacy.keyaccess import keys_router
 from shared.store.eventstore import EventStore
+from shared.store.uow import RowsFactory
 from shared.web import create_service_app
 from shared.web.app import database_lifespan, platform_readiness
 
@@ -24,10 +26,16 @@ def ticketing_policy(settings: TicketingSettings) -> TicketingPolicy:
 
 
 def create_app(
-    settings: TicketingSettings, *, store: EventStore, consumer_groups: Sequence[str], clock: Clock | None = None
+    settings: TicketingSettings,
+    *,
+    store: EventStore,
+    rows_factory: RowsFactory[Any],
+    consumer_groups: Sequence[str],
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app from what ``bootstrap.py`` made; the pool is created by the lifespan, inside the running loop.
 
+    ``rows_factory`` builds the command handlers' read model on each unit of work's connection;
     ``consumer_groups`` are the service's Kafka consumers whose lag the app's metrics report.
     """
 
@@ -39,7 +47,8 @@ def create_app(
         version="1.0.0",
         routers=[router, keys_router(), imports_router],
         lifespan=database_lifespan(settings.database_url, settings, state={
-            "store": store, "clock": clock or SystemClock(), "policy": ticketing_policy(settings),
+            "store": store, "rows_factory": rows_factory, "clock": clock or SystemClock(),
+            "policy": ticketing_policy(settings),
         }),
         readiness=platform_readiness(settings),
         consumer_groups=consumer_groups,

@@ -25,6 +25,8 @@ from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = DocumentedRouter(prefix="/v1")
+TICKET_LOCATION = "/v1/tickets/{id}"
+CALENDAR_LOCATION = "/v1/calendars/{id}"
 
 
 def _configured_vocabulary(app: FastAPI, document: dict[str, Any]) -> None:
@@ -101,7 +103,10 @@ async def open_ticket(
     )
     now, policy = _now(request), _policy(request)
     response = await run_and_respond(
-        request, lambda uow: handlers.open_ticket(uow, command=command, policy=policy, now=now), idempotency
+        request,
+        lambda uow: handlers.open_ticket(uow, command=command, policy=policy, now=now),
+        idempotency,
+        location=TICKET_LOCATION,
     )
     if _committed(response):
         _metrics(request).tickets_opened.labels(kind=body.kind, channel=body.channel).inc()
@@ -236,6 +241,7 @@ async def comment_on_ticket(
             recorded=recorded,
         ),
         idempotency,
+        location=TICKET_LOCATION,
     )
     if _committed(response) and recorded.has("TicketAssigned"):
         _metrics(request).first_contact_owners.labels(via="reply").inc()
@@ -267,6 +273,7 @@ async def log_contact(
             recorded=recorded,
         ),
         idempotency,
+        location=TICKET_LOCATION,
     )
     if _committed(response) and recorded.has("TicketAssigned"):
         _metrics(request).first_contact_owners.labels(via="contact").inc()

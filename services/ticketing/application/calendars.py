@@ -17,7 +17,7 @@ import asyncpg
 
 from services.ticketing.adapters import calendars as store_calendars
 from services.ticketing.adapters import readmodel
-from services.ticketing.application.handlers import append_pending, load_tickets
+from services.ticketing.application.batches import append_pending, load_tickets
 from services.ticketing.domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
 from services.ticketing.domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
 from shared.contracts.ticketing import CalendarSpec

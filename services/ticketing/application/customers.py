@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from services.ticketing.adapters import readmodel, replica
-from services.ticketing.application.handlers import load_tickets, persist_tickets
+from services.ticketing.application.batches import load_tickets, persist_tickets
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import tier_for
 from shared.contracts.privacy import CustomerDataErased, erasure_stream

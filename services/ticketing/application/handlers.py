@@ -1,34 +1,31 @@
-"""Command handlers: one async function per command, each inside the caller's unit of work.
+"""Command handlers: one async function per command, each on the caller's unit of work (``Work[ReadModel]``).
 
 Every handler loads the ticket from its stream, lets the aggregate decide (raising
 ``shared.errors`` for broken rules), appends the new events with the version it loaded (optimistic
-concurrency) and updates the ``tickets`` read row in the same transaction. ``now`` is passed in by
-the caller (the API's clock), so tests control time.
+concurrency) and updates the ticket's read row in the same transaction, through the ``ReadModel``
+port only: so each runs on PostgreSQL (``run_and_respond``) or in memory (unit tests) alike. They
+return outcomes (``shared.store.outcomes``); ``api/`` turns them into status, ETag and Location.
+``now`` is passed in by the caller (the API's clock), so tests control time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-import asyncpg
-
-from services.ticketing.adapters import calendars, readmodel, replica
-from services.ticketing.application.queries import ticket_json
+from services.ticketing.application.ports import ReadModel
 from services.ticketing.domain.calendar import ALWAYS_OPEN
 from services.ticketing.domain.model import Ticket, TicketRules
 from services.ticketing.domain.sla import STANDARD_TIER, SlaPolicy, tier_for
 from shared.errors import Gone, NotFound
 from shared.events.catalog import DomainEvent
 from shared.ids import new_id
-from shared.store.eventstore import EventStore
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.outcomes import Created, Updated
+from shared.store.ports import EventLog, Work
 from shared.store.versions import ensure_version_matches
-from shared.web.etag import etag_for
 
 STREAM_TYPE = "ticket"
 
@@ -70,58 +67,40 @@ class OpenTicket:
     agent_id: str | None = None
 
 
-async def load_ticket(uow: UnitOfWork, ticket_id: UUID) -> Ticket:
+async def load_ticket(uow: Work[ReadModel], ticket_id: UUID) -> Ticket:
     """Rehydrate a ticket from its stream, with its calendar's definition; 404 when it never existed."""
-    recorded = await uow.store.load(uow.conn, str(ticket_id))
+    recorded = await uow.load(str(ticket_id))
     if not recorded:
         raise NotFound(f"ticket {ticket_id} does not exist", ticket_id=str(ticket_id))
     ticket = Ticket.rehydrate(r.event for r in recorded)
     if ticket.sla_calendar is not None:
         # Resuming or reopening counts business time on the ticket's calendar (read FOR SHARE: a
         # concurrent change of that calendar waits for this command, then re-plans its result).
-        ticket.use_calendar(await calendars.calendar_named(uow.conn, ticket.sla_calendar) or ALWAYS_OPEN)
+        ticket.use_calendar(await uow.rows.calendar_named(ticket.sla_calendar) or ALWAYS_OPEN)
     return ticket
 
 
 async def save_ticket(
-    uow: UnitOfWork, ticket: Ticket, now: datetime, *, personal: dict[str, str | None] | None = None
+    uow: Work[ReadModel], ticket: Ticket, now: datetime, *, personal: dict[str, str | None] | None = None
 ) -> None:
-    """Append the ticket's new events (keyed by its customer) and refresh its read row."""
-    await persist_tickets(uow.conn, uow.store, [ticket], now, personal={ticket.id: personal} if personal else None)
-
-
-async def persist_tickets(
-    conn: asyncpg.Connection,
-    store: EventStore,
-    tickets: Sequence[Ticket],
-    now: datetime,
-    *,
-    personal: dict[UUID | None, dict[str, str | None]] | None = None,
-) -> None:
-    """Append each ticket's pending events in the caller's transaction, then upsert their read rows at once.
+    """Append the ticket's new events (keyed by its customer) and refresh its read row.
 
     ``personal`` free text is kept in the read row only while the ticket's customer is not erased: the
     event store already stores ``None`` for an erased subject, and the read side (and the idempotent
     answer built from it) must not hold in clear what the event store cannot.
     """
-    for ticket in tickets:
-        await append_pending(conn, store, ticket, now)
-    if tickets:
-        text = {k: v for k, v in (personal or {}).items() if k is not None}
-        if text:
-            owners = {t.id: t.customer_id for t in tickets if t.id in text and t.customer_id is not None}
-            erased = await replica.erased_among(conn, list(set(owners.values())))
-            text = {k: v for k, v in text.items() if owners.get(k) not in erased}
-        await readmodel.save_tickets(conn, tickets, personal=text)
+    assert ticket.id is not None
+    await append_ticket_events(uow, ticket, now)
+    if personal and ticket.customer_id is not None and await uow.rows.erased_among([ticket.customer_id]):
+        personal = None
+    await uow.rows.save_tickets([ticket], personal={ticket.id: personal} if personal else None)
 
 
-async def append_pending(conn: asyncpg.Connection, store: EventStore, ticket: Ticket, now: datetime) -> int:
+async def append_ticket_events(uow: EventLog, ticket: Ticket, now: datetime) -> int:
     """Append the ticket's pending events to its stream (subject: its customer); returns how many."""
-    expected = ticket.expected_version
-    events = ticket.pull_events()
+    expected, events = ticket.expected_version, ticket.pull_events()
     if events:
-        await store.append(
-            conn,
+        await uow.append(
             stream_id=str(ticket.id),
             stream_type=STREAM_TYPE,
             expected_version=expected,
@@ -132,16 +111,12 @@ async def append_pending(conn: asyncpg.Connection, store: EventStore, ticket: Ti
     return len(events)
 
 
-async def load_tickets(conn: asyncpg.Connection, store: EventStore, ticket_ids: Sequence[UUID]) -> list[Ticket]:
-    """Rehydrate several tickets with one query (personal fields stay sealed: rules never read them)."""
-    histories = await store.load_sealed(conn, [str(i) for i in ticket_ids])
-    return [Ticket.rehydrate(history) for history in histories.values()]
-
-
-async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: TicketingPolicy, now: datetime) -> CommandResult:
+async def open_ticket(
+    uow: Work[ReadModel], *, command: OpenTicket, policy: TicketingPolicy, now: datetime
+) -> Created:
     """Open a ticket (ADR 0003: an unseen customer gives a provisional, flagged ticket)."""
-    await replica.hold(uow.conn, command.customer_id)
-    customer = await replica.find(uow.conn, command.customer_id)
+    await uow.rows.hold_customer(command.customer_id)
+    customer = await uow.rows.customer(command.customer_id)
     customer_id, tier, verified, manager = command.customer_id, STANDARD_TIER, False, None
     for _ in range(10):
         # A merged duplicate's tickets belong to the survivor (which may itself have been merged since);
@@ -149,7 +124,7 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
         if customer is None or customer.status != "merged" or customer.merged_into is None:
             break
         customer_id = customer.merged_into
-        survivor = await replica.find(uow.conn, customer_id)
+        survivor = await uow.rows.customer(customer_id)
         if survivor is None:
             break
         customer = survivor
@@ -157,7 +132,7 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
         if customer.status == "erased":
             raise Gone(f"customer {customer_id} was erased", customer_id=str(customer_id))
         tier, verified, manager = tier_for(customer.relationship_type), True, customer.account_manager_id
-    calendar_name, calendar = await calendars.calendar_of_tier(uow.conn, tier)
+    calendar_name, calendar = await uow.rows.calendar_of_tier(tier)
     ticket = Ticket.open(
         ticket_id=new_id(),
         customer_id=customer_id,
@@ -178,45 +153,48 @@ async def open_ticket(uow: UnitOfWork, *, command: OpenTicket, policy: Ticketing
         calendar_name=calendar_name,
     )
     await save_ticket(uow, ticket, now, personal={"subject": command.subject, "description": command.description})
-    return await ticket_answer(uow, ticket, status=201)
+    return Created(await ticket_body(uow, ticket), resource_id=str(ticket.id), version=ticket.version)
 
 
-async def ticket_answer(uow: UnitOfWork, ticket: Ticket, *, status: int = 200) -> CommandResult:
-    """The ticket's JSON (from its fresh read row) with ETag and Location."""
+async def ticket_body(uow: Work[ReadModel], ticket: Ticket) -> dict[str, Any]:
+    """The ticket as the API shows it, from its fresh read row (so the answer reads like a GET)."""
     assert ticket.id is not None
-    row = await readmodel.ticket_row(uow.conn, ticket.id)
-    assert row is not None
-    return CommandResult(
-        status,
-        ticket_json(row),
-        {"ETag": etag_for(ticket.version), "Location": f"/v1/tickets/{ticket.id}"},
-    )
+    body = await uow.rows.ticket(ticket.id)
+    assert body is not None, "the ticket's read row was just saved"
+    return body
 
 
 async def change_ticket(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     expected_version: int | None,
     decide: Callable[[Ticket], Any],
     now: datetime,
     personal: dict[str, str | None] | None = None,
-    status: int = 200,
+    adds: bool = False,
     recorded: Recorded | None = None,
-) -> CommandResult:
-    """Load, check ``If-Match``, let the aggregate decide, save, answer: the shape of every update."""
+) -> Created | Updated:
+    """Load, check ``If-Match``, let the aggregate decide, save, answer: the shape of every update.
+
+    ``adds``: the command adds something to the ticket (a comment, a contact), answered as created
+    (the API's 201, ``Location`` the ticket); otherwise the ticket was updated.
+    """
     ticket = await load_ticket(uow, ticket_id)
     ensure_version_matches(expected_version, ticket.version)
     decide(ticket)
     if recorded is not None:
         recorded.events = ticket.pending
     await save_ticket(uow, ticket, now, personal=personal)
-    return await ticket_answer(uow, ticket, status=status)
+    body = await ticket_body(uow, ticket)
+    if adds:
+        return Created(body, resource_id=str(ticket_id), version=ticket.version)
+    return Updated(body, version=ticket.version)
 
 
 async def assign_ticket(
-    uow: UnitOfWork, *, ticket_id: UUID, agent_id: str, by: str, expected_version: int | None, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, ticket_id: UUID, agent_id: str, by: str, expected_version: int | None, now: datetime
+) -> Created | Updated:
     """Give an unowned ticket its owner."""
     return await change_ticket(
         uow,
@@ -228,7 +206,7 @@ async def assign_ticket(
 
 
 async def transfer_ticket(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     to_agent_id: str,
@@ -238,7 +216,7 @@ async def transfer_ticket(
     expected_version: int | None,
     policy: TicketingPolicy,
     now: datetime,
-) -> CommandResult:
+) -> Created | Updated:
     """Move ownership to another agent, with a reason."""
     return await change_ticket(
         uow,
@@ -252,7 +230,7 @@ async def transfer_ticket(
 
 
 async def comment_on_ticket(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     author_id: str,
@@ -262,14 +240,14 @@ async def comment_on_ticket(
     expected_version: int | None,
     now: datetime,
     recorded: Recorded | None = None,
-) -> CommandResult:
+) -> Created | Updated:
     """Add a comment to the conversation (a public agent reply makes its author the owner of an unowned ticket)."""
     return await change_ticket(
         uow,
         ticket_id=ticket_id,
         expected_version=expected_version,
         now=now,
-        status=201,
+        adds=True,
         recorded=recorded,
         decide=lambda t: t.comment(
             comment_id=new_id(), author_id=author_id, author_type=author_type, body=body, visibility=visibility, now=now
@@ -278,7 +256,7 @@ async def comment_on_ticket(
 
 
 async def log_customer_contact(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     agent_id: str,
@@ -288,14 +266,14 @@ async def log_customer_contact(
     expected_version: int | None,
     now: datetime,
     recorded: Recorded | None = None,
-) -> CommandResult:
+) -> Created | Updated:
     """Log a call, email or visit with the customer (its agent becomes the owner of an unowned ticket)."""
     return await change_ticket(
         uow,
         ticket_id=ticket_id,
         expected_version=expected_version,
         now=now,
-        status=201,
+        adds=True,
         recorded=recorded,
         decide=lambda t: t.log_contact(
             contact_id=new_id(), agent_id=agent_id, method=method, direction=direction, summary=summary, now=now
@@ -304,8 +282,8 @@ async def log_customer_contact(
 
 
 async def wait_for_customer(
-    uow: UnitOfWork, *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
+) -> Created | Updated:
     """Pause the ticket while the customer owes an answer."""
     return await change_ticket(
         uow,
@@ -317,8 +295,8 @@ async def wait_for_customer(
 
 
 async def resume_ticket(
-    uow: UnitOfWork, *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
+) -> Created | Updated:
     """Resume work on a waiting or reopened ticket."""
     return await change_ticket(
         uow,
@@ -330,8 +308,8 @@ async def resume_ticket(
 
 
 async def escalate_ticket(
-    uow: UnitOfWork, *, ticket_id: UUID, by: str, note: str | None, expected_version: int | None, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, ticket_id: UUID, by: str, note: str | None, expected_version: int | None, now: datetime
+) -> Created | Updated:
     """Escalate by hand."""
     return await change_ticket(
         uow,
@@ -343,7 +321,7 @@ async def escalate_ticket(
 
 
 async def resolve_ticket(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     resolution: str,
@@ -352,7 +330,7 @@ async def resolve_ticket(
     expected_version: int | None,
     policy: TicketingPolicy,
     now: datetime,
-) -> CommandResult:
+) -> Created | Updated:
     """Resolve with a resolution text and (for complaints) a root cause."""
     return await change_ticket(
         uow,
@@ -365,7 +343,7 @@ async def resolve_ticket(
 
 
 async def reopen_ticket(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     ticket_id: UUID,
     reason: str | None,
@@ -373,7 +351,7 @@ async def reopen_ticket(
     expected_version: int | None,
     policy: TicketingPolicy,
     now: datetime,
-) -> CommandResult:
+) -> Created | Updated:
     """Reopen a resolved ticket within the window."""
     return await change_ticket(
         uow,
@@ -385,8 +363,8 @@ async def reopen_ticket(
 
 
 async def close_ticket(
-    uow: UnitOfWork, *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, ticket_id: UUID, by: str, expected_version: int | None, now: datetime
+) -> Created | Updated:
     """Close a resolved ticket."""
     return await change_ticket(
         uow,

@@ -27,7 +27,8 @@ from uuid import UUID
 import asyncpg
 
 from services.ticketing.adapters import calendars, readmodel
-from services.ticketing.application.handlers import STREAM_TYPE, TicketingPolicy, load_tickets
+from services.ticketing.application.batches import load_tickets
+from services.ticketing.application.handlers import STREAM_TYPE, TicketingPolicy
 from services.ticketing.config import TicketingSettings
 from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.model import Ticket

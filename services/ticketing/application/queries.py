@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 
 from services.ticketing.adapters import readmodel
+from services.ticketing.adapters.readmodel import api_time, is_infinite, ticket_json
 from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.simulation import SimulationReport, event_time, simulate
 from services.ticketing.domain.sla import SlaPolicy
@@ -31,42 +32,6 @@ _INFINITY = datetime.max  # asyncpg sends the naive maximum as PostgreSQL 'infin
 SORTS = ("due", "newest")
 
 
-def ticket_json(row: asyncpg.Record) -> dict[str, Any]:
-    """The API's view of a ``tickets`` row (times RFC 3339, ids as strings)."""
-    queue_due = row["queue_due"]
-    return {
-        "id": str(row["id"]),
-        "customer_id": str(row["customer_id"]),
-        "kind": row["kind"],
-        "channel": row["channel"],
-        "status": row["status"],
-        "priority": row["priority"],
-        "category": row["category"],
-        "order_id": None if row["order_id"] is None else str(row["order_id"]),
-        "subject": row["subject"],
-        "description": row["description"],
-        "owner_id": row["owner_id"],
-        "opened_by": row["opened_by"],
-        "transfer_count": row["transfer_count"],
-        "escalation_level": row["escalation_level"],
-        "reopen_count": row["reopen_count"],
-        "customer_verified": row["customer_verified"],
-        "customer_tier": row["customer_tier"],
-        "first_response_due": _time(row["first_response_due"]),
-        "resolution_due": _time(row["resolution_due"]),
-        "first_responded_at": _time(row["first_responded_at"]),
-        "next_due_at": None if _is_infinite(queue_due) else _time(queue_due),
-        "breached": row["breached"],
-        "resolution": row["resolution"],
-        "root_cause": row["root_cause"],
-        "opened_at": _time(row["opened_at"]),
-        "resolved_at": _time(row["resolved_at"]),
-        "closed_at": _time(row["closed_at"]),
-        "version": row["version"],
-        "sla_calendar": row["sla_calendar"],
-    }
-
-
 async def get_ticket(
     conn: asyncpg.Connection, store: EventStore, ticket_id: UUID, *, include_internal: bool
 ) -> dict[str, Any]:
@@ -83,9 +48,8 @@ async def get_ticket(
         data = event.model_dump(mode="json", exclude={"ticket_id"})
         if not include_internal:
             data.update(dict.fromkeys(_STAFF_NOTES.get(r.event_type, ()), None))
-        history.append(
-            {"version": r.version, "type": r.event_type, "at": _time(event_time(event) or r.occurred_at), "data": data}
-        )
+        at = api_time(event_time(event) or r.occurred_at)
+        history.append({"version": r.version, "type": r.event_type, "at": at, "data": data})
     return {**ticket_json(row), "history": history}
 
 
@@ -188,18 +152,8 @@ def report_json(report: SimulationReport) -> dict[str, Any]:
     return asdict(report)
 
 
-def _time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _is_infinite(value: datetime) -> bool:
-    return value.year >= 9999
-
-
 def _encode_cursor(value: datetime, ticket_id: UUID, sort: str) -> str:
-    moment = "infinity" if _is_infinite(value) else value.isoformat()
+    moment = "infinity" if is_infinite(value) else value.isoformat()
     return base64.urlsafe_b64encode(orjson.dumps([sort, moment, str(ticket_id)])).decode()
 
 

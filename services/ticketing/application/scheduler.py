@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.ticketing.adapters import readmodel
-from services.ticketing.application.handlers import append_pending, load_tickets
+from services.ticketing.application.batches import append_pending, load_tickets
 from services.ticketing.domain.model import Ticket
 from shared.clock import Clock
 from shared.errors import ConcurrencyConflict

@@ -64,7 +64,7 @@ async def test_a_registration_arriving_while_the_ticket_is_being_opened_still_ve
     customer = new_id()
     command = handlers.OpenTicket(customer_id=customer, kind="complaint", channel="phone", subject="Kettle leaks",
                                   description="It leaks")
-    async with UnitOfWork(ticketing.pool, ticketing.store) as uow:
+    async with UnitOfWork(ticketing.pool, ticketing.store, ticketing.app.state.rows_factory) as uow:
         opened = await handlers.open_ticket(uow, command=command, policy=ticketing.app.state.policy, now=START)
         registration = asyncio.create_task(ticketing.customer_events(
             CustomerRegistered(customer_id=customer, relationship_type="dedicated_assistance", registered_at=START)))
@@ -74,7 +74,7 @@ async def test_a_registration_arriving_while_the_ticket_is_being_opened_still_ve
 
         await eventually(registration_done_or_waiting, message="the registration to finish or wait for the ticket")
     await registration
-    view = (await ticketing.client.get(f"/v1/tickets/{opened.body['id']}", headers=ticketing.staff)).json()
+    view = (await ticketing.client.get(f"/v1/tickets/{opened.resource['id']}", headers=ticketing.staff)).json()
     assert (view["customer_verified"], view["customer_tier"]) == (True, "dedicated_assistance")
 
 
