@@ -12,8 +12,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.customer.adapters.export_parts import HttpExportParts
+from services.customer.adapters.readmodel import PostgresReadModel
 from services.customer.api.app import create_app
 from services.customer.application.overdue import run_overdue_scheduler
+from services.customer.application.ports import ReadModel
 from services.customer.config import CustomerSettings
 from services.customer.consumers.erasure_acks import TOPICS as ACKNOWLEDGING_TOPICS
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
@@ -22,10 +25,14 @@ from shared.consuming.streams import ProjectionWorker
 from shared.ops.service import ServiceDefinition
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
+from shared.store.uow import RowsFactory
 from shared.web.audit import AuditGatherer
 from shared.web.service_token import ServiceToken
 
 EVENTS_TOPIC = "customer.events"
+
+ROWS_FACTORY: RowsFactory[ReadModel] = PostgresReadModel
+"""The read model of every unit of work the API opens (typed, so mypy proves it implements the port)."""
 
 
 def event_store(settings: CustomerSettings) -> EventStore:
@@ -43,12 +50,22 @@ def audit_gatherer(settings: CustomerSettings) -> AuditGatherer:
     )
 
 
+def export_parts(settings: CustomerSettings) -> HttpExportParts:
+    """Asks the other services for their parts of an export, with the customer service's own token."""
+    return HttpExportParts(
+        {"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
+         "analytics": settings.analytics_api_url},
+        ServiceToken(settings, "customer-exports"),
+    )
+
+
 def build_app(settings: CustomerSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store and audit gatherer; its metrics report the erasure
     acknowledgements' consumer lag."""
     settings = settings or CustomerSettings()
     return create_app(settings, store=event_store(settings), audit=audit_gatherer(settings),
-                      consumer_groups=[ErasureAcknowledgements.name], clock=clock)
+                      consumer_groups=[ErasureAcknowledgements.name], rows_factory=ROWS_FACTORY,
+                      export_parts=export_parts(settings), clock=clock)
 
 
 async def run_scheduler(settings: CustomerSettings, stop: asyncio.Event) -> None:

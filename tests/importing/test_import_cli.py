@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 import pytest
 
+from services.customer.adapters.readmodel import PostgresReadModel
 from services.customer.application import handlers
 from services.ticketing.application.scheduler import emit_sla_breaches
 from shared.clock import utc_now
@@ -180,10 +181,11 @@ async def test_a_customer_whose_email_exists_is_linked_not_duplicated(stores: St
     try:
         live = await run_command(pool, EventStore(service="customer", topic="customer.events"),
                                  lambda uow: handlers.register_customer(uow, now=utc_now(), name="Live Ayşe",
-                                                                        email=f"Live{t}@Example.com"))
+                                                                        email=f"Live{t}@Example.com"),
+                                 rows_factory=PostgresReadModel)
     finally:
         await pool.close()
-    live_id = str(live.body["id"])
+    live_id = live.resource_id
     rows = [a_customer_row(f"A{t}", email=f"  live{t}@example.com"), an_order_row(f"O{t}", f"A{t}"),
             a_customer_row(f"B{t}", email=f"new{t}@example.com"),
             a_customer_row(f"D{t}", email=f"NEW{t}@example.com"),  # the same person twice in the source

@@ -7,14 +7,20 @@ overdue scheduler locks invoice rows). Every row here can be rebuilt from the ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from services.customer.adapters import erasure
+from services.customer.adapters import exports as export_rows
+from services.customer.adapters import notes as note_rows
+from services.customer.application import queries
+from services.customer.application.ports import Links
 from services.customer.domain.model import Customer, canonical_email, name_key
+from services.customer.domain.notes import FollowUp, Note
 from shared.contracts.customer import (
     InvoiceIssued,
     OrderCancelled,
@@ -27,6 +33,7 @@ from shared.contracts.customer import (
 )
 from shared.errors import Conflict, NotFound
 from shared.events.catalog import DomainEvent
+from shared.shredding import KeyStore
 
 
 async def existing_customer_with(
@@ -97,15 +104,6 @@ async def save_customer(conn: asyncpg.Connection, customer: Customer, *, now: da
             "a customer with this email or phone already exists",
             existing_customer_id=str(existing) if existing else None,
         ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    """What a customer's row knows that its own stream does not: the merge it was absorbed by, and
-    whether it was erased with the survivor of that merge."""
-
-    merged_into: UUID | None
-    erased: bool
 
 
 async def lock_customer(conn: asyncpg.Connection, customer_id: UUID) -> Links:
@@ -281,3 +279,104 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: UUID, *, now: da
         version,
         now,
     )
+
+
+class PostgresReadModel:
+    """``application.ports.ReadModel`` on PostgreSQL: the functions above (and the read queries) bound to
+    the unit of work's connection, so every read and write runs in the command's transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    # --- customers ---------------------------------------------------------------------------------
+
+    async def lock_customer(self, customer_id: UUID) -> Links:
+        return await lock_customer(self.conn, customer_id)
+
+    async def lock_customers(self, ids: Sequence[UUID]) -> dict[UUID, Links]:
+        return await lock_customers(self.conn, ids)
+
+    async def customer_exists(self, customer_id: UUID) -> bool:
+        return await customer_exists(self.conn, customer_id)
+
+    async def existing_customer_with(
+        self, *, email: str | None, phone: str | None, excluding: UUID | None = None
+    ) -> UUID | None:
+        return await existing_customer_with(self.conn, email=email, phone=phone, excluding=excluding)
+
+    async def save_customer(self, customer: Customer, *, now: datetime) -> None:
+        await save_customer(self.conn, customer, now=now)
+
+    async def set_merged_into(self, duplicate_id: UUID, survivor_id: UUID | None) -> None:
+        await set_merged_into(self.conn, duplicate_id, survivor_id)
+
+    async def customer(self, customer_id: UUID) -> dict[str, Any] | None:
+        return await queries.customer(self.conn, customer_id)
+
+    # --- erasure -----------------------------------------------------------------------------------
+
+    async def merged_duplicates(self, customer_id: UUID) -> list[UUID]:
+        return await merged_duplicates(self.conn, customer_id)
+
+    async def erase_customer(self, customer_id: UUID, *, now: datetime, version: int) -> None:
+        await erase_customer(self.conn, customer_id, now=now, version=version)
+
+    async def forget_personal_data(self, customer_ids: list[UUID], *, now: datetime) -> None:
+        await forget_personal_data(self.conn, customer_ids, now=now)
+
+    async def forget_stored_answers(self, customer_id: UUID) -> int:
+        return await erasure.forget_stored_answers(self.conn, customer_id)
+
+    async def forget_export_documents(self, customer_id: UUID) -> int:
+        return await export_rows.forget(self.conn, customer_id)
+
+    async def forget_notes(self, customer_ids: Sequence[UUID]) -> int:
+        return await note_rows.forget(self.conn, customer_ids)
+
+    async def destroy_key(self, subject: str) -> None:
+        await KeyStore().destroy(self.conn, subject)
+
+    async def record_erasure_requested(
+        self, customer_id: UUID, *, done: Mapping[str, Mapping[str, int]], pending: Iterable[str], now: datetime
+    ) -> None:
+        await erasure.record_requested(self.conn, customer_id, done=done, pending=pending, now=now)
+
+    # --- orders, invoices, payments -------------------------------------------------------------------
+
+    async def apply_order_event(self, event: DomainEvent, version: int) -> None:
+        await apply_order_event(self.conn, event, version)
+
+    async def order(self, order_id: UUID) -> dict[str, Any] | None:
+        return await queries.order(self.conn, order_id)
+
+    async def insert_invoice(self, event: InvoiceIssued, version: int) -> None:
+        await insert_invoice(self.conn, event, version)
+
+    async def lock_invoice(self, invoice_id: UUID) -> None:
+        await lock_invoice(self.conn, invoice_id)
+
+    async def record_payment(self, event: PaymentReceived, version: int) -> None:
+        await record_payment(self.conn, event, version)
+
+    async def invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
+        return await queries.invoice(self.conn, invoice_id)
+
+    async def payment(self, payment_id: UUID) -> dict[str, Any] | None:
+        return await queries.payment(self.conn, payment_id)
+
+    # --- notes and follow-ups ---------------------------------------------------------------------------
+
+    async def insert_note(self, note: Note) -> None:
+        await note_rows.insert_note(self.conn, note)
+
+    async def save_follow_up(self, follow_up: FollowUp, *, by: str, now: datetime) -> None:
+        await note_rows.save_follow_up(self.conn, follow_up, by=by, now=now)
+
+    async def follow_up_customer(self, follow_up_id: UUID) -> UUID | None:
+        return await note_rows.follow_up_customer(self.conn, follow_up_id)
+
+    async def note(self, note_id: UUID) -> dict[str, Any] | None:
+        return await queries.note(self.conn, note_id)
+
+    async def follow_up(self, follow_up_id: UUID) -> dict[str, Any] | None:
+        return await queries.follow_up(self.conn, follow_up_id)

@@ -17,7 +17,6 @@ from fastapi import APIRouter, FastAPI
 
 from services.customer.application import exports
 from services.customer.config import CustomerSettings
-from shared.web.service_token import ServiceToken
 
 
 def export_jobs_router(settings: CustomerSettings) -> APIRouter:
@@ -28,12 +27,7 @@ def export_jobs_router(settings: CustomerSettings) -> APIRouter:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         exports.PROCESS.lease = lease
-        gatherer = exports.Gatherer(
-            app.state.pool, app.state.store, app.state.clock,
-            urls={"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
-                  "analytics": settings.analytics_api_url},
-            token=ServiceToken(settings, "customer-exports"),
-        )
+        gatherer = exports.Gatherer(app.state.pool, app.state.store, app.state.clock, parts=app.state.export_parts)
         adopter = asyncio.create_task(exports.Adopter(gatherer, interval=lease.total_seconds() / 3).run())
         try:
             yield

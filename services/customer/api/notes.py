@@ -41,6 +41,7 @@ async def write_note(
             follow_up_owner=follow.owner if follow else None, follow_up_due_at=follow.due_at if follow else None,
         ),
         idempotency,
+        location=f"/v1/customers/{customer_id}/notes",
     )
 
 
@@ -51,7 +52,7 @@ async def customer_notes(
     """The notes on the customer (and on duplicates merged into them), newest first; a read of personal data."""
     async with request.app.state.pool.acquire() as conn:
         await queries.visible_customer(conn, customer_id)
-        page = await notes.customer_notes(conn, customer_id, limit=limit, cursor=cursor)
+        page = await queries.customer_notes(conn, customer_id, limit=limit, cursor=cursor)
     await viewed(request, customer_id, "customer_notes")
     return page
 
@@ -72,7 +73,7 @@ async def follow_ups(
     """Follow-ups, due first (erased customers' are left out). Showing their notes is a read of those
     customers' personal data, recorded per customer."""
     async with request.app.state.pool.acquire() as conn:
-        page = await notes.follow_ups(conn, owner=owner, customer_id=customer_id, states=state or (),
+        page = await queries.follow_ups(conn, owner=owner, customer_id=customer_id, states=state or (),
                                       limit=limit, cursor=cursor)
     for shown in dict.fromkeys(item["customer_id"] for item in page["items"] if item["note_text"] is not None):
         await viewed(request, shown, "customer_notes")
@@ -83,7 +84,7 @@ async def follow_ups(
 async def follow_up(follow_up_id: UUID, request: Request, principal: Reader) -> Response:
     """One follow-up (its ETag is the version for If-Match)."""
     async with request.app.state.pool.acquire() as conn:
-        body = await notes.follow_up_body(conn, follow_up_id)
+        body = await queries.follow_up(conn, follow_up_id)
     if body is None:
         raise NotFound(f"follow-up {follow_up_id} does not exist")
     if body["note_text"] is not None:

@@ -39,7 +39,6 @@ from shared.web.app import app_settings
 from shared.web.audit import viewed
 from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
-from shared.web.service_token import ServiceToken
 
 router = APIRouter(prefix="/v1")
 
@@ -75,6 +74,7 @@ async def register_customer(
             uow, now=now, **body.model_dump(exclude={"consents"}), consents=body.consents.given()
         ),
         idempotency,
+        location="/v1/customers/{id}",
     )
 
 
@@ -300,11 +300,8 @@ _DOCUMENT_EXAMPLE = {
 
 
 def _gatherer(request: Request) -> exports.Gatherer:
-    settings = app_settings(request.app, CustomerSettings)
-    urls = {"ticketing": settings.ticketing_api_url, "campaigns": settings.campaigns_api_url,
-            "analytics": settings.analytics_api_url}
-    return exports.Gatherer(request.app.state.pool, request.app.state.store, request.app.state.clock, urls=urls,
-                            token=ServiceToken(settings, "customer-exports"))
+    state = request.app.state
+    return exports.Gatherer(state.pool, state.store, state.clock, parts=state.export_parts)
 
 
 async def _export_row(request: Request, customer_id: UUID, export_id: UUID) -> Any:
@@ -421,6 +418,7 @@ async def place_order(
             now=now,
         ),
         idempotency,
+        location="/v1/orders/{id}",
     )
 
 
@@ -498,6 +496,7 @@ async def issue_invoice(
         request,
         lambda uow: handlers.issue_invoice(uow, order_id=body.order_id, due_date=body.due_date, now=now),
         idempotency,
+        location="/v1/invoices/{id}",
     )
 
 
@@ -526,6 +525,7 @@ async def receive_payment(
             uow, invoice_id=body.invoice_id, amount=body.amount, method=body.method, now=now
         ),
         idempotency,
+        location="/v1/payments/{id}",
     )
 
 
@@ -582,6 +582,7 @@ async def place_my_order(
             now=now,
         ),
         idempotency,
+        location="/v1/orders/{id}",
     )
 
 

@@ -35,17 +35,16 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import httpx
 import orjson
 
 from services.customer.adapters import exports as rows
 from services.customer.application import queries
+from services.customer.application.ports import ExportParts
 from shared.clock import Clock
 from shared.contracts.privacy import CustomerExportRequested
 from shared.events.envelope import format_time
-from shared.privacy.export import PART_PATH, SERVICES, Coverage, json_value, part, table_rows
+from shared.privacy.export import SERVICES, Coverage, json_value, part, table_rows
 from shared.store.eventstore import EventStore
-from shared.web.service_token import ServiceToken
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,6 @@ COVERAGE = Coverage(
     },
     not_personal={},
 )
-
-ATTEMPTS = 3
-"""Tries per remote part (a restarting service answers 503 for a moment) before the job fails."""
-PART_TIMEOUT = 30.0
 
 MAX_RUNS = 3
 """Starts of one job (the first and two adoptions) before a job whose process keeps dying fails."""
@@ -153,20 +148,17 @@ def status_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Gatherer:
-    """Runs export jobs: the own part from the database, the others over HTTP with a service token.
+    """Runs export jobs: the own part from the database, the others' from ``parts`` (over HTTP in production).
 
     Each job runs under this process's lease (``PROCESS``, or ``owner``/``lease`` given), renewed
     every third of it; a job whose lease is lost (adopted elsewhere, erased) is cancelled, and its
     writes are conditional on the lease anyway.
     """
 
-    def __init__(self, pool: asyncpg.Pool, store: EventStore, clock: Clock, *, urls: Mapping[str, str],
-                 token: ServiceToken, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, clock: Clock, *, parts: ExportParts,
                  owner: str | None = None, lease: timedelta | None = None) -> None:
         self.pool, self.store, self.clock = pool, store, clock
-        self.urls = {service: url.rstrip("/") for service, url in urls.items()}
-        self.token = token
-        self.transport = transport
+        self.parts = parts
         self.owner = owner or PROCESS.owner
         self.lease = lease or PROCESS.lease
 
@@ -224,11 +216,10 @@ class Gatherer:
             async with self.pool.acquire() as conn:
                 parts["customer"] = await own_part(conn, self.store, customer_id, now=self.clock.now())
                 await rows.record_part(conn, export_id, "customer", self._done(), owner)
-            async with httpx.AsyncClient(timeout=PART_TIMEOUT, transport=self.transport) as http:
-                for service in SERVICES[1:]:
-                    parts[service] = await self._remote(http, service, customer_id)
-                    async with self.pool.acquire() as conn:
-                        await rows.record_part(conn, export_id, service, self._done(), owner)
+            for service in SERVICES[1:]:
+                parts[service] = await self.parts.fetch(service, customer_id)
+                async with self.pool.acquire() as conn:
+                    await rows.record_part(conn, export_id, service, self._done(), owner)
             document = {
                 "$schema": DOCUMENT_SCHEMA,
                 "export_id": str(export_id),
@@ -252,26 +243,6 @@ class Gatherer:
 
     def _done(self) -> dict[str, Any]:
         return {"status": "done", "finished_at": format_time(self.clock.now())}
-
-    async def _remote(self, http: httpx.AsyncClient, service: str, customer_id: UUID) -> dict[str, Any]:
-        url = self.urls[service] + PART_PATH.format(customer_id=customer_id)
-        last = ""
-        for attempt in range(ATTEMPTS):
-            try:
-                answer = await http.get(url, headers={"Authorization": f"Bearer {self.token.get()}"})
-            except httpx.HTTPError as exc:
-                last = f"unreachable ({type(exc).__name__})"
-            else:
-                if answer.status_code == 200:
-                    body: dict[str, Any] = answer.json()
-                    if body.get("service") != service:
-                        raise RuntimeError(f"answered a part of {body.get('service')!r}")
-                    return body
-                last = f"answered {answer.status_code}"
-                if answer.status_code < 500:
-                    break
-            await asyncio.sleep(0.5 * 2**attempt)
-        raise RuntimeError(f"its part could not be had: {last}")
 
 
 class Adopter:

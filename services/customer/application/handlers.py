@@ -1,9 +1,11 @@
 """Command handlers: load the aggregate, let it decide, append its events and update read models.
 
 Each handler runs inside one unit of work (``shared.store.idempotent_commands.run_command``), so events, outbox
-rows, read-model rows and the idempotency record commit together or not at all. Handlers take their
-inputs as keyword arguments and ``now`` from the caller's clock, which keeps them deterministic in
-tests.
+rows, read-model rows and the idempotency record commit together or not at all. Handlers work only
+through the ``Work[ReadModel]`` port (events plus ``application.ports.ReadModel``) and return a
+``shared.store.outcomes`` outcome, which ``api/`` turns into status, ``ETag`` and ``Location``; so they run
+on PostgreSQL or in memory alike. They take their inputs as keyword arguments and ``now`` from the
+caller's clock, which keeps them deterministic in tests.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
-from services.customer.adapters import erasure, readmodel
-from services.customer.adapters import exports as export_rows
-from services.customer.adapters import notes as note_rows
 from services.customer.application import queries
-from services.customer.domain.identity import RULES_STREAM
+from services.customer.application.ports import ReadModel
+from services.customer.domain.identity import RULES_STREAM, DuplicateRules
 from services.customer.domain.model import Customer, Invoice, LineRequest, Order
 from shared.contracts.customer import (
     AcquisitionChannel,
@@ -34,30 +34,31 @@ from shared.contracts.customer import (
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.ids import new_id
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.eventstore import RecordedEvent
+from shared.store.outcomes import Created, Deleted, Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web.etag import etag_for
+
+CustomerWork: TypeAlias = Work[ReadModel]
+"""What every customer command handler works with: the event log and the customer read model."""
 
 
-def _customer_answer(status: int, body: dict[str, Any], *, created: bool = False) -> CommandResult:
-    headers = {"ETag": etag_for(body["version"])}
-    if created:
-        headers["Location"] = f"/v1/customers/{body['id']}"
-    return CommandResult(status, body, headers)
+async def _customer_updated(uow: CustomerWork, customer_id: UUID) -> Updated:
+    body = await _customer_body(uow, customer_id)
+    return Updated(body, version=body["version"])
 
 
-async def _load_customer(uow: UnitOfWork, customer_id: UUID) -> Customer:
+async def _load_customer(uow: CustomerWork, customer_id: UUID) -> Customer:
     """Lock the customer's row, then rebuild the aggregate from its stream."""
-    links = await readmodel.lock_customer(uow.conn, customer_id)
-    customer = Customer.rehydrate(e.event for e in await uow.store.load(uow.conn, str(customer_id)))
+    links = await uow.rows.lock_customer(customer_id)
+    customer = Customer.rehydrate(e.event for e in await uow.load(str(customer_id)))
     customer.link(merged_into=links.merged_into, erased_with_survivor=links.erased)
     return customer
 
 
-async def _append_customer(uow: UnitOfWork, customer: Customer) -> None:
+async def _append_customer(uow: CustomerWork, customer: Customer) -> list[RecordedEvent]:
     expected = customer.expected_version
-    await uow.append(
+    return await uow.append(
         stream_id=str(customer.id),
         stream_type="customer",
         expected_version=expected,
@@ -66,14 +67,14 @@ async def _append_customer(uow: UnitOfWork, customer: Customer) -> None:
     )
 
 
-async def _customer_body(uow: UnitOfWork, customer_id: UUID) -> dict[str, Any]:
-    body = await queries.customer(uow.conn, customer_id)
+async def _customer_body(uow: CustomerWork, customer_id: UUID) -> dict[str, Any]:
+    body = await uow.rows.customer(customer_id)
     assert body is not None
     return body
 
 
 async def register_customer(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     now: datetime,
     name: str,
@@ -88,7 +89,7 @@ async def register_customer(
     relationship_type: RelationshipType = "transactional",
     consents: Mapping[ContactChannel, bool] | None = None,
     interests: Iterable[str] = (),
-) -> CommandResult:
+) -> Created:
     """Register a customer; an email or phone that already belongs to one is a 409."""
     customer = Customer.register(
         customer_id=new_id(),
@@ -106,24 +107,25 @@ async def register_customer(
         interests=interests,
         now=now,
     )
-    existing = await readmodel.existing_customer_with(uow.conn, email=customer.email, phone=customer.phone)
+    existing = await uow.rows.existing_customer_with(email=customer.email, phone=customer.phone)
     if existing is not None:
         raise Conflict("a customer with this email or phone already exists", existing_customer_id=str(existing))
-    if referred_by is not None and await queries.customer(uow.conn, referred_by) is None:
+    if referred_by is not None and await uow.rows.customer(referred_by) is None:
         raise InvalidInput(f"referring customer {referred_by} does not exist", field="referred_by")
     await _append_customer(uow, customer)
-    await readmodel.save_customer(uow.conn, customer, now=now)
-    return _customer_answer(201, await _customer_body(uow, customer.id), created=True)
+    await uow.rows.save_customer(customer, now=now)
+    body = await _customer_body(uow, customer.id)
+    return Created(body, str(customer.id), version=body["version"])
 
 
 async def update_profile(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     changes: Mapping[str, Any],
     expected_version: int | None,
     now: datetime,
-) -> CommandResult:
+) -> Updated:
     """Change profile fields (``If-Match`` checked first); records only what changed."""
     customer = await _load_customer(uow, customer_id)
     customer.ensure_exists()
@@ -131,19 +133,19 @@ async def update_profile(
     customer.update_profile(changes, now=now)
     if customer.pending:
         await _append_customer(uow, customer)
-        await readmodel.save_customer(uow.conn, customer, now=now)
-    return _customer_answer(200, await _customer_body(uow, customer_id))
+        await uow.rows.save_customer(customer, now=now)
+    return await _customer_updated(uow, customer_id)
 
 
 async def change_consents(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     consents: Mapping[ContactChannel, bool],
     source: ConsentSource,
     now: datetime,
     expected_version: int | None = None,
-) -> CommandResult:
+) -> Updated:
     """Grant or withdraw consent per channel."""
     customer = await _load_customer(uow, customer_id)
     customer.ensure_exists()
@@ -151,19 +153,19 @@ async def change_consents(
     customer.change_consents(consents, source=source, now=now)
     if customer.pending:
         await _append_customer(uow, customer)
-        await readmodel.save_customer(uow.conn, customer, now=now)
-    return _customer_answer(200, await _customer_body(uow, customer_id))
+        await uow.rows.save_customer(customer, now=now)
+    return await _customer_updated(uow, customer_id)
 
 
 async def assign_account_manager(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     account_manager_id: str,
     by: str | None,
     now: datetime,
     expected_version: int | None = None,
-) -> CommandResult:
+) -> Updated:
     """Make an account manager the customer's dedicated assistant."""
     customer = await _load_customer(uow, customer_id)
     customer.ensure_exists()
@@ -171,29 +173,29 @@ async def assign_account_manager(
     customer.assign_account_manager(account_manager_id, by=by, now=now)
     if customer.pending:
         await _append_customer(uow, customer)
-        await readmodel.save_customer(uow.conn, customer, now=now)
-    return _customer_answer(200, await _customer_body(uow, customer_id))
+        await uow.rows.save_customer(customer, now=now)
+    return await _customer_updated(uow, customer_id)
 
 
-async def _load_pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID) -> tuple[Customer, Customer]:
+async def _load_pair(uow: CustomerWork, survivor_id: UUID, duplicate_id: UUID) -> tuple[Customer, Customer]:
     """Both customers, locked. A missing survivor is the path's resource (404); a missing duplicate is a
     body field naming nobody (422), so a client can tell "this customer is gone" from "you named a wrong one"."""
     try:
-        links = await readmodel.lock_customers(uow.conn, sorted({survivor_id, duplicate_id}))
+        links = await uow.rows.lock_customers(sorted({survivor_id, duplicate_id}))
     except NotFound:
-        if not await readmodel.customer_exists(uow.conn, survivor_id):
+        if not await uow.rows.customer_exists(survivor_id):
             raise
         raise InvalidInput(f"duplicate customer {duplicate_id} does not exist", field="duplicate_id") from None
     loaded = []
     for customer_id in (survivor_id, duplicate_id):
-        customer = Customer.rehydrate(e.event for e in await uow.store.load(uow.conn, str(customer_id)))
+        customer = Customer.rehydrate(e.event for e in await uow.load(str(customer_id)))
         customer.link(merged_into=links[customer_id].merged_into, erased_with_survivor=links[customer_id].erased)
         loaded.append(customer)
     return loaded[0], loaded[1]
 
 
 async def verify_contact(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     channel: VerifiableChannel,
@@ -201,7 +203,7 @@ async def verify_contact(
     by: str | None,
     now: datetime,
     expected_version: int | None = None,
-) -> CommandResult:
+) -> Updated:
     """Record that the customer proved they own their email or phone."""
     customer = await _load_customer(uow, customer_id)
     customer.ensure_exists()
@@ -209,15 +211,15 @@ async def verify_contact(
     customer.verify_contact(channel, method=method, by=by, now=now)
     if customer.pending:
         await _append_customer(uow, customer)
-        await readmodel.save_customer(uow.conn, customer, now=now)
-    return _customer_answer(200, await _customer_body(uow, customer_id))
+        await uow.rows.save_customer(customer, now=now)
+    return await _customer_updated(uow, customer_id)
 
 
 async def replace_duplicate_rules(
-    uow: UnitOfWork, *, rules: DuplicateRuleSet, by: str | None, now: datetime, expected_version: int | None
-) -> CommandResult:
+    uow: CustomerWork, *, rules: DuplicateRuleSet, by: str | None, now: datetime, expected_version: int | None
+) -> Updated:
     """Replace the duplicate detection rules (``If-Match`` checked first); the same rules record nothing."""
-    current = await queries.duplicate_rules(uow.conn, uow.store)
+    current = DuplicateRules.rehydrate(e.event for e in await uow.load(RULES_STREAM))
     ensure_version_matches(expected_version, current.version)
     current.replace(rules, by=by, now=now)
     if current.pending:
@@ -229,11 +231,11 @@ async def replace_duplicate_rules(
             subject=RULES_STREAM,
         )
     body = queries.rules_body(current)
-    return CommandResult(200, body, {"ETag": etag_for(body["version"])})
+    return Updated(body, version=current.version)
 
 
 async def merge_customers(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     survivor_id: UUID,
     duplicate_id: UUID,
@@ -241,7 +243,7 @@ async def merge_customers(
     by: str | None,
     now: datetime,
     confirm_verified_identities: bool = False,
-) -> CommandResult:
+) -> Updated:
     """Merge a duplicate into the survivor; the duplicate then answers with ``merged_into``.
 
     Operators merge; nothing in the platform merges on its own (the import links rows to existing
@@ -254,37 +256,37 @@ async def merge_customers(
         duplicate, reason=reason, by=by, now=now, confirm_verified_identities=confirm_verified_identities
     )
     await _append_customer(uow, survivor)
-    await readmodel.set_merged_into(uow.conn, duplicate.id, survivor.id)
-    await readmodel.save_customer(uow.conn, survivor, now=now)
-    return _customer_answer(200, await _customer_body(uow, survivor_id))
+    await uow.rows.set_merged_into(duplicate.id, survivor.id)
+    await uow.rows.save_customer(survivor, now=now)
+    return await _customer_updated(uow, survivor_id)
 
 
 async def unmerge_customers(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     survivor_id: UUID,
     duplicate_id: UUID,
     reason: str | None,
     by: str | None,
     now: datetime,
-) -> CommandResult:
+) -> Updated:
     """Reverse a merge: the duplicate stands on its own again."""
     survivor, duplicate = await _load_pair(uow, survivor_id, duplicate_id)
     survivor.unmerge(duplicate, reason=reason, by=by, now=now)
     await _append_customer(uow, survivor)
-    await readmodel.set_merged_into(uow.conn, duplicate.id, None)
-    await readmodel.save_customer(uow.conn, survivor, now=now)
-    return _customer_answer(200, await _customer_body(uow, survivor_id))
+    await uow.rows.set_merged_into(duplicate.id, None)
+    await uow.rows.save_customer(survivor, now=now)
+    return await _customer_updated(uow, survivor_id)
 
 
 async def erase_customer(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     by: str | None,
     now: datetime,
     acknowledgers: Iterable[str] = (),
-) -> CommandResult:
+) -> Deleted:
     """Right to be forgotten: ``CustomerErased``, personal read-model data deleted, key destroyed.
 
     The customer service's own data is clean when this transaction commits, so it acknowledges in
@@ -293,19 +295,19 @@ async def erase_customer(
     """
     customer = await _load_customer(uow, customer_id)
     customer.erase(by=by, now=now)
-    await _append_customer(uow, customer)
-    erasure_event_id = uow.recorded[-1].event_id
-    await readmodel.erase_customer(uow.conn, customer_id, now=now, version=customer.version)
+    recorded = await _append_customer(uow, customer)
+    erasure_event_id = recorded[-1].event_id
+    await uow.rows.erase_customer(customer_id, now=now, version=customer.version)
     # Duplicates merged into this customer are the same person: their data goes too.
-    duplicates = await readmodel.merged_duplicates(uow.conn, customer_id)
+    duplicates = await uow.rows.merged_duplicates(customer_id)
     if duplicates:
-        await readmodel.forget_personal_data(uow.conn, duplicates, now=now)
+        await uow.rows.forget_personal_data(duplicates, now=now)
     answers = documents = 0
     for person in [customer_id, *duplicates]:
-        answers += await erasure.forget_stored_answers(uow.conn, person)
-        documents += await export_rows.forget(uow.conn, person)
-        await uow.store.keys.destroy(uow.conn, str(person))
-    notes = await note_rows.forget(uow.conn, [customer_id, *duplicates])
+        answers += await uow.rows.forget_stored_answers(person)
+        documents += await uow.rows.forget_export_documents(person)
+        await uow.rows.destroy_key(str(person))
+    notes = await uow.rows.forget_notes([customer_id, *duplicates])
     details = {
         "profiles_erased": 1 + len(duplicates),
         "notes_deleted": notes,
@@ -328,21 +330,21 @@ async def erase_customer(
         ],
         subject=str(customer_id),
     )
-    await erasure.record_requested(uow.conn, customer_id, done={"customer": details}, pending=acknowledgers, now=now)
-    return CommandResult(204, None)
+    await uow.rows.record_erasure_requested(customer_id, done={"customer": details}, pending=acknowledgers, now=now)
+    return Deleted()
 
 
 # --- orders ---------------------------------------------------------------------------------------
 
 
-async def _load_order(uow: UnitOfWork, order_id: UUID) -> Order:
-    history = await uow.store.load(uow.conn, str(order_id))
+async def _load_order(uow: CustomerWork, order_id: UUID) -> Order:
+    history = await uow.load(str(order_id))
     if not history or history[0].stream_type != "order":
         raise NotFound(f"order {order_id} does not exist")
     return Order.rehydrate(e.event for e in history)
 
 
-async def _append_order(uow: UnitOfWork, order: Order) -> None:
+async def _append_order(uow: CustomerWork, order: Order) -> None:
     expected = order.expected_version
     events = order.pull_events()
     await uow.append(
@@ -353,20 +355,22 @@ async def _append_order(uow: UnitOfWork, order: Order) -> None:
         subject=str(order.customer_id),
     )
     for offset, event in enumerate(events, start=1):
-        await readmodel.apply_order_event(uow.conn, event, expected + offset)
+        await uow.rows.apply_order_event(event, expected + offset)
 
 
-async def _order_answer(uow: UnitOfWork, order_id: UUID, status: int = 200) -> CommandResult:
-    body = await queries.order(uow.conn, order_id)
+async def _order_body(uow: CustomerWork, order_id: UUID) -> dict[str, Any]:
+    body = await uow.rows.order(order_id)
     assert body is not None
-    headers = {"ETag": etag_for(body["version"])}
-    if status == 201:
-        headers["Location"] = f"/v1/orders/{order_id}"
-    return CommandResult(status, body, headers)
+    return body
+
+
+async def _order_updated(uow: CustomerWork, order_id: UUID) -> Updated:
+    body = await _order_body(uow, order_id)
+    return Updated(body, version=body["version"])
 
 
 async def place_order(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     customer_id: UUID,
     lines: Iterable[LineRequest],
@@ -375,7 +379,7 @@ async def place_order(
     now: datetime,
     offer_code: str | None = None,
     promised_delivery_date: date | None = None,
-) -> CommandResult:
+) -> Created:
     """Place an order for an active customer (merged away or erased → 409)."""
     # Locking the customer row keeps an erasure or merge from slipping in between check and append.
     customer = await _load_customer(uow, customer_id)
@@ -390,63 +394,55 @@ async def place_order(
         promised_delivery_date=promised_delivery_date,
     )
     await _append_order(uow, order)
-    return await _order_answer(uow, order.id, 201)
+    body = await _order_body(uow, order.id)
+    return Created(body, str(order.id), version=body["version"])
 
 
 async def ship_order(
-    uow: UnitOfWork,
+    uow: CustomerWork,
     *,
     order_id: UUID,
     now: datetime,
     carrier: str | None = None,
     tracking_number: str | None = None,
-) -> CommandResult:
+) -> Updated:
     """Mark a placed order shipped."""
     order = await _load_order(uow, order_id)
     order.ship(now=now, carrier=carrier, tracking_number=tracking_number)
     await _append_order(uow, order)
-    return await _order_answer(uow, order_id)
+    return await _order_updated(uow, order_id)
 
 
-async def deliver_order(uow: UnitOfWork, *, order_id: UUID, now: datetime) -> CommandResult:
+async def deliver_order(uow: CustomerWork, *, order_id: UUID, now: datetime) -> Updated:
     """Mark a shipped order delivered."""
     order = await _load_order(uow, order_id)
     order.deliver(now=now)
     await _append_order(uow, order)
-    return await _order_answer(uow, order_id)
+    return await _order_updated(uow, order_id)
 
 
-async def cancel_order(uow: UnitOfWork, *, order_id: UUID, now: datetime, reason: str | None = None) -> CommandResult:
+async def cancel_order(uow: CustomerWork, *, order_id: UUID, now: datetime, reason: str | None = None) -> Updated:
     """Cancel an order that is not delivered yet."""
     order = await _load_order(uow, order_id)
     order.cancel(now=now, reason=reason)
     await _append_order(uow, order)
-    return await _order_answer(uow, order_id)
+    return await _order_updated(uow, order_id)
 
 
 async def return_order(
-    uow: UnitOfWork, *, order_id: UUID, now: datetime, window: timedelta, reason: str | None = None
-) -> CommandResult:
+    uow: CustomerWork, *, order_id: UUID, now: datetime, window: timedelta, reason: str | None = None
+) -> Updated:
     """Take back a delivered order within the return window."""
     order = await _load_order(uow, order_id)
     order.return_(now=now, window=window, reason=reason)
     await _append_order(uow, order)
-    return await _order_answer(uow, order_id)
+    return await _order_updated(uow, order_id)
 
 
 # --- invoices and payments ------------------------------------------------------------------------
 
 
-async def _invoice_answer(uow: UnitOfWork, invoice_id: UUID, status: int) -> CommandResult:
-    body = await queries.invoice(uow.conn, invoice_id)
-    assert body is not None
-    headers = {"ETag": etag_for(body["version"])}
-    if status == 201:
-        headers["Location"] = f"/v1/invoices/{invoice_id}"
-    return CommandResult(status, body, headers)
-
-
-async def issue_invoice(uow: UnitOfWork, *, order_id: UUID, due_date: date, now: datetime) -> CommandResult:
+async def issue_invoice(uow: CustomerWork, *, order_id: UUID, due_date: date, now: datetime) -> Created:
     """Invoice an order (once)."""
     order = await _load_order(uow, order_id)
     invoice = Invoice.issue(invoice_id=new_id(), order=order, due_date=due_date, now=now)
@@ -460,18 +456,20 @@ async def issue_invoice(uow: UnitOfWork, *, order_id: UUID, due_date: date, now:
     )
     issued = events[0]
     assert isinstance(issued, InvoiceIssued)
-    await readmodel.insert_invoice(uow.conn, issued, 1)
-    return await _invoice_answer(uow, invoice.id, 201)
+    await uow.rows.insert_invoice(issued, 1)
+    body = await uow.rows.invoice(invoice.id)
+    assert body is not None
+    return Created(body, str(invoice.id), version=body["version"])
 
 
-async def _load_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
-    await readmodel.lock_invoice(uow.conn, invoice_id)
-    return Invoice.rehydrate(e.event for e in await uow.store.load(uow.conn, str(invoice_id)))
+async def _load_invoice(uow: CustomerWork, invoice_id: UUID) -> Invoice:
+    await uow.rows.lock_invoice(invoice_id)
+    return Invoice.rehydrate(e.event for e in await uow.load(str(invoice_id)))
 
 
 async def receive_payment(
-    uow: UnitOfWork, *, invoice_id: UUID, amount: Decimal, method: PaymentMethod, now: datetime
-) -> CommandResult:
+    uow: CustomerWork, *, invoice_id: UUID, amount: Decimal, method: PaymentMethod, now: datetime
+) -> Created:
     """Record a payment against an invoice; partial payments add up, overpayment is a 422."""
     invoice = await _load_invoice(uow, invoice_id)
     payment_id = new_id()
@@ -487,6 +485,5 @@ async def receive_payment(
     )
     received = events[0]
     assert isinstance(received, PaymentReceived)
-    await readmodel.record_payment(uow.conn, received, expected + 1)
-    body = await queries.payment(uow.conn, payment_id)
-    return CommandResult(201, body, {"Location": f"/v1/payments/{payment_id}"})
+    await uow.rows.record_payment(received, expected + 1)
+    return Created(await uow.rows.payment(payment_id), str(payment_id))

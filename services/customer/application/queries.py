@@ -7,7 +7,7 @@ because the same dicts are stored as idempotent answers and replayed byte for by
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +23,8 @@ from services.customer.domain.model import (
     normalise_email,
     normalise_phone,
 )
+from services.customer.domain.notes import PENDING
+from shared.contracts.customer import FollowUpState
 from shared.errors import Gone, InvalidInput, NotFound
 from shared.events.envelope import format_time
 from shared.store.eventstore import EventStore
@@ -373,3 +375,89 @@ async def erasure_status(conn: asyncpg.Connection, customer_id: UUID) -> dict[st
         "completed_at": format_time(max(f for f in finished if f is not None)) if complete else None,
         "services": services,
     }
+
+
+# --- notes and follow-ups -------------------------------------------------------------------------
+
+_FOLLOW_UP_COLUMNS = """f.id, f.customer_id, f.note_id, f.owner, f.state, f.due_at, f.scheduled_by, f.scheduled_at,
+    f.updated_at, f.version"""
+
+
+async def note(conn: asyncpg.Connection, note_id: UUID) -> dict[str, Any] | None:
+    """One note with its follow-up (``None`` when it asked for none); ``None`` for no such note."""
+    row = await conn.fetchrow("select id, customer_id, text, author, written_at from customer_notes where id = $1",
+                              note_id)
+    if row is None:
+        return None
+    follow = await conn.fetchrow(f"select {_FOLLOW_UP_COLUMNS} from follow_ups f where note_id = $1", note_id)
+    return {**_row(row), "follow_up": None if follow is None else _row(follow)}
+
+
+def _position(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    """Where the previous page ended (a moment and an id); a cursor we did not issue is a 422."""
+    after = decode_cursor(cursor, 2)
+    try:
+        return (datetime.fromisoformat(after[0]), UUID(after[1])) if after else (None, None)
+    except (TypeError, ValueError):
+        raise InvalidInput("cursor is not one this service issued", field="cursor") from None
+
+
+async def customer_notes(
+    conn: asyncpg.Connection, customer_id: UUID, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """Notes on the customer and on the duplicates merged into them (the same person), newest first."""
+    after_at, after_id = _position(cursor)
+    notes = await conn.fetch(
+        """select n.id, n.customer_id, n.text, n.author, n.written_at from customer_notes n
+           where (n.customer_id = $1 or n.customer_id in (select id from customers where merged_into = $1))
+             and ($2::timestamptz is null or (n.written_at, n.id) < ($2, $3::uuid))
+           order by n.written_at desc, n.id desc limit $4""",
+        customer_id, after_at, after_id, limit + 1,
+    )
+    more = len(notes) > limit
+    notes = notes[:limit]
+    follows = await conn.fetch(f"select {_FOLLOW_UP_COLUMNS} from follow_ups f where note_id = any($1::uuid[])",
+                               [n["id"] for n in notes])
+    by_note = {f["note_id"]: _row(f) for f in follows}
+    items = [{**_row(n), "follow_up": by_note.get(n["id"])} for n in notes]
+    last = notes[-1] if notes else None
+    return {"items": items,
+            "next_cursor": encode_cursor(last["written_at"], last["id"]) if more and last is not None else None}
+
+
+async def follow_up(conn: asyncpg.Connection, follow_up_id: UUID) -> dict[str, Any] | None:
+    """A follow-up with the text of its note (``None`` for a note erased with its customer)."""
+    row = await conn.fetchrow(
+        f"""select {_FOLLOW_UP_COLUMNS}, n.text as note_text from follow_ups f
+            left join customer_notes n on n.id = f.note_id where f.id = $1""",
+        follow_up_id,
+    )
+    return None if row is None else _row(row)
+
+
+async def follow_ups(
+    conn: asyncpg.Connection,
+    *,
+    owner: str | None,
+    customer_id: UUID | None,
+    states: Sequence[FollowUpState],
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Follow-ups in ``states`` (open and snoozed when none), due first; erased customers' are left out."""
+    after_at, after_id = _position(cursor)
+    found = await conn.fetch(
+        f"""select {_FOLLOW_UP_COLUMNS}, n.text as note_text from follow_ups f
+            join customers c on c.id = f.customer_id and c.status <> 'erased'
+            left join customer_notes n on n.id = f.note_id
+            where ($1::text is null or f.owner = $1) and ($2::uuid is null or f.customer_id = $2)
+              and f.state = any($3::text[])
+              and ($4::timestamptz is null or (f.due_at, f.id) > ($4, $5::uuid))
+            order by f.due_at, f.id limit $6""",
+        owner, customer_id, list(states or PENDING), after_at, after_id, limit + 1,
+    )
+    more = len(found) > limit
+    found = found[:limit]
+    last = found[-1] if found else None
+    return {"items": [_row(f) for f in found],
+            "next_cursor": encode_cursor(last["due_at"], last["id"]) if more and last is not None else None}
