@@ -129,9 +129,10 @@ async def send_survey(body: SurveyCreate, request: Request, idempotency: Idempot
     state = request.app.state
     now = state.clock.now()
     return await run_and_respond(request, lambda uow: surveys.send_survey(
-        uow, state.engine, customer_id=body.customer_id, kind=body.kind, ticket_id=body.ticket_id, now=now,
-        purpose=body.purpose, order_id=body.order_id, period=timedelta(days=body.period_days),
-        extra_questions=body.questions), idempotency)
+        uow, messages_topic=state.engine.messages_topic, customer_id=body.customer_id, kind=body.kind,
+        ticket_id=body.ticket_id, now=now, purpose=body.purpose, order_id=body.order_id,
+        period=timedelta(days=body.period_days), extra_questions=body.questions), idempotency,
+        location="/v1/surveys/{id}")
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyDetail, tags=["surveys"])

@@ -63,7 +63,6 @@ from shared.contracts.campaigns import (
     MessageSuppressed,
     OfferRedeemed,
     OfferSent,
-    SurveyKind,
     SurveyQuestion,
     SurveySent,
 )
@@ -527,25 +526,6 @@ async def request_messages(engine: Engine, conn: asyncpg.Connection, messages: S
     """Queue many message requests on ``campaigns.messages`` with one statement, in order."""
     envelopes = [new_envelope(m, service="campaigns", subject=m.customer_id) for m in messages]
     await engine.outbox.enqueue_envelopes(conn, engine.messages_topic, envelopes)
-
-
-async def create_survey(
-    conn: asyncpg.Connection,
-    *,
-    customer_id: str,
-    kind: SurveyKind,
-    ticket_id: str | None,
-    campaign_id: str | None,
-    channel: Channel | None,
-    now: datetime,
-) -> tuple[str, str]:
-    """Store a new survey; returns its id and response token (only the token's hash is stored)."""
-    survey_id = str(uuid.uuid4())
-    token = secrets.token_urlsafe(24)
-    await survey_store.insert_survey(conn, survey_id=survey_id, customer_id=customer_id, kind=kind,
-                                     token_hash=token_hash(token), ticket_id=ticket_id, campaign_id=campaign_id,
-                                     channel=channel, sent_at=now, expires_at=now + SURVEY_VALIDITY)
-    return survey_id, token
 
 
 def token_hash(token: str) -> str:

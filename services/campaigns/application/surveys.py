@@ -1,24 +1,26 @@
 """Survey commands: send a survey (with its purpose and questions), answer it, answer one question.
 
-Each runs in the caller's unit of work, so the survey row, its events (event store → outbox →
-``campaigns.events``) and the message request commit together or not at all; every rule is checked
-before anything is written, so a refused request changes nothing.
+Each runs in the caller's unit of work (``Work[ReadModel]``), so the survey row, its events (event
+store → outbox → ``campaigns.events``) and the message request commit together or not at all; every
+rule is checked before anything is written, so a refused request changes nothing. Each answers
+``Created`` (the survey, or the answer given) for ``api/`` to turn into a 201.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from services.campaigns.adapters import replica
-from services.campaigns.adapters import surveys as store
-from services.campaigns.application.engine import Engine, create_survey, request_message, token_hash
+from services.campaigns.application.engine import token_hash
+from services.campaigns.application.ports import ReadModel
 from services.campaigns.domain.surveys import (
     REASON,
     SCORE,
     SURVEY_VALIDITY,
     GivenAnswer,
+    SurveyState,
     answer_questions,
     answer_survey,
     ensure_may_ask,
@@ -33,15 +35,15 @@ from shared.contracts.campaigns import (
     SurveyQuestion,
     SurveySent,
 )
-from shared.errors import InvalidInput
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.errors import InvalidInput, NotFound
+from shared.store.outcomes import Created
+from shared.store.ports import Work
 
 
 async def send_survey(
-    uow: UnitOfWork,
-    engine: Engine,
+    uow: Work[ReadModel],
     *,
+    messages_topic: str,
     customer_id: str,
     kind: SurveyKind,
     ticket_id: str | None,
@@ -50,47 +52,58 @@ async def send_survey(
     order_id: str | None = None,
     period: timedelta = timedelta(days=90),
     extra_questions: Sequence[SurveyQuestion] = (),
-) -> CommandResult:
+) -> Created:
     """Send an NPS or CSAT survey now; the answer carries the response token for the link.
 
     A relationship survey is refused (409) while the customer has an open complaint or was asked
     within ``period``; a transactional one names the resolved ticket or the delivered order (422).
+    The message request goes to ``messages_topic`` (``campaigns.messages``) when the customer consented
+    to a channel.
     """
     questions = survey_questions(kind, extra_questions)
     # The customer's lock: two operators sending relationship surveys at once must not both pass.
-    await uow.conn.execute("select pg_advisory_xact_lock(hashtextextended('campaigns:customer:' || $1, 0))",
-                           customer_id)
-    row = await uow.conn.fetchrow(
-        "select open_complaints, last_relationship_survey_at from customer_replica where customer_id = $1",
-        customer_id)
-    ensure_may_ask(purpose, ticket_id=ticket_id, order_id=order_id,
-                   open_complaints=list(row["open_complaints"]) if row else [],
-                   last_relationship_at=row["last_relationship_survey_at"] if row else None, period=period, now=now)
-    snapshot = await replica.load_snapshot(uow.conn, customer_id)
-    channel = next((c for c in (Channel.EMAIL, Channel.SMS, Channel.PUSH) if c in snapshot.consents), None)
-    survey_id, token = await create_survey(uow.conn, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
-                                           campaign_id=None, channel=channel, now=now)
-    await store.plan_surveys(uow.conn, survey_ids=[uuid.UUID(survey_id)], customer_ids=[customer_id],
-                             purpose=purpose, order_ids=[order_id], questions=questions, sent_at=now)
+    await uow.rows.lock_customer(customer_id)
+    open_complaints = await uow.rows.open_complaints(customer_id)
+    customer = await uow.rows.customer(customer_id)
+    ensure_may_ask(purpose, ticket_id=ticket_id, order_id=order_id, open_complaints=open_complaints,
+                   last_relationship_at=customer.last_relationship_survey_at, period=period, now=now)
+    channel = next((c for c in (Channel.EMAIL, Channel.SMS, Channel.PUSH) if c in customer.consents), None)
+    survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
     expires_at = now + SURVEY_VALIDITY
-    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=0, subject=customer_id,
+    await uow.rows.insert_survey(survey_id=survey_id, customer_id=customer_id, kind=kind, token_hash=token_hash(token),
+                                 ticket_id=ticket_id, order_id=order_id, purpose=purpose, questions=questions,
+                                 channel=channel, sent_at=now, expires_at=expires_at)
+    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=0, subject=customer_id,
                      events=[SurveySent(survey_id=survey_id, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
                                         channel=channel, expires_at=expires_at, purpose=purpose, order_id=order_id,
                                         questions=list(questions))])
     if channel is not None:
-        await request_message(engine, uow.conn, MessageRequested(
+        await uow.rows.request_message(messages_topic, MessageRequested(
             message_id=str(uuid.uuid4()), customer_id=customer_id, channel=channel, template=f"{kind.value}-survey",
             kind="survey", variables={"survey_id": survey_id, "response_token": token}))
     body = {"id": survey_id, "customer_id": customer_id, "kind": kind.value, "ticket_id": ticket_id,
             "order_id": order_id, "purpose": purpose.value if purpose else None,
-            "questions": store.questions_json(questions),
+            "questions": [q.model_dump(mode="json") for q in questions],
             "channel": channel.value if channel else None, "response_token": token,
             "expires_at": expires_at.isoformat().replace("+00:00", "Z"), "status": "sent"}
-    return CommandResult(201, body, {"Location": f"/v1/surveys/{survey_id}"})
+    return Created(body, survey_id)
+
+
+def _stream(survey_id: str) -> str:
+    return f"survey-{survey_id}"
+
+
+async def _survey(uow: Work[ReadModel], survey_id: str) -> tuple[SurveyState, int]:
+    """The survey locked for this command, and its stream's head (the version to append after)."""
+    state = await uow.rows.survey_for_answer(survey_id)
+    if state is None:
+        raise NotFound(f"survey {survey_id} not found")
+    history = await uow.load(_stream(survey_id))
+    return state, history[-1].version if history else 0
 
 
 async def answer(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     survey_id: str,
     token: str,
@@ -99,7 +112,7 @@ async def answer(
     now: datetime,
     reason: str | None = None,
     answers: Sequence[GivenAnswer] = (),
-) -> CommandResult:
+) -> Created:
     """Record a customer's answer (once, before expiry, with the survey's token).
 
     The score is announced as ``SurveyAnswered`` (as always: its readers are unchanged) and, with the
@@ -110,7 +123,7 @@ async def answer(
         raise InvalidInput("give the reason once: reason (or comment, as older links send it), not both",
                            field="reason")
     why = reason if reason is not None else comment
-    row, state = await store.load_for_answer(uow.conn, survey_id)
+    state, version = await _survey(uow, survey_id)
     given = [GivenAnswer(SCORE, score=score)]
     if why is not None and why.strip():
         given.append(GivenAnswer(REASON, text=why))
@@ -121,37 +134,35 @@ async def answer(
     hashed = token_hash(token)
     answered = answer_survey(state, token=hashed, score=score, comment=why.strip() if why else None, now=now)
     questions = answer_questions(state, token=hashed, answers=given, now=now)
-    await uow.conn.execute("update surveys set answered_at = $2, score = $3 where id = $1", row["id"], now, score)
-    await store.record_answers(uow.conn, row["id"], questions, now)
-    version = await uow.store.stream_version(uow.conn, f"survey-{survey_id}")
-    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=version,
-                     events=[answered, *questions], subject=row["customer_id"])
+    await uow.rows.record_score(state.survey_id, score, now)
+    await uow.rows.record_answers(state.survey_id, questions, now)
+    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=version,
+                     events=[answered, *questions], subject=state.customer_id)
     if answered.nps_category is NpsCategory.DETRACTOR:
-        await replica.record_detractor(uow.conn, row["customer_id"], now)
+        await uow.rows.record_detractor(state.customer_id, now)
+    done = {*state.answered_questions, *(q.question_id for q in questions)}
     body = {"survey_id": survey_id, "score": score,
             "nps_category": answered.nps_category.value if answered.nps_category else None,
-            "answered": sorted({*state.answered_questions, *(q.question_id for q in questions)}),
-            "remaining": _remaining(state.asked, {*state.answered_questions, *(q.question_id for q in questions)})}
-    return CommandResult(201, body)
+            "answered": sorted(done), "remaining": _remaining(state.asked, done)}
+    return Created(body, survey_id)
 
 
 async def answer_question(
-    uow: UnitOfWork, *, survey_id: str, token: str, answer: GivenAnswer, now: datetime
-) -> CommandResult:
+    uow: Work[ReadModel], *, survey_id: str, token: str, answer: GivenAnswer, now: datetime
+) -> Created:
     """Answer one more question of a survey whose score was given (the reason on the link's next page)."""
-    row, state = await store.load_for_answer(uow.conn, survey_id)
+    state, version = await _survey(uow, survey_id)
     if answer.question_id == SCORE:
         raise InvalidInput("the score is answered with POST /v1/surveys/{survey_id}/responses", field="question_id")
     questions = answer_questions(state, token=token_hash(token), answers=[answer], now=now, field_name="")
-    await store.record_answers(uow.conn, row["id"], questions, now)
-    version = await uow.store.stream_version(uow.conn, f"survey-{survey_id}")
-    await uow.append(stream_id=f"survey-{survey_id}", stream_type="survey", expected_version=version,
-                     events=questions, subject=row["customer_id"])
+    await uow.rows.record_answers(state.survey_id, questions, now)
+    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=version,
+                     events=questions, subject=state.customer_id)
     done = {*state.answered_questions, *(q.question_id for q in questions)}
     if state.answered:
         done.add(SCORE)
-    return CommandResult(201, {"survey_id": survey_id, "question_id": answer.question_id,
-                               "answered": sorted(done), "remaining": _remaining(state.asked, done)})
+    return Created({"survey_id": survey_id, "question_id": answer.question_id,
+                    "answered": sorted(done), "remaining": _remaining(state.asked, done)}, survey_id)
 
 
 def _remaining(asked: Sequence[SurveyQuestion], done: set[str]) -> list[str]:

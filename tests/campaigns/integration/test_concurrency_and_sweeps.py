@@ -11,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.application import surveys
 from services.campaigns.application.engine import SWEEP_CHUNK, fire_due_timers, handle_event
 from services.campaigns.domain.ready_made import BIRTHDAY_GREETING
@@ -208,10 +209,11 @@ async def test_a_detractor_answer_given_through_the_api_holds_promotions(stage: 
     await stage.campaign()
     (customer,) = await registered(stage, 1)
     survey = await run_command(stage.pool, stage.store, lambda uow: surveys.send_survey(
-        uow, stage.engine, customer_id=customer, kind=SurveyKind.NPS, ticket_id=None, now=NOON))
+        uow, messages_topic=stage.engine.messages_topic, customer_id=customer, kind=SurveyKind.NPS, ticket_id=None,
+        now=NOON), rows_factory=PostgresReadModel)
     await run_command(stage.pool, stage.store, lambda uow: surveys.answer(
-        uow, survey_id=str(survey.body["id"]), token=str(survey.body["response_token"]), score=2, comment=None,
-        now=NOON))
+        uow, survey_id=str(survey.resource["id"]), token=str(survey.resource["response_token"]), score=2,
+        comment=None, now=NOON), rows_factory=PostgresReadModel)
     await stage.deliver(envelope(an_order(customer)))
     reasons = await stage.pool.fetch("select reason from decisions")
     assert [r["reason"] for r in reasons] == ["service_recovery_hold"]

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.application import surveys
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.domain.ready_made import BIRTHDAY_GREETING, SERVICE_RECOVERY_AFTER_DETRACTOR_ANSWER
@@ -142,10 +143,11 @@ async def test_a_detractor_answer_triggers_service_recovery_once_and_its_offer_t
     await stage.until_applied(*registrations)
     for customer, score in ((unhappy, 3), (happy, 10)):
         survey = await run_command(stage.pool, stage.store, lambda uow, c=customer: surveys.send_survey(
-            uow, stage.engine, customer_id=c, kind=SurveyKind.NPS, ticket_id=None, now=NOON))
+            uow, messages_topic=stage.engine.messages_topic, customer_id=c, kind=SurveyKind.NPS, ticket_id=None,
+            now=NOON), rows_factory=PostgresReadModel)
         await run_command(stage.pool, stage.store, lambda uow, s=survey, n=score: surveys.answer(
-            uow, survey_id=str(s.body["id"]), token=str(s.body["response_token"]), score=n, comment="meh",
-            now=NOON))
+            uow, survey_id=str(s.resource["id"]), token=str(s.resource["response_token"]), score=n, comment="meh",
+            now=NOON), rows_factory=PostgresReadModel)
     await stage.drain()  # SurveyAnswered reaches campaigns.events, which the engine consumes too
     await eventually(lambda: stage.decisions(recovery), until=lambda n: n == 1, timeout=60,
                      message="service recovery decided")
