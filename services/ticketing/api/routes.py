@@ -526,6 +526,7 @@ async def put_calendar(
             uow, name=calendar_name, spec=spec, by=principal.subject, now=now, expected_version=if_match,
             longest_target=longest,
         ),
+        location=CALENDAR_LOCATION,
     )
 
 

@@ -4,6 +4,9 @@ Every change is recorded as an event and then re-plans, in the same transaction,
 tickets whose due moments it moves (``TicketSlaReplanned`` on each ticket's stream): an agent's queue
 and the scheduler's breaches follow the new calendar from the moment the change commits. Tickets are
 re-planned a page at a time so a calendar with many open tickets does not hold them all in memory.
+
+The commands work through ``Work[ReadModel]`` only (so they run in memory in unit tests) and return
+outcomes; the queries below them read on a connection.
 """
 
 from __future__ import annotations
@@ -16,29 +19,28 @@ from uuid import UUID
 import asyncpg
 
 from services.ticketing.adapters import calendars as store_calendars
-from services.ticketing.adapters import readmodel
-from services.ticketing.application.batches import append_pending, load_tickets
+from services.ticketing.application.handlers import append_ticket_events
+from services.ticketing.application.ports import ReadModel
 from services.ticketing.domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
 from services.ticketing.domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
 from shared.contracts.ticketing import CalendarSpec
 from shared.errors import InvalidInput, NotFound
 from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
 from shared.store.eventstore import EventStore
-from shared.store.idempotent_commands import CommandResult
-from shared.store.uow import UnitOfWork
+from shared.store.outcomes import Created, Updated
+from shared.store.ports import Work
 from shared.store.versions import ensure_version_matches
-from shared.web.etag import etag_for
 
 REPLAN_PAGE = 500
 
 
-async def load_calendar(uow: UnitOfWork, name: str) -> Calendar:
+async def load_calendar(uow: Work[ReadModel], name: str) -> Calendar:
     """The calendar aggregate from its stream (version 0: not defined yet)."""
-    return Calendar.rehydrate(r.event for r in await uow.store.load(uow.conn, calendar_stream(name)))
+    return Calendar.rehydrate(r.event for r in await uow.load(calendar_stream(name)))
 
 
 async def define_calendar(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     name: str,
     spec: CalendarSpec,
@@ -46,8 +48,8 @@ async def define_calendar(
     now: datetime,
     expected_version: int | None,
     longest_target: timedelta = timedelta(0),
-) -> CommandResult:
-    """Create a calendar (201) or replace its definition (200), re-planning the open tickets on it.
+) -> Created | Updated:
+    """Create a calendar, or replace its definition and re-plan the open tickets on it.
 
     ``longest_target`` is the SLA policy's longest target: a calendar with too little working time to
     meet it (a minute a week) is refused, rather than failing every ticket opened on it later.
@@ -58,11 +60,14 @@ async def define_calendar(
     replanned = await _record_definition(
         uow, calendar, name, spec, by=by, now=now, source="api", longest_target=longest_target
     )
-    return await _calendar_answer(uow.conn, name, status=201 if created else 200, replanned_tickets=replanned)
+    body = await _calendar_body(uow, name, replanned_tickets=replanned)
+    if created:
+        return Created(body, resource_id=name, version=body["version"])
+    return Updated(body, version=body["version"])
 
 
 async def import_holidays(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     name: str,
     data: bytes,
@@ -71,7 +76,7 @@ async def import_holidays(
     now: datetime,
     expected_version: int | None,
     longest_target: timedelta = timedelta(0),
-) -> CommandResult:
+) -> Updated:
     """Add (or, with ``replace``, set) the calendar's holidays from an iCalendar file; re-plans like a change."""
     calendar = await load_calendar(uow, name)
     if not calendar.exists:
@@ -87,29 +92,28 @@ async def import_holidays(
     replanned = await _record_definition(
         uow, calendar, name, spec, by=by, now=now, source="ics_import", longest_target=longest_target
     )
-    return await _calendar_answer(
-        uow.conn, name, status=200, replanned_tickets=replanned, holidays_imported=len(holidays)
-    )
+    body = await _calendar_body(uow, name, replanned_tickets=replanned, holidays_imported=len(holidays))
+    return Updated(body, version=body["version"])
 
 
 async def assign_tier_calendars(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     *,
     tiers: Mapping[str, str | None],
     known_tiers: list[str],
     by: str | None,
     now: datetime,
     expected_version: int | None,
-) -> CommandResult:
+) -> Updated:
     """Name the calendar of each SLA tier (``None``: 24/7); re-plans the tier's open tickets onto it."""
-    await store_calendars.lock_tiers(uow.conn, list(tiers))
-    assignment = TierCalendars.rehydrate(r.event for r in await uow.store.load(uow.conn, TIERS_STREAM))
+    await uow.rows.lock_tiers(list(tiers))
+    assignment = TierCalendars.rehydrate(r.event for r in await uow.load(TIERS_STREAM))
     ensure_version_matches(expected_version, assignment.version)
     definitions: dict[str, BusinessCalendar] = {}
     for tier, name in sorted(tiers.items()):
         if name is None:
             continue
-        found = await store_calendars.calendar_named(uow.conn, name)
+        found = await uow.rows.calendar_named(name)
         if found is None:
             raise NotFound(f"calendar {name} does not exist", calendar=name, tier=tier)
         definitions[name] = found
@@ -123,29 +127,30 @@ async def assign_tier_calendars(
             events=assignment.pull_events(),
             subject=TIERS_STREAM,
         )
-        await store_calendars.save_tier_assignments(uow.conn, changed)
+        await uow.rows.save_tier_assignments(changed)
         for tier, name in sorted(changed.items()):
             definition = definitions[name] if name is not None else ALWAYS_OPEN
 
             async def page(after: UUID | None, tier: str = tier, name: str | None = name) -> list[UUID]:
-                return await store_calendars.open_tickets_of_tier(
-                    uow.conn, tier, name, after=after, limit=REPLAN_PAGE
-                )
+                return await uow.rows.open_tickets_of_tier(tier, name, after=after, limit=REPLAN_PAGE)
 
-            replanned += await _replan(uow.conn, uow.store, page, definition, name, "calendar_assigned", now)
-    body = await tiers_body(uow.conn, uow.store, assignment.version)
-    return CommandResult(200, {**body, "replanned_tickets": replanned}, {"ETag": etag_for(assignment.version)})
+            replanned += await _replan(uow, page, definition, name, "calendar_assigned", now)
+    body = _tiers_json(await uow.rows.tier_assignments(), assignment.version)
+    return Updated({**body, "replanned_tickets": replanned}, version=assignment.version)
 
 
-async def tiers_body(conn: asyncpg.Connection, store: EventStore, version: int | None = None) -> dict[str, Any]:
+async def tiers_body(conn: asyncpg.Connection, store: EventStore) -> dict[str, Any]:
     """Every tier's calendar name (``null``: 24/7) and the assignment's version."""
-    if version is None:
-        version = await store.stream_version(conn, TIERS_STREAM)
-    return {"tiers": dict(sorted((await store_calendars.tier_assignments(conn)).items())), "version": version}
+    version = await store.stream_version(conn, TIERS_STREAM)
+    return _tiers_json(await store_calendars.tier_assignments(conn), version)
+
+
+def _tiers_json(tiers: Mapping[str, str | None], version: int) -> dict[str, Any]:
+    return {"tiers": dict(sorted(tiers.items())), "version": version}
 
 
 async def _record_definition(
-    uow: UnitOfWork,
+    uow: Work[ReadModel],
     calendar: Calendar,
     name: str,
     spec: CalendarSpec,
@@ -169,19 +174,18 @@ async def _record_definition(
         events=calendar.pull_events(),
         subject=calendar_stream(name),
     )
-    await store_calendars.save_calendar(uow.conn, name, spec, calendar.version)
+    await uow.rows.save_calendar(name, spec, calendar.version)
     if not existed:
         return 0  # no ticket can count on a calendar that did not exist
 
     async def page(after: UUID | None) -> list[UUID]:
-        return await store_calendars.open_tickets_on_calendar(uow.conn, name, after=after, limit=REPLAN_PAGE)
+        return await uow.rows.open_tickets_on_calendar(name, after=after, limit=REPLAN_PAGE)
 
-    return await _replan(uow.conn, uow.store, page, definition, name, "calendar_changed", now)
+    return await _replan(uow, page, definition, name, "calendar_changed", now)
 
 
 async def _replan(
-    conn: asyncpg.Connection,
-    store: EventStore,
+    uow: Work[ReadModel],
     page: Callable[[UUID | None], Awaitable[list[UUID]]],
     calendar: BusinessCalendar,
     name: str | None,
@@ -194,23 +198,24 @@ async def _replan(
         if not ids:
             return total
         moved = []
-        for ticket in await load_tickets(conn, store, ids):
+        for ticket in await uow.rows.sealed_tickets(ids):
             if ticket.replan(calendar=calendar, calendar_name=name, reason=reason, now=now):
-                await append_pending(conn, store, ticket, now)
+                await append_ticket_events(uow, ticket, now)
                 moved.append(ticket)
         if moved:
-            await readmodel.save_tickets(conn, moved)
+            await uow.rows.save_tickets(moved)
         total += len(moved)
         if len(ids) < REPLAN_PAGE:
             return total
         after = ids[-1]
 
 
-async def _calendar_answer(conn: asyncpg.Connection, name: str, *, status: int, **extra: int) -> CommandResult:
-    body = await calendar_json(conn, name)
-    return CommandResult(
-        status, {**body, **extra}, {"ETag": etag_for(body["version"]), "Location": f"/v1/calendars/{name}"}
-    )
+async def _calendar_body(uow: Work[ReadModel], name: str, **extra: int) -> dict[str, Any]:
+    """The calendar as the API shows it after the change, with what the change did (``extra``)."""
+    body = await uow.rows.calendar(name)
+    if body is None:
+        raise NotFound(f"calendar {name} does not exist", calendar=name)
+    return {**body, **extra}
 
 
 def ensure_meets(calendar: BusinessCalendar, target: timedelta, now: datetime) -> None:
@@ -229,22 +234,17 @@ def ensure_meets(calendar: BusinessCalendar, target: timedelta, now: datetime) -
 # ---- queries ---------------------------------------------------------------------------------------
 
 
-def _calendar_body(row: asyncpg.Record) -> dict[str, Any]:
-    spec = store_calendars.spec_of(row)
-    return {"name": row["name"], **spec.model_dump(mode="json"), "tiers": list(row["tiers"]), "version": row["version"]}
-
-
 async def calendar_json(conn: asyncpg.Connection, name: str) -> dict[str, Any]:
     """One calendar as the API shows it; 404 when there is none."""
     row = await store_calendars.calendar_row(conn, name)
     if row is None:
         raise NotFound(f"calendar {name} does not exist", calendar=name)
-    return _calendar_body(row)
+    return store_calendars.calendar_body(row)
 
 
 async def list_calendars(conn: asyncpg.Connection) -> dict[str, Any]:
     """Every calendar, by name."""
-    return {"items": [_calendar_body(r) for r in await store_calendars.all_calendars(conn)]}
+    return {"items": [store_calendars.calendar_body(r) for r in await store_calendars.all_calendars(conn)]}
 
 
 async def calendars_for_simulation(

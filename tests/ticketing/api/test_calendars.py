@@ -310,7 +310,7 @@ async def test_a_ticket_opened_while_its_calendar_changes_counts_on_the_new_defi
     await berlin_desk(ticketing)
     ticketing.clock.set(utc(2026, 6, 12, 14, 0))
     customer = await ticketing.a_known_customer()
-    change = UnitOfWork(ticketing.pool, ticketing.store)
+    change = UnitOfWork(ticketing.pool, ticketing.store, ticketing.app.state.rows_factory)
     await change.__aenter__()
     try:
         await define_calendar(change, name="berlin", spec=schemas.CalendarBody.model_validate(
