@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from services.customer.application.ports import Links
+from services.customer.application.ports import Links, ReadModel
 from services.customer.domain.model import Customer
 from services.customer.domain.notes import FollowUp, Note
 from shared.contracts.customer import (
@@ -253,3 +253,8 @@ class InMemoryReadModel:
             return None
         note = self.notes.get(UUID(row["note_id"]))
         return {**row, "note_text": None if note is None else note["text"]}
+
+
+def as_read_model(rows: InMemoryReadModel) -> ReadModel:
+    """Where tests are type-checked, mypy proves here that the fake implements the whole port."""
+    return rows

@@ -13,7 +13,6 @@ from uuid import UUID
 import pytest
 
 from services.customer.application import handlers
-from services.customer.application.ports import ReadModel
 from services.customer.domain.identity import RULES_STREAM
 from services.customer.domain.model import LineRequest
 from shared.contracts.customer import (
@@ -49,11 +48,6 @@ Work = FakeWork[InMemoryReadModel]
 @pytest.fixture
 def work() -> Work:
     return FakeWork(fake_rows=InMemoryReadModel())
-
-
-def test_the_in_memory_read_model_is_a_read_model() -> None:
-    rows: ReadModel = InMemoryReadModel()  # mypy checks the structure where tests are type-checked
-    assert isinstance(rows, InMemoryReadModel)
 
 
 async def given_customer(work: Work, name: str = "Ayşe Yilmaz", email: str = "ayse@example.com",
