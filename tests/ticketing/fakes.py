@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from services.ticketing.adapters.readmodel import KEPT_ON_UPDATE, read_row, ticket_json
-from services.ticketing.application.ports import KnownCustomer
+from services.ticketing.application.ports import KnownCustomer, ReadModel
 from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar, calendar_from_spec
 from services.ticketing.domain.model import Ticket
 from shared.contracts.ticketing import CalendarSpec
@@ -131,3 +131,8 @@ def fake_work(rows: InMemoryReadModel | None = None) -> FakeWork[InMemoryReadMod
     work: FakeWork[InMemoryReadModel] = FakeWork(fake_rows=rows)
     rows.log = work
     return work
+
+
+def as_read_model(rows: InMemoryReadModel) -> ReadModel:
+    """Where tests are type-checked, mypy proves here that the fake implements the whole port."""
+    return rows
