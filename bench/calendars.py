@@ -18,8 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from bench.report import Figure, Progress
 from bench.setup import Scratch, Size
+from services.ticketing.application.batches import persist_tickets
 from services.ticketing.application.calendars import assign_tier_calendars, define_calendar
-from services.ticketing.application.handlers import persist_tickets
+from services.ticketing.bootstrap import ROWS_FACTORY
 from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar, Shift
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import DEFAULT_POLICY
@@ -71,7 +72,7 @@ async def replanning(size: int) -> list[Figure]:
         pool = await create_pool(scratch.dsn, min_size=1, max_size=2)
         store = EventStore(service="ticketing", topic=f"{scratch.prefix}ticketing.events")
         try:
-            async with UnitOfWork(pool, store) as uow:
+            async with UnitOfWork(pool, store, ROWS_FACTORY) as uow:
                 await define_calendar(uow, name="berlin", spec=spec("12:00"), by="bench", now=START,
                                       expected_version=None)
                 await assign_tier_calendars(uow, tiers={"standard": "berlin"}, known_tiers=["standard"], by="bench",
@@ -90,11 +91,11 @@ async def replanning(size: int) -> list[Figure]:
                     await persist_tickets(uow.conn, store, tickets, START)
                 opened += time.perf_counter() - began
             began = time.perf_counter()
-            async with UnitOfWork(pool, store) as uow:
+            async with UnitOfWork(pool, store, ROWS_FACTORY) as uow:
                 answer = await define_calendar(uow, name="berlin", spec=spec("12:30"), by="bench",
                                                now=START + timedelta(days=1), expected_version=None)
             replanned_s = time.perf_counter() - began
-            assert answer.body["replanned_tickets"] == size, answer.body
+            assert answer.resource["replanned_tickets"] == size, answer.resource
         finally:
             await pool.close()
     return [Figure("calendars", f"one calendar change re-plans {size:,} open tickets", round(size / replanned_s),

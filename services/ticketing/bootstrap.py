@@ -26,7 +26,7 @@ from shared.store.eventstore import EventStore
 from shared.store.uow import RowsFactory
 
 EVENTS_TOPIC = "ticketing.events"
-READ_MODEL: RowsFactory[ReadModel] = PostgresReadModel
+ROWS_FACTORY: RowsFactory[ReadModel] = PostgresReadModel
 """The command handlers' read model on a unit of work's connection (typed: mypy checks it is a ``ReadModel``)."""
 
 
@@ -38,7 +38,7 @@ def event_store(settings: TicketingSettings) -> EventStore:
 def build_app(settings: TicketingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app with its event store; its metrics report the customer replica's consumer lag."""
     settings = settings or TicketingSettings()
-    return create_app(settings, store=event_store(settings), rows_factory=READ_MODEL,
+    return create_app(settings, store=event_store(settings), rows_factory=ROWS_FACTORY,
                       consumer_groups=[CustomerReplicaProjector.name], clock=clock)
 
 
