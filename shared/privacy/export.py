@@ -13,25 +13,25 @@ about the person, with the reason. ``Coverage`` is that declaration, and
 ``tables_with_customer_id`` finds the tables it must cover: the privacy tests fail when a migration
 adds a table with a ``customer_id`` column that is in neither (``tests/privacy/test_export.py``).
 The document's JSON Schema is ``schemas/export/customer-export.json`` (``docs/privacy-export.md``).
+The route that serves a part is ``shared.privacy.export_routes``: a use case builds its part with
+these helpers without importing the web kit.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Request
 
 from shared.events.envelope import format_time
 from shared.store.eventstore import RecordedEvent
-from shared.web.auth import Principal, require
 
 PART_ROUTE = "/internal/customers/{customer_id}/export"
 PART_PATH = "/v1" + PART_ROUTE
@@ -114,27 +114,3 @@ def part(service: str, coverage: Coverage, sections: Mapping[str, Any], *, now: 
     if absent:
         raise AssertionError(f"{service}: coverage names sections the export lacks: {', '.join(absent)}")
     return {"service": service, "exported_at": format_time(now), "sections": dict(sections), **coverage.as_part()}
-
-
-PartExporter = Callable[[Request, UUID], Awaitable[dict[str, Any]]]
-
-
-def export_part_router(export: PartExporter) -> APIRouter:
-    """The per-customer export route of a service, answering what ``export`` gathers.
-
-    It is included in the service's ``/v1`` router, like every other route of the service.
-    """
-    router = APIRouter(tags=["internal"])
-
-    @router.get(PART_ROUTE, responses={200: {"content": {"application/json": {"example": {
-        "service": "ticketing", "exported_at": "2026-12-05T18:00:00.000000Z",
-        "sections": {"tickets": []}, "tables": {"tickets": "tickets"},
-        "not_personal": {"import_ledger": "maps a source system's record id to ours; no data about the person"},
-    }}}}})
-    async def customer_export_part(
-        customer_id: UUID, request: Request, principal: Annotated[Principal, Depends(require("keys:read"))]
-    ) -> dict[str, Any]:
-        """This service's part of a customer's export: every row and event it holds about them."""
-        return await export(request, customer_id)
-
-    return router

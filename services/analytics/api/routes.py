@@ -11,7 +11,7 @@ from services.analytics.api import schemas
 from services.analytics.api.deps import Now, OwnReader, Pool, Reader, Rules, TimeRange, utc
 from services.analytics.application import export, queries
 from services.analytics.domain.model import HANDLED_EVENT_TYPES
-from shared.privacy.export import export_part_router
+from shared.privacy.export_routes import export_part_router
 from shared.web.audit import viewed
 from shared.web.paging import Cursor, Limit
 from shared.web.types import Instant

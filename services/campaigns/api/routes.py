@@ -27,7 +27,7 @@ from services.campaigns.api.schemas import (
 from services.campaigns.application import export, handlers, queries, surveys
 from services.campaigns.domain.model import CampaignStatus
 from services.campaigns.domain.surveys import GivenAnswer
-from shared.privacy.export import export_part_router
+from shared.privacy.export_routes import export_part_router
 from shared.web import IdempotencyKey, IfMatch, etag_for
 from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond

@@ -33,7 +33,7 @@ from shared.contracts.customer import DuplicateRuleSet
 from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import Conflict, Forbidden, Gone, NotFound
 from shared.ids import new_id
-from shared.privacy.export import export_part_router
+from shared.privacy.export_routes import export_part_router
 from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.app import app_settings
 from shared.web.audit import viewed

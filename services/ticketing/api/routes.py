@@ -17,7 +17,7 @@ from services.ticketing.application import calendars, export, handlers, queries
 from services.ticketing.config import TicketingSettings
 from services.ticketing.domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
 from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
-from shared.privacy.export import export_part_router
+from shared.privacy.export_routes import export_part_router
 from shared.store.idempotent_commands import REPLAY_HEADER
 from shared.web import DocumentedRouter, IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.app import app_settings
