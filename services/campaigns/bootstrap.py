@@ -34,7 +34,7 @@ from shared.store.uow import RowsFactory
 
 EVENTS_TOPIC = "campaigns.events"
 
-rows_factory: RowsFactory[ReadModel] = PostgresReadModel
+ROWS_FACTORY: RowsFactory[ReadModel] = PostgresReadModel
 """The command handlers' read model on a unit of work's connection (typed: mypy proves it is a ReadModel)."""
 
 
@@ -55,7 +55,7 @@ def build_app(settings: CampaignsSettings | None = None, *, clock: Clock | None 
     """The HTTP app with its event store and engine; its metrics report the engine's consumer lag."""
     settings = settings or CampaignsSettings()
     return create_app(settings, store=event_store(settings), engine=build_engine(settings),
-                      consumer_groups=[CampaignEngine.name], rows_factory=rows_factory, clock=clock)
+                      consumer_groups=[CampaignEngine.name], rows_factory=ROWS_FACTORY, clock=clock)
 
 
 def engine_worker(

@@ -22,8 +22,9 @@ import asyncpg
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
 from shared.contracts.campaigns import SurveyKind
-from shared.errors import ConcurrencyConflict, PlatformError
+from shared.errors import PlatformError
 from shared.importing import ledger
+from shared.importing.batches import write_batch
 from shared.importing.records import Numbered, SurveyAnswerRecord, fingerprint
 from shared.importing.results import BatchResult
 from shared.store.db import create_pool
@@ -41,22 +42,7 @@ def survey_stream(survey_id: UUID) -> str:
 async def import_batch(pool: asyncpg.Pool, store: EventStore, records: Sequence[Numbered],
                        customers: Mapping[str, UUID]) -> BatchResult:
     """Import a batch of survey answers in one transaction (record by record if it loses a race)."""
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            return await _import(conn, store, records, customers)
-    except (ConcurrencyConflict, asyncpg.UniqueViolationError):
-        if len(records) == 1:
-            raise
-    total = BatchResult()
-    for one in records:
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                part = await _import(conn, store, [one], customers)
-        except (ConcurrencyConflict, asyncpg.UniqueViolationError) as exc:
-            total.rejects.append(one.reject(f"changed concurrently by another writer, try again: {exc}"))
-            continue
-        total.add(part)
-    return total
+    return await write_batch(pool, records, lambda conn, some: _import(conn, store, some, customers))
 
 
 async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence[Numbered],

@@ -50,6 +50,7 @@ from shared.contracts.customer import ContactChannel, InvoiceIssued, OrderLine, 
 from shared.errors import ConcurrencyConflict, PlatformError
 from shared.events.catalog import DomainEvent
 from shared.importing import ledger
+from shared.importing.batches import write_batch
 from shared.importing.records import (
     CustomerRecord,
     InvoiceRecord,
@@ -125,21 +126,7 @@ class _Batch:
 
 async def import_batch(conn_source: asyncpg.Pool, store: EventStore, records: Sequence[Numbered]) -> BatchResult:
     """Import a batch in one transaction; if the batch loses a race, record by record (each atomic)."""
-    try:
-        async with conn_source.acquire() as conn, conn.transaction():
-            result = await _import(conn, store, records)
-        return result
-    except (ConcurrencyConflict, asyncpg.UniqueViolationError):
-        if len(records) == 1:
-            raise
-    total = BatchResult()
-    for one in records:
-        try:
-            async with conn_source.acquire() as conn, conn.transaction():
-                total.add(await _import(conn, store, [one]))
-        except (ConcurrencyConflict, asyncpg.UniqueViolationError) as exc:
-            total.rejects.append(one.reject(f"changed concurrently by another writer, try again: {exc}"))
-    return total
+    return await write_batch(conn_source, records, lambda conn, some: _import(conn, store, some))
 
 
 async def resolve_customers(conn: asyncpg.Connection, source_ids: Iterable[str]) -> dict[str, UUID]:

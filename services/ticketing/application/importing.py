@@ -35,8 +35,9 @@ from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import STANDARD_TIER, tier_for
 from shared.clock import Clock, SystemClock, utc_now
 from shared.contracts.ticketing import TicketOpened
-from shared.errors import ConcurrencyConflict, PlatformError
+from shared.errors import PlatformError
 from shared.importing import ledger
+from shared.importing.batches import write_batch
 from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
 from shared.store.db import create_pool
@@ -58,23 +59,8 @@ async def import_batch(pool: asyncpg.Pool, store: EventStore, records: Sequence[
 
     ``now`` is the import's time: the SLA clocks of tickets still open in the source start then.
     """
-    now = now or utc_now()
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            return await _import(conn, store, records, customers, policy, now)
-    except (ConcurrencyConflict, asyncpg.UniqueViolationError):
-        if len(records) == 1:
-            raise
-    total = BatchResult()
-    for one in records:
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                part = await _import(conn, store, [one], customers, policy, now)
-        except (ConcurrencyConflict, asyncpg.UniqueViolationError) as exc:
-            total.rejects.append(one.reject(f"changed concurrently by another writer, try again: {exc}"))
-            continue
-        total.add(part)
-    return total
+    moment = now or utc_now()
+    return await write_batch(pool, records, lambda conn, some: _import(conn, store, some, customers, policy, moment))
 
 
 async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence[Numbered],
