@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from services.campaigns.adapters.readmodel import PostgresReadModel
 from services.campaigns.api.app import create_app
 from services.campaigns.application.engine import Engine, fire_due_timers
+from services.campaigns.application.importing import Importer
 from services.campaigns.application.policy import PolicySource
 from services.campaigns.application.ports import ReadModel
 from services.campaigns.config import CampaignsSettings
@@ -102,3 +103,12 @@ SERVICE: ServiceDefinition[CampaignsSettings] = ServiceDefinition(
     produces=EVENTS_TOPIC,
     workers={"engine": run_engine, "timers": run_timers},
 )
+
+
+async def open_importer(settings: CampaignsSettings | None = None) -> Importer:
+    """The import use case on the configured database (``CAMPAIGNS_DATABASE_URL``), publishing to its topic.
+
+    ``c360 import`` opens it by name (``shared.importing.runner``), like ``c360 api`` finds the app.
+    """
+    settings = settings or CampaignsSettings()
+    return Importer(await create_pool(settings.database_url, min_size=1, max_size=4), event_store(settings))

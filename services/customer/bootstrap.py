@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.customer.adapters.export_parts import HttpExportParts
 from services.customer.adapters.readmodel import PostgresReadModel
 from services.customer.api.app import create_app
+from services.customer.application.importing import Importer
 from services.customer.application.overdue import run_overdue_scheduler
 from services.customer.application.ports import ReadModel
 from services.customer.config import CustomerSettings
@@ -98,3 +99,12 @@ SERVICE: ServiceDefinition[CustomerSettings] = ServiceDefinition(
     produces=EVENTS_TOPIC,
     workers={"scheduler": run_scheduler, "erasure-acks": run_erasure_acks},
 )
+
+
+async def open_importer(settings: CustomerSettings | None = None) -> Importer:
+    """The import use case on the configured database (``CUSTOMER_DATABASE_URL``), publishing to its topic.
+
+    ``c360 import`` opens it by name (``shared.importing.runner``), like ``c360 api`` finds the app.
+    """
+    settings = settings or CustomerSettings()
+    return Importer(await create_pool(settings.database_url, min_size=1, max_size=4), event_store(settings))

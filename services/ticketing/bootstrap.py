@@ -13,8 +13,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.ticketing.adapters.readmodel import PostgresReadModel
-from services.ticketing.api.app import create_app
+from services.ticketing.api.app import create_app, ticketing_policy
 from services.ticketing.application import scheduler as sla
+from services.ticketing.application.importing import Importer
 from services.ticketing.application.ports import ReadModel
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
@@ -78,3 +79,13 @@ SERVICE: ServiceDefinition[TicketingSettings] = ServiceDefinition(
     produces=EVENTS_TOPIC,
     workers={"scheduler": run_scheduler, "customer-replica": run_customer_replica},
 )
+
+
+async def open_importer(settings: TicketingSettings | None = None) -> Importer:
+    """The import use case on the configured database (``TICKETING_DATABASE_URL``), publishing to its topic.
+
+    ``c360 import`` opens it by name (``shared.importing.runner``), like ``c360 api`` finds the app.
+    """
+    settings = settings or TicketingSettings()
+    return Importer(await create_pool(settings.database_url, min_size=1, max_size=4), event_store(settings),
+                    ticketing_policy(settings))

@@ -238,7 +238,7 @@ async def open_local_importers(
     opened: dict[str, ServiceImporter] = {}
     try:
         for name in IMPORTING_SERVICES:
-            module = importlib.import_module(f"services.{name}.application.importing")
+            module = importlib.import_module(f"services.{name}.bootstrap")
             opened[name] = await module.open_importer((settings or {}).get(name))
     except BaseException:
         for importer in opened.values():

@@ -19,7 +19,6 @@ from uuid import UUID
 
 import asyncpg
 
-from services.campaigns.config import CampaignsSettings
 from services.campaigns.domain.surveys import SURVEY_VALIDITY, SurveyState, answer_survey
 from shared.contracts.campaigns import SurveyKind
 from shared.errors import PlatformError
@@ -27,7 +26,6 @@ from shared.importing import ledger
 from shared.importing.batches import write_batch
 from shared.importing.records import Numbered, SurveyAnswerRecord, fingerprint
 from shared.importing.results import BatchResult
-from shared.store.db import create_pool
 from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("survey_answer",)
@@ -102,10 +100,3 @@ class Importer:
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-async def open_importer(settings: CampaignsSettings | None = None) -> Importer:
-    """An importer on the configured database (``CAMPAIGNS_DATABASE_URL``), publishing to ``campaigns.events``."""
-    settings = settings or CampaignsSettings()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-    return Importer(pool, EventStore(service="campaigns", topic=settings.topic("campaigns.events")))

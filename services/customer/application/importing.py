@@ -35,7 +35,6 @@ import asyncpg
 from pydantic import TypeAdapter
 
 from services.customer.adapters import readmodel
-from services.customer.config import CustomerSettings
 from services.customer.domain.model import (
     Customer,
     Invoice,
@@ -61,7 +60,6 @@ from shared.importing.records import (
 )
 from shared.importing.results import BatchResult
 from shared.shredding import decrypt_fields
-from shared.store.db import create_pool
 from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("customer", "order", "invoice", "payment")
@@ -826,10 +824,3 @@ class Importer:
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-async def open_importer(settings: CustomerSettings | None = None) -> Importer:
-    """An importer on the configured database (``CUSTOMER_DATABASE_URL``), publishing to ``customer.events``."""
-    settings = settings or CustomerSettings()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-    return Importer(pool, EventStore(service="customer", topic=settings.topic("customer.events")))

@@ -29,7 +29,6 @@ import asyncpg
 from services.ticketing.adapters import calendars, readmodel
 from services.ticketing.application.batches import load_tickets
 from services.ticketing.application.handlers import STREAM_TYPE, TicketingPolicy
-from services.ticketing.config import TicketingSettings
 from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import STANDARD_TIER, tier_for
@@ -40,7 +39,6 @@ from shared.importing import ledger
 from shared.importing.batches import write_batch
 from shared.importing.records import Numbered, TicketRecord, fingerprint
 from shared.importing.results import BatchResult
-from shared.store.db import create_pool
 from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("ticket",)
@@ -241,11 +239,3 @@ class Importer:
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-async def open_importer(settings: TicketingSettings | None = None) -> Importer:
-    """An importer on the configured database (``TICKETING_DATABASE_URL``), publishing to ``ticketing.events``."""
-    ticketing = settings or TicketingSettings()
-    pool = await create_pool(ticketing.database_url, min_size=1, max_size=4)
-    return Importer(pool, EventStore(service="ticketing", topic=ticketing.topic("ticketing.events")),
-                    TicketingPolicy(rules=ticketing.rules, sla=ticketing.sla_policy))
