@@ -8,10 +8,12 @@ implementation; ``shared.testing.fakes.FakeWork`` the in-memory one for unit tes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from typing_extensions import Unpack
 
+from shared.events.catalog import DomainEvent
 from shared.store.eventstore import AppendArgs, RecordedEvent
 
 RowsT_co = TypeVar("RowsT_co", covariant=True)
@@ -22,6 +24,10 @@ class EventLog(Protocol):
 
     async def load(self, stream_id: str) -> list[RecordedEvent]:
         """The stream's events in version order (empty for a stream that does not exist yet)."""
+        ...
+
+    async def load_sealed(self, stream_ids: Sequence[str]) -> dict[str, list[DomainEvent]]:
+        """Several streams' events at once, personal fields left sealed (for decisions on times and flags)."""
         ...
 
     async def append(self, **append: Unpack[AppendArgs]) -> list[RecordedEvent]:

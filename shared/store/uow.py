@@ -8,13 +8,14 @@ event store, which also fills the outbox), inline read models, the idempotency r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self
 
 import asyncpg
 from typing_extensions import TypeVar, Unpack
 
+from shared.events.catalog import DomainEvent
 from shared.store.eventstore import AppendArgs, EventStore, Outbox, RecordedEvent
 
 RowsT = TypeVar("RowsT", default=Any)
@@ -69,6 +70,10 @@ class UnitOfWork(Generic[RowsT]):
     async def load(self, stream_id: str) -> list[RecordedEvent]:
         """The stream's events in version order, read in this transaction."""
         return await self.store.load(self.conn, stream_id)
+
+    async def load_sealed(self, stream_ids: Sequence[str]) -> dict[str, list[DomainEvent]]:
+        """Several streams' events in one query, personal fields left sealed, read in this transaction."""
+        return await self.store.load_sealed(self.conn, stream_ids)
 
     async def __aenter__(self) -> Self:
         # After a database restart the pool may hand out a connection whose socket died under it;

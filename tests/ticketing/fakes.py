@@ -2,8 +2,8 @@
 
 ``InMemoryReadModel`` implements ``services.ticketing.application.ports.ReadModel`` with dicts: the
 ``tickets`` rows (kept as the SQL upsert keeps them, and shown with the same ``ticket_json``), the
-customer replica, the calendars and the tiers' assignment. ``fake_work()`` gives a ``FakeWork`` on it,
-whose streams also back ``sealed_tickets`` (re-planning reads tickets from their events).
+customer replica, the calendars and the tiers' assignment. ``fake_work()`` gives a ``FakeWork`` on it
+(re-planning reads the tickets back from the fake's streams with ``load_sealed``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.ticketing.application.ports import KnownCustomer, ReadModel
 from services.ticketing.domain.calendar import ALWAYS_OPEN, BusinessCalendar, calendar_from_spec
 from services.ticketing.domain.model import Ticket
 from shared.contracts.ticketing import CalendarSpec
-from shared.testing.fakes import FakeWork, InMemoryEventLog
+from shared.testing.fakes import FakeWork
 
 FINISHED = ("resolved", "closed")
 
@@ -31,7 +31,6 @@ class InMemoryReadModel:
     tickets: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     calendars: dict[str, tuple[CalendarSpec, int]] = field(default_factory=dict)
     tiers: dict[str, str | None] = field(default_factory=dict)
-    log: InMemoryEventLog | None = None
     held: list[UUID] = field(default_factory=list)
     locked_tiers: list[str] = field(default_factory=list)
 
@@ -70,11 +69,6 @@ class InMemoryReadModel:
                 row.update({name: before[name] for name in KEPT_ON_UPDATE})
                 row["resolution"] = row["resolution"] if row["resolution"] is not None else before["resolution"]
             self.tickets[ticket.id] = row
-
-    async def sealed_tickets(self, ticket_ids: Sequence[UUID]) -> list[Ticket]:
-        assert self.log is not None, "use fake_work(): re-planning reads the tickets' streams"
-        streams = [self.log.streams.get(str(i)) for i in sorted(ticket_ids)]
-        return [Ticket.rehydrate(r.event for r in stream) for stream in streams if stream]
 
     # --- calendars --------------------------------------------------------------------------------
 
@@ -126,11 +120,8 @@ class InMemoryReadModel:
 
 
 def fake_work(rows: InMemoryReadModel | None = None) -> FakeWork[InMemoryReadModel]:
-    """An in-memory unit of work on ``rows`` (a fresh read model by default), its streams shared with it."""
-    rows = InMemoryReadModel() if rows is None else rows
-    work: FakeWork[InMemoryReadModel] = FakeWork(fake_rows=rows)
-    rows.log = work
-    return work
+    """An in-memory unit of work on ``rows`` (a fresh read model by default)."""
+    return FakeWork(fake_rows=InMemoryReadModel() if rows is None else rows)
 
 
 def as_read_model(rows: InMemoryReadModel) -> ReadModel:

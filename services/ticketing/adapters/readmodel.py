@@ -18,7 +18,6 @@ from services.ticketing.application.ports import KnownCustomer
 from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.model import Ticket
 from shared.contracts.ticketing import CalendarSpec
-from shared.store.eventstore import EventStore
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -222,10 +221,6 @@ async def tickets_of_customer(conn: asyncpg.Connection, customer_id: UUID, *, un
     return [r["id"] for r in rows]
 
 
-_SEALED_READER = EventStore(service="ticketing", topic=None)
-"""Decodes ticket streams without their data keys (``load_sealed`` reads only; it never appends)."""
-
-
 class PostgresReadModel:
     """The command handlers' ``ReadModel`` on the connection of their unit of work."""
 
@@ -249,10 +244,6 @@ class PostgresReadModel:
         self, tickets: Sequence[Ticket], *, personal: Mapping[UUID, Mapping[str, str | None]] | None = None
     ) -> None:
         await save_tickets(self._conn, tickets, personal=personal)
-
-    async def sealed_tickets(self, ticket_ids: Sequence[UUID]) -> list[Ticket]:
-        histories = await _SEALED_READER.load_sealed(self._conn, [str(i) for i in ticket_ids])
-        return [Ticket.rehydrate(history) for history in histories.values()]
 
     async def calendar_named(self, name: str) -> BusinessCalendar | None:
         return await calendars.calendar_named(self._conn, name)

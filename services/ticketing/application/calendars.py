@@ -23,6 +23,7 @@ from services.ticketing.application.handlers import append_ticket_events
 from services.ticketing.application.ports import ReadModel
 from services.ticketing.domain.calendar import ALWAYS_OPEN, HORIZON_DAYS, BusinessCalendar, CalendarError
 from services.ticketing.domain.calendars import TIERS_STREAM, Calendar, TierCalendars, calendar_stream, checked
+from services.ticketing.domain.model import Ticket
 from shared.contracts.ticketing import CalendarSpec
 from shared.errors import InvalidInput, NotFound
 from shared.ics import MAX_HOLIDAYS, IcsError, parse_holidays
@@ -198,7 +199,8 @@ async def _replan(
         if not ids:
             return total
         moved = []
-        for ticket in await uow.rows.sealed_tickets(ids):
+        histories = await uow.load_sealed([str(i) for i in ids])
+        for ticket in (Ticket.rehydrate(history) for history in histories.values()):
             if ticket.replan(calendar=calendar, calendar_name=name, reason=reason, now=now):
                 await append_ticket_events(uow, ticket, now)
                 moved.append(ticket)

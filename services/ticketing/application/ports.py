@@ -59,10 +59,6 @@ class ReadModel(Protocol):
         """Upsert the tickets' read rows; ``personal`` is the free text a command brought, by ticket id."""
         ...
 
-    async def sealed_tickets(self, ticket_ids: Sequence[UUID]) -> list[Ticket]:
-        """Several tickets rehydrated from their streams at once, personal fields sealed (rules read none)."""
-        ...
-
     # --- calendars --------------------------------------------------------------------------------
 
     async def calendar_named(self, name: str) -> BusinessCalendar | None:

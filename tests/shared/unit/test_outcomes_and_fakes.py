@@ -61,6 +61,8 @@ def test_the_in_memory_log_keeps_the_event_stores_concurrency_rule() -> None:
                              events=[_registered("bob")], subject="s")
         loaded = await log.load("s")
         assert [r.version for r in loaded] == [1]
+        sealed = await log.load_sealed(["s", "absent"])
+        assert list(sealed) == ["s"] and [e.name for e in sealed["s"]] == ["ada"]
         assert [e.name for e in log.events("s")] == ["ada"]
 
     asyncio.run(scenario())
