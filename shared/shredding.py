@@ -24,6 +24,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.errors import Gone, NotFound
+
 PREFIX = "enc:v1:"
 
 
@@ -97,6 +99,16 @@ class KeyStore:
     async def existing_key(self, conn: asyncpg.Connection, subject: str) -> bytes | None:
         """The subject's key if one exists and was not destroyed (never creates one)."""
         key: bytes | None = await conn.fetchval("select key from personal_data_keys where subject = $1", subject)
+        return key
+
+    async def published_key(self, conn: asyncpg.Connection, subject: str) -> bytes:
+        """The key a subscriber may be given: ``NotFound`` when there is none, ``Gone`` once destroyed."""
+        row = await conn.fetchrow("select key from personal_data_keys where subject = $1", subject)
+        if row is None:
+            raise NotFound(f"no data key for {subject}")
+        if row["key"] is None:
+            raise Gone(f"the data key of {subject} was destroyed (the customer was erased)")
+        key: bytes = row["key"]
         return key
 
     async def existing_keys(self, conn: asyncpg.Connection, subjects: Iterable[str]) -> dict[str, bytes]:

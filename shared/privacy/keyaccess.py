@@ -22,14 +22,15 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 
-from shared.errors import Gone, NotFound
 from shared.events.envelope import source_for
 from shared.settings import PlatformSettings
+from shared.shredding import KeyStore
 from shared.web.auth import Principal, require
 from shared.web.service_token import ServiceToken
 
@@ -38,23 +39,26 @@ log = logging.getLogger(__name__)
 KEY_PATH = "/v1/internal/keys/{subject}"
 
 
+class DataKey(BaseModel):
+    """A subject's data key as a producing service serves it to entitled subscribers."""
+
+    subject: str
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    key: str = Field(description="The subject's data key, base64.")
+
+
 def keys_router() -> APIRouter:
-    """The key route for a service whose lifespan puts its pool on ``app.state.pool``."""
+    """The key route of every producing service (its lifespan puts its pool on ``app.state.pool``)."""
     router = APIRouter(tags=["internal"])
 
-    @router.get(KEY_PATH)
+    @router.get(KEY_PATH, response_model=DataKey)
     async def data_key(
         subject: str, request: Request, principal: Annotated[Principal, Depends(require("keys:read"))]
-    ) -> dict[str, str]:
+    ) -> DataKey:
         """A subject's data key, so entitled subscribers can open personal fields (410 after erasure)."""
-        row = await request.app.state.pool.fetchrow(
-            "select key from personal_data_keys where subject = $1", subject
-        )
-        if row is None:
-            raise NotFound(f"no data key for {subject}")
-        if row["key"] is None:
-            raise Gone(f"the data key of {subject} was destroyed (erased)")
-        return {"subject": subject, "algorithm": "AES-256-GCM", "key": base64.b64encode(row["key"]).decode()}
+        async with request.app.state.pool.acquire() as conn:
+            key = await KeyStore().published_key(conn, subject)
+        return DataKey(subject=subject, key=base64.b64encode(key).decode())
 
     return router
 

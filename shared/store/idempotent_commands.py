@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload
 
@@ -190,3 +190,24 @@ async def _run_once(
                 result.headers,
             )
     return result
+
+
+async def blank_stored_answers(
+    conn: asyncpg.Connection, *, about: str, ids: Sequence[object], holding: str, fields: Sequence[str]
+) -> int:
+    """Blank ``fields`` in the stored answers whose body's ``about`` member is one of ``ids``; returns how many.
+
+    An erasure must not leave the person's words in ``idempotency_keys``: the answer to a
+    registration, a ticket or a note is stored for replays and holds personal fields. Only answers
+    that hold ``holding`` (a member only that kind of answer has) are touched; the rows stay, so a
+    retry still replays (without the personal fields) instead of running the command again.
+    """
+    result = await conn.execute(
+        """update idempotency_keys set body = body || $3
+           where jsonb_typeof(body) = 'object' and body->>$1::text = any($2::text[]) and body ? $4::text""",
+        about,
+        [str(i) for i in ids],
+        dict.fromkeys(fields),
+        holding,
+    )
+    return int(result.split()[-1])

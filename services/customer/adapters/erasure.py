@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.store.idempotent_commands import blank_stored_answers
+
 PERSONAL_ANSWER_FIELDS = ("name", "email", "phone", "birth_date", "address")
 """Personal fields of a customer body (``CustomerRead``) that a stored idempotent answer may hold."""
 
@@ -69,11 +71,6 @@ async def forget_stored_answers(conn: asyncpg.Connection, customer_id: UUID) -> 
     email and phone would outlive the erasure in ``idempotency_keys``. The rows stay (a retry still
     replays, now without the personal fields), so a retried registration cannot create the person again.
     """
-    result = await conn.execute(
-        """update idempotency_keys set body = body || $2
-           where jsonb_typeof(body) = 'object' and body->>'id' = $1::text and body ? 'email'""",
-        str(customer_id),
-        dict.fromkeys(PERSONAL_ANSWER_FIELDS),
-    )
-    return int(result.split()[-1])
+    return await blank_stored_answers(conn, about="id", ids=[customer_id], holding="email",
+                                      fields=PERSONAL_ANSWER_FIELDS)
 

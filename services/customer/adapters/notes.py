@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from services.customer.domain.notes import FollowUp, Note
+from shared.store.idempotent_commands import blank_stored_answers
 
 
 async def insert_note(conn: asyncpg.Connection, note: Note) -> None:
@@ -58,10 +59,5 @@ async def forget(conn: asyncpg.Connection, customer_ids: Sequence[UUID]) -> int:
     blanked there as well, so the text outlives the erasure nowhere but in the sealed event log.
     """
     result = await conn.execute("delete from customer_notes where customer_id = any($1::uuid[])", list(customer_ids))
-    await conn.execute(
-        """update idempotency_keys set body = body || '{"text": null}'::jsonb
-           where jsonb_typeof(body) = 'object' and body ? 'text'
-             and body->>'customer_id' = any($1::text[])""",
-        [str(c) for c in customer_ids],
-    )
+    await blank_stored_answers(conn, about="customer_id", ids=customer_ids, holding="text", fields=("text",))
     return int(result.split()[-1])

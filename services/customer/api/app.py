@@ -13,6 +13,7 @@ from services.customer.api.routes import router
 from services.customer.application.ports import ExportParts, ReadModel
 from services.customer.config import CustomerSettings
 from shared.clock import Clock, SystemClock
+from shared.privacy.keyaccess import keys_router
 from shared.store.eventstore import EventStore
 from shared.store.uow import RowsFactory
 from shared.web import create_service_app
@@ -46,7 +47,8 @@ def create_app(
         title="Customer 360: customer service",
         description="Customer profiles, identity, consent, orders, invoices, payments and privacy.",
         version="1.0.0",
-        routers=[router, imports_router, notes_router, audit_router(audit_gatherer), export_jobs_router(settings)],
+        routers=[router, keys_router(), imports_router, notes_router, audit_router(audit_gatherer),
+                 export_jobs_router(settings)],
         lifespan=database_lifespan(settings.database_url, settings,
                                    state={"store": store, "clock": clock or SystemClock(),
                                           "rows_factory": rows_factory, "export_parts": export_parts}),

@@ -20,6 +20,5 @@ PrivacyOfficer = Annotated[Principal, Depends(require(PRIVACY_MANAGE))]
 """Erasure and its acknowledgements: a data-protection officer (``privacy:manage``; ``admin`` has it)."""
 ExportRequester = Annotated[Principal, Depends(require(PRIVACY_MANAGE, allow_self=True))]
 """Right of access: a data-protection officer (``privacy:manage``) or the customer themself (self-service)."""
-KeyReader = Annotated[Principal, Depends(require("keys:read"))]
 SelfOnly = Annotated[Principal, Depends(require("self", allow_self=True))]
 

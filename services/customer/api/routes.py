@@ -16,7 +16,6 @@ from services.customer.api import schemas
 from services.customer.api.deps import (
     Admin,
     ExportRequester,
-    KeyReader,
     OrderWriter,
     PrivacyOfficer,
     Reader,
@@ -601,12 +600,3 @@ async def change_my_consents(body: schemas.ConsentsInput, request: Request, prin
 # --- internal -------------------------------------------------------------------------------------
 
 
-@router.get("/internal/keys/{subject}", response_model=schemas.DataKeyRead, tags=["internal"])
-async def data_key(subject: str, request: Request, principal: KeyReader) -> dict[str, Any]:
-    """A subject's data key, so subscribers can decrypt personal fields (410 after erasure)."""
-    key = await _read(request, lambda conn: _key(conn, subject))
-    return key
-
-
-async def _key(conn: Any, subject: str) -> dict[str, Any]:
-    return {"subject": subject, "algorithm": "AES-256-GCM", "key": await queries.data_key(conn, subject)}

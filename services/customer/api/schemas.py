@@ -342,12 +342,6 @@ class PaymentRead(BaseModel):
     outstanding: Money
 
 
-class DataKeyRead(BaseModel):
-    subject: str
-    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
-    key: str = Field(description="The subject's data key, base64.")
-
-
 class ServiceErasureRead(BaseModel):
     """One service's part of an erasure."""
 

@@ -59,7 +59,6 @@ from shared.importing.records import (
     fingerprint,
 )
 from shared.importing.results import BatchResult
-from shared.shredding import decrypt_fields
 from shared.store.eventstore import EventStore, StreamAppend
 
 KINDS = ("customer", "order", "invoice", "payment")
@@ -294,21 +293,8 @@ async def _histories(conn: asyncpg.Connection, store: EventStore, ids: Sequence[
     """
     if not ids:
         return {}
-    rows = await conn.fetch(
-        "select stream_id, subject, event_type, event_version, data, occurred_at from events"
-        " where stream_id = any($1::text[]) order by stream_id, version",
-        [str(i) for i in ids],
-    )
-    keys = await store.keys.existing_keys(conn, {r["subject"] for r in rows}) if opened and rows else {}
-    histories: dict[UUID, list[tuple[DomainEvent, datetime]]] = {}
-    for r in rows:
-        data = r["data"]
-        personal = store.catalog.model(r["event_type"], r["event_version"]).personal_fields() if opened else ()
-        if personal:
-            data = decrypt_fields(data, personal, keys.get(r["subject"]), r["subject"])
-        histories.setdefault(UUID(r["stream_id"]), []).append(
-            (store.catalog.decode(r["event_type"], r["event_version"], data), r["occurred_at"]))
-    return histories
+    histories = await store.load_with_times(conn, [str(i) for i in ids], opened=opened)
+    return {UUID(stream_id): history for stream_id, history in histories.items()}
 
 
 def _resolve(batch: _Batch, known: dict[tuple[str, str], ledger.LedgerEntry], kind: str, source_id: str) -> UUID:

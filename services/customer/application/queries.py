@@ -331,16 +331,6 @@ async def export(conn: asyncpg.Connection, store: EventStore, customer_id: UUID,
     }
 
 
-async def data_key(conn: asyncpg.Connection, subject: str) -> str:
-    """The subject's data key (base64) for subscribers; 410 once destroyed, 404 when there is none."""
-    row = await conn.fetchrow("select key, destroyed_at from personal_data_keys where subject = $1", subject)
-    if row is None:
-        raise NotFound(f"no data key for {subject}")
-    if row["key"] is None:
-        raise Gone(f"the data key of {subject} was destroyed (the customer was erased)")
-    return base64.b64encode(row["key"]).decode()
-
-
 async def erasure_status(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]:
     """The erasure's ledger: each service pending or done, when it finished and what it cleaned.
 

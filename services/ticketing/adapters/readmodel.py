@@ -18,6 +18,7 @@ from services.ticketing.application.ports import KnownCustomer
 from services.ticketing.domain.calendar import BusinessCalendar
 from services.ticketing.domain.model import Ticket
 from shared.contracts.ticketing import CalendarSpec
+from shared.store.idempotent_commands import blank_stored_answers
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -150,14 +151,8 @@ async def forget_stored_answers(conn: asyncpg.Connection, customer_ids: Sequence
     Opening, commenting on or resolving a ticket answers with the ticket, and that answer is kept
     for replays: without this the erased customer's words would outlive the erasure there.
     """
-    result = await conn.execute(
-        """update idempotency_keys set body = body || $2
-           where jsonb_typeof(body) = 'object' and body->>'customer_id' = any($1::text[])
-             and body ? 'description'""",
-        [str(c) for c in customer_ids],
-        dict.fromkeys(PERSONAL_ANSWER_FIELDS),
-    )
-    return int(result.split()[-1])
+    return await blank_stored_answers(conn, about="customer_id", ids=customer_ids, holding="description",
+                                      fields=PERSONAL_ANSWER_FIELDS)
 
 
 async def ticket_row(conn: asyncpg.Connection, ticket_id: UUID) -> asyncpg.Record | None:
