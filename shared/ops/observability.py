@@ -29,6 +29,31 @@ log = logging.getLogger(__name__)
 
 Refresher = Callable[[Any], Awaitable[None]]
 
+DATABASE_UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def read_on_scrape(read: Refresher, *, ttl: float, what: str) -> Refresher:
+    """A refresher that runs ``read(app)`` at most once per ``ttl`` seconds, for figures read from a database.
+
+    A service's business figures (NPS, messages sent) are facts of its read model, read when
+    Prometheus scrapes; ``ttl`` keeps a scrape from costing a query every time, and a database that
+    cannot answer leaves the last values in place (``/health/ready`` reports the outage) instead of
+    failing the scrape.
+    """
+    last = float("-inf")  # the first scrape always reads, however recently the machine booted
+
+    async def refresh(app: Any) -> None:
+        nonlocal last
+        if time.monotonic() - last < ttl:
+            return
+        last = time.monotonic()
+        try:
+            await read(app)
+        except DATABASE_UNAVAILABLE as exc:
+            log.debug("%s unavailable", what, extra={"error": repr(exc)})
+
+    return refresh
+
 
 def outbox_refresher(get_pool: Callable[[Any], asyncpg.Pool]) -> Refresher:
     """Sets ``outbox_backlog`` and ``outbox_oldest_age_seconds`` from the service's outbox."""

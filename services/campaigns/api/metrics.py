@@ -7,16 +7,13 @@ survives restarts. The count only grows, so it is exposed as a counter.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-log = logging.getLogger(__name__)
+from shared.ops.observability import Refresher, read_on_scrape
 
 
 class SentMessages(Collector):
@@ -33,25 +30,16 @@ class SentMessages(Collector):
         yield family
 
 
-def sent_messages_refresher(registry: Any, *, ttl: float = 15.0) -> Any:
+def sent_messages_refresher(registry: Any, *, ttl: float = 15.0) -> Refresher:
     """A ``/metrics`` refresher reading the send counts per campaign and channel."""
     collector = SentMessages()
     registry.register(collector)
-    last = 0.0
 
-    async def refresh(app: Any) -> None:
-        nonlocal last
-        if time.monotonic() - last < ttl:
-            return
-        last = time.monotonic()
-        try:
-            rows = await app.state.pool.fetch(
-                "select campaign_id::text as campaign, coalesce(channel, 'none') as channel, count(*) as n"
-                " from decisions where outcome = 'sent' group by 1, 2"
-            )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.debug("campaign metrics unavailable", extra={"error": repr(exc)})
-            return
+    async def read(app: Any) -> None:
+        rows = await app.state.pool.fetch(
+            "select campaign_id::text as campaign, coalesce(channel, 'none') as channel, count(*) as n"
+            " from decisions where outcome = 'sent' group by 1, 2"
+        )
         collector.counts = {(r["campaign"], r["channel"]): r["n"] for r in rows}
 
-    return refresh
+    return read_on_scrape(read, ttl=ttl, what="campaign metrics")
