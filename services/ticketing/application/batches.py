@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from services.ticketing.adapters import readmodel, replica
-from services.ticketing.application.handlers import STREAM_TYPE
+from services.ticketing.application.handlers import pending_append
 from services.ticketing.domain.model import Ticket
 from shared.store.eventstore import EventStore
 
@@ -46,19 +46,11 @@ async def persist_tickets(
 
 async def append_pending(conn: asyncpg.Connection, store: EventStore, ticket: Ticket, now: datetime) -> int:
     """Append the ticket's pending events to its stream (subject: its customer); returns how many."""
-    expected = ticket.expected_version
-    events = ticket.pull_events()
-    if events:
-        await store.append(
-            conn,
-            stream_id=str(ticket.id),
-            stream_type=STREAM_TYPE,
-            expected_version=expected,
-            events=events,
-            subject=str(ticket.customer_id),
-            occurred_at=now,
-        )
-    return len(events)
+    append = pending_append(ticket, now)
+    if append is None:
+        return 0
+    await store.append(conn, **append)
+    return len(append["events"])
 
 
 async def load_tickets(conn: asyncpg.Connection, store: EventStore, ticket_ids: Sequence[UUID]) -> list[Ticket]:

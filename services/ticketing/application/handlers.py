@@ -23,6 +23,7 @@ from services.ticketing.domain.sla import STANDARD_TIER, SlaPolicy, tier_for
 from shared.errors import Gone, NotFound
 from shared.events.catalog import DomainEvent
 from shared.ids import new_id
+from shared.store.eventstore import AppendArgs
 from shared.store.outcomes import Created, Updated
 from shared.store.ports import EventLog, Work
 from shared.store.versions import ensure_version_matches
@@ -96,19 +97,32 @@ async def save_ticket(
     await uow.rows.save_tickets([ticket], personal={ticket.id: personal} if personal else None)
 
 
+def pending_append(ticket: Ticket, now: datetime) -> AppendArgs | None:
+    """Take the ticket's pending events as one append to its stream (subject: its customer); None when none.
+
+    Spelled once for both ways a ticket is saved: through the ``Work`` port (``append_ticket_events``)
+    and on a connection of its own (``batches.append_pending``), so the stream's keys cannot drift apart.
+    """
+    expected, events = ticket.expected_version, ticket.pull_events()
+    if not events:
+        return None
+    return AppendArgs(
+        stream_id=str(ticket.id),
+        stream_type=STREAM_TYPE,
+        expected_version=expected,
+        events=events,
+        subject=str(ticket.customer_id),
+        occurred_at=now,
+    )
+
+
 async def append_ticket_events(uow: EventLog, ticket: Ticket, now: datetime) -> int:
     """Append the ticket's pending events to its stream (subject: its customer); returns how many."""
-    expected, events = ticket.expected_version, ticket.pull_events()
-    if events:
-        await uow.append(
-            stream_id=str(ticket.id),
-            stream_type=STREAM_TYPE,
-            expected_version=expected,
-            events=events,
-            subject=str(ticket.customer_id),
-            occurred_at=now,
-        )
-    return len(events)
+    append = pending_append(ticket, now)
+    if append is None:
+        return 0
+    await uow.append(**append)
+    return len(append["events"])
 
 
 async def open_ticket(
