@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import yaml
 
+import shared.contracts  # noqa: F401 - registers every event type in CATALOG
 from shared.events.catalog import CATALOG, Catalog, DomainEvent
 from shared.events.envelope import ACTOR_HEADER, HISTORY_HEADER, HISTORY_IMPORT, REQUIRED_HEADERS
 from shared.outbox.topics import EVENT_TOPICS, MESSAGE_TOPICS
@@ -361,8 +362,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate schemas/ and docs/asyncapi.yaml from the event models.")
     parser.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
     args = parser.parse_args(argv)
-    import shared.contracts  # noqa: F401 - registers every event type
-
     problems: list[str] = []
     changed: list[Path] = []
     for path, content in generated_files(CATALOG).items():
