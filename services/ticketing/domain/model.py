@@ -49,6 +49,7 @@ from shared.contracts.ticketing import (
     ComplaintFiled,
     CustomerContacted,
     SlaBreached,
+    SlaTarget,
     TicketAssigned,
     TicketClosed,
     TicketCommented,
@@ -365,18 +366,7 @@ class Ticket(Aggregate):
     def escalate(self, *, by: str | None, note: str | None, now: datetime) -> None:
         """Raise the escalation level by hand."""
         self._refuse_when(_FINISHED, "escalate")
-        self._record(
-            TicketEscalated(
-                ticket_id=self._id,
-                customer_id=self._customer_id,
-                level=self.escalation_level + 1,
-                previous_level=self.escalation_level,
-                trigger="manual",
-                escalated_by=by,
-                note=note,
-                escalated_at=now,
-            )
-        )
+        self._escalate_one_level(trigger="manual", by=by, note=note, now=now)
 
     def record_sla_breaches(self, now: datetime) -> int:
         """Report every target past due at ``now`` (once each) and escalate once per breach."""
@@ -396,17 +386,7 @@ class Ticket(Aggregate):
                     breached_by_seconds=breach.late_by_seconds,
                 )
             )
-            self._record(
-                TicketEscalated(
-                    ticket_id=self._id,
-                    customer_id=self._customer_id,
-                    level=self.escalation_level + 1,
-                    previous_level=self.escalation_level,
-                    trigger="sla_breach",
-                    sla_target=breach.target,
-                    escalated_at=now,
-                )
-            )
+            self._escalate_one_level(trigger="sla_breach", sla_target=breach.target, now=now)
         return len(breaches)
 
     def resolve(
@@ -729,6 +709,30 @@ class Ticket(Aggregate):
                 routing="first_contact",
                 assigned_by=agent_id,
                 assigned_at=now,
+            )
+        )
+
+    def _escalate_one_level(
+        self,
+        *,
+        trigger: Literal["sla_breach", "manual"],
+        now: datetime,
+        by: str | None = None,
+        note: str | None = None,
+        sla_target: SlaTarget | None = None,
+    ) -> None:
+        """Record one level up from the current one: a manual escalation and a breach's escalate alike."""
+        self._record(
+            TicketEscalated(
+                ticket_id=self._id,
+                customer_id=self._customer_id,
+                level=self.escalation_level + 1,
+                previous_level=self.escalation_level,
+                trigger=trigger,
+                sla_target=sla_target,
+                escalated_by=by,
+                note=note,
+                escalated_at=now,
             )
         )
 
