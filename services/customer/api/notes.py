@@ -13,7 +13,7 @@ from services.customer.api import schemas
 from services.customer.api.deps import Reader, Writer
 from services.customer.application import notes, queries
 from shared.errors import NotFound
-from shared.web import IdempotencyKey, IfMatch, etag_for
+from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
 from shared.web.audit import viewed
 from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
@@ -92,6 +92,21 @@ async def follow_up(follow_up_id: UUID, request: Request, principal: Reader) -> 
     return JSONResponse(body, headers={"ETag": etag_for(body["version"])})
 
 
+async def _act(
+    request: Request,
+    principal: Principal,
+    follow_up_id: UUID,
+    expected: int | None,
+    action: notes.FollowUpAction,
+    until: datetime | None = None,
+) -> Response:
+    """The three follow-up routes are one command, ``act_on_follow_up``, told which action (snooze adds a moment)."""
+    now = _now(request)
+    return await run_and_respond(request, lambda uow: notes.act_on_follow_up(
+        uow, follow_up_id=follow_up_id, action=action, until=until, by=principal.subject, now=now,
+        expected_version=expected))
+
+
 _ACTION_ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such follow-up."}, 409: {"description": "The follow-up is done or cancelled."},
     410: {"description": "Its customer was erased."}, 412: {"description": "If-Match names an older version."},
@@ -102,10 +117,7 @@ _ACTION_ANSWERS: dict[int | str, dict[str, Any]] = {
              responses=_ACTION_ANSWERS)
 async def complete_follow_up(follow_up_id: UUID, request: Request, principal: Writer, expected: IfMatch) -> Response:
     """Mark the follow-up done (again: nothing changes)."""
-    now = _now(request)
-    return await run_and_respond(request, lambda uow: notes.act_on_follow_up(
-        uow, follow_up_id=follow_up_id, action="complete", by=principal.subject, now=now,
-        expected_version=expected))
+    return await _act(request, principal, follow_up_id, expected, "complete")
 
 
 @router.post("/follow-ups/{follow_up_id}/snooze", response_model=schemas.FollowUpRead, tags=["notes"],
@@ -114,17 +126,11 @@ async def snooze_follow_up(
     follow_up_id: UUID, body: schemas.FollowUpSnooze, request: Request, principal: Writer, expected: IfMatch
 ) -> Response:
     """Put the follow-up off to a later due moment (422 when it is not later than now)."""
-    now = _now(request)
-    return await run_and_respond(request, lambda uow: notes.act_on_follow_up(
-        uow, follow_up_id=follow_up_id, action="snooze", until=body.until, by=principal.subject, now=now,
-        expected_version=expected))
+    return await _act(request, principal, follow_up_id, expected, "snooze", until=body.until)
 
 
 @router.post("/follow-ups/{follow_up_id}/cancel", response_model=schemas.FollowUpRead, tags=["notes"],
              responses=_ACTION_ANSWERS)
 async def cancel_follow_up(follow_up_id: UUID, request: Request, principal: Writer, expected: IfMatch) -> Response:
     """Cancel the follow-up: nothing is to be done any more (again: nothing changes)."""
-    now = _now(request)
-    return await run_and_respond(request, lambda uow: notes.act_on_follow_up(
-        uow, follow_up_id=follow_up_id, action="cancel", by=principal.subject, now=now,
-        expected_version=expected))
+    return await _act(request, principal, follow_up_id, expected, "cancel")

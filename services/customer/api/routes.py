@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec
 from uuid import UUID
 
 import orjson
@@ -33,13 +33,14 @@ from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import Conflict, Forbidden, Gone, NotFound
 from shared.ids import new_id
 from shared.privacy.export_routes import export_part_router
-from shared.web import IdempotencyKey, IfMatch, Principal, etag_for
+from shared.web import IdempotencyKey, IdempotencyRequest, IfMatch, Principal, etag_for
 from shared.web.app import app_settings
 from shared.web.audit import viewed
 from shared.web.paging import Cursor, Limit
 from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1")
+P = ParamSpec("P")
 
 OrderStatusFilter = Literal["placed", "shipped", "delivered", "cancelled", "returned"]
 
@@ -47,6 +48,22 @@ OrderStatusFilter = Literal["placed", "shipped", "delivered", "cancelled", "retu
 def _now(request: Request) -> datetime:
     now: datetime = request.app.state.clock.now()
     return now
+
+
+async def _run(
+    request: Request,
+    handler: Callable[Concatenate[handlers.CustomerWork, P], Awaitable[Any]],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Response:
+    """Run one command handler with the route's arguments and answer its outcome.
+
+    A command route then reads as the handler it calls and what it passes, with mypy checking those
+    arguments against the handler's signature; the arguments are evaluated once, so a retry on a lost
+    race (``run_and_respond``) runs the handler again with the same ``now``.
+    """
+    return await run_and_respond(request, lambda uow: handler(uow, *args, **kwargs))
 
 
 async def _read(request: Request, query: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -120,13 +137,10 @@ async def replace_duplicate_rules(
     body: schemas.DuplicateRulesUpdate, request: Request, principal: Admin, expected: IfMatch
 ) -> Response:
     """Replace the duplicate detection rules (422 when no identifier is enabled); recorded as an event."""
-    now = _now(request)
     rules = DuplicateRuleSet(**body.model_dump())
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.replace_duplicate_rules(
-            uow, rules=rules, by=principal.subject, now=now, expected_version=expected
-        ),
+    return await _run(
+        request, handlers.replace_duplicate_rules,
+        rules=rules, by=principal.subject, now=_now(request), expected_version=expected,
     )
 
 
@@ -147,12 +161,9 @@ async def update_customer(
     customer_id: UUID, body: schemas.CustomerUpdate, request: Request, principal: Writer, expected: IfMatch
 ) -> Response:
     """Change profile fields; If-Match with a stale version is a 412."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.update_profile(
-            uow, customer_id=customer_id, changes=body.changes(), expected_version=expected, now=now
-        ),
+    return await _run(
+        request, handlers.update_profile,
+        customer_id=customer_id, changes=body.changes(), expected_version=expected, now=_now(request),
     )
 
 
@@ -165,17 +176,10 @@ async def change_consents(
     customer_id: UUID, body: schemas.ConsentsInput, request: Request, principal: SelfWriter, expected: IfMatch
 ) -> Response:
     """Grant or withdraw contact consent per channel."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.change_consents(
-            uow,
-            customer_id=customer_id,
-            consents=body.given(),
-            source=_consent_source(principal),
-            now=now,
-            expected_version=expected,
-        ),
+    return await _run(
+        request, handlers.change_consents,
+        customer_id=customer_id, consents=body.given(), source=_consent_source(principal), now=_now(request),
+        expected_version=expected,
     )
 
 
@@ -184,17 +188,10 @@ async def assign_account_manager(
     customer_id: UUID, body: schemas.AccountManagerAssign, request: Request, principal: Writer, expected: IfMatch
 ) -> Response:
     """Assign the customer's dedicated account manager."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.assign_account_manager(
-            uow,
-            customer_id=customer_id,
-            account_manager_id=body.account_manager_id,
-            by=principal.subject,
-            now=now,
-            expected_version=expected,
-        ),
+    return await _run(
+        request, handlers.assign_account_manager,
+        customer_id=customer_id, account_manager_id=body.account_manager_id, by=principal.subject, now=_now(request),
+        expected_version=expected,
     )
 
 
@@ -203,18 +200,10 @@ async def merge_customers(
     customer_id: UUID, body: schemas.MergeRequest, request: Request, principal: Writer
 ) -> Response:
     """Merge a duplicate into this customer, recording who, why and the evidence."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.merge_customers(
-            uow,
-            survivor_id=customer_id,
-            duplicate_id=body.duplicate_id,
-            reason=body.reason,
-            by=principal.subject,
-            now=now,
-            confirm_verified_identities=body.confirm_verified_identities,
-        ),
+    return await _run(
+        request, handlers.merge_customers,
+        survivor_id=customer_id, duplicate_id=body.duplicate_id, reason=body.reason, by=principal.subject,
+        now=_now(request), confirm_verified_identities=body.confirm_verified_identities,
     )
 
 
@@ -223,18 +212,10 @@ async def verify_contact(
     customer_id: UUID, body: schemas.ContactVerify, request: Request, principal: Writer, expected: IfMatch
 ) -> Response:
     """Record that the customer proved they own their email or phone (a verified identity)."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.verify_contact(
-            uow,
-            customer_id=customer_id,
-            channel=body.channel,
-            method=body.method,
-            by=principal.subject,
-            now=now,
-            expected_version=expected,
-        ),
+    return await _run(
+        request, handlers.verify_contact,
+        customer_id=customer_id, channel=body.channel, method=body.method, by=principal.subject, now=_now(request),
+        expected_version=expected,
     )
 
 
@@ -243,30 +224,19 @@ async def unmerge_customers(
     customer_id: UUID, body: schemas.UnmergeRequest, request: Request, principal: Writer
 ) -> Response:
     """Undo a merge: the duplicate's history is its own again."""
-    now = _now(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.unmerge_customers(
-            uow,
-            survivor_id=customer_id,
-            duplicate_id=body.duplicate_id,
-            reason=body.reason,
-            by=principal.subject,
-            now=now,
-        ),
+    return await _run(
+        request, handlers.unmerge_customers,
+        survivor_id=customer_id, duplicate_id=body.duplicate_id, reason=body.reason, by=principal.subject,
+        now=_now(request),
     )
 
 
 @router.delete("/customers/{customer_id}", status_code=204, tags=["privacy"])
 async def erase_customer(customer_id: UUID, request: Request, principal: PrivacyOfficer) -> Response:
     """Erase the customer's personal data (right to be forgotten); their key is destroyed."""
-    now = _now(request)
-    acknowledgers = _erasure_acknowledgers(request)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.erase_customer(
-            uow, customer_id=customer_id, by=principal.subject, now=now, acknowledgers=acknowledgers
-        ),
+    return await _run(
+        request, handlers.erase_customer,
+        customer_id=customer_id, by=principal.subject, now=_now(request), acknowledgers=_erasure_acknowledgers(request),
     )
 
 
@@ -403,12 +373,22 @@ async def place_order(
 ) -> Response:
     """Place an order; totals and margin are computed here with exact decimals."""
     principal.ensure_can_access_customer(body.customer_id)
+    return await _place_order(request, body, body.customer_id, idempotency)
+
+
+async def _place_order(
+    request: Request,
+    body: schemas.OrderCreate | schemas.MyOrderCreate,
+    customer_id: UUID,
+    idempotency: IdempotencyRequest | None,
+) -> Response:
+    """Place an order for ``customer_id``: an operator names the customer in the body, a customer is the token's."""
     now = _now(request)
     return await run_and_respond(
         request,
         lambda uow: handlers.place_order(
             uow,
-            customer_id=body.customer_id,
+            customer_id=customer_id,
             lines=_lines(body),
             currency=body.currency,
             channel=body.channel,
@@ -446,20 +426,17 @@ async def ship_order(
     order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ShipRequest | None = None
 ) -> Response:
     """Mark a placed order shipped."""
-    now, ship = _now(request), body or schemas.ShipRequest()
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.ship_order(
-            uow, order_id=order_id, now=now, carrier=ship.carrier, tracking_number=ship.tracking_number
-        ),
+    ship = body or schemas.ShipRequest()
+    return await _run(
+        request, handlers.ship_order,
+        order_id=order_id, now=_now(request), carrier=ship.carrier, tracking_number=ship.tracking_number,
     )
 
 
 @router.post("/orders/{order_id}/deliver", response_model=schemas.OrderRead, tags=["orders"])
 async def deliver_order(order_id: UUID, request: Request, principal: OrderWriter) -> Response:
     """Mark a shipped order delivered."""
-    now = _now(request)
-    return await run_and_respond(request, lambda uow: handlers.deliver_order(uow, order_id=order_id, now=now))
+    return await _run(request, handlers.deliver_order, order_id=order_id, now=_now(request))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=schemas.OrderRead, tags=["orders"])
@@ -467,10 +444,8 @@ async def cancel_order(
     order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ReasonRequest | None = None
 ) -> Response:
     """Cancel an order that is placed or shipped."""
-    now, reason = _now(request), (body.reason if body else None)
-    return await run_and_respond(
-        request, lambda uow: handlers.cancel_order(uow, order_id=order_id, now=now, reason=reason)
-    )
+    reason = body.reason if body else None
+    return await _run(request, handlers.cancel_order, order_id=order_id, now=_now(request), reason=reason)
 
 
 @router.post("/orders/{order_id}/return", response_model=schemas.OrderRead, tags=["orders"])
@@ -478,10 +453,10 @@ async def return_order(
     order_id: UUID, request: Request, principal: OrderWriter, body: schemas.ReasonRequest | None = None
 ) -> Response:
     """Take back a delivered order within the return window."""
-    now, reason = _now(request), (body.reason if body else None)
+    reason = body.reason if body else None
     window = timedelta(days=app_settings(request.app, CustomerSettings).return_window_days)
-    return await run_and_respond(
-        request, lambda uow: handlers.return_order(uow, order_id=order_id, now=now, window=window, reason=reason)
+    return await _run(
+        request, handlers.return_order, order_id=order_id, now=_now(request), window=window, reason=reason
     )
 
 
@@ -567,33 +542,15 @@ async def place_my_order(
     body: schemas.MyOrderCreate, request: Request, principal: SelfOnly, idempotency: IdempotencyKey
 ) -> Response:
     """Place an order for the calling customer."""
-    now, me = _now(request), _me(principal)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.place_order(
-            uow,
-            customer_id=me,
-            lines=_lines(body),
-            currency=body.currency,
-            channel=body.channel,
-            offer_code=body.offer_code,
-            promised_delivery_date=body.promised_delivery_date,
-            now=now,
-        ),
-        idempotency,
-        location="/v1/orders/{id}",
-    )
+    return await _place_order(request, body, _me(principal), idempotency)
 
 
 @router.put("/me/consents", response_model=schemas.CustomerRead, tags=["self-service"])
 async def change_my_consents(body: schemas.ConsentsInput, request: Request, principal: SelfOnly) -> Response:
     """Change the calling customer's own contact consents."""
-    now, me = _now(request), _me(principal)
-    return await run_and_respond(
-        request,
-        lambda uow: handlers.change_consents(
-            uow, customer_id=me, consents=body.given(), source="self_service", now=now
-        ),
+    return await _run(
+        request, handlers.change_consents,
+        customer_id=_me(principal), consents=body.given(), source="self_service", now=_now(request),
     )
 
 

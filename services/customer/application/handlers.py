@@ -10,7 +10,7 @@ caller's clock, which keeps them deterministic in tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -73,6 +73,29 @@ async def _customer_body(uow: CustomerWork, customer_id: UUID) -> dict[str, Any]
     return body
 
 
+async def _change_customer(
+    uow: CustomerWork,
+    customer_id: UUID,
+    expected_version: int | None,
+    now: datetime,
+    decide: Callable[[Customer], object],
+) -> Updated:
+    """Run one decision on one existing customer: the single shape every profile-level change shares.
+
+    The row is locked and the stream replayed, a missing customer is a 404, ``If-Match`` is checked before the
+    aggregate decides, and events are appended and the row saved only when the decision recorded something
+    (so repeating a change is a no-op that still answers the current body and version).
+    """
+    customer = await _load_customer(uow, customer_id)
+    customer.ensure_exists()
+    ensure_version_matches(expected_version, customer.version)
+    decide(customer)
+    if customer.pending:
+        await _append_customer(uow, customer)
+        await uow.rows.save_customer(customer, now=now)
+    return await _customer_updated(uow, customer_id)
+
+
 async def register_customer(
     uow: CustomerWork,
     *,
@@ -127,14 +150,9 @@ async def update_profile(
     now: datetime,
 ) -> Updated:
     """Change profile fields (``If-Match`` checked first); records only what changed."""
-    customer = await _load_customer(uow, customer_id)
-    customer.ensure_exists()
-    ensure_version_matches(expected_version, customer.version)
-    customer.update_profile(changes, now=now)
-    if customer.pending:
-        await _append_customer(uow, customer)
-        await uow.rows.save_customer(customer, now=now)
-    return await _customer_updated(uow, customer_id)
+    return await _change_customer(
+        uow, customer_id, expected_version, now, lambda customer: customer.update_profile(changes, now=now)
+    )
 
 
 async def change_consents(
@@ -147,14 +165,13 @@ async def change_consents(
     expected_version: int | None = None,
 ) -> Updated:
     """Grant or withdraw consent per channel."""
-    customer = await _load_customer(uow, customer_id)
-    customer.ensure_exists()
-    ensure_version_matches(expected_version, customer.version)
-    customer.change_consents(consents, source=source, now=now)
-    if customer.pending:
-        await _append_customer(uow, customer)
-        await uow.rows.save_customer(customer, now=now)
-    return await _customer_updated(uow, customer_id)
+    return await _change_customer(
+        uow,
+        customer_id,
+        expected_version,
+        now,
+        lambda customer: customer.change_consents(consents, source=source, now=now),
+    )
 
 
 async def assign_account_manager(
@@ -167,14 +184,13 @@ async def assign_account_manager(
     expected_version: int | None = None,
 ) -> Updated:
     """Make an account manager the customer's dedicated assistant."""
-    customer = await _load_customer(uow, customer_id)
-    customer.ensure_exists()
-    ensure_version_matches(expected_version, customer.version)
-    customer.assign_account_manager(account_manager_id, by=by, now=now)
-    if customer.pending:
-        await _append_customer(uow, customer)
-        await uow.rows.save_customer(customer, now=now)
-    return await _customer_updated(uow, customer_id)
+    return await _change_customer(
+        uow,
+        customer_id,
+        expected_version,
+        now,
+        lambda customer: customer.assign_account_manager(account_manager_id, by=by, now=now),
+    )
 
 
 async def _load_pair(uow: CustomerWork, survivor_id: UUID, duplicate_id: UUID) -> tuple[Customer, Customer]:
@@ -205,14 +221,13 @@ async def verify_contact(
     expected_version: int | None = None,
 ) -> Updated:
     """Record that the customer proved they own their email or phone."""
-    customer = await _load_customer(uow, customer_id)
-    customer.ensure_exists()
-    ensure_version_matches(expected_version, customer.version)
-    customer.verify_contact(channel, method=method, by=by, now=now)
-    if customer.pending:
-        await _append_customer(uow, customer)
-        await uow.rows.save_customer(customer, now=now)
-    return await _customer_updated(uow, customer_id)
+    return await _change_customer(
+        uow,
+        customer_id,
+        expected_version,
+        now,
+        lambda customer: customer.verify_contact(channel, method=method, by=by, now=now),
+    )
 
 
 async def replace_duplicate_rules(
@@ -369,6 +384,17 @@ async def _order_updated(uow: CustomerWork, order_id: UUID) -> Updated:
     return Updated(body, version=body["version"])
 
 
+async def _change_order(uow: CustomerWork, order_id: UUID, decide: Callable[[Order], object]) -> Updated:
+    """Run one status change on one order: load it (404 if none), let it decide, append and answer.
+
+    The order refuses a change its status does not allow (409), so every decision records an event.
+    """
+    order = await _load_order(uow, order_id)
+    decide(order)
+    await _append_order(uow, order)
+    return await _order_updated(uow, order_id)
+
+
 async def place_order(
     uow: CustomerWork,
     *,
@@ -407,36 +433,26 @@ async def ship_order(
     tracking_number: str | None = None,
 ) -> Updated:
     """Mark a placed order shipped."""
-    order = await _load_order(uow, order_id)
-    order.ship(now=now, carrier=carrier, tracking_number=tracking_number)
-    await _append_order(uow, order)
-    return await _order_updated(uow, order_id)
+    return await _change_order(
+        uow, order_id, lambda order: order.ship(now=now, carrier=carrier, tracking_number=tracking_number)
+    )
 
 
 async def deliver_order(uow: CustomerWork, *, order_id: UUID, now: datetime) -> Updated:
     """Mark a shipped order delivered."""
-    order = await _load_order(uow, order_id)
-    order.deliver(now=now)
-    await _append_order(uow, order)
-    return await _order_updated(uow, order_id)
+    return await _change_order(uow, order_id, lambda order: order.deliver(now=now))
 
 
 async def cancel_order(uow: CustomerWork, *, order_id: UUID, now: datetime, reason: str | None = None) -> Updated:
     """Cancel an order that is not delivered yet."""
-    order = await _load_order(uow, order_id)
-    order.cancel(now=now, reason=reason)
-    await _append_order(uow, order)
-    return await _order_updated(uow, order_id)
+    return await _change_order(uow, order_id, lambda order: order.cancel(now=now, reason=reason))
 
 
 async def return_order(
     uow: CustomerWork, *, order_id: UUID, now: datetime, window: timedelta, reason: str | None = None
 ) -> Updated:
     """Take back a delivered order within the return window."""
-    order = await _load_order(uow, order_id)
-    order.return_(now=now, window=window, reason=reason)
-    await _append_order(uow, order)
-    return await _order_updated(uow, order_id)
+    return await _change_order(uow, order_id, lambda order: order.return_(now=now, window=window, reason=reason))
 
 
 # --- invoices and payments ------------------------------------------------------------------------
