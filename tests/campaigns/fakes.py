@@ -11,15 +11,13 @@ from typing import Any
 from services.campaigns.domain.decision import CustomerSnapshot
 from services.campaigns.domain.model import CampaignDefinition, CampaignStatus
 from services.campaigns.domain.service_messages import DEFAULT_TEMPLATES, Templates
-from services.campaigns.domain.surveys import SurveyState
+from services.campaigns.domain.surveys import SentSurvey, SurveyState
 from shared.contracts.campaigns import (
     Channel,
     MarketingPolicyRules,
     MessageRequested,
     ServiceMessageTemplate,
-    SurveyKind,
     SurveyPurpose,
-    SurveyQuestion,
     SurveyQuestionAnswered,
 )
 from shared.testing.fakes import EPOCH
@@ -106,30 +104,17 @@ class InMemoryReadModel:
     async def open_complaints(self, customer_id: str) -> list[str]:
         return list(self.complaints.get(customer_id, ()))
 
-    async def insert_survey(
-        self,
-        *,
-        survey_id: str,
-        customer_id: str,
-        kind: SurveyKind,
-        token_hash: str,
-        ticket_id: str | None,
-        order_id: str | None,
-        purpose: SurveyPurpose | None,
-        questions: Sequence[SurveyQuestion],
-        channel: Channel | None,
-        sent_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        self.surveys[survey_id] = SurveyState(
-            survey_id=survey_id, customer_id=customer_id, kind=kind, token=token_hash, expires_at=expires_at,
-            ticket_id=ticket_id, purpose=purpose, order_id=order_id, questions=tuple(questions))
-        self.survey_channels[survey_id] = channel
-        if purpose is SurveyPurpose.RELATIONSHIP:
-            known = await self.customer(customer_id)
+    async def insert_survey(self, survey: SentSurvey) -> None:
+        self.surveys[survey.survey_id] = SurveyState(
+            survey_id=survey.survey_id, customer_id=survey.customer_id, kind=survey.kind, token=survey.token_hash,
+            expires_at=survey.expires_at, ticket_id=survey.ticket_id, purpose=survey.purpose,
+            order_id=survey.order_id, questions=survey.questions)
+        self.survey_channels[survey.survey_id] = survey.channel
+        if survey.purpose is SurveyPurpose.RELATIONSHIP:
+            known = await self.customer(survey.customer_id)
             last = known.last_relationship_survey_at
-            self.customers[customer_id] = dataclasses.replace(
-                known, last_relationship_survey_at=sent_at if last is None else max(last, sent_at))
+            self.customers[survey.customer_id] = dataclasses.replace(
+                known, last_relationship_survey_at=survey.sent_at if last is None else max(last, survey.sent_at))
 
     async def survey_for_answer(self, survey_id: str) -> SurveyState | None:
         return self.surveys.get(survey_id)

@@ -23,15 +23,11 @@ from services.campaigns.application.service_messages import load_templates
 from services.campaigns.domain.decision import CustomerSnapshot
 from services.campaigns.domain.model import CampaignDefinition, CampaignStatus
 from services.campaigns.domain.service_messages import Templates
-from services.campaigns.domain.surveys import SurveyState
+from services.campaigns.domain.surveys import SentSurvey, SurveyState
 from shared.contracts.campaigns import (
-    Channel,
     MarketingPolicyRules,
     MessageRequested,
     ServiceMessageTemplate,
-    SurveyKind,
-    SurveyPurpose,
-    SurveyQuestion,
     SurveyQuestionAnswered,
 )
 from shared.errors import NotFound
@@ -133,26 +129,15 @@ class PostgresReadModel:
             "select open_complaints from customer_replica where customer_id = $1", customer_id)
         return list(complaints or ())
 
-    async def insert_survey(
-        self,
-        *,
-        survey_id: str,
-        customer_id: str,
-        kind: SurveyKind,
-        token_hash: str,
-        ticket_id: str | None,
-        order_id: str | None,
-        purpose: SurveyPurpose | None,
-        questions: Sequence[SurveyQuestion],
-        channel: Channel | None,
-        sent_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        await survey_rows.insert_survey(self._conn, survey_id=survey_id, customer_id=customer_id, kind=kind,
-                                        token_hash=token_hash, ticket_id=ticket_id, campaign_id=None,
-                                        channel=channel, sent_at=sent_at, expires_at=expires_at)
-        await survey_rows.plan_surveys(self._conn, survey_ids=[uuid.UUID(survey_id)], customer_ids=[customer_id],
-                                       purpose=purpose, order_ids=[order_id], questions=questions, sent_at=sent_at)
+    async def insert_survey(self, survey: SentSurvey) -> None:
+        await survey_rows.insert_survey(self._conn, survey_id=survey.survey_id, customer_id=survey.customer_id,
+                                        kind=survey.kind, token_hash=survey.token_hash, ticket_id=survey.ticket_id,
+                                        campaign_id=None, channel=survey.channel, sent_at=survey.sent_at,
+                                        expires_at=survey.expires_at)
+        await survey_rows.plan_surveys(self._conn, survey_ids=[uuid.UUID(survey.survey_id)],
+                                       customer_ids=[survey.customer_id], purpose=survey.purpose,
+                                       order_ids=[survey.order_id], questions=survey.questions,
+                                       sent_at=survey.sent_at)
 
     async def survey_for_answer(self, survey_id: str) -> SurveyState | None:
         try:

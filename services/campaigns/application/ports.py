@@ -17,15 +17,11 @@ from uuid import UUID
 from services.campaigns.domain.decision import CustomerSnapshot
 from services.campaigns.domain.model import CampaignDefinition, CampaignStatus
 from services.campaigns.domain.service_messages import Templates
-from services.campaigns.domain.surveys import SurveyState
+from services.campaigns.domain.surveys import SentSurvey, SurveyState
 from shared.contracts.campaigns import (
-    Channel,
     MarketingPolicyRules,
     MessageRequested,
     ServiceMessageTemplate,
-    SurveyKind,
-    SurveyPurpose,
-    SurveyQuestion,
     SurveyQuestionAnswered,
 )
 
@@ -95,21 +91,7 @@ class ReadModel(Protocol):
         """The ids of the customer's open complaint tickets."""
         ...
 
-    async def insert_survey(
-        self,
-        *,
-        survey_id: str,
-        customer_id: str,
-        kind: SurveyKind,
-        token_hash: str,
-        ticket_id: str | None,
-        order_id: str | None,
-        purpose: SurveyPurpose | None,
-        questions: Sequence[SurveyQuestion],
-        channel: Channel | None,
-        sent_at: datetime,
-        expires_at: datetime,
-    ) -> None:
+    async def insert_survey(self, survey: SentSurvey) -> None:
         """Record a sent survey (a relationship survey also as the customer's last one)."""
         ...
 

@@ -20,6 +20,7 @@ from services.campaigns.domain.surveys import (
     SCORE,
     SURVEY_VALIDITY,
     GivenAnswer,
+    SentSurvey,
     SurveyState,
     answer_questions,
     answer_survey,
@@ -70,9 +71,10 @@ async def send_survey(
     channel = next((c for c in (Channel.EMAIL, Channel.SMS, Channel.PUSH) if c in customer.consents), None)
     survey_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
     expires_at = now + SURVEY_VALIDITY
-    await uow.rows.insert_survey(survey_id=survey_id, customer_id=customer_id, kind=kind, token_hash=token_hash(token),
-                                 ticket_id=ticket_id, order_id=order_id, purpose=purpose, questions=questions,
-                                 channel=channel, sent_at=now, expires_at=expires_at)
+    await uow.rows.insert_survey(SentSurvey(
+        survey_id=survey_id, customer_id=customer_id, kind=kind, token_hash=token_hash(token), ticket_id=ticket_id,
+        order_id=order_id, purpose=purpose, questions=questions, channel=channel, sent_at=now,
+        expires_at=expires_at))
     await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=0, subject=customer_id,
                      events=[SurveySent(survey_id=survey_id, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
                                         channel=channel, expires_at=expires_at, purpose=purpose, order_id=order_id,

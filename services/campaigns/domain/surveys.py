@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.contracts.campaigns import (
+    Channel,
     InvalidRedemptionReason,
     NpsCategory,
     QuestionKind,
@@ -156,6 +157,24 @@ def ensure_may_ask(
                            **({"next_allowed_at": (last_relationship_at + period).isoformat()}
                               if last_relationship_at is not None and held[0] is SuppressionReason.FREQUENCY_CAP
                               else {}))
+
+
+@dataclass(frozen=True, slots=True)
+class SentSurvey:
+    """A survey as it goes out: what the read model stores of it, as one record the handler hands over."""
+
+    survey_id: str
+    customer_id: str
+    kind: SurveyKind
+    token_hash: str
+    """Only the response token's hash is kept: a leaked table cannot answer surveys."""
+    ticket_id: str | None
+    order_id: str | None
+    purpose: SurveyPurpose | None
+    questions: tuple[SurveyQuestion, ...]
+    channel: Channel | None
+    sent_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
