@@ -34,18 +34,19 @@ from shared.web.responses import run_and_respond
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
+_DEFINITION_CHECKS = """The definition is checked as a whole (422 with the field at fault), beyond what the schema says:
+a trigger has an ``event_type`` or a ``schedule``, not both (an inactivity schedule needs
+``inactivity_days``); a ``condition`` is an expression over the trigger event's fields; an offer names
+a ``sku`` or a ``category``, or takes it ``from_recommendations`` (then neither); a survey action names
+its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative."""
+"""What creating and changing a campaign both check, told once in both operations' OpenAPI descriptions."""
 
-@router.post("/campaigns", status_code=201, response_model=CampaignRead)
+
+@router.post("/campaigns", status_code=201, response_model=CampaignRead,
+             description=f"Save a new campaign as a draft.\n\n{_DEFINITION_CHECKS}")
 async def create_campaign(body: CampaignCreate, request: Request, idempotency: IdempotencyKey,
                           principal: Writer) -> Response:
-    """Save a new campaign as a draft.
-
-    The definition is checked as a whole (422 with the field at fault), beyond what the schema says:
-    a trigger has an ``event_type`` or a ``schedule``, not both (an inactivity schedule needs
-    ``inactivity_days``); a ``condition`` is an expression over the trigger event's fields; an offer names
-    a ``sku`` or a ``category``, or takes it ``from_recommendations`` (then neither); a survey action names
-    its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative.
-    """
+    """Save a new campaign as a draft (the OpenAPI description adds the definition's checks)."""
     document = body.model_dump(mode="json")
     return await run_and_respond(request, lambda uow: handlers.create_campaign(uow, document=document), idempotency,
                                  location="/v1/campaigns/{id}")
@@ -69,17 +70,11 @@ async def get_campaign(campaign_id: str, request: Request, response: Response, p
     return body
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead,
+              description=f"Change a draft or paused campaign.\n\n{_DEFINITION_CHECKS}")
 async def update_campaign(campaign_id: str, body: CampaignUpdate, request: Request, if_match: IfMatch,
                           principal: Writer) -> Response:
-    """Change a draft or paused campaign.
-
-    The definition is checked as a whole (422 with the field at fault), beyond what the schema says:
-    a trigger has an ``event_type`` or a ``schedule``, not both (an inactivity schedule needs
-    ``inactivity_days``); a ``condition`` is an expression over the trigger event's fields; an offer names
-    a ``sku`` or a ``category``, or takes it ``from_recommendations`` (then neither); a survey action names
-    its ``survey_kind``; ``ends_at`` is after ``starts_at``; budget amounts are not negative.
-    """
+    """Change a draft or paused campaign (the OpenAPI description adds the definition's checks)."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     return await run_and_respond(request, lambda uow: handlers.update_campaign(
         uow, campaign_id=campaign_id, changes=changes, if_match=if_match))
