@@ -314,25 +314,16 @@ _VIEW_COLUMNS = """status, lifecycle_stage, churn_band, churn_score, value_tier,
                   acquisition_channel, customer_since, dissolved_at, dissolutions, last_event_at, signal_version"""
 
 
+def _view_values(r: ViewRow) -> tuple[Any, ...]:
+    """The row's values in ``_UNNEST``'s order, $1 to $16 (the state, $17, is passed on its own)."""
+    return (r.customer_id, r.merged_into, r.status, r.lifecycle_stage, r.churn_band, r.churn_score, r.value_tier,
+            r.clv, ",".join(r.segments), r.name_search, r.acquisition_channel, r.customer_since, r.dissolved_at,
+            r.last_event_at, r.signal_version, r.dissolutions)
+
+
 def _view_columns(rows: Sequence[ViewRow]) -> list[list[Any]]:
-    return [
-        [r.customer_id for r in rows],
-        [r.merged_into for r in rows],
-        [r.status for r in rows],
-        [r.lifecycle_stage for r in rows],
-        [r.churn_band for r in rows],
-        [r.churn_score for r in rows],
-        [r.value_tier for r in rows],
-        [r.clv for r in rows],
-        [",".join(r.segments) for r in rows],
-        [r.name_search for r in rows],
-        [r.acquisition_channel for r in rows],
-        [r.customer_since for r in rows],
-        [r.dissolved_at for r in rows],
-        [r.last_event_at for r in rows],
-        [r.signal_version for r in rows],
-        [r.dissolutions for r in rows],
-    ]
+    """One array per ``unnest`` parameter: the rows' values as columns (the callers never pass no rows)."""
+    return [list(column) for column in zip(*map(_view_values, rows), strict=True)]
 
 
 _UNNEST = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
