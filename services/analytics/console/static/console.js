@@ -166,6 +166,34 @@
     return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
   }
 
+  /** An .ics import form (the calendars and marketing-policy pages both import holidays): it asks for a file
+   * before sending, keeps its button disabled while the upload runs and shows a refused import's problem
+   * lines under itself. upload(bytes) sends the file and answers as send() does; imported(answer) runs after
+   * a success; options go between the file and the button. */
+  function icsForm(attrs, fileId, upload, imported, ...options) {
+    const file = h("input", { type: "file", id: fileId, name: "ics", accept: ".ics,text/calendar" });
+    const outcome = h("div", { "aria-live": "polite" });
+    const submit = h("button", { type: "submit", class: "secondary" }, "Import holidays");
+    const onsubmit = async (e) => {
+      e.preventDefault();
+      outcome.replaceChildren();
+      if (!file.files.length) {
+        outcome.replaceChildren(alertBox(["Choose an .ics file first."]));
+        return;
+      }
+      submit.disabled = true;
+      const answer = await upload(await file.files[0].arrayBuffer());
+      submit.disabled = false;
+      if (!answer.ok) {
+        outcome.replaceChildren(alertBox(problemLines(answer)));
+        return;
+      }
+      imported(answer);
+    };
+    return h("form", Object.assign({ class: "search" }, attrs, { onsubmit }),
+      h("div", {}, h("label", { for: file.id }, ".ics file"), file), options, h("div", {}, submit), outcome);
+  }
+
   async function settle(promise) {
     try { return { ok: true, value: await promise }; } catch (error) { return { ok: false, error }; }
   }
@@ -777,7 +805,7 @@
   const extraPages = [];
   window.C360 = Object.freeze({
     kit: Object.freeze({ h, text, when, shortId, humanize, badge, facts, table, panel, setStatus, main, api, settle,
-      failure, link, navigate, ApiError, send, problemLines, alertBox }),
+      failure, link, navigate, ApiError, send, problemLines, alertBox, icsForm }),
     addPage(page) {
       if (!/^[a-z][a-z-]*$/.test(page.name) || typeof page.render !== "function") throw new Error("bad console page");
       extraPages.push({ name: page.name, label: page.label, render: page.render });

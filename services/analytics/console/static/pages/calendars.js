@@ -21,7 +21,7 @@
 
   /** Writes to the ticketing service answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("ticketing", method, path, body, headers);
-  const { problemLines, alertBox } = kit;
+  const { problemLines, alertBox, icsForm } = kit;
 
   function shifts(list) {
     return list && list.length ? list.map((s) => s.start + "-" + s.end).join(", ") : "closed";
@@ -49,33 +49,16 @@
       ? h("ul", { class: "exceptions" }, calendar.exceptions.map((x) => h("li", {}, x.date + ": " + shifts(x.hours) + (x.note ? " (" + x.note + ")" : ""))))
       : h("p", { class: "muted" }, "No date exceptions.");
 
-    const file = h("input", { type: "file", id: "ics-" + key, name: "ics", accept: ".ics,text/calendar" });
     const replace = h("input", { type: "checkbox", id: "ics-replace-" + key, name: "replace" });
     replace.style.width = "auto";
-    const outcome = h("div", { "aria-live": "polite" });
-    const submit = h("button", { type: "submit", class: "secondary" }, "Import holidays");
-    const upload = h("form", { class: "search", "aria-label": "Import holidays into " + key, onsubmit: async (e) => {
-      e.preventDefault();
-      outcome.replaceChildren();
-      if (!file.files.length) {
-        outcome.replaceChildren(alertBox(["Choose an .ics file first."]));
-        return;
-      }
-      submit.disabled = true;
-      const data = await file.files[0].arrayBuffer();
-      const answer = await send("POST", "calendars/" + encodeURIComponent(key) + "/holidays/import" + (replace.checked ? "?replace=true" : ""),
-        data, { "Content-Type": "text/calendar" });
-      submit.disabled = false;
-      if (!answer.ok) {
-        outcome.replaceChildren(alertBox(problemLines(answer)));
-        return;
-      }
-      setStatus("Holidays imported into " + key + ": " + replannedNote(answer.body) + ".");
-      reload();
-    } },
-      h("div", {}, h("label", { for: file.id }, ".ics file"), file),
-      h("div", {}, h("label", { for: replace.id }, replace, " Replace the calendar's holidays")),
-      h("div", {}, submit), outcome);
+    const upload = icsForm({ "aria-label": "Import holidays into " + key }, "ics-" + key,
+      (data) => send("POST", "calendars/" + encodeURIComponent(key) + "/holidays/import" + (replace.checked ? "?replace=true" : ""),
+        data, { "Content-Type": "text/calendar" }),
+      (answer) => {
+        setStatus("Holidays imported into " + key + ": " + replannedNote(answer.body) + ".");
+        reload();
+      },
+      h("div", {}, h("label", { for: replace.id }, replace, " Replace the calendar's holidays")));
 
     const section = panel("calendar-" + key, key,
       h("p", { class: "muted" }, "Time zone " + calendar.time_zone + " · version " + calendar.version),

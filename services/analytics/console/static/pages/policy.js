@@ -16,7 +16,7 @@
 
   /** Writes to the campaigns service answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("campaigns", method, path, body, headers);
-  const { problemLines, alertBox } = kit;
+  const { problemLines, alertBox, icsForm } = kit;
 
   const hhmm = (t) => String(t).slice(0, 5);
   const quiet = (q) => (q ? hhmm(q.start) + "-" + hhmm(q.end) : "none");
@@ -87,30 +87,14 @@
   }
 
   function icsImport(policy, reload) {
-    const file = h("input", { type: "file", id: "policy-ics", name: "ics", accept: ".ics,text/calendar" });
-    const outcome = h("div", { "aria-live": "polite" });
-    const submit = h("button", { type: "submit", class: "secondary" }, "Import holidays");
-    return h("form", { class: "search", id: "policy-ics-form", "aria-label": "Import holidays as send blackouts", onsubmit: async (e) => {
-      e.preventDefault();
-      outcome.replaceChildren();
-      if (!file.files.length) {
-        outcome.replaceChildren(alertBox(["Choose an .ics file first."]));
-        return;
-      }
-      submit.disabled = true;
-      const data = await file.files[0].arrayBuffer();
-      const answer = await send("POST", "marketing-policy/blackouts/ics", data,
-        { "Content-Type": "text/calendar", "If-Match": '"' + policy.version + '"' });
-      submit.disabled = false;
-      if (!answer.ok) {
-        outcome.replaceChildren(alertBox(problemLines(answer)));
-        return;
-      }
-      setStatus("Holidays imported as send blackouts (version " + answer.body.version + ", "
-        + answer.body.blackouts.length + " blackout days).");
-      reload();
-    } },
-      h("div", {}, h("label", { for: file.id }, ".ics file"), file), h("div", {}, submit), outcome);
+    return icsForm({ id: "policy-ics-form", "aria-label": "Import holidays as send blackouts" }, "policy-ics",
+      (data) => send("POST", "marketing-policy/blackouts/ics", data,
+        { "Content-Type": "text/calendar", "If-Match": '"' + policy.version + '"' }),
+      (answer) => {
+        setStatus("Holidays imported as send blackouts (version " + answer.body.version + ", "
+          + answer.body.blackouts.length + " blackout days).");
+        reload();
+      });
   }
 
   async function render(root) {
