@@ -150,8 +150,9 @@
     return { ok: response.ok, status: response.status, body: payload };
   }
 
-  /** The lines of a problem+json answer: its detail, then each invalid field with its message. */
-  function problemLines(answer) {
+  /** The lines of a problem+json answer: its detail, then each invalid field with its message, then the
+   * page's hint for the answer's status if it has one (hints: { 403: "Only an admin token can ..." }). */
+  function problemLines(answer, hints) {
     const p = answer.body || {};
     const lines = [text(p.detail || p.title, "HTTP " + answer.status)];
     for (const issue of p.errors || []) {
@@ -159,6 +160,7 @@
       lines.push((where ? where + ": " : "") + text(issue.msg));
     }
     if (p.field && !(p.errors || []).length) lines.push("field: " + p.field);
+    if (hints && hints[answer.status]) lines.push(hints[answer.status]);
     return lines;
   }
 

@@ -91,9 +91,9 @@
       const answer = await send("PUT", "sla-policies/calendars", { tiers }, { "If-Match": '"' + assignment.version + '"' });
       submit.disabled = false;
       if (!answer.ok) {
-        const lines = problemLines(answer);
-        if (answer.status === 403) lines.push("Only an admin token can change which calendar a tier counts on.");
-        errors.replaceChildren(alertBox(lines));
+        errors.replaceChildren(alertBox(problemLines(answer, {
+          403: "Only an admin token can change which calendar a tier counts on.",
+        })));
         return;
       }
       setStatus("Tier calendars saved: " + replannedNote(answer.body) + ".");

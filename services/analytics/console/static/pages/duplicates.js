@@ -181,9 +181,9 @@
           else if (flags[name]) flags[name].setAttribute("aria-invalid", "true");
         }
         if (p.field === "name_threshold") threshold.setAttribute("aria-invalid", "true");
-        const lines = problemLines(answer);
-        if (answer.status === 412) lines.push("Someone changed the rules meanwhile; they were reloaded.");
-        errors.replaceChildren(alertBox(lines));
+        errors.replaceChildren(alertBox(problemLines(answer, {
+          412: "Someone changed the rules meanwhile; they were reloaded.",
+        })));
         if (answer.status === 412) onSaved(null, errors);
         return;
       }

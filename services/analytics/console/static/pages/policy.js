@@ -69,10 +69,10 @@
       area.removeAttribute("aria-invalid");
       if (!answer.ok) {
         area.setAttribute("aria-invalid", "true");
-        const lines = problemLines(answer);
-        if (answer.status === 412) lines.push("Someone changed the policy meanwhile; it was reloaded.");
-        if (answer.status === 403) lines.push("Only an admin token can change the marketing policy.");
-        errors.replaceChildren(alertBox(lines));
+        errors.replaceChildren(alertBox(problemLines(answer, {
+          412: "Someone changed the policy meanwhile; it was reloaded.",
+          403: "Only an admin token can change the marketing policy.",
+        })));
         if (answer.status === 412) reload(errors);
         return;
       }

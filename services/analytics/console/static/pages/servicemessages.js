@@ -43,10 +43,10 @@
         const answer = await send("PUT", "service-messages", { templates }, { "If-Match": '"' + current.version + '"' });
         submit.disabled = false;
         if (!answer.ok) {
-          const lines = problemLines(answer);
-          if (answer.status === 412) lines.push("Someone changed the templates meanwhile; they were reloaded.");
-          if (answer.status === 403) lines.push("Only an admin can change what every customer receives.");
-          errors.replaceChildren(alertBox(lines));
+          errors.replaceChildren(alertBox(problemLines(answer, {
+            412: "Someone changed the templates meanwhile; they were reloaded.",
+            403: "Only an admin can change what every customer receives.",
+          })));
           if (answer.status === 412) reload();
           return;
         }

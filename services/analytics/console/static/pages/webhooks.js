@@ -79,9 +79,9 @@
       const answer = await send(method, path, body, ifMatch(s));
       button.disabled = false;
       if (!answer.ok) {
-        const lines = problemLines(answer);
-        if (answer.status === 412) lines.push("The subscription changed meanwhile; it was reloaded.");
-        outcome.replaceChildren(alertBox(lines));
+        outcome.replaceChildren(alertBox(problemLines(answer, {
+          412: "The subscription changed meanwhile; it was reloaded.",
+        })));
         if (answer.status === 412) await reload();
         return;
       }
@@ -204,9 +204,7 @@
         }, { "Idempotency-Key": crypto.randomUUID() });
         submit.disabled = false;
         if (!answer.ok) {
-          const lines = problemLines(answer);
-          if (answer.status === 403) lines.push("Only an admin token can manage webhooks.");
-          errors.replaceChildren(alertBox(lines));
+          errors.replaceChildren(alertBox(problemLines(answer, { 403: "Only an admin token can manage webhooks." })));
           return;
         }
         setStatus("Webhook subscription created for " + answer.body.url + ".");
