@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Protocol
-from uuid import UUID
 
 import asyncpg
 import orjson
@@ -48,9 +47,9 @@ from services.analytics.domain.reasons import reason_terms
 from services.analytics.domain.rules import AnalyticsRules
 from services.analytics.domain.signals import changes, recommendations_change
 from shared.consuming.consumer import ReceivedEvent
-from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.events.catalog import CATALOG, DomainEvent
 from shared.events.envelope import is_imported_history
+from shared.privacy.erasure import acknowledge_erasure
 from shared.store.eventstore import EventStore
 
 log = logging.getLogger(__name__)
@@ -291,17 +290,8 @@ class ViewProjection:
             return
         await rm.forget_published_recommendations(conn, people)
         for origin in batch.erased:
-            stream = erasure_stream(origin)
-            await self.store.append(
-                conn,
-                stream_id=stream,
-                stream_type="erasure",
-                expected_version=await self.store.stream_version(conn, stream),
-                events=[CustomerDataErased(customer_id=UUID(origin), service="analytics",
-                                           erased_at=datetime.now(UTC),
-                                           erasure_event_id=UUID(batch.erasure_ids[origin]))],
-                subject=origin,
-            )
+            await acknowledge_erasure(self.store, conn, customer_id=origin, service="analytics",
+                                      erased_at=datetime.now(UTC), erasure_event_id=batch.erasure_ids[origin])
 
     async def _fold_and_write(self, conn: asyncpg.Connection, batch: _Batch, owners: set[str]) -> None:
         cache = self.cache

@@ -32,7 +32,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 
 from services.campaigns.adapters import replica
 from services.campaigns.adapters import surveys as survey_store
@@ -66,10 +65,12 @@ from shared.contracts.campaigns import (
     SurveyQuestion,
     SurveySent,
 )
-from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.events.catalog import DomainEvent
 from shared.events.envelope import new_envelope
+from shared.privacy.erasure import acknowledge_erasure
+from shared.store import timers as timer_table
 from shared.store.eventstore import EventStore, Outbox
+from shared.store.timers import TimerSpec
 
 _NAMESPACE = uuid.UUID("6d1a7c1e-3b0f-4f51-9a57-4c0a2b0c3600")
 
@@ -183,17 +184,8 @@ async def forget_customer(
     if forget is not None:
         for person in people:
             forget(person)
-    stream = erasure_stream(customer_id)
-    await engine.store.append(
-        conn,
-        stream_id=stream,
-        stream_type="erasure",
-        expected_version=await engine.store.stream_version(conn, stream),
-        events=[CustomerDataErased(customer_id=uuid.UUID(customer_id), service="campaigns", erased_at=now,
-                                   erasure_event_id=uuid.UUID(erasure_event_id),
-                                   details={"keys_destroyed": len(people)})],
-        subject=customer_id,
-    )
+    await acknowledge_erasure(engine.store, conn, customer_id=customer_id, service="campaigns", erased_at=now,
+                              erasure_event_id=erasure_event_id, details={"keys_destroyed": len(people)})
 
 
 async def decide_and_record(
@@ -596,23 +588,9 @@ async def schedule_timer(conn: asyncpg.Connection, *, kind: str, due_at: datetim
     await schedule_timers(conn, [(kind, due_at, key, payload)])
 
 
-TimerSpec = tuple[str, datetime, str, dict[str, Any]]
-"""``(kind, due_at, key, payload)`` of a durable timer."""
-
-
 async def schedule_timers(conn: asyncpg.Connection, timers: Sequence[TimerSpec]) -> None:
     """Many timers ``(kind, due_at, key, payload)`` in one statement; each id derives from kind and key."""
-    if not timers:
-        return
-    await conn.execute(
-        """insert into timers (id, kind, due_at, payload)
-           select t.id, t.kind, t.due_at, t.payload::jsonb
-           from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) as t(id, kind, due_at, payload)
-           on conflict (id) do nothing""",
-        [uuid.uuid5(_NAMESPACE, f"{kind}:{key}") for kind, _, key, _ in timers],
-        [kind for kind, _, _, _ in timers], [due for _, due, _, _ in timers],
-        [orjson.dumps(payload).decode() for _, _, _, payload in timers],
-    )
+    await timer_table.schedule_timers(conn, _NAMESPACE, timers)
 
 
 async def schedule_sweep(conn: asyncpg.Connection, campaign_id: str, due_at: datetime) -> None:
@@ -630,18 +608,12 @@ async def fire_due_timers(pool: asyncpg.Pool, engine: Engine, *, now: datetime, 
     fired = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """select id, kind, payload from timers where fired_at is null and due_at <= $1
-                   order by due_at limit $2 for update skip locked""",
-                now, limit,
-            )
-            for row in rows:
-                await _fire(engine, conn, row["kind"], row["payload"], now)
-            if rows:
-                await conn.execute("update timers set fired_at = $2 where id = any($1::uuid[])",
-                                   [r["id"] for r in rows], now)
-        fired += len(rows)
-        if len(rows) < limit:
+            due = await timer_table.take_due_timers(conn, now, limit)
+            for timer in due:
+                await _fire(engine, conn, timer.kind, timer.payload, now)
+            await timer_table.mark_fired(conn, due, now)
+        fired += len(due)
+        if len(due) < limit:
             return fired
 
 

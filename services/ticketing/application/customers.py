@@ -17,8 +17,8 @@ from services.ticketing.adapters import readmodel, replica
 from services.ticketing.application.batches import load_tickets, persist_tickets
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import tier_for
-from shared.contracts.privacy import CustomerDataErased, erasure_stream
 from shared.errors import ConcurrencyConflict
+from shared.privacy.erasure import acknowledge_erasure
 from shared.store.eventstore import EventStore
 
 
@@ -152,25 +152,8 @@ async def customer_erased(
     answers = await readmodel.forget_stored_answers(conn, people)
     for person in people:
         await store.keys.destroy(conn, str(person))
-    stream = erasure_stream(customer_id)
-    await store.append(
-        conn,
-        stream_id=stream,
-        stream_type="erasure",
-        expected_version=await store.stream_version(conn, stream),
-        events=[
-            CustomerDataErased(
-                customer_id=customer_id,
-                service="ticketing",
-                erased_at=now,
-                erasure_event_id=erasure_event_id,
-                details={
-                    "tickets_redacted": changed,
-                    "stored_answers_redacted": answers,
-                    "keys_destroyed": len(people),
-                },
-            )
-        ],
-        subject=str(customer_id),
-    )
+    await acknowledge_erasure(store, conn, customer_id=customer_id, service="ticketing", erased_at=now,
+                              erasure_event_id=erasure_event_id,
+                              details={"tickets_redacted": changed, "stored_answers_redacted": answers,
+                                       "keys_destroyed": len(people)})
     return changed
