@@ -1,7 +1,7 @@
-"""Clocks: the system clock in production, a controllable one in tests.
+"""Clocks: the system clock, moved by simulated time in the demo and by an offset in test runs.
 
 Schedulers (payment overdue, SLA breaches, delayed campaign triggers, inactivity sweeps) take a
-``Clock`` so a test can move time forward instead of waiting for it.
+``Clock`` so a test can move time forward instead of waiting for it (``shared.testing.clock.FixedClock``).
 """
 
 from __future__ import annotations
@@ -57,20 +57,3 @@ class SystemClock:
 
     def now(self) -> datetime:
         return utc_now()
-
-
-class FixedClock:
-    """A clock that only moves when told to (tests, simulations, SLA back-testing)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self._now += delta
-        return self._now
-
-    def set(self, moment: datetime) -> None:
-        self._now = moment

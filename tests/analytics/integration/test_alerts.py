@@ -17,11 +17,11 @@ from services.analytics.application.alerts import remind_replenishment, remind_s
 from services.analytics.bootstrap import alerts_worker, event_store
 from services.analytics.consumers.alerts import AlertRouter
 from services.analytics.domain.model import Fact
-from shared.clock import FixedClock
 from shared.consuming.consumer import ReceivedEvent
 from shared.contracts import analytics, customer
 from shared.events.catalog import CATALOG
 from shared.store.db import create_pool
+from shared.testing.clock import FixedClock
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
 from tests.analytics.builders import (

@@ -6,9 +6,9 @@ import uuid
 
 from services.analytics.bootstrap import event_store
 from services.analytics.consumers.projector import AnalyticsProjector
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import at, erased, fact, new_customer_id, registered, ticket_opened
 from tests.analytics.integration.support import api, records, token
 

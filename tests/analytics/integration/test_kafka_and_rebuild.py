@@ -14,11 +14,11 @@ from services.analytics.bootstrap import event_store, projector_worker
 from services.analytics.consumers.projector import AnalyticsProjector
 from services.analytics.domain.model import fold
 from services.analytics.rebuild import rebuild
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from shared.events.envelope import to_kafka
 from shared.store.db import create_pool
+from shared.testing.clock import FixedClock
 from shared.testing.kafka import drain_outbox, make_producer, read_topic
 from shared.testing.waiting import eventually
 from tests.analytics.builders import (

@@ -10,8 +10,8 @@ from services.analytics.application.sweep import sweep
 from services.analytics.bootstrap import event_store
 from services.analytics.config import AnalyticsSettings
 from services.analytics.consumers.projector import AnalyticsProjector
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import (
     at,
     campaign_created,

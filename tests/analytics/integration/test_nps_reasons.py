@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.model import Fact
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.campaigns import NpsCategory, QuestionKind, SurveyAnswered, SurveyKind, SurveyQuestionAnswered
 from shared.events.envelope import source_for
 from shared.shredding import encrypt_value
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import (
     at,
     complaint_filed,

@@ -8,9 +8,9 @@ from datetime import timedelta
 import asyncpg
 
 from services.analytics.bootstrap import event_store
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import (
     at,
     complaint_filed,

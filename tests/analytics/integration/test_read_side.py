@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from services.analytics.config import AnalyticsSettings
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged
 from shared.store.db import create_pool
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import (
     at,
     complaint_filed,

@@ -13,8 +13,8 @@ from services.analytics.adapters import readmodel as rm
 from services.analytics.application.sweep import run_sweeps, sweep
 from services.analytics.bootstrap import event_store
 from services.analytics.consumers.projector import AnalyticsProjector
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
+from shared.testing.clock import FixedClock
 from shared.testing.waiting import eventually
 from tests.analytics.builders import at, new_customer_id, order_placed, registered, survey_answered
 from tests.analytics.integration.support import records

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.analytics.config import AnalyticsSettings
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records
 from shared.contracts.customer import CustomersMerged, CustomersUnmerged
+from shared.testing.clock import FixedClock
 from tests.analytics.builders import at, fact, new_customer_id, order_placed, registered, survey_answered
 from tests.analytics.integration.support import api, projector, records, token
 

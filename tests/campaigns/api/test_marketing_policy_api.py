@@ -14,8 +14,8 @@ import pytest
 
 from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
-from shared.clock import FixedClock
 from shared.settings import PlatformSettings
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 from tests.campaigns.unit.builders import a_definition_document
 

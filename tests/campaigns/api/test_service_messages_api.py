@@ -13,8 +13,8 @@ import pytest
 
 from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
-from shared.clock import FixedClock
 from shared.settings import PlatformSettings
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -19,9 +19,9 @@ import pytest
 
 from services.campaigns.bootstrap import build_app
 from services.campaigns.config import CampaignsSettings
-from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from shared.shredding import KeyStore, is_encrypted
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 
 pytestmark = pytest.mark.clock

@@ -19,7 +19,6 @@ from services.campaigns.bootstrap import build_engine, engine_worker, event_stor
 from services.campaigns.config import CampaignsSettings
 from services.campaigns.consumers.engine import CampaignEngine
 from services.campaigns.domain.model import CampaignStatus
-from shared.clock import FixedClock
 from shared.consuming.consumer import KeyProvider, apply_records, record_for
 from shared.consuming.streams import ProjectionWorker
 from shared.contracts.campaigns import MESSAGES_TOPIC
@@ -29,6 +28,7 @@ from shared.events.envelope import Envelope, new_envelope, to_kafka
 from shared.settings import PlatformSettings
 from shared.store.db import create_pool
 from shared.store.idempotent_commands import run_command
+from shared.testing.clock import FixedClock
 from shared.testing.kafka import ConsumedRecord, drain_outbox, end_offsets, make_producer, read_topic
 from shared.testing.waiting import eventually
 from tests.campaigns.unit.builders import a_definition_document

@@ -16,7 +16,6 @@ from services.campaigns.application import handlers
 from services.campaigns.application.engine import Engine, fire_due_timers
 from services.campaigns.consumers.engine import CampaignEngine
 from services.campaigns.domain.model import CampaignStatus
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records, record_for
 from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
 from shared.events.catalog import DomainEvent
@@ -24,6 +23,7 @@ from shared.events.envelope import Envelope, new_envelope
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import run_command
+from shared.testing.clock import FixedClock
 from tests.campaigns.unit.builders import a_definition_document
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ import httpx
 
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.bootstrap import build_app
-from shared.clock import FixedClock
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 
 from .kafka_support import NOON, Stage, a_registration, an_order, envelope

@@ -19,7 +19,6 @@ import httpx
 
 from services.campaigns.application.engine import fire_due_timers
 from services.campaigns.bootstrap import build_app
-from shared.clock import FixedClock
 from shared.consuming.consumer import RawRecord, apply_records, record_for
 from shared.contracts.customer import (
     Consents,
@@ -30,6 +29,7 @@ from shared.contracts.customer import (
 )
 from shared.contracts.ticketing import ComplaintFiled, TicketResolved
 from shared.store.db import create_pool
+from shared.testing.clock import FixedClock
 from shared.testing.kafka import ConsumedRecord
 from shared.web import mint_token
 from tests.analytics.integration.support import analytics_settings, projector

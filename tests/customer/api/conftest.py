@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from services.customer.bootstrap import build_app
 from services.customer.config import CustomerSettings
-from shared.clock import FixedClock
 from shared.ids import new_id
 from shared.settings import PlatformSettings
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 
 STAFF_SCOPES = ("customers:read", "customers:write", "orders:write")

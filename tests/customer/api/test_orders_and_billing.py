@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.customer.application.overdue import emit_overdue_payments, run_overdue_scheduler
-from shared.clock import FixedClock
 from shared.ids import new_id
 from shared.settings import PlatformSettings
+from shared.testing.clock import FixedClock
 from shared.testing.waiting import eventually
 from tests.customer.api.conftest import CustomerService, an_order, running_customer_service
 

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from services.ticketing.bootstrap import build_app
 from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import CustomerReplicaProjector, WithoutPersonalData
-from shared.clock import FixedClock
 from shared.consuming.consumer import apply_records, record_for
 from shared.contracts.customer import CustomerRegistered, RelationshipType
 from shared.contracts.ticketing import TicketCommented
@@ -28,6 +27,7 @@ from shared.ids import new_id
 from shared.settings import PlatformSettings
 from shared.shredding import encrypt_fields
 from shared.store.db import connect
+from shared.testing.clock import FixedClock
 from shared.web import mint_token
 from tests.ticketing.builders import a_ticket_request
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from services.ticketing.application.scheduler import emit_sla_breaches, run_scheduler
 from services.ticketing.bootstrap import event_store
-from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from shared.store.db import create_pool
+from shared.testing.clock import FixedClock
 from shared.testing.kafka import drain_outbox, read_topic
 from shared.testing.waiting import eventually
 from tests.ticketing.api.conftest import TicketingService

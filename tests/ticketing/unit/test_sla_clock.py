@@ -14,7 +14,7 @@ from services.ticketing.domain.sla import (
     SlaTargets,
     tier_for,
 )
-from shared.clock import FixedClock
+from shared.testing.clock import FixedClock
 from tests.ticketing.builders import T0
 
 HOUR = timedelta(hours=1)
