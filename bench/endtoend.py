@@ -27,17 +27,13 @@ from typing import Any
 import httpx
 
 from bench.loadgen import fixed_rate
-from bench.processes import Processes
+from bench.processes import Processes, start_platform
 from bench.report import Figure, median, percentile
 from bench.setup import Scratch, Size
-from shared.outbox.topics import ensure_topics, platform_topics
-from shared.settings import PlatformSettings
-from shared.web.auth import mint_token
 
 SIZE = Size(default=20, smoke=2, full=60, counts="seconds of steady command traffic")
 RATE = {"smoke": 5.0, "default": 50.0, "full": 500.0}
 PORTS = {"customer": 18001, "ticketing": 18002, "campaigns": 18003, "analytics": 18004}
-WORKERS = {"ticketing": ("customer-replica",), "campaigns": ("engine",), "analytics": ("projector",)}
 MIX = (("order", 40), ("ticket", 25), ("survey", 20), ("payment", 15))
 POLL = 0.02
 VISIBLE_WITHIN = 60.0
@@ -130,26 +126,6 @@ class Driver:
         self.latencies[kind].append((time.perf_counter() - accepted) * 1000)
 
 
-async def _platform(scratches: dict[str, Scratch], prefix: str) -> tuple[Processes, dict[str, str], str]:
-    settings = PlatformSettings(environment="test", kafka_bootstrap_servers=scratches["customer"].bootstrap,
-                                kafka_topic_prefix=prefix, kafka_topic_partitions=6)
-    ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
-    env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "KAFKA_TOPIC_PREFIX": prefix,
-           "KAFKA_TOPIC_PARTITIONS": "6", "ANALYTICS_CUSTOMER_API_URL": urls["customer"]}
-    for name, scratch in scratches.items():
-        env[f"{name.upper()}_DATABASE_URL"] = scratch.dsn
-        env[f"{name.upper()}_HTTP_PORT"] = str(PORTS[name])
-        env[f"{name.upper()}_API_URL"] = urls[name]
-    processes = Processes(env)
-    for name in PORTS:
-        processes.start(f"e2e-{name}-api", "api", name)
-        processes.start(f"e2e-{name}-relay", "relay", name)
-        for worker in WORKERS.get(name, ()):
-            processes.start(f"e2e-{name}-{worker}", "worker", name, worker)
-    return processes, urls, mint_token(settings, "bench", ["admin"], ttl_seconds=4 * 3600)
-
-
 async def run(size: int, rate: float | None = None) -> list[Figure]:
     rate = rate or (RATE["full"] if size >= 60 else RATE["smoke"] if size <= 2 else RATE["default"])
     count = int(rate * size)
@@ -159,7 +135,8 @@ async def run(size: int, rate: float | None = None) -> list[Figure]:
         await scratch.__aenter__()
     processes: Processes | None = None
     try:
-        processes, urls, token = await _platform(scratches, prefix)
+        platform = start_platform(scratches, prefix, ports=PORTS, partitions=6, label="e2e")
+        processes, urls, token = platform.processes, platform.urls, platform.token
         await asyncio.to_thread(processes.wait_ready, urls)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         clients = {name: httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"},

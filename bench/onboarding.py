@@ -48,18 +48,14 @@ import httpx
 import orjson
 
 from bench.importer import AS_OF, HTTP_SAMPLE, _first_customers, _through_http
-from bench.processes import C360, LOGS, Processes
+from bench.processes import C360, LOGS, Processes, start_platform
 from bench.report import Figure, Progress
 from bench.setup import REPO_ROOT, Scratch, Size
 from demo.export import export
 from shared.importing.ledger import entity_id
-from shared.outbox.topics import ensure_topics, platform_topics
-from shared.settings import PlatformSettings
-from shared.web.auth import mint_token
 
 SIZE = Size(default=10_000, smoke=50, full=100_000, counts="customers imported (about 10 events each)")
 PORTS = {"customer": 18101, "ticketing": 18102, "campaigns": 18103, "analytics": 18104}
-WORKERS = {"ticketing": ("customer-replica",), "campaigns": ("engine",), "analytics": ("projector",)}
 GROUPS = {
     "analytics projector (360, timeline, KPIs)": ("analytics-360",
                                                   ("customer.events", "ticketing.events", "campaigns.events")),
@@ -149,26 +145,6 @@ async def _backlog(pools: dict[str, asyncpg.Pool]) -> int:
     counts = await asyncio.gather(*(p.fetchval("select count(*) from outbox where published_at is null")
                                     for p in pools.values()))
     return sum(int(c) for c in counts)
-
-
-def _platform(scratches: dict[str, Scratch], prefix: str) -> tuple[Processes, dict[str, str], dict[str, str], str]:
-    settings = PlatformSettings(environment="test", kafka_bootstrap_servers=scratches["customer"].bootstrap,
-                                kafka_topic_prefix=prefix, kafka_topic_partitions=PARTITIONS)
-    ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
-    env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "KAFKA_TOPIC_PREFIX": prefix,
-           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "ANALYTICS_CUSTOMER_API_URL": urls["customer"]}
-    for name, scratch in scratches.items():
-        env[f"{name.upper()}_DATABASE_URL"] = scratch.dsn
-        env[f"{name.upper()}_HTTP_PORT"] = str(PORTS[name])
-        env[f"{name.upper()}_API_URL"] = urls[name]
-    processes = Processes(env)
-    for name in PORTS:
-        processes.start(f"onboarding-{name}-api", "api", name)
-        processes.start(f"onboarding-{name}-relay", "relay", name)
-        for worker in WORKERS.get(name, ()):
-            processes.start(f"onboarding-{name}-{worker}", "worker", name, worker)
-    return processes, urls, {**processes.env}, mint_token(settings, "bench", ["admin"], ttl_seconds=4 * 3600)
 
 
 async def _start_import(path: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -299,7 +275,8 @@ async def run(size: int) -> list[Figure]:
     meter: LagMeter | None = None
     importing: asyncio.subprocess.Process | None = None
     try:
-        processes, urls, env, token = _platform(scratches, prefix)
+        platform = start_platform(scratches, prefix, ports=PORTS, partitions=PARTITIONS, label="onboarding")
+        processes, urls, env, token = platform.processes, platform.urls, {**platform.processes.env}, platform.token
         await asyncio.to_thread(processes.wait_ready, urls)
         pools = {name: await asyncpg.create_pool(s.dsn, min_size=1, max_size=1) for name, s in scratches.items()}
         meter = LagMeter(scratches["customer"].bootstrap, prefix)

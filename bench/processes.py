@@ -12,12 +12,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.report import RESULTS_DIR
-from bench.setup import REPO_ROOT
+from bench.setup import REPO_ROOT, Scratch
+from shared.outbox.topics import ensure_topics, platform_topics
+from shared.settings import PlatformSettings
+from shared.web.auth import mint_token
 
 LOGS = RESULTS_DIR / "logs"
 C360 = str(Path(sys.executable).parent / "c360")
@@ -89,3 +94,38 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+
+
+PLATFORM_WORKERS = {"ticketing": ("customer-replica",), "campaigns": ("engine",), "analytics": ("projector",)}
+"""The workers a benchmark of the whole platform runs beside the four APIs and relays."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The whole platform started for one benchmark: its processes, each API's URL and an admin token."""
+
+    processes: Processes
+    urls: dict[str, str]
+    token: str
+
+
+def start_platform(scratches: Mapping[str, Scratch], prefix: str, *, ports: Mapping[str, int], partitions: int,
+                   label: str) -> Platform:
+    """Four APIs, four relays and the projection workers on the scratch databases and ``prefix``ed topics."""
+    settings = PlatformSettings(environment="test", kafka_bootstrap_servers=scratches["customer"].bootstrap,
+                                kafka_topic_prefix=prefix, kafka_topic_partitions=partitions)
+    ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings))
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "KAFKA_TOPIC_PREFIX": prefix,
+           "KAFKA_TOPIC_PARTITIONS": str(partitions), "ANALYTICS_CUSTOMER_API_URL": urls["customer"]}
+    for name, scratch in scratches.items():
+        env[f"{name.upper()}_DATABASE_URL"] = scratch.dsn
+        env[f"{name.upper()}_HTTP_PORT"] = str(ports[name])
+        env[f"{name.upper()}_API_URL"] = urls[name]
+    processes = Processes(env)
+    for name in ports:
+        processes.start(f"{label}-{name}-api", "api", name)
+        processes.start(f"{label}-{name}-relay", "relay", name)
+        for worker in PLATFORM_WORKERS.get(name, ()):
+            processes.start(f"{label}-{name}-{worker}", "worker", name, worker)
+    return Platform(processes, urls, mint_token(settings, "bench", ["admin"], ttl_seconds=4 * 3600))
