@@ -111,6 +111,18 @@ class KeyStore:
         key: bytes = row["key"]
         return key
 
+    async def published_keys(
+        self, conn: asyncpg.Connection, subjects: Iterable[str]
+    ) -> tuple[dict[str, bytes], set[str]]:
+        """``published_key`` for many subjects in one query: the keys, and the subjects whose key was destroyed.
+
+        A subject in neither has no key (the batch route's ``unknown``).
+        """
+        rows = await conn.fetch("select subject, key from personal_data_keys where subject = any($1::text[])",
+                                list(set(subjects)))
+        keys = {r["subject"]: r["key"] for r in rows if r["key"] is not None}
+        return keys, {r["subject"] for r in rows if r["key"] is None}
+
     async def existing_keys(self, conn: asyncpg.Connection, subjects: Iterable[str]) -> dict[str, bytes]:
         rows = await conn.fetch(
             "select subject, key from personal_data_keys where subject = any($1::text[]) and key is not null",
