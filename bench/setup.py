@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.ops.service import load_service
 from shared.outbox.topics import TopicSpec, delete_topics, ensure_topics
 from shared.store.migrations import PLATFORM_MIGRATIONS, migrate
 from shared.testing.infra import dsn_with_database
@@ -41,7 +42,7 @@ class Scratch:
         try:
             sets = [("platform", PLATFORM_MIGRATIONS)]
             if self.service:
-                sets.append((self.service, REPO_ROOT / "services" / self.service / "migrations"))
+                sets += load_service(self.service).migration_sets()
             await migrate(conn, sets)
         finally:
             await conn.close()

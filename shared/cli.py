@@ -119,7 +119,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     async def run() -> None:
         for service in services:
             settings = service.settings_factory()
-            applied = await migrate_service(settings.database_url, service.name, service.migrations)
+            applied = await migrate_service(settings.database_url, service.migration_sets())
             detail = f" ({', '.join(applied)})" if applied else ""
             print(f"{service.name}: {len(applied)} migration(s) applied{detail}")
 

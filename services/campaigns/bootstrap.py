@@ -26,6 +26,7 @@ from shared.clock import Clock, SystemClock
 from shared.consuming.consumer import KeyProvider
 from shared.consuming.streams import ProjectionWorker
 from shared.contracts.campaigns import MESSAGES_TOPIC
+from shared.importing.ledger import MIGRATIONS as IMPORT_TABLES
 from shared.ops.service import ServiceDefinition
 from shared.privacy.keyaccess import key_provider_for
 from shared.store.db import create_pool
@@ -100,6 +101,7 @@ SERVICE: ServiceDefinition[CampaignsSettings] = ServiceDefinition(
     settings_factory=CampaignsSettings,
     app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
+    shared_migrations=[IMPORT_TABLES],
     produces=EVENTS_TOPIC,
     workers={"engine": run_engine, "timers": run_timers},
 )

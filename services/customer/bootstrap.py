@@ -23,6 +23,7 @@ from services.customer.consumers.erasure_acks import TOPICS as ACKNOWLEDGING_TOP
 from services.customer.consumers.erasure_acks import ErasureAcknowledgements
 from shared.clock import Clock, SystemClock
 from shared.consuming.streams import ProjectionWorker
+from shared.importing.ledger import MIGRATIONS as IMPORT_TABLES
 from shared.ops.service import ServiceDefinition
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
@@ -96,6 +97,7 @@ SERVICE: ServiceDefinition[CustomerSettings] = ServiceDefinition(
     settings_factory=CustomerSettings,
     app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
+    shared_migrations=[IMPORT_TABLES],
     produces=EVENTS_TOPIC,
     workers={"scheduler": run_scheduler, "erasure-acks": run_erasure_acks},
 )

@@ -21,6 +21,7 @@ from services.ticketing.config import TicketingSettings
 from services.ticketing.consumers.customers import TOPICS, CustomerReplicaProjector, WithoutPersonalData
 from shared.clock import Clock, SystemClock
 from shared.consuming.streams import ProjectionWorker
+from shared.importing.ledger import MIGRATIONS as IMPORT_TABLES
 from shared.ops.service import ServiceDefinition
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
@@ -76,6 +77,7 @@ SERVICE: ServiceDefinition[TicketingSettings] = ServiceDefinition(
     settings_factory=TicketingSettings,
     app_factory=build_app,
     migrations=Path(__file__).parent / "migrations",
+    shared_migrations=[IMPORT_TABLES],
     produces=EVENTS_TOPIC,
     workers={"scheduler": run_scheduler, "customer-replica": run_customer_replica},
 )

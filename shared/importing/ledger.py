@@ -1,4 +1,4 @@
-"""The import ledger every owning service keeps (table ``import_ledger``, one migration per service).
+"""The import ledger every owning service keeps (table ``import_ledger``, from ``MIGRATIONS``).
 
 One row per imported record, keyed by ``(kind, source_id)``, written in the same transaction as the
 record's events: that is what makes a re-run create nothing and a ``kill -9`` resumable (a record is
@@ -10,10 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Final, Literal
 from uuid import UUID
 
 import asyncpg
+
+MIGRATIONS: Final = ("importing", Path(__file__).parent / "sql")
+"""The migration set of the import's tables (``import_ledger``, ``import_jobs``): each importing
+service lists it in its ``ServiceDefinition.shared_migrations``."""
 
 IMPORT_NAMESPACE = UUID("6f3c1d2e-8a41-5b7e-9c0d-2f1e4a6b8c90")
 """Namespace of the deterministic ids given to imported entities (``entity_id``)."""

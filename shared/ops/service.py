@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -40,6 +40,13 @@ class ServiceDefinition(Generic[S]):
     """The logical topic its event store publishes to (``customer.events``)."""
     workers: Mapping[str, BackgroundTask[S]] = field(default_factory=dict)
     """Named background processes: Kafka consumers and schedulers (``c360 worker <service> <name>``)."""
+    shared_migrations: Sequence[tuple[str, Path]] = ()
+    """``(scope, folder)`` migration sets of shared kits the service uses (``shared.importing``'s tables),
+    applied after the platform's and before the service's own."""
+
+    def migration_sets(self) -> list[tuple[str, Path]]:
+        """The service's migration sets after the platform's: the shared kits' ones, then its own."""
+        return [*self.shared_migrations, (self.name, self.migrations)]
 
 
 def load_service(name: str) -> ServiceDefinition[Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +86,10 @@ async def migrate(conn: asyncpg.Connection, sets: list[tuple[str, Path]]) -> lis
     return applied_now
 
 
-async def migrate_service(dsn: str, service: str, directory: Path | None) -> list[str]:
-    """Platform tables first, then the service's own migrations."""
-    sets = [("platform", PLATFORM_MIGRATIONS)]
-    if directory is not None and directory.exists():
-        sets.append((service, directory))
+async def migrate_service(dsn: str, sets: Sequence[tuple[str, Path]]) -> list[str]:
+    """Platform tables first, then each ``(scope, folder)`` of the service (``ServiceDefinition.migration_sets``)."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await migrate(conn, sets)
+        return await migrate(conn, [("platform", PLATFORM_MIGRATIONS), *((s, d) for s, d in sets if d.exists())])
     finally:
         await conn.close()

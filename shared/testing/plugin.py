@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import asyncpg
 import pytest
 
+from shared.ops.service import load_service
 from shared.outbox.topics import TopicSpec, delete_topics, ensure_topics, platform_topics
 from shared.settings import PlatformSettings
 from shared.store.migrations import PLATFORM_MIGRATIONS, migrate
@@ -134,7 +135,7 @@ class DatabaseFactory:
             try:
                 sets = [("platform", PLATFORM_MIGRATIONS)]
                 if service:
-                    sets.append((service, REPO_ROOT / "services" / service / "migrations"))
+                    sets += load_service(service).migration_sets()
                 await migrate(target, sets)
             finally:
                 await target.close()

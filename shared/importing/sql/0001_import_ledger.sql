@@ -1,6 +1,10 @@
--- Bulk import ledger (issue 18, ADR 0008): one row per imported record, keyed by (kind, source_id),
--- written in the same transaction as the record's events. A re-run finds the row and creates nothing;
--- a changed record (another fingerprint) appends only the events that move it to its new state.
+-- The bulk import's own tables (issue 18, ADR 0009), in every service that imports records: before
+-- they lived in each of them as an identical migration (customer 0003, ticketing 0002, campaigns 0003,
+-- kept applied where they ran; "if not exists" makes this one a no-op there).
+
+-- One row per imported record, keyed by (kind, source_id), written in the same transaction as the
+-- record's events. A re-run finds the row and creates nothing; a changed record (another fingerprint)
+-- appends only the events that move it to its new state.
 create table if not exists import_ledger (
     kind            text        not null,
     source_id       text        not null,
