@@ -195,5 +195,12 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
         assert await pool.fetchval("select count(*) from customer_events") == len(history)
         schemas = await pool.fetch("select nspname from pg_namespace where nspname like 'analytics%'")
         assert [r["nspname"] for r in schemas] == ["analytics"]
+        # the load switched autovacuum off for the rebuilt tables; the live ones have it back
+        switched_off = await pool.fetch(
+            """select c.relname from pg_class c left join pg_class t on t.oid = c.reltoastrelid
+               join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname = 'analytics' and c.relkind = 'r'
+                 and (c.reloptions is not null or t.reloptions is not null)""")
+        assert switched_off == []
     finally:
         await pool.close()
