@@ -119,6 +119,43 @@ async def load_active_campaign(conn: asyncpg.Connection, campaign_id: str) -> Ac
     return ActiveCampaign(campaign_id, parse_definition(row["definition"])[1]) if row else None
 
 
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One consumed event as the engine takes it (what ``handle_event`` is called with)."""
+
+    event_id: str
+    event: DomainEvent
+    subject: str
+    at: datetime
+    history: bool = False
+
+
+async def handle_events(engine: Engine, conn: asyncpg.Connection, events: Sequence[Consumed], *,
+                        now: datetime) -> None:
+    """``handle_event`` for each event, in order, in the caller's transaction.
+
+    Imported history only changes the replica (see ``handle_event``), so a run of it goes to the
+    replica together (``replica.apply_many_to_replica``: a few round trips instead of one per event,
+    the same rows); an erasure or a live event first settles the run before it.
+    """
+    history: list[replica.ReplicaChange] = []
+    for item in events:
+        event = item.event
+        if not is_trigger_source(event):
+            continue
+        if item.history and event.event_type != "CustomerErased":
+            data = event.model_dump()
+            history.append((event.event_type, str(data.get("customer_id") or item.subject), data, item.at))
+            continue
+        if history:
+            await replica.apply_many_to_replica(conn, history)
+            history = []
+        await handle_event(engine, conn, event_id=item.event_id, event=event, subject=item.subject, at=item.at,
+                           now=now, history=item.history)
+    if history:
+        await replica.apply_many_to_replica(conn, history)
+
+
 async def handle_event(
     engine: Engine,
     conn: asyncpg.Connection,

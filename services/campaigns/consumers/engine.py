@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.campaigns.application.engine import Engine, handle_event
+from services.campaigns.application.engine import Consumed, Engine, handle_events
 from shared.clock import Clock, SystemClock
 from shared.consuming.consumer import ReceivedEvent
 from shared.events.envelope import is_imported_history
@@ -30,7 +30,6 @@ class CampaignEngine:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
         """Handle a batch in the kit's transaction, in partition order."""
-        for received in events:
-            await handle_event(self.engine, conn, event_id=str(received.event_id), event=received.event,
-                               subject=received.subject, at=received.time, now=self.clock.now(),
-                               history=is_imported_history(received.envelope))
+        consumed = [Consumed(str(received.event_id), received.event, received.subject, received.time,
+                             is_imported_history(received.envelope)) for received in events]
+        await handle_events(self.engine, conn, consumed, now=self.clock.now())

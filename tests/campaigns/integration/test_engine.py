@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from services.campaigns.domain.model import CampaignStatus
 from shared.consuming.consumer import apply_records, record_for
 from shared.contracts.customer import Consents, CustomerRegistered, OrderPlaced
 from shared.events.catalog import DomainEvent
-from shared.events.envelope import Envelope, new_envelope
+from shared.events.envelope import HISTORY_HEADER, HISTORY_IMPORT, Envelope, new_envelope
 from shared.store.db import create_pool
 from shared.store.eventstore import EventStore
 from shared.store.idempotent_commands import run_command
@@ -210,3 +211,25 @@ async def test_an_erased_customer_is_forgotten_and_the_erasure_acknowledged_once
     acks = [d for k, d in await world.events_about(customer) if k == "CustomerDataErased"]
     assert len(acks) == 1
     assert acks[0]["service"] == "campaigns" and acks[0]["erasure_event_id"] == str(erasure.id)
+
+
+def imported(event: DomainEvent) -> Envelope:
+    """``envelope`` marked as imported history, as the bulk import publishes it."""
+    return replace(envelope(event), extra={HISTORY_HEADER: HISTORY_IMPORT})
+
+
+async def test_a_live_order_after_imported_history_in_the_same_batch_sees_that_history(world: World) -> None:
+    """Imported history goes to the replica together (one run per batch); a live event settles it first."""
+    await world.campaign()
+    customer = uuid.uuid4()
+    registered = CustomerRegistered(customer_id=customer, registered_at=NOON - timedelta(days=900), timezone="UTC",
+                                    consents=Consents(email=True, sms=True))
+    old_order = an_order(str(customer), placed_at=NOON - timedelta(days=800))
+    await world.deliver(imported(registered), imported(old_order), envelope(an_order(str(customer))))
+
+    snapshot = await world.pool.fetchrow("select registered, orders_count from customer_replica where customer_id = $1",
+                                         str(customer))
+    assert snapshot is not None and snapshot["registered"] and snapshot["orders_count"] == 2
+    offers = [data for kind, data in await world.events_about(str(customer)) if kind == "OfferSent"]
+    assert len(offers) == 1  # for the live order, which knew the imported registration; none for the 2019 one
+    assert await world.message_requests(str(customer)) == 1
