@@ -11,7 +11,14 @@ import asyncpg
 import orjson
 from kafka import KafkaProducer
 
-from shared.consuming.consumer import RawRecord, ReceivedEvent, apply_records, record_for
+from shared.consuming.consumer import (
+    BatchProcessor,
+    RawRecord,
+    ReceivedEvent,
+    apply_records,
+    record_for,
+    wanted_types,
+)
 from shared.consuming.streams import ProjectionWorker
 from shared.events.catalog import ce_type_for
 from shared.events.envelope import new_envelope, to_kafka
@@ -178,3 +185,41 @@ def test_only_records_whose_json_could_spell_the_sealed_prefix_are_searched_for_
     escaped = b'{"name": "\\u0065nc:v1:AAAA"}'  # valid JSON for the same text, written by another producer
     assert orjson.loads(escaped)["name"].startswith("enc:v1:") and _may_be_sealed(escaped)
     assert _may_be_sealed(None)
+
+
+async def test_records_of_types_the_projector_does_not_act_on_are_passed_over_undecoded(fresh_dsn: str) -> None:
+    class OnlyThings(TotalsProjector):
+        event_types = frozenset({"ThingHappened"})
+
+    pool = await create_pool(fresh_dsn)
+    try:
+        await totals_table(pool)
+        good = thing("a", "4.00")
+        headers = list(good.headers)
+
+        def typed(t: str) -> list[tuple[str, bytes]]:
+            return [(k, (t.encode() if k == "ce_type" else v)) for k, v in headers]
+
+        other = ce_type_for("testing", "SomethingElseHappened", 1)
+        records = [
+            RawRecord("things", 0, 1, good.key, b"{not json", typed(other)),  # not ours: never decoded
+            RawRecord("things", 0, 2, good.key, good.value, typed(other)),
+            RawRecord("things", 0, 3, good.key, b"{not json", headers),  # ours, and poison
+            RawRecord("things", 0, 4, good.key, good.value, [h for h in headers if h[0] != "ce_type"]),
+            RawRecord("things", 0, 5, good.key, good.value, typed("not.a.type")),
+            good,
+        ]
+        dead: list[tuple[int, str]] = []
+
+        async def sink(record: RawRecord, reason: str, detail: str) -> None:
+            dead.append((record.offset, reason))
+
+        processor = BatchProcessor(pool=pool, projector=OnlyThings(), dead_letter=sink, catalog=TEST_CATALOG)
+        await processor.process(records)
+        assert processor.stats.passed_over == 2
+        assert sorted(dead) == [(3, "invalid_json"), (4, "missing_headers"), (5, "unknown_type")]
+        assert await totals(pool) == {"a": (Decimal("4.00"), 1)}
+        assert await pool.fetchval("select count(*) from inbox") == 1  # nothing passed over was recorded
+        assert wanted_types(TotalsProjector()) is None  # without a declaration, every type is decoded
+    finally:
+        await pool.close()

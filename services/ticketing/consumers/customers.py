@@ -44,6 +44,11 @@ class CustomerReplicaProjector:
     """Keeps ``customer_replica`` and reacts to merges and erasures."""
 
     name = "ticketing.customer-replica"
+    event_types = frozenset(kind.event_type for kind in (
+        CustomerRegistered, CustomerProfileUpdated, AccountManagerAssigned, CustomersMerged, CustomersUnmerged,
+        CustomerErased,
+    ))
+    """What ``apply`` acts on: the consumer kit passes over the other customer events undecoded."""
 
     def __init__(self, store: EventStore, clock: Clock | None = None) -> None:
         self.store = store
