@@ -23,12 +23,15 @@ orders through the customer HTTP API one command at a time (``bench.importer``),
 every record of the file; that is a lower bound for the HTTP path (relaying and projecting it is not
 counted against it).
 
-Where the time goes (``--full``, 2026-12-06, load 5-7 from other work): 560 s end to end; the
-import exited at 221 s and the relays kept up with it (outboxes drained at 221 s, the customer replica
-at 222 s), then the analytics projector and the campaigns engine took until 559 s. The projector is
-one single-threaded process needing 271 us of CPU an event (284 s for 1,048,546 events), so on this
-machine it alone is near the 300 s floor whatever the import does; the engine needs 184 us an event
-and the customer API 103 us (the workers' personal-data key look-ups).
+Where the time goes (``--full``, quiet machine): 357 s end to end on 2026-12-06 (8a020ad), from 560 s
+earlier that day. The import exited at 205 s and the relays and ticketing's replica kept up with it;
+the analytics projector caught up at 355 s and the campaigns engine at 356 s. CPU: analytics
+projector 158 s (150 us/event), campaigns engine 88 s, ticketing replica 33 s, import 82 s,
+PostgreSQL 187 s, relays 31 s, APIs 6 s. What took the 200 s off: subscribers ask for data keys
+in one request per batch (the customer API served them at 108 s of CPU before), the engine sends
+imported history to its replica in pipelined rounds (engine 141 -> 92 s, PostgreSQL 264 -> 208 s),
+and ticketing's replica passes over the customer events it does not read without decoding them
+(65 -> 33 s). The projector is now what the run waits for: one process, 150 us of CPU an event.
 """
 
 from __future__ import annotations
