@@ -61,9 +61,7 @@ def encrypt_fields(data: dict[str, Any], fields: Iterable[str], key: bytes, subj
     return result
 
 
-def decrypt_fields(
-    data: dict[str, Any], fields: Iterable[str], key: bytes | None, subject: str
-) -> dict[str, Any]:
+def decrypt_fields(data: dict[str, Any], fields: Iterable[str], key: bytes | None, subject: str) -> dict[str, Any]:
     """A copy of ``data`` with personal fields opened; ``None`` where the key is gone."""
     result = dict(data)
     for field in fields:
@@ -74,12 +72,9 @@ def decrypt_fields(
 
 
 def redact_fields(data: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-    """A copy of ``data`` with every personal field set to ``None``."""
-    result = dict(data)
-    for field in fields:
-        if field in result:
-            result[field] = None
-    return result
+    """A copy of ``data`` with every personal field set to ``None`` (what is kept when there is no key)."""
+    hidden = frozenset(fields)
+    return {name: None if name in hidden else value for name, value in data.items()}
 
 
 class KeyStore:
@@ -118,8 +113,9 @@ class KeyStore:
 
         A subject in neither has no key (the batch route's ``unknown``).
         """
-        rows = await conn.fetch("select subject, key from personal_data_keys where subject = any($1::text[])",
-                                list(set(subjects)))
+        rows = await conn.fetch(
+            "select subject, key from personal_data_keys where subject = any($1::text[])", list(set(subjects))
+        )
         keys = {r["subject"]: r["key"] for r in rows if r["key"] is not None}
         return keys, {r["subject"] for r in rows if r["key"] is None}
 

@@ -200,31 +200,27 @@ class ProcessorStats:
     by_type: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(eq=False, kw_only=True)
 class BatchProcessor:
-    """Transport-independent core of the kit: one call per batch of raw records."""
+    """Transport-independent core of the kit: one call per batch of raw records.
 
-    def __init__(
-        self,
-        *,
-        pool: asyncpg.Pool,
-        projector: Projector,
-        dead_letter: DeadLetterSink,
-        catalog: Catalog = CATALOG,
-        keys: KeyProvider | None = None,
-        metrics: Any | None = None,
-        retry_initial: float = 0.2,
-        retry_max: float = 5.0,
-    ) -> None:
-        self.pool = pool
-        self.projector = projector
-        self.dead_letter = dead_letter
-        self.catalog = catalog
-        self.keys = keys
-        self.metrics = metrics
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
-        self.stats = ProcessorStats()
-        self.wanted = wanted_types(projector)
+    A dataclass for its keyword-only constructor; ``eq=False`` keeps identity equality (two
+    processors over the same pool are still two consumers).
+    """
+
+    pool: asyncpg.Pool
+    projector: Projector
+    dead_letter: DeadLetterSink
+    catalog: Catalog = CATALOG
+    keys: KeyProvider | None = None
+    metrics: Any | None = None
+    retry_initial: float = 0.2
+    retry_max: float = 5.0
+    stats: ProcessorStats = field(init=False, default_factory=ProcessorStats)
+    wanted: frozenset[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wanted = wanted_types(self.projector)
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         """Apply or dead-letter every record; returns only when all are settled."""
@@ -287,16 +283,19 @@ class BatchProcessor:
                 await self._apply(decoded)
                 return
             except TRANSIENT_ERRORS as exc:
-                log.warning("transient failure applying a batch; retrying",
-                            extra={"consumer": self.projector.name, "error": repr(exc), "retry_in_s": delay})
+                log.warning(
+                    "transient failure applying a batch; retrying",
+                    extra={"consumer": self.projector.name, "error": repr(exc), "retry_in_s": delay},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
             except Exception as exc:
                 if len(decoded) == 1:
                     record, received = decoded[0]
-                    log.error("event could not be applied; dead-lettering",
-                              extra={"consumer": self.projector.name, "event_id": str(received.event_id),
-                                     "error": repr(exc)})
+                    log.error(
+                        "event could not be applied; dead-lettering",
+                        extra={"consumer": self.projector.name, "event_id": str(received.event_id), "error": repr(exc)},
+                    )
                     await self._dead_letter(record, "apply_failed", repr(exc))
                     return
                 for single in decoded:
@@ -337,9 +336,16 @@ class BatchProcessor:
             try:
                 await self.dead_letter(record, reason, detail)
                 self.stats.dead_lettered += 1
-                log.warning("record dead-lettered", extra={"consumer": self.projector.name, "reason": reason,
-                                                           "topic": record.topic, "partition": record.partition,
-                                                           "offset": record.offset})
+                log.warning(
+                    "record dead-lettered",
+                    extra={
+                        "consumer": self.projector.name,
+                        "reason": reason,
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    },
+                )
                 return
             except TRANSIENT_ERRORS as exc:
                 log.warning("dead-letter topic unavailable; retrying", extra={"error": repr(exc)})

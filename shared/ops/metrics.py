@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -67,64 +67,74 @@ def create_registry(*, process_metrics: bool = True) -> CollectorRegistry:
 
 def platform_metrics(registry: CollectorRegistry) -> PlatformMetrics:
     """The event-platform instruments of ``registry``, created on first use (safe to call repeatedly)."""
-    return instruments_once(
-        _platform_cache,
-        registry,
-        lambda: PlatformMetrics(
-            events_appended=Counter(
-                "events_appended_total",
-                "Events committed to the event store.",
-                ("event_type",),
-                registry=registry,
-            ),
-            outbox_backlog=Gauge(
-                "outbox_backlog", "Outbox rows not yet published to Kafka.", registry=registry
-            ),
-            outbox_oldest_age=Gauge(
-                "outbox_oldest_age_seconds",
-                "Age of the oldest outbox row not yet published (0 when empty).",
-                registry=registry,
-            ),
-            relay_published=Counter(
-                "relay_published_total",
-                "Events the relay published and Kafka acknowledged.",
-                ("topic",),
-                registry=registry,
-            ),
-            relay_errors=Counter(
-                "relay_errors_total",
-                "Relay interruptions (database or broker failures) that forced a retry.",
-                registry=registry,
-            ),
-            consumer_lag=Gauge(
-                "consumer_lag",
-                "Messages between a consumer group's position and the end of the partition.",
-                ("group", "topic", "partition"),
-                registry=registry,
-            ),
-            consumer_lag_errors=Counter(
-                "consumer_lag_errors",
-                "Consumer lag measurements that failed (broker unreachable, timeout, refused request).",
-                registry=registry,
-            ),
-            events_applied=Counter(
-                "events_applied_total",
-                "Events a consumer applied to its read model (duplicates excluded).",
-                ("consumer", "event_type"),
-                registry=registry,
-            ),
+    return instruments_once(_platform_cache, registry, _platform_instruments)
+
+
+def _platform_instruments(make: InstrumentMaker) -> PlatformMetrics:
+    """The declarations of the event-platform instruments (names and labels are what the alerts query)."""
+    return PlatformMetrics(
+        events_appended=make.counter("events_appended_total", "Events committed to the event store.", "event_type"),
+        outbox_backlog=make.gauge("outbox_backlog", "Outbox rows not yet published to Kafka."),
+        outbox_oldest_age=make.gauge(
+            "outbox_oldest_age_seconds", "Age of the oldest outbox row not yet published (0 when empty)."
+        ),
+        relay_published=make.counter(
+            "relay_published_total", "Events the relay published and Kafka acknowledged.", "topic"
+        ),
+        relay_errors=make.counter(
+            "relay_errors_total", "Relay interruptions (database or broker failures) that forced a retry."
+        ),
+        consumer_lag=make.gauge(
+            "consumer_lag",
+            "Messages between a consumer group's position and the end of the partition.",
+            "group",
+            "topic",
+            "partition",
+        ),
+        consumer_lag_errors=make.counter(
+            "consumer_lag_errors",
+            "Consumer lag measurements that failed (broker unreachable, timeout, refused request).",
+        ),
+        events_applied=make.counter(
+            "events_applied_total",
+            "Events a consumer applied to its read model (duplicates excluded).",
+            "consumer",
+            "event_type",
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentMaker:
+    """Makes instruments registered in one registry, so a declaration says only its name, help and labels.
+
+    Every instrument here belongs to a registry an app or process owns (never the process-wide
+    default, see the module docstring); binding the registry once keeps a declaration from forgetting it.
+    """
+
+    registry: CollectorRegistry
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        """A counter with the given label names (none: a single series)."""
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        """A gauge with the given label names (none: a single series)."""
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def histogram(self, name: str, documentation: str, *labels: str) -> Histogram:
+        """A histogram with the default buckets and the given label names."""
+        return Histogram(name, documentation, labels, registry=self.registry)
 
 
 def instruments_once(
     cache: weakref.WeakKeyDictionary[CollectorRegistry, _T],
     registry: CollectorRegistry,
-    build: Callable[[], _T],
+    build: Callable[[InstrumentMaker], _T],
 ) -> _T:
     """The instruments ``build`` made for ``registry`` the first time it was asked (Prometheus refuses twins)."""
     with _cache_lock:
         found = cache.get(registry)
         if found is None:
-            found = cache[registry] = build()
+            found = cache[registry] = build(InstrumentMaker(registry))
         return found

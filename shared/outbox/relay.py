@@ -31,7 +31,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import asyncpg
@@ -48,8 +48,7 @@ log = logging.getLogger(__name__)
 
 RELAY_LOCK_KEY = 0x7265_6C61  # "rela": one leader per service database
 _FETCH_SQL = (
-    "select position, topic, key, headers, payload from outbox"
-    " where published_at is null order by position limit $1"
+    "select position, topic, key, headers, payload from outbox where published_at is null order by position limit $1"
 )
 
 
@@ -122,34 +121,30 @@ async def publish_pending(
     return len(rows)
 
 
+@dataclass(eq=False, kw_only=True)
 class OutboxRelay:
-    """Leader-elected loop that drains a service database's outbox to Kafka."""
+    """Leader-elected loop that drains a service database's outbox to Kafka.
 
-    def __init__(
-        self,
-        *,
-        dsn: str,
-        bootstrap_servers: str,
-        name: str = "relay",
-        batch_size: int = 5000,
-        poll_interval: float = 1.0,
-        retention_seconds: float = 3600.0,
-        producer: AIOKafkaProducer | None = None,
-        metrics: Any | None = None,
-        heartbeat: Heartbeat | None = None,
-    ) -> None:
-        self.dsn = dsn
-        self.bootstrap_servers = bootstrap_servers
-        self.name = name
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.retention_seconds = retention_seconds
+    ``producer`` is a producer to start with (tests hand one in); otherwise one is built on first
+    need, and after a broker failure it is dropped and rebuilt with fresh metadata.
+    """
+
+    dsn: str
+    bootstrap_servers: str
+    name: str = "relay"
+    batch_size: int = 5000
+    poll_interval: float = 1.0
+    retention_seconds: float = 3600.0
+    producer: InitVar[AIOKafkaProducer | None] = None
+    metrics: Any | None = None
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    stats: RelayStats = field(init=False, default_factory=RelayStats)
+    is_leader: bool = field(init=False, default=False)
+    _producer: AIOKafkaProducer | None = field(init=False, default=None)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    def __post_init__(self, producer: AIOKafkaProducer | None) -> None:
         self._producer = producer
-        self._metrics = metrics
-        self.heartbeat = heartbeat or Heartbeat()
-        self._wake = asyncio.Event()
-        self.stats = RelayStats()
-        self.is_leader = False
 
     def _notified(self, *_: object) -> None:
         self._wake.set()
@@ -174,10 +169,14 @@ class OutboxRelay:
                     if not isinstance(exc, DATABASE_UNAVAILABLE):
                         await self._drop_producer()  # rebuilt on the next attempt, with fresh metadata
                     self.stats.last_error = repr(exc)
-                    if self._metrics is not None:
-                        self._metrics.relay_errors.inc()
-                    log.log(logging.WARNING if expected else logging.ERROR, "relay interrupted; retrying",
-                            extra={"error": repr(exc), "retry_in_s": backoff}, exc_info=not expected)
+                    if self.metrics is not None:
+                        self.metrics.relay_errors.inc()
+                    log.log(
+                        logging.WARNING if expected else logging.ERROR,
+                        "relay interrupted; retrying",
+                        extra={"error": repr(exc), "retry_in_s": backoff},
+                        exc_info=not expected,
+                    )
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
@@ -221,8 +220,7 @@ class OutboxRelay:
             while not stop.is_set():
                 self.heartbeat.beat()
                 self._wake.clear()
-                published = await publish_pending(conn, producer, batch_size=self.batch_size,
-                                                  metrics=self._metrics)
+                published = await publish_pending(conn, producer, batch_size=self.batch_size, metrics=self.metrics)
                 if published:
                     self.stats.published += published
                     self.stats.batches += 1
@@ -241,13 +239,13 @@ class OutboxRelay:
             "delete from outbox where published_at < clock_timestamp() - make_interval(secs => $1)",
             self.retention_seconds,
         )
-        if self._metrics is not None:
+        if self.metrics is not None:
             row = await conn.fetchrow(
                 "select count(*) as backlog, extract(epoch from clock_timestamp() - min(created_at)) as age"
                 " from outbox where published_at is null"
             )
-            self._metrics.outbox_backlog.set(row["backlog"])
-            self._metrics.outbox_oldest_age.set(float(row["age"] or 0))
+            self.metrics.outbox_backlog.set(row["backlog"])
+            self.metrics.outbox_oldest_age.set(float(row["age"] or 0))
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
@@ -275,8 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args(argv)
     configure_logging("relay", "INFO")
-    relay = OutboxRelay(dsn=args.dsn, bootstrap_servers=args.bootstrap, batch_size=args.batch_size,
-                        poll_interval=0.2)
+    relay = OutboxRelay(dsn=args.dsn, bootstrap_servers=args.bootstrap, batch_size=args.batch_size, poll_interval=0.2)
     run_until_signalled(relay.run)
 
 

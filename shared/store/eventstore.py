@@ -52,7 +52,7 @@ from shared.events.envelope import (
 from shared.ids import uuid7, uuid7_texts
 from shared.ops.logging import actor_var, causation_id_var, correlation_id_var
 from shared.ops.observability import process_metrics
-from shared.shredding import KeyStore, decrypt_fields, encrypt_fields
+from shared.shredding import KeyStore, decrypt_fields, encrypt_fields, redact_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +74,16 @@ class EventMetadata:
         )
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (("correlation_id", self.correlation_id), ("causation_id", self.causation_id),
-                                  ("traceparent", self.traceparent), ("actor", self.actor)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("correlation_id", self.correlation_id),
+                ("causation_id", self.causation_id),
+                ("traceparent", self.traceparent),
+                ("actor", self.actor),
+            )
+            if v
+        }
 
 
 class AppendArgs(TypedDict):
@@ -216,7 +224,7 @@ def _sealed_json(event: DomainEvent, key: bytes | None, subject: str) -> str:
     if not personal:
         return event.__pydantic_serializer__.to_json(event).decode()
     data = event.model_dump(mode="json")
-    data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
+    data = encrypt_fields(data, personal, key, subject) if key else redact_fields(data, personal)
     return orjson.dumps(data).decode()
 
 
@@ -237,8 +245,16 @@ class StreamAppend:
 
 
 _EVENT_COPY_COLUMNS = (
-    "event_id", "stream_id", "stream_type", "version", "event_type", "event_version", "subject", "data",
-    "metadata", "occurred_at",
+    "event_id",
+    "stream_id",
+    "stream_type",
+    "version",
+    "event_type",
+    "event_version",
+    "subject",
+    "data",
+    "metadata",
+    "occurred_at",
 )
 _OUTBOX_COPY_COLUMNS = ("topic", "key", "headers", "payload")
 
@@ -386,10 +402,13 @@ class EventStore:
         # costs its id, payload, version and time (profile: ~13 us an event before, most of it
         # building, dumping and re-escaping the same headers and strings for every event).
         fixed: dict[str, str] = {"ce_specversion": SPEC_VERSION, "ce_source": self.source, "content-type": CONTENT_TYPE}
-        for header, value in ((HISTORY_HEADER, HISTORY_IMPORT if history else None),
-                              ("ce_correlationid", meta.get("correlation_id")),
-                              ("ce_causationid", meta.get("causation_id")),
-                              ("ce_traceparent", meta.get("traceparent")), (ACTOR_HEADER, meta.get("actor"))):
+        for header, value in (
+            (HISTORY_HEADER, HISTORY_IMPORT if history else None),
+            ("ce_correlationid", meta.get("correlation_id")),
+            ("ce_causationid", meta.get("causation_id")),
+            ("ce_traceparent", meta.get("traceparent")),
+            (ACTOR_HEADER, meta.get("actor")),
+        ):
             if value is not None:
                 fixed[header] = value
         headers_open = _copy_bytes(orjson.dumps(fixed)[:-1]) + b',"ce_id":"'
@@ -423,28 +442,50 @@ class EventStore:
                 at = _utc_text(moment)
                 if personal:
                     data = event.model_dump(mode="json")
-                    data = encrypt_fields(data, personal, key, subject) if key else _without(data, personal)
+                    data = encrypt_fields(data, personal, key, subject) if key else redact_fields(data, personal)
                     payload = orjson.dumps(data)
                 else:
                     payload = event.__pydantic_serializer__.to_json(event)
                 # JSON has no raw tab or line break: a backslash is all COPY text needs escaped.
                 escaped = payload.replace(b"\\", b"\\\\") if b"\\" in payload else payload
-                events_rows.append(b"\t".join((event_id, prefix, version, type_cells, subject_cell, escaped,
-                                                meta_cell, at)))
+                events_rows.append(
+                    b"\t".join((event_id, prefix, version, type_cells, subject_cell, escaped, meta_cell, at))
+                )
                 if topic:
                     # Exactly Envelope.header_map's attributes, built without an Envelope per event.
-                    headers = b"".join((headers_open, event_id, b'","ce_type":', ce_type, b',"ce_time":"', at,
-                                        b'",', stream_headers, b',"ce_streamversion":"', version, b'"}'))
+                    headers = b"".join(
+                        (
+                            headers_open,
+                            event_id,
+                            b'","ce_type":',
+                            ce_type,
+                            b',"ce_time":"',
+                            at,
+                            b'",',
+                            stream_headers,
+                            b',"ce_streamversion":"',
+                            version,
+                            b'"}',
+                        )
+                    )
                     outbox_rows.append(b"\t".join((topic_cell, key_cell, headers, _bytea_cell(payload))))
                 written += 1
         try:
-            await conn.copy_to_table("events", source=_pieces(b"\n".join(events_rows) + b"\n"),
-                                     columns=list(_EVENT_COPY_COLUMNS), format="text")
+            await conn.copy_to_table(
+                "events",
+                source=_pieces(b"\n".join(events_rows) + b"\n"),
+                columns=list(_EVENT_COPY_COLUMNS),
+                format="text",
+            )
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict("a stream of the bulk append changed concurrently") from None
         if topic:
-            await conn.copy_to_table("outbox", source=_pieces(b"\n".join(outbox_rows) + b"\n"),
-                                     columns=list(_OUTBOX_COPY_COLUMNS), format="text")
+            await conn.copy_to_table(
+                "outbox",
+                source=_pieces(b"\n".join(outbox_rows) + b"\n"),
+                columns=list(_OUTBOX_COPY_COLUMNS),
+                format="text",
+            )
         return written
 
     async def _check_heads(self, conn: asyncpg.Connection, appends: Sequence[StreamAppend]) -> None:
@@ -557,8 +598,11 @@ class EventStore:
             [s.subject for s in streams],
             [s.expected_version for s in streams],
             [
-                orjson.dumps(self._header_template(stream_id=s.stream_id, subject=s.subject, moment=moment,
-                                                   metadata=metadata, history=s.history)).decode()
+                orjson.dumps(
+                    self._header_template(
+                        stream_id=s.stream_id, subject=s.subject, moment=moment, metadata=metadata, history=s.history
+                    )
+                ).decode()
                 for s in streams
             ],
         )
@@ -667,7 +711,8 @@ class EventStore:
             if personal:
                 data = decrypt_fields(data, personal, keys.get(r["subject"]), r["subject"])
             histories.setdefault(r["stream_id"], []).append(
-                (self.catalog.decode(r["event_type"], r["event_version"], data), r["occurred_at"]))
+                (self.catalog.decode(r["event_type"], r["event_version"], data), r["occurred_at"])
+            )
         return histories
 
     def _sealed_histories(self, rows: Sequence[asyncpg.Record]) -> dict[str, list[DomainEvent]]:
@@ -722,9 +767,7 @@ class EventStore:
     async def _decode_rows(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
         keys: dict[str, bytes] = {}
         needs_keys = {
-            r["subject"]
-            for r in rows
-            if self.catalog.model(r["event_type"], r["event_version"]).personal_fields()
+            r["subject"] for r in rows if self.catalog.model(r["event_type"], r["event_version"]).personal_fields()
         }
         if needs_keys:
             keys = await self.keys.existing_keys(conn, needs_keys)
@@ -756,7 +799,13 @@ def _event_columns(
 ) -> tuple[list[int], list[int], list[UUID], list[str], list[int], list[str], list[str]]:
     """One entry per event, in stream order: its stream (1-based), its step past the head, id, type and JSON."""
     columns: tuple[list[int], list[int], list[UUID], list[str], list[int], list[str], list[str]] = (
-        [], [], [], [], [], [], []
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
     )
     stream_no, steps, ids, types, type_versions, ce_types, payloads = columns
     for number, stream in enumerate(streams, start=1):
@@ -781,7 +830,7 @@ async def _pieces(data: bytes, size: int = 1 << 20) -> AsyncIterator[memoryview]
     """
     view = memoryview(data)
     for start in range(0, len(view), size):
-        yield view[start:start + size]
+        yield view[start : start + size]
 
 
 _NO_OFFSET = timedelta(0)
@@ -821,10 +870,6 @@ def _copy_text(value: str) -> str:
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
         return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
     return value
-
-
-def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
-    return {k: (None if k in fields else v) for k, v in data.items()}
 
 
 class Outbox:

@@ -16,7 +16,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import asyncpg
 
@@ -28,18 +28,21 @@ OutcomeT = TypeVar("OutcomeT")
 Command = Callable[[UnitOfWork[Any]], Awaitable[OutcomeT]]
 """A use case bound to its inputs, waiting for its unit of work."""
 
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRequest:
+    """A validated ``Idempotency-Key`` with what the store needs to honour it.
+
+    Defined here, with the store that honours it, and built by the web kit from the request
+    (``shared.web.idempotency_key``): the one shape both sides agree on.
+    """
+
+    key: str
+    fingerprint: str
+    scope: str
+
+
 REPLAY_HEADER = "Idempotent-Replayed"
-
-
-class IdempotencyKeyed(Protocol):
-    """What the HTTP layer extracts from a request carrying ``Idempotency-Key``."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def fingerprint(self) -> str: ...
-    @property
-    def scope(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class CommandResult:
     replayed: bool = False
 
 
-async def _claim(conn: asyncpg.Connection, request: IdempotencyKeyed) -> CommandResult | None:
+async def _claim(conn: asyncpg.Connection, request: IdempotencyRequest) -> CommandResult | None:
     inserted = await conn.fetchval(
         """insert into idempotency_keys (scope, key, fingerprint) values ($1, $2, $3)
            on conflict (scope, key) do nothing returning true""",
@@ -94,7 +97,7 @@ async def run_command(
     pool: asyncpg.Pool,
     store: EventStore,
     command: Command[OutcomeT],
-    idempotency: IdempotencyKeyed | None = None,
+    idempotency: IdempotencyRequest | None = None,
     *,
     present: Callable[[OutcomeT], CommandResult],
     retry_conflicts: bool = False,
@@ -119,7 +122,7 @@ async def run_command(
     pool: asyncpg.Pool,
     store: EventStore,
     command: Command[Any],
-    idempotency: IdempotencyKeyed | None = None,
+    idempotency: IdempotencyRequest | None = None,
     *,
     present: Callable[[Any], CommandResult] | None = None,
     retry_conflicts: bool = False,
@@ -168,7 +171,7 @@ async def _run_once(
     store: EventStore,
     command: Command[Any],
     present: Callable[[Any], CommandResult] | None,
-    idempotency: IdempotencyKeyed | None,
+    idempotency: IdempotencyRequest | None,
     rows_factory: RowsFactory[Any] | None,
 ) -> Any:
     async with UnitOfWork(pool, store, rows_factory) as uow:

@@ -13,28 +13,33 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
-class Updated:
-    """The command applied (or found nothing to change); ``resource`` is the resource as it now reads."""
+class _Answered:
+    """An outcome the client sees a body for: every one but ``Deleted``."""
 
     resource: Any
+    """What the API answers with (the resource as it now reads, or a description of queued work)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Updated(_Answered):
+    """The command applied (or found nothing to change); ``resource`` is the resource as it now reads."""
+
     version: int | None = None
     """The resource's stream version (the API shows it as the ``ETag``); ``None`` when it has none."""
 
 
 @dataclass(frozen=True, slots=True)
-class Created:
+class Created(_Answered):
     """A new resource came to be; ``resource_id`` names it (the API's ``Location``)."""
 
-    resource: Any
     resource_id: str
     version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(_Answered):
     """The work was queued, not done; ``resource`` describes it, ``resource_id`` names where to follow it."""
 
-    resource: Any
     resource_id: str | None = None
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -19,15 +20,7 @@ async def eventually(
     message: str = "condition not met",
 ) -> T:
     """Poll ``probe`` until ``until(result)`` holds; AssertionError with the last result on timeout."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = await probe()
-        if until(last):
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} within {timeout}s; last value: {last!r}")
-        await asyncio.sleep(interval)
+    return await _Polling(until, timeout, interval, message).run_async(probe)
 
 
 def eventually_sync(
@@ -39,14 +32,45 @@ def eventually_sync(
     message: str = "condition not met",
 ) -> T:
     """The blocking twin of ``eventually`` for code that is not async."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if until(last):
-            return last
+    return _Polling(until, timeout, interval, message).run(probe)
+
+
+@dataclass(frozen=True, slots=True)
+class _Polling(Generic[T]):
+    """The rule both ``eventually`` flavours poll by; they differ only in how they call and wait.
+
+    Done as soon as a result satisfies ``until``; past the deadline, the next unsatisfying result
+    fails the wait with that result shown, so a timeout says what the condition last saw.
+    """
+
+    until: Callable[[T], bool]
+    timeout: float
+    interval: float
+    message: str
+
+    async def run_async(self, probe: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            last = await probe()
+            if self._done(last, deadline):
+                return last
+            await asyncio.sleep(self.interval)
+
+    def run(self, probe: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            last = probe()
+            if self._done(last, deadline):
+                return last
+            time.sleep(self.interval)
+
+    def _done(self, last: T, deadline: float) -> bool:
+        """Whether ``last`` ends the wait; past the deadline a result that does not is a failure."""
+        if self.until(last):
+            return True
         if time.monotonic() > deadline:
-            raise AssertionError(f"{message} within {timeout}s; last value: {last!r}")
-        time.sleep(interval)
+            raise AssertionError(f"{self.message} within {self.timeout}s; last value: {last!r}")
+        return False
 
 
 def eventually_answered(

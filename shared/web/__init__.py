@@ -12,6 +12,7 @@
 """
 
 from shared.ops.metrics import PlatformMetrics, create_registry, platform_metrics
+from shared.store.idempotent_commands import IdempotencyRequest
 from shared.web.app import DocumentedRouter, Lifespan, OpenApiRefiner, ServiceApp, create_service_app
 from shared.web.auth import (
     KNOWN_SCOPES,
@@ -37,7 +38,6 @@ from shared.web.etag import (
 from shared.web.health import KafkaCheck, ReadinessCheck, kafka_check, postgres_check, run_checks
 from shared.web.idempotency_key import (
     IdempotencyKey,
-    IdempotencyRequest,
     idempotency_request,
     request_fingerprint,
 )
@@ -74,7 +74,7 @@ __all__ = [
     "create_service_app",
     "current_principal",
     "decode_token",
-        "etag_for",
+    "etag_for",
     "idempotency_request",
     "if_match",
     "install_problem_handlers",

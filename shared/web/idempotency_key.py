@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import Annotated, Final
 
 from fastapi import Depends, Header, Request
 
 from shared.errors import InvalidInput
+from shared.store.idempotent_commands import IdempotencyRequest
 from shared.web.auth import Principal, authenticate_before_refusing, optional_principal
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
@@ -33,15 +33,6 @@ IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$
 characters, not starting or ending with a space (HTTP trims those, so the key would not survive)."""
 _VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _ANONYMOUS: Final = "anonymous"
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRequest:
-    """A validated ``Idempotency-Key`` with what the store needs to honour it."""
-
-    key: str
-    fingerprint: str
-    scope: str
 
 
 def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:

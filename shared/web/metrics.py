@@ -21,15 +21,18 @@ from typing import Final
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.ops.metrics import instruments_once
-from shared.web.asgi import HttpMiddleware
+from shared.ops.metrics import InstrumentMaker, instruments_once
+from shared.web.asgi import HttpMiddleware, WatchedSend
 
 UNMATCHED_ROUTE: Final = "<unmatched>"
 """Route label for requests no route matched (404s, bodies refused before routing)."""
 
 _KNOWN_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+_LABELS: Final = ("method", "route", "status")
+"""Both HTTP instruments are labelled alike, so a request's count and latency join on every label."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +49,19 @@ _http_cache: weakref.WeakKeyDictionary[CollectorRegistry, HttpMetrics] = weakref
 
 def http_metrics(registry: CollectorRegistry) -> HttpMetrics:
     """The HTTP instruments of ``registry``, created on first use."""
-    return instruments_once(
-        _http_cache,
-        registry,
-        lambda: HttpMetrics(
-            requests=Counter(
-                "http_requests_total",
-                "HTTP requests answered, by method, route template and status.",
-                ("method", "route", "status"),
-                registry=registry,
-            ),
-            duration=Histogram(
-                "http_request_duration_seconds",
-                "Time to answer an HTTP request, by method, route template and status.",
-                ("method", "route", "status"),
-                registry=registry,
-            ),
+    return instruments_once(_http_cache, registry, _http_instruments)
+
+
+def _http_instruments(make: InstrumentMaker) -> HttpMetrics:
+    """The declarations of the HTTP instruments."""
+    return HttpMetrics(
+        requests=make.counter(
+            "http_requests_total", "HTTP requests answered, by method, route template and status.", *_LABELS
+        ),
+        duration=make.histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status.",
+            *_LABELS,
         ),
     )
 
@@ -91,19 +91,12 @@ class MetricsMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time the request; the route is read after the router has matched it."""
         started = time.perf_counter()
-        status = 500
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, watched)
         finally:
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
-            labels = (method, route_template(scope), str(status))
+            labels = (method, route_template(scope), str(watched.status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.duration.labels(*labels).observe(time.perf_counter() - started)
 

@@ -31,9 +31,9 @@ from shared.clock import simulated_now
 from shared.errors import PayloadTooLarge
 from shared.ids import uuid7
 from shared.ops.logging import actor_var, correlation_id_var, request_id_var
-from shared.web.asgi import HttpMiddleware
+from shared.web.asgi import HttpMiddleware, WatchedSend
 from shared.web.metrics import route_template
-from shared.web.problems import problem_for_exception, problem_response
+from shared.web.problems import problem_for_exception, problem_of
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
@@ -65,23 +65,20 @@ class RequestContextMiddleware(HttpMiddleware):
             actor_var.set(None),
         )
         started = time.perf_counter()
-        status = 500
 
-        async def send_with_ids(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_headers = MutableHeaders(scope=message)
-                if REQUEST_ID_HEADER not in response_headers:
-                    response_headers.append(REQUEST_ID_HEADER, request_id)
-                if CORRELATION_ID_HEADER not in response_headers:
-                    response_headers.append(CORRELATION_ID_HEADER, correlation_id)
-            await send(message)
+        def echo_ids(start: Message) -> None:
+            response_headers = MutableHeaders(scope=start)
+            if REQUEST_ID_HEADER not in response_headers:
+                response_headers.append(REQUEST_ID_HEADER, request_id)
+            if CORRELATION_ID_HEADER not in response_headers:
+                response_headers.append(CORRELATION_ID_HEADER, correlation_id)
 
+        watched = WatchedSend(send, on_start=echo_ids)
         try:
-            await self.app(scope, receive, send_with_ids)
+            await self.app(scope, receive, watched)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            status = watched.status
             path = scope.get("path", "")
             access_logger.log(
                 logging.DEBUG if path in QUIET_PATHS else logging.INFO,
@@ -123,8 +120,7 @@ class BodySizeLimitMiddleware(HttpMiddleware):
     with their own limit, by method and exact path.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int,
-                 larger: Mapping[tuple[str, str], int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger: Mapping[tuple[str, str], int] | None = None) -> None:
         super().__init__(app)
         self.max_body_bytes = max_body_bytes
         self.larger = dict(larger or {})
@@ -134,10 +130,8 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         limit = self.larger.get((scope.get("method", ""), scope.get("path", "")), self.max_body_bytes)
         declared = _headers(scope).get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            response = problem_response(
-                status=PayloadTooLarge.status,
-                title=PayloadTooLarge.title,
-                slug=PayloadTooLarge.slug,
+            response = problem_of(
+                PayloadTooLarge,
                 detail=f"The request body exceeds the limit of {limit} bytes.",
                 instance=scope.get("path", "/"),
                 headers={"Connection": "close"},
@@ -167,18 +161,11 @@ class UnhandledErrorMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app; answer with a problem if it raises before starting its response."""
-        response_started = False
-
-        async def send_tracking_start(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, send_tracking_start)
+            await self.app(scope, receive, watched)
         except Exception as exc:
-            if response_started:
+            if watched.started:
                 # Too late for a problem body; the server must cut the connection.
                 logger.exception("error after the response started")
                 raise

@@ -47,9 +47,7 @@ RETRY_AFTER_SECONDS: Final = 5
 
 MAX_VALIDATION_ISSUES: Final = 50
 _MAX_MESSAGE_CHARS: Final = 300
-_GENERIC_500_DETAIL: Final = (
-    "An unexpected error occurred. It has been logged; quote the request_id when reporting it."
-)
+_GENERIC_500_DETAIL: Final = "An unexpected error occurred. It has been logged; quote the request_id when reporting it."
 _RESERVED_MEMBERS: Final = frozenset({"type", "title", "status", "detail", "instance", "request_id"})
 
 # Errors about the client's request that Starlette/FastAPI raise as HTTPException; we reuse the
@@ -168,6 +166,25 @@ def problem_response(
     return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+def problem_of(
+    kind: errors.PlatformError | type[errors.PlatformError],
+    *,
+    detail: str,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> ProblemResponse:
+    """A problem answer for a platform error (class or instance), with the status, title and slug it declares.
+
+    Read from the error in this one place, so a problem the mapping builds itself (unstorable text, an
+    unreachable dependency) cannot drift from the one the error would give when raised.
+    """
+    status, title, slug = kind.status, kind.title, kind.slug
+    return problem_response(
+        status=status, title=title, slug=slug, detail=detail, instance=instance, headers=headers, extra=extra
+    )
+
+
 def problem_for_exception(exc: BaseException, scope: Scope) -> Response:
     """Map any exception to the problem answer the platform gives for it (and log what needs logging).
 
@@ -182,10 +199,8 @@ def problem_for_exception(exc: BaseException, scope: Scope) -> Response:
     if isinstance(exc, HTTPException):
         return _http_problem(exc, scope, instance)
     if isinstance(exc, _UNSTORABLE_TEXT_ERRORS):
-        return problem_response(
-            status=errors.InvalidInput.status,
-            title=errors.InvalidInput.title,
-            slug=errors.InvalidInput.slug,
+        return problem_of(
+            errors.InvalidInput,
             detail="The request contains text that cannot be stored (for example a NUL character).",
             instance=instance,
         )
@@ -196,10 +211,8 @@ def problem_for_exception(exc: BaseException, scope: Scope) -> Response:
             exc,
             extra={"error_type": type(exc).__name__},
         )
-        return problem_response(
-            status=503,
-            title=errors.DependencyUnavailable.title,
-            slug=errors.DependencyUnavailable.slug,
+        return problem_of(
+            errors.DependencyUnavailable,
             detail="A service this request depends on is unavailable. Retry later.",
             instance=instance,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
@@ -256,15 +269,7 @@ def _platform_problem(exc: errors.PlatformError, instance: str) -> Response:
     if exc.status == 503:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         logger.warning("dependency unavailable: %s", exc.detail)
-    return problem_response(
-        status=exc.status,
-        title=exc.title,
-        slug=exc.slug,
-        detail=exc.detail,
-        instance=instance,
-        headers=headers,
-        extra=_http_members(exc),
-    )
+    return problem_of(exc, detail=exc.detail, instance=instance, headers=headers, extra=_http_members(exc))
 
 
 def _http_members(exc: errors.PlatformError) -> Mapping[str, Any]:
@@ -331,9 +336,7 @@ def _http_problem(exc: HTTPException, scope: Scope, instance: str) -> Response:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="customer360"')
     if status == 503:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-    return problem_response(
-        status=status, title=title, slug=slug, detail=detail, instance=instance, headers=headers
-    )
+    return problem_response(status=status, title=title, slug=slug, detail=detail, instance=instance, headers=headers)
 
 
 def allowed_methods(scope: Scope) -> list[str]:
@@ -382,9 +385,14 @@ class ConcretePathMiddleware(HttpMiddleware):
             return
         instance = _instance(scope)
         headers = {"Allow": ", ".join(refused)}
-        response = problem_response(status=405, title="Method not allowed", slug="method-not-allowed",
-                                    detail=_default_detail(405, scope, headers, instance),
-                                    instance=instance, headers=headers)
+        response = problem_response(
+            status=405,
+            title="Method not allowed",
+            slug="method-not-allowed",
+            detail=_default_detail(405, scope, headers, instance),
+            instance=instance,
+            headers=headers,
+        )
         await response(scope, receive, send)
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.errors import PlatformError
-from shared.store.idempotent_commands import REPLAY_HEADER, Command, CommandResult, IdempotencyKeyed, run_command
+from shared.store.idempotent_commands import REPLAY_HEADER, Command, CommandResult, IdempotencyRequest, run_command
 from shared.store.outcomes import Accepted, Created, Deleted, Outcome, Updated
 from shared.web.etag import IF_MATCH_HEADER, etag_for, parse_if_match
 
@@ -55,8 +55,9 @@ def command_response(result: CommandResult) -> Response:
         headers[REPLAY_HEADER] = "true"
     if result.status == 204:
         return Response(status_code=204, headers=headers)
-    return Response(orjson.dumps(result.body), status_code=result.status, headers=headers,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(result.body), status_code=result.status, headers=headers, media_type="application/json"
+    )
 
 
 def asked_for_optimistic_concurrency(request: Request) -> bool:
@@ -73,7 +74,7 @@ def asked_for_optimistic_concurrency(request: Request) -> bool:
 async def run_and_respond(
     request: Request,
     command: Command[Any],
-    idempotency: IdempotencyKeyed | None = None,
+    idempotency: IdempotencyRequest | None = None,
     *,
     location: str | None = None,
 ) -> Response:
