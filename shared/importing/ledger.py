@@ -8,10 +8,10 @@ either fully in the ledger with its events, or absent with none of them).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -50,6 +50,28 @@ class LedgerEntry:
     customer_id: UUID | None
     fingerprint: str
     outcome: Outcome
+
+
+Key = tuple[str, str]
+"""A record's place in the ledger: ``(kind, source_id)``."""
+
+
+class Keyed(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+
+
+def key_of(record: Keyed) -> Key:
+    return (record.kind, record.source_id)
+
+
+def entry_of(record: Keyed, *ledgers: Mapping[Key, LedgerEntry]) -> LedgerEntry | None:
+    """The record's ledger entry, from the first of ``ledgers`` that has one: an importer passes this
+    batch's own entries (an earlier line of the same record) before those stored by earlier runs."""
+    key = key_of(record)
+    return next((found for entries in ledgers if (found := entries.get(key)) is not None), None)
 
 
 async def lookup(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LedgerEntry]:

@@ -48,12 +48,10 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
     result = BatchResult()
     known = await ledger.lookup(conn, ((n.record.kind, n.record.source_id) for n in records))
     streams: list[StreamAppend] = []
-    entries: dict[tuple[str, str], ledger.LedgerEntry] = {}
+    entries: dict[ledger.Key, ledger.LedgerEntry] = {}
     for numbered in records:
         record: SurveyAnswerRecord = numbered.record
-        key = (record.kind, record.source_id)
-        entry = entries.get(key) or known.get(key)
-        digest = fingerprint(record)
+        entry, digest = ledger.entry_of(record, entries, known), fingerprint(record)
         if entry is not None:
             if entry.fingerprint == digest:
                 result.unchanged += 1
@@ -78,8 +76,8 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
             continue
         streams.append(StreamAppend(stream_id=survey_stream(survey_id), stream_type="survey", expected_version=0,
                                     subject=str(customer_id), events=[answered], times=[record.occurred_at]))
-        entries[key] = ledger.LedgerEntry("survey_answer", record.source_id, survey_id, customer_id, digest,
-                                          "created")
+        entries[ledger.key_of(record)] = ledger.LedgerEntry("survey_answer", record.source_id, survey_id,
+                                                            customer_id, digest, "created")
         result.created += 1
     result.events = await store.append_many(conn, streams, history=True)
     await ledger.record(conn, list(entries.values()))

@@ -13,22 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, Unpack
 from uuid import UUID
 
 from services.customer.application import queries
 from services.customer.application.ports import ReadModel
 from services.customer.domain.identity import RULES_STREAM, DuplicateRules
-from services.customer.domain.model import Customer, Invoice, LineRequest, Order
+from services.customer.domain.model import Customer, Invoice, NewCustomer, NewOrder, Order
 from shared.contracts.customer import (
-    AcquisitionChannel,
     ConsentSource,
     ContactChannel,
     DuplicateRuleSet,
     InvoiceIssued,
     PaymentMethod,
     PaymentReceived,
-    RelationshipType,
     VerifiableChannel,
 )
 from shared.contracts.privacy import CustomerDataErased, erasure_stream
@@ -96,43 +94,13 @@ async def _change_customer(
     return await _customer_updated(uow, customer_id)
 
 
-async def register_customer(
-    uow: CustomerWork,
-    *,
-    now: datetime,
-    name: str,
-    email: str,
-    phone: str | None = None,
-    birth_date: date | None = None,
-    address: str | None = None,
-    acquisition_channel: AcquisitionChannel | None = None,
-    referred_by: UUID | None = None,
-    acquisition_cost: Decimal | None = None,
-    timezone: str | None = None,
-    relationship_type: RelationshipType = "transactional",
-    consents: Mapping[ContactChannel, bool] | None = None,
-    interests: Iterable[str] = (),
-) -> Created:
+async def register_customer(uow: CustomerWork, *, now: datetime, **profile: Unpack[NewCustomer]) -> Created:
     """Register a customer; an email or phone that already belongs to one is a 409."""
-    customer = Customer.register(
-        customer_id=new_id(),
-        name=name,
-        email=email,
-        phone=phone,
-        birth_date=birth_date,
-        address=address,
-        acquisition_channel=acquisition_channel,
-        referred_by=referred_by,
-        acquisition_cost=acquisition_cost,
-        timezone=timezone,
-        relationship_type=relationship_type,
-        consents=consents,
-        interests=interests,
-        now=now,
-    )
+    customer = Customer.register(customer_id=new_id(), now=now, **profile)
     existing = await uow.rows.existing_customer_with(email=customer.email, phone=customer.phone)
     if existing is not None:
         raise Conflict("a customer with this email or phone already exists", existing_customer_id=str(existing))
+    referred_by = customer.referred_by
     if referred_by is not None and await uow.rows.customer(referred_by) is None:
         raise InvalidInput(f"referring customer {referred_by} does not exist", field="referred_by")
     await _append_customer(uow, customer)
@@ -395,30 +363,11 @@ async def _change_order(uow: CustomerWork, order_id: UUID, decide: Callable[[Ord
     return await _order_updated(uow, order_id)
 
 
-async def place_order(
-    uow: CustomerWork,
-    *,
-    customer_id: UUID,
-    lines: Iterable[LineRequest],
-    currency: str,
-    channel: str,
-    now: datetime,
-    offer_code: str | None = None,
-    promised_delivery_date: date | None = None,
-) -> Created:
+async def place_order(uow: CustomerWork, *, customer_id: UUID, now: datetime, **request: Unpack[NewOrder]) -> Created:
     """Place an order for an active customer (merged away or erased → 409)."""
     # Locking the customer row keeps an erasure or merge from slipping in between check and append.
     customer = await _load_customer(uow, customer_id)
-    order = Order.place(
-        order_id=new_id(),
-        customer=customer,
-        lines=lines,
-        currency=currency,
-        channel=channel,
-        now=now,
-        offer_code=offer_code,
-        promised_delivery_date=promised_delivery_date,
-    )
+    order = Order.place(order_id=new_id(), customer=customer, now=now, **request)
     await _append_order(uow, order)
     body = await _order_body(uow, order.id)
     return Created(body, str(order.id), version=body["version"])

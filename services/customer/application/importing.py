@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -158,9 +158,7 @@ async def _decide_batch(conn: asyncpg.Connection, store: EventStore, records: Se
             # statement meanwhile, or the two would take turns instead of overlapping.
             await asyncio.sleep(0)
         record = numbered.record
-        key = (record.kind, record.source_id)
-        entry = batch.ledger.get(key) or known.get(key)
-        digest = fingerprint(record)
+        entry, digest = ledger.entry_of(record, batch.ledger, known), fingerprint(record)
         if entry is not None and entry.fingerprint == digest:
             result.unchanged += 1
             continue
@@ -180,6 +178,8 @@ async def _decide_batch(conn: asyncpg.Connection, store: EventStore, records: Se
         else:
             result.unchanged += 1
     return batch, result
+
+_T = TypeVar("_T")
 
 
 def _carry(batch: _Batch, known: dict[tuple[str, str], ledger.LedgerEntry], carried: _Batch) -> None:
@@ -496,13 +496,23 @@ def _order_events(batch: _Batch, order: Order, expected: int, events: list[Domai
     batch.order_events.extend((e, expected + i) for i, e in enumerate(events, start=1))
 
 
+def _never_changed(entry: ledger.LedgerEntry | None, why: str) -> None:
+    """Invoices and payments are facts once recorded: a delta may not rewrite them."""
+    if entry is not None:
+        raise _Refused(why)
+
+
+def _stored(found: _T | None, what: str) -> _T:
+    """The referenced record as this batch sees the event store, or the row is refused."""
+    if found is None:
+        raise _Refused(f"{what} is not in the event store")
+    return found
+
+
 def _decide_invoice(batch: _Batch, record: InvoiceRecord, entry: ledger.LedgerEntry | None, digest: str,
                     order_id: UUID) -> str:
-    if entry is not None:
-        raise _Refused("an imported invoice cannot change (amount and due date are fixed once issued)")
-    past = batch.order_past.get(order_id)
-    if past is None:
-        raise _Refused(f"order of order_source_id {record.order_source_id!r} is not in the event store")
+    _never_changed(entry, "an imported invoice cannot change (amount and due date are fixed once issued)")
+    past = _stored(batch.order_past.get(order_id), f"order of order_source_id {record.order_source_id!r}")
     # Invoiced before it was returned or cancelled: the order as it stood when the invoice was issued.
     order = Order.rehydrate([past[0][0], *(e for e, at in past[1:] if at <= record.occurred_at)])
     invoice = Invoice.issue(invoice_id=ledger.entity_id("invoice", record.source_id), order=order,
@@ -522,11 +532,8 @@ def _decide_invoice(batch: _Batch, record: InvoiceRecord, entry: ledger.LedgerEn
 
 def _decide_payment(batch: _Batch, record: PaymentRecord, entry: ledger.LedgerEntry | None, digest: str,
                     invoice_id: UUID) -> str:
-    if entry is not None:
-        raise _Refused("an imported payment cannot change")
-    current = batch.invoices.get(invoice_id)
-    if current is None:
-        raise _Refused(f"invoice of invoice_source_id {record.invoice_source_id!r} is not in the event store")
+    _never_changed(entry, "an imported payment cannot change")
+    current = _stored(batch.invoices.get(invoice_id), f"invoice of invoice_source_id {record.invoice_source_id!r}")
     invoice = copy.copy(current)
     invoice._pending = []
     expected = invoice.version

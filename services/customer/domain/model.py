@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, NotRequired, TypedDict, Unpack, cast
 from uuid import UUID
 
 import phonenumbers
@@ -186,6 +186,26 @@ PROFILE_FIELDS: Final = (
 )
 
 
+
+class NewCustomer(TypedDict):
+    """What a registration says about the customer: name and email, the rest when known.
+
+    One definition for the aggregate and the use case that passes it on (``**profile``)."""
+
+    name: str
+    email: str
+    phone: NotRequired[str | None]
+    birth_date: NotRequired[date | None]
+    address: NotRequired[str | None]
+    acquisition_channel: NotRequired[AcquisitionChannel | None]
+    referred_by: NotRequired[UUID | None]
+    acquisition_cost: NotRequired[Decimal | None]
+    timezone: NotRequired[str | None]
+    relationship_type: NotRequired[RelationshipType]
+    consents: NotRequired[Mapping[ContactChannel, bool] | None]
+    interests: NotRequired[Iterable[str]]
+
+
 class Customer(Aggregate):
     """A customer's profile, consents, account manager and merges.
 
@@ -243,25 +263,10 @@ class Customer(Aggregate):
         self.registered_at = None
 
     @classmethod
-    def register(
-        cls,
-        *,
-        customer_id: UUID,
-        name: str,
-        email: str,
-        now: datetime,
-        phone: str | None = None,
-        birth_date: date | None = None,
-        address: str | None = None,
-        acquisition_channel: AcquisitionChannel | None = None,
-        referred_by: UUID | None = None,
-        acquisition_cost: Decimal | None = None,
-        timezone: str | None = None,
-        relationship_type: RelationshipType = "transactional",
-        consents: Mapping[ContactChannel, bool] | None = None,
-        interests: Iterable[str] = (),
-    ) -> Customer:
+    def register(cls, *, customer_id: UUID, now: datetime, **profile: Unpack[NewCustomer]) -> Customer:
         """A new customer; emails and phones are normalised before anything is compared or stored."""
+        name, phone, birth_date = profile["name"], profile.get("phone"), profile.get("birth_date")
+        acquisition_cost, referred_by = profile.get("acquisition_cost"), profile.get("referred_by")
         if not name.strip():
             raise InvalidInput("name must not be blank", field="name")
         if acquisition_cost is not None and acquisition_cost < 0:
@@ -275,17 +280,17 @@ class Customer(Aggregate):
             CustomerRegistered(
                 customer_id=customer_id,
                 name=name.strip(),
-                email=normalise_email(email),
+                email=normalise_email(profile["email"]),
                 phone=normalise_phone(phone) if phone else None,
                 birth_date=birth_date,
-                address=address,
-                acquisition_channel=acquisition_channel,
+                address=profile.get("address"),
+                acquisition_channel=profile.get("acquisition_channel"),
                 referred_by=referred_by,
                 acquisition_cost=acquisition_cost,
-                timezone=timezone,
-                relationship_type=relationship_type,
-                consents=Consents(**dict(consents or {})),
-                interests=_tags(interests),
+                timezone=profile.get("timezone"),
+                relationship_type=profile.get("relationship_type", "transactional"),
+                consents=Consents(**dict(profile.get("consents") or {})),
+                interests=_tags(profile.get("interests", ())),
                 registered_at=now,
             )
         )
@@ -643,6 +648,17 @@ class LineRequest:
     unit_cost: Decimal | None = None
 
 
+
+class NewOrder(TypedDict):
+    """What a customer's order asks for; one definition for the aggregate and the use case."""
+
+    lines: Iterable[LineRequest]
+    currency: str
+    channel: str
+    offer_code: NotRequired[str | None]
+    promised_delivery_date: NotRequired[date | None]
+
+
 class Order(Aggregate):
     """An order's lifecycle: placed → shipped → delivered → returned, or cancelled before delivery."""
 
@@ -662,21 +678,11 @@ class Order(Aggregate):
         self.delivered_at = None
 
     @classmethod
-    def place(
-        cls,
-        *,
-        order_id: UUID,
-        customer: Customer,
-        lines: Iterable[LineRequest],
-        currency: str,
-        channel: str,
-        now: datetime,
-        offer_code: str | None = None,
-        promised_delivery_date: date | None = None,
-    ) -> Order:
+    def place(cls, *, order_id: UUID, customer: Customer, now: datetime, **request: Unpack[NewOrder]) -> Order:
         """Compute exact totals (and margin when every line has a cost) and place the order."""
         customer.ensure_active("place orders")
-        requested = list(lines)
+        requested, currency = list(request["lines"]), request["currency"]
+        promised_delivery_date = request.get("promised_delivery_date")
         if not requested:
             raise InvalidInput("an order needs at least one line", field="lines")
         if currency not in CURRENCIES:
@@ -714,8 +720,8 @@ class Order(Aggregate):
                 cost=cost,
                 margin=None if cost is None else total - cost,
                 currency=currency,
-                channel=channel,
-                offer_code=offer_code or None,
+                channel=request["channel"],
+                offer_code=request.get("offer_code") or None,
                 promised_delivery_date=promised_delivery_date,
                 placed_at=now,
             )

@@ -117,16 +117,17 @@ class FollowUp(Aggregate):
         if not self.is_pending:
             raise Conflict(f"cannot {action} a follow-up that is {self.state}", current_status=self.state)
 
+    def _ends(self, final: str, action: str) -> bool:
+        """Whether ``action`` still has to record its ending: ending a follow-up twice changes nothing."""
+        if self.state == final:
+            return False
+        self._ensure_pending(action)
+        return True
+
     def complete(self, *, by: str, now: datetime) -> None:
-        if self.state == "done":
-            return
-        self._ensure_pending("complete")
-        self._record(
-            FollowUpCompleted(
-                customer_id=self.customer_id, follow_up_id=self.id, owner=self.owner, completed_by=by,
-                completed_at=now,
-            )
-        )
+        if self._ends("done", "complete"):
+            self._record(FollowUpCompleted(customer_id=self.customer_id, follow_up_id=self.id, owner=self.owner,
+                                           completed_by=by, completed_at=now))
 
     def snooze(self, *, until: datetime, by: str, now: datetime) -> None:
         """Put the follow-up off to ``until``, which must be later than now (422 otherwise)."""
@@ -143,15 +144,9 @@ class FollowUp(Aggregate):
         )
 
     def cancel(self, *, by: str, now: datetime) -> None:
-        if self.state == "cancelled":
-            return
-        self._ensure_pending("cancel")
-        self._record(
-            FollowUpCancelled(
-                customer_id=self.customer_id, follow_up_id=self.id, owner=self.owner, cancelled_by=by,
-                cancelled_at=now,
-            )
-        )
+        if self._ends("cancelled", "cancel"):
+            self._record(FollowUpCancelled(customer_id=self.customer_id, follow_up_id=self.id, owner=self.owner,
+                                           cancelled_by=by, cancelled_at=now))
 
     def _on_FollowUpScheduled(self, e: FollowUpScheduled) -> None:  # noqa: N802
         self.id, self.customer_id, self.note_id = e.follow_up_id, e.customer_id, e.note_id

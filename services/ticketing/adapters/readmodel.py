@@ -159,39 +159,25 @@ async def ticket_row(conn: asyncpg.Connection, ticket_id: UUID) -> asyncpg.Recor
     return await conn.fetchrow("select * from tickets where id = $1", ticket_id)
 
 
+_SHOWN_AS_STORED = (
+    "kind", "channel", "status", "priority", "category", "subject", "description", "owner_id", "opened_by",
+    "transfer_count", "escalation_level", "reopen_count", "customer_verified", "customer_tier", "breached",
+    "resolution", "root_cause", "version", "sla_calendar",
+)
+"""Columns the API shows as they are stored; ids and moments are converted by ``ticket_json``."""
+_MOMENTS = ("first_response_due", "resolution_due", "first_responded_at", "opened_at", "resolved_at", "closed_at")
+
+
 def ticket_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The API's view of a ``tickets`` row (times RFC 3339, ids as strings)."""
     queue_due = row["queue_due"]
     return {
         "id": str(row["id"]),
         "customer_id": str(row["customer_id"]),
-        "kind": row["kind"],
-        "channel": row["channel"],
-        "status": row["status"],
-        "priority": row["priority"],
-        "category": row["category"],
         "order_id": None if row["order_id"] is None else str(row["order_id"]),
-        "subject": row["subject"],
-        "description": row["description"],
-        "owner_id": row["owner_id"],
-        "opened_by": row["opened_by"],
-        "transfer_count": row["transfer_count"],
-        "escalation_level": row["escalation_level"],
-        "reopen_count": row["reopen_count"],
-        "customer_verified": row["customer_verified"],
-        "customer_tier": row["customer_tier"],
-        "first_response_due": api_time(row["first_response_due"]),
-        "resolution_due": api_time(row["resolution_due"]),
-        "first_responded_at": api_time(row["first_responded_at"]),
+        **{column: row[column] for column in _SHOWN_AS_STORED},
+        **{moment: api_time(row[moment]) for moment in _MOMENTS},
         "next_due_at": None if queue_due is None or is_infinite(queue_due) else api_time(queue_due),
-        "breached": row["breached"],
-        "resolution": row["resolution"],
-        "root_cause": row["root_cause"],
-        "opened_at": api_time(row["opened_at"]),
-        "resolved_at": api_time(row["resolved_at"]),
-        "closed_at": api_time(row["closed_at"]),
-        "version": row["version"],
-        "sla_calendar": row["sla_calendar"],
     }
 
 

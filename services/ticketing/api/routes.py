@@ -15,6 +15,7 @@ from services.ticketing.api.deps import Admin, Reader, SelfReader, SelfWriter, W
 from services.ticketing.api.metrics import TicketingMetrics
 from services.ticketing.application import calendars, export, handlers, queries
 from services.ticketing.config import TicketingSettings
+from services.ticketing.domain.simulation import SimulationReport
 from services.ticketing.domain.sla import DEDICATED_TIER, STANDARD_TIER, SlaPolicy
 from shared.errors import Forbidden, InvalidInput, NotFound, PlatformError
 from shared.privacy.export_routes import export_part_router
@@ -429,7 +430,7 @@ async def ticket_settings(request: Request, principal: Reader) -> dict[str, Any]
     }
 
 
-@router.post("/sla-policies/simulate", response_model=schemas.SimulationRead, tags=["sla"])
+@router.post("/sla-policies/simulate", response_model=SimulationReport, tags=["sla"])
 async def simulate_policy(body: schemas.SimulationRequest, request: Request, principal: Reader) -> dict[str, Any]:
     """Back-test a proposed SLA policy (and calendar) by replaying the recorded ticket history through it.
 

@@ -313,29 +313,6 @@ class SimulationRequest(_Body):
         return self
 
 
-class PriorityOutcome(BaseModel):
-    priority: str
-    tickets: int
-    breached_tickets: int
-    breach_rate: float
-    first_response_breaches: int
-    resolution_breaches: int
-    mean_first_response_seconds: float | None
-    median_first_response_seconds: float | None
-    mean_resolve_seconds: float | None
-    median_resolve_seconds: float | None
-
-
-class SimulationRead(BaseModel):
-    tickets: int
-    breached_tickets: int
-    breach_rate: float
-    breaches: int
-    escalations: int
-    recorded_breaches: int
-    by_priority: list[PriorityOutcome]
-
-
 class TicketVocabulary(BaseModel):
     transfer_reasons: list[str]
     root_causes: list[str]

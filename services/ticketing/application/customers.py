@@ -17,6 +17,7 @@ from services.ticketing.adapters import readmodel, replica
 from services.ticketing.application.batches import load_tickets, persist_tickets
 from services.ticketing.domain.model import Ticket
 from services.ticketing.domain.sla import tier_for
+from shared.contracts.customer import AccountManagerAssigned, CustomerRegistered
 from shared.errors import ConcurrencyConflict
 from shared.privacy.erasure import acknowledge_erasure
 from shared.store.eventstore import EventStore
@@ -56,18 +57,12 @@ async def change_each(
     return changed
 
 
-async def customer_registered(
-    conn: asyncpg.Connection,
-    store: EventStore,
-    *,
-    customer_id: UUID,
-    relationship_type: str | None,
-    registered_at: datetime | None,
-    now: datetime,
-) -> int:
+async def customer_registered(conn: asyncpg.Connection, store: EventStore, event: CustomerRegistered,
+                              now: datetime) -> int:
     """Remember the customer and confirm their provisional tickets (ADR 0003); returns how many."""
+    customer_id, relationship_type = event.customer_id, event.relationship_type
     await replica.hold(conn, customer_id)
-    await replica.register(conn, customer_id, relationship_type, registered_at)
+    await replica.register(conn, customer_id, relationship_type, event.registered_at)
     rows = await conn.fetch(
         "select id from tickets where customer_id = $1 and not customer_verified and status <> 'closed'", customer_id
     )
@@ -82,10 +77,10 @@ async def relationship_changed(conn: asyncpg.Connection, *, customer_id: UUID, r
     await replica.set_relationship_type(conn, customer_id, relationship_type)
 
 
-async def account_manager_assigned(
-    conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID, account_manager_id: str, now: datetime
-) -> int:
+async def account_manager_assigned(conn: asyncpg.Connection, store: EventStore, event: AccountManagerAssigned,
+                                   now: datetime) -> int:
     """Remember the account manager and give them the customer's unowned tickets; returns how many."""
+    customer_id, account_manager_id = event.customer_id, event.account_manager_id
     await replica.hold(conn, customer_id)
     await replica.set_account_manager(conn, customer_id, account_manager_id)
     rows = await conn.fetch(

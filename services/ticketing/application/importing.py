@@ -74,12 +74,10 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
     tickets: dict[UUID, Ticket] = {}
     streams: dict[UUID, StreamAppend] = {}
     personal: dict[UUID, dict[str, str | None]] = {}
-    entries: dict[tuple[str, str], ledger.LedgerEntry] = {}
+    entries: dict[ledger.Key, ledger.LedgerEntry] = {}
     for numbered in records:
         record: TicketRecord = numbered.record
-        key = (record.kind, record.source_id)
-        entry = entries.get(key) or known.get(key)
-        digest = fingerprint(record)
+        entry, digest = ledger.entry_of(record, entries, known), fingerprint(record)
         if entry is not None and entry.fingerprint == digest:
             result.unchanged += 1
             continue
@@ -130,8 +128,8 @@ async def _import(conn: asyncpg.Connection, store: EventStore, records: Sequence
             personal[ticket.id] = {"subject": record.subject, "description": record.description}
         if record.resolution is not None:
             personal.setdefault(ticket.id, {})["resolution"] = record.resolution
-        entries[key] = ledger.LedgerEntry("ticket", record.source_id, ticket.id, ticket.customer_id, digest,
-                                          "created")
+        entries[ledger.key_of(record)] = ledger.LedgerEntry("ticket", record.source_id, ticket.id,
+                                                            ticket.customer_id, digest, "created")
         if entry is None:
             result.created += 1
         elif events:

@@ -59,14 +59,7 @@ class CustomerReplicaProjector:
         for received in events:
             event, now = received.event, self.clock.now()
             if isinstance(event, CustomerRegistered):
-                await customers.customer_registered(
-                    conn,
-                    self.store,
-                    customer_id=event.customer_id,
-                    relationship_type=event.relationship_type,
-                    registered_at=event.registered_at,
-                    now=now,
-                )
+                await customers.customer_registered(conn, self.store, event, now)
             elif (
                 isinstance(event, CustomerProfileUpdated)
                 and "relationship_type" in event.changed_fields
@@ -76,13 +69,7 @@ class CustomerReplicaProjector:
                     conn, customer_id=event.customer_id, relationship_type=event.relationship_type
                 )
             elif isinstance(event, AccountManagerAssigned):
-                await customers.account_manager_assigned(
-                    conn,
-                    self.store,
-                    customer_id=event.customer_id,
-                    account_manager_id=event.account_manager_id,
-                    now=now,
-                )
+                await customers.account_manager_assigned(conn, self.store, event, now)
             elif isinstance(event, CustomersMerged):
                 await customers.customers_merged(
                     conn, self.store, survivor_id=event.customer_id, duplicate_id=event.duplicate_id, now=now
