@@ -310,11 +310,8 @@ class Sender(Protocol):
 
 @dataclass
 class DeliveryStats:
-    attempts: int = 0
-    delivered: int = 0
-    failed: int = 0
-    dead: int = 0
-    disabled: int = 0
+    """What the worker itself went through; each attempt's outcome is in ``webhook_attempts``."""
+
     interruptions: int = 0
     """Times the database went away under the worker and it stood down to try again."""
 
@@ -507,15 +504,9 @@ class DeliveryWorker:
                                        latency_ms=round(result.latency_ms, 3), error=error, outcome=outcome,
                                        next_attempt_at=next_at)
             after = await store.count_failure(conn, head["subscription_id"], not ok)
-            disabled = False
             if (after is not None and not ok and after["status"] == "active"
                     and wh.should_disable(after["consecutive_failures"], self.disable_after)):
-                disabled = await self._disable(conn, after, result, error or "", now)
-        self.stats.attempts += 1
-        self.stats.delivered += ok
-        self.stats.failed += not ok
-        self.stats.dead += outcome == "dead"
-        self.stats.disabled += disabled
+                await self._disable(conn, after, result, error or "", now)
 
     async def _disable(self, conn: asyncpg.Connection, sub: Mapping[str, Any], result: store.SendResult,
                        error: str, now: datetime) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from services.analytics.application.projector import ViewProjection
-from services.analytics.application.state_cache import DEFAULT_CAPACITY, DEFAULT_MAX_BYTES, StateCache
+from services.analytics.application.state_cache import StateCache
 from services.analytics.domain.rules import AnalyticsRules
 from shared.consuming.consumer import ReceivedEvent
 from shared.store.eventstore import EventStore
@@ -25,18 +25,9 @@ CONSUMED_TOPICS = ("customer.events", "ticketing.events", "campaigns.events")
 class AnalyticsProjector:
     """``shared.consuming.consumer.Projector`` of the 360 read models (``store=None``: a rebuild, no signals)."""
 
-    def __init__(
-        self,
-        *,
-        rules: AnalyticsRules,
-        store: EventStore | None,
-        name: str = PROJECTOR_NAME,
-        cache_capacity: int = DEFAULT_CAPACITY,
-        cache_max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
+    def __init__(self, *, rules: AnalyticsRules, store: EventStore | None, name: str = PROJECTOR_NAME) -> None:
         self.name = name
-        self.projection = ViewProjection(rules=rules, store=store, cache_capacity=cache_capacity,
-                                         cache_max_bytes=cache_max_bytes)
+        self.projection = ViewProjection(rules=rules, store=store)
 
     @property
     def cache(self) -> StateCache:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple, get_args
+from typing import NamedTuple, TypeVar, get_args
 
 from services.analytics.domain.rules import AnalyticsRules
 from shared.contracts.analytics import LifecycleStage, Segment
@@ -18,6 +18,9 @@ CENT = Decimal("0.01")
 SCORE = Decimal("0.0001")
 ZERO = Decimal(0)
 ONE = Decimal(1)
+
+N = TypeVar("N", int, Decimal)
+"""A score (int) or an amount (Decimal) compared with the rules' thresholds of the same kind."""
 
 SEGMENTS: tuple[str, ...] = get_args(Segment)
 STAGES: tuple[str, ...] = get_args(LifecycleStage)
@@ -28,16 +31,24 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _band(value: N, bands: Iterable[tuple[N, str]], below: str) -> str:
+    """The name of the first band whose minimum ``value`` reaches, else ``below``.
+
+    The NPS category, value tier and churn band are each a ladder of thresholds from the rules;
+    ``bands`` lists the rungs highest first, so the first reached is the one the value stands on.
+    """
+    for minimum, name in bands:
+        if value >= minimum:
+            return name
+    return below
+
+
 # --- NPS -----------------------------------------------------------------------------------------
 
 
 def nps_category(score: int, rules: AnalyticsRules) -> str:
     """promoter (9-10), passive (7-8) or detractor (0-6) with the default thresholds."""
-    if score >= rules.nps_promoter_min:
-        return "promoter"
-    if score >= rules.nps_passive_min:
-        return "passive"
-    return "detractor"
+    return _band(score, ((rules.nps_promoter_min, "promoter"), (rules.nps_passive_min, "passive")), "detractor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +113,8 @@ def clv_predicted(
 
 def value_tier(clv: Decimal, rules: AnalyticsRules) -> str:
     """bronze / silver / gold / platinum by historic CLV thresholds."""
-    if clv >= rules.tier_platinum_min:
-        return "platinum"
-    if clv >= rules.tier_gold_min:
-        return "gold"
-    if clv >= rules.tier_silver_min:
-        return "silver"
-    return "bronze"
+    tiers = ((rules.tier_platinum_min, "platinum"), (rules.tier_gold_min, "gold"), (rules.tier_silver_min, "silver"))
+    return _band(clv, tiers, "bronze")
 
 
 # --- churn risk ----------------------------------------------------------------------------------
@@ -160,11 +166,7 @@ def churn_risk(inputs: ChurnInputs, rules: AnalyticsRules) -> ChurnRisk:
 
 
 def churn_band(score: Decimal, rules: AnalyticsRules) -> str:
-    if score >= rules.churn_band_high_min:
-        return "high"
-    if score >= rules.churn_band_medium_min:
-        return "medium"
-    return "low"
+    return _band(score, ((rules.churn_band_high_min, "high"), (rules.churn_band_medium_min, "medium")), "low")
 
 
 # --- lifecycle and segments ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from services.campaigns.application.ports import ReadModel
 from services.campaigns.application.triggers import trigger_event_fields
 from services.campaigns.domain.definition import parse_definition
-from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule
+from services.campaigns.domain.model import Campaign, CampaignStatus, Schedule, campaign_stream
 from shared.errors import NotFound
 from shared.store.outcomes import Created, Updated
 from shared.store.ports import Work
@@ -21,10 +21,6 @@ from shared.store.versions import ensure_version_matches
 
 SWEPT_DAILY = frozenset({Schedule.BIRTHDAY, Schedule.INACTIVITY, Schedule.RELATIONSHIP_SURVEY})
 """Schedules the engine's daily sweep serves: activating such a campaign plans its first sweep."""
-
-
-def _stream(campaign_id: str) -> str:
-    return f"campaign-{campaign_id}"
 
 
 async def _campaign_body(uow: Work[ReadModel], campaign_id: str) -> dict[str, Any]:
@@ -40,14 +36,14 @@ async def create_campaign(uow: Work[ReadModel], *, document: dict[str, Any]) -> 
     raw = parsed.model_dump(mode="json")
     campaign_id = str(uuid.uuid4())
     campaign = Campaign.create(campaign_id, definition, raw, event_fields=trigger_event_fields())
-    await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=0,
+    await uow.append(stream_id=campaign_stream(campaign_id), stream_type="campaign", expected_version=0,
                      events=campaign.pull_events(), subject=campaign_id)
     await uow.rows.insert_campaign(campaign_id, definition, raw, campaign.version)
     return Created(await _campaign_body(uow, campaign_id), campaign_id, campaign.version)
 
 
 async def _load(uow: Work[ReadModel], campaign_id: str) -> Campaign:
-    history = await uow.load(_stream(campaign_id))
+    history = await uow.load(campaign_stream(campaign_id))
     if not history:
         raise NotFound(f"campaign {campaign_id} not found")
     return Campaign.rehydrate(e.event for e in history)
@@ -64,7 +60,7 @@ async def update_campaign(
     raw = parsed.model_dump(mode="json")
     campaign.update(definition, raw, sorted(changes), event_fields=trigger_event_fields())
     expected = campaign.expected_version
-    await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
+    await uow.append(stream_id=campaign_stream(campaign_id), stream_type="campaign", expected_version=expected,
                      events=campaign.pull_events(), subject=campaign_id)
     await uow.rows.update_campaign(campaign_id, definition, raw, campaign.version)
     return Updated(await _campaign_body(uow, campaign_id), campaign.version)
@@ -81,7 +77,7 @@ async def change_status(
     expected = campaign.expected_version
     events = campaign.pull_events()
     if events:
-        await uow.append(stream_id=_stream(campaign_id), stream_type="campaign", expected_version=expected,
+        await uow.append(stream_id=campaign_stream(campaign_id), stream_type="campaign", expected_version=expected,
                          events=events, subject=campaign_id)
         await uow.rows.set_campaign_status(campaign_id, campaign.status, campaign.version)
         if campaign.status is CampaignStatus.ACTIVE and _schedule(campaign) in SWEPT_DAILY:

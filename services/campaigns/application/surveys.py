@@ -26,6 +26,7 @@ from services.campaigns.domain.surveys import (
     answer_survey,
     ensure_may_ask,
     survey_questions,
+    survey_stream,
 )
 from shared.contracts.campaigns import (
     Channel,
@@ -75,7 +76,7 @@ async def send_survey(
         survey_id=survey_id, customer_id=customer_id, kind=kind, token_hash=token_hash(token), ticket_id=ticket_id,
         order_id=order_id, purpose=purpose, questions=questions, channel=channel, sent_at=now,
         expires_at=expires_at))
-    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=0, subject=customer_id,
+    await uow.append(stream_id=survey_stream(survey_id), stream_type="survey", expected_version=0, subject=customer_id,
                      events=[SurveySent(survey_id=survey_id, customer_id=customer_id, kind=kind, ticket_id=ticket_id,
                                         channel=channel, expires_at=expires_at, purpose=purpose, order_id=order_id,
                                         questions=list(questions))])
@@ -91,16 +92,12 @@ async def send_survey(
     return Created(body, survey_id)
 
 
-def _stream(survey_id: str) -> str:
-    return f"survey-{survey_id}"
-
-
 async def _survey(uow: Work[ReadModel], survey_id: str) -> tuple[SurveyState, int]:
     """The survey locked for this command, and its stream's head (the version to append after)."""
     state = await uow.rows.survey_for_answer(survey_id)
     if state is None:
         raise NotFound(f"survey {survey_id} not found")
-    history = await uow.load(_stream(survey_id))
+    history = await uow.load(survey_stream(survey_id))
     return state, history[-1].version if history else 0
 
 
@@ -138,7 +135,7 @@ async def answer(
     questions = answer_questions(state, token=hashed, answers=given, now=now)
     await uow.rows.record_score(state.survey_id, score, now)
     await uow.rows.record_answers(state.survey_id, questions, now)
-    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=version,
+    await uow.append(stream_id=survey_stream(survey_id), stream_type="survey", expected_version=version,
                      events=[answered, *questions], subject=state.customer_id)
     if answered.nps_category is NpsCategory.DETRACTOR:
         await uow.rows.record_detractor(state.customer_id, now)
@@ -158,7 +155,7 @@ async def answer_question(
         raise InvalidInput("the score is answered with POST /v1/surveys/{survey_id}/responses", field="question_id")
     questions = answer_questions(state, token=token_hash(token), answers=[answer], now=now, field_name="")
     await uow.rows.record_answers(state.survey_id, questions, now)
-    await uow.append(stream_id=_stream(survey_id), stream_type="survey", expected_version=version,
+    await uow.append(stream_id=survey_stream(survey_id), stream_type="survey", expected_version=version,
                      events=questions, subject=state.customer_id)
     done = {*state.answered_questions, *(q.question_id for q in questions)}
     if state.answered:

@@ -65,13 +65,17 @@ def parse_delay(text: str) -> timedelta:
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """What starts the campaign for a customer: an event (maybe delayed) or a schedule."""
+    """What starts the campaign for a customer: an event (maybe delayed) or a schedule.
 
-    event_type: str | None = None
-    condition: str | None = None
-    delay: timedelta | None = None
-    schedule: Schedule | None = None
-    inactivity_days: int | None = None
+    No defaults: the one place that builds it (``DefinitionDocument.to_definition``) names every field, so a
+    field added to the trigger document and forgotten there is a type error rather than a silent None.
+    """
+
+    event_type: str | None
+    condition: str | None
+    delay: timedelta | None
+    schedule: Schedule | None
+    inactivity_days: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,11 @@ def _check_offer(action: Action) -> None:
                                "category", field="action.offer.from_recommendations")
     elif action.kind is ActionKind.OFFER and (offer is None or not (offer.sku or offer.category)):
         raise InvalidInput("an offer needs a sku or a category (or from_recommendations)", field="action.offer")
+
+
+def campaign_stream(campaign_id: str) -> str:
+    """The event stream of one campaign."""
+    return f"campaign-{campaign_id}"
 
 
 class Campaign(Aggregate):

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from services.campaigns.domain.decision import CustomerSnapshot, MarketingPolicy, next_send_window
 from shared.contracts.campaigns import Channel, ServiceMessageKind, ServiceMessageTemplate, SuppressionReason
@@ -139,20 +139,35 @@ def render(template: ServiceMessageTemplate, values: Mapping[str, str]) -> str:
     return template.text.format_map(dict(values))[:MAX_TEXT]
 
 
+ServiceStatus = Literal["sent", "deferred", "withheld"]
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceDecision:
-    """Send on ``channel``, defer until ``deferred_until``, or withhold for ``reason``."""
+    """Send on ``channel``, defer until ``deferred_until``, or withhold for ``reason``.
 
+    Made by ``sent``, ``deferred`` or ``withheld``: each fills in the fields its outcome has (a deferral's
+    reason is always the send window), so ``status`` and the fields never disagree.
+    """
+
+    status: ServiceStatus
     channel: Channel | None = None
     deferred_until: datetime | None = None
     reason: SuppressionReason | None = None
     detail: str | None = None
 
-    @property
-    def status(self) -> str:
-        if self.channel is not None:
-            return "sent"
-        return "deferred" if self.deferred_until is not None else "withheld"
+    @classmethod
+    def sent(cls, channel: Channel) -> ServiceDecision:
+        return cls("sent", channel=channel)
+
+    @classmethod
+    def deferred(cls, until: datetime, why: str) -> ServiceDecision:
+        """Held until the next send window opens (quiet hours, a blackout day): deferred, never dropped."""
+        return cls("deferred", deferred_until=until, reason=SuppressionReason.QUIET_HOURS_DEFERRED, detail=why)
+
+    @classmethod
+    def withheld(cls, reason: SuppressionReason, detail: str) -> ServiceDecision:
+        return cls("withheld", reason=reason, detail=detail)
 
 
 def decide_service_message(
@@ -160,20 +175,19 @@ def decide_service_message(
 ) -> ServiceDecision:
     """Whether and where to send one follow-up now (see the module docstring for which rules apply)."""
     if not customer.known or customer.erased or customer.merged_into:
-        return ServiceDecision(reason=SuppressionReason.CUSTOMER_INACTIVE, detail="customer is not active")
+        return ServiceDecision.withheld(SuppressionReason.CUSTOMER_INACTIVE, "customer is not active")
     if not template.enabled:
-        return ServiceDecision(reason=SuppressionReason.NO_CONSENT, detail=f"{template.kind} messages are switched off")
+        return ServiceDecision.withheld(SuppressionReason.NO_CONSENT, f"{template.kind} messages are switched off")
     if not customer.service_followups:
-        return ServiceDecision(reason=SuppressionReason.NO_CONSENT, detail="customer opted out of service follow-ups")
+        return ServiceDecision.withheld(SuppressionReason.NO_CONSENT, "customer opted out of service follow-ups")
     channels = [c for c in template.channels if c in customer.consents]
     if not channels:
-        return ServiceDecision(reason=SuppressionReason.NO_CONSENT,
-                               detail="no consent on " + ", ".join(template.channels))
+        return ServiceDecision.withheld(SuppressionReason.NO_CONSENT, "no consent on " + ", ".join(template.channels))
     window = next_send_window(now, customer.timezone, policy)
     if window is not None:
         until, why = window
-        return ServiceDecision(deferred_until=until, reason=SuppressionReason.QUIET_HOURS_DEFERRED, detail=why)
-    return ServiceDecision(channel=channels[0])
+        return ServiceDecision.deferred(until, why)
+    return ServiceDecision.sent(channels[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,11 @@ MAX_TEXT = 2000
 MAX_OPTIONS = 10
 
 
+def survey_stream(survey_id: str) -> str:
+    """The event stream of one sent survey (imported answers have their own, ``survey-import-<id>``)."""
+    return f"survey-{survey_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class SurveyPlan:
     """What a survey asks beyond its kind: why (purpose), how often (period) and any extra questions."""

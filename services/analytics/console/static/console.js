@@ -168,6 +168,32 @@
     return h("div", { class: "status error", role: "alert" }, h("ul", {}, lines.map((l) => h("li", {}, l))));
   }
 
+  /** The If-Match header of a write to a versioned resource: a change someone made meanwhile answers 412
+   * instead of being overwritten. */
+  function ifMatch(resource) {
+    return { "If-Match": '"' + resource.version + '"' };
+  }
+
+  /** write()'s answer, with the form's submit button disabled until it is in: no second submission meanwhile. */
+  async function whileDisabled(submit, write) {
+    submit.disabled = true;
+    const answer = await write();
+    submit.disabled = false;
+    return answer;
+  }
+
+  /** A panel's content from the API (api(service, path)); when it cannot be read, the panel keeps its heading
+   * and says "<what> unavailable: <why>", and the answer is null. */
+  async function loadPanel(section, what, service, path) {
+    try {
+      return await api(service, path);
+    } catch (error) {
+      section.replaceChildren(section.querySelector("h2"),
+        h("p", { class: "muted", role: "note" }, what + " unavailable: " + text(error.message)));
+      return null;
+    }
+  }
+
   /** An .ics import form (the calendars and marketing-policy pages both import holidays): it asks for a file
    * before sending, keeps its button disabled while the upload runs and shows a refused import's problem
    * lines under itself. upload(bytes) sends the file and answers as send() does; imported(answer) runs after
@@ -183,9 +209,7 @@
         outcome.replaceChildren(alertBox(["Choose an .ics file first."]));
         return;
       }
-      submit.disabled = true;
-      const answer = await upload(await file.files[0].arrayBuffer());
-      submit.disabled = false;
+      const answer = await whileDisabled(submit, async () => upload(await file.files[0].arrayBuffer()));
       if (!answer.ok) {
         outcome.replaceChildren(alertBox(problemLines(answer)));
         return;
@@ -807,7 +831,7 @@
   const extraPages = [];
   window.C360 = Object.freeze({
     kit: Object.freeze({ h, text, when, shortId, humanize, badge, facts, table, panel, setStatus, main, api, settle,
-      failure, link, navigate, ApiError, send, problemLines, alertBox, icsForm }),
+      failure, link, navigate, ApiError, send, problemLines, alertBox, icsForm, ifMatch, whileDisabled, loadPanel }),
     addPage(page) {
       if (!/^[a-z][a-z-]*$/.test(page.name) || typeof page.render !== "function") throw new Error("bad console page");
       extraPages.push({ name: page.name, label: page.label, render: page.render });

@@ -21,7 +21,7 @@
 
   /** Writes to the ticketing service answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("ticketing", method, path, body, headers);
-  const { problemLines, alertBox, icsForm } = kit;
+  const { problemLines, alertBox, icsForm, ifMatch, whileDisabled } = kit;
 
   function shifts(list) {
     return list && list.length ? list.map((s) => s.start + "-" + s.end).join(", ") : "closed";
@@ -87,9 +87,7 @@
       errors.replaceChildren();
       const tiers = {};
       for (const [tier, select] of Object.entries(selects)) tiers[tier] = select.value || null;
-      submit.disabled = true;
-      const answer = await send("PUT", "sla-policies/calendars", { tiers }, { "If-Match": '"' + assignment.version + '"' });
-      submit.disabled = false;
+      const answer = await whileDisabled(submit, () => send("PUT", "sla-policies/calendars", { tiers }, ifMatch(assignment)));
       if (!answer.ok) {
         errors.replaceChildren(alertBox(problemLines(answer, {
           403: "Only an admin token can change which calendar a tier counts on.",
@@ -119,9 +117,7 @@
         errors.replaceChildren(alertBox(["The definition is not JSON: " + text(error.message)]));
         return;
       }
-      submit.disabled = true;
-      const answer = await send("PUT", "calendars/" + encodeURIComponent(name.value.trim()), body);
-      submit.disabled = false;
+      const answer = await whileDisabled(submit, () => send("PUT", "calendars/" + encodeURIComponent(name.value.trim()), body));
       if (!answer.ok) {
         errors.replaceChildren(alertBox(problemLines(answer)));
         return;

@@ -23,7 +23,7 @@
 
   /** Writes to the customer service answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("customer", method, path, body, headers);
-  const { problemLines, alertBox } = kit;
+  const { problemLines, alertBox, ifMatch, whileDisabled } = kit;
 
   // --- suggested pairs ------------------------------------------------------------------------------
 
@@ -169,9 +169,7 @@
       const number = raw === "" ? NaN : Number(raw);
       const body = { name_threshold: Number.isFinite(number) ? number : raw };
       for (const [name, box] of Object.entries(flags)) body[name] = box.checked;
-      submit.disabled = true;
-      const answer = await send("PUT", "duplicate-rules", body, { "If-Match": '"' + rules.version + '"' });
-      submit.disabled = false;
+      const answer = await whileDisabled(submit, () => send("PUT", "duplicate-rules", body, ifMatch(rules)));
       for (const el of [threshold, ...Object.values(flags)]) el.removeAttribute("aria-invalid");
       if (!answer.ok) {
         const p = answer.body || {};

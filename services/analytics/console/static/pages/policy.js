@@ -10,13 +10,13 @@
 
 (function () {
   const kit = window.C360.kit;
-  const { h, text, panel, table, facts, setStatus, api, navigate, link, shortId } = kit;
+  const { h, text, panel, table, facts, setStatus, navigate, link, shortId } = kit;
   const EDITABLE = ["caps", "quiet_hours", "blackouts", "complaint_hold", "sla_breach_hold_days", "detractor_hold_days",
     "overrides"];
 
   /** Writes to the campaigns service answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("campaigns", method, path, body, headers);
-  const { problemLines, alertBox, icsForm } = kit;
+  const { problemLines, alertBox, icsForm, ifMatch, whileDisabled, loadPanel } = kit;
 
   const hhmm = (t) => String(t).slice(0, 5);
   const quiet = (q) => (q ? hhmm(q.start) + "-" + hhmm(q.end) : "none");
@@ -63,9 +63,7 @@
         errors.replaceChildren(alertBox(["The policy is not valid JSON: " + text(error.message)]));
         return;
       }
-      submit.disabled = true;
-      const answer = await send("PUT", "marketing-policy", body, { "If-Match": '"' + policy.version + '"' });
-      submit.disabled = false;
+      const answer = await whileDisabled(submit, () => send("PUT", "marketing-policy", body, ifMatch(policy)));
       area.removeAttribute("aria-invalid");
       if (!answer.ok) {
         area.setAttribute("aria-invalid", "true");
@@ -107,14 +105,8 @@
       h("p", { class: "muted" }, "Every campaign decision obeys this policy and records the version it used; a change is in force for the next decision."),
       h("div", { class: "grid" }, current, edit));
     const load = async (keep) => {
-      let policy;
-      try {
-        policy = await api("campaigns", "marketing-policy");
-      } catch (error) {
-        current.replaceChildren(current.querySelector("h2"),
-          h("p", { class: "muted", role: "note" }, "Marketing policy unavailable: " + text(error.message)));
-        return;
-      }
+      const policy = await loadPanel(current, "Marketing policy", "campaigns", "marketing-policy");
+      if (policy === null) return;
       current.replaceChildren(current.querySelector("h2"), overview(policy));
       edit.replaceChildren(edit.querySelector("h2"), editor(policy, load), h("h3", {}, "Holidays from a calendar file"),
         icsImport(policy, load));

@@ -10,7 +10,7 @@
 
 (function () {
   const kit = window.C360.kit;
-  const { h, text, panel, table, facts, setStatus, api, problemLines, alertBox } = kit;
+  const { h, text, panel, table, facts, setStatus, problemLines, alertBox, ifMatch, whileDisabled, loadPanel } = kit;
   const CHANNELS = ["email", "sms", "push"];
   const LABELS = { complaint_resolved: "Complaint resolved", order_delivered: "Order delivered", refund_paid: "Refund paid" };
   const PLACEHOLDERS = { complaint_resolved: "{ticket_ref} {category}", order_delivered: "{order_ref} {delivered_on}",
@@ -39,9 +39,7 @@
         const channels = boxes.map((l) => l.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
         const edited = { kind: template.kind, text: wording.value, channels, enabled: enabled.checked };
         const templates = current.templates.map((t) => (t.kind === template.kind ? edited : asInput(t)));
-        submit.disabled = true;
-        const answer = await send("PUT", "service-messages", { templates }, { "If-Match": '"' + current.version + '"' });
-        submit.disabled = false;
+        const answer = await whileDisabled(submit, () => send("PUT", "service-messages", { templates }, ifMatch(current)));
         if (!answer.ok) {
           errors.replaceChildren(alertBox(problemLines(answer, {
             412: "Someone changed the templates meanwhile; they were reloaded.",
@@ -90,14 +88,8 @@
       h("div", { class: "grid" }, templates, customer));
     customer.append(lookup());
     const load = async () => {
-      let current;
-      try {
-        current = await api("campaigns", "service-messages");
-      } catch (error) {
-        templates.replaceChildren(templates.querySelector("h2"),
-          h("p", { class: "muted", role: "note" }, "Templates unavailable: " + text(error.message)));
-        return;
-      }
+      const current = await loadPanel(templates, "Templates", "campaigns", "service-messages");
+      if (current === null) return;
       const changed = current.changed_at ? current.changed_at + " by " + text(current.changed_by, "unknown") : "never (the defaults)";
       templates.replaceChildren(templates.querySelector("h2"), facts([["Version", String(current.version)], ["Last change", changed]]),
         ...current.templates.map((t) => templateForm(current, t, load)));

@@ -12,11 +12,10 @@
 (function () {
   const kit = window.C360.kit;
   const { h, text, when, badge, facts, table, panel, setStatus, api, settle, failure, shortId } = kit;
-  const { problemLines, alertBox } = kit;
+  const { problemLines, alertBox, ifMatch } = kit;
 
   /** Writes to the analytics service's webhook routes answer with their problem+json instead of throwing. */
   const send = (method, path, body, headers) => kit.send("analytics", method, "webhooks/" + path, body, headers);
-  const ifMatch = (subscription) => ({ "If-Match": '"' + subscription.version + '"' });
 
   /** Failing states borrow the console's red badge (``.badge.high``), healthy ones its green (``.badge.low``). */
   const statusBadge = (status) => badge(status, status === "active" || status === "delivered" || status === "done"
