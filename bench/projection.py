@@ -267,13 +267,15 @@ async def faust_part(settings: PlatformSettings, total: int) -> dict[Transport, 
     return results
 
 
-async def full_360(scratch: Scratch, db: Scratch, total: int, transport: Transport, label: str) -> Throughput:
+async def full_360(scratch: Scratch, db: Scratch, total: int, transport: Transport, label: str,
+                   *, align_by_time: bool = True) -> Throughput:
     """The real 360 projector reading ``scratch``'s topics into ``db``'s read model, in its own group."""
     settings = PlatformSettings(kafka_bootstrap_servers=scratch.bootstrap, kafka_topic_prefix=scratch.prefix)
     pool = await create_pool(read_model_dsn(db.dsn), min_size=1, max_size=2)
     worker = GroupWorker(group=f"{scratch.prefix}{PROJECTOR_NAME}-{transport}-{uuid.uuid4().hex[:6]}",
                          settings=settings, dsn=read_model_dsn(db.dsn), projector=projector(scratch.prefix),
-                         topics=list(CONSUMED_TOPICS), batch_size=BATCH_SIZE, transport=transport)
+                         topics=list(CONSUMED_TOPICS), batch_size=BATCH_SIZE, transport=transport,
+                         align_by_time=align_by_time)
     await worker.start()
     try:
         return await measure_applied(pool, total, label)
@@ -289,7 +291,8 @@ def _median(values: list[float]) -> float:
 async def run(size: int) -> list[Figure]:
     tune_for_long_running_process()  # as every worker process does (shared/cli.py)
     async with Scratch("analytics") as scratch, Scratch("analytics") as naive_db, \
-            Scratch("analytics") as stream_db, Scratch("analytics") as untuned_db:
+            Scratch("analytics") as stream_db, Scratch("analytics") as untuned_db, \
+            Scratch("analytics") as unaligned_db:
         topics = analytics_topics(scratch)
         load = workload(size, prefix=scratch.prefix)
         await asyncio.to_thread(produce, scratch.bootstrap, load.records)
@@ -302,6 +305,8 @@ async def run(size: int) -> list[Figure]:
         per_event = await naive(scratch.bootstrap, topics, naive_db.dsn, scratch.prefix, naive_events)
 
         batch_360 = await full_360(scratch, scratch, total, "batch", "360 projector, batch transport")
+        unaligned_360 = await full_360(scratch, unaligned_db, total, "batch", "360 projector, fetches as they come",
+                                       align_by_time=False)
         stream_360 = await full_360(scratch, stream_db, total, "stream", "360 projector, take_events")
         gc.unfreeze()
         gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
@@ -338,6 +343,10 @@ async def run(size: int) -> list[Figure]:
         Figure("projection", "Kafka → 360 read model, 1 worker", rate, "events/s", target=8_000,
                comparison=f"CPU {batch_360.cpu_us:,.0f} µs/event; take_events {stream_360.rate:,.0f} events/s, "
                           f"{stream_360.cpu_us:,.0f} µs/event", ratio=rate / stream_360.rate),
+        Figure("projection", "  360 catch-up in event-time order across topics", rate, "events/s",
+               comparison=f"CPU {batch_360.cpu_us:,.0f} µs/event; handed over fetch by fetch "
+                          f"{unaligned_360.rate:,.0f} events/s, {unaligned_360.cpu_us:,.0f} µs/event",
+               ratio=rate / unaligned_360.rate),
         Figure("projection", "  360 GC collections, tuned", batch_360.gc.collections, "count",
                comparison=f"default thresholds {untuned_360.gc.collections} in the same events",
                ratio=batch_360.gc.collections / max(1, untuned_360.gc.collections)),

@@ -8,6 +8,7 @@ refolded, moves the figures as much as a code change does; on a shared machine t
 
     python -m bench.replay360 record /tmp/batches.pickle --size 20000   # one real worker, batches kept
     python -m bench.replay360 replay /tmp/batches.pickle                # prints CPU µs/event and a digest
+    python -m bench.replay360 record /tmp/fetched.pickle --as-fetched   # the catch-up not aligned by time
 
 For an A/B, replay the same file from a git worktree of the other commit
 (``PYTHONPATH=/tmp/base python -m bench.replay360 replay ...``), alternating the two several times.
@@ -56,7 +57,7 @@ class RecordingWorker(p.GroupWorker):
         await super().handle(records)
 
 
-async def record(size: int) -> list[list[Recorded]]:
+async def record(size: int, *, align_by_time: bool = True) -> list[list[Recorded]]:
     async with Scratch("analytics") as scratch:
         analytics_topics(scratch)
         load = workload(size, prefix=scratch.prefix)
@@ -66,7 +67,7 @@ async def record(size: int) -> list[list[Recorded]]:
         worker = RecordingWorker(prefix=scratch.prefix, group=f"{scratch.prefix}record-{uuid.uuid4().hex[:6]}",
                                  settings=settings, dsn=p.read_model_dsn(scratch.dsn),
                                  projector=p.projector(scratch.prefix), topics=list(CONSUMED_TOPICS),
-                                 batch_size=p.BATCH_SIZE, transport="batch")
+                                 batch_size=p.BATCH_SIZE, transport="batch", align_by_time=align_by_time)
         await worker.start()
         try:
             await p.measure_applied(pool, len(load), "record")
@@ -124,9 +125,11 @@ def main() -> None:
     parser.add_argument("action", choices=["record", "replay"])
     parser.add_argument("path", type=Path)
     parser.add_argument("--size", type=int, default=20_000, help="events to record (record only)")
+    parser.add_argument("--as-fetched", action="store_true",
+                        help="record the batches as fetched, without aligning the topics by event time (record only)")
     args = parser.parse_args()
     if args.action == "record":
-        args.path.write_bytes(pickle.dumps(asyncio.run(record(args.size))))
+        args.path.write_bytes(pickle.dumps(asyncio.run(record(args.size, align_by_time=not args.as_fetched))))
     else:
         asyncio.run(replay(pickle.loads(args.path.read_bytes())))  # a file ``record`` wrote
 

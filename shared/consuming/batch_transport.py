@@ -44,6 +44,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from mode import ServiceT
 
+from shared.consuming.alignment import TimeAligner, event_time
 from shared.consuming.consumer import RawRecord
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class BatchApp(faust.App):
     """A Faust app whose consumer hands whole fetches to ``batch_handler`` instead of agents."""
 
     batch_handler: BatchHandler | None = None
+    align_by_time: int | None = None
+    """Hand a catch-up over in event-time order across partitions (``shared.consuming.alignment``),
+    holding at most this many fetched records meanwhile; ``None``: hand each fetch over as it came."""
 
 
 class BatchConsumer(aiokafka_driver.Consumer):
@@ -70,27 +74,47 @@ class BatchConsumer(aiokafka_driver.Consumer):
     fetches: int = 0
     """Fetches handed to the handler (tests and benchmarks read it)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fetched_to: dict[TP, int] = {}
+        self._behind: list[TP] = []
+
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         """Replace Faust's per-message drain loop: fetch, track, hand over, acknowledge, repeat."""
         handler = self._handler()
+        aligner = self._aligner()
+        aligned_generation: int | None = None
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set  # type: ignore[attr-defined]
         commit_every = self._commit_every
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                records, active = await self._wait_next_records(1.0)
-                if not records or self.should_stop:
+                wanted = self._wanted(aligner)
+                if wanted is None:
+                    fetched, active = await self._wait_next_records(1.0)
+                else:
+                    fetched, active = await self._wait_records_of(wanted, 1.0)
+                if self.should_stop or not (fetched or (aligner is not None and aligner.held)):
                     continue
                 if not self.flow_active:
                     # A rebalance started while fetching: the new assignment seeks to committed offsets.
+                    self._forget_fetched(aligner)
                     await self._seek_back_quietly()
                     continue
                 generation = self.app.consumer_generation_id
+                if aligner is None:
+                    records = fetched
+                else:
+                    if generation != aligned_generation:
+                        self._forget_fetched(aligner)
+                        aligned_generation = generation
+                    records = self._aligned(aligner, fetched or {}, active)
                 messages, raws, gaps = self._track(records, active)
                 if not messages:
                     continue
                 if not await self._hand_over(handler, messages, raws, generation):
+                    self._forget_fetched(aligner)
                     continue
                 for tp, start, end in gaps:
                     await self._add_gap(tp, start, end)
@@ -113,6 +137,83 @@ class BatchConsumer(aiokafka_driver.Consumer):
         if handler is None:
             raise RuntimeError(f"the {SCHEME}:// transport needs a BatchApp with a batch_handler")
         return handler  # type: ignore[no-any-return]
+
+    def _aligner(self) -> TimeAligner[TP, Any] | None:
+        limit = getattr(self.app, "align_by_time", None)
+        return TimeAligner(limit) if limit else None
+
+    def _wanted(self, aligner: TimeAligner[TP, Any] | None) -> set[TP] | None:
+        """The partitions to read next in a catch-up: the ones furthest back in event time.
+
+        The fetcher drains one partition's buffered records before the next one's; asking only for
+        the laggards keeps every partition's reading near the same event time, and what the aligner
+        holds small. ``None``: read every active partition (live, or aligning off).
+        """
+        if aligner is None:
+            return None
+        return aligner.laggards(self._behind) or None
+
+    async def _wait_records_of(self, partitions: set[TP], within: float) -> tuple[Any, set[TP] | None]:
+        """``Consumer._wait_next_records``, reading only ``partitions`` (those of them still active)."""
+        if not self.flow_active:
+            await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
+        try:
+            self.not_waiting_next_records.set()
+            active = self._get_active_partitions()
+            chosen = partitions & active
+            if not chosen:  # an empty set would ask the fetcher for every partition
+                return await self._wait_next_records(within)
+            return await self._getmany(active_partitions=chosen, timeout=within), active
+        finally:
+            self.not_waiting_next_records.set()
+
+    def _aligned(self, aligner: TimeAligner[TP, Any], fetched: Any, active: set[TP] | None) -> dict[TP, list[Any]]:
+        """What of the held and the newly fetched records may go now (``shared.consuming.alignment``)."""
+        assigned = active if active is not None else set(fetched)
+        aligner.keep_only(assigned | self._buffered_partitions)
+        fetched_to = self._fetched_to
+        for tp, batch in fetched.items():
+            if batch and (active is None or tp in active or tp in self._buffered_partitions):
+                aligner.add(tp, [(event_time(record.headers), record) for record in batch])
+                fetched_to[tp] = batch[-1].offset
+        fetch_size = self.app.conf.broker_max_poll_records or 1
+        self._behind, lag = self._partitions_behind(assigned, unknown_lag=fetch_size)
+        # Catching up (a fetch or more behind), half a fetch at least per batch: a batch has a cost of
+        # its own. Live, a few records behind, whatever is ready goes at once.
+        at_least = fetch_size // 2 if lag >= fetch_size else 0
+        return aligner.release(self._behind, force=not fetched, at_least=at_least)
+
+    def _partitions_behind(self, assigned: set[TP], unknown_lag: int) -> tuple[list[TP], int]:
+        """Assigned partitions with records on the broker beyond those fetched, and how many records
+        they are behind together (``unknown_lag`` for one no fetch answered yet)."""
+        fetched_to = self._fetched_to
+        behind = []
+        lag = 0
+        for tp in assigned:
+            try:
+                highwater = self.highwater(tp)
+            except (AssertionError, KeyError):
+                continue  # no longer assigned: a rebalance is starting, which clears the aligner
+            last = fetched_to.get(tp)
+            if highwater is None:
+                if last is None:  # no fetch answered for it yet: its first records may be the oldest
+                    behind.append(tp)
+                    lag += unknown_lag
+                continue
+            if last is None:
+                start = self._read_offset[tp]  # the committed offset the assignment sought to, if any
+                last = -1 if start is None else start - 1
+            if highwater > last + 1:
+                behind.append(tp)
+                lag += highwater - last - 1
+        return behind, lag
+
+    def _forget_fetched(self, aligner: TimeAligner[TP, Any] | None) -> None:
+        """Held records are fetched again after a seek: forget them and how far each partition was read."""
+        if aligner is not None:
+            aligner.clear()
+        self._fetched_to.clear()
+        self._behind = []
 
     def _track(
         self, records: Any, active: set[TP] | None

@@ -64,6 +64,9 @@ def broker_url(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
 
 
+ALIGNMENT_BATCHES = 10
+"""How many batches' worth of fetched records a catch-up may hold back to hand them over in time order."""
+
 class ProjectionWorker:
     """A Faust app running one projector over ``topics`` (logical names; the prefix is applied)."""
 
@@ -85,6 +88,7 @@ class ProjectionWorker:
         transport: Transport | None = None,
         commit_interval: float = 1.0,
         commit_every: int | None = None,
+        align_by_time: bool = True,
     ) -> None:
         self.settings = settings
         self.dsn = dsn
@@ -99,6 +103,7 @@ class ProjectionWorker:
         self.transport: Transport = transport or default_transport()
         self.commit_interval = commit_interval
         self.commit_every = commit_every or batch_size
+        self.align_by_time = align_by_time
         self.pool: asyncpg.Pool | None = None
         self.processor: BatchProcessor | None = None
         self.app = self._build_app()
@@ -157,6 +162,8 @@ class ProjectionWorker:
 
         if isinstance(app, BatchApp):
             app.batch_handler = self.handle
+            # A catch-up goes in event-time order across the topics; at most ten batches wait meanwhile.
+            app.align_by_time = ALIGNMENT_BATCHES * self.batch_size if self.align_by_time else None
             app.topics.add(source)  # subscribed by Faust's conductor; no agent reads it
         else:
             app.agent(source, name=f"{self.projector.name}-agent")(run_batches)

@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.consumer.fetcher import Fetcher
 from faust.app import base as app_base
 from faust.transport import by_url
 from faust.transport import consumer as faust_consumer
@@ -57,6 +58,30 @@ RELIED_ON: dict[str, tuple[Callable[..., Any], str, str]] = {
     "aiokafka Consumer._to_message": (
         aiokafka_driver.Consumer._to_message,
         "(self, tp: faust.types.tuples.TP, record: Any) -> faust.types.tuples.ConsumerMessage", "7c24f6511b2fcef7"),
+    # time alignment (shared.consuming.alignment): read only the laggard partitions, and know how far behind each is
+    "Consumer._get_active_partitions": (
+        Consumer._get_active_partitions, "(self) -> Set[faust.types.tuples.TP]", "b24897f3c7afdb5d"),
+    "ThreadDelegateConsumer._getmany (takes the partitions to read)": (
+        faust_consumer.ThreadDelegateConsumer._getmany,
+        "(self, active_partitions: Optional[Set[faust.types.tuples.TP]], timeout: float) -> "
+        "Mapping[faust.types.tuples.TP, List[Any]]", "f9d47aa9010b5ff2"),
+    "AIOKafkaConsumerThread.getmany (passes them on)": (
+        aiokafka_driver.AIOKafkaConsumerThread.getmany,
+        "(self, active_partitions: Optional[Set[faust.types.tuples.TP]], timeout: float) -> "
+        "Mapping[faust.types.tuples.TP, List[Any]]", "26fc5fc9f3b667e1"),
+    "AIOKafkaConsumerThread._fetch_records (to aiokafka's fetched_records)": (
+        aiokafka_driver.AIOKafkaConsumerThread._fetch_records,
+        "(self, consumer: aiokafka.consumer.consumer.AIOKafkaConsumer, active_partitions: "
+        "Set[faust.types.tuples.TP], timeout: Optional[float] = None, max_records: Optional[int] = None) -> "
+        "Mapping[faust.types.tuples.TP, List[Any]]", "39a2c6c79fc1455a"),
+    "aiokafka Fetcher.fetched_records (drains only the partitions asked for, keeps the others' records)": (
+        Fetcher.fetched_records, "(self, partitions, timeout=0, max_records=None)", "be4348896b9b66af"),
+    "ThreadDelegateConsumer.highwater": (
+        faust_consumer.ThreadDelegateConsumer.highwater, "(self, tp: faust.types.tuples.TP) -> int",
+        "f52cb0d26a713c3a"),
+    "AIOKafkaConsumerThread.highwater (None until a fetch answered for the partition)": (
+        aiokafka_driver.AIOKafkaConsumerThread.highwater, "(self, tp: faust.types.tuples.TP) -> int",
+        "6f7dbe109ae6807f"),
     "App._on_partitions_revoked (stops flow, then waits for the consumer to be empty)": (
         app_base.App._on_partitions_revoked, "(self, revoked: Set[faust.types.tuples.TP]) -> None",
         "d5c895bbe57dc73a"),
@@ -72,6 +97,9 @@ def test_faust_streaming_is_the_exact_release_the_override_was_written_against()
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert "faust-streaming==0.15.3" in pyproject["project"]["dependencies"]
     assert re.search(r"^faust-streaming==0\.15\.3$", (REPO_ROOT / "constraints.txt").read_text(), re.MULTILINE)
+    # the time alignment relies on aiokafka's fetcher too (fetched_records above)
+    assert version("aiokafka") == "0.14.0"
+    assert "aiokafka==0.14.0" in pyproject["project"]["dependencies"]
 
 
 @pytest.mark.parametrize("name", list(RELIED_ON))
@@ -107,7 +135,8 @@ async def test_a_batch_app_builds_the_batch_consumer_with_every_attribute_the_ov
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     for attribute in ("_read_offset", "_buffered_partitions", "_unacked_messages", "_commit_every", "_n_acked",
-                      "_stopped", "flow_active", "diag", "consumer_stopped_errors"):
+                      "_stopped", "flow_active", "diag", "consumer_stopped_errors", "can_resume_flow",
+                      "not_waiting_next_records"):
         assert hasattr(consumer, attribute), attribute
     assert consumer._read_offset["never-seen"] is None  # a defaultdict answering None for new partitions
     assert hasattr(app, "consumer_generation_id")
