@@ -60,6 +60,18 @@ def default_transport() -> Transport:
     return "stream" if value == "stream" else "batch"
 
 
+ALIGNMENT_VARIABLE = "CONSUMER_ALIGN_BY_TIME"
+"""Environment variable: ``false`` hands every fetch over as it came (no event-time alignment of a
+catch-up) in every worker of a process; for A/B benchmarks and as an operator's switch."""
+
+
+def default_alignment() -> bool:
+    value = os.environ.get(ALIGNMENT_VARIABLE, "true").strip().lower() or "true"
+    if value not in ("true", "false"):
+        raise ValueError(f"{ALIGNMENT_VARIABLE} must be 'true' or 'false', not {value!r}")
+    return value == "true"
+
+
 def broker_url(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
 
@@ -88,7 +100,7 @@ class ProjectionWorker:
         transport: Transport | None = None,
         commit_interval: float = 1.0,
         commit_every: int | None = None,
-        align_by_time: bool = True,
+        align_by_time: bool | None = None,
     ) -> None:
         self.settings = settings
         self.dsn = dsn
@@ -103,7 +115,7 @@ class ProjectionWorker:
         self.transport: Transport = transport or default_transport()
         self.commit_interval = commit_interval
         self.commit_every = commit_every or batch_size
-        self.align_by_time = align_by_time
+        self.align_by_time = default_alignment() if align_by_time is None else align_by_time
         self.pool: asyncpg.Pool | None = None
         self.processor: BatchProcessor | None = None
         self.app = self._build_app()

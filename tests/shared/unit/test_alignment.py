@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.consuming.alignment import TimeAligner, event_time
+from shared.consuming.streams import ALIGNMENT_VARIABLE, default_alignment
 from shared.events.envelope import format_time
 
 START = datetime(2019, 1, 1, tzinfo=UTC)
@@ -129,3 +131,17 @@ def test_a_catch_up_is_handed_over_whole_and_no_release_is_undercut_by_a_later_o
         for k, release in enumerate(releases[:-1]):
             latest = max(day for _, _, day in release)
             assert all(day >= latest for later in releases[k + 1:] for _, _, day in later)
+
+
+def test_the_environment_switches_the_alignment_of_every_worker_off_and_refuses_anything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ALIGNMENT_VARIABLE, raising=False)
+    assert default_alignment() is True
+    monkeypatch.setenv(ALIGNMENT_VARIABLE, "false")
+    assert default_alignment() is False
+    monkeypatch.setenv(ALIGNMENT_VARIABLE, "TRUE")
+    assert default_alignment() is True
+    monkeypatch.setenv(ALIGNMENT_VARIABLE, "off")
+    with pytest.raises(ValueError, match=ALIGNMENT_VARIABLE):
+        default_alignment()
