@@ -23,6 +23,7 @@ from bench.setup import Size
 from shared.settings import PlatformSettings
 from shared.testing.oidc import LocalOidcProvider, demo_directory, free_port
 from shared.web.auth import InvalidToken, authenticate, mint_token
+from shared.web.token_cache import VerifiedTokens
 
 SIZE = Size(default=20_000, smoke=200, full=200_000, counts="forged tokens with unknown kids")
 VERIFICATIONS = 5_000
@@ -30,8 +31,18 @@ STORM_SECONDS = 3.0
 
 
 class _State:
-    def __init__(self, settings: PlatformSettings) -> None:
+    def __init__(self, settings: PlatformSettings, verified_tokens: VerifiedTokens | None = None) -> None:
         self.settings = settings
+        self.verified_tokens = verified_tokens
+
+
+async def _cost(state: _State, token: str) -> float:
+    """Microseconds per ``authenticate`` of the same token, after one warm-up call."""
+    await authenticate(state, token)
+    began = time.perf_counter()
+    for _ in range(VERIFICATIONS):
+        await authenticate(state, token)
+    return (time.perf_counter() - began) / VERIFICATIONS * 1e6
 
 
 async def run(size: int) -> list[Figure]:
@@ -55,19 +66,18 @@ async def _measure(provider: LocalOidcProvider, size: int) -> list[Figure]:
         "ES256 service": provider.client_credentials(client["client_id"], client["client_secret"]),
         "HS256 local": mint_token(settings, "bench", ["customers:read"]),
     }
-    cost: dict[str, float] = {}
-    for label, token in tokens.items():
-        await authenticate(state, token)
-        began = time.perf_counter()
-        for _ in range(VERIFICATIONS):
-            await authenticate(state, token)
-        cost[label] = (time.perf_counter() - began) / VERIFICATIONS * 1e6
+    cost = {label: await _cost(state, token) for label, token in tokens.items()}
+    remembering = _State(settings, VerifiedTokens())
+    remembered = await _cost(remembering, tokens["RS256 person"])
     figures = [
         Figure("oidcauth", f"verify a provider token ({label}, JWKS cached)", round(cost[label], 1), "us/request",
                comparison=f"local HS256 {cost['HS256 local']:.1f} us/request",
                ratio=round(cost[label] / cost["HS256 local"], 2))
         for label in ("RS256 person", "ES256 service")
     ]
+    figures.append(Figure("oidcauth", "the same RS256 token again, remembered (VerifiedTokens)", round(remembered, 1),
+                          "us/request", comparison=f"verified each time {cost['RS256 person']:.1f} us/request",
+                          ratio=round(remembered / cost["RS256 person"], 2)))
     verifier = state.oidc_verifier  # type: ignore[attr-defined]
     before = verifier.jwks.fetches
     _, body, signature = tokens["RS256 person"].split(".")

@@ -96,6 +96,10 @@ class PlatformSettings(BaseSettings):
         default=10.0, ge=0.0, description="At most one JWKS fetch per interval for unknown key ids."
     )
     auth_oidc_jwks_cache_seconds: float = Field(default=3600.0, ge=1.0, description="JWKS refresh period.")
+    auth_token_cache_seconds: float = Field(
+        default=30.0, ge=0.0,
+        description="How long a verified bearer token is remembered (never past its exp); 0 verifies every request.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> PlatformSettings:

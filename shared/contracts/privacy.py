@@ -63,7 +63,7 @@ class CustomerDataErased(DomainEvent):
 
 PersonalDataViewName = Literal["customer_profile", "customer_export", "export_document", "export_rendering",
                               "customer_360", "customer_timeline", "customer_notes"]
-"""The reads of personal data the platform records (``shared.web.audit.record_view``)."""
+"""The reads of personal data the platform records (``shared.web.audit.viewed``)."""
 
 
 @event

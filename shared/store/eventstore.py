@@ -176,13 +176,18 @@ class StreamEvents:
     history: bool = False
     """Derived from imported history only (ADR 0009): the outbox rows carry ``c360history`` so no campaign
     reacts to them."""
+    metadata: EventMetadata | None = None
+    """This stream's own metadata, when one call groups appends of different requests (``ViewLog``);
+    ``None`` takes the call's."""
+    occurred_at: datetime | None = None
+    """This stream's own moment, likewise; ``None`` takes the call's."""
 
 
 _APPEND_STREAMS_SQL = """
 with streams as (
     select s.*, coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as head
-    from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[])
-        with ordinality as s(stream_id, stream_type, subject, expected, headers, k)
+    from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $13::jsonb[], $14::timestamptz[])
+        with ordinality as s(stream_id, stream_type, subject, expected, headers, metadata, occurred_at, k)
 ),
 conflicts as (
     select stream_id, expected, head from streams where expected is not null and expected <> head
@@ -195,7 +200,7 @@ new_events as (
     insert into events (event_id, stream_id, stream_type, version, event_type, event_version,
                         subject, data, metadata, occurred_at)
     select i.event_id, s.stream_id, s.stream_type, s.head + i.step, i.event_type, i.event_version, s.subject,
-           i.payload::jsonb, $13, $14
+           i.payload::jsonb, s.metadata, s.occurred_at
     from input i join streams s on s.k = i.k
     where not exists (select from conflicts)
     order by i.n
@@ -561,13 +566,15 @@ class EventStore:
         metadata = metadata or EventMetadata.from_context()
         moment = occurred_at or utc_now()
         keys = await self._personal_data_keys(conn, streams)
+        metadatas = [s.metadata or metadata for s in streams]
+        moments = [s.occurred_at or moment for s in streams]
         try:
             row = await conn.fetchrow(
                 _APPEND_STREAMS_SQL,
-                *self._stream_columns(streams, moment, metadata),
+                *self._stream_columns(streams, moments, metadatas),
                 *_event_columns(streams, keys),
-                metadata.as_dict(),
-                moment,
+                [m.as_dict() for m in metadatas],
+                moments,
                 self.topic or "",
             )
         except asyncpg.UniqueViolationError:
@@ -589,7 +596,7 @@ class EventStore:
         return {subject: await self.keys.key_for(conn, subject) for subject in subjects}
 
     def _stream_columns(
-        self, streams: Sequence[StreamEvents], moment: datetime, metadata: EventMetadata
+        self, streams: Sequence[StreamEvents], moments: Sequence[datetime], metadatas: Sequence[EventMetadata]
     ) -> tuple[list[str], list[str], list[str], list[int | None], list[str]]:
         """One entry per stream: id, type, subject, expected head and its header template (as JSON)."""
         return (
@@ -603,7 +610,7 @@ class EventStore:
                         stream_id=s.stream_id, subject=s.subject, moment=moment, metadata=metadata, history=s.history
                     )
                 ).decode()
-                for s in streams
+                for s, moment, metadata in zip(streams, moments, metadatas, strict=True)
             ],
         )
 

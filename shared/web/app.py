@@ -40,6 +40,7 @@ from shared.web.middleware import (
 )
 from shared.web.problems import PROBLEM_MEDIA_TYPE, ConcretePathMiddleware, Problem, install_problem_handlers
 from shared.web.session import session_router
+from shared.web.token_cache import VerifiedTokens
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 """A service's start-up/shutdown: create pools and clients on entry, close them on exit."""
@@ -133,6 +134,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.metrics_registry = registry
+    app.state.verified_tokens = VerifiedTokens(max_age_seconds=settings.auth_token_cache_seconds)
     app.openapi_refiners = [r for router in routers for r in getattr(router, "openapi_refiners", ())]
     app.state.metrics_refreshers = [
         outbox_refresher(lambda app: app.state.pool),

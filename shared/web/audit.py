@@ -31,15 +31,13 @@ import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 
-from shared.contracts.privacy import PersonalDataViewed, PersonalDataViewName
+from shared.contracts.privacy import PersonalDataViewName
 from shared.errors import DependencyUnavailable, InvalidInput
 from shared.events.envelope import format_time, parse_time
-from shared.ids import uuid7
-from shared.ops.logging import actor_var
-from shared.store.eventstore import EventStore
 from shared.web.auth import Principal, require
 from shared.web.service_token import ServiceToken
 from shared.web.types import Instant
+from shared.web.view_log import ViewLog
 
 PART_ROUTE: Final = "/v1/internal/audit"
 """Where every service answers for its own event store (scope ``keys:read``)."""
@@ -178,29 +176,21 @@ def merge(parts: Sequence[Sequence[dict[str, Any]]], limit: int) -> dict[str, An
     return {"entries": page, "next_cursor": after}
 
 
-async def record_view(conn: asyncpg.Connection, store: EventStore, *, customer_id: UUID | str,
-                      view: PersonalDataViewName, now: datetime) -> None:
-    """Record that the current caller is being shown ``view`` of a customer's personal data.
-
-    Appended to the serving service's event store without a topic (``store`` is unchanged: a copy
-    without one is used), before the data is sent: if it cannot be recorded, the caller gets a 503.
-    """
-    viewer = actor_var.get() or "unknown"
-    await store.unpublished().append(
-        conn, stream_id=f"view-{uuid7()}", stream_type="personal_data_view", expected_version=0,
-        events=[PersonalDataViewed(customer_id=UUID(str(customer_id)), view=view, viewed_by=viewer, viewed_at=now)],
-        subject=str(customer_id), occurred_at=now,
-    )
-
-
 # --- HTTP -----------------------------------------------------------------------------------------
 
 
 async def viewed(request: Request, customer_id: UUID | str, view: PersonalDataViewName) -> None:
-    """``record_view`` for the request being answered (``app.state``: pool, store, clock)."""
+    """Record that the caller is being shown ``view`` of a customer's personal data, before it is sent.
+
+    Appended to the serving service's event store without a topic, by the app's ``ViewLog``
+    (``shared.web.view_log``, made on first use from ``app.state``: pool, store, clock): if it cannot
+    be recorded, the caller gets a 503.
+    """
     state = request.app.state
-    async with state.pool.acquire() as conn:
-        await record_view(conn, state.store, customer_id=customer_id, view=view, now=state.clock.now())
+    log: ViewLog | None = getattr(state, "view_log", None)
+    if log is None or log.pool is not state.pool:
+        log = state.view_log = ViewLog(state.pool, state.store)
+    await log.record(customer_id=customer_id, view=view, now=state.clock.now())
 
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Final
 
@@ -44,6 +44,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.ops.logging import actor_var
 from shared.settings import PlatformSettings
 from shared.web.oidc import DEFAULT_ROLE_MAPPING, JwksCache, KeyUnavailable, RoleMapping, claim_values
+from shared.web.token_cache import VerifiedTokens
 
 ADMIN: Final = "admin"
 SELF: Final = "self"
@@ -119,6 +120,8 @@ class Principal:
     roles: frozenset[str] = frozenset()
     """The provider roles/groups the scopes came from (OpenID Connect tokens only)."""
     issuer: str = ""
+    expires_at: float | None = field(default=None, compare=False)
+    """The token's ``exp``: how long ``VerifiedTokens`` may remember it."""
 
     @property
     def is_self_service(self) -> bool:
@@ -168,8 +171,19 @@ async def authenticate(state: Any, token: str) -> Principal:
     """Verify a bearer token of either kind; ``state`` is ``app.state`` (settings, the OIDC verifier).
 
     A token with a ``kid`` and an algorithm of ``AUTH_OIDC_ALGORITHMS`` goes to the OpenID provider's
-    keys; anything else to the local key (HS256 only in local/test, see ``decode_token``).
+    keys; anything else to the local key (HS256 only in local/test, see ``decode_token``). A token
+    verified moments ago is answered from ``state.verified_tokens`` (``shared.web.token_cache``).
     """
+    cache: VerifiedTokens | None = getattr(state, "verified_tokens", None)
+    if cache is not None and (known := cache.get(token)) is not None:
+        return known
+    principal = await _verify(state, token)
+    if cache is not None and principal.expires_at is not None:
+        cache.put(token, principal, expires_at=principal.expires_at, skew_seconds=CLOCK_SKEW_SECONDS)
+    return principal
+
+
+async def _verify(state: Any, token: str) -> Principal:
     settings: PlatformSettings = state.settings
     try:
         header = jwt.get_unverified_header(token)
@@ -229,7 +243,8 @@ class OidcVerifier:
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("The bearer token is invalid.")
         roles = claim_values(claims, self.settings.auth_oidc_roles_claim)
-        return Principal(subject=subject, scopes=self.mapping.scopes_for(roles), roles=roles, issuer=self.issuer)
+        return Principal(subject=subject, scopes=self.mapping.scopes_for(roles), roles=roles, issuer=self.issuer,
+                         expires_at=_expiry(claims))
 
 
 def oidc_verifier(state: Any) -> OidcVerifier:
@@ -407,7 +422,12 @@ def _principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     scopes = frozenset(scope.split())
     if SELF in scopes and not customer_id:
         raise InvalidToken("The bearer token is invalid.")
-    return Principal(subject=subject, scopes=scopes, customer_id=customer_id or None)
+    return Principal(subject=subject, scopes=scopes, customer_id=customer_id or None, expires_at=_expiry(claims))
+
+
+def _expiry(claims: Mapping[str, Any]) -> float | None:
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 def validate_auth_settings(settings: PlatformSettings) -> None:

@@ -53,7 +53,7 @@ async def sweep(
                 last = before["last_event_at"]
                 if last is not None and model.parse_iso(last) >= now:
                     continue
-                after_state = model.evaluate(model.copy_state(before), now, rules)
+                after_state = model.evaluate(model.with_own_traits(before), now, rules)
                 if model.traits_summary(after_state) == model.traits_summary(before):
                     continue
                 version = row["signal_version"]

@@ -35,7 +35,7 @@ def render(
     recommendations: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     """The 360 document as of ``now`` (JSON-ready: money as strings, times as RFC 3339)."""
-    evaluated = model.evaluate(model.copy_state(state), now, rules)
+    evaluated = model.evaluate(model.with_own_traits(state), now, rules)
     traits = evaluated["traits"]
     trait_in, churn_in, historic = model.inputs_at(evaluated, now, rules)
     return {

@@ -65,3 +65,18 @@ def test_an_unsettled_evaluation_only_skips_what_the_next_one_overwrites() -> No
     model.apply(state, ordered[-1], RULES, settle=True)
     assert state == _settled_after_every_fact(customer_id, facts, RULES)
     assert before["traits"]["lifecycle"] is not None, "a change (the first stage) is always written"
+
+
+def test_evaluating_with_own_traits_equals_a_full_copy_and_leaves_the_state_untouched() -> None:
+    """What a 360 read and the sweep rely on: ``evaluate`` writes only ``traits``."""
+    later = model.parse_iso("2031-01-01T00:00:00Z")
+    compared = 0
+    for customer_id, facts in _by_customer(generated_history(120, seed=31)).items():
+        state = model.fold(customer_id, facts, TIGHT)
+        before = model.copy_state(state)
+        for now in (model.parse_iso(state["last_event_at"]) if state["last_event_at"] else later, later):
+            expected = model.evaluate(model.copy_state(state), now, TIGHT)
+            assert model.evaluate(model.with_own_traits(state), now, TIGHT) == expected, customer_id
+            assert state == before, f"{customer_id}: evaluating the read copy changed the stored state"
+            compared += 1
+    assert compared > 100
