@@ -16,6 +16,7 @@ import asyncio
 import random
 import threading
 import time
+from typing import Any
 
 from bench.loadgen import KeepAliveClient, fixed_rate
 from bench.processes import Processes
@@ -27,6 +28,7 @@ from bench.workload import analytics_topics
 from shared.consuming.consumer import BatchProcessor, RawRecord
 from shared.settings import PlatformSettings
 from shared.store.db import create_pool
+from shared.testing.waiting import eventually
 from shared.web.auth import mint_token
 from tests.analytics.builders import at, order_placed, registered, survey_answered
 from tests.analytics.integration.support import records
@@ -86,8 +88,10 @@ def live_records(ids: list[str], prefix: str, events: int) -> list[RawRecord]:
     return records(facts, prefix)
 
 
-def produce_live(bootstrap: str, items: list[RawRecord], rate: float, stop: threading.Event) -> int:
-    """Produce ``items`` at ``rate`` per second until done or stopped (blocking: run it in a thread)."""
+def produce_live(bootstrap: str, items: list[RawRecord], rate: float, stop: threading.Event,
+                 sent_so_far: list[int] | None = None) -> int:
+    """Produce ``items`` at ``rate`` per second until done or stopped (blocking: run it in a thread);
+    ``sent_so_far[0]`` follows the count."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), linger_ms=5, acks=1)
@@ -102,6 +106,8 @@ def produce_live(bootstrap: str, items: list[RawRecord], rate: float, stop: thre
                 time.sleep(delay)
             producer.send(record.topic, key=record.key, value=record.value, headers=list(record.headers))
             sent += 1
+            if sent_so_far is not None:
+                sent_so_far[0] = sent
         producer.flush()
     finally:
         producer.close()
@@ -126,10 +132,13 @@ async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> li
             api = processes.start("reads-analytics-api", "api", "analytics")
             worker = processes.start("reads-analytics-projector", "worker", "analytics", "projector")
             await asyncio.to_thread(processes.wait_ready, {"analytics": base})
-            producing = asyncio.create_task(
-                asyncio.to_thread(produce_live, scratch.bootstrap, live, LIVE_EVENTS_PER_S, stop))
             pool = await create_pool(read_model_dsn(scratch.dsn), min_size=1, max_size=1)
+            seeded = await applied(pool)
+            sent = [0]
+            producing = asyncio.create_task(
+                asyncio.to_thread(produce_live, scratch.bootstrap, live, LIVE_EVENTS_PER_S, stop, sent))
             try:
+                await _projector_keeps_up(pool, seeded, sent)
                 before = await applied(pool)
                 figures: list[Figure] = []
                 began = time.perf_counter()
@@ -153,6 +162,19 @@ async def run(size: int, rate: float | None = None, seconds: float = 10.0) -> li
                           worker_cpu / max(live_applied, 1) * 1e6, "us/event",
                           comparison=f"{worker_cpu / live_seconds * 100:,.0f}% of one core"))
     return figures
+
+
+async def _projector_keeps_up(pool: Any, seeded: int, sent: list[int]) -> None:
+    """Start the clock once the projector has joined its group, caught up with the traffic produced
+    while it did, and keeps within a tenth of a second of it: the steady state the reads are about.
+
+    Without this wait the first seconds of every measurement overlapped the worker's group join and
+    its catch-up of the backlog that built meanwhile, with a cold state cache."""
+    def keeping_up(done: int) -> bool:
+        return sent[0] >= 2 * LIVE_EVENTS_PER_S and done - seeded >= sent[0] - LIVE_EVENTS_PER_S / 10
+
+    await eventually(lambda: applied(pool), until=keeping_up, timeout=120, interval=0.2,
+                     message="the projector to keep up with the live traffic")
 
 
 async def _measure(
