@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
@@ -66,6 +67,9 @@ class BatchApp(faust.App):
     align_by_time: int | None = None
     """Hand a catch-up over in event-time order across partitions (``shared.consuming.alignment``),
     holding at most this many fetched records meanwhile; ``None``: hand each fetch over as it came."""
+    batch_window: float = 0.0
+    """Live, after a batch smaller than a fetch, the next fetch waits until this long (seconds) after
+    that batch began, so what arrives meanwhile goes as one batch; ``0``: fetch again at once."""
 
 
 class BatchConsumer(aiokafka_driver.Consumer):
@@ -78,6 +82,7 @@ class BatchConsumer(aiokafka_driver.Consumer):
         super().__init__(*args, **kwargs)
         self._fetched_to: dict[TP, int] = {}
         self._behind: list[TP] = []
+        self._gather_until = 0.0
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         """Replace Faust's per-message drain loop: fetch, track, hand over, acknowledge, repeat."""
@@ -90,6 +95,9 @@ class BatchConsumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                pause = self._gather_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 wanted = self._wanted(aligner)
                 if wanted is None:
                     fetched, active = await self._wait_next_records(1.0)
@@ -113,9 +121,11 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 messages, raws, gaps = self._track(records, active)
                 if not messages:
                     continue
+                began = time.monotonic()
                 if not await self._hand_over(handler, messages, raws, generation):
                     self._forget_fetched(aligner)
                     continue
+                self._gather_until = self._next_fetch_after(began, len(raws), aligner)
                 for tp, start, end in gaps:
                     await self._add_gap(tp, start, end)
                 if commit_every is not None and self._n_acked >= commit_every:
@@ -131,6 +141,22 @@ class BatchConsumer(aiokafka_driver.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _next_fetch_after(self, began: float, handed: int, aligner: TimeAligner[TP, Any] | None) -> float:
+        """When the next fetch may go: at once while catching up, ``batch_window`` after ``began`` live.
+
+        Why: live, each fetch held the one or two records that had arrived since the previous one,
+        and a batch costs a transaction and a dozen statements however small it is. Measured with the
+        reads benchmark at 5,000 customers and 300 live events/s, alternated: the 360 projector spent
+        746-851 µs of CPU per live event with a 50 ms window, 1,399-1,559 µs without. The stream
+        transport gathers the same way (``take_events(within=batch_window)``). A catch-up never waits:
+        its batches are whole fetches, or the aligner still holds records.
+        """
+        window: float = self.app.batch_window  # type: ignore[attr-defined]
+        full = self.app.conf.broker_max_poll_records or 1
+        if not window or handed >= full or (aligner is not None and aligner.held):
+            return 0.0
+        return began + window
 
     def _handler(self) -> BatchHandler:
         handler = getattr(self.app, "batch_handler", None)

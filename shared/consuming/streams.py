@@ -176,6 +176,7 @@ class ProjectionWorker:
             app.batch_handler = self.handle
             # A catch-up goes in event-time order across the topics; at most ten batches wait meanwhile.
             app.align_by_time = ALIGNMENT_BATCHES * self.batch_size if self.align_by_time else None
+            app.batch_window = self.batch_window  # live, a small batch is followed by one window's gathering
             app.topics.add(source)  # subscribed by Faust's conductor; no agent reads it
         else:
             app.agent(source, name=f"{self.projector.name}-agent")(run_batches)

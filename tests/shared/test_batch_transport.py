@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -385,3 +386,57 @@ async def test_a_catch_up_across_topics_is_handed_over_in_event_time_order(
     assert seen[True].late() == 0
     assert seen[False].late() > 0, "the fetches come partition by partition: the test would prove nothing"
     assert max(len(batch) for batch in seen[True].batches) <= 50 * 11  # held back at most ten batches' worth
+
+
+def produce_one_by_one(bootstrap: str, topic: str, amounts: Sequence[tuple[str, str]],
+                       pace: float) -> dict[str, tuple[Decimal, int]]:
+    """``produce_things``, each record flushed on its own and ``pace`` seconds apart (live traffic)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    expected: dict[str, tuple[Decimal, int]] = {}
+    try:
+        for customer, amount in amounts:
+            key, value, headers = to_kafka(new_envelope(ThingHappened(customer_id=customer, amount=Decimal(amount)),
+                                                        service="testing", subject=customer))
+            producer.send(topic, key=key, value=value, headers=headers)
+            producer.flush()
+            total, count = expected.get(customer, (Decimal(0), 0))
+            expected[customer] = (total + Decimal(amount), count + 1)
+            time.sleep(pace)  # the traffic's pace, not a wait for a condition
+    finally:
+        producer.close()
+    return expected
+
+
+async def test_live_records_arriving_one_by_one_are_gathered_for_the_batch_window(
+    fresh_dsn: str, platform_settings: PlatformSettings, make_topics: Callable[..., list[str]], kafka_bootstrap: str
+) -> None:
+    topic, _ = make_topics("things", "things.dlq", partitions=2)
+    batches: list[int] = []
+
+    class Counting(TotalsProjector):
+        async def apply(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+            batches.append(len(events))
+            await super().apply(conn, events)
+
+    pool = await create_pool(fresh_dsn)
+    await totals_table(pool)
+    window = 0.25
+    worker = ProjectionWorker(settings=platform_settings, dsn=fresh_dsn, projector=Counting(), topics=["things"],
+                              catalog=TEST_CATALOG, batch_size=1000, batch_window=window)
+    await worker.start()
+    try:
+        warm = await asyncio.to_thread(produce_things, kafka_bootstrap, topic, [("warm", "1.00")])
+        await eventually(lambda: totals(pool), until=lambda t: t == warm, timeout=60)
+        consumer = worker.app.consumer
+        assert isinstance(consumer, BatchConsumer)
+        handed_before, began = consumer.fetches, time.perf_counter()
+        paced = await asyncio.to_thread(produce_one_by_one, kafka_bootstrap, topic, things(60), 0.01)
+        await eventually(lambda: totals(pool), until=lambda t: t == {**warm, **paced}, timeout=60)
+        elapsed = time.perf_counter() - began
+        handed = consumer.fetches - handed_before
+        # One by one, 60 records would be dozens of batches; gathered, at most one per window.
+        assert handed <= elapsed / window + 2, f"{handed} batches in {elapsed:.2f} s"
+        assert max(batches[-handed:]) > 1
+    finally:
+        await worker.stop()
+        await pool.close()
