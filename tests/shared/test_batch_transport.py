@@ -41,14 +41,20 @@ pytestmark = pytest.mark.timeout(240)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def produce_things(bootstrap: str, topic: str, amounts: Sequence[tuple[str, str]]) -> dict[str, tuple[Decimal, int]]:
-    """Publish one ``ThingHappened`` per (customer, amount); return the totals a projector must reach."""
+def produce_things(bootstrap: str, topic: str, amounts: Sequence[tuple[str, str]],
+                   pace: float | None = None) -> dict[str, tuple[Decimal, int]]:
+    """Publish one ``ThingHappened`` per (customer, amount); return the totals a projector must reach.
+
+    With ``pace``, each record is flushed on its own and ``pace`` seconds apart (live traffic)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     expected: dict[str, tuple[Decimal, int]] = {}
     for customer, amount in amounts:
         key, value, headers = to_kafka(new_envelope(ThingHappened(customer_id=customer, amount=Decimal(amount)),
                                                     service="testing", subject=customer))
         producer.send(topic, key=key, value=value, headers=headers)
+        if pace is not None:
+            producer.flush()
+            time.sleep(pace)  # the traffic's pace, not a wait for a condition
         total, count = expected.get(customer, (Decimal(0), 0))
         expected[customer] = (total + Decimal(amount), count + 1)
     producer.flush()
@@ -388,25 +394,6 @@ async def test_a_catch_up_across_topics_is_handed_over_in_event_time_order(
     assert max(len(batch) for batch in seen[True].batches) <= 50 * 11  # held back at most ten batches' worth
 
 
-def produce_one_by_one(bootstrap: str, topic: str, amounts: Sequence[tuple[str, str]],
-                       pace: float) -> dict[str, tuple[Decimal, int]]:
-    """``produce_things``, each record flushed on its own and ``pace`` seconds apart (live traffic)."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
-    expected: dict[str, tuple[Decimal, int]] = {}
-    try:
-        for customer, amount in amounts:
-            key, value, headers = to_kafka(new_envelope(ThingHappened(customer_id=customer, amount=Decimal(amount)),
-                                                        service="testing", subject=customer))
-            producer.send(topic, key=key, value=value, headers=headers)
-            producer.flush()
-            total, count = expected.get(customer, (Decimal(0), 0))
-            expected[customer] = (total + Decimal(amount), count + 1)
-            time.sleep(pace)  # the traffic's pace, not a wait for a condition
-    finally:
-        producer.close()
-    return expected
-
-
 async def test_live_records_arriving_one_by_one_are_gathered_for_the_batch_window(
     fresh_dsn: str, platform_settings: PlatformSettings, make_topics: Callable[..., list[str]], kafka_bootstrap: str
 ) -> None:
@@ -430,7 +417,7 @@ async def test_live_records_arriving_one_by_one_are_gathered_for_the_batch_windo
         consumer = worker.app.consumer
         assert isinstance(consumer, BatchConsumer)
         handed_before, began = consumer.fetches, time.perf_counter()
-        paced = await asyncio.to_thread(produce_one_by_one, kafka_bootstrap, topic, things(60), 0.01)
+        paced = await asyncio.to_thread(produce_things, kafka_bootstrap, topic, things(60), 0.01)
         await eventually(lambda: totals(pool), until=lambda t: t == {**warm, **paced}, timeout=60)
         elapsed = time.perf_counter() - began
         handed = consumer.fetches - handed_before
