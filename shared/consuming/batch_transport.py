@@ -24,6 +24,12 @@ A handler that raises keeps its batch unacknowledged and is retried with backoff
 deduplicates, so a retry never applies twice); on a rebalance or shutdown the batch is given up
 unacknowledged and the partition's next owner reads it again from the committed offset.
 
+While catching up (a whole fetch, or the aligner still holding records), the next fetch is handed
+over before the previous batch has returned: at most ``IN_FLIGHT`` batches, each tracked and
+acknowledged on its own, so the handler decodes one while the database applies the other (the
+consumer kit applies them one at a time, in order: ``shared.consuming.consumer``). Live, each batch is
+finished before the next fetch, as before.
+
 This overrides private Faust methods. faust-streaming is pinned exactly, and
 ``tests/shared/test_batch_transport_contract.py`` fails if an upgrade changes what the override
 relies on. The scheme is registered in Faust's transport registry by ``register()``; a broker URL
@@ -35,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import faust
@@ -58,6 +66,18 @@ BatchHandler = Callable[[Sequence[RawRecord]], Awaitable[None]]
 
 RETRY_INITIAL = 0.5
 RETRY_MAX = 30.0
+IN_FLIGHT = 2
+"""Batches handed over and not yet returned, at most, while catching up (see the module's docstring)."""
+
+
+@dataclass
+class _HandedOver:
+    """A batch whose handler runs: what finishing it needs."""
+
+    task: asyncio.Task[bool]
+    gaps: list[tuple[TP, int, int]]
+    began: float
+    handed: int
 
 
 class BatchApp(faust.App):
@@ -81,6 +101,7 @@ class BatchConsumer(aiokafka_driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fetched_to: dict[TP, int] = {}
+        self._tracked_to: dict[TP, int] = {}
         self._behind: list[TP] = []
         self._gather_until = 0.0
 
@@ -88,10 +109,10 @@ class BatchConsumer(aiokafka_driver.Consumer):
         """Replace Faust's per-message drain loop: fetch, track, hand over, acknowledge, repeat."""
         handler = self._handler()
         aligner = self._aligner()
-        aligned_generation: int | None = None
+        seen_generation: int | None = None
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set  # type: ignore[attr-defined]
-        commit_every = self._commit_every
+        in_flight: deque[_HandedOver] = deque()
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
@@ -104,33 +125,29 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 else:
                     fetched, active = await self._wait_records_of(wanted, 1.0)
                 if self.should_stop or not (fetched or (aligner is not None and aligner.held)):
+                    await self._finish(in_flight, aligner, keep=0)
                     continue
                 if not self.flow_active:
                     # A rebalance started while fetching: the new assignment seeks to committed offsets.
+                    await self._finish(in_flight, aligner, keep=0)
                     self._forget_fetched(aligner)
                     await self._seek_back_quietly()
                     continue
                 generation = self.app.consumer_generation_id
-                if aligner is None:
-                    records = fetched
-                else:
-                    if generation != aligned_generation:
-                        self._forget_fetched(aligner)
-                        aligned_generation = generation
-                    records = self._aligned(aligner, fetched or {}, active)
+                if generation != seen_generation:
+                    # what was held or tracked belongs to the previous assignment
+                    await self._finish(in_flight, aligner, keep=0)
+                    self._forget_fetched(aligner)
+                    seen_generation = generation
+                records = fetched if aligner is None else self._aligned(aligner, fetched or {}, active)
                 messages, raws, gaps = self._track(records, active)
                 if not messages:
                     continue
                 began = time.monotonic()
-                if not await self._hand_over(handler, messages, raws, generation):
-                    self._forget_fetched(aligner)
-                    continue
-                self._gather_until = self._next_fetch_after(began, len(raws), aligner)
-                for tp, start, end in gaps:
-                    await self._add_gap(tp, start, end)
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await self.commit()
+                task = asyncio.ensure_future(self._hand_over(handler, messages, raws, generation))
+                in_flight.append(_HandedOver(task, gaps, began, len(raws)))
+                catching_up = self._catching_up(len(raws), aligner)
+                await self._finish(in_flight, aligner, keep=IN_FLIGHT - 1 if catching_up else 0)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -140,7 +157,36 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 return
             raise
         finally:
+            for each in in_flight:
+                each.task.cancel()
+            await asyncio.gather(*(each.task for each in in_flight), return_exceptions=True)
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _finish(self, in_flight: deque[_HandedOver], aligner: TimeAligner[TP, Any] | None, keep: int) -> None:
+        """Wait for the oldest batches until at most ``keep`` are in flight; settle each one's offsets.
+
+        A batch given up (a rebalance or a generation change) takes the ones after it along: they
+        were fetched under the same assignment, and the next one seeks to the committed offsets.
+        """
+        commit_every = self._commit_every
+        while len(in_flight) > keep:
+            oldest = in_flight.popleft()
+            if not await oldest.task:
+                await asyncio.gather(*(each.task for each in in_flight), return_exceptions=True)
+                in_flight.clear()
+                self._forget_fetched(aligner)
+                return
+            self._gather_until = self._next_fetch_after(oldest.began, oldest.handed, aligner)
+            for tp, start, end in oldest.gaps:
+                await self._add_gap(tp, start, end)
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+
+    def _catching_up(self, handed: int, aligner: TimeAligner[TP, Any] | None) -> bool:
+        """Whether more records are surely waiting: a whole fetch was handed over, or the aligner holds some."""
+        full = self.app.conf.broker_max_poll_records or 1
+        return handed >= full or (aligner is not None and bool(aligner.held))
 
     def _next_fetch_after(self, began: float, handed: int, aligner: TimeAligner[TP, Any] | None) -> float:
         """When the next fetch may go: at once while catching up, ``batch_window`` after ``began`` live.
@@ -239,6 +285,7 @@ class BatchConsumer(aiokafka_driver.Consumer):
         if aligner is not None:
             aligner.clear()
         self._fetched_to.clear()
+        self._tracked_to.clear()
         self._behind = []
 
     def _track(
@@ -253,22 +300,25 @@ class BatchConsumer(aiokafka_driver.Consumer):
         messages: list[Message] = []
         raws: list[RawRecord] = []
         gaps: list[tuple[TP, int, int]] = []
+        tracked_to = self._tracked_to
         for tp, batch in records.items():
             if active is not None and tp not in active and tp not in buffered:
                 continue
             last = read_offset[tp]
+            # a batch still in flight has not moved the read offset yet: its records are no gap
+            previous = max(last or 0, tracked_to.get(tp, 0)) or last
             for record in batch:
                 offset = record.offset
                 if last is not None and offset < last:
                     continue  # already handed over before a seek backwards
-                if last and offset - last > 1 and acks_enabled_for(record.topic):
-                    gaps.append((tp, last + 1, offset))  # compaction or transaction markers
+                if previous and offset - previous > 1 and acks_enabled_for(record.topic):
+                    gaps.append((tp, previous + 1, offset))  # compaction or transaction markers
                 message = to_message(tp, record)
                 track(message)
                 messages.append(message)
                 raws.append(RawRecord(record.topic, record.partition, offset, record.key, record.value,
                                       tuple(record.headers or ())))
-                last = offset
+                last = previous = tracked_to[tp] = offset
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
         return messages, raws, gaps
 
@@ -296,7 +346,8 @@ class BatchConsumer(aiokafka_driver.Consumer):
         read_offset = self._read_offset
         for message in messages:
             ack(message)
-            read_offset[message.tp] = message.offset
+            if (read_offset[message.tp] or -1) < message.offset:
+                read_offset[message.tp] = message.offset
         self.fetches += 1
         return True
 

@@ -17,13 +17,19 @@ once, however often Kafka redelivers (restarts, rebalances, rewound offsets, rel
 Faust acknowledges a ``take_events`` batch when the body returns (even by exception), so the body
 must not raise: ``BatchProcessor.process`` only returns once every event is applied or
 dead-lettered.
+
+Two calls of ``process`` may overlap (the batch transport hands the next fetch over while the
+previous one is applied, ``shared.consuming.batch_transport``): the next batch is decoded meanwhile,
+in slices that let the applying batch's statements go on, and the batches are *applied* one at a
+time, in the order their calls began.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -200,6 +206,47 @@ class ProcessorStats:
     by_type: dict[str, int] = field(default_factory=dict)
 
 
+DECODE_SLICE = 256
+"""Records decoded between two chances for other tasks to run (see ``BatchProcessor._decode``)."""
+
+
+class _Turns:
+    """Turns to apply, in the order they were taken: a batch decodes at once and applies in its turn.
+
+    ``take()`` is entered when a batch arrives; the ``apply_in_turn`` it yields returns once every
+    batch that arrived before has finished (applied, dead-lettered, or failed and left its turn).
+    """
+
+    def __init__(self) -> None:
+        self._last: asyncio.Future[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def take(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        before = self._last
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last = mine
+
+        async def apply_in_turn() -> None:
+            if before is not None:
+                await asyncio.shield(before)
+
+        try:
+            yield apply_in_turn
+        finally:
+            # a batch that leaves early (cancelled while waiting) still ends its turn only after the ones before
+            if before is None or before.done():
+                _end_turn(mine)
+            else:
+                before.add_done_callback(lambda _: _end_turn(mine))
+            if self._last is mine and mine.done():
+                self._last = None
+
+
+def _end_turn(turn: asyncio.Future[None]) -> None:
+    if not turn.done():
+        turn.set_result(None)
+
+
 @dataclass(eq=False, kw_only=True)
 class BatchProcessor:
     """Transport-independent core of the kit: one call per batch of raw records.
@@ -218,20 +265,37 @@ class BatchProcessor:
     retry_max: float = 5.0
     stats: ProcessorStats = field(init=False, default_factory=ProcessorStats)
     wanted: frozenset[str] | None = field(init=False)
+    _turns: _Turns = field(init=False, default_factory=lambda: _Turns())
 
     def __post_init__(self) -> None:
         self.wanted = wanted_types(self.projector)
 
     async def process(self, records: Sequence[RawRecord]) -> None:
-        """Apply or dead-letter every record; returns only when all are settled."""
-        with collections_after_the_batch():  # see shared/ops/gctuning.py
-            await self._process(records)
+        """Apply or dead-letter every record; returns only when all are settled.
 
-    async def _process(self, records: Sequence[RawRecord]) -> None:
+        Overlapping calls decode at the same time and apply one after the other, in call order.
+        """
+        async with self._turns.take() as apply_in_turn:
+            decoded = await self._decode(records)
+            await apply_in_turn()
+            with collections_after_the_batch():  # see shared/ops/gctuning.py
+                if decoded:
+                    await self._apply_with_retry(decoded)
+                self.stats.batches += 1
+
+    async def _decode(self, records: Sequence[RawRecord]) -> list[tuple[RawRecord, ReceivedEvent]]:
+        """Decode, validate and open the records; poison goes to the dead-letter topic on the way.
+
+        Every ``DECODE_SLICE`` records it lets other tasks run: a batch being applied meanwhile sends
+        its next statement as soon as the previous one answered, so the server works on it while
+        this batch is decoded.
+        """
         decoded: list[tuple[RawRecord, ReceivedEvent]] = []
         pending: list[tuple[RawRecord, Envelope, dict[str, Any]]] = []
         wanted = self.wanted
-        for record in records:
+        for index, record in enumerate(records):
+            if index % DECODE_SLICE == DECODE_SLICE - 1:
+                await asyncio.sleep(0)
             if wanted is not None and _passed_over(record, wanted):
                 self.stats.passed_over += 1
                 continue
@@ -242,16 +306,16 @@ class BatchProcessor:
                 continue
             pending.append((record, envelope, data))
         pending = await self._open_personal_fields(pending)
-        for record, envelope, data in pending:
+        for index, (record, envelope, data) in enumerate(pending):
+            if index % DECODE_SLICE == DECODE_SLICE - 1:
+                await asyncio.sleep(0)
             try:
                 event = validate(envelope, data, self.catalog)
             except PoisonRecord as poison:
                 await self._dead_letter(record, poison.reason, poison.detail)
                 continue
             decoded.append((record, ReceivedEvent(envelope, event, record.topic, record.partition, record.offset)))
-        if decoded:
-            await self._apply_with_retry(decoded)
-        self.stats.batches += 1
+        return decoded
 
     async def _open_personal_fields(
         self, pending: list[tuple[RawRecord, Envelope, dict[str, Any]]]

@@ -118,6 +118,7 @@ class ProjectionWorker:
         self.align_by_time = default_alignment() if align_by_time is None else align_by_time
         self.pool: asyncpg.Pool | None = None
         self.processor: BatchProcessor | None = None
+        self._creating = asyncio.Lock()  # the batch transport may hand two batches over at once
         self.app = self._build_app()
 
     @property
@@ -191,18 +192,22 @@ class ProjectionWorker:
         # On the stream transport Faust acknowledges a batch when the agent body returns or raises,
         # so failing to reach the database here must not escape: wait for it (the batch stays
         # unacknowledged meanwhile).
-        delay = 0.5
-        while self.processor is None:
-            try:
-                self.pool = await create_pool(self.dsn, min_size=1, max_size=self.pool_size)
-            except TRANSIENT_ERRORS as exc:
-                log.warning("database unavailable; the batch waits", extra={"error": repr(exc), "retry_in_s": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self.processor = BatchProcessor(pool=self.pool, projector=self.projector, dead_letter=dead_letter,
-                                            catalog=self.catalog, keys=self.keys, metrics=self.metrics)
-        return self.processor
+        if self.processor is not None:
+            return self.processor
+        async with self._creating:
+            delay = 0.5
+            while self.processor is None:
+                try:
+                    self.pool = await create_pool(self.dsn, min_size=1, max_size=self.pool_size)
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("database unavailable; the batch waits",
+                                extra={"error": repr(exc), "retry_in_s": delay})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                self.processor = BatchProcessor(pool=self.pool, projector=self.projector, dead_letter=dead_letter,
+                                                catalog=self.catalog, keys=self.keys, metrics=self.metrics)
+            return self.processor
 
     async def start(self) -> None:
         """Start consuming inside the running event loop (tests, embedded use)."""

@@ -200,7 +200,11 @@ async def test_rebuild_gives_the_live_view_for_thousands_of_events(make_database
             """select c.relname from pg_class c left join pg_class t on t.oid = c.reltoastrelid
                join pg_namespace n on n.oid = c.relnamespace
                where n.nspname = 'analytics' and c.relkind = 'r'
-                 and (c.reloptions is not null or t.reloptions is not null)""")
+                 and exists (select from unnest(coalesce(c.reloptions, '{}') || coalesce(t.reloptions, '{}')) o
+                             where o like '%autovacuum%')""")
         assert switched_off == []
+        # the table's own storage setting came through the rebuild (migration 0013)
+        assert await pool.fetchval("select reloptions from pg_class where oid = 'customer_views'::regclass") \
+            == ["toast_tuple_target=8160"]
     finally:
         await pool.close()
