@@ -265,7 +265,7 @@ class BatchProcessor:
     retry_max: float = 5.0
     stats: ProcessorStats = field(init=False, default_factory=ProcessorStats)
     wanted: frozenset[str] | None = field(init=False)
-    _turns: _Turns = field(init=False, default_factory=lambda: _Turns())
+    _turns: _Turns = field(init=False, default_factory=_Turns)
 
     def __post_init__(self) -> None:
         self.wanted = wanted_types(self.projector)
